@@ -1,0 +1,147 @@
+# mlpd — build, test and run. Plain GNU make + pkg-config.
+#   make            build/libmlpcore.a and build/mlpd
+#   make test       build and run every test (cmocka summaries on stdout)
+#   make asan       the same under AddressSanitizer + UndefinedBehaviorSanitizer (objects in build/asan)
+#   make run        start the daemon on 127.0.0.1:8080 with ./var as data dir
+#   make deps       install the Debian packages (scripts/install-deps.sh, as root)
+#   make format-check / make format
+
+BUILD    ?= build
+CC       ?= cc
+PKGS     := libmicrohttpd jansson sqlite3 openblas cmocka libcurl zlib libcrypto
+NO_DEPS_GOALS := deps format format-check clean
+
+# A fresh machine has none of the libraries (maybe not even pkg-config): install them first.
+ifeq ($(filter-out $(NO_DEPS_GOALS),$(or $(MAKECMDGOALS),all)),$(or $(MAKECMDGOALS),all))
+  ifneq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),ok)
+    $(info pkg-config cannot find all of: $(PKGS); running scripts/install-deps.sh)
+    DEPS_RC := $(shell ./scripts/install-deps.sh >&2; echo $$?)
+    ifneq ($(DEPS_RC),0)
+      $(error scripts/install-deps.sh failed (exit $(DEPS_RC)); run it as root)
+    endif
+  endif
+endif
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
+            -Wformat=2 -Wvla -Werror
+OPT      ?= -O2 -g
+SAN      ?=
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SAN) -MMD -MP -pthread
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null)
+ALL_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ALL_LIBS    := $(shell pkg-config --libs libmicrohttpd jansson sqlite3 openblas zlib libcrypto 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
+LDLIBS_CORE := $(BLAS_LIBS) -lm
+
+# core/ sees libc, libm and cblas only. The poison directory comes first on the include path, so
+# a stray #include <jansson.h>, <sqlite3.h>, <microhttpd.h> or <curl/curl.h> in core/ fails.
+POISON := $(BUILD)/poison
+CORE_CFLAGS := $(CFLAGS_BASE) -I$(POISON) -Icore $(BLAS_CFLAGS)
+SVC_CFLAGS  := $(CFLAGS_BASE) -Icore -Iserver -Iapi -I$(BUILD)/gen $(ALL_CFLAGS)
+
+CORE_SRC   := $(wildcard core/*.c)
+SVC_SRC    := $(filter-out server/main.c,$(wildcard server/*.c)) $(wildcard api/*.c)
+GEN_SRC    := $(BUILD)/gen/migrations.c
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+SVC_OBJ    := $(SVC_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_SRC:%.c=%.o)
+MAIN_OBJ   := $(BUILD)/obj/server/main.o
+
+TEST_CORE_SRC := $(wildcard tests/core/test_*.c)
+TEST_SVC_SRC  := $(wildcard tests/server/test_*.c) $(wildcard tests/api/test_*.c)
+TEST_E2E_SRC  := $(wildcard tests/e2e/test_*.c)
+TEST_SUPPORT  := $(filter-out $(wildcard tests/*/test_*.c),$(wildcard tests/*/*.c))
+TEST_CORE_BIN := $(TEST_CORE_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SVC_BIN  := $(TEST_SVC_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_E2E_BIN  := $(TEST_E2E_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_BINS     := $(TEST_CORE_BIN) $(TEST_SVC_BIN) $(TEST_E2E_BIN)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
+
+HAVE_MAIN := $(wildcard server/main.c)
+DAEMON    := $(if $(HAVE_MAIN),$(BUILD)/mlpd)
+
+.PHONY: all test asan run deps format format-check clean check-layers
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/libmlpcore.a $(DAEMON)
+
+$(POISON)/.stamp:
+	@mkdir -p $(POISON)/curl
+	@for h in jansson.h sqlite3.h microhttpd.h curl/curl.h; do \
+	  printf '#error "core/ must not include <%s>: it is the numeric library (libc, libm, cblas only)"\n' $$h > $(POISON)/$$h; \
+	done
+	@touch $@
+
+$(BUILD)/obj/core/%.o: core/%.c $(POISON)/.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/server/%.o $(BUILD)/obj/api/%.o: | $(GEN_SRC)
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SVC_CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(SVC_CFLAGS) -c $< -o $@
+
+# The migrations are compiled into the binary: nothing is read from the source tree at run time.
+$(GEN_SRC): $(sort $(wildcard migrations/*.sql)) scripts/embed-migrations.sh
+	@mkdir -p $(dir $@)
+	./scripts/embed-migrations.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/libmlpcore.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libmlpsvc.a: $(SVC_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mlpd: $(MAIN_OBJ) $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a
+	$(CC) $(CFLAGS_BASE) -o $@ $^ $(ALL_LIBS) -lm
+
+$(BUILD)/tests/core/%: tests/core/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libmlpcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Icore -Itests $(BLAS_CFLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libmlpcore.a $(CMOCKA_LIBS) $(CURL_LIBS) $(LDLIBS_CORE)
+
+$(BUILD)/tests/server/% $(BUILD)/tests/api/% $(BUILD)/tests/e2e/%: tests/%.c
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SVC_CFLAGS) -Itests -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a $(CMOCKA_LIBS) $(CURL_LIBS) $(ALL_LIBS) -lm
+
+# Every test binary runs even when an earlier one fails; the target fails if any did.
+test: all $(TEST_BINS) check-layers
+	@[ -n "$(strip $(TEST_BINS))" ] || { echo "no tests found" >&2; exit 1; }
+	@fail=0; for t in $(TEST_BINS); do \
+	  echo "=== $$t"; \
+	  MLPD_BIN=$(abspath $(BUILD))/mlpd OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-2} $$t || { echo "FAILED: $$t"; fail=1; }; \
+	done; \
+	if [ $$fail = 0 ]; then echo "all test binaries passed"; else echo "some tests FAILED"; exit 1; fi
+
+asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test
+
+run: all
+	mkdir -p var
+	$(BUILD)/mlpd --listen 127.0.0.1:8080 --data-dir ./var
+
+deps:
+	./scripts/install-deps.sh
+
+# The layering rule, checked on the sources as well as by the poison include directory.
+check-layers:
+	@! grep -nE '#include *[<"](jansson|sqlite3|microhttpd|curl/curl)\.h' core/*.c core/*.h || \
+	  { echo "core/ includes a server-side header" >&2; exit 1; }
+
+FMT_SRC = $(wildcard core/*.[ch] server/*.[ch] api/*.[ch] tests/*/*.[ch] bench/*.c)
+format:
+	clang-format -i $(FMT_SRC)
+format-check:
+	clang-format --dry-run --Werror $(FMT_SRC)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,146 @@
+/* train.h — mini-batch stochastic-gradient training of a net_spec, with every technique of the
+ * lecture: optimisers (sgd, heavy-ball momentum, nesterov, adagrad, rmsprop, adam), bias step
+ * multiplier, schedules, the Bottou step-size search, L2 weight decay, batch norm, inverted
+ * dropout, standardisation folded into the model, denoising noise, validation metrics, early
+ * stopping, divergence detection, cooperative cancellation, and checkpoint/resume.
+ *
+ * Owns: its working copy of the parameters, optimiser state, scratch, RNG. Borrows: the
+ * train_data matrices (valid until trainer_free).
+ * Threading: a trainer belongs to one thread. `cancel` may be set from any thread; it is read
+ * between mini-batches. The trainer calls cblas only; how many BLAS threads that uses is the
+ * caller's process-wide choice (see server/jobs.c). No allocation happens inside the epoch loop.
+ * Determinism: same data, params (seed) and BLAS thread count give bit-identical weights. */
+#ifndef TRAIN_H
+#define TRAIN_H
+
+#include "mlp.h"
+#include "net.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef enum {
+    OPT_SGD = 0,
+    OPT_MOMENTUM,
+    OPT_NESTEROV,
+    OPT_ADAGRAD,
+    OPT_RMSPROP,
+    OPT_ADAM,
+    OPT_COUNT
+} opt_kind;
+typedef enum {
+    SCHED_CONSTANT = 0,
+    SCHED_STEP,
+    SCHED_INVERSE,
+    SCHED_COSINE,
+    SCHED_COUNT
+} sched_kind;
+typedef enum { INIT_HE = 0, INIT_XAVIER, INIT_SMALL, INIT_COUNT } init_kind;
+typedef enum { NOISE_NONE = 0, NOISE_GAUSSIAN, NOISE_MASK, NOISE_COUNT } noise_kind;
+
+typedef struct {
+    init_kind init;         /* default: he for relu/leaky_relu/elu, xavier otherwise */
+    opt_kind optimizer;     /* default adam */
+    double learning_rate;   /* > 0; ignored when lr_auto */
+    int lr_auto;            /* 1: Bottou search on ~5% of the rows before epoch 1 */
+    double momentum;        /* heavy-ball / nesterov beta, default 0.9 */
+    double beta1, beta2;    /* adam (0.9, 0.999); rmsprop uses beta2 as its decay */
+    double epsilon;         /* adam / adagrad / rmsprop, default 1e-8 */
+    sched_kind lr_schedule; /* default constant */
+    double lr_decay; /* step: factor per step_epochs (default 0.5); inverse: lr/(1+decay*t) */
+    int step_epochs; /* step schedule period, default 10 */
+    double bias_lr_multiplier; /* biases use learning_rate * this, default 1 */
+    int batch_size;            /* >= 1; larger than rows means full batch; default 128 */
+    int epochs;                /* 1..100000, default 10 */
+    double weight_decay; /* L2: adds weight_decay * w to the gradient of weights (not biases) */
+    double dropout;      /* inverted dropout probability on hidden activations, [0, 1) */
+    int standardize;     /* 1: fit mean/std of X (and y for regression) on training rows */
+    noise_kind noise;    /* denoising: corrupt the inputs of each mini-batch, clean targets */
+    double noise_std;    /* gaussian std (in standardised units when standardize) */
+    double noise_p;      /* mask probability */
+    int patience;        /* early stopping on val_loss; 0 = off */
+    uint64_t seed;
+} train_params;
+
+/* Fills the documented defaults for `task` and hidden activation `act`. */
+void train_params_default(train_params *p, net_task task, act_kind act);
+/* Checks ranges; on failure err->field names the parameter ("params.dropout"). */
+mlp_err train_params_check(const train_params *p, mlp_error *err);
+
+const char *opt_name(opt_kind o);
+const char *sched_name(sched_kind s);
+const char *init_name(init_kind i);
+const char *noise_name(noise_kind n);
+mlp_err opt_parse(const char *s, opt_kind *out);
+mlp_err sched_parse(const char *s, sched_kind *out);
+mlp_err init_parse(const char *s, init_kind *out);
+mlp_err noise_parse(const char *s, noise_kind *out);
+
+/* Rows to train on. Targets, by task and loss:
+ *  - softmax + cross_entropy: labels[i] in [0, n_out), Y = NULL;
+ *  - logistic: labels with n_out == 1 (y = label) or n_out > 1 (one-vs-rest), or Y (multi-label);
+ *  - squared (regression): Y, rows × n_out;
+ *  - autoencoder: Y = NULL and labels = NULL: the target is X itself (clean, before noise). */
+typedef struct {
+    const float *X; /* rows × cols, row-major, borrowed */
+    int rows;
+    int cols;          /* == spec.n_in */
+    const float *Y;    /* rows × spec.n_out, or NULL */
+    const int *labels; /* rows, or NULL */
+} train_data;
+
+typedef struct {
+    int epoch;            /* 1-based number of the epoch just finished */
+    int epochs;           /* planned epochs */
+    double train_loss;    /* mean training loss over the epoch's mini-batches (incl. L2 term) */
+    double val_loss;      /* on the validation rows (no dropout, no noise, running BN stats) */
+    double val_accuracy;  /* classification only */
+    double val_r2;        /* regression only: 1 - SSE/SST summed over targets, raw units */
+    double learning_rate; /* rate used in this epoch (after schedule; the chosen one if auto) */
+    double epoch_seconds; /* wall time of the epoch's training loop */
+    int has_val;          /* validation rows exist */
+    int has_accuracy;     /* val_accuracy is meaningful */
+    int has_r2;           /* val_r2 is meaningful */
+    int is_best;        /* this epoch has the lowest val_loss so far (or train_loss without val) */
+    int stopping_early; /* early stopping triggers after this epoch */
+} train_metrics;
+
+typedef struct trainer trainer;
+
+/* Called after every epoch. Returning non-OK stops training; trainer_run returns that code.
+ * The callback may call trainer_checkpoint / trainer_export on `t`. */
+typedef mlp_err (*train_epoch_fn)(void *ctx, const train_metrics *m, trainer *t);
+
+/* Validates spec, params and data (err->field / row / col name the fault), initialises weights
+ * from params.seed, fits standardisation on `train`. val may be NULL or have 0 rows.
+ * *out is new: trainer_free it. */
+mlp_err trainer_new(const net_spec *spec, const train_params *params, const train_data *train,
+                    const train_data *val, trainer **out, mlp_error *err);
+void trainer_free(trainer *t);
+
+/* Trains from the current epoch to params.epochs (or until early stopping). Returns MLP_OK,
+ * MLP_ECANCELLED (cancel observed between mini-batches; the partial epoch is discarded),
+ * MLP_EDIVERGED (err->msg: "loss became NaN at epoch 3; try a smaller learning_rate"), or the
+ * callback's code. May be called again after a cancel to continue. */
+mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *cancel,
+                    mlp_error *err);
+
+/* Number of completed epochs. */
+int trainer_epoch(const trainer *t);
+/* The learning rate in use (the Bottou choice once made). */
+double trainer_learning_rate(const trainer *t);
+/* 1 once early stopping fired or all epochs ran. */
+int trainer_done(const trainer *t);
+
+/* Whole training state (weights, best weights, optimiser state, BN running stats, RNG, epoch,
+ * best-so-far, chosen rate), versioned and checksummed. *buf is new (free()). */
+mlp_err trainer_checkpoint(const trainer *t, void **buf, size_t *len);
+/* Restores a checkpoint into a trainer made by trainer_new with the same spec, params and
+ * data. A resumed run ends with the same weights as one that never stopped. */
+mlp_err trainer_restore(trainer *t, const void *buf, size_t len, mlp_error *err);
+
+/* The model to publish: best weights when early stopping / validation selected them, else the
+ * last; batch norm folded; standardisation attached. *out is new. */
+mlp_err trainer_export(const trainer *t, net **out);
+
+#endif

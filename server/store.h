@@ -1,0 +1,196 @@
+/* store.h — everything mlpd keeps: datasets, runs, metrics, checkpoints and model versions.
+ *
+ * This interface speaks in datasets, runs, metrics and models, never in SQL, so that a second
+ * backend (PostgreSQL, for several daemons sharing one store) can implement it without touching
+ * api/. The SQLite backend (store.c) keeps one database in WAL mode at <data_dir>/mlpd.db and
+ * dataset matrices as files under <data_dir>/datasets/ (written to a temporary name, fsynced,
+ * renamed into place, directory fsynced, then the row committed). A function that returns
+ * MLP_OK for a write has made it durable: callers answer 2xx only after that.
+ *
+ * JSON-valued fields (request_json, meta_json) are opaque text to the store: api/ renders and
+ * parses them. Ids are strings: "ds_N", "run_N".
+ *
+ * Owns: the database connections and files. Returned structs and arrays are new: free them with
+ * the matching *_free function. Strings inside them belong to the struct.
+ * Threading: one store is shared by every thread; each call is safe to make concurrently
+ * (internally a small pool of SQLite connections, busy_timeout set). */
+#ifndef STORE_H
+#define STORE_H
+
+#include "dataset.h"
+#include "mlp.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store;
+
+/* Opens (creating if needed) data_dir and the database, applies pending migrations.
+ * Unwritable dir or full disk is MLP_EIO / MLP_ENOSPC with a clear err->msg. *out is new. */
+mlp_err store_open(const char *data_dir, store **out, mlp_error *err);
+/* NULL-tolerant. */
+void store_close(store *s);
+/* The schema version after migrations (highest applied migration number). */
+int store_schema_version(store *s);
+
+/* ---- datasets ---- */
+typedef struct {
+    char id[24];         /* "ds_7" */
+    char name[72];
+    long rows;
+    int cols;
+    long long bytes;     /* size of the float matrix: rows * cols * 4 */
+    char sha256[65];     /* hex SHA-256 of the float matrix bytes (little-endian float32) */
+    char created_at[32]; /* RFC 3339 UTC, "2026-11-28T23:10:09Z" */
+} store_dataset;
+
+/* Stores t (columns with stats and levels, and the data) durably under a new id. */
+mlp_err store_dataset_create(store *s, const char *name, const ds_table *t, store_dataset *out,
+                             mlp_error *err);
+/* Info, and optionally the columns without data (*cols_out new, data == NULL; may be NULL). */
+mlp_err store_dataset_get(store *s, const char *id, store_dataset *out, ds_table **cols_out);
+/* Columns and the whole matrix. *out is new. */
+mlp_err store_dataset_load(store *s, const char *id, ds_table **out);
+/* Rows [offset, offset+limit) of the matrix (clipped to the table), *vals new (n_rows*cols). */
+mlp_err store_dataset_read_rows(store *s, const char *id, long offset, long limit, float **vals,
+                                long *n_rows);
+/* Newest first. *items new (free()). */
+mlp_err store_dataset_list(store *s, int limit, int offset, store_dataset **items, int *n,
+                           long *total);
+/* MLP_ECONFLICT while a queued or running run uses it (as training or validation data). */
+mlp_err store_dataset_delete(store *s, const char *id, mlp_error *err);
+
+/* ---- runs ---- */
+typedef enum {
+    RUN_QUEUED = 0,
+    RUN_RUNNING,
+    RUN_SUCCEEDED,
+    RUN_FAILED,
+    RUN_CANCELLED,
+    RUN_STATE_COUNT
+} run_state;
+const char *run_state_name(run_state s); /* "queued", ... */
+mlp_err run_state_parse(const char *s, run_state *out);
+
+/* The fixed per-epoch metrics. */
+typedef enum {
+    MET_TRAIN_LOSS = 0,
+    MET_VAL_LOSS,
+    MET_VAL_ACCURACY,
+    MET_VAL_R2,
+    MET_LEARNING_RATE,
+    MET_EPOCH_SECONDS,
+    MET_COUNT
+} metric_id;
+const char *metric_name(metric_id m); /* "train_loss", ... */
+mlp_err metric_parse(const char *s, metric_id *out);
+
+typedef struct {
+    double v[MET_COUNT];
+    unsigned present; /* bit m set when v[m] is meaningful */
+} run_metrics;
+
+typedef struct {
+    char id[24];
+    run_state status;
+    char task[16];
+    char dataset_id[24];
+    char val_dataset_id[24]; /* "" when validation is a fraction */
+    char model_name[72];
+    char experiment[72];     /* "" when none */
+    char *request_json;      /* owned: normalised request with every param filled in */
+    int epoch;               /* completed epochs */
+    int epochs;              /* planned */
+    run_metrics last;        /* metrics of the last completed epoch */
+    char *error;             /* owned, NULL unless failed */
+    int model_version;       /* 0 until succeeded */
+    char created_at[32], started_at[32], finished_at[32]; /* "" when not yet */
+} store_run;
+void store_run_clear(store_run *r); /* frees owned strings; NULL-tolerant */
+void store_runs_free(store_run *items, int n);
+
+/* New queued run; fills r->id and created_at. */
+mlp_err store_run_create(store *s, store_run *r, mlp_error *err);
+mlp_err store_run_get(store *s, const char *id, store_run *out);
+/* Filters are NULL for "any". Newest first. */
+mlp_err store_run_list(store *s, const run_state *status, const char *experiment,
+                       const char *model_name, int limit, int offset, store_run **items, int *n,
+                       long *total);
+/* Queued runs oldest first, and runs left "running" by a previous process (to resume). */
+mlp_err store_run_list_unfinished(store *s, store_run **items, int *n);
+/* queued -> running (sets started_at). */
+mlp_err store_run_start(store *s, const char *id);
+/* Records one finished epoch atomically: the metric points (step = epoch), progress, and,
+ * when ckpt != NULL, the training checkpoint that resumes after this epoch. */
+mlp_err store_run_epoch(store *s, const char *id, int epoch, const run_metrics *m,
+                        const void *ckpt, size_t ckpt_len);
+/* The last checkpoint (new buffer) and its epoch; MLP_ENOTFOUND when none. Also deletes metric
+ * points after that epoch, so a resumed run has exactly one point per epoch. */
+mlp_err store_run_resume_point(store *s, const char *id, void **ckpt, size_t *len, int *epoch);
+/* Final states. succeeded also publishes the model version atomically (see models below) and
+ * fills *version. failed carries error text. The checkpoint is dropped. */
+mlp_err store_run_succeed(store *s, const char *id, const char *model_name, const char *task,
+                          int input_dim, int output_dim, const char *meta_json, const void *blob,
+                          size_t blob_len, int *version);
+mlp_err store_run_fail(store *s, const char *id, const char *error);
+mlp_err store_run_cancel(store *s, const char *id); /* queued or running -> cancelled */
+/* Finished runs only (MLP_ECONFLICT otherwise). */
+mlp_err store_run_delete(store *s, const char *id);
+
+typedef struct {
+    metric_id name;
+    int step;
+    double value;
+    char timestamp[32];
+} store_metric;
+/* Points of one run ordered by (step, name); name NULL for all. after_step > 0 skips steps
+ * <= after_step. *items new (free()). */
+mlp_err store_run_metrics(store *s, const char *id, const metric_id *name, int after_step,
+                          store_metric **items, int *n);
+
+/* ---- models ---- */
+typedef struct {
+    char name[72];
+    int version;
+    char run_id[24]; /* "" for imported versions */
+    char task[16];
+    int input_dim, output_dim;
+    char *meta_json; /* owned: feature_names, labels, metrics, params */
+    char created_at[32];
+} store_model_version;
+void store_model_versions_free(store_model_version *v, int n);
+
+typedef struct {
+    char alias[72];
+    int version;
+} store_alias;
+
+typedef struct {
+    char name[72];
+    int latest_version;
+    int *versions; /* ascending, owned */
+    int n_versions;
+    store_alias *aliases; /* owned */
+    int n_aliases;
+} store_model;
+void store_models_free(store_model *m, int n);
+
+/* Adds a version (max + 1) of `name` (created if new). *version filled. */
+mlp_err store_model_add_version(store *s, const char *name, const char *run_id, const char *task,
+                                int input_dim, int output_dim, const char *meta_json,
+                                const void *blob, size_t blob_len, int *version);
+mlp_err store_model_list(store *s, int limit, int offset, store_model **items, int *n,
+                         long *total);
+mlp_err store_model_get(store *s, const char *name, store_model *out,
+                        store_model_version **versions, int *n_versions);
+/* version 0 means latest. Fills info (may be NULL) and the model blob (new, may be NULL). */
+mlp_err store_model_version_get(store *s, const char *name, int version,
+                                store_model_version *info, void **blob, size_t *len);
+/* MLP_ENOTFOUND for an unknown alias. */
+mlp_err store_model_alias_resolve(store *s, const char *name, const char *alias, int *version);
+mlp_err store_model_alias_set(store *s, const char *name, const char *alias, int version);
+mlp_err store_model_alias_delete(store *s, const char *name, const char *alias);
+/* MLP_ECONFLICT while an alias points at it. Deleting the last version deletes the model. */
+mlp_err store_model_version_delete(store *s, const char *name, int version, mlp_error *err);
+
+#endif
