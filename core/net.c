@@ -250,6 +250,8 @@ out:
 
 mlp_err net_clone(const net *n, net **out)
 {
+    *out = NULL;
+    if (!n) return MLP_EINVAL;
     net *c = malloc(sizeof *c);
     if (!c) goto fail;
     *c = *n;
