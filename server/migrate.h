@@ -20,7 +20,20 @@ extern const int mlpd_migrations_count;
 
 struct sqlite3;
 /* Applies every migration newer than the database's version. *applied (may be NULL) counts
- * them; *version (may be NULL) is the version afterwards. */
+ * them; *version (may be NULL) is the version afterwards. A failing migration is rolled back
+ * (earlier ones stay applied) and err->msg names it. A database whose version is newer than
+ * the newest migration known is MLP_ECONFLICT (an older mlpd must not touch it). */
 mlp_err migrate_apply(struct sqlite3 *db, int *applied, int *version, mlp_error *err);
+/* The same with an explicit list of n migrations (strictly ascending versions >= 1, else
+ * MLP_EINVAL); migrate_apply passes mlpd_migrations. Borrows list. */
+mlp_err migrate_apply_list(struct sqlite3 *db, const migration *list, int n, int *applied,
+                           int *version, mlp_error *err);
+/* The mlp_err for a failed SQLite call on db returning rc (shared with store.c): SQLITE_FULL
+ * or an ENOSPC/EFBIG/EDQUOT system error is MLP_ENOSPC, other I/O and permission failures
+ * MLP_EIO, SQLITE_BUSY/LOCKED MLP_EBUSY, SQLITE_CORRUPT/NOTADB MLP_ECORRUPT, SQLITE_CONSTRAINT
+ * MLP_ECONFLICT, SQLITE_NOMEM MLP_ENOMEM, anything else MLP_EIO. */
+mlp_err migrate_sqlite_err(struct sqlite3 *db, int rc);
+/* The version recorded in db (0 for a new database) into *version. */
+mlp_err migrate_version(struct sqlite3 *db, int *version, mlp_error *err);
 
 #endif
