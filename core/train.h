@@ -9,7 +9,42 @@
  * Threading: a trainer belongs to one thread. `cancel` may be set from any thread; it is read
  * between mini-batches. The trainer calls cblas only; how many BLAS threads that uses is the
  * caller's process-wide choice (see server/jobs.c). No allocation happens inside the epoch loop.
- * Determinism: same data, params (seed) and BLAS thread count give bit-identical weights. */
+ * Determinism: same data, params (seed) and BLAS thread count give bit-identical weights.
+ *
+ * BLAS threads (DESIGN). Every dense product goes through cblas_sgemm, so the BLAS thread count
+ * is the trainer's parallelism; the elementwise passes are single-threaded and small. When one
+ * run trains alone, give OpenBLAS all cores (openblas_set_num_threads(ncores)). When several
+ * runs train at once, give each 1 thread (OpenBLAS's count is process-wide, so the daemon sets 1
+ * and runs at most ncores workers): never more busy threads than cores, or the BLAS workers
+ * spin against each other. The core never calls openblas_set_num_threads itself. Note that the
+ * thread count is part of the determinism contract (a different count may sum differently).
+ *
+ * Formulas. Epoch e is 0-based in the schedule; lr is learning_rate (or the Bottou choice):
+ *   constant  lr_e = lr
+ *   step      lr_e = lr · lr_decay^floor(e / step_epochs)
+ *   inverse   lr_e = lr / (1 + lr_decay · e)
+ *   cosine    lr_e = lr · ½ · (1 + cos(π · e / epochs))      (lr at e = 0, → 0 at the end)
+ * Biases (and batch-norm beta) use lr_e · bias_lr_multiplier. With g = ∇f + weight_decay·w for
+ * weights (∇f for biases, gamma, beta):
+ *   sgd       w ← w − α g
+ *   momentum  v ← β v − α g;  w ← w + v              (heavy ball: w − α∇f + β(w − w_prev))
+ *   nesterov  v' ← β v − α g;  w ← w − β v + (1 + β) v'   (Sutskever's look-ahead form)
+ *   adagrad   s ← s + g²;  w ← w − α g / (√s + ε)
+ *   rmsprop   s ← β2 s + (1 − β2) g²;  w ← w − α g / (√s + ε)
+ *   adam      m ← β1 m + (1 − β1) g;  s ← β2 s + (1 − β2) g²;
+ *             w ← w − α (m / (1 − β1^t)) / (√(s / (1 − β2^t)) + ε)
+ * train_loss adds 0.5·weight_decay·‖W‖² (weights only). Batch norm: ẑ = (z − μ_B)/√(σ²_B + 1e-5),
+ * y = γ ẑ + β; running mean/variance (unbiased) move by 0.1 per mini-batch and are used for
+ * validation and export, where they are folded into W and b. Dropout is inverted (kept units
+ * scaled by 1/(1 − p)). Standardisation: x' = (x − mean)/std per column (std 1 for a constant
+ * column); targets are standardised too for regression and autoencoders with a linear output
+ * (an autoencoder's target is then its standardised input); other outputs get raw targets.
+ * Early stopping watches val_loss (train_loss when there are no validation rows).
+ * The Bottou search (lr_auto): a fixed sample of max(ceil(5% rows), min(rows, 64)) rows; each
+ * candidate rate trains two passes over the sample with the configured optimiser from the same
+ * initial weights and random stream; candidates are each decade of [1e-5, 10], then a bisection
+ * on the log scale around the best (steps of 0.5, 0.25, 0.125, 0.0625 decades); the lowest
+ * finite sample loss wins. */
 #ifndef TRAIN_H
 #define TRAIN_H
 
@@ -119,9 +154,12 @@ mlp_err trainer_new(const net_spec *spec, const train_params *params, const trai
 void trainer_free(trainer *t);
 
 /* Trains from the current epoch to params.epochs (or until early stopping). Returns MLP_OK,
- * MLP_ECANCELLED (cancel observed between mini-batches; the partial epoch is discarded),
+ * MLP_ECANCELLED (cancel observed before an epoch or between mini-batches; the partial epoch is
+ * not counted),
  * MLP_EDIVERGED (err->msg: "loss became NaN at epoch 3; try a smaller learning_rate"), or the
- * callback's code. May be called again after a cancel to continue. */
+ * callback's code. May be called again after a cancel to continue: the cancelled epoch is not
+ * counted and starts over, but the updates of the mini-batches that ran before the cancel stay in
+ * the weights; for an exact continuation restore the last checkpoint into a fresh trainer. */
 mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *cancel,
                     mlp_error *err);
 

@@ -1,0 +1,1341 @@
+/* train.c — the mini-batch trainer (see train.h for the contract and the formulas).
+ *
+ * Layout. All parameters live in one float vector `w`: the dense layers exactly as a net stores
+ * them (W0, b0, W1, b1, ...), then batch-norm gamma and beta of each hidden layer (trainable,
+ * so the optimiser is one loop per segment over the first n_train floats), then the batch-norm
+ * running mean and variance (state, not trained). `g`, `m`, `v` mirror the trainable prefix.
+ * Every buffer an epoch needs is allocated in trainer_new; the epoch loop never allocates.
+ *
+ * One step on nb rows: gather the shuffled rows into xb (standardising on the way), add the
+ * denoising noise, forward (sgemm, then one fused pass per row for bias/batch-norm + activation
+ * + dropout), loss_forward gives dZ of the output, then backward layer by layer: dW and db,
+ * dX (skipped for the first layer), and the optimiser update of that layer right after W was
+ * last read, while its gradient is still in cache. */
+#include "train.h"
+
+#include "act.h"
+#include "crc32.h"
+#include "loss.h"
+#include "rng.h"
+#include "train_internal.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BN_EPS      1e-5f
+#define BN_MOMENTUM 0.1f
+#define LR_MIN      1e-5
+#define LR_MAX      10.0
+
+enum { TGT_LABELS, TGT_Y, TGT_X };
+
+struct trainer {
+    net_spec spec;
+    train_params p;
+    train_data tr;               /* borrowed matrices */
+    train_data va;               /* borrowed; va.rows == 0 when there is no validation */
+    int nl;                      /* dense layers: n_hidden + 1 */
+    int dim[NET_MAX_HIDDEN + 2]; /* dim[0] = n_in, dim[l + 1] = outputs of layer l */
+    int maxw;                    /* widest of dim[] */
+    size_t off_w[NET_MAX_HIDDEN + 1], off_b[NET_MAX_HIDDEN + 1];
+    size_t off_gamma[NET_MAX_HIDDEN], off_beta[NET_MAX_HIDDEN];
+    size_t off_rm[NET_MAX_HIDDEN], off_rv[NET_MAX_HIDDEN];
+    size_t n_net;   /* floats of the published layout */
+    size_t n_train; /* + gamma, beta */
+    size_t n_all;   /* + running mean, variance */
+    float *w;       /* n_all: current parameters and BN state */
+    float *best;    /* n_all: best so far (also the Bottou search's saved start) */
+    float *g;       /* n_train: gradient of the last step */
+    float *m;       /* n_train: adam first moment, or NULL */
+    float *v;       /* n_train: velocity / squared-gradient sum / second moment, or NULL */
+    int target;     /* TGT_* */
+    int std_x, std_y;
+    float *x_mean, *x_inv; /* n_in: standardisation (x - mean) * inv, inv = 1/scale */
+    float *x_scale;
+    float *y_mean, *y_inv, *y_scale; /* n_out */
+    double *val_ybar;                /* n_out: validation target means (raw), regression */
+    double val_sst;                  /* sum of squares about val_ybar */
+    /* scratch, all sized for B rows */
+    int B;                         /* min(batch_size, rows) */
+    int *perm;                     /* tr.rows */
+    int *sample;                   /* Bottou sample, tr.rows at most */
+    float *xb;                     /* B x n_in */
+    float *tb;                     /* B x n_out, targets (TGT_Y / TGT_X) */
+    int *lb;                       /* B labels */
+    float *Y[NET_MAX_HIDDEN];      /* B x h: pre-activation (after batch norm) */
+    float *A[NET_MAX_HIDDEN];      /* B x h: activation */
+    float *M[NET_MAX_HIDDEN];      /* B x h: dropout mask (0 or 1/(1-p)), or NULL */
+    float *H[NET_MAX_HIDDEN];      /* B x h: A * M, or NULL */
+    float *Zh[NET_MAX_HIDDEN];     /* B x h: batch-norm normalised z, or NULL */
+    float *invstd[NET_MAX_HIDDEN]; /* h: batch-norm 1/sqrt(var + eps) of the last batch */
+    float *zout, *pout;            /* B x n_out */
+    float *da[2];                  /* B x maxw */
+    float *col1, *col2;            /* maxw */
+    double *colacc;                /* maxw */
+    /* state */
+    rng r;
+    int epoch;
+    int done;
+    int lr_ready;   /* the base learning rate is fixed (given, or found by the search) */
+    double lr;      /* base learning rate */
+    long long step; /* optimiser steps taken (adam bias correction) */
+    double best_loss;
+    int best_epoch;
+    int bad_epochs; /* epochs since the last improvement */
+    int has_best;
+};
+
+/* ---------- names and parameters ---------- */
+
+static const char *const opt_names[OPT_COUNT] = {"sgd",     "momentum", "nesterov",
+                                                 "adagrad", "rmsprop",  "adam"};
+static const char *const sched_names[SCHED_COUNT] = {"constant", "step", "inverse", "cosine"};
+static const char *const init_names[INIT_COUNT] = {"he", "xavier", "small"};
+static const char *const noise_names[NOISE_COUNT] = {"none", "gaussian", "mask"};
+
+const char *opt_name(opt_kind o)
+{
+    return (unsigned)o < OPT_COUNT ? opt_names[o] : "unknown";
+}
+const char *sched_name(sched_kind s)
+{
+    return (unsigned)s < SCHED_COUNT ? sched_names[s] : "unknown";
+}
+const char *init_name(init_kind i)
+{
+    return (unsigned)i < INIT_COUNT ? init_names[i] : "unknown";
+}
+const char *noise_name(noise_kind n)
+{
+    return (unsigned)n < NOISE_COUNT ? noise_names[n] : "unknown";
+}
+
+static mlp_err parse_name(const char *s, const char *const *names, int count, int *out)
+{
+    if (!s) return MLP_EINVAL;
+    for (int i = 0; i < count; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return MLP_OK;
+        }
+    return MLP_EINVAL;
+}
+
+mlp_err opt_parse(const char *s, opt_kind *out)
+{
+    int i;
+    mlp_err e = parse_name(s, opt_names, OPT_COUNT, &i);
+    if (e == MLP_OK) *out = (opt_kind)i;
+    return e;
+}
+mlp_err sched_parse(const char *s, sched_kind *out)
+{
+    int i;
+    mlp_err e = parse_name(s, sched_names, SCHED_COUNT, &i);
+    if (e == MLP_OK) *out = (sched_kind)i;
+    return e;
+}
+mlp_err init_parse(const char *s, init_kind *out)
+{
+    int i;
+    mlp_err e = parse_name(s, init_names, INIT_COUNT, &i);
+    if (e == MLP_OK) *out = (init_kind)i;
+    return e;
+}
+mlp_err noise_parse(const char *s, noise_kind *out)
+{
+    int i;
+    mlp_err e = parse_name(s, noise_names, NOISE_COUNT, &i);
+    if (e == MLP_OK) *out = (noise_kind)i;
+    return e;
+}
+
+void train_params_default(train_params *p, net_task task, act_kind act)
+{
+    (void)task; /* the defaults are the same for every task today */
+    memset(p, 0, sizeof *p);
+    p->init = (act == ACT_RELU || act == ACT_LEAKY_RELU || act == ACT_ELU) ? INIT_HE : INIT_XAVIER;
+    p->optimizer = OPT_ADAM;
+    p->learning_rate = 1e-3;
+    p->lr_auto = 0;
+    p->momentum = 0.9;
+    p->beta1 = 0.9;
+    p->beta2 = 0.999;
+    p->epsilon = 1e-8;
+    p->lr_schedule = SCHED_CONSTANT;
+    p->lr_decay = 0.5;
+    p->step_epochs = 10;
+    p->bias_lr_multiplier = 1.0;
+    p->batch_size = 128;
+    p->epochs = 10;
+    p->weight_decay = 0.0;
+    p->dropout = 0.0;
+    p->standardize = 1;
+    p->noise = NOISE_NONE;
+    p->noise_std = 0.3;
+    p->noise_p = 0.25;
+    p->patience = 0;
+    p->seed = 0;
+}
+
+static mlp_err field_fail(mlp_error *err, const char *field, const char *msg)
+{
+    if (err) snprintf(err->field, sizeof err->field, "%s", field);
+    return mlp_fail(err, MLP_EINVAL, "%s %s", field, msg);
+}
+
+static int in_unit(double x) /* [0, 1) */
+{
+    return x >= 0.0 && x < 1.0;
+}
+
+mlp_err train_params_check(const train_params *p, mlp_error *err)
+{
+    if (!p) return mlp_fail(err, MLP_EINVAL, "no training parameters");
+    if ((unsigned)p->init >= INIT_COUNT)
+        return field_fail(err, "params.init", "must be one of he, xavier, small");
+    if ((unsigned)p->optimizer >= OPT_COUNT)
+        return field_fail(err, "params.optimizer",
+                          "must be one of sgd, momentum, nesterov, adagrad, rmsprop, adam");
+    if (!(p->learning_rate > 0.0 && isfinite(p->learning_rate)))
+        return field_fail(err, "params.learning_rate", "must be a finite number > 0");
+    if (!in_unit(p->momentum)) return field_fail(err, "params.momentum", "must be in [0, 1)");
+    if (!in_unit(p->beta1)) return field_fail(err, "params.beta1", "must be in [0, 1)");
+    if (!in_unit(p->beta2)) return field_fail(err, "params.beta2", "must be in [0, 1)");
+    if (!(p->epsilon > 0.0 && isfinite(p->epsilon)))
+        return field_fail(err, "params.epsilon", "must be a finite number > 0");
+    if ((unsigned)p->lr_schedule >= SCHED_COUNT)
+        return field_fail(err, "params.lr_schedule",
+                          "must be one of constant, step, inverse, cosine");
+    if (!(p->lr_decay >= 0.0 && isfinite(p->lr_decay)))
+        return field_fail(err, "params.lr_decay", "must be a finite number >= 0");
+    if (p->step_epochs < 1) return field_fail(err, "params.step_epochs", "must be >= 1");
+    if (!(p->bias_lr_multiplier > 0.0 && isfinite(p->bias_lr_multiplier)))
+        return field_fail(err, "params.bias_lr_multiplier", "must be a finite number > 0");
+    if (p->batch_size < 1) return field_fail(err, "params.batch_size", "must be >= 1");
+    if (p->epochs < 1 || p->epochs > 100000)
+        return field_fail(err, "params.epochs", "must be between 1 and 100000");
+    if (!(p->weight_decay >= 0.0 && isfinite(p->weight_decay)))
+        return field_fail(err, "params.weight_decay", "must be a finite number >= 0");
+    if (!in_unit(p->dropout)) return field_fail(err, "params.dropout", "must be in [0, 1)");
+    if ((unsigned)p->noise >= NOISE_COUNT)
+        return field_fail(err, "params.noise.type", "must be one of none, gaussian, mask");
+    if (!(p->noise_std >= 0.0 && isfinite(p->noise_std)))
+        return field_fail(err, "params.noise.std", "must be a finite number >= 0");
+    if (!in_unit(p->noise_p)) return field_fail(err, "params.noise.p", "must be in [0, 1)");
+    if (p->patience < 0) return field_fail(err, "params.early_stopping.patience", "must be >= 0");
+    return MLP_OK;
+}
+
+/* ---------- schedule ---------- */
+
+/* Learning rate of 0-based epoch e (formulas in train.h). */
+static double sched_lr(const trainer *t, int e)
+{
+    const train_params *p = &t->p;
+    switch (p->lr_schedule) {
+    case SCHED_STEP:
+        return t->lr * pow(p->lr_decay, (double)(e / p->step_epochs));
+    case SCHED_INVERSE:
+        return t->lr / (1.0 + p->lr_decay * e);
+    case SCHED_COSINE:
+        return t->lr * 0.5 * (1.0 + cos(M_PI * (double)e / p->epochs));
+    default:
+        return t->lr;
+    }
+}
+
+/* ---------- data validation and standardisation ---------- */
+
+static mlp_err data_fail(mlp_error *err, const char *which, long row, long col, const char *fmt,
+                         ...) __attribute__((format(printf, 5, 6)));
+static mlp_err data_fail(mlp_error *err, const char *which, long row, long col, const char *fmt,
+                         ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (err) {
+        snprintf(err->field, sizeof err->field, "%s", which);
+        err->row = row;
+        err->col = col;
+    }
+    return mlp_fail(err, MLP_EINVAL, "%s data: %s", which, msg);
+}
+
+static mlp_err check_data(const net_spec *s, const train_data *d, const char *which, int need_rows,
+                          mlp_error *err)
+{
+    if (!d->X && d->rows > 0) return data_fail(err, which, 0, 0, "no feature matrix");
+    if (d->rows < 0 || (need_rows && d->rows < 1))
+        return data_fail(err, which, 0, 0, "needs at least one row");
+    if (d->rows == 0) return MLP_OK;
+    if (d->cols != s->n_in)
+        return data_fail(err, which, 0, 0, "has %d feature columns, the network expects %d",
+                         d->cols, s->n_in);
+    for (long i = 0; i < d->rows; i++) {
+        const float *x = d->X + (size_t)i * d->cols;
+        for (long j = 0; j < d->cols; j++)
+            if (!isfinite(x[j]))
+                return data_fail(err, which, i + 1, j + 1,
+                                 "feature value at row %ld, column %ld is not a finite number",
+                                 i + 1, j + 1);
+    }
+    if (s->task == TASK_AUTOENCODER) return MLP_OK;
+    int k = s->n_out;
+    if (d->labels && s->task != TASK_REGRESSION) {
+        int hi = (s->loss == LOSS_LOGISTIC && k == 1) ? 2 : k;
+        for (long i = 0; i < d->rows; i++)
+            if (d->labels[i] < 0 || d->labels[i] >= hi)
+                return data_fail(err, which, i + 1, 0, "label at row %ld must be in [0, %d)", i + 1,
+                                 hi);
+        return MLP_OK;
+    }
+    if (!d->Y) return data_fail(err, which, 0, 0, "has no target (labels or target matrix)");
+    for (long i = 0; i < d->rows; i++)
+        for (long j = 0; j < k; j++) {
+            float y = d->Y[(size_t)i * k + j];
+            if (!isfinite(y))
+                return data_fail(err, which, i + 1, j + 1,
+                                 "target at row %ld, column %ld is not a finite number", i + 1,
+                                 j + 1);
+            if (s->loss == LOSS_LOGISTIC && (y < 0.0f || y > 1.0f))
+                return data_fail(err, which, i + 1, j + 1,
+                                 "target at row %ld, column %ld must be in [0, 1] for the "
+                                 "logistic loss",
+                                 i + 1, j + 1);
+        }
+    return MLP_OK;
+}
+
+/* Column means and scales (population std; 1 for a constant column) of a rows x k matrix. */
+static void fit_std(const float *X, int rows, int k, float *mean, float *scale, float *inv,
+                    double *acc)
+{
+    for (int j = 0; j < k; j++) acc[j] = 0.0;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < k; j++) acc[j] += X[(size_t)i * k + j];
+    for (int j = 0; j < k; j++) mean[j] = (float)(acc[j] / rows);
+    for (int j = 0; j < k; j++) acc[j] = 0.0;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < k; j++) {
+            double dlt = (double)X[(size_t)i * k + j] - mean[j];
+            acc[j] += dlt * dlt;
+        }
+    for (int j = 0; j < k; j++) {
+        double sd = sqrt(acc[j] / rows);
+        scale[j] = (sd > 1e-7 * (1.0 + fabs(mean[j]))) ? (float)sd : 1.0f;
+        inv[j] = 1.0f / scale[j];
+    }
+}
+
+/* ---------- construction ---------- */
+
+static void *xcalloc(size_t n, size_t size, int *ok)
+{
+    if (n == 0) n = 1;
+    void *p = calloc(n, size);
+    if (!p) *ok = 0;
+    return p;
+}
+
+static void init_weights(trainer *t)
+{
+    rng_seed(&t->r, t->p.seed);
+    memset(t->w, 0, t->n_all * sizeof(float));
+    for (int l = 0; l < t->nl; l++) {
+        int in = t->dim[l], out = t->dim[l + 1];
+        float *W = t->w + t->off_w[l];
+        size_t n = (size_t)in * out;
+        switch (t->p.init) {
+        case INIT_HE: {
+            double s = sqrt(2.0 / in);
+            for (size_t i = 0; i < n; i++) W[i] = (float)(s * rng_normal(&t->r));
+            break;
+        }
+        case INIT_XAVIER: {
+            double b = sqrt(6.0 / (in + out));
+            for (size_t i = 0; i < n; i++) W[i] = (float)(b * (2.0 * rng_uniform(&t->r) - 1.0));
+            break;
+        }
+        default:
+            for (size_t i = 0; i < n; i++) W[i] = (float)(1e-5 * rng_normal(&t->r));
+            break;
+        }
+    }
+    if (t->spec.batch_norm)
+        for (int h = 0; h < t->nl - 1; h++)
+            for (int j = 0; j < t->dim[h + 1]; j++) {
+                t->w[t->off_gamma[h] + j] = 1.0f;
+                t->w[t->off_rv[h] + j] = 1.0f;
+            }
+    rng_normal(&t->r); /* drop a cached spare so the training stream starts on a fresh pair */
+    t->r.has_spare = 0;
+}
+
+mlp_err trainer_new(const net_spec *spec, const train_params *params, const train_data *train,
+                    const train_data *val, trainer **out, mlp_error *err)
+{
+    mlp_err rc = MLP_OK;
+    trainer *t = NULL;
+    *out = NULL;
+    if (!spec || !params || !train)
+        return mlp_fail(err, MLP_EINVAL, "missing spec, params or data");
+    if ((rc = net_spec_check(spec, err)) != MLP_OK) return rc;
+    if ((rc = train_params_check(params, err)) != MLP_OK) return rc;
+    if ((rc = check_data(spec, train, "train", 1, err)) != MLP_OK) return rc;
+    if (val && (rc = check_data(spec, val, "validation", 0, err)) != MLP_OK) return rc;
+
+    t = calloc(1, sizeof *t);
+    if (!t) return MLP_ENOMEM;
+    t->spec = *spec;
+    t->p = *params;
+    t->tr = *train;
+    if (val && val->rows > 0) t->va = *val;
+    t->nl = spec->n_hidden + 1;
+    t->dim[0] = spec->n_in;
+    for (int h = 0; h < spec->n_hidden; h++) t->dim[h + 1] = spec->hidden[h];
+    t->dim[t->nl] = spec->n_out;
+    t->maxw = 0;
+    for (int l = 0; l <= t->nl; l++)
+        if (t->dim[l] > t->maxw) t->maxw = t->dim[l];
+    size_t off = 0;
+    for (int l = 0; l < t->nl; l++) {
+        t->off_w[l] = off;
+        off += (size_t)t->dim[l] * t->dim[l + 1];
+        t->off_b[l] = off;
+        off += (size_t)t->dim[l + 1];
+    }
+    t->n_net = off;
+    if (spec->batch_norm)
+        for (int h = 0; h < spec->n_hidden; h++) {
+            t->off_gamma[h] = off;
+            off += (size_t)spec->hidden[h];
+            t->off_beta[h] = off;
+            off += (size_t)spec->hidden[h];
+        }
+    t->n_train = off;
+    if (spec->batch_norm)
+        for (int h = 0; h < spec->n_hidden; h++) {
+            t->off_rm[h] = off;
+            off += (size_t)spec->hidden[h];
+            t->off_rv[h] = off;
+            off += (size_t)spec->hidden[h];
+        }
+    t->n_all = off;
+
+    if (spec->task == TASK_AUTOENCODER)
+        t->target = TGT_X;
+    else if (train->labels && spec->task != TASK_REGRESSION)
+        t->target = TGT_LABELS;
+    else
+        t->target = TGT_Y;
+    if (t->va.rows > 0 && t->target == TGT_LABELS && !t->va.labels) {
+        rc = data_fail(err, "validation", 0, 0, "needs labels like the training data");
+        goto out;
+    }
+    if (t->va.rows > 0 && t->target == TGT_Y && !t->va.Y) {
+        rc = data_fail(err, "validation", 0, 0, "needs a target matrix like the training data");
+        goto out;
+    }
+    t->std_x = params->standardize;
+    t->std_y = params->standardize && t->target != TGT_LABELS && spec->out_act == ACT_LINEAR &&
+               spec->task != TASK_CLASSIFICATION;
+
+    int n_in = spec->n_in, k = spec->n_out, B;
+    B = params->batch_size < train->rows ? params->batch_size : train->rows;
+    t->B = B;
+    int ok = 1;
+    size_t Bs = (size_t)B;
+    t->w = xcalloc(t->n_all, sizeof(float), &ok);
+    t->best = xcalloc(t->n_all, sizeof(float), &ok);
+    t->g = xcalloc(t->n_train, sizeof(float), &ok);
+    if (params->optimizer == OPT_ADAM) t->m = xcalloc(t->n_train, sizeof(float), &ok);
+    if (params->optimizer != OPT_SGD) t->v = xcalloc(t->n_train, sizeof(float), &ok);
+    t->x_mean = xcalloc((size_t)n_in, sizeof(float), &ok);
+    t->x_scale = xcalloc((size_t)n_in, sizeof(float), &ok);
+    t->x_inv = xcalloc((size_t)n_in, sizeof(float), &ok);
+    t->y_mean = xcalloc((size_t)k, sizeof(float), &ok);
+    t->y_scale = xcalloc((size_t)k, sizeof(float), &ok);
+    t->y_inv = xcalloc((size_t)k, sizeof(float), &ok);
+    t->val_ybar = xcalloc((size_t)k, sizeof(double), &ok);
+    t->perm = xcalloc((size_t)train->rows, sizeof(int), &ok);
+    t->sample = xcalloc((size_t)train->rows, sizeof(int), &ok);
+    t->xb = xcalloc(Bs * n_in, sizeof(float), &ok);
+    if (t->target != TGT_LABELS) t->tb = xcalloc(Bs * k, sizeof(float), &ok);
+    t->lb = xcalloc(Bs, sizeof(int), &ok);
+    for (int h = 0; h < spec->n_hidden; h++) {
+        size_t n = Bs * spec->hidden[h];
+        t->Y[h] = xcalloc(n, sizeof(float), &ok);
+        t->A[h] = xcalloc(n, sizeof(float), &ok);
+        if (params->dropout > 0.0) {
+            t->M[h] = xcalloc(n, sizeof(float), &ok);
+            t->H[h] = xcalloc(n, sizeof(float), &ok);
+        }
+        if (spec->batch_norm) {
+            t->Zh[h] = xcalloc(n, sizeof(float), &ok);
+            t->invstd[h] = xcalloc((size_t)spec->hidden[h], sizeof(float), &ok);
+        }
+    }
+    t->zout = xcalloc(Bs * k, sizeof(float), &ok);
+    t->pout = xcalloc(Bs * k, sizeof(float), &ok);
+    t->da[0] = xcalloc(Bs * t->maxw, sizeof(float), &ok);
+    t->da[1] = xcalloc(Bs * t->maxw, sizeof(float), &ok);
+    t->col1 = xcalloc((size_t)t->maxw, sizeof(float), &ok);
+    t->col2 = xcalloc((size_t)t->maxw, sizeof(float), &ok);
+    t->colacc = xcalloc((size_t)t->maxw, sizeof(double), &ok);
+    if (!ok) {
+        rc = mlp_fail(err, MLP_ENOMEM, "out of memory allocating the trainer");
+        goto out;
+    }
+
+    for (int j = 0; j < n_in; j++) t->x_scale[j] = t->x_inv[j] = 1.0f;
+    for (int j = 0; j < k; j++) t->y_scale[j] = t->y_inv[j] = 1.0f;
+    if (t->std_x) fit_std(train->X, train->rows, n_in, t->x_mean, t->x_scale, t->x_inv, t->colacc);
+    if (t->std_y) {
+        if (t->target == TGT_X) {
+            memcpy(t->y_mean, t->x_mean, (size_t)k * sizeof(float));
+            memcpy(t->y_scale, t->x_scale, (size_t)k * sizeof(float));
+            memcpy(t->y_inv, t->x_inv, (size_t)k * sizeof(float));
+        } else {
+            fit_std(train->Y, train->rows, k, t->y_mean, t->y_scale, t->y_inv, t->colacc);
+        }
+    }
+    if (t->va.rows > 0 && spec->task == TASK_REGRESSION) {
+        for (int i = 0; i < t->va.rows; i++)
+            for (int j = 0; j < k; j++) t->val_ybar[j] += t->va.Y[(size_t)i * k + j];
+        for (int j = 0; j < k; j++) t->val_ybar[j] /= t->va.rows;
+        for (int i = 0; i < t->va.rows; i++)
+            for (int j = 0; j < k; j++) {
+                double dlt = t->va.Y[(size_t)i * k + j] - t->val_ybar[j];
+                t->val_sst += dlt * dlt;
+            }
+    }
+
+    init_weights(t);
+    t->lr = params->learning_rate;
+    t->lr_ready = !params->lr_auto;
+    t->best_loss = INFINITY;
+    *out = t;
+    t = NULL;
+out:
+    trainer_free(t);
+    return rc;
+}
+
+void trainer_free(trainer *t)
+{
+    if (!t) return;
+    free(t->w);
+    free(t->best);
+    free(t->g);
+    free(t->m);
+    free(t->v);
+    free(t->x_mean);
+    free(t->x_scale);
+    free(t->x_inv);
+    free(t->y_mean);
+    free(t->y_scale);
+    free(t->y_inv);
+    free(t->val_ybar);
+    free(t->perm);
+    free(t->sample);
+    free(t->xb);
+    free(t->tb);
+    free(t->lb);
+    for (int h = 0; h < NET_MAX_HIDDEN; h++) {
+        free(t->Y[h]);
+        free(t->A[h]);
+        free(t->M[h]);
+        free(t->H[h]);
+        free(t->Zh[h]);
+        free(t->invstd[h]);
+    }
+    free(t->zout);
+    free(t->pout);
+    free(t->da[0]);
+    free(t->da[1]);
+    free(t->col1);
+    free(t->col2);
+    free(t->colacc);
+    free(t);
+}
+
+/* ---------- one mini-batch ---------- */
+
+/* Copies rows idx[start .. start+nb) of d (or rows start.. when idx is NULL) into xb and the
+ * targets, standardising on the way; noisy: corrupt xb after the clean targets are taken. */
+static void gather(trainer *t, const train_data *d, const int *idx, int start, int nb, int noisy)
+{
+    int n_in = t->spec.n_in, k = t->spec.n_out;
+    for (int i = 0; i < nb; i++) {
+        int r = idx ? idx[start + i] : start + i;
+        const float *x = d->X + (size_t)r * n_in;
+        float *xb = t->xb + (size_t)i * n_in;
+        if (t->std_x) {
+            const float *mu = t->x_mean, *inv = t->x_inv;
+            for (int j = 0; j < n_in; j++) xb[j] = (x[j] - mu[j]) * inv[j];
+        } else {
+            memcpy(xb, x, (size_t)n_in * sizeof(float));
+        }
+        float *tb = t->tb ? t->tb + (size_t)i * k : NULL;
+        switch (t->target) {
+        case TGT_LABELS:
+            t->lb[i] = d->labels[r];
+            break;
+        case TGT_X:
+            if (t->std_y == t->std_x)
+                memcpy(tb, xb, (size_t)k * sizeof(float));
+            else
+                memcpy(tb, x, (size_t)k * sizeof(float));
+            break;
+        default: {
+            const float *y = d->Y + (size_t)r * k;
+            if (t->std_y) {
+                const float *mu = t->y_mean, *inv = t->y_inv;
+                for (int j = 0; j < k; j++) tb[j] = (y[j] - mu[j]) * inv[j];
+            } else {
+                memcpy(tb, y, (size_t)k * sizeof(float));
+            }
+        }
+        }
+    }
+    if (!noisy || t->p.noise == NOISE_NONE) return;
+    size_t n = (size_t)nb * n_in;
+    float *xb = t->xb;
+    if (t->p.noise == NOISE_GAUSSIAN) {
+        float sd = (float)t->p.noise_std;
+        for (size_t i = 0; i < n; i++) xb[i] += sd * (float)rng_normal(&t->r);
+    } else {
+        double p = t->p.noise_p;
+        for (size_t i = 0; i < n; i++)
+            if (rng_uniform(&t->r) < p) xb[i] = 0.0f;
+    }
+}
+
+static const float *layer_input(const trainer *t, int l, int train)
+{
+    if (l == 0) return t->xb;
+    return (train && t->H[l - 1]) ? t->H[l - 1] : t->A[l - 1];
+}
+
+/* Batch norm of hidden layer h on Z = Y[h] (nb x n, bias not yet added), in place:
+ * training: batch statistics, Zh = (Z - mu)/sqrt(var + eps), Y = gamma·Zh + beta, running
+ * statistics updated; evaluation: Y = gamma·(Z + b - rm)/sqrt(rv + eps) + beta. */
+static void bn_forward(trainer *t, int h, int nb, int train)
+{
+    int n = t->dim[h + 1];
+    float *Z = t->Y[h];
+    const float *b = t->w + t->off_b[h];
+    const float *gamma = t->w + t->off_gamma[h], *beta = t->w + t->off_beta[h];
+    float *rm = t->w + t->off_rm[h], *rv = t->w + t->off_rv[h];
+    float *scale = t->col1, *shift = t->col2;
+    if (train) {
+        double *acc = t->colacc;
+        float *mu = t->col1, *is = t->invstd[h];
+        for (int j = 0; j < n; j++) acc[j] = 0.0;
+        for (int i = 0; i < nb; i++)
+            for (int j = 0; j < n; j++) acc[j] += Z[(size_t)i * n + j];
+        for (int j = 0; j < n; j++) mu[j] = (float)(acc[j] / nb);
+        for (int j = 0; j < n; j++) acc[j] = 0.0;
+        for (int i = 0; i < nb; i++)
+            for (int j = 0; j < n; j++) {
+                float dlt = Z[(size_t)i * n + j] - mu[j];
+                acc[j] += (double)dlt * dlt;
+            }
+        for (int j = 0; j < n; j++) {
+            double var = acc[j] / nb;
+            is[j] = (float)(1.0 / sqrt(var + BN_EPS));
+            double unbiased = nb > 1 ? acc[j] / (nb - 1) : var;
+            rm[j] = (1.0f - BN_MOMENTUM) * rm[j] + BN_MOMENTUM * (mu[j] + b[j]);
+            rv[j] = (1.0f - BN_MOMENTUM) * rv[j] + BN_MOMENTUM * (float)unbiased;
+        }
+        float *Zh = t->Zh[h];
+        for (int i = 0; i < nb; i++) {
+            float *z = Z + (size_t)i * n, *zh = Zh + (size_t)i * n;
+            for (int j = 0; j < n; j++) {
+                float v = (z[j] - mu[j]) * is[j];
+                zh[j] = v;
+                z[j] = gamma[j] * v + beta[j];
+            }
+        }
+    } else {
+        for (int j = 0; j < n; j++) {
+            scale[j] = gamma[j] / sqrtf(rv[j] + BN_EPS);
+            shift[j] = beta[j] + (b[j] - rm[j]) * scale[j];
+        }
+        for (int i = 0; i < nb; i++) {
+            float *z = Z + (size_t)i * n;
+            for (int j = 0; j < n; j++) z[j] = z[j] * scale[j] + shift[j];
+        }
+    }
+}
+
+/* Forward pass over the nb rows of xb; leaves the output pre-activations in zout. */
+static void forward(trainer *t, int nb, int train)
+{
+    act_kind act = t->spec.act;
+    for (int l = 0; l < t->nl; l++) {
+        int in = t->dim[l], out = t->dim[l + 1];
+        const float *X = layer_input(t, l, train);
+        const float *W = t->w + t->off_w[l], *b = t->w + t->off_b[l];
+        int hidden = l < t->nl - 1;
+        float *Z = hidden ? t->Y[l] : t->zout;
+        /* Z = X·Wᵀ (the bias is added in the fused pass below) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, out, in, 1.0f, X, in, W, in, 0.0f,
+                    Z, out);
+        if (!hidden) {
+            for (int i = 0; i < nb; i++) {
+                float *z = Z + (size_t)i * out;
+                for (int j = 0; j < out; j++) z[j] += b[j];
+            }
+            break;
+        }
+        if (t->spec.batch_norm) bn_forward(t, l, nb, train);
+        float *A = t->A[l];
+        float *Mk = (train && t->M[l]) ? t->M[l] : NULL;
+        float keep = (float)(1.0 - t->p.dropout), scale = 1.0f / keep;
+        for (int i = 0; i < nb; i++) {
+            float *z = Z + (size_t)i * out, *a = A + (size_t)i * out;
+            if (!t->spec.batch_norm)
+                for (int j = 0; j < out; j++) z[j] += b[j];
+            act_forward(act, z, a, (size_t)out);
+            if (Mk) { /* inverted dropout: keep with probability 1-p, scale by 1/(1-p) */
+                float *mk = Mk + (size_t)i * out, *hh = t->H[l] + (size_t)i * out;
+                for (int j = 0; j < out; j++) {
+                    mk[j] = rng_uniform(&t->r) < t->p.dropout ? 0.0f : scale;
+                    hh[j] = a[j] * mk[j];
+                }
+            }
+        }
+    }
+}
+
+/* dA (nb x n) of hidden layer h -> dZ in place: dropout mask, activation derivative, and the
+ * batch-norm backward (filling the gamma/beta gradients). */
+static void hidden_backward(trainer *t, int h, int nb, float *dA)
+{
+    int n = t->dim[h + 1];
+    act_kind act = t->spec.act;
+    const float *Y = t->Y[h], *A = t->A[h];
+    for (int i = 0; i < nb; i++) {
+        float *d = dA + (size_t)i * n;
+        if (t->M[h]) {
+            const float *mk = t->M[h] + (size_t)i * n;
+            for (int j = 0; j < n; j++) d[j] *= mk[j];
+        }
+        act_backward(act, Y + (size_t)i * n, A + (size_t)i * n, d, d, (size_t)n);
+    }
+    if (!t->spec.batch_norm) return;
+    /* dbeta = Σ dY, dgamma = Σ dY·Zh, dZ = gamma·invstd·(dY − dbeta/nb − Zh·dgamma/nb) */
+    float *dgamma = t->g + t->off_gamma[h], *dbeta = t->g + t->off_beta[h];
+    const float *gamma = t->w + t->off_gamma[h], *is = t->invstd[h], *Zh = t->Zh[h];
+    memset(dgamma, 0, (size_t)n * sizeof(float));
+    memset(dbeta, 0, (size_t)n * sizeof(float));
+    for (int i = 0; i < nb; i++) {
+        const float *d = dA + (size_t)i * n, *zh = Zh + (size_t)i * n;
+        for (int j = 0; j < n; j++) {
+            dbeta[j] += d[j];
+            dgamma[j] += d[j] * zh[j];
+        }
+    }
+    float *c = t->col1, *mb = t->col2;
+    float inv_nb = 1.0f / nb;
+    for (int j = 0; j < n; j++) {
+        c[j] = gamma[j] * is[j];
+        mb[j] = dbeta[j] * inv_nb;
+    }
+    for (int i = 0; i < nb; i++) {
+        float *d = dA + (size_t)i * n;
+        const float *zh = Zh + (size_t)i * n;
+        for (int j = 0; j < n; j++) d[j] = c[j] * (d[j] - mb[j] - zh[j] * dgamma[j] * inv_nb);
+    }
+}
+
+/* Optimiser step on w[off .. off+len) with gradient g (+ weight_decay·w when decay); returns
+ * Σ w² before the step when decay (for the L2 term of the loss), else 0. */
+static double update_seg(trainer *t, size_t off, size_t len, float lr, int decay)
+{
+    float *restrict w = t->w + off;
+    const float *restrict g = t->g + off;
+    float *restrict v = t->v ? t->v + off : NULL;
+    float *restrict m = t->m ? t->m + off : NULL;
+    float wd = decay ? (float)t->p.weight_decay : 0.0f;
+    double sq = 0.0;
+    if (decay && wd > 0.0f)
+        for (size_t i = 0; i < len; i++) sq += (double)w[i] * w[i];
+    float mom = (float)t->p.momentum, eps = (float)t->p.epsilon;
+    switch (t->p.optimizer) {
+    case OPT_SGD:
+        for (size_t i = 0; i < len; i++) w[i] -= lr * (g[i] + wd * w[i]);
+        break;
+    case OPT_MOMENTUM: /* v ← βv − α∇f, w ← w + v */
+        for (size_t i = 0; i < len; i++) {
+            v[i] = mom * v[i] - lr * (g[i] + wd * w[i]);
+            w[i] += v[i];
+        }
+        break;
+    case OPT_NESTEROV: /* v' = βv − α∇f(w), w ← w − βv + (1+β)v' (Sutskever's form) */
+        for (size_t i = 0; i < len; i++) {
+            float vp = v[i];
+            v[i] = mom * vp - lr * (g[i] + wd * w[i]);
+            w[i] += -mom * vp + (1.0f + mom) * v[i];
+        }
+        break;
+    case OPT_ADAGRAD:
+        for (size_t i = 0; i < len; i++) {
+            float gi = g[i] + wd * w[i];
+            v[i] += gi * gi;
+            w[i] -= lr * gi / (sqrtf(v[i]) + eps);
+        }
+        break;
+    case OPT_RMSPROP: {
+        float rho = (float)t->p.beta2;
+        for (size_t i = 0; i < len; i++) {
+            float gi = g[i] + wd * w[i];
+            v[i] = rho * v[i] + (1.0f - rho) * gi * gi;
+            w[i] -= lr * gi / (sqrtf(v[i]) + eps);
+        }
+        break;
+    }
+    default: { /* adam */
+        float b1 = (float)t->p.beta1, b2 = (float)t->p.beta2;
+        float c1 = (float)(1.0 / (1.0 - pow(t->p.beta1, (double)t->step)));
+        float c2 = (float)(1.0 / (1.0 - pow(t->p.beta2, (double)t->step)));
+        for (size_t i = 0; i < len; i++) {
+            float gi = g[i] + wd * w[i];
+            m[i] = b1 * m[i] + (1.0f - b1) * gi;
+            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+            w[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+        }
+        break;
+    }
+    }
+    return sq;
+}
+
+static void colsum(const float *dZ, int nb, int n, float *out)
+{
+    memset(out, 0, (size_t)n * sizeof(float));
+    for (int i = 0; i < nb; i++) {
+        const float *d = dZ + (size_t)i * n;
+        for (int j = 0; j < n; j++) out[j] += d[j];
+    }
+}
+
+/* Backward pass after loss_forward left dZ of the output in pout. update: take the optimiser
+ * step layer by layer with rate lr; returns Σ‖W‖² seen by the step (0 without decay). */
+static double backward(trainer *t, int nb, int update, double lr)
+{
+    double sq = 0.0;
+    float lw = (float)lr, lb = (float)(lr * t->p.bias_lr_multiplier);
+    if (update) t->step++;
+    for (int l = t->nl - 1; l >= 0; l--) {
+        int in = t->dim[l], out = t->dim[l + 1];
+        const float *dZ = (l == t->nl - 1) ? t->pout : t->da[l & 1];
+        const float *X = layer_input(t, l, 1);
+        const float *W = t->w + t->off_w[l];
+        float *gW = t->g + t->off_w[l], *gb = t->g + t->off_b[l];
+        /* dW = dZᵀ·X */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, nb, 1.0f, dZ, out, X, in,
+                    0.0f, gW, in);
+        /* db = column sums of dZ */
+        colsum(dZ, nb, out, gb);
+        float *dA = NULL;
+        if (l > 0) {
+            dA = t->da[(l - 1) & 1];
+            /* dX = dZ·W */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, in, out, 1.0f, dZ, out, W,
+                        in, 0.0f, dA, in);
+        }
+        if (update) {
+            sq += update_seg(t, t->off_w[l], (size_t)in * out, lw, 1);
+            update_seg(t, t->off_b[l], (size_t)out, lb, 0);
+        }
+        if (l > 0) {
+            hidden_backward(t, l - 1, nb, dA);
+            if (update && t->spec.batch_norm) {
+                update_seg(t, t->off_gamma[l - 1], (size_t)in, lw, 0);
+                update_seg(t, t->off_beta[l - 1], (size_t)in, lb, 0);
+            }
+        }
+    }
+    return sq;
+}
+
+static double batch_loss(trainer *t, int nb, float *dZ)
+{
+    const float *Y = t->target == TGT_LABELS ? NULL : t->tb;
+    const int *lab = t->target == TGT_LABELS ? t->lb : NULL;
+    return loss_forward(t->spec.loss, t->spec.out_act, t->zout, t->pout, Y, lab, nb, t->spec.n_out,
+                        dZ);
+}
+
+/* One optimiser step on rows idx[start .. start+nb); returns the batch loss incl. L2. */
+static double train_batch(trainer *t, const int *idx, int start, int nb, double lr)
+{
+    gather(t, &t->tr, idx, start, nb, 1);
+    forward(t, nb, 1);
+    double loss = batch_loss(t, nb, t->pout);
+    if (!isfinite(loss)) return loss;
+    double sq = backward(t, nb, 1, lr);
+    return loss + 0.5 * t->p.weight_decay * sq;
+}
+
+float *trainer_params_mut(trainer *t, size_t *n)
+{
+    *n = t->n_train;
+    return t->w;
+}
+
+mlp_err trainer_loss_grad(trainer *t, const int *idx, int n, double *loss, const float **grad)
+{
+    if (!t || !idx || n < 1 || n > t->B) return MLP_EINVAL;
+    for (int i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= t->tr.rows) return MLP_EINVAL;
+    gather(t, &t->tr, idx, 0, n, 1);
+    forward(t, n, 1);
+    double L = batch_loss(t, n, t->pout);
+    backward(t, n, 0, 0.0);
+    double wd = t->p.weight_decay;
+    if (wd > 0.0)
+        for (int l = 0; l < t->nl; l++) {
+            const float *W = t->w + t->off_w[l];
+            float *gW = t->g + t->off_w[l];
+            size_t len = (size_t)t->dim[l] * t->dim[l + 1];
+            double sq = 0.0;
+            for (size_t i = 0; i < len; i++) {
+                sq += (double)W[i] * W[i];
+                gW[i] += (float)wd * W[i];
+            }
+            L += 0.5 * wd * sq;
+        }
+    *loss = L;
+    *grad = t->g;
+    return MLP_OK;
+}
+
+/* ---------- evaluation ---------- */
+
+typedef struct {
+    double loss, accuracy, r2;
+} eval_result;
+
+/* Evaluation-mode pass (running BN statistics, no dropout, no noise) over rows idx[0..n) of d
+ * (all rows in order when idx is NULL), in chunks of B rows. */
+static void evaluate(trainer *t, const train_data *d, const int *idx, int n, eval_result *res)
+{
+    int k = t->spec.n_out;
+    double loss = 0.0, correct = 0.0, sse = 0.0;
+    long counted = 0;
+    for (int s = 0; s < n; s += t->B) {
+        int nb = n - s < t->B ? n - s : t->B;
+        gather(t, d, idx, s, nb, 0);
+        forward(t, nb, 0);
+        loss += batch_loss(t, nb, NULL) * nb;
+        if (t->spec.task == TASK_CLASSIFICATION) {
+            for (int i = 0; i < nb; i++) {
+                const float *p = t->pout + (size_t)i * k;
+                if (t->target == TGT_LABELS) {
+                    int pred = 0;
+                    if (k == 1)
+                        pred = p[0] >= 0.5f;
+                    else
+                        for (int j = 1; j < k; j++)
+                            if (p[j] > p[pred]) pred = j;
+                    correct += pred == t->lb[i];
+                    counted++;
+                } else {
+                    const float *y = t->tb + (size_t)i * k;
+                    for (int j = 0; j < k; j++) correct += (p[j] >= 0.5f) == (y[j] >= 0.5f);
+                    counted += k;
+                }
+            }
+        } else if (t->spec.task == TASK_REGRESSION) {
+            for (int i = 0; i < nb; i++) {
+                int r = idx ? idx[s + i] : s + i;
+                const float *p = t->pout + (size_t)i * k, *y = d->Y + (size_t)r * k;
+                for (int j = 0; j < k; j++) {
+                    double yhat = t->std_y ? (double)p[j] * t->y_scale[j] + t->y_mean[j] : p[j];
+                    sse += (yhat - y[j]) * (yhat - y[j]);
+                }
+            }
+        }
+    }
+    res->loss = n > 0 ? loss / n : 0.0;
+    res->accuracy = counted ? correct / counted : 0.0;
+    res->r2 = t->val_sst > 0.0 ? 1.0 - sse / t->val_sst : (sse == 0.0 ? 1.0 : 0.0);
+}
+
+/* ---------- the Bottou step-size search ---------- */
+
+/* Trains from the saved start (t->best) for two passes over the sample with rate lr, from fresh
+ * optimiser state and the same random stream for every candidate; returns the sample loss
+ * afterwards, +inf when it diverged. */
+static mlp_err try_rate(trainer *t, const rng *start_rng, int S, double lr,
+                        const atomic_int *cancel, double *out)
+{
+    memcpy(t->w, t->best, t->n_all * sizeof(float));
+    if (t->m) memset(t->m, 0, t->n_train * sizeof(float));
+    if (t->v) memset(t->v, 0, t->n_train * sizeof(float));
+    t->step = 0;
+    t->r = *start_rng;
+    *out = INFINITY;
+    for (int pass = 0; pass < 2; pass++) {
+        memcpy(t->perm, t->sample, (size_t)S * sizeof(int));
+        rng_shuffle(&t->r, t->perm, S);
+        for (int s = 0; s < S; s += t->B) {
+            if (cancel && atomic_load(cancel)) return MLP_ECANCELLED;
+            int nb = S - s < t->B ? S - s : t->B;
+            if (!isfinite(train_batch(t, t->perm, s, nb, lr))) return MLP_OK;
+        }
+    }
+    eval_result res;
+    evaluate(t, &t->tr, t->sample, S, &res);
+    if (isfinite(res.loss)) *out = res.loss;
+    return MLP_OK;
+}
+
+static mlp_err lr_search(trainer *t, const atomic_int *cancel, mlp_error *err)
+{
+    int rows = t->tr.rows;
+    int S = (int)ceil(0.05 * rows);
+    int floor_rows = rows < 64 ? rows : 64;
+    if (S < floor_rows) S = floor_rows;
+    rng main_rng = t->r, sr;
+    rng_seed(&sr, t->p.seed ^ 0x426f74746f75ULL); /* "Bottou": a stream of its own */
+    for (int i = 0; i < rows; i++) t->perm[i] = i;
+    rng_shuffle(&sr, t->perm, rows);
+    memcpy(t->sample, t->perm, (size_t)S * sizeof(int));
+    memcpy(t->best, t->w, t->n_all * sizeof(float));
+    mlp_err rc = MLP_OK;
+    double best_lr = 0.0, best_loss = INFINITY, f;
+    /* coarse: one candidate per decade of [LR_MIN, LR_MAX] */
+    for (int e = -5; e <= 1; e++) {
+        double lr = pow(10.0, e);
+        if ((rc = try_rate(t, &sr, S, lr, cancel, &f)) != MLP_OK) goto out;
+        if (f < best_loss) best_loss = f, best_lr = lr;
+    }
+    if (!(best_loss < INFINITY)) {
+        rc = mlp_fail(err, MLP_EDIVERGED,
+                      "loss became NaN or infinite for every learning rate in [%g, %g] during "
+                      "the automatic search; check the data or set learning_rate",
+                      LR_MIN, LR_MAX);
+        goto out;
+    }
+    /* bisection on the log scale: halve the step around the best so far */
+    for (double step = 0.5; step > 0.06; step *= 0.5) {
+        double centre = best_lr;
+        for (int sgn = -1; sgn <= 1; sgn += 2) {
+            double lr = centre * pow(10.0, sgn * step);
+            if (lr < LR_MIN * (1 - 1e-9) || lr > LR_MAX * (1 + 1e-9)) continue;
+            if ((rc = try_rate(t, &sr, S, lr, cancel, &f)) != MLP_OK) goto out;
+            if (f < best_loss) best_loss = f, best_lr = lr;
+        }
+    }
+    t->lr = best_lr;
+    t->lr_ready = 1;
+out:
+    memcpy(t->w, t->best, t->n_all * sizeof(float));
+    if (t->m) memset(t->m, 0, t->n_train * sizeof(float));
+    if (t->v) memset(t->v, 0, t->n_train * sizeof(float));
+    t->step = 0;
+    t->r = main_rng;
+    return rc;
+}
+
+/* ---------- the epoch loop ---------- */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int keeps_best(const trainer *t)
+{
+    return t->va.rows > 0 || t->p.patience > 0;
+}
+
+static mlp_err diverged(mlp_error *err, double loss, int epoch)
+{
+    return mlp_fail(err, MLP_EDIVERGED, "loss became %s at epoch %d; try a smaller learning_rate",
+                    isnan(loss) ? "NaN" : "infinite", epoch);
+}
+
+mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *cancel,
+                    mlp_error *err)
+{
+    mlp_err rc;
+    if (!t) return MLP_EINVAL;
+    if (t->done) return MLP_OK;
+    if (!t->lr_ready && (rc = lr_search(t, cancel, err)) != MLP_OK) return rc;
+    int rows = t->tr.rows, B = t->B;
+    while (!t->done) {
+        int e = t->epoch;
+        if (cancel && atomic_load(cancel))
+            return mlp_fail(err, MLP_ECANCELLED, "cancelled before epoch %d", e + 1);
+        double lr = sched_lr(t, e);
+        double t0 = now_seconds();
+        for (int i = 0; i < rows; i++) t->perm[i] = i;
+        rng_shuffle(&t->r, t->perm, rows);
+        double sum = 0.0;
+        for (int s = 0; s < rows; s += B) {
+            if (cancel && atomic_load(cancel))
+                return mlp_fail(err, MLP_ECANCELLED, "cancelled during epoch %d", e + 1);
+            int nb = rows - s < B ? rows - s : B;
+            double L = train_batch(t, t->perm, s, nb, lr);
+            if (!isfinite(L)) return diverged(err, L, e + 1);
+            sum += L * nb;
+        }
+        train_metrics m;
+        memset(&m, 0, sizeof m);
+        m.epoch_seconds = now_seconds() - t0;
+        m.epoch = e + 1;
+        m.epochs = t->p.epochs;
+        m.train_loss = sum / rows;
+        m.learning_rate = lr;
+        if (t->va.rows > 0) {
+            eval_result res;
+            evaluate(t, &t->va, NULL, t->va.rows, &res);
+            if (!isfinite(res.loss)) return diverged(err, res.loss, e + 1);
+            m.has_val = 1;
+            m.val_loss = res.loss;
+            if (t->spec.task == TASK_CLASSIFICATION)
+                m.has_accuracy = 1, m.val_accuracy = res.accuracy;
+            if (t->spec.task == TASK_REGRESSION) m.has_r2 = 1, m.val_r2 = res.r2;
+        }
+        double monitored = m.has_val ? m.val_loss : m.train_loss;
+        if (monitored < t->best_loss) {
+            t->best_loss = monitored;
+            t->best_epoch = e + 1;
+            t->bad_epochs = 0;
+            m.is_best = 1;
+            if (keeps_best(t)) {
+                memcpy(t->best, t->w, t->n_all * sizeof(float));
+                t->has_best = 1;
+            }
+        } else {
+            t->bad_epochs++;
+        }
+        t->epoch = e + 1;
+        if (t->p.patience > 0 && t->bad_epochs >= t->p.patience) {
+            m.stopping_early = 1;
+            t->done = 1;
+        }
+        if (t->epoch >= t->p.epochs) t->done = 1;
+        if (cb && (rc = cb(ctx, &m, t)) != MLP_OK) return rc;
+    }
+    return MLP_OK;
+}
+
+int trainer_epoch(const trainer *t)
+{
+    return t->epoch;
+}
+double trainer_learning_rate(const trainer *t)
+{
+    return t->lr;
+}
+int trainer_done(const trainer *t)
+{
+    return t->done;
+}
+
+/* ---------- export ---------- */
+
+mlp_err trainer_export(const trainer *t, net **out)
+{
+    *out = NULL;
+    net_spec s = t->spec;
+    s.batch_norm = 0;
+    net *n = NULL;
+    mlp_err rc = net_new(&s, &n, NULL);
+    if (rc != MLP_OK) return rc;
+    const float *src = (t->has_best && keeps_best(t)) ? t->best : t->w;
+    for (int l = 0; l < t->nl; l++) {
+        int in = t->dim[l], o = t->dim[l + 1];
+        float *W = net_layer_w(n, l), *b = net_layer_b(n, l);
+        memcpy(W, src + t->off_w[l], (size_t)in * o * sizeof(float));
+        memcpy(b, src + t->off_b[l], (size_t)o * sizeof(float));
+        if (t->spec.batch_norm && l < t->nl - 1) {
+            /* y = gamma·(W x + b − rm)/sqrt(rv + eps) + beta  =  (s·W) x + (b − rm)·s + beta */
+            const float *gamma = src + t->off_gamma[l], *beta = src + t->off_beta[l];
+            const float *rm = src + t->off_rm[l], *rv = src + t->off_rv[l];
+            for (int j = 0; j < o; j++) {
+                float sc = gamma[j] / sqrtf(rv[j] + BN_EPS);
+                for (int i = 0; i < in; i++) W[(size_t)j * in + i] *= sc;
+                b[j] = (b[j] - rm[j]) * sc + beta[j];
+            }
+        }
+    }
+    memcpy(net_x_mean(n), t->x_mean, (size_t)t->spec.n_in * sizeof(float));
+    memcpy(net_x_scale(n), t->x_scale, (size_t)t->spec.n_in * sizeof(float));
+    memcpy(net_y_mean(n), t->y_mean, (size_t)t->spec.n_out * sizeof(float));
+    memcpy(net_y_scale(n), t->y_scale, (size_t)t->spec.n_out * sizeof(float));
+    *out = n;
+    return MLP_OK;
+}
+
+/* ---------- checkpoint ---------- */
+
+#define CKPT_MAGIC   "MLPDTRN1"
+#define CKPT_VERSION 1u
+
+typedef struct {
+    unsigned char *p;
+    size_t pos, len;
+} cursor;
+
+static void put_u64(cursor *c, uint64_t x)
+{
+    for (int i = 0; i < 8; i++) c->p[c->pos++] = (unsigned char)(x >> (8 * i));
+}
+static void put_u32(cursor *c, uint32_t x)
+{
+    for (int i = 0; i < 4; i++) c->p[c->pos++] = (unsigned char)(x >> (8 * i));
+}
+static void put_f64(cursor *c, double d)
+{
+    uint64_t x;
+    memcpy(&x, &d, 8);
+    put_u64(c, x);
+}
+static void put_floats(cursor *c, const float *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t x;
+        memcpy(&x, &f[i], 4);
+        put_u32(c, x);
+    }
+}
+static uint64_t get_u64(cursor *c)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 8; i++) x |= (uint64_t)c->p[c->pos++] << (8 * i);
+    return x;
+}
+static uint32_t get_u32(cursor *c)
+{
+    uint32_t x = 0;
+    for (int i = 0; i < 4; i++) x |= (uint32_t)c->p[c->pos++] << (8 * i);
+    return x;
+}
+static double get_f64(cursor *c)
+{
+    uint64_t x = get_u64(c);
+    double d;
+    memcpy(&d, &x, 8);
+    return d;
+}
+static void get_floats(cursor *c, float *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t x = get_u32(c);
+        memcpy(&f[i], &x, 4);
+    }
+}
+
+/* Header: magic 8, version 4, optimizer 4, n_all 8, n_train 8, epoch 4, done 4, lr_ready 4,
+ * has_best 4, best_epoch 4, bad_epochs 4, step 8, lr 8, best_loss 8, rng 4x8 + 8 + 4. */
+#define CKPT_HEADER (8 + 4 + 4 + 8 + 8 + 6 * 4 + 8 + 8 + 8 + 32 + 8 + 4)
+
+static size_t ckpt_size(const trainer *t)
+{
+    size_t floats = 2 * t->n_all + (t->m ? t->n_train : 0) + (t->v ? t->n_train : 0);
+    return CKPT_HEADER + 4 * floats + 4;
+}
+
+mlp_err trainer_checkpoint(const trainer *t, void **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    size_t n = ckpt_size(t);
+    cursor c = {malloc(n), 0, n};
+    if (!c.p) return MLP_ENOMEM;
+    memcpy(c.p, CKPT_MAGIC, 8);
+    c.pos = 8;
+    put_u32(&c, CKPT_VERSION);
+    put_u32(&c, (uint32_t)t->p.optimizer);
+    put_u64(&c, t->n_all);
+    put_u64(&c, t->n_train);
+    put_u32(&c, (uint32_t)t->epoch);
+    put_u32(&c, (uint32_t)t->done);
+    put_u32(&c, (uint32_t)t->lr_ready);
+    put_u32(&c, (uint32_t)t->has_best);
+    put_u32(&c, (uint32_t)t->best_epoch);
+    put_u32(&c, (uint32_t)t->bad_epochs);
+    put_u64(&c, (uint64_t)t->step);
+    put_f64(&c, t->lr);
+    put_f64(&c, t->best_loss);
+    for (int i = 0; i < 4; i++) put_u64(&c, t->r.s[i]);
+    put_f64(&c, t->r.spare);
+    put_u32(&c, (uint32_t)t->r.has_spare);
+    put_floats(&c, t->w, t->n_all);
+    put_floats(&c, t->best, t->n_all);
+    if (t->m) put_floats(&c, t->m, t->n_train);
+    if (t->v) put_floats(&c, t->v, t->n_train);
+    put_u32(&c, crc32_of(c.p, c.pos));
+    *buf = c.p;
+    *len = c.pos;
+    return MLP_OK;
+}
+
+mlp_err trainer_restore(trainer *t, const void *buf, size_t len, mlp_error *err)
+{
+    if (!t || (!buf && len)) return MLP_EINVAL;
+    if (len < CKPT_HEADER + 4 || memcmp(buf, CKPT_MAGIC, 8) != 0)
+        return mlp_fail(err, MLP_ECORRUPT, "not a training checkpoint (bad magic or too short)");
+    cursor c = {(unsigned char *)buf, len - 4, len};
+    uint32_t want = get_u32(&c);
+    if (crc32_of(buf, len - 4) != want)
+        return mlp_fail(err, MLP_ECORRUPT, "training checkpoint checksum mismatch");
+    c.pos = 8;
+    uint32_t version = get_u32(&c);
+    if (version != CKPT_VERSION)
+        return mlp_fail(err, MLP_ECORRUPT, "training checkpoint version %u is not supported",
+                        version);
+    uint32_t opt = get_u32(&c);
+    uint64_t n_all = get_u64(&c), n_train = get_u64(&c);
+    if (opt != (uint32_t)t->p.optimizer || n_all != t->n_all || n_train != t->n_train ||
+        len != ckpt_size(t))
+        return mlp_fail(err, MLP_EINVAL,
+                        "training checkpoint does not match this network and optimiser");
+    int epoch = (int)get_u32(&c), done = (int)get_u32(&c), lr_ready = (int)get_u32(&c);
+    int has_best = (int)get_u32(&c), best_epoch = (int)get_u32(&c);
+    int bad_epochs = (int)get_u32(&c);
+    long long step = (long long)get_u64(&c);
+    double lr = get_f64(&c), best_loss = get_f64(&c);
+    rng r;
+    for (int i = 0; i < 4; i++) r.s[i] = get_u64(&c);
+    r.spare = get_f64(&c);
+    r.has_spare = (int)get_u32(&c);
+    if (epoch < 0 || epoch > t->p.epochs || (done != 0 && done != 1) ||
+        (lr_ready != 0 && lr_ready != 1) || (has_best != 0 && has_best != 1) || best_epoch < 0 ||
+        bad_epochs < 0 || step < 0 || !(lr > 0.0) || !isfinite(lr) || isnan(best_loss) ||
+        (r.has_spare != 0 && r.has_spare != 1) || (r.s[0] | r.s[1] | r.s[2] | r.s[3]) == 0)
+        return mlp_fail(err, MLP_ECORRUPT, "training checkpoint has out-of-range state");
+    get_floats(&c, t->w, t->n_all);
+    get_floats(&c, t->best, t->n_all);
+    if (t->m) get_floats(&c, t->m, t->n_train);
+    if (t->v) get_floats(&c, t->v, t->n_train);
+    t->epoch = epoch;
+    t->done = done;
+    t->lr_ready = lr_ready;
+    t->has_best = has_best;
+    t->best_epoch = best_epoch;
+    t->bad_epochs = bad_epochs;
+    t->step = step;
+    t->lr = lr;
+    t->best_loss = best_loss;
+    t->r = r;
+    return MLP_OK;
+}
