@@ -22,7 +22,7 @@
 typedef enum { COL_NUMERIC = 0, COL_CATEGORICAL = 1 } col_type;
 
 typedef struct {
-    char *name;          /* owned, NUL-terminated */
+    char *name; /* owned, NUL-terminated */
     col_type type;
     double min, max;     /* numeric columns */
     double mean, std;    /* numeric columns; population standard deviation */
@@ -60,8 +60,8 @@ mlp_err ds_builder_set_prefix_names(ds_builder *b, int cols, const char *prefix,
  * one (strict: the whole cell, surrounding spaces allowed), otherwise it is kept as a level.
  * Empty cells and ragged rows are MLP_EINVAL with err->row / err->col (1-based data row and
  * column, as a spreadsheet shows) set. */
-mlp_err ds_builder_add_text_row(ds_builder *b, int n, const char *const *cells,
-                                const size_t *lens, mlp_error *err);
+mlp_err ds_builder_add_text_row(ds_builder *b, int n, const char *const *cells, const size_t *lens,
+                                mlp_error *err);
 /* One row of numbers (IDX, JSON numbers). Non-finite values are MLP_EINVAL naming row/col. */
 mlp_err ds_builder_add_row(ds_builder *b, int n, const float *vals, mlp_error *err);
 /* Marks column `col` categorical with the given levels up front (IDX labels "0".."9"); cells
@@ -70,6 +70,23 @@ mlp_err ds_builder_declare_categorical(ds_builder *b, int col, int n_levels,
                                        const char *const *levels, mlp_error *err);
 /* Rows added so far. */
 long ds_builder_rows(const ds_builder *b);
+/* Columns fixed so far (0 before the header or first row). */
+int ds_builder_cols(const ds_builder *b);
+
+/* Pre-allocates room for `rows` rows once the width is known (IDX headers say the count), so
+ * the matrix is allocated once. MLP_ETOOLARGE past max_cells. Optional. */
+mlp_err ds_builder_reserve(ds_builder *b, long rows, mlp_error *err);
+/* Overwrites column `col` of all rows with vals[0..n-1]; n must equal the row count. Used to
+ * attach IDX labels that arrive after the images. A declared categorical column needs valid
+ * level indices; a numeric column needs finite values. */
+mlp_err ds_builder_set_column(ds_builder *b, int col, long n, const float *vals, mlp_error *err);
+
+/* Strict number test shared by every text parser: 1 and *out set when the whole of s[0..len)
+ * (minus surrounding spaces and tabs) is [+-]digits[.digits][(e|E)[+-]digits] (at least one
+ * digit in the mantissa) and its value is finite as a float; 0 otherwise ("0x10", "1e", ".",
+ * "", "nan", "inf", "1,5", "1e99" are not numbers). The result is the correctly rounded float:
+ * Clinger's fast path when exact, strtof on a copy otherwise. */
+int ds_parse_number(const char *s, size_t len, float *out);
 
 /* Finishes: zero rows is MLP_EINVAL ("dataset has no rows"). Computes statistics and sorts
  * levels (remapping cell indices). *out is new; the builder is left empty. */

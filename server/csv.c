@@ -1,0 +1,348 @@
+/* csv.c — RFC 4180 push parser (see csv.h).
+ *
+ * A small state machine over the bytes of each chunk. Unquoted runs are found with a 256-entry
+ * table and copied into the current row's buffer in one memcpy; cells are recorded as offsets
+ * (the buffer may move while it grows) and turned into pointers when the row ends, then handed
+ * to ds_builder_add_text_row, which parses the numbers. Nothing but the current row is kept. */
+#include "csv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum {
+    ST_FIELD_START, /* at the start of a cell */
+    ST_UNQUOTED,    /* inside an unquoted cell */
+    ST_QUOTED,      /* inside a quoted cell */
+    ST_QUOTE,       /* saw a quote inside a quoted cell: escaped quote or closing quote */
+    ST_CR           /* just ended a row on CR: swallow one LF */
+};
+
+struct csv_parser {
+    ds_builder *b; /* borrowed */
+    csv_header mode;
+    int state;          /* ST_* */
+    int seen_first_row; /* the header decision has been made */
+    char *buf;          /* current row's cell bytes (unquoted), len used, cap allocated */
+    size_t len, cap;
+    size_t *starts;    /* ncells cell offsets into buf; cap_cells allocated */
+    size_t *lens;      /* ncells cell lengths */
+    const char **ptrs; /* cap_cells scratch pointers built at row end */
+    int ncells, cap_cells;
+    size_t cell_start;    /* offset of the cell being read */
+    int row_has_quote;    /* a cell of the current row was quoted (so it is not blank) */
+    long line;            /* physical line being read, 1-based */
+    long row_line;        /* physical line where the current row starts */
+    long blank_line;      /* line of the first blank line not yet followed by data, or 0 */
+    mlp_err failed;       /* sticky error */
+    mlp_error failed_err; /* its detail */
+};
+
+/* Bytes that end an unquoted run. */
+static const unsigned char special[256] = {[','] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1};
+
+mlp_err csv_header_parse(const char *s, csv_header *out, mlp_error *err)
+{
+    if (!s || !*s || strcmp(s, "auto") == 0) {
+        *out = CSV_HEADER_AUTO;
+    } else if (strcmp(s, "true") == 0) {
+        *out = CSV_HEADER_TRUE;
+    } else if (strcmp(s, "false") == 0) {
+        *out = CSV_HEADER_FALSE;
+    } else {
+        if (err) snprintf(err->field, sizeof err->field, "header");
+        return mlp_fail(err, MLP_EINVAL, "header must be auto, true or false, not \"%.32s\"", s);
+    }
+    return MLP_OK;
+}
+
+mlp_err csv_new(ds_builder *b, csv_header mode, csv_parser **out)
+{
+    *out = NULL;
+    csv_parser *p = calloc(1, sizeof *p);
+    if (!p) return MLP_ENOMEM;
+    p->b = b;
+    p->mode = mode;
+    p->line = 1;
+    p->row_line = 1;
+    *out = p;
+    return MLP_OK;
+}
+
+void csv_free(csv_parser *p)
+{
+    if (!p) return;
+    free(p->buf);
+    free(p->starts);
+    free(p->lens);
+    free(p->ptrs);
+    free(p);
+}
+
+static mlp_err fail(csv_parser *p, mlp_error *err, mlp_err code, const char *msg)
+{
+    p->failed = code;
+    mlp_fail(&p->failed_err, code, "%s (CSV line %ld)", msg, p->line);
+    if (err) *err = p->failed_err;
+    return code;
+}
+
+static mlp_err append(csv_parser *p, const char *s, size_t n)
+{
+    if (p->len + n > p->cap) {
+        size_t cap = p->cap ? p->cap : 4096;
+        while (cap < p->len + n) cap *= 2;
+        char *nb = realloc(p->buf, cap);
+        if (!nb) return MLP_ENOMEM;
+        p->buf = nb;
+        p->cap = cap;
+    }
+    memcpy(p->buf + p->len, s, n);
+    p->len += n;
+    return MLP_OK;
+}
+
+static mlp_err end_cell(csv_parser *p)
+{
+    if (p->ncells == p->cap_cells) {
+        if (p->ncells >= DS_MAX_COLS) return MLP_EINVAL;
+        int cap = p->cap_cells ? p->cap_cells * 2 : 64;
+        size_t *s = realloc(p->starts, (size_t)cap * sizeof *s);
+        if (!s) return MLP_ENOMEM;
+        p->starts = s;
+        size_t *l = realloc(p->lens, (size_t)cap * sizeof *l);
+        if (!l) return MLP_ENOMEM;
+        p->lens = l;
+        const char **q = realloc(p->ptrs, (size_t)cap * sizeof *q);
+        if (!q) return MLP_ENOMEM;
+        p->ptrs = q;
+        p->cap_cells = cap;
+    }
+    p->starts[p->ncells] = p->cell_start;
+    p->lens[p->ncells] = p->len - p->cell_start;
+    p->ncells++;
+    p->cell_start = p->len;
+    return MLP_OK;
+}
+
+static int all_trimmed_empty_or_number(const char *s, size_t n)
+{
+    float v;
+    while (n && (*s == ' ' || *s == '\t')) s++, n--;
+    return n == 0 || ds_parse_number(s, n, &v);
+}
+
+static mlp_err set_header(csv_parser *p, mlp_error *err)
+{
+    mlp_err rc = MLP_OK;
+    char **names = calloc((size_t)p->ncells, sizeof *names);
+    if (!names) return fail(p, err, MLP_ENOMEM, "out of memory");
+    for (int j = 0; j < p->ncells; j++) {
+        const char *s = p->ptrs[j];
+        size_t n = p->lens[j];
+        while (n && (*s == ' ' || *s == '\t')) s++, n--;
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+        names[j] = strndup(s, n);
+        if (!names[j]) {
+            rc = fail(p, err, MLP_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    mlp_error e = {0};
+    rc = ds_builder_set_columns(p->b, p->ncells, (const char *const *)names, &e);
+    if (rc != MLP_OK) {
+        char msg[sizeof e.msg + 16];
+        snprintf(msg, sizeof msg, "header: %s", e.msg);
+        long col = e.col;
+        fail(p, err, rc, msg);
+        p->failed_err.row = 0;
+        p->failed_err.col = col;
+        if (err) *err = p->failed_err;
+    }
+out:
+    for (int j = 0; j < p->ncells; j++) free(names[j]);
+    free(names);
+    return rc;
+}
+
+static mlp_err end_row(csv_parser *p, mlp_error *err)
+{
+    mlp_err rc = end_cell(p);
+    if (rc == MLP_EINVAL) return fail(p, err, rc, "row has more cells than the column limit");
+    if (rc != MLP_OK) return fail(p, err, rc, "out of memory");
+    int blank = p->ncells == 1 && p->len == 0 && !p->row_has_quote;
+    if (blank) {
+        if (!p->blank_line) p->blank_line = p->row_line;
+        goto next;
+    }
+    if (p->blank_line) {
+        mlp_error e = {0};
+        e.row = ds_builder_rows(p->b) + 1;
+        p->line = p->blank_line;
+        char msg[128];
+        snprintf(msg, sizeof msg, "data row %ld is blank", e.row);
+        fail(p, err, MLP_EINVAL, msg);
+        p->failed_err.row = e.row;
+        if (err) *err = p->failed_err;
+        return MLP_EINVAL;
+    }
+    for (int j = 0; j < p->ncells; j++) p->ptrs[j] = p->buf + p->starts[j];
+    if (!p->seen_first_row) {
+        p->seen_first_row = 1;
+        /* Excel's UTF-8 byte-order mark. */
+        if (p->lens[0] >= 3 && memcmp(p->ptrs[0], "\xEF\xBB\xBF", 3) == 0) {
+            p->ptrs[0] += 3;
+            p->lens[0] -= 3;
+        }
+        int header = p->mode == CSV_HEADER_TRUE;
+        if (p->mode == CSV_HEADER_AUTO)
+            for (int j = 0; j < p->ncells && !header; j++)
+                header = !all_trimmed_empty_or_number(p->ptrs[j], p->lens[j]);
+        if (header) {
+            if ((rc = set_header(p, err)) != MLP_OK) return rc;
+            goto next;
+        }
+    }
+    {
+        mlp_error e = {0};
+        long save_line = p->line;
+        rc = ds_builder_add_text_row(p->b, p->ncells, p->ptrs, p->lens, &e);
+        if (rc != MLP_OK) {
+            p->line = p->row_line;
+            fail(p, err, rc, e.msg);
+            p->line = save_line;
+            p->failed_err.row = e.row;
+            p->failed_err.col = e.col;
+            if (err) *err = p->failed_err;
+            return rc;
+        }
+    }
+next:
+    p->len = 0;
+    p->ncells = 0;
+    p->cell_start = 0;
+    p->row_has_quote = 0;
+    p->line++;
+    p->row_line = p->line;
+    return MLP_OK;
+}
+
+static long count_nl(const char *s, size_t n)
+{
+    long k = 0;
+    const char *e = s + n;
+    while ((s = memchr(s, '\n', (size_t)(e - s))) != NULL) {
+        k++;
+        s++;
+    }
+    return k;
+}
+
+mlp_err csv_feed(csv_parser *p, const char *d, size_t n, mlp_error *err)
+{
+    if (p->failed) {
+        if (err) *err = p->failed_err;
+        return p->failed;
+    }
+    size_t i = 0;
+    mlp_err rc;
+    while (i < n) {
+        switch (p->state) {
+        case ST_CR:
+            if (d[i] == '\n') i++;
+            p->state = ST_FIELD_START;
+            break;
+        case ST_FIELD_START:
+            if (d[i] == '"') {
+                p->state = ST_QUOTED;
+                p->row_has_quote = 1;
+                i++;
+                break;
+            }
+            p->state = ST_UNQUOTED;
+            /* fall through */
+        case ST_UNQUOTED: {
+            size_t j = i;
+            while (j < n && !special[(unsigned char)d[j]]) j++;
+            if (j > i && append(p, d + i, j - i) != MLP_OK)
+                return fail(p, err, MLP_ENOMEM, "out of memory");
+            i = j;
+            if (j == n) break;
+            char c = d[j];
+            i++;
+            if (c == ',') {
+                if ((rc = end_cell(p)) != MLP_OK)
+                    return fail(p, err, rc,
+                                rc == MLP_EINVAL ? "row has more cells than the column limit"
+                                                 : "out of memory");
+                p->state = ST_FIELD_START;
+            } else if (c == '"') {
+                return fail(p, err, MLP_EINVAL,
+                            "a quote inside an unquoted cell (quote the whole cell and double "
+                            "the quote)");
+            } else {
+                if ((rc = end_row(p, err)) != MLP_OK) return rc;
+                p->state = c == '\r' ? ST_CR : ST_FIELD_START;
+            }
+            break;
+        }
+        case ST_QUOTED: {
+            const char *q = memchr(d + i, '"', n - i);
+            size_t j = q ? (size_t)(q - d) : n;
+            if (j > i) {
+                if (append(p, d + i, j - i) != MLP_OK)
+                    return fail(p, err, MLP_ENOMEM, "out of memory");
+                p->line += count_nl(d + i, j - i);
+            }
+            i = j;
+            if (q) {
+                i++;
+                p->state = ST_QUOTE;
+            }
+            break;
+        }
+        case ST_QUOTE: {
+            char c = d[i++];
+            if (c == '"') {
+                if (append(p, "\"", 1) != MLP_OK) return fail(p, err, MLP_ENOMEM, "out of memory");
+                p->state = ST_QUOTED;
+            } else if (c == ',') {
+                if ((rc = end_cell(p)) != MLP_OK)
+                    return fail(p, err, rc,
+                                rc == MLP_EINVAL ? "row has more cells than the column limit"
+                                                 : "out of memory");
+                p->state = ST_FIELD_START;
+            } else if (c == '\n' || c == '\r') {
+                if ((rc = end_row(p, err)) != MLP_OK) return rc;
+                p->state = c == '\r' ? ST_CR : ST_FIELD_START;
+            } else {
+                return fail(p, err, MLP_EINVAL,
+                            "unexpected character after a closing quote (expected a comma or a "
+                            "line end)");
+            }
+            break;
+        }
+        }
+    }
+    return MLP_OK;
+}
+
+mlp_err csv_finish(csv_parser *p, mlp_error *err)
+{
+    if (p->failed) {
+        if (err) *err = p->failed_err;
+        return p->failed;
+    }
+    if (p->state == ST_QUOTED) {
+        p->line = p->row_line;
+        return fail(p, err, MLP_EINVAL, "a quoted cell is never closed");
+    }
+    if (p->state == ST_UNQUOTED || p->state == ST_QUOTE ||
+        (p->state == ST_FIELD_START && p->ncells > 0)) {
+        mlp_err rc = end_row(p, err);
+        if (rc != MLP_OK) return rc;
+    }
+    p->state = ST_FIELD_START;
+    return MLP_OK;
+}

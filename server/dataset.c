@@ -1,0 +1,768 @@
+/* dataset.c — the row-by-row table builder behind every upload format (see dataset.h).
+ *
+ * Rows land in one row-major float matrix grown by doubling. Each column starts numeric; the
+ * first cell that is not a number turns it categorical: from then on its cells hold level
+ * indices (in order of first appearance, through a small open-addressing hash of the level
+ * strings), and the numbers already stored are converted to levels. A number inside a
+ * categorical column becomes the level named by its shortest float spelling ("1.0" and "1" are
+ * one level "1"), so the result does not depend on where in the file the first text cell sits.
+ * At finish, levels are sorted (numerically when all look like numbers), cell indices remapped,
+ * and statistics of numeric columns computed in double precision. After any error the builder
+ * is only good for ds_builder_free. */
+#include "dataset.h"
+
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LEVELS (1 << 24) /* level indices are stored in floats: exact up to 2^24 */
+
+typedef struct {
+    int cat;             /* 1 once the column is categorical */
+    int declared;        /* levels fixed up front by ds_builder_declare_categorical */
+    long first_text_row; /* 1-based data row of the first non-number cell, or 0 */
+    char **levels;       /* n_levels owned strings, in order of first appearance */
+    size_t *level_len;   /* n_levels byte lengths */
+    int n_levels, cap_levels;
+    int *slots;     /* hash of levels: level index + 1, 0 = empty; n_slots entries */
+    size_t n_slots; /* power of two, or 0 */
+} col_state;
+
+struct ds_builder {
+    size_t max_cells; /* rows*cols bound, 0 = unbounded */
+    int cols;         /* 0 until the header or first row fixes the width */
+    char **names;     /* cols owned names */
+    long rows;        /* rows added */
+    long cap_rows;    /* rows the data block can hold */
+    float *data;      /* cap_rows * cols floats, row-major */
+    col_state *cs;    /* cols entries */
+};
+
+/* ---------------------------------------------------------------- number parsing */
+
+static const float pow10f_tab[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f,
+                                   1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
+static const double pow10_tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+int ds_parse_number(const char *s, size_t len, float *out)
+{
+    const char *p = s, *e = s + len;
+    while (p < e && is_space(*p)) p++;
+    while (e > p && is_space(e[-1])) e--;
+    const char *start = p;
+    if (p == e) return 0;
+    int neg = 0;
+    if (*p == '+' || *p == '-') {
+        neg = *p == '-';
+        p++;
+    }
+    uint64_t m = 0;  /* up to 19 significant digits */
+    int nd = 0;      /* significant digits in m */
+    int ndig = 0;    /* mantissa digits seen */
+    int dropped = 0; /* digits beyond 19 were dropped: value not exact in m */
+    long exp10 = 0;
+    while (p < e && is_digit(*p)) {
+        unsigned d = (unsigned)(*p - '0');
+        if (nd < 19) {
+            m = m * 10 + d;
+            if (m) nd++;
+        } else {
+            exp10++;
+            dropped = 1;
+        }
+        ndig++;
+        p++;
+    }
+    if (p < e && *p == '.') {
+        p++;
+        while (p < e && is_digit(*p)) {
+            unsigned d = (unsigned)(*p - '0');
+            if (nd < 19) {
+                m = m * 10 + d;
+                if (m) nd++;
+                exp10--;
+            } else {
+                dropped = 1;
+            }
+            ndig++;
+            p++;
+        }
+    }
+    if (ndig == 0) return 0;
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        int eneg = 0;
+        if (p < e && (*p == '+' || *p == '-')) {
+            eneg = *p == '-';
+            p++;
+        }
+        if (p == e || !is_digit(*p)) return 0;
+        long ev = 0;
+        while (p < e && is_digit(*p)) {
+            if (ev < 100000) ev = ev * 10 + (*p - '0');
+            p++;
+        }
+        exp10 += eneg ? -ev : ev;
+    }
+    if (p != e) return 0;
+
+    float f;
+    if (!dropped) {
+        if (m == 0) {
+            *out = neg ? -0.0f : 0.0f;
+            return 1;
+        }
+#if FLT_EVAL_METHOD == 0
+        /* Clinger's fast path in float: both operands exact, one correctly rounded operation. */
+        if (m <= (1u << 24) && exp10 >= -10 && exp10 <= 10) {
+            f = exp10 < 0 ? (float)m / pow10f_tab[-exp10] : (float)m * pow10f_tab[exp10];
+            *out = neg ? -f : f;
+            return 1;
+        }
+#endif
+        /* Exact integers in double: one rounding, double -> float. */
+        if (m <= (UINT64_C(1) << 53) && exp10 >= 0 && exp10 <= 22 &&
+            (double)m <= 9007199254740992.0 / pow10_tab[exp10]) {
+            double d = (double)m * pow10_tab[exp10];
+            f = (float)d;
+            if (!isfinite(f)) return 0;
+            *out = neg ? -f : f;
+            return 1;
+        }
+    }
+    /* Slow path: strtof on a NUL-terminated copy, correctly rounded by libc (C locale). */
+    size_t n = (size_t)(e - start);
+    char stackbuf[64];
+    char *buf = n < sizeof stackbuf ? stackbuf : malloc(n + 1);
+    if (!buf) return 0;
+    memcpy(buf, start, n);
+    buf[n] = '\0';
+    errno = 0;
+    f = strtof(buf, NULL);
+    if (buf != stackbuf) free(buf);
+    if (!isfinite(f)) return 0;
+    *out = f;
+    return 1;
+}
+
+/* Shortest decimal spelling of v that reads back as the same float. */
+static void format_float(float v, char *buf, size_t cap)
+{
+    if (v == floorf(v) && fabsf(v) < 1e15f) {
+        snprintf(buf, cap, "%.0f", (double)v);
+        return;
+    }
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, cap, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) return;
+    }
+}
+
+/* ---------------------------------------------------------------- levels */
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void col_state_clear(col_state *c)
+{
+    for (int i = 0; i < c->n_levels; i++) free(c->levels[i]);
+    free(c->levels);
+    free(c->level_len);
+    free(c->slots);
+    memset(c, 0, sizeof *c);
+}
+
+static mlp_err rehash(col_state *c, size_t n_slots)
+{
+    int *slots = calloc(n_slots, sizeof *slots);
+    if (!slots) return MLP_ENOMEM;
+    for (int i = 0; i < c->n_levels; i++) {
+        size_t k = hash_bytes(c->levels[i], c->level_len[i]) & (n_slots - 1);
+        while (slots[k]) k = (k + 1) & (n_slots - 1);
+        slots[k] = i + 1;
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->n_slots = n_slots;
+    return MLP_OK;
+}
+
+/* Index of level s[0..n) in column c, adding it when new (unless the column is declared). */
+static mlp_err level_index(ds_builder *b, int col, const char *s, size_t n, int *idx,
+                           mlp_error *err)
+{
+    col_state *c = &b->cs[col];
+    if (c->n_slots == 0 || (size_t)(c->n_levels + 1) * 2 > c->n_slots) {
+        if (rehash(c, c->n_slots ? c->n_slots * 2 : 16) != MLP_OK)
+            return mlp_fail(err, MLP_ENOMEM, "out of memory");
+    }
+    size_t k = hash_bytes(s, n) & (c->n_slots - 1);
+    while (c->slots[k]) {
+        int i = c->slots[k] - 1;
+        if (c->level_len[i] == n && memcmp(c->levels[i], s, n) == 0) {
+            *idx = i;
+            return MLP_OK;
+        }
+        k = (k + 1) & (c->n_slots - 1);
+    }
+    if (c->declared) {
+        if (err) {
+            err->row = b->rows + 1;
+            err->col = col + 1;
+        }
+        return mlp_fail(err, MLP_EINVAL,
+                        "data row %ld, column %d (\"%s\"): value \"%.*s\" is not one of the "
+                        "declared levels",
+                        b->rows + 1, col + 1, b->names[col], (int)(n > 64 ? 64 : n), s);
+    }
+    if (c->n_levels >= MAX_LEVELS) {
+        if (err) err->col = col + 1;
+        return mlp_fail(err, MLP_EINVAL, "column %d (\"%s\") has more than %d distinct values",
+                        col + 1, b->names[col], MAX_LEVELS);
+    }
+    if (c->n_levels == c->cap_levels) {
+        int cap = c->cap_levels ? c->cap_levels * 2 : 16;
+        char **lv = realloc(c->levels, (size_t)cap * sizeof *lv);
+        if (!lv) return mlp_fail(err, MLP_ENOMEM, "out of memory");
+        c->levels = lv;
+        size_t *ll = realloc(c->level_len, (size_t)cap * sizeof *ll);
+        if (!ll) return mlp_fail(err, MLP_ENOMEM, "out of memory");
+        c->level_len = ll;
+        c->cap_levels = cap;
+    }
+    char *copy = malloc(n + 1);
+    if (!copy) return mlp_fail(err, MLP_ENOMEM, "out of memory");
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    c->levels[c->n_levels] = copy;
+    c->level_len[c->n_levels] = n;
+    c->slots[k] = c->n_levels + 1;
+    *idx = c->n_levels++;
+    return MLP_OK;
+}
+
+static mlp_err number_level(ds_builder *b, int col, float v, int *idx, mlp_error *err)
+{
+    char buf[48];
+    format_float(v, buf, sizeof buf);
+    return level_index(b, col, buf, strlen(buf), idx, err);
+}
+
+/* Turns numeric column `col` categorical: the numbers already stored become levels. */
+static mlp_err make_categorical(ds_builder *b, int col, mlp_error *err)
+{
+    col_state *c = &b->cs[col];
+    c->cat = 1;
+    c->first_text_row = b->rows + 1;
+    for (long r = 0; r < b->rows; r++) {
+        float *cell = &b->data[(size_t)r * (size_t)b->cols + (size_t)col];
+        int idx;
+        mlp_err rc = number_level(b, col, *cell, &idx, err);
+        if (rc != MLP_OK) return rc;
+        *cell = (float)idx;
+    }
+    return MLP_OK;
+}
+
+/* ---------------------------------------------------------------- builder */
+
+mlp_err ds_builder_new(size_t max_cells, ds_builder **out)
+{
+    *out = NULL;
+    ds_builder *b = calloc(1, sizeof *b);
+    if (!b) return MLP_ENOMEM;
+    b->max_cells = max_cells;
+    *out = b;
+    return MLP_OK;
+}
+
+static void builder_reset(ds_builder *b)
+{
+    if (b->names)
+        for (int i = 0; i < b->cols; i++) free(b->names[i]);
+    free(b->names);
+    if (b->cs)
+        for (int i = 0; i < b->cols; i++) col_state_clear(&b->cs[i]);
+    free(b->cs);
+    free(b->data);
+    size_t max_cells = b->max_cells;
+    memset(b, 0, sizeof *b);
+    b->max_cells = max_cells;
+}
+
+void ds_builder_free(ds_builder *b)
+{
+    if (!b) return;
+    builder_reset(b);
+    free(b);
+}
+
+long ds_builder_rows(const ds_builder *b)
+{
+    return b->rows;
+}
+
+int ds_builder_cols(const ds_builder *b)
+{
+    return b->cols;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Takes `names` (cols owned strings) on success and failure alike. */
+static mlp_err fix_columns(ds_builder *b, int cols, char **names, mlp_error *err)
+{
+    mlp_err rc = MLP_OK;
+    char **sorted = NULL;
+    col_state *cs = NULL;
+    if (b->cols != 0 || b->rows != 0) {
+        rc = mlp_fail(err, MLP_EINVAL, "columns are already fixed");
+        goto out;
+    }
+    if (cols < 1 || cols > DS_MAX_COLS) {
+        rc =
+            mlp_fail(err, MLP_EINVAL, "a dataset needs 1 to %d columns, not %d", DS_MAX_COLS, cols);
+        goto out;
+    }
+    sorted = malloc((size_t)cols * sizeof *sorted);
+    cs = calloc((size_t)cols, sizeof *cs);
+    if (!sorted || !cs) {
+        rc = mlp_fail(err, MLP_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(sorted, names, (size_t)cols * sizeof *sorted);
+    qsort(sorted, (size_t)cols, sizeof *sorted, cmp_strp);
+    for (int i = 1; i < cols; i++) {
+        if (strcmp(sorted[i - 1], sorted[i]) == 0) {
+            rc = mlp_fail(err, MLP_EINVAL, "column name \"%.100s\" appears more than once",
+                          sorted[i]);
+            goto out;
+        }
+    }
+    b->cols = cols;
+    b->names = names;
+    b->cs = cs;
+    names = NULL;
+    cs = NULL;
+out:
+    free(sorted);
+    free(cs);
+    if (rc != MLP_OK) {
+        if (names)
+            for (int i = 0; i < cols; i++) free(names[i]);
+        free(names);
+    }
+    return rc;
+}
+
+mlp_err ds_builder_set_columns(ds_builder *b, int cols, const char *const *names, mlp_error *err)
+{
+    if (cols < 1 || cols > DS_MAX_COLS)
+        return mlp_fail(err, MLP_EINVAL, "a dataset needs 1 to %d columns, not %d", DS_MAX_COLS,
+                        cols);
+    char **copy = calloc((size_t)cols, sizeof *copy);
+    if (!copy) return mlp_fail(err, MLP_ENOMEM, "out of memory");
+    for (int i = 0; i < cols; i++) {
+        if (!names[i] || !names[i][0]) {
+            for (int k = 0; k < i; k++) free(copy[k]);
+            free(copy);
+            if (err) err->col = i + 1;
+            return mlp_fail(err, MLP_EINVAL, "column %d has an empty name", i + 1);
+        }
+        copy[i] = strdup(names[i]);
+        if (!copy[i]) {
+            for (int k = 0; k < i; k++) free(copy[k]);
+            free(copy);
+            return mlp_fail(err, MLP_ENOMEM, "out of memory");
+        }
+    }
+    return fix_columns(b, cols, copy, err);
+}
+
+mlp_err ds_builder_set_prefix_names(ds_builder *b, int cols, const char *prefix, mlp_error *err)
+{
+    if (cols < 1 || cols > DS_MAX_COLS)
+        return mlp_fail(err, MLP_EINVAL, "a dataset needs 1 to %d columns, not %d", DS_MAX_COLS,
+                        cols);
+    char **names = calloc((size_t)cols, sizeof *names);
+    if (!names) return mlp_fail(err, MLP_ENOMEM, "out of memory");
+    for (int i = 0; i < cols; i++) {
+        if (asprintf(&names[i], "%s%d", prefix, i) < 0) {
+            names[i] = NULL;
+            for (int k = 0; k < i; k++) free(names[k]);
+            free(names);
+            return mlp_fail(err, MLP_ENOMEM, "out of memory");
+        }
+    }
+    return fix_columns(b, cols, names, err);
+}
+
+/* Makes room for row index `rows` (one more row). */
+static mlp_err grow_to(ds_builder *b, long want_rows, mlp_error *err)
+{
+    if (want_rows <= b->cap_rows) return MLP_OK;
+    size_t cols = (size_t)b->cols;
+    if (b->max_cells && (size_t)want_rows > b->max_cells / cols)
+        return mlp_fail(err, MLP_ETOOLARGE, "dataset exceeds the limit of %zu cells", b->max_cells);
+    size_t cap = b->cap_rows ? (size_t)b->cap_rows * 2 : 64;
+    if (cap < (size_t)want_rows) cap = (size_t)want_rows;
+    if (b->max_cells && cap > b->max_cells / cols) cap = b->max_cells / cols;
+    if (cap > SIZE_MAX / sizeof(float) / cols || cap > (size_t)LONG_MAX)
+        return mlp_fail(err, MLP_ETOOLARGE, "dataset too large");
+    float *d = realloc(b->data, cap * cols * sizeof(float));
+    if (!d) return mlp_fail(err, MLP_ENOMEM, "out of memory for a %zu x %zu matrix", cap, cols);
+    b->data = d;
+    b->cap_rows = (long)cap;
+    return MLP_OK;
+}
+
+mlp_err ds_builder_reserve(ds_builder *b, long rows, mlp_error *err)
+{
+    if (b->cols == 0) return mlp_fail(err, MLP_EINVAL, "reserve before the columns are known");
+    if (rows <= b->cap_rows) return MLP_OK;
+    size_t cols = (size_t)b->cols;
+    if (b->max_cells && (size_t)rows > b->max_cells / cols)
+        return mlp_fail(err, MLP_ETOOLARGE,
+                        "dataset of %ld rows x %zu columns exceeds the limit "
+                        "of %zu cells",
+                        rows, cols, b->max_cells);
+    if ((size_t)rows > SIZE_MAX / sizeof(float) / cols)
+        return mlp_fail(err, MLP_ETOOLARGE, "dataset too large");
+    float *d = realloc(b->data, (size_t)rows * cols * sizeof(float));
+    if (!d) return mlp_fail(err, MLP_ENOMEM, "out of memory for a %ld x %zu matrix", rows, cols);
+    b->data = d;
+    b->cap_rows = rows;
+    return MLP_OK;
+}
+
+static mlp_err default_names(ds_builder *b, int n, mlp_error *err)
+{
+    return ds_builder_set_prefix_names(b, n, "c", err);
+}
+
+static mlp_err ragged(const ds_builder *b, int n, mlp_error *err)
+{
+    if (err) {
+        err->row = b->rows + 1;
+        err->col = 0;
+    }
+    return mlp_fail(err, MLP_EINVAL, "data row %ld has %d cells, expected %d", b->rows + 1, n,
+                    b->cols);
+}
+
+mlp_err ds_builder_add_text_row(ds_builder *b, int n, const char *const *cells, const size_t *lens,
+                                mlp_error *err)
+{
+    mlp_err rc;
+    if (b->cols == 0 && (rc = default_names(b, n, err)) != MLP_OK) return rc;
+    if (n != b->cols) return ragged(b, n, err);
+    if ((rc = grow_to(b, b->rows + 1, err)) != MLP_OK) return rc;
+    float *row = b->data + (size_t)b->rows * (size_t)b->cols;
+    for (int j = 0; j < n; j++) {
+        const char *s = cells[j];
+        size_t len = lens[j];
+        float v;
+        int is_num = ds_parse_number(s, len, &v);
+        col_state *c = &b->cs[j];
+        if (!is_num) {
+            while (len && is_space(*s)) s++, len--;
+            while (len && is_space(s[len - 1])) len--;
+            if (len == 0) {
+                if (err) {
+                    err->row = b->rows + 1;
+                    err->col = j + 1;
+                }
+                return mlp_fail(err, MLP_EINVAL, "data row %ld, column %d (\"%s\"): empty cell",
+                                b->rows + 1, j + 1, b->names[j]);
+            }
+        }
+        if (!c->cat) {
+            if (is_num) {
+                row[j] = v;
+                continue;
+            }
+            if ((rc = make_categorical(b, j, err)) != MLP_OK) return rc;
+        }
+        int idx;
+        rc = is_num ? number_level(b, j, v, &idx, err) : level_index(b, j, s, len, &idx, err);
+        if (rc != MLP_OK) return rc;
+        if (!is_num && c->first_text_row == 0) c->first_text_row = b->rows + 1;
+        row[j] = (float)idx;
+    }
+    b->rows++;
+    return MLP_OK;
+}
+
+mlp_err ds_builder_add_row(ds_builder *b, int n, const float *vals, mlp_error *err)
+{
+    mlp_err rc;
+    if (b->cols == 0 && (rc = default_names(b, n, err)) != MLP_OK) return rc;
+    if (n != b->cols) return ragged(b, n, err);
+    if ((rc = grow_to(b, b->rows + 1, err)) != MLP_OK) return rc;
+    float *row = b->data + (size_t)b->rows * (size_t)b->cols;
+    for (int j = 0; j < n; j++) {
+        float v = vals[j];
+        if (!isfinite(v)) {
+            if (err) {
+                err->row = b->rows + 1;
+                err->col = j + 1;
+            }
+            return mlp_fail(err, MLP_EINVAL,
+                            "data row %ld, column %d (\"%s\"): value is not finite", b->rows + 1,
+                            j + 1, b->names[j]);
+        }
+        col_state *c = &b->cs[j];
+        if (c->cat) {
+            if (c->declared) {
+                if (v < 0 || v >= (float)c->n_levels || v != floorf(v)) {
+                    if (err) {
+                        err->row = b->rows + 1;
+                        err->col = j + 1;
+                    }
+                    return mlp_fail(err, MLP_EINVAL,
+                                    "data row %ld, column %d (\"%s\"): %g is not a level index "
+                                    "(0..%d)",
+                                    b->rows + 1, j + 1, b->names[j], (double)v, c->n_levels - 1);
+                }
+            } else {
+                int idx;
+                if ((rc = number_level(b, j, v, &idx, err)) != MLP_OK) return rc;
+                v = (float)idx;
+            }
+        }
+        row[j] = v;
+    }
+    b->rows++;
+    return MLP_OK;
+}
+
+mlp_err ds_builder_declare_categorical(ds_builder *b, int col, int n_levels,
+                                       const char *const *levels, mlp_error *err)
+{
+    if (col < 0 || col >= b->cols)
+        return mlp_fail(err, MLP_EINVAL, "no column %d to declare categorical", col + 1);
+    col_state *c = &b->cs[col];
+    if (c->cat) return mlp_fail(err, MLP_EINVAL, "column %d is already categorical", col + 1);
+    if (n_levels < 1 || n_levels > MAX_LEVELS)
+        return mlp_fail(err, MLP_EINVAL, "column %d: %d levels (need 1 to %d)", col + 1, n_levels,
+                        MAX_LEVELS);
+    for (long r = 0; r < b->rows; r++) {
+        float v = b->data[(size_t)r * (size_t)b->cols + (size_t)col];
+        if (v < 0 || v >= (float)n_levels || v != floorf(v))
+            return mlp_fail(err, MLP_EINVAL, "data row %ld, column %d: %g is not a level index",
+                            r + 1, col + 1, (double)v);
+    }
+    for (int i = 0; i < n_levels; i++) {
+        int idx;
+        mlp_err rc = level_index(b, col, levels[i], strlen(levels[i]), &idx, err);
+        if (rc != MLP_OK) return rc;
+        if (idx != i) {
+            col_state_clear(c);
+            return mlp_fail(err, MLP_EINVAL, "column %d: level \"%.64s\" is declared twice",
+                            col + 1, levels[i]);
+        }
+    }
+    c->cat = 1;
+    c->declared = 1;
+    return MLP_OK;
+}
+
+mlp_err ds_builder_set_column(ds_builder *b, int col, long n, const float *vals, mlp_error *err)
+{
+    if (col < 0 || col >= b->cols) return mlp_fail(err, MLP_EINVAL, "no column %d", col + 1);
+    if (n != b->rows)
+        return mlp_fail(err, MLP_EINVAL, "column %d: %ld values for %ld rows", col + 1, n, b->rows);
+    const col_state *c = &b->cs[col];
+    if (c->cat && !c->declared)
+        return mlp_fail(err, MLP_EINVAL, "column %d is categorical without declared levels",
+                        col + 1);
+    for (long r = 0; r < n; r++) {
+        float v = vals[r];
+        int bad = c->cat ? (v < 0 || v >= (float)c->n_levels || v != floorf(v)) : !isfinite(v);
+        if (bad) {
+            if (err) {
+                err->row = r + 1;
+                err->col = col + 1;
+            }
+            return mlp_fail(err, MLP_EINVAL, "data row %ld, column %d (\"%s\"): invalid value %g",
+                            r + 1, col + 1, b->names[col], (double)v);
+        }
+        b->data[(size_t)r * (size_t)b->cols + (size_t)col] = v;
+    }
+    return MLP_OK;
+}
+
+/* ---------------------------------------------------------------- finish */
+
+typedef struct {
+    const char *s;
+    float v;
+    int old;
+} level_key;
+
+static int cmp_level_num(const void *pa, const void *pb)
+{
+    const level_key *a = pa, *b = pb;
+    if (a->v < b->v) return -1;
+    if (a->v > b->v) return 1;
+    return strcmp(a->s, b->s);
+}
+
+static int cmp_level_str(const void *pa, const void *pb)
+{
+    const level_key *a = pa, *b = pb;
+    return strcmp(a->s, b->s);
+}
+
+/* Sorts the levels of column j into dst (new strings taken from the builder), remapping the
+ * column's cells. */
+static mlp_err finish_categorical(ds_builder *b, int j, ds_column *dst, mlp_error *err)
+{
+    col_state *c = &b->cs[j];
+    int n = c->n_levels;
+    level_key *keys = malloc((size_t)n * sizeof *keys);
+    float *map = malloc((size_t)n * sizeof *map);
+    char **levels = malloc((size_t)n * sizeof *levels);
+    if (!keys || !map || !levels) {
+        free(keys);
+        free(map);
+        free(levels);
+        return mlp_fail(err, MLP_ENOMEM, "out of memory");
+    }
+    int numeric = 1;
+    for (int i = 0; i < n; i++) {
+        keys[i].s = c->levels[i];
+        keys[i].old = i;
+        keys[i].v = 0;
+        if (numeric && !ds_parse_number(c->levels[i], c->level_len[i], &keys[i].v)) numeric = 0;
+    }
+    qsort(keys, (size_t)n, sizeof *keys, numeric ? cmp_level_num : cmp_level_str);
+    for (int i = 0; i < n; i++) {
+        map[keys[i].old] = (float)i;
+        levels[i] = c->levels[keys[i].old];
+    }
+    for (long r = 0; r < b->rows; r++) {
+        float *cell = &b->data[(size_t)r * (size_t)b->cols + (size_t)j];
+        *cell = map[(int)*cell];
+    }
+    dst->type = COL_CATEGORICAL;
+    dst->n_levels = n;
+    dst->levels = levels;
+    dst->first_text_row = c->first_text_row;
+    free(c->levels); /* the strings now belong to dst */
+    c->levels = NULL;
+    c->n_levels = 0;
+    free(keys);
+    free(map);
+    return MLP_OK;
+}
+
+static void numeric_stats(const ds_builder *b, int j, ds_column *dst)
+{
+    size_t cols = (size_t)b->cols;
+    double mn = INFINITY, mx = -INFINITY, sum = 0;
+    for (long r = 0; r < b->rows; r++) {
+        double v = b->data[(size_t)r * cols + (size_t)j];
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
+        sum += v;
+    }
+    double mean = sum / (double)b->rows, ss = 0;
+    for (long r = 0; r < b->rows; r++) {
+        double d = b->data[(size_t)r * cols + (size_t)j] - mean;
+        ss += d * d;
+    }
+    dst->type = COL_NUMERIC;
+    dst->min = mn;
+    dst->max = mx;
+    dst->mean = mean;
+    dst->std = sqrt(ss / (double)b->rows);
+}
+
+mlp_err ds_builder_finish(ds_builder *b, ds_table **out, mlp_error *err)
+{
+    *out = NULL;
+    if (b->rows == 0) return mlp_fail(err, MLP_EINVAL, "dataset has no rows");
+    ds_table *t = calloc(1, sizeof *t);
+    if (!t) return mlp_fail(err, MLP_ENOMEM, "out of memory");
+    t->columns = calloc((size_t)b->cols, sizeof *t->columns);
+    if (!t->columns) {
+        free(t);
+        return mlp_fail(err, MLP_ENOMEM, "out of memory");
+    }
+    t->cols = b->cols;
+    t->rows = b->rows;
+    for (int j = 0; j < b->cols; j++) {
+        ds_column *dst = &t->columns[j];
+        if (b->cs[j].cat) {
+            mlp_err rc = finish_categorical(b, j, dst, err);
+            if (rc != MLP_OK) {
+                ds_table_free(t);
+                return rc;
+            }
+        } else {
+            numeric_stats(b, j, dst);
+        }
+        dst->name = b->names[j];
+        b->names[j] = NULL;
+    }
+    size_t cells = (size_t)b->rows * (size_t)b->cols;
+    float *shrunk = realloc(b->data, cells * sizeof(float));
+    t->data = shrunk ? shrunk : b->data;
+    b->data = NULL;
+    builder_reset(b);
+    *out = t;
+    return MLP_OK;
+}
+
+/* ---------------------------------------------------------------- table */
+
+void ds_table_free(ds_table *t)
+{
+    if (!t) return;
+    if (t->columns) {
+        for (int j = 0; j < t->cols; j++) {
+            ds_column *c = &t->columns[j];
+            free(c->name);
+            for (int i = 0; i < c->n_levels; i++) free(c->levels[i]);
+            free(c->levels);
+        }
+    }
+    free(t->columns);
+    free(t->data);
+    free(t);
+}
+
+int ds_table_find(const ds_table *t, const char *name)
+{
+    for (int j = 0; j < t->cols; j++)
+        if (t->columns[j].name && strcmp(t->columns[j].name, name) == 0) return j;
+    return -1;
+}
