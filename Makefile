@@ -51,12 +51,14 @@ MAIN_OBJ   := $(BUILD)/obj/server/main.o
 TEST_CORE_SRC := $(wildcard tests/core/test_*.c)
 TEST_SVC_SRC  := $(wildcard tests/server/test_*.c) $(wildcard tests/api/test_*.c)
 TEST_E2E_SRC  := $(wildcard tests/e2e/test_*.c)
-TEST_SUPPORT  := $(filter-out $(wildcard tests/*/test_*.c),$(wildcard tests/*/*.c))
+CORE_SUPPORT  := $(filter-out $(wildcard tests/core/test_*.c),$(wildcard tests/core/*.c))
+SVC_SUPPORT   := $(filter-out $(wildcard tests/*/test_*.c),$(wildcard tests/server/*.c tests/api/*.c tests/e2e/*.c))
 TEST_CORE_BIN := $(TEST_CORE_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_SVC_BIN  := $(TEST_SVC_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_E2E_BIN  := $(TEST_E2E_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_BINS     := $(TEST_CORE_BIN) $(TEST_SVC_BIN) $(TEST_E2E_BIN)
-TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
+CORE_SUPPORT_OBJ := $(CORE_SUPPORT:%.c=$(BUILD)/obj/%.o)
+SVC_SUPPORT_OBJ  := $(SVC_SUPPORT:%.c=$(BUILD)/obj/%.o)
 
 HAVE_MAIN := $(wildcard server/main.c)
 DAEMON    := $(if $(HAVE_MAIN),$(BUILD)/mlpd)
@@ -101,14 +103,19 @@ $(BUILD)/libmlpsvc.a: $(SVC_OBJ)
 $(BUILD)/mlpd: $(MAIN_OBJ) $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a
 	$(CC) $(CFLAGS_BASE) -o $@ $^ $(ALL_LIBS) -lm
 
-$(BUILD)/tests/core/%: tests/core/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libmlpcore.a
+$(BUILD)/obj/tests/core/%.o: tests/core/%.c $(POISON)/.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -Icore -Itests $(BLAS_CFLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libmlpcore.a $(CMOCKA_LIBS) $(CURL_LIBS) $(LDLIBS_CORE)
+	$(CC) $(CORE_CFLAGS) -Itests -c $< -o $@
 
-$(BUILD)/tests/server/% $(BUILD)/tests/api/% $(BUILD)/tests/e2e/%: tests/%.c
-$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a
+$(BUILD)/tests/core/%: tests/core/%.c $(CORE_SUPPORT_OBJ) $(BUILD)/libmlpcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SVC_CFLAGS) -Itests -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a $(CMOCKA_LIBS) $(CURL_LIBS) $(ALL_LIBS) -lm
+	$(CC) $(CFLAGS_BASE) -Icore -Itests $(BLAS_CFLAGS) -o $@ $< $(CORE_SUPPORT_OBJ) $(BUILD)/libmlpcore.a $(CMOCKA_LIBS) $(LDLIBS_CORE)
+
+# End-to-end tests drive the real daemon binary.
+$(TEST_E2E_BIN): $(BUILD)/mlpd
+$(BUILD)/tests/%: tests/%.c $(SVC_SUPPORT_OBJ) $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SVC_CFLAGS) -Itests -o $@ $< $(SVC_SUPPORT_OBJ) $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a $(CMOCKA_LIBS) $(CURL_LIBS) $(ALL_LIBS) -lm
 
 # Every test binary runs even when an earlier one fails; the target fails if any did.
 test: all $(TEST_BINS) check-layers

@@ -1349,7 +1349,8 @@ mlp_err store_run_create(store *s, store_run *r, mlp_error *err)
     long long vds = r->val_dataset_id[0] ? parse_id(r->val_dataset_id, "ds_") : 0;
     if (!name_ok(r->task, STORE_TASK_MAX))
         return mlp_fail(err, MLP_EINVAL, "run task must be 1 to %d bytes", STORE_TASK_MAX);
-    if (!name_ok(r->model_name, STORE_NAME_MAX))
+    int default_name = r->model_name[0] == '\0'; /* API.md: default "run-{N}" */
+    if (!default_name && !name_ok(r->model_name, STORE_NAME_MAX))
         return mlp_fail(err, MLP_EINVAL, "model_name must be 1 to %d bytes", STORE_NAME_MAX);
     if (strlen(r->experiment) > STORE_NAME_MAX)
         return mlp_fail(err, MLP_EINVAL, "experiment must be at most %d bytes", STORE_NAME_MAX);
@@ -1378,9 +1379,13 @@ mlp_err store_run_create(store *s, store_run *r, mlp_error *err)
                    "tIItttit", r->task, ds, vds, r->model_name, r->experiment, r->request_json,
                    r->epochs, created);
     long long id = e == MLP_OK ? sqlite3_last_insert_rowid(t.db) : 0;
+    if (e == MLP_OK && default_name)
+        e = q_exec(&t, err, NULL, "UPDATE runs SET model_name = 'run-' || ?1 WHERE id = ?1", "I",
+                   id);
     e = tx_end(&t, e, err);
     if (e != MLP_OK) return e;
     snprintf(r->id, sizeof r->id, "run_%lld", id);
+    if (default_name) snprintf(r->model_name, sizeof r->model_name, "run-%lld", id);
     r->status = RUN_QUEUED;
     r->epoch = 0;
     r->last.present = 0;
@@ -1766,8 +1771,9 @@ void store_model_versions_free(store_model_version *v, int n)
     free(v);
 }
 
-static void model_clear(store_model *m)
+void store_model_clear(store_model *m)
 {
+    if (!m) return;
     free(m->versions);
     free(m->aliases);
     m->versions = NULL;
@@ -1777,8 +1783,8 @@ static void model_clear(store_model *m)
 
 void store_models_free(store_model *m, int n)
 {
-    if (!m) return;
-    for (int i = 0; i < n; i++) model_clear(&m[i]);
+    if (!m || n <= 0) return; /* store_model_list never hands out an empty array */
+    for (int i = 0; i < n; i++) store_model_clear(&m[i]);
     free(m);
 }
 
@@ -1815,7 +1821,7 @@ static mlp_err model_fill(tx *t, long long mid, store_model *m)
         a->version = sqlite3_column_int(st, 1);
     }
     sqlite3_finalize(st);
-    if (e != MLP_OK) model_clear(m);
+    if (e != MLP_OK) store_model_clear(m);
     return e;
 }
 
@@ -1878,9 +1884,11 @@ out:
     sqlite3_finalize(st);
     free(ids);
     e = tx_end(&t, e, NULL);
-    if (e != MLP_OK) {
-        store_models_free(v, cnt);
-        return e;
+    if (e != MLP_OK || cnt == 0) {
+        for (int i = 0; i < cnt; i++) store_model_clear(&v[i]);
+        free(v);
+        v = NULL;
+        if (e != MLP_OK) return e;
     }
     *items = v;
     *n = cnt;
@@ -1942,14 +1950,14 @@ out:
     sqlite3_finalize(st);
     e = tx_end(&t, e, NULL);
     if (e != MLP_OK) {
-        model_clear(&m);
+        store_model_clear(&m);
         store_model_versions_free(v, cnt);
         return e;
     }
     if (out)
         *out = m;
     else
-        model_clear(&m);
+        store_model_clear(&m);
     if (versions) {
         *versions = v;
         if (n_versions) *n_versions = cnt;

@@ -1,0 +1,240 @@
+/* datasets.c — /api/v1/datasets: streaming upload (CSV, JSON, multipart, IDX, gzip; parsed
+ * while the body arrives), list, get (columns and statistics), rows, delete. */
+#include "config.h"
+#include "handlers.h"
+#include "ingest.h"
+#include "problem.h"
+#include "store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    ingest *in;
+    char name[72]; /* from ?name=, or "" */
+    mlp_err rc;    /* first error while feeding */
+    mlp_error err;
+} upload;
+
+static json_t *num(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *dataset_to_json(const store_dataset *d, const ds_table *cols)
+{
+    json_t *c = json_array();
+    for (int i = 0; cols && i < cols->cols; i++) {
+        const ds_column *col = &cols->columns[i];
+        json_t *o;
+        if (col->type == COL_CATEGORICAL) {
+            json_t *lv = json_array();
+            for (int k = 0; k < col->n_levels; k++)
+                json_array_append_new(lv, json_string(col->levels[k]));
+            o = json_pack("{s:s, s:s, s:o}", "name", col->name, "type", "categorical", "levels",
+                          lv);
+        } else {
+            o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", col->name, "type", "numeric",
+                          "min", num(col->min), "max", num(col->max), "mean", num(col->mean), "std",
+                          num(col->std));
+        }
+        json_array_append_new(c, o);
+    }
+    return json_pack("{s:s, s:s, s:I, s:i, s:I, s:s, s:s, s:o}", "id", d->id, "name", d->name,
+                     "rows", (json_int_t)d->rows, "cols", d->cols, "bytes", (json_int_t)d->bytes,
+                     "sha256", d->sha256, "created_at", d->created_at, "columns", c);
+}
+
+static int up_begin(http_req *req, http_resp *resp)
+{
+    const char *name = http_query(req, "name");
+    if (name && !api_name_ok(name)) {
+        api_failf(req, resp, 400, "name", "name must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+        return -1;
+    }
+    ingest_opts o;
+    memset(&o, 0, sizeof o);
+    mlp_error err;
+    mlp_error_clear(&err);
+    const char *h = http_query(req, "header");
+    if (h && csv_header_parse(h, &o.header, &err) != MLP_OK) {
+        api_failf(req, resp, 400, "header", "header must be auto, true or false");
+        return -1;
+    }
+    o.max_bytes = req->app->cfg->max_upload;
+    o.max_cells = req->app->cfg->max_upload;
+    upload *u = calloc(1, sizeof *u);
+    if (!u) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return -1;
+    }
+    if (name) snprintf(u->name, sizeof u->name, "%s", name);
+    mlp_err rc = ingest_new(http_header(req, "Content-Type"), http_header(req, "Content-Encoding"),
+                            &o, &u->in, &err);
+    if (rc) {
+        free(u);
+        api_fail(req, resp, rc, &err);
+        return -1;
+    }
+    req->upload = u;
+    return 0;
+}
+
+static int up_feed(http_req *req, http_resp *resp, const char *data, size_t len)
+{
+    upload *u = req->upload;
+    mlp_err rc = ingest_feed(u->in, data, len, &u->err);
+    if (rc) {
+        api_fail(req, resp, rc, &u->err);
+        return -1;
+    }
+    return 0;
+}
+
+static void up_abort(http_req *req)
+{
+    upload *u = req->upload;
+    if (!u) return;
+    ingest_free(u->in);
+    free(u);
+    req->upload = NULL;
+}
+
+const route_upload ds_upload_hooks = {up_begin, up_feed, up_abort};
+
+void ds_create(http_req *req, http_resp *resp)
+{
+    upload *u = req->upload;
+    ds_table *t = NULL;
+    char *form_name = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = ingest_finish(u->in, &t, &form_name, &err);
+    if (rc) {
+        api_fail(req, resp, rc, &err);
+        goto out;
+    }
+    const char *name = u->name[0] ? u->name : form_name;
+    if (!name) {
+        api_failf(req, resp, 400, "name",
+                  "name is required: ?name=NAME, a multipart field \"name\" or a JSON \"name\"");
+        goto out;
+    }
+    if (!api_name_ok(name)) {
+        api_failf(req, resp, 400, "name", "name must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+        goto out;
+    }
+    store_dataset d;
+    rc = store_dataset_create(req->app->store, name, t, &d, &err);
+    if (rc) {
+        api_fail(req, resp, rc, &err);
+        goto out;
+    }
+    snprintf(resp->location, sizeof resp->location, "/api/v1/datasets/%s", d.id);
+    free(t->data); /* the response needs only the columns */
+    t->data = NULL;
+    api_json(resp, 201, dataset_to_json(&d, t));
+out:
+    free(form_name);
+    ds_table_free(t);
+}
+
+void ds_list(http_req *req, http_resp *resp)
+{
+    int limit, offset;
+    if (api_paging(req, resp, &limit, &offset)) return;
+    store_dataset *items = NULL;
+    int n = 0;
+    long total = 0;
+    mlp_err rc = store_dataset_list(req->app->store, limit, offset, &items, &n, &total);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:i, s:I, s:s, s:s}", "id", items[i].id, "name",
+                              items[i].name, "rows", (json_int_t)items[i].rows, "cols",
+                              items[i].cols, "bytes", (json_int_t)items[i].bytes, "sha256",
+                              items[i].sha256, "created_at", items[i].created_at);
+        json_array_append_new(arr, o);
+    }
+    free(items);
+    api_json(resp, 200, json_pack("{s:o, s:I}", "items", arr, "total", (json_int_t)total));
+}
+
+static int load(http_req *req, http_resp *resp, store_dataset *d, ds_table **cols)
+{
+    const char *id = route_param(&req->m, "id");
+    mlp_err rc = store_dataset_get(req->app->store, id, d, cols);
+    if (rc == MLP_ENOTFOUND) {
+        api_failf(req, resp, 404, NULL, "no dataset '%s'", id);
+        return -1;
+    }
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void ds_get(http_req *req, http_resp *resp)
+{
+    store_dataset d;
+    ds_table *cols = NULL;
+    if (load(req, resp, &d, &cols)) return;
+    api_json(resp, 200, dataset_to_json(&d, cols));
+    ds_table_free(cols);
+}
+
+void ds_rows(http_req *req, http_resp *resp)
+{
+    int limit, offset;
+    if (api_paging(req, resp, &limit, &offset)) return;
+    store_dataset d;
+    ds_table *cols = NULL;
+    if (load(req, resp, &d, &cols)) return;
+    float *vals = NULL;
+    long n = 0;
+    mlp_err rc = store_dataset_read_rows(req->app->store, d.id, offset, limit, &vals, &n);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        ds_table_free(cols);
+        return;
+    }
+    json_t *names = json_array(), *rows = json_array();
+    for (int c = 0; c < cols->cols; c++)
+        json_array_append_new(names, json_string(cols->columns[c].name));
+    for (long i = 0; i < n; i++) {
+        json_t *row = json_array();
+        for (int c = 0; c < cols->cols; c++) {
+            float v = vals[i * cols->cols + c];
+            const ds_column *col = &cols->columns[c];
+            if (col->type == COL_CATEGORICAL && v >= 0 && (int)v < col->n_levels)
+                json_array_append_new(row, json_string(col->levels[(int)v]));
+            else
+                json_array_append_new(row, json_real(v));
+        }
+        json_array_append_new(rows, row);
+    }
+    free(vals);
+    ds_table_free(cols);
+    api_json(resp, 200,
+             json_pack("{s:o, s:o, s:i, s:I}", "columns", names, "rows", rows, "offset", offset,
+                       "total", (json_int_t)d.rows));
+}
+
+void ds_delete(http_req *req, http_resp *resp)
+{
+    store_dataset d;
+    if (load(req, resp, &d, NULL)) return;
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = store_dataset_delete(req->app->store, d.id, &err);
+    if (rc)
+        api_fail(req, resp, rc, &err);
+    else
+        resp_take(resp, 204, NULL, NULL, 0);
+}

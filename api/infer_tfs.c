@@ -1,0 +1,395 @@
+/* infer_tfs.c — inference in the TensorFlow Serving REST style at
+ * /v1/models/{name}[/versions/{v}|/labels/{alias}]: status, metadata, :predict, :classify,
+ * :reconstruct, :encode. Errors are {"error": "..."} naming the instance at fault.
+ *
+ * Scratch for activations is per thread (grown as needed, never freed per request). */
+#include "handlers.h"
+#include "problem.h"
+#include "registry.h"
+#include "store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local float *tl_buf;
+static _Thread_local size_t tl_cap;
+
+/* Per-thread scratch of at least n floats, or NULL. */
+static float *scratch(size_t n)
+{
+    if (n > tl_cap) {
+        float *p = realloc(tl_buf, n * sizeof *p);
+        if (!p) return NULL;
+        tl_buf = p;
+        tl_cap = n;
+    }
+    return tl_buf;
+}
+
+/* Resolves the model of the request path; answers 404/400 and returns NULL on failure. */
+static reg_model *get_model(http_req *req, http_resp *resp)
+{
+    const char *name = route_param(&req->m, "name");
+    const char *vs = route_param(&req->m, "version");
+    const char *alias = route_param(&req->m, "alias");
+    int v = 0;
+    if (vs) {
+        char *end;
+        long x = strtol(vs, &end, 10);
+        if (end == vs || *end || x < 1 || x > 1000000000) {
+            api_failf(req, resp, 400, NULL, "version must be a whole number >= 1, not '%s'", vs);
+            return NULL;
+        }
+        v = (int)x;
+    }
+    reg_model *m = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = reg_get(req->app->reg, name, v, alias, &m, &err);
+    if (rc) {
+        api_fail(req, resp, rc, &err);
+        return NULL;
+    }
+    return m;
+}
+
+void tfs_status(http_req *req, http_resp *resp)
+{
+    const char *name = route_param(&req->m, "name");
+    json_t *list = json_array();
+    if (!route_param(&req->m, "version") && !route_param(&req->m, "alias")) {
+        store_model m;
+        mlp_err rc = store_model_get(req->app->store, name, &m, NULL, NULL);
+        if (rc) {
+            json_decref(list);
+            if (rc == MLP_ENOTFOUND)
+                api_failf(req, resp, 404, NULL, "no model named '%s'", name);
+            else
+                api_fail(req, resp, rc, NULL);
+            return;
+        }
+        for (int i = m.n_versions - 1; i >= 0; i--) {
+            char vs[16];
+            snprintf(vs, sizeof vs, "%d", m.versions[i]);
+            json_array_append_new(list, json_pack("{s:s, s:s, s:{s:s, s:s}}", "version", vs,
+                                                  "state", "AVAILABLE", "status", "error_code",
+                                                  "OK", "error_message", ""));
+        }
+        free(m.versions);
+        free(m.aliases);
+    } else {
+        reg_model *m = get_model(req, resp);
+        if (!m) {
+            json_decref(list);
+            return;
+        }
+        char vs[16];
+        snprintf(vs, sizeof vs, "%d", m->version);
+        json_array_append_new(list, json_pack("{s:s, s:s, s:{s:s, s:s}}", "version", vs, "state",
+                                              "AVAILABLE", "status", "error_code", "OK",
+                                              "error_message", ""));
+        reg_release(req->app->reg, m);
+    }
+    api_json(resp, 200, json_pack("{s:o}", "model_version_status", list));
+}
+
+static json_t *tensor_info(const char *name, int dim)
+{
+    char ds[16];
+    snprintf(ds, sizeof ds, "%d", dim);
+    return json_pack("{s:s, s:s, s:{s:[{s:s}, {s:s}]}}", "name", name, "dtype", "DT_FLOAT",
+                     "tensor_shape", "dim", "size", "-1", "size", ds);
+}
+
+void tfs_metadata(http_req *req, http_resp *resp)
+{
+    reg_model *m = get_model(req, resp);
+    if (!m) return;
+    const net_spec *sp = net_get_spec(m->b->net);
+    const char *out_name = sp->task == TASK_CLASSIFICATION ? "probabilities"
+                           : sp->task == TASK_REGRESSION   ? "prediction"
+                                                           : "reconstruction";
+    json_t *fn = json_array(), *lb = json_array();
+    for (int i = 0; i < m->b->n_features; i++)
+        json_array_append_new(fn, json_string(m->b->features[i]));
+    for (int i = 0; i < m->b->n_labels; i++)
+        json_array_append_new(lb, json_string(m->b->labels[i]));
+    char vs[16];
+    snprintf(vs, sizeof vs, "%d", m->version);
+    json_t *outputs = json_object();
+    json_object_set_new(outputs, out_name, tensor_info(out_name, sp->n_out));
+    if (sp->task == TASK_AUTOENCODER)
+        json_object_set_new(outputs, "code", tensor_info("code", net_code_dim(m->b->net)));
+    json_t *o = json_pack("{s:{s:s, s:s}, s:{s:s, s:i, s:i, s:o, s:o, s:{s:{s:{s:o}, s:o, s:s}}}}",
+                          "model_spec", "name", m->name, "version", vs, "metadata", "task",
+                          task_name(sp->task), "input_dim", sp->n_in, "output_dim", sp->n_out,
+                          "feature_names", fn, "labels", lb, "signature_def", "serving_default",
+                          "inputs", "input", tensor_info("input", sp->n_in), "outputs", outputs,
+                          "method_name", "tensorflow/serving/predict");
+    reg_release(req->app->reg, m);
+    api_json(resp, 200, o);
+}
+
+/* The rows of a request: {"instances": [...]} or {"inputs": [...] | {"<one name>": [...]}}.
+ * Each row is an array of d numbers or an object keyed by feature name. Fills X (new, n x d).
+ * Answers 400 naming the instance and returns -1 on bad input. */
+static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float **X, int *n,
+                     int *columnar)
+{
+    const net_spec *sp = net_get_spec(m->b->net);
+    int d = sp->n_in;
+    json_t *body = api_body_object(req, resp);
+    if (!body) return -1;
+    json_t *rows = json_object_get(body, "instances");
+    const char *key = "instances";
+    *columnar = 0;
+    if (!rows) {
+        rows = json_object_get(body, "inputs");
+        key = "inputs";
+        *columnar = 1;
+        if (json_is_object(rows) && json_object_size(rows) == 1) {
+            void *it = json_object_iter(rows);
+            rows = json_object_iter_value(it);
+        }
+    }
+    if (!json_is_array(rows)) {
+        json_decref(body);
+        api_failf(req, resp, 400, NULL, "body needs \"instances\": [[...], ...] or \"inputs\"");
+        return -1;
+    }
+    size_t N = json_array_size(rows);
+    if (N == 0) {
+        json_decref(body);
+        api_failf(req, resp, 400, NULL, "%s is empty", key);
+        return -1;
+    }
+    float *x = malloc(N * (size_t)d * sizeof *x);
+    if (!x) {
+        json_decref(body);
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return -1;
+    }
+    for (size_t i = 0; i < N; i++) {
+        json_t *r = json_array_get(rows, i);
+        float *dst = x + i * (size_t)d;
+        if (json_is_array(r)) {
+            if (json_array_size(r) != (size_t)d) {
+                api_failf(req, resp, 400, NULL, "%s[%zu] has %zu values; the model takes %d", key,
+                          i, json_array_size(r), d);
+                goto bad;
+            }
+            for (int c = 0; c < d; c++) {
+                json_t *v = json_array_get(r, (size_t)c);
+                if (!json_is_number(v)) {
+                    api_failf(req, resp, 400, NULL, "%s[%zu][%d] is not a number", key, i, c);
+                    goto bad;
+                }
+                double dv = json_number_value(v);
+                if (!isfinite(dv) || fabs(dv) > 3.4e38) {
+                    api_failf(req, resp, 400, NULL, "%s[%zu][%d] is not a finite float", key, i, c);
+                    goto bad;
+                }
+                dst[c] = (float)dv;
+            }
+        } else if (json_is_object(r)) {
+            if (m->b->n_features != d) {
+                api_failf(req, resp, 400, NULL, "this model has no feature names; send arrays");
+                goto bad;
+            }
+            if (json_object_size(r) != (size_t)d) {
+                api_failf(req, resp, 400, NULL, "%s[%zu] has %zu fields; the model takes %d", key,
+                          i, json_object_size(r), d);
+                goto bad;
+            }
+            for (int c = 0; c < d; c++) {
+                json_t *v = json_object_get(r, m->b->features[c]);
+                if (!v) {
+                    api_failf(req, resp, 400, NULL, "%s[%zu] lacks feature '%s'", key, i,
+                              m->b->features[c]);
+                    goto bad;
+                }
+                if (!json_is_number(v) || !isfinite(json_number_value(v))) {
+                    api_failf(req, resp, 400, NULL, "%s[%zu].%s is not a number", key, i,
+                              m->b->features[c]);
+                    goto bad;
+                }
+                dst[c] = (float)json_number_value(v);
+            }
+        } else {
+            api_failf(req, resp, 400, NULL, "%s[%zu] must be a list of numbers or an object", key,
+                      i);
+            goto bad;
+        }
+    }
+    json_decref(body);
+    *X = x;
+    *n = (int)N;
+    return 0;
+bad:
+    free(x);
+    json_decref(body);
+    return -1;
+}
+
+/* Runs the model on the request's rows: Y (new, n x n_out). */
+static int run(http_req *req, http_resp *resp, reg_model *m, float **X, float **Y, int *n,
+               int *columnar)
+{
+    if (read_rows(req, resp, m, X, n, columnar)) return -1;
+    const net *nt = m->b->net;
+    const net_spec *sp = net_get_spec(nt);
+    float *s = scratch(net_scratch_floats(nt, *n));
+    *Y = malloc((size_t)*n * (size_t)sp->n_out * sizeof **Y);
+    if (!s || !*Y) {
+        free(*Y);
+        free(*X);
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return -1;
+    }
+    net_predict(nt, *X, *n, *Y, s);
+    return 0;
+}
+
+static json_t *row_json(const float *v, int k)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < k; i++) json_array_append_new(a, json_real(v[i]));
+    return a;
+}
+
+void tfs_predict(http_req *req, http_resp *resp)
+{
+    reg_model *m = get_model(req, resp);
+    if (!m) return;
+    float *X = NULL, *Y = NULL;
+    int n = 0, columnar = 0;
+    if (run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
+        const net_spec *sp = net_get_spec(m->b->net);
+        json_t *out = json_array();
+        for (int i = 0; i < n; i++) {
+            const float *y = Y + (size_t)i * sp->n_out;
+            if (sp->task == TASK_REGRESSION && sp->n_out == 1)
+                json_array_append_new(out, json_real(y[0]));
+            else
+                json_array_append_new(out, row_json(y, sp->n_out));
+        }
+        api_json(resp, 200, json_pack("{s:o}", columnar ? "outputs" : "predictions", out));
+    }
+    free(X);
+    free(Y);
+    reg_release(req->app->reg, m);
+}
+
+void tfs_classify(http_req *req, http_resp *resp)
+{
+    reg_model *m = get_model(req, resp);
+    if (!m) return;
+    const net_spec *sp = net_get_spec(m->b->net);
+    if (sp->task != TASK_CLASSIFICATION) {
+        api_failf(req, resp, 400, NULL, "model '%s' is a %s model; :classify needs classification",
+                  m->name, task_name(sp->task));
+        reg_release(req->app->reg, m);
+        return;
+    }
+    float *X = NULL, *Y = NULL;
+    int n = 0, columnar = 0;
+    if (run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
+        int K = m->b->n_labels;
+        int binary = sp->n_out == 1 && K == 2;
+        json_t *results = json_array();
+        int *order = malloc((size_t)(K > 0 ? K : 1) * sizeof *order);
+        float *sc = malloc((size_t)(K > 0 ? K : 1) * sizeof *sc);
+        for (int i = 0; order && sc && i < n; i++) {
+            const float *y = Y + (size_t)i * sp->n_out;
+            for (int k = 0; k < K; k++) {
+                sc[k] = binary ? (k == 1 ? y[0] : 1.0f - y[0]) : y[k];
+                order[k] = k;
+            }
+            for (int a = 1; a < K; a++) { /* insertion sort, best first */
+                int o = order[a], b = a - 1;
+                while (b >= 0 && sc[order[b]] < sc[o]) {
+                    order[b + 1] = order[b];
+                    b--;
+                }
+                order[b + 1] = o;
+            }
+            json_t *r = json_array();
+            for (int k = 0; k < K; k++)
+                json_array_append_new(
+                    r, json_pack("[s, f]", m->b->labels[order[k]], (double)sc[order[k]]));
+            json_array_append_new(results, r);
+        }
+        free(order);
+        free(sc);
+        api_json(resp, 200, json_pack("{s:o}", "results", results));
+    }
+    free(X);
+    free(Y);
+    reg_release(req->app->reg, m);
+}
+
+void tfs_reconstruct(http_req *req, http_resp *resp)
+{
+    reg_model *m = get_model(req, resp);
+    if (!m) return;
+    const net_spec *sp = net_get_spec(m->b->net);
+    if (sp->task != TASK_AUTOENCODER) {
+        api_failf(req, resp, 400, NULL,
+                  "model '%s' is a %s model; :reconstruct needs an autoencoder", m->name,
+                  task_name(sp->task));
+        reg_release(req->app->reg, m);
+        return;
+    }
+    float *X = NULL, *Y = NULL;
+    int n = 0, columnar = 0;
+    if (run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
+        int d = sp->n_in;
+        json_t *rec = json_array(), *errs = json_array();
+        for (int i = 0; i < n; i++) {
+            const float *x = X + (size_t)i * d, *y = Y + (size_t)i * d;
+            double se = 0;
+            for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
+            json_array_append_new(rec, row_json(y, d));
+            json_array_append_new(errs, json_real(se / d));
+        }
+        api_json(resp, 200, json_pack("{s:o, s:o}", "reconstructions", rec, "errors", errs));
+    }
+    free(X);
+    free(Y);
+    reg_release(req->app->reg, m);
+}
+
+void tfs_encode(http_req *req, http_resp *resp)
+{
+    reg_model *m = get_model(req, resp);
+    if (!m) return;
+    const net *nt = m->b->net;
+    const net_spec *sp = net_get_spec(nt);
+    if (sp->task != TASK_AUTOENCODER) {
+        api_failf(req, resp, 400, NULL, "model '%s' is a %s model; :encode needs an autoencoder",
+                  m->name, task_name(sp->task));
+        reg_release(req->app->reg, m);
+        return;
+    }
+    float *X = NULL;
+    int n = 0, columnar = 0;
+    if (read_rows(req, resp, m, &X, &n, &columnar) == 0) {
+        int k = net_code_dim(nt);
+        float *C = malloc((size_t)n * (size_t)k * sizeof *C);
+        float *s = scratch(net_scratch_floats(nt, n));
+        if (!C || !s) {
+            api_fail(req, resp, MLP_ENOMEM, NULL);
+        } else {
+            net_encode(nt, X, n, C, s);
+            json_t *codes = json_array();
+            for (int i = 0; i < n; i++)
+                json_array_append_new(codes, row_json(C + (size_t)i * k, k));
+            api_json(resp, 200, json_pack("{s:o}", "codes", codes));
+        }
+        free(C);
+    }
+    free(X);
+    reg_release(req->app->reg, m);
+}

@@ -1,0 +1,437 @@
+/* models.c — /api/v1/models: list, detail, aliases, version delete, and the self-contained JSON
+ * export/import document (task, layers with weights, standardisation, feature names, labels,
+ * training params). Floats are written with 9 significant digits, which round-trips float32
+ * exactly, so export -> import -> predict gives the same numbers. */
+#include "bundle.h"
+#include "config.h"
+#include "handlers.h"
+#include "problem.h"
+#include "registry.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXPORT_FORMAT  "mlpd-model"
+#define EXPORT_VERSION 1
+
+static json_t *model_to_json(const store_model *m)
+{
+    json_t *v = json_array(), *al = json_object();
+    for (int i = 0; i < m->n_versions; i++) json_array_append_new(v, json_integer(m->versions[i]));
+    for (int i = 0; i < m->n_aliases; i++)
+        json_object_set_new(al, m->aliases[i].alias, json_integer(m->aliases[i].version));
+    return json_pack("{s:s, s:i, s:o, s:o}", "name", m->name, "latest_version", m->latest_version,
+                     "versions", v, "aliases", al);
+}
+
+static json_t *version_to_json(const store_model_version *v)
+{
+    json_t *meta = v->meta_json ? json_loads(v->meta_json, 0, NULL) : NULL;
+    json_t *o =
+        json_pack("{s:i, s:o, s:s, s:i, s:i, s:o, s:o, s:o, s:s}", "version", v->version, "run_id",
+                  v->run_id[0] ? json_string(v->run_id) : json_null(), "task", v->task, "input_dim",
+                  v->input_dim, "output_dim", v->output_dim, "feature_names",
+                  meta ? json_incref(json_object_get(meta, "feature_names")) : json_array(),
+                  "labels", meta ? json_incref(json_object_get(meta, "labels")) : json_array(),
+                  "metrics", meta ? json_incref(json_object_get(meta, "metrics")) : json_object(),
+                  "created_at", v->created_at);
+    json_decref(meta);
+    return o;
+}
+
+void models_list(http_req *req, http_resp *resp)
+{
+    int limit, offset;
+    if (api_paging(req, resp, &limit, &offset)) return;
+    store_model *items = NULL;
+    int n = 0;
+    long total = 0;
+    mlp_err rc = store_model_list(req->app->store, limit, offset, &items, &n, &total);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(arr, model_to_json(&items[i]));
+    store_models_free(items, n);
+    api_json(resp, 200, json_pack("{s:o, s:I}", "items", arr, "total", (json_int_t)total));
+}
+
+static const char *name_param(http_req *req, http_resp *resp)
+{
+    const char *name = route_param(&req->m, "name");
+    if (!api_name_ok(name)) {
+        api_failf(req, resp, 400, "name", "model name must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+        return NULL;
+    }
+    return name;
+}
+
+static int version_param(http_req *req, http_resp *resp, int *v)
+{
+    const char *s = route_param(&req->m, "version");
+    char *end;
+    long x = strtol(s, &end, 10);
+    if (end == s || *end || x < 1 || x > 1000000000) {
+        api_failf(req, resp, 400, "version", "version must be a whole number >= 1, not '%s'", s);
+        return -1;
+    }
+    *v = (int)x;
+    return 0;
+}
+
+void models_get(http_req *req, http_resp *resp)
+{
+    const char *name = name_param(req, resp);
+    if (!name) return;
+    store_model m;
+    store_model_version *vs = NULL;
+    int n = 0;
+    mlp_err rc = store_model_get(req->app->store, name, &m, &vs, &n);
+    if (rc == MLP_ENOTFOUND) {
+        api_failf(req, resp, 404, NULL, "no model named '%s'", name);
+        return;
+    }
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return;
+    }
+    json_t *o = model_to_json(&m);
+    json_t *det = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(det, version_to_json(&vs[i]));
+    json_object_set_new(o, "model_versions", det);
+    store_model_versions_free(vs, n);
+    store_models_free(&m, 0);
+    free(m.versions);
+    free(m.aliases);
+    api_json(resp, 200, o);
+}
+
+void models_alias_put(http_req *req, http_resp *resp)
+{
+    const char *name = name_param(req, resp);
+    if (!name) return;
+    const char *alias = route_param(&req->m, "alias");
+    if (!api_name_ok(alias)) {
+        api_failf(req, resp, 400, "alias", "alias must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+        return;
+    }
+    json_t *body = api_body_object(req, resp);
+    if (!body) return;
+    json_t *v = json_object_get(body, "version");
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000000) {
+        json_decref(body);
+        api_failf(req, resp, 400, "version", "version must be a whole number >= 1");
+        return;
+    }
+    int version = (int)json_integer_value(v);
+    json_decref(body);
+    mlp_err rc = store_model_alias_set(req->app->store, name, alias, version);
+    if (rc == MLP_ENOTFOUND) {
+        api_failf(req, resp, 404, "version", "model '%s' has no version %d", name, version);
+        return;
+    }
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return;
+    }
+    reg_invalidate(req->app->reg, name);
+    api_json(resp, 200,
+             json_pack("{s:s, s:s, s:i}", "name", name, "alias", alias, "version", version));
+}
+
+void models_alias_delete(http_req *req, http_resp *resp)
+{
+    const char *name = name_param(req, resp);
+    if (!name) return;
+    const char *alias = route_param(&req->m, "alias");
+    mlp_err rc = store_model_alias_delete(req->app->store, name, alias);
+    if (rc == MLP_ENOTFOUND) {
+        api_failf(req, resp, 404, NULL, "model '%s' has no alias '%s'", name, alias);
+        return;
+    }
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return;
+    }
+    reg_invalidate(req->app->reg, name);
+    resp_take(resp, 204, NULL, NULL, 0);
+}
+
+void models_delete_version(http_req *req, http_resp *resp)
+{
+    const char *name = name_param(req, resp);
+    int v;
+    if (!name || version_param(req, resp, &v)) return;
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = store_model_version_delete(req->app->store, name, v, &err);
+    if (rc == MLP_ENOTFOUND) {
+        api_failf(req, resp, 404, NULL, "model '%s' has no version %d", name, v);
+        return;
+    }
+    if (rc) {
+        api_fail(req, resp, rc, &err);
+        return;
+    }
+    reg_evict(req->app->reg, name, v); /* waits for requests still using it */
+    resp_take(resp, 204, NULL, NULL, 0);
+}
+
+static json_t *floats(const float *v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_real(v[i]));
+    return a;
+}
+
+void models_export(http_req *req, http_resp *resp)
+{
+    const char *name = name_param(req, resp);
+    int v;
+    if (!name || version_param(req, resp, &v)) return;
+    store_model_version info;
+    memset(&info, 0, sizeof info);
+    void *blob = NULL;
+    size_t len = 0;
+    mlp_err rc = store_model_version_get(req->app->store, name, v, &info, &blob, &len);
+    if (rc == MLP_ENOTFOUND) {
+        api_failf(req, resp, 404, NULL, "model '%s' has no version %d", name, v);
+        return;
+    }
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return;
+    }
+    model_bundle *b = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    rc = bundle_decode(blob, len, &b, &err);
+    free(blob);
+    if (rc) {
+        free(info.meta_json);
+        api_fail(req, resp, MLP_EIO, &err);
+        return;
+    }
+    const net_spec *sp = net_get_spec(b->net);
+    json_t *layers = json_array();
+    for (int l = 0; l <= sp->n_hidden; l++) {
+        const float *W, *bias;
+        int out, in;
+        net_layer(b->net, l, &W, &bias, &out, &in);
+        json_t *rows = json_array();
+        for (int o = 0; o < out; o++) json_array_append_new(rows, floats(W + (size_t)o * in, in));
+        json_array_append_new(layers, json_pack("{s:i, s:i, s:s, s:o, s:o}", "in", in, "out", out,
+                                                "activation",
+                                                act_name(l == sp->n_hidden ? sp->out_act : sp->act),
+                                                "weights", rows, "bias", floats(bias, out)));
+    }
+    json_t *fn = json_array(), *lb = json_array();
+    for (int i = 0; i < b->n_features; i++) json_array_append_new(fn, json_string(b->features[i]));
+    for (int i = 0; i < b->n_labels; i++) json_array_append_new(lb, json_string(b->labels[i]));
+    json_t *meta = info.meta_json ? json_loads(info.meta_json, 0, NULL) : NULL;
+    json_t *doc = json_pack(
+        "{s:s, s:i, s:s, s:i, s:s, s:i, s:i, s:s, s:s, s:o, s:o, s:{s:o, s:o, s:o, s:o}, s:o, "
+        "s:o, s:o}",
+        "format", EXPORT_FORMAT, "format_version", EXPORT_VERSION, "name", name, "version", v,
+        "task", task_name(sp->task), "input_dim", sp->n_in, "output_dim", sp->n_out, "loss",
+        loss_name(sp->loss), "activation", act_name(sp->act), "feature_names", fn, "labels", lb,
+        "standardization", "x_mean", floats(net_x_mean_const(b->net), sp->n_in), "x_scale",
+        floats(net_x_scale_const(b->net), sp->n_in), "y_mean",
+        floats(net_y_mean_const(b->net), sp->n_out), "y_scale",
+        floats(net_y_scale_const(b->net), sp->n_out), "layers", layers, "params",
+        meta ? json_incref(json_object_get(meta, "params")) : json_null(), "metrics",
+        meta ? json_incref(json_object_get(meta, "metrics")) : json_null());
+    json_decref(meta);
+    free(info.meta_json);
+    bundle_free(b);
+    api_json(resp, 200, doc);
+}
+
+/* Reads a JSON array of exactly n finite numbers into out. */
+static int read_floats(json_t *a, int n, float *out)
+{
+    if (!json_is_array(a) || json_array_size(a) != (size_t)n) return -1;
+    for (int i = 0; i < n; i++) {
+        json_t *x = json_array_get(a, (size_t)i);
+        if (!json_is_number(x)) return -1;
+        out[i] = (float)json_number_value(x);
+    }
+    return 0;
+}
+
+static char **read_strings(json_t *a, int *n)
+{
+    *n = json_is_array(a) ? (int)json_array_size(a) : 0;
+    char **v = calloc((size_t)*n + 1, sizeof *v);
+    for (int i = 0; v && i < *n; i++) {
+        json_t *s = json_array_get(a, (size_t)i);
+        v[i] = strdup(json_is_string(s) ? json_string_value(s) : "");
+    }
+    return v;
+}
+
+void models_import(http_req *req, http_resp *resp)
+{
+    const char *name = name_param(req, resp);
+    if (!name) return;
+    json_t *doc = api_body_object(req, resp);
+    if (!doc) return;
+    net *n = NULL;
+    char **fn = NULL, **lb = NULL;
+    int nf = 0, nl = 0;
+    void *blob = NULL;
+    char *meta_s = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    net_spec sp;
+    memset(&sp, 0, sizeof sp);
+    json_t *x = json_object_get(doc, "format");
+    if (!json_is_string(x) || strcmp(json_string_value(x), EXPORT_FORMAT) != 0) {
+        api_failf(req, resp, 400, "format",
+                  "format must be \"" EXPORT_FORMAT "\" (an export document)");
+        goto out;
+    }
+    x = json_object_get(doc, "task");
+    if (!json_is_string(x) || task_parse(json_string_value(x), &sp.task)) {
+        api_failf(req, resp, 400, "task", "task must be classification, regression or autoencoder");
+        goto out;
+    }
+    json_t *layers = json_object_get(doc, "layers");
+    if (!json_is_array(layers) || json_array_size(layers) < 1 ||
+        json_array_size(layers) > NET_MAX_HIDDEN + 1) {
+        api_failf(req, resp, 400, "layers", "layers must be a list of 1 to %d layers",
+                  NET_MAX_HIDDEN + 1);
+        goto out;
+    }
+    int nlayers = (int)json_array_size(layers);
+    sp.n_hidden = nlayers - 1;
+    for (int l = 0; l < nlayers; l++) {
+        json_t *L = json_array_get(layers, (size_t)l);
+        json_t *in = json_object_get(L, "in"), *o = json_object_get(L, "out"),
+               *a = json_object_get(L, "activation");
+        act_kind ak;
+        if (!json_is_integer(in) || !json_is_integer(o) || !json_is_string(a) ||
+            act_parse(json_string_value(a), &ak) || json_integer_value(in) < 1 ||
+            json_integer_value(o) < 1 || json_integer_value(o) > 65536 ||
+            json_integer_value(in) > 100000000) {
+            api_failf(req, resp, 400, "layers", "layers[%d] needs in, out and activation", l);
+            goto out;
+        }
+        if (l == 0) sp.n_in = (int)json_integer_value(in);
+        if (l < nlayers - 1) {
+            sp.hidden[l] = (int)json_integer_value(o);
+            if (l == 0)
+                sp.act = ak;
+            else if (ak != sp.act) {
+                api_failf(req, resp, 400, "layers",
+                          "layers[%d]: hidden layers share one activation", l);
+                goto out;
+            }
+        } else {
+            sp.n_out = (int)json_integer_value(o);
+            sp.out_act = ak;
+        }
+    }
+    if (sp.n_hidden == 0) sp.act = ACT_LINEAR;
+    x = json_object_get(doc, "loss");
+    if (!json_is_string(x) || loss_parse(json_string_value(x), &sp.loss)) {
+        api_failf(req, resp, 400, "loss", "loss must be cross_entropy, logistic or squared");
+        goto out;
+    }
+    mlp_err rc = net_spec_check(&sp, &err);
+    if (!rc && net_spec_param_count(&sp) > req->app->cfg->max_params)
+        rc = mlp_fail(&err, MLP_EINVAL, "the network exceeds --max-params");
+    if (!rc) rc = net_new(&sp, &n, &err);
+    if (rc) {
+        snprintf(err.field, sizeof err.field, "layers");
+        api_fail(req, resp, rc, &err);
+        goto out;
+    }
+    for (int l = 0; l < nlayers; l++) {
+        json_t *L = json_array_get(layers, (size_t)l);
+        int out_n, in_n;
+        const float *cw, *cb;
+        net_layer(n, l, &cw, &cb, &out_n, &in_n);
+        if ((int)json_integer_value(json_object_get(L, "in")) != in_n) {
+            api_failf(req, resp, 400, "layers", "layers[%d].in must be %d (the previous out)", l,
+                      in_n);
+            goto out;
+        }
+        float *W = net_layer_w(n, l), *b = net_layer_b(n, l);
+        json_t *rows = json_object_get(L, "weights");
+        int bad = !json_is_array(rows) || json_array_size(rows) != (size_t)out_n;
+        for (int o = 0; !bad && o < out_n; o++)
+            bad = read_floats(json_array_get(rows, (size_t)o), in_n, W + (size_t)o * in_n);
+        if (bad || read_floats(json_object_get(L, "bias"), out_n, b)) {
+            api_failf(req, resp, 400, "layers",
+                      "layers[%d]: weights must be %d rows of %d numbers and bias %d numbers", l,
+                      out_n, in_n, out_n);
+            goto out;
+        }
+    }
+    json_t *st = json_object_get(doc, "standardization");
+    if (st && (read_floats(json_object_get(st, "x_mean"), sp.n_in, net_x_mean(n)) ||
+               read_floats(json_object_get(st, "x_scale"), sp.n_in, net_x_scale(n)) ||
+               read_floats(json_object_get(st, "y_mean"), sp.n_out, net_y_mean(n)) ||
+               read_floats(json_object_get(st, "y_scale"), sp.n_out, net_y_scale(n)))) {
+        api_failf(req, resp, 400, "standardization",
+                  "standardization needs x_mean, x_scale (%d numbers) and y_mean, y_scale (%d)",
+                  sp.n_in, sp.n_out);
+        goto out;
+    }
+    fn = read_strings(json_object_get(doc, "feature_names"), &nf);
+    lb = read_strings(json_object_get(doc, "labels"), &nl);
+    if (!fn || !lb) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+    if (nf && nf != sp.n_in) {
+        api_failf(req, resp, 400, "feature_names", "feature_names must have %d names", sp.n_in);
+        goto out;
+    }
+    size_t blen = 0;
+    rc = bundle_encode(n, nf, fn, nl, lb, &blob, &blen);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        goto out;
+    }
+    json_t *meta = json_pack("{s:O, s:O, s:O, s:O}", "feature_names",
+                             json_object_get(doc, "feature_names") ?: json_array(), "labels",
+                             json_object_get(doc, "labels") ?: json_array(), "metrics",
+                             json_object_get(doc, "metrics") ?: json_null(), "params",
+                             json_object_get(doc, "params") ?: json_null());
+    meta_s = meta ? json_dumps(meta, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(meta);
+    int version = 0;
+    rc = store_model_add_version(req->app->store, name, "", task_name(sp.task), sp.n_in, sp.n_out,
+                                 meta_s ? meta_s : "{}", blob, blen, &version);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        goto out;
+    }
+    reg_invalidate(req->app->reg, name);
+    store_model_version info;
+    memset(&info, 0, sizeof info);
+    rc = store_model_version_get(req->app->store, name, version, &info, NULL, NULL);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        goto out;
+    }
+    snprintf(resp->location, sizeof resp->location, "/api/v1/models/%s/versions/%d", name, version);
+    json_t *o = version_to_json(&info);
+    json_object_set_new(o, "name", json_string(name));
+    free(info.meta_json);
+    api_json(resp, 201, o);
+out:
+    for (int i = 0; fn && i < nf; i++) free(fn[i]);
+    for (int i = 0; lb && i < nl; i++) free(lb[i]);
+    free(fn);
+    free(lb);
+    free(blob);
+    free(meta_s);
+    net_free(n);
+    json_decref(doc);
+}

@@ -1,0 +1,255 @@
+/* problem.c — error bodies, JSON responses and request helpers (see problem.h). */
+#include "problem.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int api_status_of(mlp_err e)
+{
+    switch (e) {
+    case MLP_OK:
+        return 200;
+    case MLP_EINVAL:
+        return 400;
+    case MLP_ENOTFOUND:
+        return 404;
+    case MLP_ECONFLICT:
+        return 409;
+    case MLP_ETOOLARGE:
+        return 413;
+    case MLP_EUNSUPPORTED:
+        return 415;
+    case MLP_EBUSY:
+        return 429;
+    case MLP_ENOSPC:
+        return 507;
+    case MLP_ECORRUPT:
+        return 400;
+    case MLP_ECANCELLED:
+        return 409;
+    case MLP_EDIVERGED:
+        return 400;
+    case MLP_ENOMEM:
+        return 503;
+    case MLP_EIO:
+        return 500;
+    }
+    return 500;
+}
+
+static const char *title_of(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
+    case 507:
+        return "Insufficient Storage";
+    default:
+        return "Internal Server Error";
+    }
+}
+
+static const char *code_of(int status)
+{
+    switch (status) {
+    case 400:
+        return "invalid_argument";
+    case 401:
+        return "unauthenticated";
+    case 403:
+        return "permission_denied";
+    case 404:
+        return "not_found";
+    case 405:
+        return "method_not_allowed";
+    case 409:
+        return "conflict";
+    case 413:
+        return "too_large";
+    case 415:
+        return "unsupported_media_type";
+    case 429:
+        return "too_many_requests";
+    case 503:
+        return "unavailable";
+    case 507:
+        return "insufficient_storage";
+    default:
+        return "internal";
+    }
+}
+
+void api_json(http_resp *resp, int status, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    json_decref(body);
+    if (!s) {
+        resp_text(resp, 503, "application/json", "{\"error\":\"out of memory\"}");
+        return;
+    }
+    resp_take(resp, status, "application/json", s, strlen(s));
+}
+
+static void render(http_resp *resp, route_family fam, int status, const char *detail,
+                   const char *field)
+{
+    json_t *o;
+    const char *ctype = "application/json";
+    if (fam == FAM_MGMT || fam == FAM_PLAIN) {
+        char type[64];
+        snprintf(type, sizeof type, "urn:mlpd:problem:%s", code_of(status));
+        o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", title_of(status),
+                      "status", status, "detail", detail, "code", code_of(status));
+        if (o && field && *field)
+            json_object_set_new(o, "errors",
+                                json_pack("[{s:s, s:s}]", "field", field, "detail", detail));
+        ctype = "application/problem+json";
+    } else {
+        o = json_pack("{s:s}", "error", detail);
+    }
+    if (!o) {
+        resp_text(resp, 503, "application/json", "{\"error\":\"out of memory\"}");
+        return;
+    }
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!s) {
+        resp_text(resp, 503, "application/json", "{\"error\":\"out of memory\"}");
+        return;
+    }
+    resp_take(resp, status, ctype, s, strlen(s));
+}
+
+void api_error(http_resp *resp, route_family fam, int status, const char *detail)
+{
+    render(resp, fam, status, detail, NULL);
+}
+
+static route_family fam_of(const http_req *req)
+{
+    return req->m.rt ? req->m.rt->family : router_family_of(req->path);
+}
+
+void api_fail(http_req *req, http_resp *resp, mlp_err e, const mlp_error *err)
+{
+    char detail[700];
+    const char *msg = err && err->msg[0] ? err->msg : mlp_strerror(e);
+    if (err && err->row && err->col)
+        snprintf(detail, sizeof detail, "%s (row %ld, column %ld)", msg, err->row, err->col);
+    else if (err && err->row)
+        snprintf(detail, sizeof detail, "%s (row %ld)", msg, err->row);
+    else
+        snprintf(detail, sizeof detail, "%s", msg);
+    render(resp, fam_of(req), api_status_of(e), detail, err ? err->field : NULL);
+}
+
+void api_failf(http_req *req, http_resp *resp, int status, const char *field, const char *fmt, ...)
+{
+    char detail[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    render(resp, fam_of(req), status, detail, field);
+}
+
+json_t *api_body_object(http_req *req, http_resp *resp)
+{
+    if (!req->body || req->body_len == 0) {
+        api_failf(req, resp, 400, NULL, "request body is empty; expected a JSON object");
+        return NULL;
+    }
+    const char *ct = http_header(req, "Content-Type");
+    if (ct && strncasecmp(ct, "application/json", 16) != 0 &&
+        strncasecmp(ct, "text/json", 9) != 0) {
+        api_failf(req, resp, 415, NULL, "Content-Type '%s' is not supported; send application/json",
+                  ct);
+        return NULL;
+    }
+    json_error_t je;
+    json_t *o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!o) {
+        api_failf(req, resp, 400, NULL, "body is not valid JSON: %s (line %d, column %d)", je.text,
+                  je.line, je.column);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        api_failf(req, resp, 400, NULL, "body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+static int parse_int_param(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int api_paging(http_req *req, http_resp *resp, int *limit, int *offset)
+{
+    const char *l = http_query(req, "limit"), *o = http_query(req, "offset");
+    long v;
+    *limit = 50;
+    *offset = 0;
+    if (l) {
+        if (parse_int_param(l, 1, 1000, &v)) {
+            api_failf(req, resp, 400, "limit", "limit must be a whole number from 1 to 1000");
+            return -1;
+        }
+        *limit = (int)v;
+    }
+    if (o) {
+        if (parse_int_param(o, 0, 1000000000L, &v)) {
+            api_failf(req, resp, 400, "offset", "offset must be a whole number >= 0");
+            return -1;
+        }
+        *offset = (int)v;
+    }
+    return 0;
+}
+
+int api_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        int alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) return 0;
+    }
+    return 1;
+}
+
+void api_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

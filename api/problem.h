@@ -1,0 +1,37 @@
+/* problem.h — error and JSON responses in each route family's style, and small request helpers
+ * shared by the handlers: /api/v1 answers RFC 9457 application/problem+json
+ * {"type","title","status","detail","code"} (+ "errors":[{"field","detail"}] for validation);
+ * /v1 and /v2 answer {"error": "..."}. One table maps mlp_err codes to HTTP statuses.
+ *
+ * Threading: reentrant. */
+#ifndef PROBLEM_H
+#define PROBLEM_H
+
+#include "http.h"
+#include "mlp.h"
+
+#include <jansson.h>
+
+/* HTTP status for an error code. */
+int api_status_of(mlp_err e);
+/* Renders an error body (the http_opts.render_error hook). */
+void api_error(http_resp *resp, route_family fam, int status, const char *detail);
+/* Error response for req's family from an mlp_err and its detail (field -> errors[]). */
+void api_fail(http_req *req, http_resp *resp, mlp_err e, const mlp_error *err);
+/* Error with a given status and printf-style detail; `field` (may be NULL) adds errors[]. */
+void api_failf(http_req *req, http_resp *resp, int status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* 200/201/... with a JSON body; takes the reference to body. */
+void api_json(http_resp *resp, int status, json_t *body);
+
+/* Parses the request body as a JSON object. On failure answers 400 naming line/column and
+ * returns NULL. */
+json_t *api_body_object(http_req *req, http_resp *resp);
+/* ?limit= (1..1000, default 50) and ?offset= (>= 0); answers 400 and returns -1 when bad. */
+int api_paging(http_req *req, http_resp *resp, int *limit, int *offset);
+/* 1 when name matches [A-Za-z0-9][A-Za-z0-9._-]{0,63}. */
+int api_name_ok(const char *name);
+/* Current UTC time as RFC 3339 ("2026-11-28T23:10:09Z"). */
+void api_now(char out[32]);
+
+#endif

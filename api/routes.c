@@ -1,0 +1,12 @@
+/* routes.c — builds route_table from api/routes.def (the one route table). */
+#include "handlers.h"
+#include "router.h"
+
+const route route_table[] = {
+#define ROUTE(method, pattern, fn, scope, family, flags, upload)                                   \
+    {#method, pattern, fn, scope, family, flags, upload, #fn},
+#include "routes.def"
+#undef ROUTE
+};
+
+const size_t route_count = sizeof route_table / sizeof route_table[0];

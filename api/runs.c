@@ -1,0 +1,280 @@
+/* runs.c — /api/v1/runs: create (validate, store, queue), validate only, list, get, cancel,
+ * delete, metrics history. */
+#include "config.h"
+#include "handlers.h"
+#include "jobs.h"
+#include "problem.h"
+#include "runspec_api.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+json_t *run_to_json(const store_run *r);
+
+json_t *run_to_json(const store_run *r)
+{
+    json_t *req = r->request_json ? json_loads(r->request_json, 0, NULL) : NULL;
+    json_t *metrics = json_object();
+    for (int k = 0; k < MET_COUNT; k++)
+        if (r->last.present & (1u << k))
+            json_object_set_new(metrics, metric_name((metric_id)k), json_real(r->last.v[k]));
+    json_t *model = r->model_version ? json_pack("{s:s, s:i}", "name", r->model_name, "version",
+                                                 r->model_version)
+                                     : json_null();
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:{s:i, s:i, s:f}, s:o, s:o, s:o, s:o, s:o, s:o, "
+        "s:o, s:o, s:o}",
+        "id", r->id, "status", run_state_name(r->status), "task", r->task, "dataset_id",
+        r->dataset_id, "model_name", r->model_name, "experiment", str_or_null(r->experiment),
+        "params", req ? json_incref(json_object_get(req, "params")) : json_object(), "progress",
+        "epoch", r->epoch, "epochs", r->epochs, "fraction",
+        r->epochs ? (double)r->epoch / r->epochs : 0.0, "metrics", metrics, "model", model, "error",
+        str_or_null(r->error), "created_at", str_or_null(r->created_at), "started_at",
+        str_or_null(r->started_at), "finished_at", str_or_null(r->finished_at), "target",
+        req ? json_incref(json_object_get(req, "target")) : json_null(), "features",
+        req ? json_incref(json_object_get(req, "features")) : json_null(), "validation",
+        req ? json_incref(json_object_get(req, "validation")) : json_null());
+    json_decref(req);
+    return o;
+}
+
+/* Parses and checks a run request against its datasets. Returns the normalised request (new) or
+ * NULL after answering the error. */
+static json_t *check_request(http_req *req, http_resp *resp, runspec *rs)
+{
+    json_t *body = api_body_object(req, resp);
+    if (!body) return NULL;
+    json_t *norm = NULL;
+    ds_table *cols = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    json_t *ds = json_object_get(body, "dataset_id");
+    if (!ds || !json_is_string(ds)) {
+        api_failf(req, resp, 400, "dataset_id", "dataset_id is required (a dataset id)");
+        goto out;
+    }
+    store_dataset info;
+    mlp_err rc = store_dataset_get(req->app->store, json_string_value(ds), &info, &cols);
+    if (rc == MLP_ENOTFOUND) {
+        api_failf(req, resp, 404, "dataset_id", "dataset_id: no dataset '%s'",
+                  json_string_value(ds));
+        goto out;
+    }
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        goto out;
+    }
+    rc = runspec_parse(body, cols, req->app->cfg->max_params, rs, &norm, &err);
+    if (rc) {
+        api_fail(req, resp, rc, &err);
+        goto out;
+    }
+    if (rs->val_dataset_id[0]) {
+        ds_table *vcols = NULL;
+        rc = store_dataset_get(req->app->store, rs->val_dataset_id, &info, &vcols);
+        if (rc == MLP_ENOTFOUND) {
+            api_failf(req, resp, 404, "validation.dataset_id",
+                      "validation.dataset_id: no dataset '%s'", rs->val_dataset_id);
+            json_decref(norm);
+            norm = NULL;
+            goto out;
+        }
+        for (int i = 0; !rc && i < rs->n_targets; i++)
+            if (ds_table_find(vcols, rs->targets[i]) < 0) {
+                api_failf(req, resp, 400, "validation.dataset_id",
+                          "validation dataset %s has no target column '%s'", rs->val_dataset_id,
+                          rs->targets[i]);
+                rc = MLP_EINVAL;
+            }
+        ds_table_free(vcols);
+        if (rc) {
+            json_decref(norm);
+            norm = NULL;
+            goto out;
+        }
+    }
+out:
+    if (!norm) runspec_clear(rs);
+    ds_table_free(cols);
+    json_decref(body);
+    return norm;
+}
+
+void runs_validate(http_req *req, http_resp *resp)
+{
+    runspec rs;
+    json_t *norm = check_request(req, resp, &rs);
+    if (!norm) return;
+    runspec_clear(&rs);
+    api_json(resp, 200, json_pack("{s:b, s:o}", "valid", 1, "request", norm));
+}
+
+void runs_create(http_req *req, http_resp *resp)
+{
+    runspec rs;
+    json_t *norm = check_request(req, resp, &rs);
+    if (!norm) return;
+    store_run r;
+    memset(&r, 0, sizeof r);
+    r.status = RUN_QUEUED;
+    snprintf(r.task, sizeof r.task, "%s", task_name(rs.task));
+    snprintf(r.dataset_id, sizeof r.dataset_id, "%s", rs.dataset_id);
+    snprintf(r.val_dataset_id, sizeof r.val_dataset_id, "%s", rs.val_dataset_id);
+    snprintf(r.model_name, sizeof r.model_name, "%s", rs.model_name);
+    json_t *ex = json_object_get(norm, "experiment");
+    if (json_is_string(ex))
+        snprintf(r.experiment, sizeof r.experiment, "%s", json_string_value(ex));
+    r.epochs = rs.tp.epochs;
+    r.request_json = json_dumps(norm, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(norm);
+    runspec_clear(&rs);
+    if (!r.request_json) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return;
+    }
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = store_run_create(req->app->store, &r, &err);
+    if (rc) {
+        api_fail(req, resp, rc, &err);
+        store_run_clear(&r);
+        return;
+    }
+    rc = jobs_submit(req->app->jobs, r.id);
+    store_run_clear(&r);
+    store_run cur;
+    memset(&cur, 0, sizeof cur);
+    if (!rc) rc = store_run_get(req->app->store, r.id, &cur);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return;
+    }
+    snprintf(resp->location, sizeof resp->location, "/api/v1/runs/%s", cur.id);
+    api_json(resp, 202, run_to_json(&cur));
+    store_run_clear(&cur);
+}
+
+void runs_list(http_req *req, http_resp *resp)
+{
+    int limit, offset;
+    if (api_paging(req, resp, &limit, &offset)) return;
+    const char *st = http_query(req, "status");
+    run_state state;
+    if (st && run_state_parse(st, &state) != MLP_OK) {
+        api_failf(req, resp, 400, "status",
+                  "status must be one of: queued, running, succeeded, failed, cancelled");
+        return;
+    }
+    store_run *items = NULL;
+    int n = 0;
+    long total = 0;
+    mlp_err rc = store_run_list(req->app->store, st ? &state : NULL, http_query(req, "experiment"),
+                                http_query(req, "model_name"), limit, offset, &items, &n, &total);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(arr, run_to_json(&items[i]));
+    store_runs_free(items, n);
+    api_json(resp, 200, json_pack("{s:o, s:I}", "items", arr, "total", (json_int_t)total));
+}
+
+static int load_run(http_req *req, http_resp *resp, store_run *r)
+{
+    const char *id = route_param(&req->m, "id");
+    memset(r, 0, sizeof *r);
+    mlp_err rc = store_run_get(req->app->store, id, r);
+    if (rc == MLP_ENOTFOUND) {
+        api_failf(req, resp, 404, NULL, "no run '%s'", id);
+        return -1;
+    }
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void runs_get(http_req *req, http_resp *resp)
+{
+    store_run r;
+    if (load_run(req, resp, &r)) return;
+    api_json(resp, 200, run_to_json(&r));
+    store_run_clear(&r);
+}
+
+void runs_cancel(http_req *req, http_resp *resp)
+{
+    store_run r;
+    if (load_run(req, resp, &r)) return;
+    if (r.status != RUN_QUEUED && r.status != RUN_RUNNING) {
+        api_failf(req, resp, 409, NULL, "run %s is already %s", r.id, run_state_name(r.status));
+        store_run_clear(&r);
+        return;
+    }
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = jobs_cancel(req->app->jobs, r.id, &err);
+    if (rc) {
+        api_fail(req, resp, rc, &err);
+        store_run_clear(&r);
+        return;
+    }
+    store_run_clear(&r);
+    if (load_run(req, resp, &r)) return;
+    snprintf(resp->location, sizeof resp->location, "/api/v1/runs/%s", r.id);
+    api_json(resp, 202, run_to_json(&r));
+    store_run_clear(&r);
+}
+
+void runs_delete(http_req *req, http_resp *resp)
+{
+    store_run r;
+    if (load_run(req, resp, &r)) return;
+    mlp_err rc = store_run_delete(req->app->store, r.id);
+    if (rc == MLP_ECONFLICT)
+        api_failf(req, resp, 409, NULL, "run %s is %s; cancel it or wait until it finishes", r.id,
+                  run_state_name(r.status));
+    else if (rc)
+        api_fail(req, resp, rc, NULL);
+    else
+        resp_take(resp, 204, NULL, NULL, 0);
+    store_run_clear(&r);
+}
+
+void runs_metrics(http_req *req, http_resp *resp)
+{
+    store_run r;
+    if (load_run(req, resp, &r)) return;
+    store_run_clear(&r);
+    const char *name = http_query(req, "name");
+    metric_id mid;
+    if (name && metric_parse(name, &mid) != MLP_OK) {
+        api_failf(req, resp, 400, "name",
+                  "name must be one of: train_loss, val_loss, val_accuracy, val_r2, "
+                  "learning_rate, epoch_seconds");
+        return;
+    }
+    store_metric *pts = NULL;
+    int n = 0;
+    mlp_err rc = store_run_metrics(req->app->store, r.id, name ? &mid : NULL, 0, &pts, &n);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:f, s:s}", "name",
+                                             metric_name(pts[i].name), "step", pts[i].step, "value",
+                                             pts[i].value, "timestamp", pts[i].timestamp));
+    free(pts);
+    api_json(resp, 200, json_pack("{s:o}", "metrics", arr));
+}

@@ -1,0 +1,26 @@
+/* app.h — the services one daemon runs, handed to every request handler (req->app).
+ *
+ * Owns: nothing itself; main.c creates and destroys each service in order.
+ * Threading: the pointers are set before the HTTP daemon starts and never change; each
+ * service documents its own thread safety. */
+#ifndef APP_H
+#define APP_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+struct config;
+struct store;
+struct jobs;
+struct registry;
+
+typedef struct app {
+    const struct config *cfg;
+    struct store *store;
+    struct jobs *jobs;
+    struct registry *reg;
+    atomic_int shutting_down; /* 1 after SIGTERM/SIGINT: new work gets 503 */
+    double started;           /* monotonic seconds at start */
+} app;
+
+#endif

@@ -1,0 +1,184 @@
+/* bundle.c — encode/decode of published model bundles (see bundle.h). */
+#include "bundle.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define BUNDLE_VERSION 1u
+
+typedef struct {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} wbuf;
+
+static void put(wbuf *w, const void *src, size_t n)
+{
+    if (w->oom) return;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 256;
+        while (cap < w->len + n) cap *= 2;
+        unsigned char *p = realloc(w->p, cap);
+        if (!p) {
+            w->oom = 1;
+            return;
+        }
+        w->p = p;
+        w->cap = cap;
+    }
+    memcpy(w->p + w->len, src, n);
+    w->len += n;
+}
+
+static void put_u32(wbuf *w, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    put(w, b, 4);
+}
+
+static void put_u64(wbuf *w, uint64_t v)
+{
+    put_u32(w, (uint32_t)v);
+    put_u32(w, (uint32_t)(v >> 32));
+}
+
+static void put_str(wbuf *w, const char *s)
+{
+    size_t n = strlen(s);
+    put_u32(w, (uint32_t)n);
+    put(w, s, n);
+}
+
+mlp_err bundle_encode(const net *n, int n_features, char *const *features, int n_labels,
+                      char *const *labels, void **buf, size_t *len)
+{
+    void *nb = NULL;
+    size_t nlen = 0;
+    mlp_err rc = net_save(n, &nb, &nlen);
+    if (rc) return rc;
+    wbuf w = {0};
+    put(&w, "MLPB", 4);
+    put_u32(&w, BUNDLE_VERSION);
+    put_u32(&w, (uint32_t)n_features);
+    for (int i = 0; i < n_features; i++) put_str(&w, features[i]);
+    put_u32(&w, (uint32_t)n_labels);
+    for (int i = 0; i < n_labels; i++) put_str(&w, labels[i]);
+    put_u64(&w, nlen);
+    put(&w, nb, nlen);
+    free(nb);
+    if (!w.oom) put_u32(&w, (uint32_t)crc32(0L, w.p, (uInt)w.len));
+    if (w.oom) {
+        free(w.p);
+        return MLP_ENOMEM;
+    }
+    *buf = w.p;
+    *len = w.len;
+    return MLP_OK;
+}
+
+typedef struct {
+    const unsigned char *p;
+    size_t len, off;
+} rbuf;
+
+static int get_u32(rbuf *r, uint32_t *v)
+{
+    if (r->len - r->off < 4) return -1;
+    const unsigned char *b = r->p + r->off;
+    *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    r->off += 4;
+    return 0;
+}
+
+static int get_strs(rbuf *r, int *n_out, char ***out)
+{
+    uint32_t n;
+    if (get_u32(r, &n) || n > r->len - r->off) return -1; /* each string needs >= 4 bytes */
+    char **v = calloc(n ? n : 1, sizeof *v);
+    if (!v) return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t sl;
+        if (get_u32(r, &sl) || sl > r->len - r->off || !(v[i] = malloc((size_t)sl + 1))) {
+            for (uint32_t k = 0; k < i; k++) free(v[k]);
+            free(v);
+            return -1;
+        }
+        memcpy(v[i], r->p + r->off, sl);
+        v[i][sl] = '\0';
+        r->off += sl;
+    }
+    *n_out = (int)n;
+    *out = v;
+    return 0;
+}
+
+mlp_err bundle_decode(const void *buf, size_t len, model_bundle **out, mlp_error *err)
+{
+    model_bundle *b = calloc(1, sizeof *b);
+    if (!b) return MLP_ENOMEM;
+    rbuf r = {buf, len, 0};
+    mlp_err rc = MLP_ECORRUPT;
+    uint32_t ver, lo, hi, crc;
+    if (len < 12 || memcmp(buf, "MLPB", 4) != 0) {
+        mlp_fail(err, rc, "model bundle: bad magic");
+        goto out;
+    }
+    memcpy(&crc, (const unsigned char *)buf + len - 4, 4);
+    rbuf tail = {buf, len, len - 4};
+    get_u32(&tail, &crc);
+    if (crc != (uint32_t)crc32(0L, buf, (uInt)(len - 4))) {
+        mlp_fail(err, rc, "model bundle: checksum mismatch");
+        goto out;
+    }
+    r.len = len - 4;
+    r.off = 4;
+    if (get_u32(&r, &ver) || ver != BUNDLE_VERSION) {
+        mlp_fail(err, rc, "model bundle: unsupported version");
+        goto out;
+    }
+    if (get_strs(&r, &b->n_features, &b->features) || get_strs(&r, &b->n_labels, &b->labels) ||
+        get_u32(&r, &lo) || get_u32(&r, &hi)) {
+        mlp_fail(err, rc, "model bundle: truncated");
+        goto out;
+    }
+    uint64_t nlen = (uint64_t)hi << 32 | lo;
+    if (nlen != r.len - r.off) {
+        mlp_fail(err, rc, "model bundle: bad network length");
+        goto out;
+    }
+    rc = net_load(r.p + r.off, (size_t)nlen, &b->net, err);
+    if (rc) goto out;
+    *out = b;
+    return MLP_OK;
+out:
+    bundle_free(b);
+    return rc;
+}
+
+mlp_err bundle_wrap(net *n, int n_features, char **features, int n_labels, char **labels,
+                    model_bundle **out)
+{
+    model_bundle *b = calloc(1, sizeof *b);
+    if (!b) return MLP_ENOMEM;
+    b->net = n;
+    b->n_features = n_features;
+    b->features = features;
+    b->n_labels = n_labels;
+    b->labels = labels;
+    *out = b;
+    return MLP_OK;
+}
+
+void bundle_free(model_bundle *b)
+{
+    if (!b) return;
+    net_free(b->net);
+    for (int i = 0; i < b->n_features; i++) free(b->features[i]);
+    for (int i = 0; i < b->n_labels; i++) free(b->labels[i]);
+    free(b->features);
+    free(b->labels);
+    free(b);
+}

@@ -1,0 +1,219 @@
+/* config.c — the flag table: each flag, its MLPD_* twin, its default and its help line. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_LISTEN } opt_type;
+
+typedef struct {
+    const char *flag, *env, *arg, *help;
+    opt_type type;
+    size_t off;  /* offset in config */
+    size_t size; /* for strings */
+    long min, max;
+} opt;
+
+#define OFF(f) offsetof(config, f)
+static const opt opts[] = {
+    {"--listen", "MLPD_LISTEN", "HOST:PORT", "address to listen on (default 127.0.0.1:8080)",
+     OPT_LISTEN, 0, 0, 0, 0},
+    {"--data-dir", "MLPD_DATA_DIR", "DIR", "where mlpd.db and dataset files live (default ./var)",
+     OPT_STR, OFF(data_dir), sizeof(((config *)0)->data_dir), 0, 0},
+    {"--workers", "MLPD_WORKERS", "N", "training runs that train at once (default 1)", OPT_INT,
+     OFF(workers), 0, 1, 64},
+    {"--threads", "MLPD_THREADS", "N", "HTTP request threads (default: number of cores)", OPT_INT,
+     OFF(threads), 0, 1, 256},
+    {"--max-body", "MLPD_MAX_BODY", "BYTES", "largest JSON request body (default 8M)", OPT_SIZE,
+     OFF(max_body), 0, 1, 0},
+    {"--max-upload", "MLPD_MAX_UPLOAD", "BYTES", "largest dataset upload (default 1G)", OPT_SIZE,
+     OFF(max_upload), 0, 1, 0},
+    {"--max-params", "MLPD_MAX_PARAMS", "N", "largest network in parameters (default 50M)",
+     OPT_SIZE, OFF(max_params), 0, 1, 0},
+    {"--max-connections", "MLPD_MAX_CONNECTIONS", "N", "open connections at most (default 1000)",
+     OPT_INT, OFF(max_connections), 0, 1, 1000000},
+    {"--timeout", "MLPD_TIMEOUT", "SECONDS", "idle connection timeout (default 60)", OPT_INT,
+     OFF(timeout_s), 0, 1, 86400},
+    {"--model-cache", "MLPD_MODEL_CACHE", "N", "model versions kept loaded (default 16)", OPT_INT,
+     OFF(model_cache), 0, 1, 100000},
+    {"--insecure", "MLPD_INSECURE", NULL, "allow listening beyond loopback with no API key",
+     OPT_FLAG, OFF(insecure), 0, 0, 0},
+    {"--quiet", "MLPD_QUIET", NULL, "no per-request log lines", OPT_FLAG, OFF(quiet), 0, 0, 0},
+    {"--port-file", "MLPD_PORT_FILE", "FILE", "write the bound port to FILE once listening",
+     OPT_STR, OFF(port_file), sizeof(((config *)0)->port_file), 0, 0},
+};
+#define N_OPTS (sizeof opts / sizeof opts[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: mlpd [migrate] [options]\n\n"
+               "Trains and serves neural networks over HTTP (see README.md).\n"
+               "  migrate              apply the database migrations and exit\n\n");
+    for (size_t i = 0; i < N_OPTS; i++) {
+        char left[48];
+        snprintf(left, sizeof left, "%s%s%s", opts[i].flag, opts[i].arg ? " " : "",
+                 opts[i].arg ? opts[i].arg : "");
+        fprintf(f, "  %-26s %s\n  %-26s env %s\n", left, opts[i].help, "", opts[i].env);
+    }
+    fprintf(f, "  %-26s %s\n  %-26s %s\n", "--help", "this text", "--version", "print version");
+}
+
+/* "8M", "1G", "4096", "64k" -> bytes. */
+static int parse_size(const char *s, size_t *out)
+{
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno || s[0] == '-') return -1;
+    unsigned long long mul = 1;
+    if (*end) {
+        switch (*end) {
+        case 'k':
+        case 'K':
+            mul = 1ULL << 10;
+            break;
+        case 'm':
+        case 'M':
+            mul = 1ULL << 20;
+            break;
+        case 'g':
+        case 'G':
+            mul = 1ULL << 30;
+            break;
+        default:
+            return -1;
+        }
+        end++;
+        if (*end == 'i' || *end == 'B') end++;
+        if (*end == 'B') end++;
+        if (*end) return -1;
+    }
+    if (v > SIZE_MAX / mul) return -1;
+    *out = (size_t)(v * mul);
+    return v ? 0 : -1;
+}
+
+static int set_opt(config *c, const opt *o, const char *val, FILE *err)
+{
+    char *base = (char *)c;
+    switch (o->type) {
+    case OPT_FLAG:
+        *(int *)(base + o->off) = val ? (strcmp(val, "0") != 0 && strcmp(val, "false") != 0) : 1;
+        return 0;
+    case OPT_STR:
+        if (strlen(val) >= o->size) {
+            fprintf(err, "mlpd: %s: value too long\n", o->flag);
+            return -1;
+        }
+        strcpy(base + o->off, val);
+        return 0;
+    case OPT_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(val, &end, 10);
+        if (end == val || *end || errno || v < o->min || v > o->max) {
+            fprintf(err, "mlpd: %s: '%s' is not a whole number in %ld..%ld\n", o->flag, val, o->min,
+                    o->max);
+            return -1;
+        }
+        if (o->off == OFF(max_connections) || o->off == OFF(timeout_s))
+            *(unsigned *)(base + o->off) = (unsigned)v;
+        else
+            *(int *)(base + o->off) = (int)v;
+        return 0;
+    }
+    case OPT_SIZE:
+        if (parse_size(val, (size_t *)(base + o->off)) != 0) {
+            fprintf(err, "mlpd: %s: '%s' is not a positive size (e.g. 4096, 8M, 1G)\n", o->flag,
+                    val);
+            return -1;
+        }
+        return 0;
+    case OPT_LISTEN: {
+        const char *colon = strrchr(val, ':');
+        char *end;
+        long port = colon ? strtol(colon + 1, &end, 10) : -1;
+        if (!colon || colon == val || (size_t)(colon - val) >= sizeof c->host || *end || port < 0 ||
+            port > 65535) {
+            fprintf(err, "mlpd: --listen: '%s' is not HOST:PORT\n", val);
+            return -1;
+        }
+        memcpy(c->host, val, (size_t)(colon - val));
+        c->host[colon - val] = '\0';
+        c->port = (int)port;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+int config_is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 ||
+           strcmp(host, "::1") == 0;
+}
+
+int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
+{
+    memset(c, 0, sizeof *c);
+    strcpy(c->host, "127.0.0.1");
+    c->port = 8080;
+    strcpy(c->data_dir, "./var");
+    c->workers = 1;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    c->threads = ncpu > 0 ? (int)ncpu : 2;
+    c->max_body = 8u << 20;
+    c->max_upload = 1u << 30;
+    c->max_params = 50u * 1000u * 1000u;
+    c->max_connections = 1000;
+    c->timeout_s = 60;
+    c->model_cache = 16;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const char *v = getenv(opts[i].env);
+        if (v && *v && set_opt(c, &opts[i], v, err) != 0) {
+            fprintf(err, "mlpd: (from environment variable %s)\n", opts[i].env);
+            return -1;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(out);
+            return 1;
+        }
+        if (strcmp(a, "--version") == 0) {
+            fprintf(out, "mlpd 0.1.0\n");
+            return 1;
+        }
+        if (strcmp(a, "migrate") == 0) {
+            c->migrate_only = 1;
+            continue;
+        }
+        const opt *o = NULL;
+        const char *val = NULL;
+        for (size_t k = 0; k < N_OPTS; k++) {
+            size_t n = strlen(opts[k].flag);
+            if (strncmp(a, opts[k].flag, n) == 0 && (a[n] == '\0' || a[n] == '=')) {
+                o = &opts[k];
+                if (a[n] == '=') val = a + n + 1;
+                break;
+            }
+        }
+        if (!o) {
+            fprintf(err, "mlpd: unknown argument '%s' (see mlpd --help)\n", a);
+            return -1;
+        }
+        if (o->type != OPT_FLAG && !val) {
+            if (i + 1 >= argc) {
+                fprintf(err, "mlpd: %s needs a value\n", o->flag);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        if (set_opt(c, o, val, err) != 0) return -1;
+    }
+    return 0;
+}

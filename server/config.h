@@ -1,0 +1,35 @@
+/* config.h — daemon settings from flags and their MLPD_* environment twins (flag wins).
+ *
+ * Owns: the strings it copies. Threading: filled once in main before any thread starts, then
+ * read-only. */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct config {
+    char host[64];            /* --listen host part */
+    int port;                 /* --listen port part; 0 = ephemeral */
+    char data_dir[512];       /* --data-dir */
+    int workers;              /* --workers: runs that train at once */
+    int threads;              /* --threads: HTTP request threads */
+    size_t max_body;          /* --max-body bytes (JSON requests) */
+    size_t max_upload;        /* --max-upload bytes (datasets) */
+    size_t max_params;        /* --max-params: parameters of one network */
+    unsigned max_connections; /* --max-connections */
+    unsigned timeout_s;       /* --timeout: idle connection timeout, seconds */
+    int model_cache;          /* --model-cache: loaded model versions kept */
+    int insecure;             /* --insecure: allow listening beyond loopback without keys */
+    int quiet;                /* --quiet: no per-request log lines */
+    int migrate_only;         /* "mlpd migrate" */
+    char port_file[512];      /* --port-file: write the bound port here (tests) */
+} config;
+
+/* Parses argv and the environment into *c. Returns 0 to run, 1 when --help/--version printed
+ * (exit 0), -1 on a bad flag (message written to err). */
+int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err);
+/* 1 when host is a loopback address. */
+int config_is_loopback(const char *host);
+
+#endif

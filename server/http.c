@@ -1,0 +1,354 @@
+/* http.c — libmicrohttpd glue (see http.h): per-request state, bounded body reading, gzip
+ * request bodies, dispatch, responses and the one log line per request.
+ *
+ * Threading mode: MHD's internal epoll loop with a thread pool (MHD_USE_INTERNAL_POLLING_THREAD
+ * | MHD_USE_EPOLL + MHD_OPTION_THREAD_POOL_SIZE), the fastest mode measured for small requests
+ * (bench/RESULTS.md); handlers never block on training, which runs on jobs.c's workers. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+struct http_server {
+    struct MHD_Daemon *d;
+    http_opts o;
+    app *a;
+    int port;
+};
+
+uint64_t http_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void resp_take(http_resp *resp, int status, const char *content_type, char *body, size_t len)
+{
+    free(resp->body);
+    resp->status = status;
+    resp->content_type = content_type;
+    resp->body = body;
+    resp->len = len;
+}
+
+void resp_text(http_resp *resp, int status, const char *content_type, const char *text)
+{
+    size_t n = strlen(text);
+    char *b = malloc(n + 1);
+    if (b) memcpy(b, text, n + 1);
+    resp_take(resp, status, content_type, b, b ? n : 0);
+}
+
+const char *http_header(http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static route_family req_family(const http_req *r)
+{
+    return r->m.rt ? r->m.rt->family : router_family_of(r->path);
+}
+
+static void fail(http_server *s, http_req *r, int status, const char *detail)
+{
+    s->o.render_error(&r->resp, req_family(r), status, detail);
+    r->have_resp = 1;
+}
+
+static enum MHD_Result queue(http_server *s, http_req *r, http_resp *resp)
+{
+    (void)s;
+    struct MHD_Response *mr;
+    if (resp->body)
+        mr = MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_MUST_FREE);
+    else
+        mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!mr) return MHD_NO;
+    resp->body = NULL; /* MHD frees it */
+    if (resp->content_type) MHD_add_response_header(mr, "Content-Type", resp->content_type);
+    if (resp->location[0]) MHD_add_response_header(mr, "Location", resp->location);
+    if (resp->allow[0]) MHD_add_response_header(mr, "Allow", resp->allow);
+    if (resp->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", resp->retry_after);
+        MHD_add_response_header(mr, "Retry-After", ra);
+    }
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)resp->status, mr);
+    MHD_destroy_response(mr);
+    r->done = 1;
+    r->resp.status = resp->status;
+    r->resp.len = resp->len;
+    return ret;
+}
+
+/* Inflates a gzip request body in place, bounded by limit. 0 ok, else an HTTP status. */
+static int inflate_body(http_req *r, size_t limit)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return 500;
+    size_t cap = r->body_len * 4 + 1024, len = 0;
+    if (cap > limit + 1) cap = limit + 1;
+    char *out = malloc(cap + 1);
+    int status = 0;
+    if (!out) {
+        status = 503;
+        goto out;
+    }
+    zs.next_in = (Bytef *)r->body;
+    zs.avail_in = (uInt)r->body_len;
+    for (;;) {
+        if (len == cap) {
+            if (cap > limit) {
+                status = 413;
+                goto out;
+            }
+            size_t ncap = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
+            char *n = realloc(out, ncap + 1);
+            if (!n) {
+                status = 503;
+                goto out;
+            }
+            out = n;
+            cap = ncap;
+        }
+        zs.next_out = (Bytef *)out + len;
+        zs.avail_out = (uInt)(cap - len);
+        int zr = inflate(&zs, Z_NO_FLUSH);
+        len = cap - zs.avail_out;
+        if (zr == Z_STREAM_END) break;
+        if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            status = 400;
+            goto out;
+        }
+        if (zr == Z_BUF_ERROR && zs.avail_in == 0) {
+            status = 400; /* truncated stream */
+            goto out;
+        }
+    }
+    if (len > limit) {
+        status = 413;
+        goto out;
+    }
+    out[len] = '\0';
+    free(r->body);
+    r->body = out;
+    r->body_len = len;
+    r->body_cap = cap;
+    out = NULL;
+out:
+    inflateEnd(&zs);
+    free(out);
+    return status;
+}
+
+static int append_body(http_req *r, const char *data, size_t n)
+{
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 4096;
+        while (cap < r->body_len + n + 1) cap *= 2;
+        char *b = realloc(r->body, cap);
+        if (!b) return -1;
+        r->body = b;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    http_server *s = cls;
+    http_req *r = *con_cls;
+    if (!r) { /* headers only */
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+        r->conn = conn;
+        r->method = method;
+        r->path = url;
+        r->app = s->a;
+        r->t0_us = http_now_us();
+        char allow[64];
+        int rc = router_match(method, url, &r->m, allow, sizeof allow);
+        if (rc == 404) {
+            fail(s, r, 404, "no route for this path");
+        } else if (rc == 405) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "method %s not allowed here; allowed: %s", method, allow);
+            fail(s, r, 405, msg);
+            snprintf(r->resp.allow, sizeof r->resp.allow, "%s", allow);
+        } else {
+            int upload = (r->m.rt->flags & ROUTE_UPLOAD) != 0;
+            r->limit = upload ? s->o.max_upload : s->o.max_body;
+            const char *cl = http_header(r, "Content-Length");
+            const char *ce = http_header(r, "Content-Encoding");
+            if (ce && strcasecmp(ce, "gzip") == 0)
+                r->gzip = 1;
+            else if (ce && strcasecmp(ce, "identity") != 0) {
+                fail(s, r, 415, "unsupported Content-Encoding (only gzip and identity)");
+            }
+            if (!r->have_resp && cl) {
+                unsigned long long n = strtoull(cl, NULL, 10);
+                if (n > r->limit) {
+                    char msg[160];
+                    snprintf(msg, sizeof msg,
+                             "request body of %llu bytes exceeds the limit of %zu bytes (%s)", n,
+                             r->limit, upload ? "--max-upload" : "--max-body");
+                    fail(s, r, 413, msg);
+                }
+            }
+            if (!r->have_resp && upload && r->m.rt->upload && r->m.rt->upload->begin) {
+                if (r->m.rt->upload->begin(r, &r->resp) != 0) r->have_resp = 1;
+            }
+        }
+        if (r->have_resp) return queue(s, r, &r->resp);
+        return MHD_YES;
+    }
+    if (r->done) { /* answered early: discard the rest of the body */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        r->bytes_in += n;
+        if (r->bytes_in > r->limit) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes (%s)", r->limit,
+                     (r->m.rt->flags & ROUTE_UPLOAD) ? "--max-upload" : "--max-body");
+            fail(s, r, 413, msg);
+            return queue(s, r, &r->resp);
+        }
+        if ((r->m.rt->flags & ROUTE_UPLOAD) && r->m.rt->upload) {
+            if (r->m.rt->upload->feed(r, &r->resp, upload_data, n) != 0) {
+                r->have_resp = 1;
+                return queue(s, r, &r->resp);
+            }
+        } else if (append_body(r, upload_data, n) != 0) {
+            fail(s, r, 503, "out of memory reading the request body");
+            return queue(s, r, &r->resp);
+        }
+        return MHD_YES;
+    }
+    /* Body complete. */
+    if (r->gzip && !(r->m.rt->flags & ROUTE_UPLOAD) && r->body) {
+        int st = inflate_body(r, r->limit);
+        if (st) {
+            fail(s, r, st,
+                 st == 413 ? "inflated request body exceeds --max-body"
+                           : "request body is not valid gzip (Content-Encoding: gzip)");
+            return queue(s, r, &r->resp);
+        }
+    }
+    if (atomic_load(&s->a->shutting_down) && strcmp(method, "GET") != 0) {
+        fail(s, r, 503, "server is shutting down");
+        r->resp.retry_after = 5;
+        return queue(s, r, &r->resp);
+    }
+    r->m.rt->fn(r, &r->resp);
+    if (!r->resp.status) fail(s, r, 500, "handler produced no response");
+    return queue(s, r, &r->resp);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    http_server *s = cls;
+    (void)conn;
+    http_req *r = *con_cls;
+    if (!r) return;
+    uint64_t us = http_now_us() - r->t0_us;
+    if (!s->o.quiet)
+        fprintf(stderr, "%s %s %d %zu %llu%s\n", r->method, r->path, r->resp.status, r->resp.len,
+                (unsigned long long)us,
+                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    if (r->upload && r->m.rt && r->m.rt->upload && r->m.rt->upload->abort)
+        r->m.rt->upload->abort(r);
+    free(r->resp.body);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size_t errlen)
+{
+    http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    s->o = *o;
+    s->a = a;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)o->port);
+    if (inet_pton(AF_INET, o->host, &sa.sin_addr) != 1) {
+        snprintf(errbuf, errlen, "--listen: '%s' is not an IPv4 address", o->host);
+        free(s);
+        return -1;
+    }
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+    s->d =
+        MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+                         (unsigned)(o->threads > 0 ? o->threads : 2), MHD_OPTION_CONNECTION_LIMIT,
+                         o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+    if (!s->d) {
+        snprintf(errbuf, errlen, "cannot listen on %s:%d (address in use or not permitted)",
+                 o->host, o->port);
+        free(s);
+        return -1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : o->port;
+    *out = s;
+    return 0;
+}
+
+int http_port(const http_server *s)
+{
+    return s->port;
+}
+
+unsigned http_connections(const http_server *s)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return di ? di->num_connections : 0;
+}
+
+void http_quiesce(http_server *s)
+{
+    if (!s) return;
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+}
+
+void http_stop(http_server *s)
+{
+    if (!s) return;
+    MHD_stop_daemon(s->d);
+    free(s);
+}

@@ -1,0 +1,88 @@
+/* http.h — libmicrohttpd glue: one http_req per request, bodies read incrementally with limits,
+ * dispatch through the router, one response, one log line.
+ *
+ * Flow per request: headers -> route match (404/405), Content-Length checked against
+ * --max-body / --max-upload (413 before reading), body chunks appended (bounded) or streamed to
+ * the route's upload hooks, gzip Content-Encoding inflated (bounded), then the handler fills an
+ * http_resp which is queued. Errors found while receiving are answered as soon as they happen.
+ *
+ * Owns: the MHD daemon; each http_req and its body (freed when the request completes).
+ * Threading: MHD's internal thread pool (epoll) calls handlers concurrently; an http_req belongs
+ * to the one thread serving its connection. */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include "app.h"
+#include "router.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct MHD_Connection;
+
+typedef struct http_resp {
+    int status;
+    const char *content_type; /* static string */
+    char *body;               /* owned (malloc), may be NULL */
+    size_t len;
+    char location[192]; /* "" or a Location header value */
+    char allow[64];     /* "" or an Allow header value (405) */
+    int retry_after;    /* seconds, 0 = none */
+} http_resp;
+
+typedef struct http_req {
+    struct MHD_Connection *conn;
+    const char *method; /* borrowed from MHD, valid for the request */
+    const char *path;   /* decoded path, borrowed */
+    route_match m;
+    app *app;
+    char *body; /* JSON body, NUL-terminated, owned; NULL when none */
+    size_t body_len, body_cap;
+    void *upload;  /* upload-route state, owned by its hooks */
+    int done;      /* a response was queued */
+    int have_resp; /* resp holds an error found while receiving */
+    http_resp resp;
+    uint64_t t0_us;
+    uint64_t bytes_in;
+    size_t limit; /* max body bytes for this route */
+    int gzip;     /* Content-Encoding: gzip */
+} http_req;
+
+typedef struct http_server http_server;
+
+typedef struct {
+    const char *host; /* "127.0.0.1" */
+    int port;         /* 0 = ephemeral */
+    int threads;      /* MHD thread pool size */
+    unsigned max_connections;
+    unsigned timeout_s;
+    size_t max_body;
+    size_t max_upload;
+    int quiet; /* no per-request log line */
+    /* Renders an error body in the family's style (problem+json or {"error"}); set by main to
+     * api_error so this layer needs no JSON library. */
+    void (*render_error)(http_resp *resp, route_family fam, int status, const char *detail);
+} http_opts;
+
+/* Starts listening. *out new. The bound port is available from http_port. */
+int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size_t errlen);
+int http_port(const http_server *s);
+/* Stops accepting new connections (in-flight requests go on). */
+void http_quiesce(http_server *s);
+/* Waits for in-flight requests and stops. NULL-tolerant. */
+void http_stop(http_server *s);
+/* Connections currently open. */
+unsigned http_connections(const http_server *s);
+
+/* Request accessors; values borrowed for the request's lifetime. NULL when absent. */
+const char *http_header(http_req *r, const char *name);
+const char *http_query(http_req *r, const char *name);
+
+/* Sets resp to (status, content_type, body) taking ownership of body (malloc'd). */
+void resp_take(http_resp *resp, int status, const char *content_type, char *body, size_t len);
+/* Copies a static/borrowed string body. */
+void resp_text(http_resp *resp, int status, const char *content_type, const char *text);
+
+uint64_t http_now_us(void);
+
+#endif

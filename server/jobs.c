@@ -1,0 +1,714 @@
+/* jobs.c — the training queue and its worker threads.
+ *
+ * DESIGN
+ * States: a run is queued -> running -> succeeded | failed | cancelled. The store is the truth
+ * for states; this module keeps only the in-memory FIFO of queued run ids and one slot per
+ * worker holding the id and cancel flag of the run it trains.
+ *
+ * Who may touch what: HTTP threads create runs in the store (queued) and call jobs_submit, which
+ * appends the id under `mu`; a worker pops it, marks it running in the store and owns the
+ * trainer, its data and its scratch until the run ends — nothing else ever sees them. HTTP
+ * threads read progress and metrics from the store only. Training never runs on an HTTP thread.
+ *
+ * Cancellation: jobs_cancel removes a queued id from the FIFO and marks it cancelled, or sets
+ * the worker slot's atomic cancel flag to CANCEL_USER; the trainer reads it between
+ * mini-batches, so a run stops within one mini-batch, keeps the metrics of its finished epochs
+ * and is marked cancelled.
+ *
+ * Shutdown: jobs_stop sets every slot's flag to CANCEL_SHUTDOWN and joins the workers. A run
+ * stopped that way is NOT marked cancelled: it stays "running" in the store with the checkpoint
+ * of its last finished epoch (written together with that epoch's metrics in one transaction).
+ *
+ * Restart: jobs_start lists unfinished runs: those left "running" are queued first and resume
+ * from their checkpoint (store_run_resume_point drops any metric points after it, so every epoch
+ * has exactly one point), then queued runs in creation order. Because training is
+ * deterministic for a given seed and BLAS thread count, a resumed run ends with the same
+ * weights as one that never stopped.
+ *
+ * BLAS threads: main sets OpenBLAS's (process-wide) thread count to cores / workers, at least
+ * 1, so that N concurrent runs never keep more busy threads than cores; one run alone uses all
+ * cores. Worker threads run at a lower scheduling priority (nice +5) so that inference requests
+ * win the CPU. */
+#include "jobs.h"
+
+#include "rng.h"
+#include "train.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum { CANCEL_NONE = 0, CANCEL_USER = 1, CANCEL_SHUTDOWN = 2 };
+
+typedef struct {
+    char run_id[24];
+    atomic_int cancel;
+    int active;
+} slot;
+
+typedef struct {
+    char id[24];
+} qitem;
+
+struct jobs {
+    store *st;
+    registry *reg;
+    jobs_hooks hooks;
+    jobs_opts o;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    qitem *q; /* ring buffer */
+    int qhead, qlen, qcap;
+    slot *slots;
+    pthread_t *threads;
+    int n_threads;
+    int stopping;
+};
+
+typedef struct {
+    jobs *j;
+    int idx;
+} worker_arg;
+
+/* ---- data preparation ---- */
+
+typedef struct {
+    float *X, *Xv; /* n x d, nv x d */
+    int n, nv, d;
+    float *Y, *Yv; /* regression / multi-label targets, n x k */
+    int *lab, *labv;
+    int k; /* net output width */
+    int n_features;
+    char **features;
+    int n_labels;
+    char **labels;
+} prepared;
+
+static void prepared_clear(prepared *p)
+{
+    free(p->X);
+    free(p->Xv);
+    free(p->Y);
+    free(p->Yv);
+    free(p->lab);
+    free(p->labv);
+    for (int i = 0; i < p->n_features; i++) free(p->features[i]);
+    free(p->features);
+    for (int i = 0; i < p->n_labels; i++) free(p->labels[i]);
+    free(p->labels);
+    memset(p, 0, sizeof *p);
+}
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Resolves column names to indices; a categorical column is refused as a numeric input. */
+static mlp_err resolve_cols(const ds_table *t, int n, char *const *names, int need_numeric,
+                            const char *what, int *idx, mlp_error *err)
+{
+    for (int i = 0; i < n; i++) {
+        idx[i] = ds_table_find(t, names[i]);
+        if (idx[i] < 0)
+            return mlp_fail(err, MLP_EINVAL, "%s column '%s' is not in the dataset", what,
+                            names[i]);
+        const ds_column *c = &t->columns[idx[i]];
+        if (need_numeric && c->type == COL_CATEGORICAL)
+            return mlp_fail(err, MLP_EINVAL,
+                            "%s column '%s' is categorical: row %ld is not a number", what, c->name,
+                            c->first_text_row);
+    }
+    return MLP_OK;
+}
+
+/* Copies the chosen columns of rows `rows[0..n)` into a dense n x k matrix. */
+static void gather(const ds_table *t, const int *rows, int n, const int *cols, int k, float *out)
+{
+    for (int i = 0; i < n; i++) {
+        const float *src = t->data + (size_t)rows[i] * (size_t)t->cols;
+        float *dst = out + (size_t)i * (size_t)k;
+        for (int c = 0; c < k; c++) dst[c] = src[cols[c]];
+    }
+}
+
+/* Class index of every row of column `col` of t, against the class list of the training set.
+ * Training (classes == NULL): builds the list (levels of a categorical column, or the sorted
+ * distinct values of a numeric one). */
+static mlp_err class_labels(const ds_table *t, int col, const int *rows, int n, int *lab,
+                            int *n_classes, char ***classes, int building, mlp_error *err)
+{
+    const ds_column *c = &t->columns[col];
+    mlp_err rc = MLP_OK;
+    if (building) {
+        if (c->type == COL_CATEGORICAL) {
+            *n_classes = c->n_levels;
+            *classes = calloc((size_t)c->n_levels, sizeof **classes);
+            if (!*classes) return MLP_ENOMEM;
+            for (int i = 0; i < c->n_levels; i++)
+                if (!((*classes)[i] = xstrdup(c->levels[i]))) return MLP_ENOMEM;
+        } else {
+            float *v = malloc((size_t)t->rows * sizeof *v);
+            if (!v) return MLP_ENOMEM;
+            for (long i = 0; i < t->rows; i++) v[i] = t->data[(size_t)i * (size_t)t->cols + col];
+            qsort(v, (size_t)t->rows, sizeof *v, cmp_float);
+            int k = 0;
+            for (long i = 0; i < t->rows; i++)
+                if (i == 0 || v[i] != v[k - 1]) v[k++] = v[i];
+            if (k > 10000) {
+                free(v);
+                return mlp_fail(err, MLP_EINVAL,
+                                "target column '%s' has %d distinct values; classification "
+                                "takes at most 10000 classes (is this a regression?)",
+                                c->name, k);
+            }
+            *n_classes = k;
+            *classes = calloc((size_t)k, sizeof **classes);
+            if (!*classes) {
+                free(v);
+                return MLP_ENOMEM;
+            }
+            for (int i = 0; i < k; i++) {
+                char buf[32];
+                snprintf(buf, sizeof buf, "%.9g", (double)v[i]);
+                if (!((*classes)[i] = xstrdup(buf))) rc = MLP_ENOMEM;
+            }
+            free(v);
+            if (rc) return rc;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        float cell = t->data[(size_t)rows[i] * (size_t)t->cols + col];
+        char buf[32];
+        const char *key;
+        if (c->type == COL_CATEGORICAL) {
+            key = c->levels[(int)cell];
+        } else {
+            snprintf(buf, sizeof buf, "%.9g", (double)cell);
+            key = buf;
+        }
+        if (building && c->type == COL_CATEGORICAL) {
+            lab[i] = (int)cell;
+            continue;
+        }
+        int found = -1;
+        for (int k = 0; k < *n_classes; k++)
+            if (strcmp((*classes)[k], key) == 0) {
+                found = k;
+                break;
+            }
+        if (found < 0)
+            return mlp_fail(err, MLP_EINVAL,
+                            "validation row %d has class '%s' that the training rows lack",
+                            rows[i] + 1, key);
+        lab[i] = found;
+    }
+    return MLP_OK;
+}
+
+static mlp_err prepare(store *st, runspec *rs, prepared *p, mlp_error *err)
+{
+    ds_table *t = NULL, *tv = NULL;
+    int *fidx = NULL, *tidx = NULL, *rows = NULL, *vrows = NULL;
+    mlp_err rc = store_dataset_load(st, rs->dataset_id, &t);
+    if (rc) {
+        rc = mlp_fail(err, rc == MLP_ENOTFOUND ? MLP_EINVAL : rc, "dataset %s %s", rs->dataset_id,
+                      rc == MLP_ENOTFOUND ? "no longer exists" : "could not be read");
+        goto out;
+    }
+    if (rs->val_dataset_id[0]) {
+        rc = store_dataset_load(st, rs->val_dataset_id, &tv);
+        if (rc) {
+            rc = mlp_fail(err, MLP_EINVAL, "validation dataset %s could not be read",
+                          rs->val_dataset_id);
+            goto out;
+        }
+    }
+    /* Features: the given ones, or every column that is not a target. */
+    tidx = calloc((size_t)rs->n_targets + 1, sizeof *tidx);
+    fidx = calloc((size_t)t->cols + 1, sizeof *fidx);
+    if (!tidx || !fidx) {
+        rc = MLP_ENOMEM;
+        goto out;
+    }
+    int need_numeric_target =
+        rs->task == TASK_REGRESSION || (rs->task == TASK_CLASSIFICATION && rs->n_targets > 1);
+    rc = resolve_cols(t, rs->n_targets, rs->targets, need_numeric_target, "target", tidx, err);
+    if (rc) goto out;
+    int d = 0;
+    if (rs->n_features) {
+        rc = resolve_cols(t, rs->n_features, rs->features, 1, "feature", fidx, err);
+        if (rc) goto out;
+        d = rs->n_features;
+    } else {
+        for (int c = 0; c < t->cols; c++) {
+            int is_target = 0;
+            for (int k = 0; k < rs->n_targets; k++) is_target |= tidx[k] == c;
+            if (is_target) continue;
+            if (t->columns[c].type == COL_CATEGORICAL) {
+                rc = mlp_fail(err, MLP_EINVAL,
+                              "feature column '%s' is categorical: row %ld is not a number "
+                              "(list numeric columns in \"features\")",
+                              t->columns[c].name, t->columns[c].first_text_row);
+                goto out;
+            }
+            fidx[d++] = c;
+        }
+    }
+    if (d == 0) {
+        rc = mlp_fail(err, MLP_EINVAL, "no feature columns left");
+        goto out;
+    }
+    p->d = d;
+    p->n_features = d;
+    p->features = calloc((size_t)d, sizeof *p->features);
+    if (!p->features) {
+        rc = MLP_ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < d; i++)
+        if (!(p->features[i] = xstrdup(t->columns[fidx[i]].name))) {
+            rc = MLP_ENOMEM;
+            goto out;
+        }
+
+    /* Rows: a seeded shuffle splits off the validation fraction. */
+    long N = t->rows;
+    rows = malloc((size_t)N * sizeof *rows);
+    if (!rows) {
+        rc = MLP_ENOMEM;
+        goto out;
+    }
+    for (long i = 0; i < N; i++) rows[i] = (int)i;
+    int nv = 0;
+    if (!tv && rs->val_fraction > 0) {
+        rng r;
+        rng_seed(&r, rs->tp.seed ^ 0x5eedf00dULL);
+        rng_shuffle(&r, rows, (int)N);
+        nv = (int)lround((double)N * rs->val_fraction);
+        if (nv == 0) nv = 1;
+        if (nv >= N) {
+            rc = mlp_fail(err, MLP_EINVAL,
+                          "validation.fraction %.3g leaves no training rows out of %ld",
+                          rs->val_fraction, N);
+            goto out;
+        }
+        /* keep the row order stable inside each part, for readable debugging */
+    }
+    int n = (int)N - nv;
+    p->n = n;
+    int *train_rows = rows, *val_rows = rows + n;
+    const ds_table *vt = t;
+    if (tv) {
+        nv = (int)tv->rows;
+        vrows = malloc((size_t)nv * sizeof *vrows);
+        if (!vrows) {
+            rc = MLP_ENOMEM;
+            goto out;
+        }
+        for (int i = 0; i < nv; i++) vrows[i] = i;
+        val_rows = vrows;
+        vt = tv;
+    }
+    p->nv = nv;
+    int *vfidx = fidx, *vtidx = tidx, *vmap = NULL;
+    if (tv) { /* the validation set's columns, by name */
+        vmap = calloc((size_t)d + (size_t)rs->n_targets + 1, sizeof *vmap);
+        if (!vmap) {
+            rc = MLP_ENOMEM;
+            goto out;
+        }
+        rc = resolve_cols(tv, d, p->features, 1, "validation feature", vmap, err);
+        if (!rc && rs->n_targets)
+            rc = resolve_cols(tv, rs->n_targets, rs->targets, need_numeric_target,
+                              "validation target", vmap + d, err);
+        if (rc) {
+            free(vmap);
+            goto out;
+        }
+        vfidx = vmap;
+        vtidx = vmap + d;
+    }
+    p->X = malloc((size_t)n * (size_t)d * sizeof(float));
+    p->Xv = nv ? malloc((size_t)nv * (size_t)d * sizeof(float)) : NULL;
+    if (!p->X || (nv && !p->Xv)) {
+        free(vmap);
+        rc = MLP_ENOMEM;
+        goto out;
+    }
+    gather(t, train_rows, n, fidx, d, p->X);
+    if (nv) gather(vt, val_rows, nv, vfidx, d, p->Xv);
+
+    if (rs->task == TASK_AUTOENCODER) {
+        p->k = d;
+    } else if (rs->task == TASK_REGRESSION ||
+               (rs->task == TASK_CLASSIFICATION && rs->n_targets > 1)) {
+        int k = rs->n_targets;
+        p->k = k;
+        p->Y = malloc((size_t)n * (size_t)k * sizeof(float));
+        p->Yv = nv ? malloc((size_t)nv * (size_t)k * sizeof(float)) : NULL;
+        if (!p->Y || (nv && !p->Yv)) {
+            free(vmap);
+            rc = MLP_ENOMEM;
+            goto out;
+        }
+        gather(t, train_rows, n, tidx, k, p->Y);
+        if (nv) gather(vt, val_rows, nv, vtidx, k, p->Yv);
+        if (rs->task == TASK_CLASSIFICATION) { /* multi-label: targets are the labels */
+            p->n_labels = k;
+            p->labels = calloc((size_t)k, sizeof *p->labels);
+            for (int i = 0; p->labels && i < k; i++) p->labels[i] = xstrdup(rs->targets[i]);
+            if (!p->labels) rc = MLP_ENOMEM;
+            for (size_t i = 0; !rc && i < (size_t)n * (size_t)k; i++)
+                if (p->Y[i] != 0.0f && p->Y[i] != 1.0f)
+                    rc = mlp_fail(err, MLP_EINVAL,
+                                  "multi-label target columns must hold 0 or 1 (found %g)",
+                                  (double)p->Y[i]);
+        }
+    } else {
+        p->lab = malloc((size_t)n * sizeof *p->lab);
+        p->labv = nv ? malloc((size_t)nv * sizeof *p->labv) : NULL;
+        if (!p->lab || (nv && !p->labv)) {
+            free(vmap);
+            rc = MLP_ENOMEM;
+            goto out;
+        }
+        rc = class_labels(t, tidx[0], train_rows, n, p->lab, &p->n_labels, &p->labels, 1, err);
+        if (!rc && nv)
+            rc =
+                class_labels(vt, vtidx[0], val_rows, nv, p->labv, &p->n_labels, &p->labels, 0, err);
+        if (!rc && p->n_labels < 2)
+            rc = mlp_fail(err, MLP_EINVAL, "target column '%s' has only one class", rs->targets[0]);
+        /* Binary logistic: one sigmoid output, P(second class). */
+        p->k = (rs->net.loss == LOSS_LOGISTIC && p->n_labels == 2) ? 1 : p->n_labels;
+    }
+    free(vmap);
+out:
+    free(fidx);
+    free(tidx);
+    free(rows);
+    free(vrows);
+    ds_table_free(t);
+    ds_table_free(tv);
+    return rc;
+}
+
+/* ---- one run ---- */
+
+typedef struct {
+    jobs *j;
+    const char *id;
+    mlp_err store_rc;
+} epoch_ctx;
+
+static void to_run_metrics(const train_metrics *m, run_metrics *rm)
+{
+    memset(rm, 0, sizeof *rm);
+#define SET(id, val, ok)                                                                           \
+    if ((ok) && isfinite(val)) {                                                                   \
+        rm->v[id] = (val);                                                                         \
+        rm->present |= 1u << (id);                                                                 \
+    }
+    SET(MET_TRAIN_LOSS, m->train_loss, 1);
+    SET(MET_VAL_LOSS, m->val_loss, m->has_val);
+    SET(MET_VAL_ACCURACY, m->val_accuracy, m->has_accuracy);
+    SET(MET_VAL_R2, m->val_r2, m->has_r2);
+    SET(MET_LEARNING_RATE, m->learning_rate, 1);
+    SET(MET_EPOCH_SECONDS, m->epoch_seconds, 1);
+#undef SET
+}
+
+static mlp_err on_epoch(void *vctx, const train_metrics *m, trainer *t)
+{
+    epoch_ctx *c = vctx;
+    run_metrics rm;
+    to_run_metrics(m, &rm);
+    void *ck = NULL;
+    size_t cklen = 0;
+    mlp_err rc = trainer_checkpoint(t, &ck, &cklen);
+    if (rc) return rc;
+    rc = store_run_epoch(c->j->st, c->id, m->epoch, &rm, ck, cklen);
+    free(ck);
+    c->store_rc = rc;
+    return rc;
+}
+
+static void run_one(jobs *j, slot *sl)
+{
+    const char *id = sl->run_id;
+    store_run r;
+    memset(&r, 0, sizeof r);
+    runspec rs;
+    memset(&rs, 0, sizeof rs);
+    prepared p;
+    memset(&p, 0, sizeof p);
+    trainer *t = NULL;
+    net *model = NULL;
+    void *blob = NULL, *ck = NULL;
+    char *meta = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = store_run_get(j->st, id, &r);
+    if (rc) goto out;
+    if (r.status != RUN_QUEUED && r.status != RUN_RUNNING) goto out; /* cancelled meanwhile */
+    if (r.status == RUN_QUEUED && (rc = store_run_start(j->st, id)) != MLP_OK) goto out;
+    rc = j->hooks.decode(r.request_json, &rs, &err);
+    if (rc) goto fail;
+    rc = prepare(j->st, &rs, &p, &err);
+    if (rc) goto fail;
+    rs.net.n_in = p.d;
+    rs.net.n_out = p.k;
+    if (net_spec_param_count(&rs.net) > j->o.max_params) {
+        rc =
+            mlp_fail(&err, MLP_EINVAL, "the network has %zu parameters, more than --max-params %zu",
+                     net_spec_param_count(&rs.net), j->o.max_params);
+        goto fail;
+    }
+    train_data td = {p.X, p.n, p.d, p.Y, p.lab};
+    train_data vd = {p.Xv, p.nv, p.d, p.Yv, p.labv};
+    rc = trainer_new(&rs.net, &rs.tp, &td, p.nv ? &vd : NULL, &t, &err);
+    if (rc) goto fail;
+    size_t cklen = 0;
+    int ck_epoch = 0;
+    rc = store_run_resume_point(j->st, id, &ck, &cklen, &ck_epoch);
+    if (rc == MLP_OK) {
+        rc = trainer_restore(t, ck, cklen, &err);
+        if (rc) goto fail;
+        fprintf(stderr, "mlpd: run %s resumes after epoch %d\n", id, ck_epoch);
+    } else if (rc != MLP_ENOTFOUND) {
+        goto fail;
+    }
+    epoch_ctx ec = {j, id, MLP_OK};
+    rc = trainer_run(t, on_epoch, &ec, &sl->cancel, &err);
+    if (rc == MLP_ECANCELLED) {
+        if (atomic_load(&sl->cancel) == CANCEL_SHUTDOWN) {
+            fprintf(stderr, "mlpd: run %s paused for shutdown after epoch %d\n", id,
+                    trainer_epoch(t));
+        } else {
+            store_run_cancel(j->st, id);
+        }
+        goto out;
+    }
+    if (rc) {
+        if (ec.store_rc) mlp_fail(&err, rc, "could not record the epoch: %s", mlp_strerror(rc));
+        goto fail;
+    }
+    rc = trainer_export(t, &model);
+    if (rc) goto fail;
+    size_t blen = 0;
+    rc = bundle_encode(model, p.n_features, p.features, p.n_labels, p.labels, &blob, &blen);
+    if (rc) goto fail;
+    store_run cur;
+    memset(&cur, 0, sizeof cur);
+    run_metrics final = {0};
+    if (store_run_get(j->st, id, &cur) == MLP_OK) final = cur.last;
+    store_run_clear(&cur);
+    meta =
+        j->hooks.describe(r.request_json, &final, p.n_features, p.features, p.n_labels, p.labels);
+    if (!meta) {
+        rc = MLP_ENOMEM;
+        goto fail;
+    }
+    int version = 0;
+    rc = store_run_succeed(j->st, id, r.model_name, task_name(rs.task), p.d, p.k, meta, blob, blen,
+                           &version);
+    if (rc) goto fail;
+    reg_invalidate(j->reg, r.model_name);
+    fprintf(stderr, "mlpd: run %s succeeded: model %s version %d\n", id, r.model_name, version);
+    goto out;
+fail:
+    if (!err.msg[0]) snprintf(err.msg, sizeof err.msg, "training failed: %s", mlp_strerror(rc));
+    fprintf(stderr, "mlpd: run %s failed: %s\n", id, err.msg);
+    store_run_fail(j->st, id, err.msg);
+out:
+    free(meta);
+    free(blob);
+    free(ck);
+    net_free(model);
+    trainer_free(t);
+    prepared_clear(&p);
+    runspec_clear(&rs);
+    store_run_clear(&r);
+}
+
+static void *worker_main(void *varg)
+{
+    worker_arg *a = varg;
+    jobs *j = a->j;
+    slot *sl = &j->slots[a->idx];
+    free(a);
+    /* Inference first: training threads yield the CPU to request threads. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        while (!j->stopping && j->qlen == 0) pthread_cond_wait(&j->cv, &j->mu);
+        if (j->stopping) {
+            pthread_mutex_unlock(&j->mu);
+            break;
+        }
+        qitem it = j->q[j->qhead];
+        j->qhead = (j->qhead + 1) % j->qcap;
+        j->qlen--;
+        snprintf(sl->run_id, sizeof sl->run_id, "%s", it.id);
+        atomic_store(&sl->cancel, CANCEL_NONE);
+        sl->active = 1;
+        pthread_mutex_unlock(&j->mu);
+        run_one(j, sl);
+        pthread_mutex_lock(&j->mu);
+        sl->active = 0;
+        sl->run_id[0] = '\0';
+        pthread_mutex_unlock(&j->mu);
+    }
+    return NULL;
+}
+
+static mlp_err push(jobs *j, const char *id)
+{
+    if (j->qlen == j->qcap) {
+        int ncap = j->qcap ? j->qcap * 2 : 64;
+        qitem *q = malloc((size_t)ncap * sizeof *q);
+        if (!q) return MLP_ENOMEM;
+        for (int i = 0; i < j->qlen; i++) q[i] = j->q[(j->qhead + i) % j->qcap];
+        free(j->q);
+        j->q = q;
+        j->qcap = ncap;
+        j->qhead = 0;
+    }
+    snprintf(j->q[(j->qhead + j->qlen) % j->qcap].id, sizeof j->q[0].id, "%s", id);
+    j->qlen++;
+    return MLP_OK;
+}
+
+mlp_err jobs_submit(jobs *j, const char *run_id)
+{
+    pthread_mutex_lock(&j->mu);
+    mlp_err rc = push(j, run_id);
+    if (!rc) pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+mlp_err jobs_cancel(jobs *j, const char *run_id, mlp_error *err)
+{
+    pthread_mutex_lock(&j->mu);
+    for (int i = 0; i < j->qlen; i++) {
+        int at = (j->qhead + i) % j->qcap;
+        if (strcmp(j->q[at].id, run_id) != 0) continue;
+        for (int k = i; k < j->qlen - 1; k++)
+            j->q[(j->qhead + k) % j->qcap] = j->q[(j->qhead + k + 1) % j->qcap];
+        j->qlen--;
+        pthread_mutex_unlock(&j->mu);
+        return store_run_cancel(j->st, run_id);
+    }
+    for (int i = 0; i < j->n_threads; i++) {
+        if (j->slots[i].active && strcmp(j->slots[i].run_id, run_id) == 0) {
+            atomic_store(&j->slots[i].cancel, CANCEL_USER);
+            pthread_mutex_unlock(&j->mu);
+            return MLP_OK;
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    store_run r;
+    memset(&r, 0, sizeof r);
+    mlp_err rc = store_run_get(j->st, run_id, &r);
+    run_state st = r.status;
+    store_run_clear(&r);
+    if (rc == MLP_ENOTFOUND) return mlp_fail(err, rc, "no run %s", run_id);
+    if (rc) return rc;
+    if (st == RUN_QUEUED || st == RUN_RUNNING) /* between the store and a worker: mark it */
+        return store_run_cancel(j->st, run_id);
+    return mlp_fail(err, MLP_ECONFLICT, "run %s is already %s", run_id, run_state_name(st));
+}
+
+int jobs_queue_depth(jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int n = j->qlen;
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
+mlp_err jobs_start(store *s, registry *reg, const jobs_hooks *hooks, const jobs_opts *o, jobs **out,
+                   mlp_error *err)
+{
+    jobs *j = calloc(1, sizeof *j);
+    if (!j) return MLP_ENOMEM;
+    j->st = s;
+    j->reg = reg;
+    j->hooks = *hooks;
+    j->o = *o;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    store_run *items = NULL;
+    int n = 0;
+    mlp_err rc = store_run_list_unfinished(s, &items, &n);
+    if (rc) {
+        mlp_fail(err, rc, "cannot list unfinished runs");
+        goto fail;
+    }
+    for (int pass = 0; pass < 2 && !rc; pass++) /* running ones first, then queued */
+        for (int i = 0; i < n && !rc; i++)
+            if ((pass == 0) == (items[i].status == RUN_RUNNING)) rc = push(j, items[i].id);
+    store_runs_free(items, n);
+    if (rc) goto fail;
+    j->n_threads = o->workers;
+    j->slots = calloc((size_t)o->workers, sizeof *j->slots);
+    j->threads = calloc((size_t)o->workers, sizeof *j->threads);
+    if (!j->slots || !j->threads) {
+        rc = MLP_ENOMEM;
+        goto fail;
+    }
+    for (int i = 0; i < o->workers; i++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (!a) {
+            rc = MLP_ENOMEM;
+            j->n_threads = i;
+            goto fail;
+        }
+        a->j = j;
+        a->idx = i;
+        if (pthread_create(&j->threads[i], NULL, worker_main, a) != 0) {
+            free(a);
+            j->n_threads = i;
+            rc = mlp_fail(err, MLP_ENOMEM, "cannot start worker thread");
+            goto fail;
+        }
+    }
+    *out = j;
+    return MLP_OK;
+fail:
+    jobs_stop(j);
+    return rc;
+}
+
+void jobs_stop(jobs *j)
+{
+    if (!j) return;
+    pthread_mutex_lock(&j->mu);
+    j->stopping = 1;
+    for (int i = 0; i < j->n_threads; i++)
+        if (j->slots[i].active) atomic_store(&j->slots[i].cancel, CANCEL_SHUTDOWN);
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    for (int i = 0; i < j->n_threads; i++) pthread_join(j->threads[i], NULL);
+    free(j->threads);
+    free(j->slots);
+    free(j->q);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j);
+}

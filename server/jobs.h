@@ -1,0 +1,49 @@
+/* jobs.h — the training queue: a FIFO of run ids served by --workers threads (see the DESIGN
+ * comment in jobs.c for states, ownership, cancellation, shutdown and restart).
+ *
+ * Owns: its worker threads and the in-memory queue. Borrows: the store and the registry.
+ * Threading: every function may be called from any thread. */
+#ifndef JOBS_H
+#define JOBS_H
+
+#include "mlp.h"
+#include "registry.h"
+#include "runspec.h"
+#include "store.h"
+
+typedef struct jobs jobs;
+
+/* What jobs needs from the JSON layer (api/), handed in by main so that server/ needs no JSON
+ * library: decoding a stored, normalised run request, and describing a trained model. */
+typedef struct {
+    /* Decodes request_json into *out (runspec_clear frees it). */
+    mlp_err (*decode)(const char *request_json, runspec *out, mlp_error *err);
+    /* Returns the meta_json of a new model version (new string, free()). */
+    char *(*describe)(const char *request_json, const run_metrics *final, int n_features,
+                      char *const *features, int n_labels, char *const *labels);
+} jobs_hooks;
+
+typedef struct {
+    int workers;       /* runs that train at once */
+    int blas_threads;  /* OpenBLAS threads each run may use */
+    size_t max_params; /* network size bound, re-checked at run time */
+} jobs_opts;
+
+/* Starts the workers and re-queues unfinished runs from the store: runs left "running" by a
+ * previous process first (they resume from their last checkpoint), then queued runs in order.
+ * *out new. */
+mlp_err jobs_start(store *s, registry *reg, const jobs_hooks *hooks, const jobs_opts *o, jobs **out,
+                   mlp_error *err);
+/* Queues a run already created in the store (status queued). */
+mlp_err jobs_submit(jobs *j, const char *run_id);
+/* Cancels a queued or running run: a queued run is cancelled at once, a running one within one
+ * mini-batch. MLP_ECONFLICT when it is already finished, MLP_ENOTFOUND when unknown. */
+mlp_err jobs_cancel(jobs *j, const char *run_id, mlp_error *err);
+/* Runs waiting in the queue. */
+int jobs_queue_depth(jobs *j);
+/* Stops: running runs stop within one mini-batch and stay "running" with their last epoch
+ * checkpointed (the next start resumes them); queued runs stay queued. Joins the workers.
+ * NULL-tolerant. */
+void jobs_stop(jobs *j);
+
+#endif

@@ -1,0 +1,118 @@
+/* main.c — the mlpd daemon: configuration, start-up order, signals and shutdown. The one file
+ * that sees every layer (it wires api/ hooks into server/ services).
+ *
+ * Start: config -> store (migrations) -> registry -> jobs (re-queues unfinished runs) -> HTTP.
+ * Stop (SIGTERM/SIGINT): refuse new work, stop accepting, pause running runs at their last
+ * checkpoint, finish in-flight requests, exit 0. */
+#include "config.h"
+#include "http.h"
+#include "jobs.h"
+#include "problem.h"
+#include "registry.h"
+#include "runspec_api.h"
+#include "store.h"
+
+#include <cblas.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    config cfg;
+    int pr = config_parse(&cfg, argc, argv, stdout, stderr);
+    if (pr != 0) return pr > 0 ? 0 : 2;
+    if (!config_is_loopback(cfg.host) && !cfg.insecure) {
+        fprintf(stderr,
+                "mlpd: refusing to listen on %s: no API key is configured, so anyone who can "
+                "reach it could write. Listen on 127.0.0.1, or pass --insecure.\n",
+                cfg.host);
+        return 2;
+    }
+
+    /* Signals are taken by sigwait below; every thread started from here on inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    static app a;
+    a.cfg = &cfg;
+    mlp_error err;
+    mlp_error_clear(&err);
+    store *st = NULL;
+    registry *reg = NULL;
+    jobs *jb = NULL;
+    http_server *srv = NULL;
+    int code = 1;
+    mlp_err rc = store_open(cfg.data_dir, &st, &err);
+    if (rc) {
+        fprintf(stderr, "mlpd: cannot open the store in %s: %s\n", cfg.data_dir, err.msg);
+        goto out;
+    }
+    if (cfg.migrate_only) {
+        printf("mlpd: database %s/mlpd.db is at schema version %d\n", cfg.data_dir,
+               store_schema_version(st));
+        code = 0;
+        goto out;
+    }
+    /* BLAS threads: cores shared by the runs that may train at once (see jobs.c DESIGN). */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int blas = ncpu > 0 ? (int)(ncpu / cfg.workers) : 1;
+    if (blas < 1) blas = 1;
+    openblas_set_num_threads(blas);
+
+    if ((rc = reg_new(st, cfg.model_cache, &reg)) != MLP_OK) goto out;
+    jobs_hooks hooks = {runspec_decode, runspec_describe};
+    jobs_opts jo = {cfg.workers, blas, cfg.max_params};
+    rc = jobs_start(st, reg, &hooks, &jo, &jb, &err);
+    if (rc) {
+        fprintf(stderr, "mlpd: cannot start the training workers: %s\n", err.msg);
+        goto out;
+    }
+    a.store = st;
+    a.jobs = jb;
+    a.reg = reg;
+    http_opts ho = {cfg.host,      cfg.port,     cfg.threads,    cfg.max_connections,
+                    cfg.timeout_s, cfg.max_body, cfg.max_upload, cfg.quiet,
+                    api_error};
+    char ebuf[256];
+    if (http_start(&ho, &a, &srv, ebuf, sizeof ebuf) != 0) {
+        fprintf(stderr, "mlpd: %s\n", ebuf);
+        goto out;
+    }
+    fprintf(stderr,
+            "mlpd: listening on http://%s:%d (data in %s, %d worker(s), %d BLAS thread(s))\n",
+            cfg.host, http_port(srv), cfg.data_dir, cfg.workers, blas);
+    if (cfg.port_file[0]) {
+        char tmp[600];
+        snprintf(tmp, sizeof tmp, "%s.tmp", cfg.port_file);
+        FILE *f = fopen(tmp, "w");
+        if (f) {
+            fprintf(f, "%d\n", http_port(srv));
+            fclose(f);
+            rename(tmp, cfg.port_file);
+        }
+    }
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "mlpd: %s: draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    atomic_store(&a.shutting_down, 1);
+    http_quiesce(srv);
+    jobs_stop(jb); /* running runs pause at their last finished epoch */
+    jb = NULL;
+    http_stop(srv); /* waits for in-flight requests */
+    srv = NULL;
+    code = 0;
+    fprintf(stderr, "mlpd: stopped\n");
+out:
+    http_stop(srv);
+    jobs_stop(jb);
+    reg_free(reg);
+    store_close(st);
+    return code;
+}

@@ -1,0 +1,50 @@
+/* registry.h — loaded, published models shared read-only by request threads.
+ *
+ * Loading is lazy (first request for a version decodes its bundle from the store) and the cache
+ * is bounded (--model-cache versions; least recently used unreferenced ones are dropped). The
+ * name -> latest version and alias -> version maps are cached too and invalidated by this
+ * process's writes (reg_invalidate). A reg_model is immutable; reg_get hands out a counted
+ * reference and reg_release returns it. reg_evict removes a version and waits until every
+ * reader has released it, so a deleted version is never freed under a request.
+ *
+ * Owns: the loaded bundles. Borrows: the store (outlives the registry).
+ * Threading: all functions are safe from any thread; one mutex guards the maps (held only for
+ * lookups, never during decoding or inference). */
+#ifndef REGISTRY_H
+#define REGISTRY_H
+
+#include "bundle.h"
+#include "mlp.h"
+#include "store.h"
+
+#include <stdatomic.h>
+
+typedef struct registry registry;
+
+typedef struct reg_model {
+    char name[72];
+    int version;
+    char task[16];
+    model_bundle *b; /* owned */
+    atomic_int refs; /* held references (the cache's own is not counted) */
+    int evicted;     /* removed from the cache; freed at the last release */
+    unsigned long last_use;
+} reg_model;
+
+mlp_err reg_new(store *s, int capacity, registry **out);
+void reg_free(registry *r);
+
+/* Resolves (name, version) — version 0 = latest — or (name, alias) when alias != NULL, loads if
+ * needed, and returns a reference (*out). MLP_ENOTFOUND names what is missing in err. */
+mlp_err reg_get(registry *r, const char *name, int version, const char *alias, reg_model **out,
+                mlp_error *err);
+/* Returns a reference. NULL-tolerant. */
+void reg_release(registry *r, reg_model *m);
+/* Forgets cached "latest" and alias resolutions of `name` (after a new version or alias change). */
+void reg_invalidate(registry *r, const char *name);
+/* Drops (name, version) from the cache and waits for its readers to finish. */
+void reg_evict(registry *r, const char *name, int version);
+/* Versions currently loaded. */
+int reg_loaded(registry *r);
+
+#endif

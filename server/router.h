@@ -1,0 +1,74 @@
+/* router.h — method + path -> route, from the one route table (api/routes.def).
+ *
+ * Patterns are '/'-separated segments: literals, "{param}" (one segment, never containing ':'),
+ * and a literal ":verb" suffix on the last segment ("{name}:predict", "runs:validate"), as in the
+ * TensorFlow Serving REST API. The path given is already percent-decoded (libmicrohttpd does it),
+ * so "%3Apredict" matches ":predict". One trailing '/' is ignored.
+ *
+ * Owns: nothing (the table is static). Threading: read-only after start; reentrant. */
+#ifndef ROUTER_H
+#define ROUTER_H
+
+#include <stddef.h>
+
+#define ROUTE_MAX_PARAMS 4
+#define ROUTE_PARAM_MAX  128
+
+/* Who may call a route (API.md, Security): each scope includes the ones after it. */
+typedef enum { SCOPE_NONE = 0, SCOPE_PREDICT, SCOPE_TRAIN, SCOPE_ADMIN } route_scope;
+
+/* Error body style of a route family. */
+typedef enum {
+    FAM_PLAIN = 0, /* /healthz, /metrics, / */
+    FAM_MGMT,      /* /api/v1: application/problem+json */
+    FAM_TFS,       /* /v1: {"error": "..."} */
+    FAM_V2         /* /v2: {"error": "..."} */
+} route_family;
+
+#define ROUTE_UPLOAD                                                                               \
+    1u /* body is streamed to the handler's upload hooks, bounded by --max-upload */
+
+struct http_req;
+struct http_resp;
+typedef void (*route_fn)(struct http_req *req, struct http_resp *resp);
+
+/* Streaming body hooks of an upload route: begin on headers, feed per chunk, end frees. */
+typedef struct {
+    int (*begin)(struct http_req *req, struct http_resp *resp); /* 0 ok; else resp filled */
+    int (*feed)(struct http_req *req, struct http_resp *resp, const char *data, size_t len);
+    void (*abort)(struct http_req *req); /* free upload state without finishing */
+} route_upload;
+
+typedef struct {
+    const char *method;  /* "GET", ... */
+    const char *pattern; /* "/api/v1/runs/{id}" */
+    route_fn fn;
+    route_scope scope;
+    route_family family;
+    unsigned flags; /* ROUTE_UPLOAD */
+    const route_upload *upload;
+    const char *name; /* handler name, for logs and metrics labels */
+} route;
+
+typedef struct {
+    const route *rt;
+    int n_params;
+    const char *names[ROUTE_MAX_PARAMS];            /* borrowed from the pattern table */
+    char values[ROUTE_MAX_PARAMS][ROUTE_PARAM_MAX]; /* copied from the path */
+} route_match;
+
+/* The table, generated from api/routes.def. */
+extern const route route_table[];
+extern const size_t route_count;
+
+/* Finds the route for (method, path). Returns 0 and fills *m on a match; 404 when no pattern
+ * matches the path; 405 when some pattern matches but not the method, with the allowed methods
+ * written to allow ("GET, DELETE"). A parameter longer than ROUTE_PARAM_MAX-1 is a 404. */
+int router_match(const char *method, const char *path, route_match *m, char *allow,
+                 size_t allow_len);
+/* Family of a path that matched nothing (by prefix), for the error style of a 404. */
+route_family router_family_of(const char *path);
+/* Value of a named parameter of a match, or NULL. */
+const char *route_param(const route_match *m, const char *name);
+
+#endif

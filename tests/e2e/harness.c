@@ -1,0 +1,249 @@
+/* harness.c — end-to-end test support (see harness.h). */
+#include "harness.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int launch(srv *s, const char *const *extra)
+{
+    const char *bin = getenv("MLPD_BIN");
+    if (!bin) bin = "build/mlpd";
+    char portfile[300];
+    snprintf(portfile, sizeof portfile, "%s/port", s->dir);
+    unlink(portfile);
+    snprintf(s->log, sizeof s->log, "%s/mlpd.log", s->dir);
+    const char *argv[40];
+    int n = 0;
+    argv[n++] = bin;
+    argv[n++] = "--listen";
+    argv[n++] = "127.0.0.1:0";
+    argv[n++] = "--data-dir";
+    argv[n++] = s->dir;
+    argv[n++] = "--port-file";
+    argv[n++] = portfile;
+    for (int i = 0; extra && extra[i] && n < 38; i++) argv[n++] = extra[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    s->pid = pid;
+    double t0 = now_s();
+    while (now_s() - t0 < 20) {
+        FILE *f = fopen(portfile, "r");
+        if (f) {
+            int ok = fscanf(f, "%d", &s->port) == 1;
+            fclose(f);
+            if (ok) return 0;
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            s->pid = 0;
+            return -1;
+        }
+        usleep(10000);
+    }
+    return -1;
+}
+
+int srv_start(srv *s, const char *const *extra)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->dir, sizeof s->dir, "/tmp/mlpd-e2e-XXXXXX");
+    if (!mkdtemp(s->dir)) return -1;
+    return launch(s, extra);
+}
+
+int srv_restart(srv *s, const char *const *extra)
+{
+    return launch(s, extra);
+}
+
+int srv_stop(srv *s, int sig)
+{
+    if (s->pid <= 0) return -1;
+    kill(s->pid, sig);
+    int st = 0;
+    while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    s->pid = 0;
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    return 128 + WTERMSIG(st);
+}
+
+void srv_cleanup(srv *s)
+{
+    if (s->pid > 0) srv_stop(s, SIGKILL);
+    if (s->dir[0] && getenv("MLPD_KEEP_TEST_DIRS") == NULL) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", s->dir);
+    }
+}
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    hresp *r = ud;
+    size_t add = sz * n;
+    char *b = realloc(r->body, r->len + add + 1);
+    if (!b) return 0;
+    memcpy(b + r->len, p, add);
+    r->body = b;
+    r->len += add;
+    r->body[r->len] = '\0';
+    return add;
+}
+
+static void copy_header(char *dst, size_t cap, const char *line, size_t n, const char *name)
+{
+    size_t k = strlen(name);
+    if (n <= k || strncasecmp(line, name, k) != 0) return;
+    const char *v = line + k;
+    while (*v == ' ') v++;
+    size_t len = n - (size_t)(v - line);
+    while (len && (v[len - 1] == '\r' || v[len - 1] == '\n')) len--;
+    if (len >= cap) len = cap - 1;
+    memcpy(dst, v, len);
+    dst[len] = '\0';
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    hresp *r = ud;
+    size_t len = sz * n;
+    copy_header(r->location, sizeof r->location, p, len, "Location:");
+    copy_header(r->allow, sizeof r->allow, p, len, "Allow:");
+    copy_header(r->content_type, sizeof r->content_type, p, len, "Content-Type:");
+    copy_header(r->retry_after, sizeof r->retry_after, p, len, "Retry-After:");
+    return len;
+}
+
+long http_do(srv *s, const char *method, const char *path, const char *content_type,
+             const void *body, size_t len, const char *extra_header, hresp *r)
+{
+    memset(r, 0, sizeof *r);
+    CURL *c = curl_easy_init();
+    if (!c) return -1;
+    char url[1024];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
+    struct curl_slist *h = NULL;
+    char ct[160];
+    if (body || content_type) {
+        snprintf(ct, sizeof ct, "Content-Type: %s",
+                 content_type ? content_type : "application/json");
+        h = curl_slist_append(h, ct);
+    }
+    if (extra_header) h = curl_slist_append(h, extra_header);
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    CURLcode cc = curl_easy_perform(c);
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    else
+        r->status = -1;
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (!r->body) {
+        r->body = calloc(1, 1);
+    }
+    return r->status;
+}
+
+void hresp_free(hresp *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+json_t *hresp_json(const hresp *r)
+{
+    return r->body ? json_loads(r->body, 0, NULL) : NULL;
+}
+
+json_t *post_json(srv *s, const char *path, const char *json_text, long *status)
+{
+    hresp r;
+    *status = http_do(s, "POST", path, "application/json", json_text, strlen(json_text), NULL, &r);
+    json_t *j = hresp_json(&r);
+    hresp_free(&r);
+    return j;
+}
+
+json_t *get_json(srv *s, const char *path, long *status)
+{
+    hresp r;
+    *status = http_do(s, "GET", path, NULL, NULL, 0, NULL, &r);
+    json_t *j = hresp_json(&r);
+    hresp_free(&r);
+    return j;
+}
+
+json_t *wait_run(srv *s, const char *run_id, double timeout_s)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/runs/%s", run_id);
+    double t0 = now_s();
+    while (now_s() - t0 < timeout_s) {
+        long st;
+        json_t *j = get_json(s, path, &st);
+        const char *status = j ? json_string_value(json_object_get(j, "status")) : NULL;
+        if (status && (strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
+                       strcmp(status, "cancelled") == 0))
+            return j;
+        json_decref(j);
+        usleep(20000);
+    }
+    return NULL;
+}
+
+int wait_epoch(srv *s, const char *run_id, int epoch, double timeout_s)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/runs/%s", run_id);
+    double t0 = now_s();
+    while (now_s() - t0 < timeout_s) {
+        long st;
+        json_t *j = get_json(s, path, &st);
+        int e =
+            j ? (int)json_integer_value(json_object_get(json_object_get(j, "progress"), "epoch"))
+              : 0;
+        json_decref(j);
+        if (e >= epoch) return 0;
+        usleep(5000);
+    }
+    return -1;
+}

@@ -1,0 +1,54 @@
+/* harness.h — end-to-end test support: starts the real build/mlpd ($MLPD_BIN) on an ephemeral
+ * loopback port with a temporary data dir, talks to it with libcurl, and stops it with a signal.
+ *
+ * Owns: the child process, the temporary directory (removed by srv_cleanup), response bodies.
+ * Threading: one srv per test thread. */
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;
+    int port;
+    char dir[256]; /* temporary data dir */
+    char log[300]; /* the daemon's stderr */
+} srv;
+
+typedef struct {
+    long status;
+    char *body; /* NUL-terminated, owned */
+    size_t len;
+    char location[256];
+    char allow[128];
+    char content_type[128];
+    char retry_after[32];
+} hresp;
+
+/* Creates a fresh data dir and starts the daemon; extra flags may be NULL-terminated. 0 ok. */
+int srv_start(srv *s, const char *const *extra);
+/* Starts again on an existing data dir (after a stop or kill). */
+int srv_restart(srv *s, const char *const *extra);
+/* Sends sig and waits; returns the exit status (or 128+signal). */
+int srv_stop(srv *s, int sig);
+/* Removes the data dir. */
+void srv_cleanup(srv *s);
+
+/* One request. body may be NULL; content_type may be NULL (then application/json when body).
+ * extra_header may be NULL ("Content-Encoding: gzip"). Returns the status. */
+long http_do(srv *s, const char *method, const char *path, const char *content_type,
+             const void *body, size_t len, const char *extra_header, hresp *r);
+void hresp_free(hresp *r);
+/* Convenience: JSON body parsed (new reference, NULL if not JSON). */
+json_t *hresp_json(const hresp *r);
+/* POST JSON text, return parsed JSON and status. */
+json_t *post_json(srv *s, const char *path, const char *json_text, long *status);
+json_t *get_json(srv *s, const char *path, long *status);
+/* Waits until the run reaches a final state (or timeout_s), returns its JSON. */
+json_t *wait_run(srv *s, const char *run_id, double timeout_s);
+/* Waits until the run has at least `epoch` epochs done. Returns 0 when it got there. */
+int wait_epoch(srv *s, const char *run_id, int epoch, double timeout_s);
+
+#endif
