@@ -12,8 +12,15 @@
  *
  * Owns: the database connections and files. Returned structs and arrays are new: free them with
  * the matching *_free function. Strings inside them belong to the struct.
+ * Names (dataset, model, alias, experiment) are at most 71 bytes and tasks at most 15: longer
+ * or empty ones are MLP_EINVAL. An id that is malformed ("ds_x", NULL) is MLP_ENOTFOUND.
+ * List functions take limit >= 0 and offset >= 0 (else MLP_EINVAL); with no rows *items is
+ * still a valid array to free (or NULL for models) and *n is 0. Functions without an
+ * mlp_error return only the code.
  * Threading: one store is shared by every thread; each call is safe to make concurrently
- * (internally a small pool of SQLite connections, busy_timeout set). */
+ * (internally a pool of up to 8 SQLite connections; writes are serialised in-process and use
+ * BEGIN IMMEDIATE, busy_timeout covers another process). store_close must not race other
+ * calls. */
 #ifndef STORE_H
 #define STORE_H
 
@@ -25,8 +32,10 @@
 
 typedef struct store store;
 
-/* Opens (creating if needed) data_dir and the database, applies pending migrations.
- * Unwritable dir or full disk is MLP_EIO / MLP_ENOSPC with a clear err->msg. *out is new. */
+/* Opens (creating if needed) data_dir and the database, applies pending migrations, and (when
+ * no other process has the directory open) removes dataset files left by a crash.
+ * Unwritable dir or full disk is MLP_EIO / MLP_ENOSPC with a clear err->msg; a database newer
+ * than this binary's migrations is MLP_ECONFLICT. *out is new. */
 mlp_err store_open(const char *data_dir, store **out, mlp_error *err);
 /* NULL-tolerant. */
 void store_close(store *s);
@@ -35,7 +44,7 @@ int store_schema_version(store *s);
 
 /* ---- datasets ---- */
 typedef struct {
-    char id[24];         /* "ds_7" */
+    char id[24]; /* "ds_7" */
     char name[72];
     long rows;
     int cols;
@@ -44,20 +53,23 @@ typedef struct {
     char created_at[32]; /* RFC 3339 UTC, "2026-11-28T23:10:09Z" */
 } store_dataset;
 
-/* Stores t (columns with stats and levels, and the data) durably under a new id. */
+/* Stores t (columns with stats and levels, and the data) durably under a new id. A full disk
+ * (or a file size limit) is MLP_ENOSPC and leaves nothing behind. out may be NULL. */
 mlp_err store_dataset_create(store *s, const char *name, const ds_table *t, store_dataset *out,
                              mlp_error *err);
 /* Info, and optionally the columns without data (*cols_out new, data == NULL; may be NULL). */
 mlp_err store_dataset_get(store *s, const char *id, store_dataset *out, ds_table **cols_out);
-/* Columns and the whole matrix. *out is new. */
+/* Columns and the whole matrix. *out is new. The matrix is checked against its sha256:
+ * MLP_ECORRUPT when the file was damaged. */
 mlp_err store_dataset_load(store *s, const char *id, ds_table **out);
 /* Rows [offset, offset+limit) of the matrix (clipped to the table), *vals new (n_rows*cols). */
 mlp_err store_dataset_read_rows(store *s, const char *id, long offset, long limit, float **vals,
                                 long *n_rows);
-/* Newest first. *items new (free()). */
+/* Newest first. *items new (free()). total may be NULL. */
 mlp_err store_dataset_list(store *s, int limit, int offset, store_dataset **items, int *n,
                            long *total);
-/* MLP_ECONFLICT while a queued or running run uses it (as training or validation data). */
+/* MLP_ECONFLICT while a queued or running run uses it (as training or validation data), with
+ * err->msg naming the run. The file is removed after the row. */
 mlp_err store_dataset_delete(store *s, const char *id, mlp_error *err);
 
 /* ---- runs ---- */
@@ -97,38 +109,47 @@ typedef struct {
     char dataset_id[24];
     char val_dataset_id[24]; /* "" when validation is a fraction */
     char model_name[72];
-    char experiment[72];     /* "" when none */
-    char *request_json;      /* owned: normalised request with every param filled in */
-    int epoch;               /* completed epochs */
-    int epochs;              /* planned */
-    run_metrics last;        /* metrics of the last completed epoch */
-    char *error;             /* owned, NULL unless failed */
-    int model_version;       /* 0 until succeeded */
+    char experiment[72]; /* "" when none */
+    char *request_json;  /* owned: normalised request with every param filled in */
+    int epoch;           /* completed epochs */
+    int epochs;          /* planned */
+    run_metrics last;    /* metrics of the last completed epoch (NaN where not finite) */
+    char *error;         /* owned, NULL unless failed */
+    int model_version;   /* 0 until succeeded */
     char created_at[32], started_at[32], finished_at[32]; /* "" when not yet */
 } store_run;
 void store_run_clear(store_run *r); /* frees owned strings; NULL-tolerant */
 void store_runs_free(store_run *items, int n);
 
-/* New queued run; fills r->id and created_at. */
+/* New queued run from r's task, dataset_id, val_dataset_id, model_name, experiment,
+ * request_json (borrowed, required) and epochs; fills r->id, status and created_at.
+ * MLP_ENOTFOUND (err->msg naming it) when a dataset does not exist. */
 mlp_err store_run_create(store *s, store_run *r, mlp_error *err);
 mlp_err store_run_get(store *s, const char *id, store_run *out);
-/* Filters are NULL for "any". Newest first. */
+/* Filters are NULL for "any". Newest first; total (may be NULL) counts with the same filters. */
 mlp_err store_run_list(store *s, const run_state *status, const char *experiment,
                        const char *model_name, int limit, int offset, store_run **items, int *n,
                        long *total);
-/* Queued runs oldest first, and runs left "running" by a previous process (to resume). */
+/* Runs left "running" by a previous process (to resume), then queued runs, each oldest first. */
 mlp_err store_run_list_unfinished(store *s, store_run **items, int *n);
-/* queued -> running (sets started_at). */
+/* queued -> running (sets started_at). A running run stays running (OK: a resumed run may be
+ * started again); a finished one is MLP_ECONFLICT. */
 mlp_err store_run_start(store *s, const char *id);
-/* Records one finished epoch atomically: the metric points (step = epoch), progress, and,
- * when ckpt != NULL, the training checkpoint that resumes after this epoch. */
-mlp_err store_run_epoch(store *s, const char *id, int epoch, const run_metrics *m,
-                        const void *ckpt, size_t ckpt_len);
+/* Records one finished epoch atomically: the metric points (step = epoch; a point recorded
+ * again replaces the old one; a non-finite value is stored as "no value" and read back as NaN),
+ * progress, and, when ckpt != NULL, the training checkpoint that resumes after this epoch
+ * (replacing the previous one; without ckpt the previous checkpoint stays). The run must be
+ * running (else MLP_ECONFLICT). */
+mlp_err store_run_epoch(store *s, const char *id, int epoch, const run_metrics *m, const void *ckpt,
+                        size_t ckpt_len);
 /* The last checkpoint (new buffer) and its epoch; MLP_ENOTFOUND when none. Also deletes metric
- * points after that epoch, so a resumed run has exactly one point per epoch. */
+ * points after that epoch and sets the run's epoch to it, so a resumed run has exactly one
+ * point per epoch (with no checkpoint: every point goes and the epoch is 0). Only for queued or
+ * running runs (else MLP_ECONFLICT). */
 mlp_err store_run_resume_point(store *s, const char *id, void **ckpt, size_t *len, int *epoch);
-/* Final states. succeeded also publishes the model version atomically (see models below) and
- * fills *version. failed carries error text. The checkpoint is dropped. */
+/* Final states. succeeded (from running) also publishes the model version atomically (see
+ * models below) and fills *version (may be NULL). failed (from queued or running) carries error
+ * text. The checkpoint is dropped. A run already finished is MLP_ECONFLICT. */
 mlp_err store_run_succeed(store *s, const char *id, const char *model_name, const char *task,
                           int input_dim, int output_dim, const char *meta_json, const void *blob,
                           size_t blob_len, int *version);
@@ -144,7 +165,7 @@ typedef struct {
     char timestamp[32];
 } store_metric;
 /* Points of one run ordered by (step, name); name NULL for all. after_step > 0 skips steps
- * <= after_step. *items new (free()). */
+ * <= after_step. *items new (free()). MLP_ENOTFOUND for an unknown run. */
 mlp_err store_run_metrics(store *s, const char *id, const metric_id *name, int after_step,
                           store_metric **items, int *n);
 
@@ -173,24 +194,37 @@ typedef struct {
     store_alias *aliases; /* owned */
     int n_aliases;
 } store_model;
+/* Frees an array of n models from store_model_list (NULL or n <= 0: nothing). */
 void store_models_free(store_model *m, int n);
+/* Frees what one model owns (versions, aliases) and zeroes those fields; for the struct that
+ * store_model_get fills. NULL-tolerant. */
+void store_model_clear(store_model *m);
 
-/* Adds a version (max + 1) of `name` (created if new). *version filled. */
+/* Adds a version of `name` (created if new): one more than the highest number ever given while
+ * the model existed, so a deleted version's number is not reused for other weights. run_id ""
+ * or NULL for an imported version, else "run_N" (MLP_EINVAL otherwise). *version filled. */
 mlp_err store_model_add_version(store *s, const char *name, const char *run_id, const char *task,
                                 int input_dim, int output_dim, const char *meta_json,
                                 const void *blob, size_t blob_len, int *version);
-mlp_err store_model_list(store *s, int limit, int offset, store_model **items, int *n,
-                         long *total);
+/* Models by name, each with its versions and aliases. *items new (store_models_free). */
+mlp_err store_model_list(store *s, int limit, int offset, store_model **items, int *n, long *total);
+/* One model (out may be NULL; free with store_model_clear) and, when versions != NULL, every
+ * version's info ascending (*versions new, store_model_versions_free). MLP_ENOTFOUND. */
 mlp_err store_model_get(store *s, const char *name, store_model *out,
                         store_model_version **versions, int *n_versions);
-/* version 0 means latest. Fills info (may be NULL) and the model blob (new, may be NULL). */
-mlp_err store_model_version_get(store *s, const char *name, int version,
-                                store_model_version *info, void **blob, size_t *len);
+/* version 0 means latest. Fills info (may be NULL; free info->meta_json) and the model blob
+ * (new, may be NULL: then it is not read). MLP_ENOTFOUND. */
+mlp_err store_model_version_get(store *s, const char *name, int version, store_model_version *info,
+                                void **blob, size_t *len);
 /* MLP_ENOTFOUND for an unknown alias. */
 mlp_err store_model_alias_resolve(store *s, const char *name, const char *alias, int *version);
+/* Creates or moves an alias. MLP_ENOTFOUND for an unknown model or version; version < 1 or a
+ * bad alias is MLP_EINVAL. */
 mlp_err store_model_alias_set(store *s, const char *name, const char *alias, int version);
+/* MLP_ENOTFOUND when there is no such alias. */
 mlp_err store_model_alias_delete(store *s, const char *name, const char *alias);
-/* MLP_ECONFLICT while an alias points at it. Deleting the last version deletes the model. */
+/* MLP_ECONFLICT while an alias points at it (err->msg names the alias). Deleting the last
+ * version deletes the model. */
 mlp_err store_model_version_delete(store *s, const char *name, int version, mlp_error *err);
 
 #endif

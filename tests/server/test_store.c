@@ -549,8 +549,8 @@ static void run_lifecycle(void **state)
     assert_string_equal(vs[1].run_id, r2.id);
     assert_string_equal(vs[0].meta_json, "{\"labels\":[\"cat\",\"dog\"]}");
     store_model_versions_free(vs, nv);
-    free(mo.versions);
-    free(mo.aliases);
+    store_model_clear(&mo);
+    assert_null(mo.versions);
     void *wb = NULL;
     assert_int_equal(store_model_version_get(f->s, "fashion", 1, NULL, &wb, &len), MLP_OK);
     assert_int_equal(len, sizeof blob);
@@ -762,6 +762,14 @@ static void models_versions_aliases(void **state)
     fixture *f = *state;
     int v = 0;
     float w[4] = {1, 2, 3, 4};
+    store_model *items = NULL;
+    int n = -1;
+    long total = -1;
+    assert_int_equal(store_model_list(f->s, 50, 0, &items, &n, &total), MLP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(total, 0);
+    store_models_free(items, n);
+    store_model_clear(NULL);
     assert_int_equal(
         store_model_add_version(f->s, "beta", "", "regression", 3, 1, "{\"a\":1}", w, sizeof w, &v),
         MLP_OK);
@@ -784,9 +792,6 @@ static void models_versions_aliases(void **state)
         store_model_add_version(f->s, "gamma", NULL, "regression", 0, 1, "{}", w, sizeof w, &v),
         MLP_EINVAL);
 
-    store_model *items = NULL;
-    int n = 0;
-    long total = 0;
     assert_int_equal(store_model_list(f->s, 50, 0, &items, &n, &total), MLP_OK);
     assert_int_equal(n, 2);
     assert_int_equal(total, 2);
@@ -852,8 +857,8 @@ static void models_versions_aliases(void **state)
     assert_string_equal(vs[0].meta_json, "{\"a\":1}");
     assert_true(vs[1].created_at[0] != '\0');
     store_model_versions_free(vs, nv);
-    free(mo.versions);
-    free(mo.aliases);
+    store_model_clear(&mo);
+    assert_null(mo.versions);
 
     /* Deleting an aliased version is a conflict naming the alias. */
     mlp_error err = {0};
@@ -983,8 +988,8 @@ static void concurrent_writers_and_readers(void **state)
     assert_int_equal(store_model_get(f->s, "shared", &mo, NULL, NULL), MLP_OK);
     assert_int_equal(mo.n_versions, N_WRITERS * RUNS_PER_WRITER);
     for (int i = 0; i < mo.n_versions; i++) assert_int_equal(mo.versions[i], i + 1);
-    free(mo.versions);
-    free(mo.aliases);
+    store_model_clear(&mo);
+    assert_null(mo.versions);
     store_run *items = NULL;
     int n = 0;
     long total = 0;
