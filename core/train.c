@@ -113,6 +113,10 @@ static void vec_add(float *restrict z, const float *restrict b, int n)
 {
     FOR_VEC(j, n, z[j] += b[j]);
 }
+static void vec_axpy1(float *restrict w, const float *restrict v, size_t n)
+{
+    FOR_VEC(i, n, w[i] += v[i]);
+}
 static void vec_mul(float *restrict d, const float *restrict m, int n)
 {
     FOR_VEC(j, n, d[j] *= m[j]);
@@ -643,6 +647,24 @@ void trainer_free(trainer *t)
 
 /* ---------- one mini-batch ---------- */
 
+/* x[i] += sd·N(0, 1): Marsaglia's polar method in float, two deviates per 64-bit draw (the
+ * denoising noise touches every input of every mini-batch, so rng_normal's double
+ * Box-Muller would cost more than the GEMMs of a small layer). */
+static void add_gaussian(rng *r, float *x, size_t n, float sd)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint64_t u = rng_u64(r);
+        float a = (float)(u >> 40) * 0x1p-23f - 1.0f;
+        float b = (float)((u >> 16) & 0xffffffu) * 0x1p-23f - 1.0f;
+        float s = a * a + b * b;
+        if (s >= 1.0f || s == 0.0f) continue;
+        float f = sd * sqrtf(-2.0f * logf(s) / s);
+        x[i++] += a * f;
+        if (i < n) x[i++] += b * f;
+    }
+}
+
 /* Copies rows idx[start .. start+nb) of d (or rows start.. when idx is NULL) into xb and the
  * targets, standardising on the way; noisy: corrupt xb after the clean targets are taken. */
 static void gather(trainer *t, const train_data *d, const int *idx, int start, int nb, int noisy)
@@ -683,8 +705,7 @@ static void gather(trainer *t, const train_data *d, const int *idx, int start, i
     size_t n = (size_t)nb * n_in;
     float *xb = t->xb;
     if (t->p.noise == NOISE_GAUSSIAN) {
-        float sd = (float)t->p.noise_std;
-        for (size_t i = 0; i < n; i++) xb[i] += sd * (float)rng_normal(&t->r);
+        add_gaussian(&t->r, xb, n, (float)t->p.noise_std);
     } else {
         double p = t->p.noise_p;
         for (size_t i = 0; i < n; i++)
@@ -902,15 +923,23 @@ static double backward(trainer *t, int nb, int update, double lr)
     double sq = 0.0;
     float lw = (float)lr, lb = (float)(lr * t->p.bias_lr_multiplier);
     if (update) t->step++;
+    int fuse = update && t->p.optimizer == OPT_MOMENTUM && t->p.weight_decay == 0.0;
     for (int l = t->nl - 1; l >= 0; l--) {
         int in = t->dim[l], out = t->dim[l + 1];
         const float *dZ = (l == t->nl - 1) ? t->pout : t->da[l & 1];
         const float *X = layer_input(t, l, 1);
         const float *W = t->w + t->off_w[l];
         float *gW = t->g + t->off_w[l], *gb = t->g + t->off_b[l];
-        /* dW = dZᵀ·X */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, nb, 1.0f, dZ, out, X, in,
-                    0.0f, gW, in);
+        if (fuse) {
+            /* v = β·v − α·dZᵀ·X: the weight gradient goes straight into the velocity (heavy
+             * ball without weight decay), saving a write and a read of dW */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, nb, -lw, dZ, out, X, in,
+                        (float)t->p.momentum, t->v + t->off_w[l], in);
+        } else {
+            /* dW = dZᵀ·X */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, nb, 1.0f, dZ, out, X, in,
+                        0.0f, gW, in);
+        }
         /* db = column sums of dZ */
         colsum(dZ, nb, out, gb);
         float *dA = NULL;
@@ -920,7 +949,10 @@ static double backward(trainer *t, int nb, int update, double lr)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, in, out, 1.0f, dZ, out, W,
                         in, 0.0f, dA, in);
         }
-        if (update) {
+        if (fuse) {
+            vec_axpy1(t->w + t->off_w[l], t->v + t->off_w[l], (size_t)in * out); /* w += v */
+            update_seg(t, t->off_b[l], (size_t)out, lb, 0);
+        } else if (update) {
             sq += update_seg(t, t->off_w[l], (size_t)in * out, lw, 1);
             update_seg(t, t->off_b[l], (size_t)out, lb, 0);
         }
