@@ -121,8 +121,9 @@ typedef struct {
 void store_run_clear(store_run *r); /* frees owned strings; NULL-tolerant */
 void store_runs_free(store_run *items, int n);
 
-/* New queued run from r's task, dataset_id, val_dataset_id, model_name, experiment,
- * request_json (borrowed, required) and epochs; fills r->id, status and created_at.
+/* New queued run from r's task, dataset_id, val_dataset_id, model_name ("" means "run-N",
+ * filled in), experiment, request_json (borrowed, required) and epochs; fills r->id, status
+ * and created_at.
  * MLP_ENOTFOUND (err->msg naming it) when a dataset does not exist. */
 mlp_err store_run_create(store *s, store_run *r, mlp_error *err);
 mlp_err store_run_get(store *s, const char *id, store_run *out);

@@ -340,13 +340,25 @@ static void dataset_delete_conflict(void **state)
     assert_int_equal(store_dataset_delete(f->s, a.id, &err), MLP_ECONFLICT);
     assert_non_null(strstr(err.msg, r.id));
     assert_int_equal(store_run_cancel(f->s, r.id), MLP_OK);
-    assert_int_equal(store_dataset_delete(f->s, a.id, &err), MLP_OK);
     assert_int_equal(store_dataset_delete(f->s, b.id, &err), MLP_OK);
     /* The finished run outlives its data and still names it. */
     store_run g;
     assert_int_equal(store_run_get(f->s, r.id, &g), MLP_OK);
     assert_string_equal(g.dataset_id, a.id);
     assert_string_equal(g.val_dataset_id, b.id);
+    store_run_clear(&g);
+    /* Without a model name the run's model is "run-N". */
+    store_run u;
+    make_run(f->s, a.id, NULL, "", NULL, &u);
+    assert_string_equal(u.id, "run_2");
+    assert_string_equal(u.model_name, "run-2");
+    assert_int_equal(store_run_get(f->s, u.id, &g), MLP_OK);
+    assert_string_equal(g.model_name, "run-2");
+    store_run_clear(&g);
+    assert_int_equal(store_run_cancel(f->s, u.id), MLP_OK);
+    assert_int_equal(store_dataset_delete(f->s, a.id, &err), MLP_OK);
+    assert_int_equal(store_run_get(f->s, r.id, &g), MLP_OK);
+    assert_string_equal(g.dataset_id, a.id);
     store_run_clear(&g);
     /* A run cannot be created on a missing dataset. */
     memset(&r, 0, sizeof r);
