@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -151,6 +152,23 @@ static int grow(void **p, int *cap, int need, size_t elem)
     *p = q;
     *cap = nc;
     return 1;
+}
+
+/* malloc for a whole matrix. Where the kernel allows it (transparent huge pages in madvise
+ * mode) the buffer is faulted in 2 MiB pages: on virtual machines faulting a large buffer 4 KiB
+ * at a time can cost more than reading the file into it. Free with free(). */
+static void *big_alloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (p && n >= 4 * huge) {
+        uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+        uintptr_t e = ((uintptr_t)p + n) & ~(huge - 1);
+        if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE); /* advice only: errors ignored */
+    }
+#endif
+    return p;
 }
 
 static char *path_join(const char *a, const char *b)
@@ -1043,7 +1061,7 @@ mlp_err store_dataset_load(store *s, const char *id, ds_table **out)
     e = ds_open_file(s, parse_id(id, "ds_"), d.rows, d.cols, &fd);
     if (e != MLP_OK) goto out;
     size_t n = (size_t)d.rows * (size_t)d.cols;
-    tb->data = malloc(n ? n * 4 : 1);
+    tb->data = big_alloc(n * 4);
     if (!tb->data) {
         e = MLP_ENOMEM;
         goto out;
@@ -1093,7 +1111,7 @@ mlp_err store_dataset_read_rows(store *s, const char *id, long offset, long limi
     long n = 0;
     if (offset < d.rows) n = limit < d.rows - offset ? limit : d.rows - offset;
     size_t cells = (size_t)n * (size_t)d.cols;
-    v = malloc(cells ? cells * 4 : 1);
+    v = big_alloc(cells * 4);
     if (!v) return MLP_ENOMEM;
     if (cells) {
         e = ds_open_file(s, parse_id(id, "ds_"), d.rows, d.cols, &fd);
