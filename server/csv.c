@@ -103,21 +103,28 @@ static mlp_err append(csv_parser *p, const char *s, size_t n)
     return MLP_OK;
 }
 
+static mlp_err grow_cells(csv_parser *p)
+{
+    if (p->ncells >= DS_MAX_COLS) return MLP_EINVAL;
+    int cap = p->cap_cells ? p->cap_cells * 2 : 64;
+    size_t *s = realloc(p->starts, (size_t)cap * sizeof *s);
+    if (!s) return MLP_ENOMEM;
+    p->starts = s;
+    size_t *l = realloc(p->lens, (size_t)cap * sizeof *l);
+    if (!l) return MLP_ENOMEM;
+    p->lens = l;
+    const char **q = realloc(p->ptrs, (size_t)cap * sizeof *q);
+    if (!q) return MLP_ENOMEM;
+    p->ptrs = q;
+    p->cap_cells = cap;
+    return MLP_OK;
+}
+
 static mlp_err end_cell(csv_parser *p)
 {
     if (p->ncells == p->cap_cells) {
-        if (p->ncells >= DS_MAX_COLS) return MLP_EINVAL;
-        int cap = p->cap_cells ? p->cap_cells * 2 : 64;
-        size_t *s = realloc(p->starts, (size_t)cap * sizeof *s);
-        if (!s) return MLP_ENOMEM;
-        p->starts = s;
-        size_t *l = realloc(p->lens, (size_t)cap * sizeof *l);
-        if (!l) return MLP_ENOMEM;
-        p->lens = l;
-        const char **q = realloc(p->ptrs, (size_t)cap * sizeof *q);
-        if (!q) return MLP_ENOMEM;
-        p->ptrs = q;
-        p->cap_cells = cap;
+        mlp_err rc = grow_cells(p);
+        if (rc != MLP_OK) return rc;
     }
     p->starts[p->ncells] = p->cell_start;
     p->lens[p->ncells] = p->len - p->cell_start;
@@ -166,6 +173,71 @@ out:
     return rc;
 }
 
+/* Hands the row in p->ptrs / p->lens (ncells cells) to the builder. */
+static mlp_err submit(csv_parser *p, mlp_error *err)
+{
+    mlp_error e = {0};
+    mlp_err rc = ds_builder_add_text_row(p->b, p->ncells, p->ptrs, p->lens, &e);
+    if (rc != MLP_OK) {
+        long save_line = p->line;
+        p->line = p->row_line;
+        fail(p, err, rc, e.msg);
+        p->line = save_line;
+        p->failed_err.row = e.row;
+        p->failed_err.col = e.col;
+        if (err) *err = p->failed_err;
+    }
+    return rc;
+}
+
+/* Fast path for the common row: wholly inside the chunk, no quotes, no blank line pending,
+ * header already decided. Cells point straight into the chunk (no copy). Returns 1 when it
+ * consumed a row (*i moved past its line end), 0 when the slow path must handle it, -1 on
+ * error. */
+static int fast_row(csv_parser *p, const char *d, size_t n, size_t *i, mlp_error *err)
+{
+    size_t k = *i, start = k;
+    if (!p->seen_first_row || p->blank_line || k >= n || d[k] == '\n' || d[k] == '\r' ||
+        d[k] == '"')
+        return 0;
+    p->ncells = 0;
+    for (;;) {
+        while (k < n && !special[(unsigned char)d[k]]) k++;
+        if (k == n || d[k] == '"') break;
+        if (p->ncells == p->cap_cells) {
+            mlp_err rc = grow_cells(p);
+            if (rc != MLP_OK) {
+                p->ncells = 0;
+                return -(fail(p, err, rc,
+                              rc == MLP_EINVAL ? "row has more cells than the column limit"
+                                               : "out of memory") != MLP_OK);
+            }
+        }
+        p->ptrs[p->ncells] = d + start;
+        p->lens[p->ncells] = k - start;
+        p->ncells++;
+        char c = d[k];
+        if (c == ',') {
+            start = ++k;
+            continue;
+        }
+        /* a line end: LF, CRLF (both in the chunk), or a CR at the chunk's end (slow path) */
+        if (c == '\r') {
+            if (k + 1 >= n) break;
+            if (d[k + 1] == '\n') k++;
+        }
+        mlp_err rc = submit(p, err);
+        p->ncells = 0;
+        if (rc != MLP_OK) return -1;
+        p->line++;
+        p->row_line = p->line;
+        *i = k + 1;
+        return 1;
+    }
+    p->ncells = 0;
+    return 0;
+}
+
 static mlp_err end_row(csv_parser *p, mlp_error *err)
 {
     mlp_err rc = end_cell(p);
@@ -204,20 +276,7 @@ static mlp_err end_row(csv_parser *p, mlp_error *err)
             goto next;
         }
     }
-    {
-        mlp_error e = {0};
-        long save_line = p->line;
-        rc = ds_builder_add_text_row(p->b, p->ncells, p->ptrs, p->lens, &e);
-        if (rc != MLP_OK) {
-            p->line = p->row_line;
-            fail(p, err, rc, e.msg);
-            p->line = save_line;
-            p->failed_err.row = e.row;
-            p->failed_err.col = e.col;
-            if (err) *err = p->failed_err;
-            return rc;
-        }
-    }
+    if ((rc = submit(p, err)) != MLP_OK) return rc;
 next:
     p->len = 0;
     p->ncells = 0;
@@ -254,6 +313,13 @@ mlp_err csv_feed(csv_parser *p, const char *d, size_t n, mlp_error *err)
             p->state = ST_FIELD_START;
             break;
         case ST_FIELD_START:
+            if (p->ncells == 0 && p->len == 0) {
+                int r;
+                while ((r = fast_row(p, d, n, &i, err)) == 1) {
+                }
+                if (r < 0) return p->failed;
+                if (i == n) break;
+            }
             if (d[i] == '"') {
                 p->state = ST_QUOTED;
                 p->row_has_quote = 1;

@@ -477,6 +477,21 @@ static mlp_err ragged(const ds_builder *b, int n, mlp_error *err)
                     b->cols);
 }
 
+/* The common case of pixel-like data, inlined: up to 9 plain digits (exact in a float after
+ * one rounding of an exact integer). */
+static inline int small_uint(const char *s, size_t len, float *v)
+{
+    if (len == 0 || len > 9) return 0;
+    uint32_t x = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9) return 0;
+        x = x * 10 + d;
+    }
+    *v = (float)x;
+    return 1;
+}
+
 mlp_err ds_builder_add_text_row(ds_builder *b, int n, const char *const *cells, const size_t *lens,
                                 mlp_error *err)
 {
@@ -489,7 +504,7 @@ mlp_err ds_builder_add_text_row(ds_builder *b, int n, const char *const *cells, 
         const char *s = cells[j];
         size_t len = lens[j];
         float v;
-        int is_num = ds_parse_number(s, len, &v);
+        int is_num = small_uint(s, len, &v) || ds_parse_number(s, len, &v);
         col_state *c = &b->cs[j];
         if (!is_num) {
             while (len && is_space(*s)) s++, len--;
@@ -684,26 +699,47 @@ static mlp_err finish_categorical(ds_builder *b, int j, ds_column *dst, mlp_erro
     return MLP_OK;
 }
 
-static void numeric_stats(const ds_builder *b, int j, ds_column *dst)
+/* Statistics of every numeric column, walking the matrix row by row (a column-wise walk is a
+ * cache miss per cell on wide tables): pass 1 min, max and sum, pass 2 squared deviations. */
+static mlp_err numeric_stats(const ds_builder *b, ds_table *t, mlp_error *err)
 {
     size_t cols = (size_t)b->cols;
-    double mn = INFINITY, mx = -INFINITY, sum = 0;
-    for (long r = 0; r < b->rows; r++) {
-        double v = b->data[(size_t)r * cols + (size_t)j];
-        if (v < mn) mn = v;
-        if (v > mx) mx = v;
-        sum += v;
+    double *acc = malloc(4 * cols * sizeof *acc);
+    if (!acc) return mlp_fail(err, MLP_ENOMEM, "out of memory");
+    double *mn = acc, *mx = acc + cols, *sum = acc + 2 * cols, *ss = acc + 3 * cols;
+    for (size_t j = 0; j < cols; j++) {
+        mn[j] = INFINITY;
+        mx[j] = -INFINITY;
+        sum[j] = ss[j] = 0;
     }
-    double mean = sum / (double)b->rows, ss = 0;
     for (long r = 0; r < b->rows; r++) {
-        double d = b->data[(size_t)r * cols + (size_t)j] - mean;
-        ss += d * d;
+        const float *row = b->data + (size_t)r * cols;
+        for (size_t j = 0; j < cols; j++) {
+            double v = row[j];
+            mn[j] = v < mn[j] ? v : mn[j];
+            mx[j] = v > mx[j] ? v : mx[j];
+            sum[j] += v;
+        }
     }
-    dst->type = COL_NUMERIC;
-    dst->min = mn;
-    dst->max = mx;
-    dst->mean = mean;
-    dst->std = sqrt(ss / (double)b->rows);
+    for (size_t j = 0; j < cols; j++) sum[j] /= (double)b->rows; /* now the mean */
+    for (long r = 0; r < b->rows; r++) {
+        const float *row = b->data + (size_t)r * cols;
+        for (size_t j = 0; j < cols; j++) {
+            double d = row[j] - sum[j];
+            ss[j] += d * d;
+        }
+    }
+    for (size_t j = 0; j < cols; j++) {
+        ds_column *dst = &t->columns[j];
+        if (b->cs[j].cat) continue;
+        dst->type = COL_NUMERIC;
+        dst->min = mn[j];
+        dst->max = mx[j];
+        dst->mean = sum[j];
+        dst->std = sqrt(ss[j] / (double)b->rows);
+    }
+    free(acc);
+    return MLP_OK;
 }
 
 mlp_err ds_builder_finish(ds_builder *b, ds_table **out, mlp_error *err)
@@ -727,11 +763,14 @@ mlp_err ds_builder_finish(ds_builder *b, ds_table **out, mlp_error *err)
                 ds_table_free(t);
                 return rc;
             }
-        } else {
-            numeric_stats(b, j, dst);
         }
         dst->name = b->names[j];
         b->names[j] = NULL;
+    }
+    mlp_err rc = numeric_stats(b, t, err);
+    if (rc != MLP_OK) {
+        ds_table_free(t);
+        return rc;
     }
     size_t cells = (size_t)b->rows * (size_t)b->cols;
     float *shrunk = realloc(b->data, cells * sizeof(float));
