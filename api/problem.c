@@ -155,10 +155,13 @@ void api_fail(http_req *req, http_resp *resp, mlp_err e, const mlp_error *err)
 {
     char detail[700];
     const char *msg = err && err->msg[0] ? err->msg : mlp_strerror(e);
+    char where[64] = "";
     if (err && err->row && err->col)
-        snprintf(detail, sizeof detail, "%s (row %ld, column %ld)", msg, err->row, err->col);
+        snprintf(where, sizeof where, "row %ld, column %ld", err->row, err->col);
     else if (err && err->row)
-        snprintf(detail, sizeof detail, "%s (row %ld)", msg, err->row);
+        snprintf(where, sizeof where, "row %ld", err->row);
+    if (where[0] && !strstr(msg, where)) /* unless the message names them already */
+        snprintf(detail, sizeof detail, "%s (%s)", msg, where);
     else
         snprintf(detail, sizeof detail, "%s", msg);
     render(resp, fam_of(req), api_status_of(e), detail, err ? err->field : NULL);

@@ -49,6 +49,7 @@ json_t *run_to_json(const store_run *r)
  * NULL after answering the error. */
 static json_t *check_request(http_req *req, http_resp *resp, runspec *rs)
 {
+    memset(rs, 0, sizeof *rs); /* "out:" clears it, also when runspec_parse never ran */
     json_t *body = api_body_object(req, resp);
     if (!body) return NULL;
     json_t *norm = NULL;

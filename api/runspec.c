@@ -487,10 +487,13 @@ mlp_err runspec_parse(json_t *body, const ds_table *cols, size_t max_params, run
             for (int i = 0; i < rs->n_features; i++)
                 json_array_append_new(features, json_string(rs->features[i]));
         }
-        norm = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o}", "dataset_id", rs->dataset_id,
-                         "task", task_name(rs->task), "target", target, "features", features,
-                         "validation", validation, "model_name", rs->model_name, "experiment",
-                         experiment ? json_string(experiment) : json_null(), "params", params);
+        /* No model_name given: null, so that the stored request decodes again (the store names
+         * the model "run-{N}"); "" would fail the name check when the worker decodes it. */
+        norm = json_pack(
+            "{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "dataset_id", rs->dataset_id, "task",
+            task_name(rs->task), "target", target, "features", features, "validation", validation,
+            "model_name", rs->model_name[0] ? json_string(rs->model_name) : json_null(),
+            "experiment", experiment ? json_string(experiment) : json_null(), "params", params);
         if (!norm) {
             rc = MLP_ENOMEM;
             goto out;

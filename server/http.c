@@ -171,6 +171,10 @@ static int append_body(http_req *r, const char *data, size_t n)
     return 0;
 }
 
+/* Bytes of a failed request's body read and dropped, past its limit, before the connection is
+ * closed without an answer. */
+#define DISCARD_MAX ((uint64_t)64 << 20)
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -231,25 +235,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         r->bytes_in += n;
+        /* MHD 0.9.x refuses MHD_queue_response while the body is arriving (the connection would
+         * just close, with no answer), so an error found here stays in r->resp and is answered
+         * when the body ends. The rest is read and dropped, not stored; past DISCARD_MAX more
+         * bytes than the limit the connection is closed instead. */
+        if (r->have_resp) return r->bytes_in - n > r->limit + DISCARD_MAX ? MHD_NO : MHD_YES;
         if (r->bytes_in > r->limit) {
             char msg[160];
             snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes (%s)", r->limit,
                      (r->m.rt->flags & ROUTE_UPLOAD) ? "--max-upload" : "--max-body");
             fail(s, r, 413, msg);
-            return queue(s, r, &r->resp);
+            return MHD_YES;
         }
         if ((r->m.rt->flags & ROUTE_UPLOAD) && r->m.rt->upload) {
-            if (r->m.rt->upload->feed(r, &r->resp, upload_data, n) != 0) {
-                r->have_resp = 1;
-                return queue(s, r, &r->resp);
-            }
+            if (r->m.rt->upload->feed(r, &r->resp, upload_data, n) != 0) r->have_resp = 1;
         } else if (append_body(r, upload_data, n) != 0) {
             fail(s, r, 503, "out of memory reading the request body");
-            return queue(s, r, &r->resp);
         }
         return MHD_YES;
     }
     /* Body complete. */
+    if (r->have_resp) return queue(s, r, &r->resp);
     if (r->gzip && !(r->m.rt->flags & ROUTE_UPLOAD) && r->body) {
         int st = inflate_body(r, r->limit);
         if (st) {
