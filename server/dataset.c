@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define MAX_LEVELS (1 << 24) /* level indices are stored in floats: exact up to 2^24 */
 
@@ -41,6 +42,7 @@ struct ds_builder {
     long cap_rows;    /* rows the data block can hold */
     float *data;      /* cap_rows * cols floats, row-major */
     col_state *cs;    /* cols entries */
+    int n_cat;        /* categorical columns so far (0: the all-numeric fast path applies) */
 };
 
 /* ---------------------------------------------------------------- number parsing */
@@ -277,6 +279,7 @@ static mlp_err make_categorical(ds_builder *b, int col, mlp_error *err)
 {
     col_state *c = &b->cs[col];
     c->cat = 1;
+    b->n_cat++;
     c->first_text_row = b->rows + 1;
     for (long r = 0; r < b->rows; r++) {
         float *cell = &b->data[(size_t)r * (size_t)b->cols + (size_t)col];
@@ -424,6 +427,21 @@ mlp_err ds_builder_set_prefix_names(ds_builder *b, int cols, const char *prefix,
     return fix_columns(b, cols, names, err);
 }
 
+/* Asks for transparent huge pages on a big matrix: first-touch page faults are a large part of
+ * the cost of filling hundreds of MB (one fault per 2 MiB instead of per 4 KiB). Advisory only. */
+static void advise_huge(void *p, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (bytes < 4 * huge) return;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 /* Makes room for row index `rows` (one more row). */
 static mlp_err grow_to(ds_builder *b, long want_rows, mlp_error *err)
 {
@@ -438,6 +456,7 @@ static mlp_err grow_to(ds_builder *b, long want_rows, mlp_error *err)
         return mlp_fail(err, MLP_ETOOLARGE, "dataset too large");
     float *d = realloc(b->data, cap * cols * sizeof(float));
     if (!d) return mlp_fail(err, MLP_ENOMEM, "out of memory for a %zu x %zu matrix", cap, cols);
+    advise_huge(d, cap * cols * sizeof(float));
     b->data = d;
     b->cap_rows = (long)cap;
     return MLP_OK;
@@ -457,6 +476,7 @@ mlp_err ds_builder_reserve(ds_builder *b, long rows, mlp_error *err)
         return mlp_fail(err, MLP_ETOOLARGE, "dataset too large");
     float *d = realloc(b->data, (size_t)rows * cols * sizeof(float));
     if (!d) return mlp_fail(err, MLP_ENOMEM, "out of memory for a %ld x %zu matrix", rows, cols);
+    advise_huge(d, (size_t)rows * cols * sizeof(float));
     b->data = d;
     b->cap_rows = rows;
     return MLP_OK;
@@ -500,7 +520,15 @@ mlp_err ds_builder_add_text_row(ds_builder *b, int n, const char *const *cells, 
     if (n != b->cols) return ragged(b, n, err);
     if ((rc = grow_to(b, b->rows + 1, err)) != MLP_OK) return rc;
     float *row = b->data + (size_t)b->rows * (size_t)b->cols;
-    for (int j = 0; j < n; j++) {
+    int j0 = 0;
+    if (b->n_cat == 0) {
+        while (j0 < n && small_uint(cells[j0], lens[j0], &row[j0])) j0++;
+        if (j0 == n) {
+            b->rows++;
+            return MLP_OK;
+        }
+    }
+    for (int j = j0; j < n; j++) {
         const char *s = cells[j];
         size_t len = lens[j];
         float v;
@@ -606,6 +634,7 @@ mlp_err ds_builder_declare_categorical(ds_builder *b, int col, int n_levels,
     }
     c->cat = 1;
     c->declared = 1;
+    b->n_cat++;
     return MLP_OK;
 }
 
