@@ -1011,6 +1011,10 @@ static void still_healthy(void **state)
     snprintf(path, sizeof path, "/api/v1/runs/%s", key_vals[K_LIVE]);
     j = get_json(&S, path, &st);
     assert_int_equal(st, 200);
+    if (getenv("MLPD_TEST_VERBOSE"))
+        fprintf(stderr, "live run at epoch %lld\n",
+                (long long)json_integer_value(
+                    json_object_get(json_object_get(j, "progress"), "epoch")));
     assert_string_equal(json_string_value(json_object_get(j, "status")), "running");
     json_decref(j);
 }
