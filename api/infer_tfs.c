@@ -9,23 +9,48 @@
 #include "store.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static _Thread_local float *tl_buf;
-static _Thread_local size_t tl_cap;
+/* Per-thread scratch, freed by a key destructor when a request thread exits. */
+typedef struct {
+    float *p;
+    size_t cap;
+} tl_scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *v)
+{
+    tl_scratch *t = v;
+    free(t->p);
+    free(t);
+}
+
+static void scratch_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_free);
+}
 
 /* Per-thread scratch of at least n floats, or NULL. */
 static float *scratch(size_t n)
 {
-    if (n > tl_cap) {
-        float *p = realloc(tl_buf, n * sizeof *p);
-        if (!p) return NULL;
-        tl_buf = p;
-        tl_cap = n;
+    pthread_once(&scratch_once, scratch_init);
+    tl_scratch *t = pthread_getspecific(scratch_key);
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t))) return NULL;
+        pthread_setspecific(scratch_key, t);
     }
-    return tl_buf;
+    if (n > t->cap) {
+        float *p = realloc(t->p, n * sizeof *p);
+        if (!p) return NULL;
+        t->p = p;
+        t->cap = n;
+    }
+    return t->p;
 }
 
 /* Resolves the model of the request path; answers 404/400 and returns NULL on failure. */
@@ -77,8 +102,7 @@ void tfs_status(http_req *req, http_resp *resp)
                                                   "state", "AVAILABLE", "status", "error_code",
                                                   "OK", "error_message", ""));
         }
-        free(m.versions);
-        free(m.aliases);
+        store_model_clear(&m);
     } else {
         reg_model *m = get_model(req, resp);
         if (!m) {

@@ -103,9 +103,7 @@ void models_get(http_req *req, http_resp *resp)
     for (int i = 0; i < n; i++) json_array_append_new(det, version_to_json(&vs[i]));
     json_object_set_new(o, "model_versions", det);
     store_model_versions_free(vs, n);
-    store_models_free(&m, 0);
-    free(m.versions);
-    free(m.aliases);
+    store_model_clear(&m);
     api_json(resp, 200, o);
 }
 

@@ -212,6 +212,9 @@ mlp_err runspec_parse(json_t *body, const ds_table *cols, size_t max_params, run
                 for (int k = 0; k < rs->n_targets; k++)
                     is_t |= strcmp(cols->columns[c].name, rs->targets[k]) == 0;
                 if (is_t) continue;
+                /* an autoencoder's default input is every numeric column */
+                if (cols->columns[c].type == COL_CATEGORICAL && rs->task == TASK_AUTOENCODER)
+                    continue;
                 if (cols->columns[c].type == COL_CATEGORICAL)
                     FAIL("features",
                          "feature column '%s' is categorical: row %ld is not a number (list the "

@@ -259,6 +259,8 @@ static mlp_err prepare(store *st, runspec *rs, prepared *p, mlp_error *err)
             int is_target = 0;
             for (int k = 0; k < rs->n_targets; k++) is_target |= tidx[k] == c;
             if (is_target) continue;
+            /* An autoencoder has no target: by default it takes every numeric column. */
+            if (t->columns[c].type == COL_CATEGORICAL && rs->task == TASK_AUTOENCODER) continue;
             if (t->columns[c].type == COL_CATEGORICAL) {
                 rc = mlp_fail(err, MLP_EINVAL,
                               "feature column '%s' is categorical: row %ld is not a number "
