@@ -43,7 +43,10 @@ SVC_CFLAGS  := $(CFLAGS_BASE) -Icore -Iserver -Iapi -I$(BUILD)/gen $(ALL_CFLAGS)
 
 CORE_SRC   := $(wildcard core/*.c)
 SVC_SRC    := $(filter-out server/main.c,$(wildcard server/*.c)) $(wildcard api/*.c)
-GEN_SRC    := $(BUILD)/gen/migrations.c
+GEN_SRC    := $(BUILD)/gen/migrations.c $(BUILD)/gen/assets.c
+# Static files served by the binary: pairs of URL path and source file (see server/assets.h).
+ASSETS     := $(shell cat web/ASSETS 2>/dev/null)
+ASSET_FILES := $(filter-out /%,$(ASSETS))
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 SVC_OBJ    := $(SVC_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_SRC:%.c=%.o)
 MAIN_OBJ   := $(BUILD)/obj/server/main.o
@@ -91,6 +94,10 @@ $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 $(GEN_SRC): $(sort $(wildcard migrations/*.sql)) scripts/embed-migrations.sh
 	@mkdir -p $(dir $@)
 	./scripts/embed-migrations.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/assets.c: $(ASSET_FILES) web/ASSETS scripts/embed-assets.sh
+	@mkdir -p $(dir $@)
+	./scripts/embed-assets.sh $(ASSETS) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/libmlpcore.a: $(CORE_OBJ)
 	@rm -f $@
