@@ -68,6 +68,7 @@ DAEMON    := $(if $(HAVE_MAIN),$(BUILD)/mlpd)
 
 .PHONY: all test asan run deps format format-check clean check-layers
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 all: $(BUILD)/libmlpcore.a $(DAEMON)
 
