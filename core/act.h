@@ -14,8 +14,7 @@
 void act_forward(act_kind a, const float *Z, float *A, size_t n);
 /* dZ[i] = dA[i] * act'(Z[i]); A = act(Z) is passed because some derivatives are cheaper from it.
  * Not for ACT_SOFTMAX. dZ may alias dA. */
-void act_backward(act_kind a, const float *Z, const float *A, const float *dA, float *dZ,
-                  size_t n);
+void act_backward(act_kind a, const float *Z, const float *A, const float *dA, float *dZ, size_t n);
 /* P = row-wise softmax of Z (rows x k), stable. P may alias Z. */
 void act_softmax(const float *Z, float *P, int rows, int k);
 /* Scalar forms in double, for gradient checks and reference code. */
