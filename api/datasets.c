@@ -65,6 +65,11 @@ static int up_begin(http_req *req, http_resp *resp)
     }
     o.max_bytes = req->app->cfg->max_upload;
     o.max_cells = req->app->cfg->max_upload;
+    const char *cl = http_header(req, "Content-Length");
+    if (cl) { /* a size hint only (bounded: a lie costs address space, never a wrong answer) */
+        unsigned long long v = strtoull(cl, NULL, 10);
+        o.size_hint = o.max_bytes && v > o.max_bytes ? o.max_bytes : (size_t)v;
+    }
     upload *u = calloc(1, sizeof *u);
     if (!u) {
         api_fail(req, resp, MLP_ENOMEM, NULL);

@@ -60,7 +60,8 @@ struct ingest {
     idx_parser *images; /* owned pair parsers */
     idx_parser *labels;
     int seen_file, seen_images, seen_labels, seen_name;
-    char *name; /* name field bytes, NUL-terminated, or NULL */
+    int csv_hinted; /* the size hint went to the CSV parser (or was not for it) */
+    char *name;     /* name field bytes, NUL-terminated, or NULL */
     size_t name_len;
     char *json; /* JSON body bytes, json_len used of json_cap */
     size_t json_len, json_cap;
@@ -130,6 +131,11 @@ static mlp_err leaf_feed(ingest *in, stream *s, const unsigned char *d, size_t n
     }
     switch (s->kind) {
     case K_CSV:
+        if (!in->csv_hinted) { /* by now gunzip knows whether it inflates: then no hint */
+            in->csv_hinted = 1;
+            if (in->opts.size_hint && !gunzip_is_gzip(s->gz))
+                csv_set_size_hint(in->csv, in->opts.size_hint);
+        }
         return csv_feed(in->csv, (const char *)d, n, err);
     case K_IDX:
         return idx_feed(in->idx, d, n, err);

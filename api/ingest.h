@@ -38,6 +38,8 @@ typedef struct {
     csv_header header; /* CSV header mode (?header=) */
     size_t max_bytes;  /* bound on raw and on decoded body bytes; 0 = unbounded */
     size_t max_cells;  /* bound on rows*cols; 0 = unbounded */
+    size_t size_hint;  /* expected body bytes (Content-Length), 0 = unknown: lets an uncompressed
+                          CSV reserve its matrix once (csv_set_size_hint) */
 } ingest_opts;
 
 typedef struct ingest ingest;

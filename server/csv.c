@@ -6,6 +6,7 @@
  * to ds_builder_add_text_row, which parses the numbers. Nothing but the current row is kept. */
 #include "csv.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@ struct csv_parser {
     long line;            /* physical line being read, 1-based */
     long row_line;        /* physical line where the current row starts */
     long blank_line;      /* line of the first blank line not yet followed by data, or 0 */
+    size_t size_hint;     /* expected total bytes, 0 = unknown or already used */
+    size_t fed;           /* bytes fed so far */
     mlp_err failed;       /* sticky error */
     mlp_error failed_err; /* its detail */
 };
@@ -298,7 +301,38 @@ static long count_nl(const char *s, size_t n)
     return k;
 }
 
+static mlp_err csv_feed_chunk(csv_parser *p, const char *d, size_t n, mlp_error *err);
+
+void csv_set_size_hint(csv_parser *p, size_t bytes)
+{
+    p->size_hint = bytes;
+}
+
+#define HINT_ROWS 1024
+
+/* Reserves the matrix for the rows the hinted size should hold (see csv_set_size_hint). */
+static void use_size_hint(csv_parser *p)
+{
+    long rows = ds_builder_rows(p->b);
+    if (rows < HINT_ROWS || p->fed == 0) return;
+    double per_row = (double)p->fed / (double)rows; /* header included: a slight underestimate */
+    double want = (double)p->size_hint / per_row * 1.05 + 64;
+    double most = (double)p->size_hint / (2.0 * ds_builder_cols(p->b)) + 64; /* "0," per cell */
+    if (want > most) want = most;
+    p->size_hint = 0;
+    if (want > (double)rows && want < (double)LONG_MAX)
+        (void)ds_builder_reserve(p->b, (long)want, NULL); /* advisory: limits apply per row */
+}
+
 mlp_err csv_feed(csv_parser *p, const char *d, size_t n, mlp_error *err)
+{
+    mlp_err out = csv_feed_chunk(p, d, n, err);
+    p->fed += n;
+    if (out == MLP_OK && p->size_hint) use_size_hint(p);
+    return out;
+}
+
+static mlp_err csv_feed_chunk(csv_parser *p, const char *d, size_t n, mlp_error *err)
 {
     if (p->failed) {
         if (err) *err = p->failed_err;

@@ -32,6 +32,12 @@ typedef struct csv_parser csv_parser;
 
 /* *out is new. b is borrowed and receives the header (ds_builder_set_columns) and every row. */
 mlp_err csv_new(ds_builder *b, csv_header mode, csv_parser **out);
+/* Expected total bytes of the CSV text (e.g. the request's Content-Length), 0 = unknown. Once
+ * 1024 rows are in, the parser reserves the builder's matrix for the rows that many bytes
+ * should hold (from the bytes per row so far, plus 5%), so a big upload fills one matrix that is
+ * only shrunk at the end. Only a hint: a wrong one costs untouched address space or extra
+ * growth blocks, never a wrong result. */
+void csv_set_size_hint(csv_parser *p, size_t bytes);
 /* Parses the next len bytes. An error is sticky: later calls return it again. */
 mlp_err csv_feed(csv_parser *p, const char *data, size_t len, mlp_error *err);
 /* Ends the input: flushes a last row without a line end; an open quote is MLP_EINVAL. Does not

@@ -1,6 +1,10 @@
 /* dataset.c — the row-by-row table builder behind every upload format (see dataset.h).
  *
- * Rows land in one row-major float matrix grown by doubling. Each column starts numeric; the
+ * Rows land in a row-major float matrix: a base block grown by doubling up to BLOCK_BYTES, then
+ * further blocks of BLOCK_BYTES each (no realloc copying of a big matrix, no re-faulting of its
+ * pages), joined into one matrix at finish (peak memory: the blocks plus the final matrix, about
+ * 2x; a single block is just shrunk). ds_builder_reserve sizes the base block up front. Each
+ * column starts numeric; the
  * first cell that is not a number turns it categorical: from then on its cells hold level
  * indices (in order of first appearance, through a small open-addressing hash of the level
  * strings), and the numbers already stored are converted to levels. A number inside a
@@ -21,7 +25,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define MAX_LEVELS (1 << 24) /* level indices are stored in floats: exact up to 2^24 */
+#define MAX_LEVELS  (1 << 24)          /* level indices are stored in floats: exact up to 2^24 */
+#define BLOCK_BYTES ((size_t)32 << 20) /* size of the growth blocks past the base block */
 
 typedef struct {
     int cat;             /* 1 once the column is categorical */
@@ -39,11 +44,23 @@ struct ds_builder {
     int cols;         /* 0 until the header or first row fixes the width */
     char **names;     /* cols owned names */
     long rows;        /* rows added */
-    long cap_rows;    /* rows the data block can hold */
-    float *data;      /* cap_rows * cols floats, row-major */
-    col_state *cs;    /* cols entries */
-    int n_cat;        /* categorical columns so far (0: the all-numeric fast path applies) */
+    long cap_rows;    /* rows the base block and the growth blocks can hold together */
+    float *data;      /* base block: base_rows * cols floats, row-major */
+    long base_rows;   /* rows of the base block */
+    float **blocks;   /* n_blocks growth blocks of block_rows * cols floats each */
+    int n_blocks, cap_blocks;
+    long block_rows; /* rows per growth block (0 until the first one) */
+    col_state *cs;   /* cols entries */
+    int n_cat;       /* categorical columns so far (0: the all-numeric fast path applies) */
 };
+
+/* Start of data row r (0-based, r < cap_rows). */
+static inline float *row_ptr(const ds_builder *b, long r)
+{
+    if (r < b->base_rows) return b->data + (size_t)r * (size_t)b->cols;
+    long k = r - b->base_rows;
+    return b->blocks[k / b->block_rows] + (size_t)(k % b->block_rows) * (size_t)b->cols;
+}
 
 /* ---------------------------------------------------------------- number parsing */
 
@@ -282,7 +299,7 @@ static mlp_err make_categorical(ds_builder *b, int col, mlp_error *err)
     b->n_cat++;
     c->first_text_row = b->rows + 1;
     for (long r = 0; r < b->rows; r++) {
-        float *cell = &b->data[(size_t)r * (size_t)b->cols + (size_t)col];
+        float *cell = row_ptr(b, r) + col;
         int idx;
         mlp_err rc = number_level(b, col, *cell, &idx, err);
         if (rc != MLP_OK) return rc;
@@ -312,6 +329,8 @@ static void builder_reset(ds_builder *b)
         for (int i = 0; i < b->cols; i++) col_state_clear(&b->cs[i]);
     free(b->cs);
     free(b->data);
+    for (int i = 0; i < b->n_blocks; i++) free(b->blocks[i]);
+    free(b->blocks);
     size_t max_cells = b->max_cells;
     memset(b, 0, sizeof *b);
     b->max_cells = max_cells;
@@ -442,14 +461,44 @@ static void advise_huge(void *p, size_t bytes)
 #endif
 }
 
-/* Makes room for row index `rows` (one more row). */
+/* Adds one growth block of block_rows rows. */
+static mlp_err add_block(ds_builder *b, size_t cols, mlp_error *err)
+{
+    if (b->block_rows == 0) {
+        size_t br = BLOCK_BYTES / (cols * sizeof(float));
+        b->block_rows = br ? (long)br : 1;
+    }
+    if (b->n_blocks == b->cap_blocks) {
+        int cap = b->cap_blocks ? b->cap_blocks * 2 : 16;
+        float **nb = realloc(b->blocks, (size_t)cap * sizeof *nb);
+        if (!nb) return mlp_fail(err, MLP_ENOMEM, "out of memory");
+        b->blocks = nb;
+        b->cap_blocks = cap;
+    }
+    size_t bytes = (size_t)b->block_rows * cols * sizeof(float);
+    float *d = malloc(bytes);
+    if (!d)
+        return mlp_fail(err, MLP_ENOMEM, "out of memory for a %ld x %zu block", b->block_rows,
+                        cols);
+    advise_huge(d, bytes);
+    b->blocks[b->n_blocks++] = d;
+    b->cap_rows += b->block_rows;
+    return MLP_OK;
+}
+
+/* Makes room for row index `rows` (one more row): the base block doubles until it holds
+ * BLOCK_BYTES, then growth blocks are added. */
 static mlp_err grow_to(ds_builder *b, long want_rows, mlp_error *err)
 {
     if (want_rows <= b->cap_rows) return MLP_OK;
     size_t cols = (size_t)b->cols;
     if (b->max_cells && (size_t)want_rows > b->max_cells / cols)
         return mlp_fail(err, MLP_ETOOLARGE, "dataset exceeds the limit of %zu cells", b->max_cells);
-    size_t cap = b->cap_rows ? (size_t)b->cap_rows * 2 : 64;
+    if ((size_t)want_rows > SIZE_MAX / sizeof(float) / cols || want_rows == LONG_MAX)
+        return mlp_fail(err, MLP_ETOOLARGE, "dataset too large");
+    if (b->n_blocks > 0 || (size_t)b->base_rows * cols * sizeof(float) >= BLOCK_BYTES)
+        return add_block(b, cols, err);
+    size_t cap = b->base_rows ? (size_t)b->base_rows * 2 : 64;
     if (cap < (size_t)want_rows) cap = (size_t)want_rows;
     if (b->max_cells && cap > b->max_cells / cols) cap = b->max_cells / cols;
     if (cap > SIZE_MAX / sizeof(float) / cols || cap > (size_t)LONG_MAX)
@@ -458,14 +507,14 @@ static mlp_err grow_to(ds_builder *b, long want_rows, mlp_error *err)
     if (!d) return mlp_fail(err, MLP_ENOMEM, "out of memory for a %zu x %zu matrix", cap, cols);
     advise_huge(d, cap * cols * sizeof(float));
     b->data = d;
-    b->cap_rows = (long)cap;
+    b->base_rows = b->cap_rows = (long)cap;
     return MLP_OK;
 }
 
 mlp_err ds_builder_reserve(ds_builder *b, long rows, mlp_error *err)
 {
     if (b->cols == 0) return mlp_fail(err, MLP_EINVAL, "reserve before the columns are known");
-    if (rows <= b->cap_rows) return MLP_OK;
+    if (rows <= b->cap_rows || b->n_blocks > 0) return MLP_OK; /* advisory once blocks exist */
     size_t cols = (size_t)b->cols;
     if (b->max_cells && (size_t)rows > b->max_cells / cols)
         return mlp_fail(err, MLP_ETOOLARGE,
@@ -478,7 +527,39 @@ mlp_err ds_builder_reserve(ds_builder *b, long rows, mlp_error *err)
     if (!d) return mlp_fail(err, MLP_ENOMEM, "out of memory for a %ld x %zu matrix", rows, cols);
     advise_huge(d, (size_t)rows * cols * sizeof(float));
     b->data = d;
-    b->cap_rows = rows;
+    b->base_rows = b->cap_rows = rows;
+    return MLP_OK;
+}
+
+/* Joins the base and growth blocks into one matrix of exactly rows * cols floats in b->data
+ * (freeing each block once copied), or shrinks a lone base block. */
+static mlp_err join_blocks(ds_builder *b, mlp_error *err)
+{
+    size_t cols = (size_t)b->cols, cells = (size_t)b->rows * cols;
+    if (b->n_blocks == 0) {
+        if (b->base_rows > b->rows) {
+            float *shrunk = realloc(b->data, cells * sizeof(float));
+            if (shrunk) b->data = shrunk;
+        }
+    } else {
+        float *d = malloc(cells * sizeof(float));
+        if (!d) return mlp_fail(err, MLP_ENOMEM, "out of memory for the final matrix");
+        advise_huge(d, cells * sizeof(float));
+        size_t base_cells = (size_t)b->base_rows * cols;
+        memcpy(d, b->data, base_cells * sizeof(float));
+        free(b->data);
+        b->data = d;
+        size_t at = base_cells, block_cells = (size_t)b->block_rows * cols;
+        for (int i = 0; i < b->n_blocks; i++) {
+            size_t n = cells - at < block_cells ? cells - at : block_cells;
+            memcpy(d + at, b->blocks[i], n * sizeof(float));
+            at += n;
+            free(b->blocks[i]);
+            b->blocks[i] = NULL;
+        }
+        b->n_blocks = 0;
+    }
+    b->base_rows = b->cap_rows = b->rows;
     return MLP_OK;
 }
 
@@ -519,7 +600,7 @@ mlp_err ds_builder_add_text_row(ds_builder *b, int n, const char *const *cells, 
     if (b->cols == 0 && (rc = default_names(b, n, err)) != MLP_OK) return rc;
     if (n != b->cols) return ragged(b, n, err);
     if ((rc = grow_to(b, b->rows + 1, err)) != MLP_OK) return rc;
-    float *row = b->data + (size_t)b->rows * (size_t)b->cols;
+    float *row = row_ptr(b, b->rows);
     int j0 = 0;
     if (b->n_cat == 0) {
         while (j0 < n && small_uint(cells[j0], lens[j0], &row[j0])) j0++;
@@ -569,7 +650,7 @@ mlp_err ds_builder_add_row(ds_builder *b, int n, const float *vals, mlp_error *e
     if (b->cols == 0 && (rc = default_names(b, n, err)) != MLP_OK) return rc;
     if (n != b->cols) return ragged(b, n, err);
     if ((rc = grow_to(b, b->rows + 1, err)) != MLP_OK) return rc;
-    float *row = b->data + (size_t)b->rows * (size_t)b->cols;
+    float *row = row_ptr(b, b->rows);
     for (int j = 0; j < n; j++) {
         float v = vals[j];
         if (!isfinite(v)) {
@@ -617,7 +698,7 @@ mlp_err ds_builder_declare_categorical(ds_builder *b, int col, int n_levels,
         return mlp_fail(err, MLP_EINVAL, "column %d: %d levels (need 1 to %d)", col + 1, n_levels,
                         MAX_LEVELS);
     for (long r = 0; r < b->rows; r++) {
-        float v = b->data[(size_t)r * (size_t)b->cols + (size_t)col];
+        float v = row_ptr(b, r)[col];
         if (v < 0 || v >= (float)n_levels || v != floorf(v))
             return mlp_fail(err, MLP_EINVAL, "data row %ld, column %d: %g is not a level index",
                             r + 1, col + 1, (double)v);
@@ -658,7 +739,7 @@ mlp_err ds_builder_set_column(ds_builder *b, int col, long n, const float *vals,
             return mlp_fail(err, MLP_EINVAL, "data row %ld, column %d (\"%s\"): invalid value %g",
                             r + 1, col + 1, b->names[col], (double)v);
         }
-        b->data[(size_t)r * (size_t)b->cols + (size_t)col] = v;
+        row_ptr(b, r)[col] = v;
     }
     return MLP_OK;
 }
@@ -784,10 +865,15 @@ mlp_err ds_builder_finish(ds_builder *b, ds_table **out, mlp_error *err)
     }
     t->cols = b->cols;
     t->rows = b->rows;
+    mlp_err rc = join_blocks(b, err);
+    if (rc != MLP_OK) {
+        ds_table_free(t);
+        return rc;
+    }
     for (int j = 0; j < b->cols; j++) {
         ds_column *dst = &t->columns[j];
         if (b->cs[j].cat) {
-            mlp_err rc = finish_categorical(b, j, dst, err);
+            rc = finish_categorical(b, j, dst, err);
             if (rc != MLP_OK) {
                 ds_table_free(t);
                 return rc;
@@ -796,14 +882,12 @@ mlp_err ds_builder_finish(ds_builder *b, ds_table **out, mlp_error *err)
         dst->name = b->names[j];
         b->names[j] = NULL;
     }
-    mlp_err rc = numeric_stats(b, t, err);
+    rc = numeric_stats(b, t, err);
     if (rc != MLP_OK) {
         ds_table_free(t);
         return rc;
     }
-    size_t cells = (size_t)b->rows * (size_t)b->cols;
-    float *shrunk = realloc(b->data, cells * sizeof(float));
-    t->data = shrunk ? shrunk : b->data;
+    t->data = b->data;
     b->data = NULL;
     builder_reset(b);
     *out = t;

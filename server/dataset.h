@@ -4,8 +4,9 @@
  * A column is numeric when every cell parses as a finite number; otherwise it is categorical
  * and each cell holds the index of its level (levels sorted: numerically when every level looks
  * like a number, else bytewise). Column statistics (min, max, mean, std — population std) are
- * kept for numeric columns. The builder grows one float matrix (amortised doubling, so peak
- * memory stays within about 2x the final matrix) and remembers, per categorical column, the
+ * kept for numeric columns. The builder grows its float matrix in 32 MiB blocks (no realloc
+ * copies) joined once at finish, so peak memory stays within about 2x the final matrix, and
+ * remembers, per categorical column, the
  * first data row whose cell is not a number, for the "column X is not numeric (row R)" error.
  *
  * Owns: a ds_table owns its columns, names, levels and data. Borrows: nothing.

@@ -100,7 +100,7 @@ static void part(buf *b, const char *name, const void *d, size_t n)
 
 static ingest_opts opts(void)
 {
-    ingest_opts o = {CSV_HEADER_AUTO, 1 << 24, 0};
+    ingest_opts o = {CSV_HEADER_AUTO, 1 << 24, 0, 0};
     return o;
 }
 

@@ -248,12 +248,59 @@ static void generated_matrix(void **state)
     free(text);
 }
 
+/* The size hint (Content-Length) only reserves memory: exact, too small, too large and absurd
+ * hints give the same table as none, in one piece and in 4 KiB chunks. */
+static void size_hint_never_changes_the_table(void **state)
+{
+    (void)state;
+    size_t cap = 1 << 20, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    len += (size_t)snprintf(text, cap, "x,y,z\n");
+    for (int i = 0; i < 5000; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%d,%d.5,%s\n", i, i % 97,
+                                i == 3000 ? "late-text" : "7");
+    size_t hints[] = {0, len, len / 10, len * 50};
+    ds_table *ref = NULL;
+    for (size_t h = 0; h < sizeof hints / sizeof hints[0]; h++) {
+        for (size_t chunk = 4096; chunk <= len; chunk = len) {
+            ds_builder *b = NULL;
+            csv_parser *p = NULL;
+            mlp_error e;
+            mlp_error_clear(&e);
+            assert_int_equal(ds_builder_new(0, &b), MLP_OK);
+            assert_int_equal(csv_new(b, CSV_HEADER_AUTO, &p), MLP_OK);
+            csv_set_size_hint(p, hints[h]);
+            for (size_t i = 0; i < len; i += chunk)
+                assert_int_equal(csv_feed(p, text + i, len - i < chunk ? len - i : chunk, &e),
+                                 MLP_OK);
+            assert_int_equal(csv_finish(p, &e), MLP_OK);
+            ds_table *t = NULL;
+            assert_int_equal(ds_builder_finish(b, &t, &e), MLP_OK);
+            csv_free(p);
+            ds_builder_free(b);
+            assert_int_equal(t->rows, 5000);
+            assert_int_equal(t->columns[2].type, COL_CATEGORICAL);
+            assert_true(t->data[4999 * 3 + 0] == 4999.0f);
+            if (!ref) {
+                ref = t;
+            } else {
+                same_table(ref, t);
+                ds_table_free(t);
+            }
+            if (chunk == len) break;
+        }
+    }
+    ds_table_free(ref);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(header_modes),     cmocka_unit_test(quoting_and_line_ends),
         cmocka_unit_test(errors_name_rows), cmocka_unit_test(numbers_and_categories),
-        cmocka_unit_test(generated_matrix),
+        cmocka_unit_test(generated_matrix), cmocka_unit_test(size_hint_never_changes_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

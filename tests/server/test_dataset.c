@@ -270,6 +270,74 @@ static void limits_and_misuse(void **state)
     ds_builder_free(NULL);
 }
 
+/* A matrix bigger than the 32 MiB base block grows in blocks: a column turning categorical
+ * after the blocks started, a column overwritten across blocks and the join at finish must keep
+ * every cell where it was. 12000 x 1000 floats = 48 MB. */
+static void big_matrix_grows_in_blocks(void **state)
+{
+    (void)state;
+    enum { R = 12000, C = 1000, TEXT_ROW = 11000 };
+    ds_builder *b = NULL;
+    mlp_error e;
+    mlp_error_clear(&e);
+    assert_int_equal(ds_builder_new(0, &b), MLP_OK);
+    float *row = malloc(C * sizeof *row);
+    const char **cells = malloc(C * sizeof *cells);
+    size_t *lens = malloc(C * sizeof *lens);
+    char(*txt)[16] = malloc(C * sizeof *txt);
+    float *col0 = malloc(R * sizeof *col0);
+    assert_true(row && cells && lens && txt && col0);
+    for (int r = 0; r < R; r++) {
+        for (int j = 0; j < C; j++) row[j] = (float)((r * 7 + j) % 251);
+        if (r == TEXT_ROW) { /* column 5 turns categorical here */
+            for (int j = 0; j < C; j++) {
+                lens[j] = (size_t)snprintf(txt[j], sizeof txt[j], "%d", (int)row[j]);
+                cells[j] = txt[j];
+            }
+            cells[5] = "zzz";
+            lens[5] = 3;
+            assert_int_equal(ds_builder_add_text_row(b, C, cells, lens, &e), MLP_OK);
+        } else {
+            assert_int_equal(ds_builder_add_row(b, C, row, &e), MLP_OK);
+        }
+        col0[r] = (float)(R - r);
+    }
+    assert_int_equal(ds_builder_set_column(b, 0, R, col0, &e), MLP_OK);
+    ds_table *t = NULL;
+    assert_int_equal(ds_builder_finish(b, &t, &e), MLP_OK);
+    assert_int_equal(t->rows, R);
+    assert_int_equal(t->cols, C);
+    const ds_column *c5 = &t->columns[5];
+    assert_int_equal(c5->type, COL_CATEGORICAL);
+    assert_int_equal(c5->n_levels, 252);         /* "0".."250" and "zzz" */
+    assert_string_equal(c5->levels[251], "zzz"); /* bytewise: digits sort before letters */
+    assert_int_equal(c5->first_text_row, TEXT_ROW + 1);
+    int bad = 0;
+    for (int r = 0; r < R; r++) {
+        const float *got = t->data + (size_t)r * C;
+        bad += got[0] != (float)(R - r);
+        for (int j = 1; j < C; j++) {
+            int want = (r * 7 + j) % 251;
+            if (j != 5) {
+                bad += got[j] != (float)want;
+                continue;
+            }
+            char buf[16]; /* levels sort bytewise ("zzz" is not a number): compare the strings */
+            snprintf(buf, sizeof buf, "%d", want);
+            bad += strcmp(c5->levels[(int)got[j]], r == TEXT_ROW ? "zzz" : buf) != 0;
+        }
+    }
+    assert_int_equal(bad, 0);
+    assert_true(t->columns[0].min == 1.0 && t->columns[0].max == (double)R);
+    ds_table_free(t);
+    ds_builder_free(b);
+    free(row);
+    free(cells);
+    free(lens);
+    free(txt);
+    free(col0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +348,7 @@ int main(void)
         cmocka_unit_test(numeric_levels_sort_numerically),
         cmocka_unit_test(bad_rows_name_row_and_column),
         cmocka_unit_test(limits_and_misuse),
+        cmocka_unit_test(big_matrix_grows_in_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
