@@ -6,6 +6,8 @@
  * (bench/RESULTS.md); handlers never block on training, which runs on jobs.c's workers. */
 #include "http.h"
 
+#include "metrics.h"
+
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -86,6 +88,7 @@ static enum MHD_Result queue(http_server *s, http_req *r, http_resp *resp)
         snprintf(ra, sizeof ra, "%d", resp->retry_after);
         MHD_add_response_header(mr, "Retry-After", ra);
     }
+    if (resp->hdr_name[0]) MHD_add_response_header(mr, resp->hdr_name, resp->hdr_value);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)resp->status, mr);
     MHD_destroy_response(mr);
     r->done = 1;
@@ -275,6 +278,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return queue(s, r, &r->resp);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)socket_context;
+    metrics_connection(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -283,6 +295,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_req *r = *con_cls;
     if (!r) return;
     uint64_t us = http_now_us() - r->t0_us;
+    if (r->resp.status)
+        metrics_request(r->m.rt ? (int)(r->m.rt - route_table) : -1, r->method, r->resp.status, us);
     if (!s->o.quiet)
         fprintf(stderr, "%s %s %d %zu %llu%s\n", r->method, r->path, r->resp.status, r->resp.len,
                 (unsigned long long)us,
@@ -321,6 +335,7 @@ int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size
                          (unsigned)(o->threads > 0 ? o->threads : 2), MHD_OPTION_CONNECTION_LIMIT,
                          o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
                          MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!s->d) {
         snprintf(errbuf, errlen, "cannot listen on %s:%d (address in use or not permitted)",

@@ -28,6 +28,8 @@ typedef struct http_resp {
     char location[192]; /* "" or a Location header value */
     char allow[64];     /* "" or an Allow header value (405) */
     int retry_after;    /* seconds, 0 = none */
+    char hdr_name[40];  /* "" or one more header (e.g. Inference-Header-Content-Length) */
+    char hdr_value[40];
 } http_resp;
 
 typedef struct http_req {

@@ -30,6 +30,7 @@
  * cores. Worker threads run at a lower scheduling priority (nice +5) so that inference requests
  * win the CPU. */
 #include "jobs.h"
+#include "metrics.h"
 
 #include "rng.h"
 #include "train.h"
@@ -446,6 +447,7 @@ static mlp_err on_epoch(void *vctx, const train_metrics *m, trainer *t)
     rc = store_run_epoch(c->j->st, c->id, m->epoch, &rm, ck, cklen);
     free(ck);
     c->store_rc = rc;
+    if (rc == MLP_OK) metrics_epoch();
     return rc;
 }
 

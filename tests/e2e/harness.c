@@ -138,6 +138,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     copy_header(r->allow, sizeof r->allow, p, len, "Allow:");
     copy_header(r->content_type, sizeof r->content_type, p, len, "Content-Type:");
     copy_header(r->retry_after, sizeof r->retry_after, p, len, "Retry-After:");
+    copy_header(r->infer_header_len, sizeof r->infer_header_len, p, len,
+                "Inference-Header-Content-Length:");
     return len;
 }
 

@@ -25,6 +25,7 @@ typedef struct {
     char allow[128];
     char content_type[128];
     char retry_after[32];
+    char infer_header_len[32]; /* Inference-Header-Content-Length (/v2 binary responses) */
 } hresp;
 
 /* Creates a fresh data dir and starts the daemon; extra flags may be NULL-terminated. 0 ok. */

@@ -1,0 +1,676 @@
+/* infer_v2.c — the Open Inference Protocol (KServe V2) at /v2: server metadata and health, model
+ * metadata and readiness, and infer, with the binary tensor data extension as Triton defines it.
+ *
+ * Infer takes one input tensor "input" of shape [N, D] (FP32 or FP64; JSON "data" flat or nested,
+ * row-major; or raw little-endian bytes after the JSON header, whose length is given by the
+ * Inference-Header-Content-Length request header, with parameters.binary_data_size on the
+ * input). Outputs by task: classification "probabilities" [N,K] FP32 and "label" [N] BYTES (the
+ * class names as the dataset named them); regression "prediction" [N,K] FP32; autoencoder
+ * "reconstruction" [N,D] FP32 and "reconstruction_error" [N] FP64 (mean squared error per
+ * feature, computed exactly as /v1 :reconstruct does). The request's "outputs" list selects and
+ * orders outputs; "parameters": {"binary_data": true} on an output (or
+ * "binary_data_output": true on the request) returns it as raw bytes after the JSON header, and
+ * the response then carries Inference-Header-Content-Length. The numbers are those of /v1
+ * :predict: both convert the inputs to float32 and call net_predict.
+ *
+ * Allocation: the input, output and network scratch matrices are per-thread buffers that grow
+ * and are reused (freed at thread exit); a binary infer allocates only the jansson header tree
+ * and the response body. */
+#include "handlers.h"
+#include "metrics.h"
+#include "problem.h"
+#include "registry.h"
+#include "store.h"
+
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define V2_SERVER_VERSION "0.1.0"
+#define V2_MAX_OUTPUTS    2
+#define V2_MAX_DEPTH      8 /* nesting levels of "data" */
+
+/* ---- per-thread buffers ---- */
+
+typedef struct {
+    void *p;
+    size_t cap; /* bytes */
+} v2_buf;
+
+typedef struct {
+    v2_buf x, y, s; /* inputs (N×D floats), outputs (N×K floats), net scratch */
+} v2_tls;
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_free(void *v)
+{
+    v2_tls *t = v;
+    free(t->x.p);
+    free(t->y.p);
+    free(t->s.p);
+    free(t);
+}
+
+static void tls_init(void)
+{
+    pthread_key_create(&tls_key, tls_free);
+}
+
+static v2_tls *tls_get(void)
+{
+    pthread_once(&tls_once, tls_init);
+    v2_tls *t = pthread_getspecific(tls_key);
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t))) return NULL;
+        if (pthread_setspecific(tls_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+/* At least n bytes of b (borrowed until the next call on this thread), or NULL. */
+static void *buf_get(v2_buf *b, size_t n)
+{
+    if (n > b->cap) {
+        void *p = realloc(b->p, n);
+        if (!p) return NULL;
+        b->p = p;
+        b->cap = n;
+    }
+    return b->p;
+}
+
+/* ---- server and model metadata ---- */
+
+void v2_server_meta(http_req *req, http_resp *resp)
+{
+    (void)req;
+    api_json(resp, 200,
+             json_pack("{s:s, s:s, s:[s]}", "name", "mlpd", "version", V2_SERVER_VERSION,
+                       "extensions", "binary_tensor_data"));
+}
+
+void v2_live(http_req *req, http_resp *resp)
+{
+    (void)req;
+    api_json(resp, 200, json_pack("{s:b}", "live", 1));
+}
+
+void v2_ready(http_req *req, http_resp *resp)
+{
+    if (atomic_load(&req->app->shutting_down)) {
+        api_failf(req, resp, 503, NULL, "server is shutting down");
+        resp->retry_after = 5;
+        return;
+    }
+    api_json(resp, 200, json_pack("{s:b}", "ready", 1));
+}
+
+/* The model of the request path (version 0 = latest); answers 400/404 and returns NULL. */
+static reg_model *v2_model(http_req *req, http_resp *resp)
+{
+    const char *name = route_param(&req->m, "name");
+    const char *vs = route_param(&req->m, "version");
+    int v = 0;
+    if (!api_name_ok(name)) {
+        api_failf(req, resp, 400, NULL,
+                  "model name '%s' is not valid ([A-Za-z0-9][A-Za-z0-9._-]{0,63})", name);
+        return NULL;
+    }
+    if (vs) {
+        char *end;
+        long x = strtol(vs, &end, 10);
+        if (end == vs || *end || x < 1 || x > 1000000000) {
+            api_failf(req, resp, 400, NULL, "version must be a whole number >= 1, not '%s'", vs);
+            return NULL;
+        }
+        v = (int)x;
+    }
+    reg_model *m = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = reg_get(req->app->reg, name, v, NULL, &m, &err);
+    if (rc) {
+        api_fail(req, resp, rc, &err);
+        return NULL;
+    }
+    return m;
+}
+
+typedef enum { OUT_PROB = 0, OUT_LABEL, OUT_PRED, OUT_RECON, OUT_RECON_ERR } v2_out;
+static const char *const out_names[] = {"probabilities", "label", "prediction", "reconstruction",
+                                        "reconstruction_error"};
+static const char *const out_types[] = {"FP32", "BYTES", "FP32", "FP32", "FP64"};
+
+/* The outputs a task has, in their default order. Returns how many. */
+static int task_outputs(net_task t, v2_out out[V2_MAX_OUTPUTS])
+{
+    switch (t) {
+    case TASK_CLASSIFICATION:
+        out[0] = OUT_PROB;
+        out[1] = OUT_LABEL;
+        return 2;
+    case TASK_REGRESSION:
+        out[0] = OUT_PRED;
+        return 1;
+    default:
+        out[0] = OUT_RECON;
+        out[1] = OUT_RECON_ERR;
+        return 2;
+    }
+}
+
+/* Columns of an output per row (0: a vector [N]). */
+static int out_cols(v2_out o, const net_spec *sp)
+{
+    return o == OUT_PROB || o == OUT_PRED || o == OUT_RECON ? sp->n_out : 0;
+}
+
+static json_t *shape_json(long rows, int cols)
+{
+    return cols ? json_pack("[I, i]", (json_int_t)rows, cols) : json_pack("[I]", (json_int_t)rows);
+}
+
+void v2_model_meta(http_req *req, http_resp *resp)
+{
+    reg_model *m = v2_model(req, resp);
+    if (!m) return;
+    const net_spec *sp = net_get_spec(m->b->net);
+    json_t *versions = json_array();
+    store_model sm;
+    if (route_param(&req->m, "version") == NULL &&
+        store_model_get(req->app->store, m->name, &sm, NULL, NULL) == MLP_OK) {
+        for (int i = 0; i < sm.n_versions; i++) {
+            char vs[16];
+            snprintf(vs, sizeof vs, "%d", sm.versions[i]);
+            json_array_append_new(versions, json_string(vs));
+        }
+        store_model_clear(&sm);
+    } else {
+        char vs[16];
+        snprintf(vs, sizeof vs, "%d", m->version);
+        json_array_append_new(versions, json_string(vs));
+    }
+    v2_out outs[V2_MAX_OUTPUTS];
+    int n_out = task_outputs(sp->task, outs);
+    json_t *outputs = json_array();
+    for (int i = 0; i < n_out; i++)
+        json_array_append_new(outputs, json_pack("{s:s, s:s, s:o}", "name", out_names[outs[i]],
+                                                 "datatype", out_types[outs[i]], "shape",
+                                                 shape_json(-1, out_cols(outs[i], sp))));
+    json_t *o = json_pack("{s:s, s:o, s:s, s:[{s:s, s:s, s:o}], s:o}", "name", m->name, "versions",
+                          versions, "platform", "mlpd", "inputs", "name", "input", "datatype",
+                          "FP32", "shape", shape_json(-1, sp->n_in), "outputs", outputs);
+    reg_release(req->app->reg, m);
+    api_json(resp, 200, o);
+}
+
+void v2_model_ready(http_req *req, http_resp *resp)
+{
+    reg_model *m = v2_model(req, resp);
+    if (!m) return;
+    json_t *o = json_pack("{s:s, s:b}", "name", m->name, "ready", 1);
+    reg_release(req->app->reg, m);
+    api_json(resp, 200, o);
+}
+
+/* ---- infer ---- */
+
+typedef struct {
+    v2_out which;
+    int binary;
+} v2_want;
+
+/* Flattens nested "data" (row-major, d per row) into x as float32 (FP32 and FP64 alike: a JSON
+ * number is read as a double, then rounded as /v1 does); counts values into *k (stores < cap).
+ * Returns 0, or -1 after answering 400. */
+static int flatten(http_req *req, http_resp *resp, json_t *a, int depth, float *x, size_t cap,
+                   size_t d, size_t *k)
+{
+    if (depth > V2_MAX_DEPTH) {
+        api_failf(req, resp, 400, NULL, "inputs[0].data is nested deeper than %d levels",
+                  V2_MAX_DEPTH);
+        return -1;
+    }
+    size_t n = json_array_size(a);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(a, i);
+        if (json_is_array(v)) {
+            if (flatten(req, resp, v, depth + 1, x, cap, d, k)) return -1;
+            continue;
+        }
+        if (!json_is_number(v)) {
+            api_failf(req, resp, 400, NULL,
+                      "inputs[0].data value %zu (row %zu, column %zu) is not a number", *k, *k / d,
+                      *k % d);
+            return -1;
+        }
+        double dv = json_number_value(v);
+        if (!isfinite(dv) || fabs(dv) > FLT_MAX) {
+            api_failf(req, resp, 400, NULL,
+                      "inputs[0].data value %zu (row %zu, column %zu) is not a finite float", *k,
+                      *k / d, *k % d);
+            return -1;
+        }
+        if (*k < cap) x[*k] = (float)dv;
+        (*k)++;
+    }
+    return 0;
+}
+
+/* Reads one whole-number shape entry; -1 when not one. */
+static long shape_dim(json_t *v)
+{
+    if (!json_is_integer(v)) return -1;
+    json_int_t d = json_integer_value(v);
+    return d < 0 || d > 100000000 ? -1 : (long)d;
+}
+
+/* Parses the outputs list (or the defaults). Returns how many, or -1 after answering 400. */
+static int read_outputs(http_req *req, http_resp *resp, json_t *hdr, const net_spec *sp,
+                        v2_want want[V2_MAX_OUTPUTS])
+{
+    v2_out avail[V2_MAX_OUTPUTS];
+    int n_avail = task_outputs(sp->task, avail);
+    int all_binary = 0;
+    json_t *params = json_object_get(hdr, "parameters");
+    if (params && !json_is_object(params)) {
+        api_failf(req, resp, 400, NULL, "parameters must be an object");
+        return -1;
+    }
+    json_t *bdo = json_object_get(params, "binary_data_output");
+    if (bdo && !json_is_boolean(bdo)) {
+        api_failf(req, resp, 400, NULL, "parameters.binary_data_output must be true or false");
+        return -1;
+    }
+    all_binary = json_is_true(bdo);
+    json_t *outs = json_object_get(hdr, "outputs");
+    if (!outs) {
+        for (int i = 0; i < n_avail; i++) want[i] = (v2_want){avail[i], all_binary};
+        return n_avail;
+    }
+    if (!json_is_array(outs) || json_array_size(outs) == 0) {
+        api_failf(req, resp, 400, NULL, "outputs must be a non-empty list of {\"name\": ...}");
+        return -1;
+    }
+    if (json_array_size(outs) > (size_t)n_avail) {
+        api_failf(req, resp, 400, NULL, "outputs lists %zu tensors; this model has %d",
+                  json_array_size(outs), n_avail);
+        return -1;
+    }
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(outs); i++) {
+        json_t *o = json_array_get(outs, i);
+        const char *name = json_string_value(json_object_get(o, "name"));
+        if (!json_is_object(o) || !name) {
+            api_failf(req, resp, 400, NULL, "outputs[%zu] needs a \"name\"", i);
+            return -1;
+        }
+        int found = -1;
+        for (int a = 0; a < n_avail; a++)
+            if (strcmp(name, out_names[avail[a]]) == 0) found = a;
+        if (found < 0) {
+            api_failf(req, resp, 400, NULL,
+                      "outputs[%zu].name '%s' is not an output of this %s model (%s%s%s)", i, name,
+                      task_name(sp->task), out_names[avail[0]], n_avail > 1 ? ", " : "",
+                      n_avail > 1 ? out_names[avail[1]] : "");
+            return -1;
+        }
+        for (int k = 0; k < n; k++)
+            if (want[k].which == avail[found]) {
+                api_failf(req, resp, 400, NULL, "outputs[%zu]: '%s' is listed twice", i, name);
+                return -1;
+            }
+        json_t *op = json_object_get(o, "parameters");
+        json_t *bd = json_object_get(op, "binary_data");
+        if ((op && !json_is_object(op)) || (bd && !json_is_boolean(bd))) {
+            api_failf(req, resp, 400, NULL,
+                      "outputs[%zu].parameters.binary_data must be true or false", i);
+            return -1;
+        }
+        want[n++] = (v2_want){avail[found], bd ? json_is_true(bd) : all_binary};
+    }
+    return n;
+}
+
+/* Reads the input tensor of the header into per-thread X (N×D float32). bin/bin_len: the bytes
+ * after the JSON header (binary extension), or NULL. Returns 0, or -1 after answering. */
+static int read_input(http_req *req, http_resp *resp, json_t *hdr, const net_spec *sp,
+                      const char *bin, size_t bin_len, v2_tls *t, float **X, long *rows)
+{
+    json_t *inputs = json_object_get(hdr, "inputs");
+    if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
+        api_failf(req, resp, 400, NULL,
+                  "inputs must be a list of exactly one tensor {\"name\": \"input\", ...}");
+        return -1;
+    }
+    json_t *in = json_array_get(inputs, 0);
+    const char *name = json_string_value(json_object_get(in, "name"));
+    const char *dt = json_string_value(json_object_get(in, "datatype"));
+    json_t *shape = json_object_get(in, "shape");
+    if (!json_is_object(in) || !name || strcmp(name, "input") != 0) {
+        api_failf(req, resp, 400, NULL, "inputs[0].name must be \"input\"");
+        return -1;
+    }
+    int fp64 = 0;
+    if (!dt) {
+        api_failf(req, resp, 400, NULL, "inputs[0].datatype is missing (FP32 or FP64)");
+        return -1;
+    } else if (strcmp(dt, "FP64") == 0) {
+        fp64 = 1;
+    } else if (strcmp(dt, "FP32") != 0) {
+        api_failf(req, resp, 400, NULL,
+                  "inputs[0].datatype %s is not supported; this model takes FP32 (or FP64)", dt);
+        return -1;
+    }
+    long N = json_is_array(shape) && json_array_size(shape) == 2
+                 ? shape_dim(json_array_get(shape, 0))
+                 : -1;
+    long D = N >= 0 ? shape_dim(json_array_get(shape, 1)) : -1;
+    if (N < 1 || D < 0) {
+        api_failf(req, resp, 400, NULL, "inputs[0].shape must be [N, %d] with N >= 1 whole numbers",
+                  sp->n_in);
+        return -1;
+    }
+    if (D != sp->n_in) {
+        api_failf(req, resp, 400, NULL, "inputs[0].shape is [%ld, %ld]; the model takes [N, %d]", N,
+                  D, sp->n_in);
+        return -1;
+    }
+    size_t count = (size_t)N * (size_t)D;
+    float *x = buf_get(&t->x, count * sizeof *x);
+    if (!x) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return -1;
+    }
+    json_t *data = json_object_get(in, "data");
+    json_t *bds = json_object_get(json_object_get(in, "parameters"), "binary_data_size");
+    if (bds) {
+        size_t esz = fp64 ? 8 : 4;
+        if (!json_is_integer(bds) || json_integer_value(bds) < 0 ||
+            (size_t)json_integer_value(bds) != count * esz) {
+            api_failf(req, resp, 400, NULL,
+                      "inputs[0].parameters.binary_data_size must be %zu (shape [%ld, %ld] of %s)",
+                      count * esz, N, D, dt);
+            return -1;
+        }
+        if (data) {
+            api_failf(req, resp, 400, NULL, "inputs[0] has both data and binary_data_size");
+            return -1;
+        }
+        if (!bin) {
+            api_failf(req, resp, 400, NULL,
+                      "inputs[0].parameters.binary_data_size needs the binary tensor extension: "
+                      "send the Inference-Header-Content-Length header");
+            return -1;
+        }
+        if (bin_len != count * esz) {
+            api_failf(req, resp, 400, NULL,
+                      "the body has %zu bytes after the JSON header; binary_data_size says %zu",
+                      bin_len, count * esz);
+            return -1;
+        }
+        /* Little-endian on the wire; memcpy also avoids unaligned loads (any header length). */
+        if (fp64) {
+            for (size_t i = 0; i < count; i++) {
+                double dv;
+                memcpy(&dv, bin + i * 8, 8);
+                if (!isfinite(dv) || fabs(dv) > FLT_MAX) goto not_finite;
+                x[i] = (float)dv;
+            }
+        } else {
+            memcpy(x, bin, count * 4);
+            for (size_t i = 0; i < count; i++)
+                if (!isfinite(x[i])) goto not_finite;
+        }
+        *X = x;
+        *rows = N;
+        return 0;
+    not_finite : {
+        size_t i = 0;
+        for (; i < count; i++) {
+            double dv;
+            if (fp64)
+                memcpy(&dv, bin + i * 8, 8);
+            else {
+                float fv;
+                memcpy(&fv, bin + i * 4, 4);
+                dv = fv;
+            }
+            if (!isfinite(dv) || fabs(dv) > FLT_MAX) break;
+        }
+        api_failf(req, resp, 400, NULL,
+                  "inputs[0] value at row %zu, column %zu is not a finite float", i / (size_t)D,
+                  i % (size_t)D);
+        return -1;
+    }
+    }
+    if (bin && bin_len) {
+        api_failf(req, resp, 400, NULL,
+                  "the body has %zu bytes after the JSON header but no input declares "
+                  "parameters.binary_data_size",
+                  bin_len);
+        return -1;
+    }
+    if (!json_is_array(data)) {
+        api_failf(req, resp, 400, NULL,
+                  "inputs[0].data must be a list of numbers (flat or nested)");
+        return -1;
+    }
+    size_t k = 0;
+    if (flatten(req, resp, data, 0, x, count, (size_t)D, &k)) return -1;
+    if (k != count) {
+        api_failf(req, resp, 400, NULL, "inputs[0].data has %zu values; shape [%ld, %ld] needs %zu",
+                  k, N, D, count);
+        return -1;
+    }
+    *X = x;
+    *rows = N;
+    return 0;
+}
+
+/* Class index of row y for the label output: the best probability; a single sigmoid output
+ * means class 1 when p >= 0.5 (the same reading as /v1 :classify, which scores class 0 as 1-p). */
+static int label_of(const float *y, int k)
+{
+    if (k == 1) return y[0] >= 0.5f ? 1 : 0;
+    int best = 0;
+    for (int i = 1; i < k; i++)
+        if (y[i] > y[best]) best = i;
+    return best;
+}
+
+/* Bytes of an output's binary form. */
+static size_t out_bytes(v2_out o, const reg_model *m, const float *Y, long N, int K)
+{
+    if (o == OUT_LABEL) {
+        size_t n = 0;
+        for (long i = 0; i < N; i++) {
+            int c = label_of(Y + (size_t)i * K, K);
+            n += 4 + (c < m->b->n_labels ? strlen(m->b->labels[c]) : 0);
+        }
+        return n;
+    }
+    if (o == OUT_RECON_ERR) return (size_t)N * 8;
+    return (size_t)N * (size_t)K * 4;
+}
+
+/* Per-row reconstruction error, as /v1 :reconstruct computes it. */
+static double recon_err(const float *x, const float *y, int d)
+{
+    double se = 0;
+    for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
+    return se / d;
+}
+
+/* Writes an output's binary form at p (out_bytes long). */
+static void out_write(v2_out o, const reg_model *m, const float *X, const float *Y, long N, int K,
+                      int D, unsigned char *p)
+{
+    if (o == OUT_LABEL) {
+        for (long i = 0; i < N; i++) {
+            int c = label_of(Y + (size_t)i * K, K);
+            const char *s = c < m->b->n_labels ? m->b->labels[c] : "";
+            uint32_t n = (uint32_t)strlen(s);
+            memcpy(p, &n, 4);
+            memcpy(p + 4, s, n);
+            p += 4 + n;
+        }
+    } else if (o == OUT_RECON_ERR) {
+        for (long i = 0; i < N; i++) {
+            double e = recon_err(X + (size_t)i * D, Y + (size_t)i * K, D);
+            memcpy(p + (size_t)i * 8, &e, 8);
+        }
+    } else {
+        memcpy(p, Y, (size_t)N * (size_t)K * 4);
+    }
+}
+
+static json_t *out_json_data(v2_out o, const reg_model *m, const float *X, const float *Y, long N,
+                             int K, int D)
+{
+    json_t *a = json_array();
+    if (o == OUT_LABEL) {
+        for (long i = 0; i < N; i++) {
+            int c = label_of(Y + (size_t)i * K, K);
+            json_array_append_new(a, json_string(c < m->b->n_labels ? m->b->labels[c] : ""));
+        }
+    } else if (o == OUT_RECON_ERR) {
+        for (long i = 0; i < N; i++)
+            json_array_append_new(a, json_real(recon_err(X + (size_t)i * D, Y + (size_t)i * K, D)));
+    } else {
+        size_t n = (size_t)N * (size_t)K;
+        for (size_t i = 0; i < n; i++) json_array_append_new(a, json_real(Y[i]));
+    }
+    return a;
+}
+
+void v2_infer(http_req *req, http_resp *resp)
+{
+    json_t *hdr = NULL, *outputs = NULL, *res = NULL;
+    char *head = NULL, *body = NULL;
+    reg_model *m = v2_model(req, resp);
+    if (!m) return;
+    const net_spec *sp = net_get_spec(m->b->net);
+    v2_tls *t = tls_get();
+    if (!t) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+
+    /* The JSON header: the whole body, or its first Inference-Header-Content-Length bytes. */
+    const char *ihcl = http_header(req, "Inference-Header-Content-Length");
+    const char *bin = NULL;
+    size_t bin_len = 0;
+    if (ihcl) {
+        char *end;
+        unsigned long long hl = strtoull(ihcl, &end, 10);
+        if (end == ihcl || *end || hl == 0 || hl > req->body_len) {
+            api_failf(req, resp, 400, NULL,
+                      "Inference-Header-Content-Length '%s' must be a number of bytes from 1 to "
+                      "the body length (%zu)",
+                      ihcl, req->body_len);
+            goto out;
+        }
+        json_error_t je;
+        hdr = json_loadb(req->body, (size_t)hl, JSON_REJECT_DUPLICATES, &je);
+        if (!hdr) {
+            api_failf(req, resp, 400, NULL,
+                      "the JSON header is not valid JSON: %s (line %d, column %d)", je.text,
+                      je.line, je.column);
+            goto out;
+        }
+        if (!json_is_object(hdr)) {
+            api_failf(req, resp, 400, NULL, "the JSON header must be a JSON object");
+            goto out;
+        }
+        bin = req->body + hl;
+        bin_len = req->body_len - (size_t)hl;
+    } else if (!(hdr = api_body_object(req, resp))) {
+        goto out;
+    }
+    json_t *id = json_object_get(hdr, "id");
+    if (id && !json_is_string(id)) {
+        api_failf(req, resp, 400, NULL, "id must be a string");
+        goto out;
+    }
+    v2_want want[V2_MAX_OUTPUTS];
+    int n_want = read_outputs(req, resp, hdr, sp, want);
+    if (n_want < 0) goto out;
+    float *X = NULL;
+    long N = 0;
+    if (read_input(req, resp, hdr, sp, bin, bin_len, t, &X, &N)) goto out;
+
+    const net *nt = m->b->net;
+    int K = sp->n_out, D = sp->n_in;
+    float *Y = buf_get(&t->y, (size_t)N * (size_t)K * sizeof *Y);
+    float *S = buf_get(&t->s, net_scratch_floats(nt, (int)N) * sizeof(float));
+    if (!Y || !S) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+    net_predict(nt, X, (int)N, Y, S);
+
+    /* Response header (JSON), then the binary outputs in order. */
+    char vs[16];
+    snprintf(vs, sizeof vs, "%d", m->version);
+    outputs = json_array();
+    size_t bin_total = 0;
+    for (int i = 0; i < n_want; i++) {
+        v2_out o = want[i].which;
+        json_t *ot = json_pack("{s:s, s:s, s:o}", "name", out_names[o], "datatype", out_types[o],
+                               "shape", shape_json(N, out_cols(o, sp)));
+        if (want[i].binary) {
+            size_t nb = out_bytes(o, m, Y, N, K);
+            json_object_set_new(ot, "parameters",
+                                json_pack("{s:I}", "binary_data_size", (json_int_t)nb));
+            bin_total += nb;
+        } else {
+            json_object_set_new(ot, "data", out_json_data(o, m, X, Y, N, K, D));
+        }
+        json_array_append_new(outputs, ot);
+    }
+    res = json_pack("{s:s, s:s}", "model_name", m->name, "model_version", vs);
+    if (id) json_object_set(res, "id", id);
+    json_object_set(res, "outputs", outputs);
+    if (bin_total == 0) {
+        metrics_inference(m->name, m->version, N);
+        api_json(resp, 200, res);
+        res = NULL;
+        goto out;
+    }
+    head = json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    size_t hl = head ? strlen(head) : 0;
+    body = head ? malloc(hl + bin_total) : NULL;
+    if (!body) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+    memcpy(body, head, hl);
+    unsigned char *p = (unsigned char *)body + hl;
+    for (int i = 0; i < n_want; i++) {
+        if (!want[i].binary) continue;
+        out_write(want[i].which, m, X, Y, N, K, D, p);
+        p += out_bytes(want[i].which, m, Y, N, K);
+    }
+    resp_take(resp, 200, "application/octet-stream", body, hl + bin_total);
+    body = NULL;
+    snprintf(resp->hdr_name, sizeof resp->hdr_name, "Inference-Header-Content-Length");
+    snprintf(resp->hdr_value, sizeof resp->hdr_value, "%zu", hl);
+    metrics_inference(m->name, m->version, N);
+out:
+    free(head);
+    free(body);
+    json_decref(res);
+    json_decref(outputs);
+    json_decref(hdr);
+    reg_release(req->app->reg, m);
+}
