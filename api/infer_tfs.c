@@ -2,55 +2,108 @@
  * /v1/models/{name}[/versions/{v}|/labels/{alias}]: status, metadata, :predict, :classify,
  * :reconstruct, :encode. Errors are {"error": "..."} naming the instance at fault.
  *
- * Scratch for activations is per thread (grown as needed, never freed per request). */
+ * Hot path (:predict): the body is read by api/fastjson's strict single-pass reader straight
+ * into a per-thread float matrix; bodies it does not handle (object rows, extra keys, errors)
+ * go through jansson exactly as before, into the same matrix, so answers and error messages do
+ * not depend on the path. X, Y and the activations are per-thread buffers (grown as needed,
+ * never freed per request, freed at thread exit); the answer is written straight into the one
+ * malloc'd body that MHD sends and frees, with fj_format_float. net_predict is the only compute
+ * path. */
+#include "fastjson.h"
 #include "handlers.h"
 #include "problem.h"
 #include "registry.h"
 #include "store.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-/* Per-thread scratch, freed by a key destructor when a request thread exits. */
+/* Per-thread buffers, freed by a key destructor when a request thread exits. */
 typedef struct {
-    float *p;
-    size_t cap;
-} tl_scratch;
+    fj_floats x; /* request rows */
+    fj_floats y; /* outputs */
+    fj_floats s; /* net_predict / net_encode scratch */
+} tl_bufs;
 
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static pthread_key_t bufs_key;
+static pthread_once_t bufs_once = PTHREAD_ONCE_INIT;
 
-static void scratch_free(void *v)
+static void bufs_free(void *v)
 {
-    tl_scratch *t = v;
-    free(t->p);
+    tl_bufs *t = v;
+    free(t->x.p);
+    free(t->y.p);
+    free(t->s.p);
     free(t);
 }
 
-static void scratch_init(void)
+static void bufs_init(void)
 {
-    pthread_key_create(&scratch_key, scratch_free);
+    pthread_key_create(&bufs_key, bufs_free);
 }
 
-/* Per-thread scratch of at least n floats, or NULL. */
-static float *scratch(size_t n)
+/* This thread's buffers, or NULL. */
+static tl_bufs *bufs(void)
 {
-    pthread_once(&scratch_once, scratch_init);
-    tl_scratch *t = pthread_getspecific(scratch_key);
+    pthread_once(&bufs_once, bufs_init);
+    tl_bufs *t = pthread_getspecific(bufs_key);
     if (!t) {
         if (!(t = calloc(1, sizeof *t))) return NULL;
-        pthread_setspecific(scratch_key, t);
+        if (pthread_setspecific(bufs_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
     }
-    if (n > t->cap) {
-        float *p = realloc(t->p, n * sizeof *p);
-        if (!p) return NULL;
-        t->p = p;
-        t->cap = n;
+    return t;
+}
+
+/* Buffer b with room for n floats, or NULL. */
+static float *room(fj_floats *b, size_t n)
+{
+    return fj_reserve(b, n ? n : 1) ? NULL : b->p;
+}
+
+/* Inference before training (see server/jobs.c DESIGN). OpenBLAS's thread count is
+ * process-wide, and a multi-threaded sgemv/sgemm from a request thread waits for pool threads
+ * that training keeps busy. So while any inference request is computing, OpenBLAS runs on one
+ * thread (requests get their own core; a 784x256 sgemv is faster single-threaded anyway), and
+ * the count set at start-up comes back when the last one finishes. The mutex orders the set
+ * calls; each re-reads the counter under it, so the last call always matches the counter. */
+static atomic_int blas_inflight;
+static int blas_default;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void blas_capture(void)
+{
+    blas_default = openblas_get_num_threads();
+}
+
+static void blas_enter(void)
+{
+    pthread_once(&blas_once, blas_capture);
+    if (blas_default <= 1) return;
+    if (atomic_fetch_add(&blas_inflight, 1) == 0) {
+        pthread_mutex_lock(&blas_mu);
+        if (atomic_load(&blas_inflight) > 0) openblas_set_num_threads(1);
+        pthread_mutex_unlock(&blas_mu);
     }
-    return t->p;
+}
+
+static void blas_leave(void)
+{
+    if (blas_default <= 1) return;
+    if (atomic_fetch_sub(&blas_inflight, 1) == 1) {
+        pthread_mutex_lock(&blas_mu);
+        if (atomic_load(&blas_inflight) == 0) openblas_set_num_threads(blas_default);
+        pthread_mutex_unlock(&blas_mu);
+    }
 }
 
 /* Resolves the model of the request path; answers 404/400 and returns NULL on failure. */
@@ -156,14 +209,40 @@ void tfs_metadata(http_req *req, http_resp *resp)
     api_json(resp, 200, o);
 }
 
+/* 1 when the request's Content-Type lets api_body_object parse the body (the same test). */
+static int json_type_ok(http_req *req)
+{
+    const char *ct = http_header(req, "Content-Type");
+    return !ct || strncasecmp(ct, "application/json", 16) == 0 ||
+           strncasecmp(ct, "text/json", 9) == 0;
+}
+
 /* The rows of a request: {"instances": [...]} or {"inputs": [...] | {"<one name>": [...]}}.
- * Each row is an array of d numbers or an object keyed by feature name. Fills X (new, n x d).
- * Answers 400 naming the instance and returns -1 on bad input. */
+ * Each row is an array of d numbers or an object keyed by feature name. *X (borrowed: this
+ * thread's buffer, valid until the thread's next request) gets the n x d rows. The fast reader
+ * takes plain bodies; everything else goes through jansson. Answers 400 naming the instance and
+ * returns -1 on bad input. */
 static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float **X, int *n,
                      int *columnar)
 {
     const net_spec *sp = net_get_spec(m->b->net);
     int d = sp->n_in;
+    tl_bufs *t = bufs();
+    if (!t) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return -1;
+    }
+    if (req->body && req->body_len && json_type_ok(req)) {
+        int r = fj_rows(req->body, req->body_len, d, &t->x, n, columnar);
+        if (r == 1) {
+            *X = t->x.p;
+            return 0;
+        }
+        if (r < 0) {
+            api_fail(req, resp, MLP_ENOMEM, NULL);
+            return -1;
+        }
+    }
     json_t *body = api_body_object(req, resp);
     if (!body) return -1;
     json_t *rows = json_object_get(body, "instances");
@@ -189,7 +268,7 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
         api_failf(req, resp, 400, NULL, "%s is empty", key);
         return -1;
     }
-    float *x = malloc(N * (size_t)d * sizeof *x);
+    float *x = room(&t->x, N * (size_t)d);
     if (!x) {
         json_decref(body);
         api_fail(req, resp, MLP_ENOMEM, NULL);
@@ -252,27 +331,27 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
     *n = (int)N;
     return 0;
 bad:
-    free(x);
     json_decref(body);
     return -1;
 }
 
-/* Runs the model on the request's rows: Y (new, n x n_out). */
+/* Runs the model on the request's rows: *X and *Y (n x n_out) borrowed, this thread's buffers. */
 static int run(http_req *req, http_resp *resp, reg_model *m, float **X, float **Y, int *n,
                int *columnar)
 {
     if (read_rows(req, resp, m, X, n, columnar)) return -1;
     const net *nt = m->b->net;
     const net_spec *sp = net_get_spec(nt);
-    float *s = scratch(net_scratch_floats(nt, *n));
-    *Y = malloc((size_t)*n * (size_t)sp->n_out * sizeof **Y);
+    tl_bufs *t = bufs(); /* non-NULL: read_rows got it */
+    float *s = room(&t->s, net_scratch_floats(nt, *n));
+    *Y = room(&t->y, (size_t)*n * (size_t)sp->n_out);
     if (!s || !*Y) {
-        free(*Y);
-        free(*X);
         api_fail(req, resp, MLP_ENOMEM, NULL);
         return -1;
     }
+    blas_enter();
     net_predict(nt, *X, *n, *Y, s);
+    blas_leave();
     return 0;
 }
 
@@ -283,6 +362,43 @@ static json_t *row_json(const float *v, int k)
     return a;
 }
 
+/* {"<key>":[[y00,y01,...],...]} (or [y0,y1,...] for a single-output regression), written into
+ * one malloc'd body handed to resp. */
+static void predict_answer(http_req *req, http_resp *resp, const char *key, const float *Y, int n,
+                           int k, int flat)
+{
+    size_t cap = strlen(key) + 16 + (size_t)n * ((size_t)k * (FJ_FLOAT_MAX + 1) + 3);
+    char *b = malloc(cap), *o = b;
+    if (!b) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return;
+    }
+    *o++ = '{';
+    *o++ = '"';
+    size_t kl = strlen(key);
+    memcpy(o, key, kl);
+    o += kl;
+    memcpy(o, "\":[", 3);
+    o += 3;
+    for (int i = 0; i < n; i++) {
+        const float *y = Y + (size_t)i * (size_t)k;
+        if (i) *o++ = ',';
+        if (flat) {
+            o += fj_format_float(y[0], o);
+            continue;
+        }
+        *o++ = '[';
+        for (int j = 0; j < k; j++) {
+            if (j) *o++ = ',';
+            o += fj_format_float(y[j], o);
+        }
+        *o++ = ']';
+    }
+    *o++ = ']';
+    *o++ = '}';
+    resp_take(resp, 200, "application/json", b, (size_t)(o - b));
+}
+
 void tfs_predict(http_req *req, http_resp *resp)
 {
     reg_model *m = get_model(req, resp);
@@ -291,18 +407,9 @@ void tfs_predict(http_req *req, http_resp *resp)
     int n = 0, columnar = 0;
     if (run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
         const net_spec *sp = net_get_spec(m->b->net);
-        json_t *out = json_array();
-        for (int i = 0; i < n; i++) {
-            const float *y = Y + (size_t)i * sp->n_out;
-            if (sp->task == TASK_REGRESSION && sp->n_out == 1)
-                json_array_append_new(out, json_real(y[0]));
-            else
-                json_array_append_new(out, row_json(y, sp->n_out));
-        }
-        api_json(resp, 200, json_pack("{s:o}", columnar ? "outputs" : "predictions", out));
+        predict_answer(req, resp, columnar ? "outputs" : "predictions", Y, n, sp->n_out,
+                       sp->task == TASK_REGRESSION && sp->n_out == 1);
     }
-    free(X);
-    free(Y);
     reg_release(req->app->reg, m);
 }
 
@@ -349,8 +456,6 @@ void tfs_classify(http_req *req, http_resp *resp)
         free(sc);
         api_json(resp, 200, json_pack("{s:o}", "results", results));
     }
-    free(X);
-    free(Y);
     reg_release(req->app->reg, m);
 }
 
@@ -380,8 +485,6 @@ void tfs_reconstruct(http_req *req, http_resp *resp)
         }
         api_json(resp, 200, json_pack("{s:o, s:o}", "reconstructions", rec, "errors", errs));
     }
-    free(X);
-    free(Y);
     reg_release(req->app->reg, m);
 }
 
@@ -402,11 +505,13 @@ void tfs_encode(http_req *req, http_resp *resp)
     if (read_rows(req, resp, m, &X, &n, &columnar) == 0) {
         int k = net_code_dim(nt);
         float *C = malloc((size_t)n * (size_t)k * sizeof *C);
-        float *s = scratch(net_scratch_floats(nt, n));
+        float *s = room(&bufs()->s, net_scratch_floats(nt, n)); /* bufs(): read_rows got it */
         if (!C || !s) {
             api_fail(req, resp, MLP_ENOMEM, NULL);
         } else {
+            blas_enter();
             net_encode(nt, X, n, C, s);
+            blas_leave();
             json_t *codes = json_array();
             for (int i = 0; i < n; i++)
                 json_array_append_new(codes, row_json(C + (size_t)i * k, k));
@@ -414,6 +519,5 @@ void tfs_encode(http_req *req, http_resp *resp)
         }
         free(C);
     }
-    free(X);
     reg_release(req->app->reg, m);
 }

@@ -1,0 +1,334 @@
+/* fastjson.c — strict single-pass reader of inference bodies and the float formatter of the
+ * answers (see fastjson.h).
+ *
+ * Why not ds_parse_number (server/dataset.c): it rounds decimal -> float directly (strtof), and
+ * this reader must give the very floats of the jansson path, which rounds decimal -> double ->
+ * float (they differ in rare double-rounding cases), and must also mirror jansson's split of
+ * integers (strtoll: "-0" is +0) from reals. The exact-fast-path idea is the same. */
+#include "fastjson.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 10^k for k in [-64, 64] is p10_tab[k + 64]; exact in double for 0 <= k <= 22. */
+static const double p10_tab[129] = {
+    1e-64, 1e-63, 1e-62, 1e-61, 1e-60, 1e-59, 1e-58, 1e-57, 1e-56, 1e-55, 1e-54, 1e-53, 1e-52,
+    1e-51, 1e-50, 1e-49, 1e-48, 1e-47, 1e-46, 1e-45, 1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39,
+    1e-38, 1e-37, 1e-36, 1e-35, 1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26,
+    1e-25, 1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13,
+    1e-12, 1e-11, 1e-10, 1e-9,  1e-8,  1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,
+    1e1,   1e2,   1e3,   1e4,   1e5,   1e6,   1e7,   1e8,   1e9,   1e10,  1e11,  1e12,  1e13,
+    1e14,  1e15,  1e16,  1e17,  1e18,  1e19,  1e20,  1e21,  1e22,  1e23,  1e24,  1e25,  1e26,
+    1e27,  1e28,  1e29,  1e30,  1e31,  1e32,  1e33,  1e34,  1e35,  1e36,  1e37,  1e38,  1e39,
+    1e40,  1e41,  1e42,  1e43,  1e44,  1e45,  1e46,  1e47,  1e48,  1e49,  1e50,  1e51,  1e52,
+    1e53,  1e54,  1e55,  1e56,  1e57,  1e58,  1e59,  1e60,  1e61,  1e62,  1e63,  1e64,
+};
+#define P10(k) p10_tab[(k) + 64]
+
+/* 10^k for k in [0, 27], exact in an x87 long double (5^27 < 2^64). */
+static const long double p10l_tab[28] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,
+                                         1e7L,  1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L,
+                                         1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L,
+                                         1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+
+/* 17-19 digit mantissas (what printing a float32 as a double gives, "0.0038999998942017555"):
+ * q = m / 10^k in long double (m < 2^64 is exact there, one rounding, relative error <= 2^-64).
+ * jansson's value is (float)RN_double(x); it equals (float)q whenever no float rounding
+ * midpoint lies within 2^-50 |q| of q (both q and RN_double(x) are then on the same side of
+ * every midpoint as x). 1 and *out set in that case; 0 when too close to call (use strtod). */
+static int ld_path(uint64_t m, long exp10, float *out)
+{
+#if LDBL_MANT_DIG >= 64
+    long double q =
+        exp10 < 0 ? (long double)m / p10l_tab[-exp10] : (long double)m * p10l_tab[exp10];
+    if (!(q < 3.39e38L)) return 0;
+    float f = (float)q;
+    long double lo = ((long double)f + (long double)nextafterf(f, 0.0f)) / 2;
+    long double hi = ((long double)f + (long double)nextafterf(f, INFINITY)) / 2;
+    long double margin = q * 0x1p-50L;
+    if (q - lo <= margin || hi - q <= margin) return 0;
+    *out = f;
+    return 1;
+#else
+    (void)m;
+    (void)exp10;
+    (void)out;
+    return 0;
+#endif
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static const char *skip_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    return p;
+}
+
+/* The longest number token handed to strtod (through a stack copy); longer ones go to jansson. */
+#define TOKEN_MAX 128
+
+/* Scans one JSON number at *pp (grammar of RFC 8259, as jansson's lexer), advancing *pp past
+ * it. 1 and *out set; 0 when invalid or not handled here. */
+static int scan_number(const char **pp, const char *e, float *out)
+{
+    const char *p = *pp, *start = p;
+    int neg = 0, real = 0, dropped = 0, nd = 0;
+    uint64_t m = 0;
+    long exp10 = 0;
+    if (p < e && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= e) return 0;
+    if (*p == '0') {
+        p++;
+        if (p < e && is_digit(*p)) return 0; /* leading zero */
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < e && is_digit(*p)) {
+            if (nd < 19) {
+                m = m * 10 + (uint64_t)(*p - '0');
+                nd++;
+            } else {
+                dropped = 1;
+                exp10++;
+            }
+            p++;
+        }
+    } else {
+        return 0;
+    }
+    if (p < e && *p == '.') {
+        real = 1;
+        p++;
+        if (p >= e || !is_digit(*p)) return 0;
+        while (p < e && is_digit(*p)) {
+            if (nd < 19) {
+                m = m * 10 + (uint64_t)(*p - '0');
+                if (m) nd++;
+                exp10--;
+            } else {
+                dropped = 1;
+            }
+            p++;
+        }
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        real = 1;
+        p++;
+        int eneg = 0;
+        if (p < e && (*p == '+' || *p == '-')) {
+            eneg = *p == '-';
+            p++;
+        }
+        if (p >= e || !is_digit(*p)) return 0;
+        long ev = 0;
+        while (p < e && is_digit(*p)) {
+            if (ev < 100000) ev = ev * 10 + (*p - '0');
+            p++;
+        }
+        exp10 += eneg ? -ev : ev;
+    }
+    double dv;
+    if (!real) {
+        /* jansson: strtoll, "too big integer" beyond long long; then (double). */
+        if (dropped || nd >= 19) return 0;
+        long long ll = (long long)m;
+        dv = (double)(neg ? -ll : ll);
+    } else if (m == 0 && !dropped) {
+        dv = neg ? -0.0 : 0.0;
+    } else if (!dropped && m <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
+        /* Clinger: both operands exact, one correctly rounded operation = strtod's result. */
+        dv = exp10 < 0 ? (double)m / P10(-exp10) : (double)m * P10(exp10);
+        if (neg) dv = -dv;
+    } else if (!dropped && exp10 >= -27 && exp10 <= 27 && ld_path(m, exp10, out)) {
+        if (neg) *out = -*out;
+        *pp = p;
+        return 1;
+    } else {
+        size_t n = (size_t)(p - start);
+        char buf[TOKEN_MAX];
+        if (n >= sizeof buf) return 0;
+        memcpy(buf, start, n);
+        buf[n] = '\0';
+        char *end;
+        errno = 0;
+        dv = strtod(buf, &end);
+        if (end != buf + n) return 0;
+        if (errno == ERANGE && isinf(dv)) return 0; /* jansson: "real number overflow" */
+    }
+    /* api/infer_tfs.c's check: not a finite float -> its own error message. */
+    if (!isfinite(dv) || fabs(dv) > 3.4e38) return 0;
+    *out = (float)dv;
+    *pp = p;
+    return 1;
+}
+
+int fj_number(const char *s, size_t len, float *out)
+{
+    const char *p = s, *e = s + len;
+    float v;
+    if (!scan_number(&p, e, &v) || p != e) return 0;
+    *out = v;
+    return 1;
+}
+
+int fj_reserve(fj_floats *X, size_t need)
+{
+    if (need <= X->cap) return 0;
+    size_t cap = X->cap ? X->cap * 2 : 1024;
+    while (cap < need) cap *= 2;
+    float *p = realloc(X->p, cap * sizeof *p);
+    if (!p) return -1;
+    X->p = p;
+    X->cap = cap;
+    return 0;
+}
+
+int fj_rows(const char *s, size_t len, int d, fj_floats *X, int *n_out, int *columnar)
+{
+    const char *p = s, *e = s + len;
+    if (d < 1) return 0;
+    p = skip_ws(p, e);
+    if (p >= e || *p++ != '{') return 0;
+    p = skip_ws(p, e);
+    if ((size_t)(e - p) > 11 && memcmp(p, "\"instances\"", 11) == 0) {
+        *columnar = 0;
+        p += 11;
+    } else if ((size_t)(e - p) > 8 && memcmp(p, "\"inputs\"", 8) == 0) {
+        *columnar = 1;
+        p += 8;
+    } else {
+        return 0;
+    }
+    p = skip_ws(p, e);
+    if (p >= e || *p++ != ':') return 0;
+    p = skip_ws(p, e);
+    if (p >= e || *p++ != '[') return 0;
+    size_t n = 0;
+    for (;;) {
+        p = skip_ws(p, e);
+        if (p >= e || *p++ != '[') return 0; /* also: empty list, rows that are not lists */
+        if (n >= (size_t)INT32_MAX / (size_t)d) return 0;
+        if (fj_reserve(X, (n + 1) * (size_t)d)) return -1;
+        float *row = X->p + n * (size_t)d;
+        for (int c = 0; c < d; c++) {
+            p = skip_ws(p, e);
+            if (!scan_number(&p, e, &row[c])) return 0;
+            p = skip_ws(p, e);
+            if (p >= e || *p++ != (c + 1 < d ? ',' : ']')) return 0;
+        }
+        n++;
+        p = skip_ws(p, e);
+        if (p >= e) return 0;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        if (*p++ != ']') return 0;
+        break;
+    }
+    p = skip_ws(p, e);
+    if (p >= e || *p++ != '}') return 0;
+    p = skip_ws(p, e);
+    if (p != e) return 0;
+    *n_out = (int)n;
+    return 1;
+}
+
+/* Decimal exponent of a (> 0, finite): 10^e10 <= a < 10^(e10+1). */
+static int dec_exp(double a)
+{
+    int e2;
+    frexp(a, &e2); /* a = f * 2^e2, f in [0.5, 1) */
+    int e10 = (int)floor((e2 - 1) * 0.30102999566398114);
+    if (a >= P10(e10 + 1)) e10++;
+    if (a < P10(e10)) e10--;
+    return e10;
+}
+
+size_t fj_format_float(float f, char *buf)
+{
+    if (!isfinite(f)) {
+        memcpy(buf, "null", 4);
+        return 4;
+    }
+    char *o = buf;
+    if (signbit(f)) *o++ = '-';
+    float af = fabsf(f);
+    if (af == 0) {
+        memcpy(o, "0.0", 3);
+        return (size_t)(o - buf) + 3;
+    }
+    double a = af;
+    int e10 = dec_exp(a);
+    uint32_t D = 0;
+    int k = 0, p;
+    for (p = 1; p <= 9; p++) {
+        /* p significant digits: D = round(a * 10^k), a ~ D * 10^-k */
+        k = p - 1 - e10;
+        D = (uint32_t)(a * P10(k) + 0.5);
+        uint32_t lim = (uint32_t)P10(p);
+        if (D >= lim) { /* rounded up to 10^p */
+            D /= 10;
+            k--;
+        }
+        if (p == 9) break; /* 9 digits always read back as the same float */
+        /* Accept only when reading back is exact here (D < 2^53, |k| <= 22). */
+        if (k > 22 || k < -22) continue;
+        double back = k >= 0 ? (double)D / P10(k) : (double)D * P10(-k);
+        if ((float)back == af) break;
+    }
+    /* strip trailing zeros */
+    while (D >= 10 && D % 10 == 0) {
+        D /= 10;
+        k--;
+    }
+    char dig[10] = {'0'};
+    int nd = 0;
+    for (uint32_t t = D; t; t /= 10) nd++;
+    if (nd == 0) nd = 1;
+    for (int i = nd - 1, t = (int)D; i >= 0; i--, t /= 10) dig[i] = (char)('0' + t % 10);
+    int sx = nd - 1 - k; /* value = d.ddd * 10^sx */
+    if (sx >= -5 && sx < 9) {
+        if (sx >= 0) {
+            for (int i = 0; i <= sx; i++) *o++ = i < nd ? dig[i] : '0';
+            *o++ = '.';
+            if (nd > sx + 1) {
+                memcpy(o, dig + sx + 1, (size_t)(nd - sx - 1));
+                o += nd - sx - 1;
+            } else {
+                *o++ = '0';
+            }
+        } else {
+            *o++ = '0';
+            *o++ = '.';
+            for (int i = 0; i < -sx - 1; i++) *o++ = '0';
+            memcpy(o, dig, (size_t)nd);
+            o += nd;
+        }
+    } else {
+        *o++ = dig[0];
+        if (nd > 1) {
+            *o++ = '.';
+            memcpy(o, dig + 1, (size_t)(nd - 1));
+            o += nd - 1;
+        }
+        *o++ = 'e';
+        int x = sx;
+        if (x < 0) {
+            *o++ = '-';
+            x = -x;
+        }
+        if (x >= 10) *o++ = (char)('0' + x / 10);
+        *o++ = (char)('0' + x % 10);
+    }
+    return (size_t)(o - buf);
+}

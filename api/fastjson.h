@@ -1,0 +1,45 @@
+/* fastjson.h — the hot path of /v1 inference: a strict single-pass reader of
+ * {"instances": [[numbers...], ...]} / {"inputs": [[...], ...]} that parses the numbers straight
+ * into a float matrix, and a shortest round-trip float formatter for the answers.
+ *
+ * The reader accepts a strict subset of what jansson (json_loadb with JSON_REJECT_DUPLICATES)
+ * accepts, and gives bit-identical values to the jansson path of api/infer_tfs.c
+ * ((float)json_number_value): integers go through long long then double, reals through the
+ * correctly rounded double (Clinger's exact fast path, else strtod), then one cast to float.
+ * Anything else — object rows, other keys, escapes, non-ASCII, big integers, long tokens,
+ * values beyond +-3.4e38, any syntax error — is "not handled" and the caller falls back to
+ * jansson, so accepted bodies, answers and error messages stay exactly those of jansson.
+ *
+ * Threading: reentrant; the caller owns every buffer. */
+#ifndef FASTJSON_H
+#define FASTJSON_H
+
+#include <stddef.h>
+
+/* A growable float buffer (kept per thread by the caller; p is malloc'd). */
+typedef struct {
+    float *p;
+    size_t cap; /* floats */
+} fj_floats;
+
+/* Makes room for n floats in X (contents kept). 0 ok, -1 out of memory. */
+int fj_reserve(fj_floats *X, size_t n);
+
+/* Reads body s[0..len) as {"instances"|"inputs": [[d numbers], ...]} (one key, >= 1 rows of
+ * exactly d numbers). Returns 1 with the rows in X->p (grown as needed; n x d, row-major), *n and
+ * *columnar (1 for "inputs") set; 0 when the body is anything else (use jansson); -1 when X
+ * could not grow (out of memory). */
+int fj_rows(const char *s, size_t len, int d, fj_floats *X, int *n, int *columnar);
+
+/* Reads one JSON number token s[0..len) exactly as the fast reader does: 1 and *out set, 0 when
+ * not handled (invalid, or left to jansson). For the tests. */
+int fj_number(const char *s, size_t len, float *out);
+
+/* Writes the shortest decimal (at most 9 significant digits) that reads back — as a correctly
+ * rounded double cast to float, as jansson and numpy read it — as the same float; a real always
+ * has a '.' or an 'e' ("1.0", "0.25", "1.5e-07"); NaN and infinities are written as null.
+ * buf needs FJ_FLOAT_MAX bytes; returns the length (no NUL is written). */
+#define FJ_FLOAT_MAX 24
+size_t fj_format_float(float f, char *buf);
+
+#endif

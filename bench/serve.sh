@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# serve.sh — mlpd :predict against Flask+gunicorn+PyTorch and a bare libmicrohttpd server
+# (epoll + 2-thread pool, fixed reply), side by side in ONE run, then mlpd's latency while a run
+# trains on both cores. wrk -t2 -c16 on loopback, Fashion-MNIST 784-256-128-10.
+#
+# Usage: bench/serve.sh OUT_DIR
+#   needs: build/mlpd (make), wrk, gunicorn, /usr/bin/python3 with torch+flask, and
+#   OUT_DIR/mlp_torch.pt (/usr/bin/python3 $PEERS/mlp_torch.py 2 OUT_DIR 1) for the Flask peer.
+# Env: PEERS (../shared/bench-peers; copied to OUT_DIR/peers), DURATION (20), MLPD (build/mlpd),
+#      PORT (18090, +1 mhd, +2 flask), ROUNDS (1: each server/body pair repeats ROUNDS times,
+#      interleaved), SKIP_TRAINING=1 skips the under-training part.
+# The mlpd model is trained through the daemon itself (IDX gzip upload, hidden [256,128], relu,
+# momentum, lr 0.05, batch 128, 2 epochs) into OUT_DIR/mlpd-data, and reused on later runs.
+# Prints one summary table (medians over rounds) and writes OUT_DIR/summary.md.
+set -u
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+OUT="$(mkdir -p "${1:-/tmp/mlpd-serve}" && cd "${1:-/tmp/mlpd-serve}" && pwd)"
+PEERS_SRC="${PEERS:-$ROOT/../shared/bench-peers}"
+DUR="${DURATION:-20}"
+ROUNDS="${ROUNDS:-1}"
+MLPD="${MLPD:-$ROOT/build/mlpd}"
+P="${PORT:-18090}"; PM=$((P + 1)); PF=$((P + 2))
+PY=/usr/bin/python3
+FM="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; }
+trap cleanup EXIT
+
+rm -rf "$OUT/peers" && cp -r "$PEERS_SRC" "$OUT/peers"
+[ -f "$OUT/body_1.json" ] || "$PY" "$OUT/peers/make_bodies.py" "$OUT" || exit 1
+gcc -O2 -o "$OUT/peers/mhd_fixed" "$OUT/peers/mhd_fixed.c" -lmicrohttpd || exit 1
+
+wait_http() { for _ in $(seq 1 150); do curl -s -o /dev/null "$1" && return 0; sleep 0.2; done; return 1; }
+
+# --- mlpd, with the model trained through its own API ---
+mkdir -p "$OUT/mlpd-data"
+"$MLPD" --listen "127.0.0.1:$P" --data-dir "$OUT/mlpd-data" --quiet 2> "$OUT/mlpd.log" &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$P/healthz" || { echo "mlpd did not start"; cat "$OUT/mlpd.log"; exit 1; }
+API="http://127.0.0.1:$P/api/v1"
+if ! curl -sf -o /dev/null "http://127.0.0.1:$P/v1/models/fashion"; then
+  echo "training the mlpd model (2 epochs)"
+  DS=$(curl -s -F name=fashion-train -F "images=@$FM/train-images-idx3-ubyte.gz" \
+         -F "labels=@$FM/train-labels-idx1-ubyte.gz" "$API/datasets" |
+       "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])') || exit 1
+  echo "$DS" > "$OUT/dataset_id"
+  RUN=$(curl -s -X POST "$API/runs" -H 'Content-Type: application/json' -d '{
+     "dataset_id": "'"$DS"'", "task": "classification", "target": "label", "model_name": "fashion",
+     "params": {"hidden": [256, 128], "activation": "relu", "optimizer": "momentum",
+                "learning_rate": 0.05, "batch_size": 128, "epochs": 2}}' |
+       "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])') || exit 1
+  for _ in $(seq 1 600); do
+    ST=$(curl -s "$API/runs/$RUN" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+    [ "$ST" = succeeded ] && break
+    case "$ST" in failed|cancelled) echo "training $ST"; exit 1;; esac
+    sleep 1
+  done
+fi
+DS=$(cat "$OUT/dataset_id" 2>/dev/null || echo ds_1)
+URL_MLPD="http://127.0.0.1:$P/v1/models/fashion:predict"
+echo "mlpd sanity: $(curl -s -X POST -H 'Content-Type: application/json' --data-binary @"$OUT/body_1.json" "$URL_MLPD" | head -c 200)"
+
+# --- peers ---
+"$OUT/peers/mhd_fixed" "$PM" epoll2 2> "$OUT/mhd.log" &
+PIDS+=($!)
+URL_MHD="http://127.0.0.1:$PM/predict"
+if [ -f "$OUT/mlp_torch.pt" ]; then
+  MODEL_PATH="$OUT/mlp_torch.pt" gunicorn -w 2 -k sync -b "127.0.0.1:$PF" --chdir "$OUT/peers" \
+    --log-level warning serve_flask:app > "$OUT/gunicorn.log" 2>&1 &
+  PIDS+=($!)
+  URL_FLASK="http://127.0.0.1:$PF/predict"
+else
+  echo "no $OUT/mlp_torch.pt: Flask peer skipped"; URL_FLASK=""
+fi
+for u in "$URL_MHD" $URL_FLASK; do
+  for _ in $(seq 1 150); do curl -s -o /dev/null -X POST --data '{}' "$u" && break; sleep 0.2; done
+done
+
+run_wrk() { # tag body url
+  BODY_FILE="$2" wrk -t2 -c16 -d"${DUR}s" --latency -s "$OUT/peers/post.lua" "$3" > "$OUT/wrk_$1.log" 2>&1
+  echo "$1 $(grep WRKJSON "$OUT/wrk_$1.log" | sed 's/^WRKJSON //')" >> "$OUT/results.txt"
+  echo "  $1: $(grep WRKJSON "$OUT/wrk_$1.log" | sed 's/^WRKJSON //')"
+}
+
+: > "$OUT/results.txt"
+echo "uptime before: $(uptime)" | tee "$OUT/uptime.txt"
+for r in $(seq 1 "$ROUNDS"); do
+  for b in 1 64; do
+    run_wrk "mlpd_b${b}_r$r" "$OUT/body_$b.json" "$URL_MLPD"
+    run_wrk "mhd_b${b}_r$r" "$OUT/body_$b.json" "$URL_MHD"
+    [ -n "$URL_FLASK" ] && run_wrk "flask_b${b}_r$r" "$OUT/body_$b.json" "$URL_FLASK"
+  done
+done
+
+# --- latency under training: a run trains on both cores while wrk hits :predict ---
+if [ "${SKIP_TRAINING:-0}" != 1 ]; then
+  run_wrk "idle_b1" "$OUT/body_1.json" "$URL_MLPD"
+  RUN=$(curl -s -X POST "$API/runs" -H 'Content-Type: application/json' -d '{
+     "dataset_id": "'"$DS"'", "task": "classification", "target": "label", "model_name": "fashion-load",
+     "params": {"hidden": [256, 128], "activation": "relu", "optimizer": "momentum",
+                "learning_rate": 0.05, "batch_size": 128, "epochs": 20}}' |
+       "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  sleep 3 # data preparation done, training on both cores
+  run_wrk "training_b1" "$OUT/body_1.json" "$URL_MLPD"
+  echo "training run $RUN: $(curl -s "$API/runs/$RUN" | head -c 300)"
+  curl -s -X POST "$API/runs/$RUN/cancel" > /dev/null
+  run_wrk "idle2_b1" "$OUT/body_1.json" "$URL_MLPD"
+fi
+echo "uptime after: $(uptime)" | tee -a "$OUT/uptime.txt"
+
+"$PY" - "$OUT" <<'EOF'
+import json, sys, statistics as st, collections
+out = sys.argv[1]
+res = collections.defaultdict(list)
+for line in open(f"{out}/results.txt"):
+    tag, js = line.split(" ", 1)
+    d = json.loads(js)
+    key = tag.rsplit("_r", 1)[0] if "_r" in tag else tag
+    res[key].append(d)
+med = lambda k, f: st.median(x[f] for x in res[k]) if k in res else float("nan")
+lines = ["| server | body | req/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|---|"]
+for b in (1, 64):
+    for s in ("mlpd", "mhd", "flask"):
+        k = f"{s}_b{b}"
+        if k in res:
+            errs = sum(x["err_status"] + x["err_connect"] + x["err_read"] + x["err_timeout"] for x in res[k])
+            lines.append(f"| {s} | {b} | {med(k,'rps'):,.0f} | {med(k,'p50_ms'):.3f} | {med(k,'p99_ms'):.3f} | {errs} |")
+for k in ("idle_b1", "training_b1", "idle2_b1"):
+    if k in res:
+        lines.append(f"| mlpd {k.replace('_b1','')} | 1 | {med(k,'rps'):,.0f} | {med(k,'p50_ms'):.3f} | {med(k,'p99_ms'):.3f} | - |")
+lines.append("")
+def ratio(a, b, f="rps"):
+    return med(a, f) / med(b, f) if a in res and b in res else float("nan")
+checks = [
+    ("1 instance: mlpd / Flask req/s (target >= 10)", ratio("mlpd_b1", "flask_b1"), lambda v: v >= 10),
+    ("1 instance: mlpd / bare MHD req/s (target >= 0.5)", ratio("mlpd_b1", "mhd_b1"), lambda v: v >= 0.5),
+    ("1 instance: mlpd p99 ms (target <= 1)", med("mlpd_b1", "p99_ms"), lambda v: v <= 1),
+    ("64 instances: mlpd / Flask req/s (target >= 8)", ratio("mlpd_b64", "flask_b64"), lambda v: v >= 8),
+    ("64 instances: mlpd / bare MHD req/s", ratio("mlpd_b64", "mhd_b64"), lambda v: True),
+    ("under training: p99 / idle p99 (target <= 2)", ratio("training_b1", "idle_b1", "p99_ms"), lambda v: v <= 2),
+]
+for name, v, ok in checks:
+    lines.append(f"- {name}: {v:.2f} — {'met' if v == v and ok(v) else 'NOT met'}")
+txt = "\n".join(lines)
+print(txt)
+open(f"{out}/summary.md", "w").write(txt + "\n")
+EOF
