@@ -39,7 +39,6 @@
 #define STORE_BUSY_MS   10000
 #define DS_HEADER_BYTES 32
 #define DS_MAGIC        "MLPDF32\n"
-#define DS_CHUNK_FLOATS (256 * 1024)
 #define STORE_NAME_MAX  71 /* store_dataset.name, store_run.model_name, ... hold 72 bytes */
 #define STORE_TASK_MAX  15
 
@@ -690,43 +689,81 @@ static void hex(char *out, const unsigned char *d, unsigned n)
     out[2 * n] = '\0';
 }
 
-/* Writes header + matrix of t to a new file at path and fsyncs it; sha256 of the matrix. */
+#define DS_IO_ALIGN 4096              /* O_DIRECT offset, length and buffer alignment */
+#define DS_IO_CHUNK ((size_t)4 << 20) /* bytes per write, a multiple of DS_IO_ALIGN */
+
+/* Writes buf[0..len) at file offset off (the current offset). On a file opened with O_DIRECT
+ * (*direct) that the file system refuses for this write (EINVAL), drops O_DIRECT and writes the
+ * chunk again buffered. -1 with errno set on failure. */
+static int write_chunk(int fd, int *direct, const unsigned char *buf, size_t len, off_t off)
+{
+    if (write_all(fd, buf, len) == 0) return 0;
+    if (!*direct || errno != EINVAL) return -1;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) < 0 || lseek(fd, off, SEEK_SET) < 0) return -1;
+    *direct = 0;
+    return write_all(fd, buf, len);
+}
+
+/* Writes header + matrix of t to a new file at path and fsyncs it; sha256 of the matrix. The
+ * bytes go through one aligned 4 MiB buffer, hashed as they are copied in, and are written with
+ * O_DIRECT where the file system allows it: no page-cache copy of hundreds of MB (the upload's
+ * biggest cost after parsing; bench/RESULTS.md, Daemon) and little left for fsync to flush. The
+ * last chunk is padded to the alignment and the file truncated to its exact size. */
 static mlp_err ds_write_file(const char *path, const ds_table *t, char sha[65], mlp_error *err)
 {
     mlp_err e = MLP_OK;
     unsigned char *buf = NULL;
     EVP_MD_CTX *md = NULL;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int direct = 1;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0644);
+    if (fd < 0 && errno == EINVAL) { /* no O_DIRECT on this file system */
+        direct = 0;
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    }
     if (fd < 0) return fail_sys(err, errno, "cannot create dataset file", path);
 
     size_t total = (size_t)t->rows * (size_t)t->cols;
-    size_t chunk = total < DS_CHUNK_FLOATS ? total : DS_CHUNK_FLOATS;
-    buf = malloc(chunk ? chunk * 4 : DS_HEADER_BYTES);
+    size_t bytes = DS_HEADER_BYTES + total * 4;
+    size_t cap = (bytes + DS_IO_ALIGN - 1) / DS_IO_ALIGN * DS_IO_ALIGN;
+    if (cap > DS_IO_CHUNK) cap = DS_IO_CHUNK;
+    void *mem = NULL;
+    if (posix_memalign(&mem, DS_IO_ALIGN, cap) == 0) buf = mem;
     md = EVP_MD_CTX_new();
     if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
         e = mlp_fail(err, MLP_ENOMEM, "out of memory hashing the dataset");
         goto out;
     }
-    unsigned char hdr[DS_HEADER_BYTES] = {0};
-    memcpy(hdr, DS_MAGIC, 8);
-    put_u64le(hdr + 8, (uint64_t)t->rows);
-    put_u64le(hdr + 16, (uint64_t)t->cols);
-    if (write_all(fd, hdr, sizeof hdr) != 0) {
-        e = fail_sys(err, errno, "cannot write dataset file", path);
-        goto out;
-    }
-    for (size_t done = 0; done < total;) {
-        size_t n = total - done < chunk ? total - done : chunk;
-        floats_to_le(buf, t->data + done, n);
-        if (!EVP_DigestUpdate(md, buf, n * 4)) {
+    memset(buf, 0, DS_HEADER_BYTES);
+    memcpy(buf, DS_MAGIC, 8);
+    put_u64le(buf + 8, (uint64_t)t->rows);
+    put_u64le(buf + 16, (uint64_t)t->cols);
+    size_t fill = DS_HEADER_BYTES, done = 0;
+    off_t off = 0;
+    for (;;) {
+        size_t n = (cap - fill) / 4;
+        if (n > total - done) n = total - done;
+        floats_to_le(buf + fill, t->data + done, n);
+        if (!EVP_DigestUpdate(md, buf + fill, n * 4)) {
             e = mlp_fail(err, MLP_EIO, "SHA-256 failed");
             goto out;
         }
-        if (write_all(fd, buf, n * 4) != 0) {
+        fill += n * 4;
+        done += n;
+        if (fill < cap && done < total) continue;
+        size_t len = (fill + DS_IO_ALIGN - 1) / DS_IO_ALIGN * DS_IO_ALIGN; /* pad the last one */
+        memset(buf + fill, 0, len - fill);
+        if (write_chunk(fd, &direct, buf, len, off) != 0) {
             e = fail_sys(err, errno, "cannot write dataset file", path);
             goto out;
         }
-        done += n;
+        off += (off_t)len;
+        fill = 0;
+        if (done == total) break;
+    }
+    if ((size_t)off != bytes && ftruncate(fd, (off_t)bytes) != 0) {
+        e = fail_sys(err, errno, "cannot write dataset file", path);
+        goto out;
     }
     unsigned char dig[EVP_MAX_MD_SIZE];
     unsigned dl = 0;

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -209,6 +210,41 @@ static void dataset_known_sha256(void **state)
                         "24ae2dfe8df57c1b80e54cef3d90ac3b417fd98973345a5f616bbc9a75dcc202");
     assert_int_equal(d.bytes, 24);
     ds_table_free(t);
+}
+
+/* Matrices are written in aligned 4 MiB chunks (O_DIRECT where allowed), the last one padded
+ * and the file truncated: sizes just under, at and past a chunk boundary, and several chunks,
+ * must load back bit for bit, with the exact file size and the SHA-256 of the matrix bytes. */
+static void dataset_spanning_write_chunks(void **state)
+{
+    fixture *f = *state;
+    const long rows[] = {131071, 131071, 131072, 300001};
+    const int cols[] = {8, 7, 8, 7}; /* 131071 x 8 floats + the header = 4 MiB exactly */
+    for (int i = 0; i < 4; i++) {
+        ds_table *t = make_table(rows[i], cols[i]), *l = NULL;
+        size_t n = (size_t)rows[i] * (size_t)cols[i];
+        store_dataset d;
+        mlp_error err = {0};
+        char name[32];
+        snprintf(name, sizeof name, "chunks%d", i);
+        assert_int_equal(store_dataset_create(f->s, name, t, &d, &err), MLP_OK);
+        unsigned char dig[EVP_MAX_MD_SIZE];
+        unsigned dl = 0;
+        assert_true(EVP_Digest(t->data, n * 4, dig, &dl, EVP_sha256(), NULL) && dl == 32);
+        char hexd[65];
+        for (int k = 0; k < 32; k++) snprintf(hexd + 2 * k, 3, "%02x", dig[k]);
+        assert_string_equal(d.sha256, hexd);
+        char path[128];
+        snprintf(path, sizeof path, "%s/datasets/%s.f32", f->dir, d.id);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_size, 32 + (off_t)n * 4);
+        assert_int_equal(store_dataset_load(f->s, d.id, &l), MLP_OK);
+        assert_int_equal(l->rows, rows[i]);
+        assert_memory_equal(l->data, t->data, n * 4);
+        ds_table_free(l);
+        ds_table_free(t);
+    }
 }
 
 static void dataset_round_trip(void **state)
@@ -1152,6 +1188,7 @@ int main(void)
         T(open_migrates_once),
         T(dataset_known_sha256),
         T(dataset_round_trip),
+        T(dataset_spanning_write_chunks),
         T(dataset_delete_conflict),
         T(dataset_file_durable_and_orphans),
         T(run_lifecycle),
