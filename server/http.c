@@ -162,6 +162,11 @@ static int append_body(http_req *r, const char *data, size_t n)
 {
     if (r->body_len + n + 1 > r->body_cap) {
         size_t cap = r->body_cap ? r->body_cap : 4096;
+        if (!r->body_cap) { /* first chunk: room for the declared body at once, not ~8 reallocs */
+            const char *cl = http_header(r, "Content-Length");
+            unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
+            if (want >= cap && want <= r->limit) cap = (size_t)want + 1;
+        }
         while (cap < r->body_len + n + 1) cap *= 2;
         char *b = realloc(r->body, cap);
         if (!b) return -1;
