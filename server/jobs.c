@@ -28,8 +28,17 @@
  * BLAS threads: main sets OpenBLAS's (process-wide) thread count to cores / workers, at least
  * 1, so that N concurrent runs never keep more busy threads than cores; one run alone uses all
  * cores. Worker threads run at a lower scheduling priority (nice +5) so that inference requests
- * win the CPU. */
+ * win the CPU.
+ *
+ * Inference before training: while any inference request is computing, api/infer_tfs.c caps
+ * OpenBLAS at one thread (openblas_set_num_threads(1)) and restores the start-up count when the
+ * last one finishes. A request's sgemv/sgemm then runs on its own HTTP thread instead of queueing
+ * for OpenBLAS pool threads that a training sgemm keeps busy (single-threaded is also faster for
+ * these small products), and training drops to its nice'd worker thread alone while requests
+ * flow; an sgemm already running keeps its threads until it returns (one mini-batch layer).
+ * Measured: :predict p99 with a run training vs idle, bench/RESULTS.md (serving section). */
 #include "jobs.h"
+#include "events.h"
 #include "metrics.h"
 
 #include "rng.h"
@@ -445,6 +454,7 @@ static mlp_err on_epoch(void *vctx, const train_metrics *m, trainer *t)
     mlp_err rc = trainer_checkpoint(t, &ck, &cklen);
     if (rc) return rc;
     rc = store_run_epoch(c->j->st, c->id, m->epoch, &rm, ck, cklen);
+    if (rc == MLP_OK) events_publish_epoch(c->j->o.events, c->id, m->epoch, &rm);
     free(ck);
     c->store_rc = rc;
     if (rc == MLP_OK) metrics_epoch();
@@ -470,6 +480,7 @@ static void run_one(jobs *j, slot *sl)
     if (rc) goto out;
     if (r.status != RUN_QUEUED && r.status != RUN_RUNNING) goto out; /* cancelled meanwhile */
     if (r.status == RUN_QUEUED && (rc = store_run_start(j->st, id)) != MLP_OK) goto out;
+    events_publish_status(j->o.events, j->st, id); /* running */
     rc = j->hooks.decode(r.request_json, &rs, &err);
     if (rc) goto fail;
     rc = prepare(j->st, &rs, &p, &err);
@@ -504,6 +515,7 @@ static void run_one(jobs *j, slot *sl)
                     trainer_epoch(t));
         } else {
             store_run_cancel(j->st, id);
+            events_publish_status(j->o.events, j->st, id);
         }
         goto out;
     }
@@ -532,12 +544,14 @@ static void run_one(jobs *j, slot *sl)
                            &version);
     if (rc) goto fail;
     reg_invalidate(j->reg, r.model_name);
+    events_publish_status(j->o.events, j->st, id);
     fprintf(stderr, "mlpd: run %s succeeded: model %s version %d\n", id, r.model_name, version);
     goto out;
 fail:
     if (!err.msg[0]) snprintf(err.msg, sizeof err.msg, "training failed: %s", mlp_strerror(rc));
     fprintf(stderr, "mlpd: run %s failed: %s\n", id, err.msg);
     store_run_fail(j->st, id, err.msg);
+    events_publish_status(j->o.events, j->st, id);
 out:
     free(meta);
     free(blob);
