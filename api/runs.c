@@ -1,6 +1,7 @@
 /* runs.c — /api/v1/runs: create (validate, store, queue), validate only, list, get, cancel,
  * delete, metrics history. */
 #include "config.h"
+#include "events.h"
 #include "handlers.h"
 #include "jobs.h"
 #include "problem.h"
@@ -148,6 +149,7 @@ void runs_create(http_req *req, http_resp *resp)
         store_run_clear(&r);
         return;
     }
+    events_publish_status(req->app->events, req->app->store, r.id); /* queued */
     rc = jobs_submit(req->app->jobs, r.id);
     store_run_clear(&r);
     store_run cur;
@@ -230,6 +232,7 @@ void runs_cancel(http_req *req, http_resp *resp)
         return;
     }
     store_run_clear(&r);
+    events_publish_status(req->app->events, req->app->store, route_param(&req->m, "id"));
     if (load_run(req, resp, &r)) return;
     snprintf(resp->location, sizeof resp->location, "/api/v1/runs/%s", r.id);
     api_json(resp, 202, run_to_json(&r));

@@ -13,12 +13,14 @@ struct config;
 struct store;
 struct jobs;
 struct registry;
+struct events;
 
 typedef struct app {
     const struct config *cfg;
     struct store *store;
     struct jobs *jobs;
     struct registry *reg;
+    struct events *events; /* live run events (server/events.h) */
     atomic_int shutting_down; /* 1 after SIGTERM/SIGINT: new work gets 503 */
     double started;           /* monotonic seconds at start */
 } app;

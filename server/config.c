@@ -37,6 +37,9 @@ static const opt opts[] = {
      OPT_INT, OFF(max_connections), 0, 1, 1000000},
     {"--timeout", "MLPD_TIMEOUT", "SECONDS", "idle connection timeout (default 60)", OPT_INT,
      OFF(timeout_s), 0, 1, 86400},
+    {"--sse-keepalive", "MLPD_SSE_KEEPALIVE", "SECONDS",
+     "comment line on idle event streams every SECONDS (default 15)", OPT_INT,
+     OFF(sse_keepalive_s), 0, 1, 3600},
     {"--model-cache", "MLPD_MODEL_CACHE", "N", "model versions kept loaded (default 16)", OPT_INT,
      OFF(model_cache), 0, 1, 100000},
     {"--insecure", "MLPD_INSECURE", NULL, "allow listening beyond loopback with no API key",
@@ -170,6 +173,7 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
     c->max_params = 50u * 1000u * 1000u;
     c->max_connections = 1000;
     c->timeout_s = 60;
+    c->sse_keepalive_s = 15;
     c->model_cache = 16;
     for (size_t i = 0; i < N_OPTS; i++) {
         const char *v = getenv(opts[i].env);

@@ -19,6 +19,7 @@ typedef struct config {
     size_t max_params;        /* --max-params: parameters of one network */
     unsigned max_connections; /* --max-connections */
     unsigned timeout_s;       /* --timeout: idle connection timeout, seconds */
+    int sse_keepalive_s;      /* --sse-keepalive: seconds between SSE comment lines */
     int model_cache;          /* --model-cache: loaded model versions kept */
     int insecure;             /* --insecure: allow listening beyond loopback without keys */
     int quiet;                /* --quiet: no per-request log lines */

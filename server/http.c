@@ -74,7 +74,15 @@ static enum MHD_Result queue(http_server *s, http_req *r, http_resp *resp)
 {
     (void)s;
     struct MHD_Response *mr;
-    if (resp->body)
+    if (resp->stream_read) { /* MHD owns stream_ctx from here, also when this fails */
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, resp->stream_read,
+                                               resp->stream_ctx, resp->stream_free);
+        if (!mr && resp->stream_free) resp->stream_free(resp->stream_ctx);
+        resp->stream_read = NULL;
+        resp->stream_free = NULL;
+        resp->stream_ctx = NULL;
+        if (mr) MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    } else if (resp->body)
         mr = MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_MUST_FREE);
     else
         mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -308,6 +316,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
     if (r->upload && r->m.rt && r->m.rt->upload && r->m.rt->upload->abort)
         r->m.rt->upload->abort(r);
+    if (r->resp.stream_free) r->resp.stream_free(r->resp.stream_ctx); /* never queued */
     free(r->resp.body);
     free(r->body);
     free(r);
@@ -352,6 +361,18 @@ int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size
     s->port = di ? di->port : o->port;
     *out = s;
     return 0;
+}
+
+_Static_assert(HTTP_STREAM_END == MHD_CONTENT_READER_END_OF_STREAM, "http_stream_fn contract");
+
+void http_suspend(struct MHD_Connection *conn)
+{
+    MHD_suspend_connection(conn);
+}
+
+void http_resume(struct MHD_Connection *conn)
+{
+    MHD_resume_connection(conn);
 }
 
 int http_port(const http_server *s)

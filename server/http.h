@@ -17,8 +17,22 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct MHD_Connection;
+
+/* Streamed bodies (Server-Sent Events). A handler that sets resp->stream_read (with
+ * stream_free and stream_ctx) instead of a body gets a chunked response whose bytes come from
+ * stream_read(ctx, pos, buf, max), called on the connection's thread whenever the socket can take
+ * more. It returns the bytes written to buf (> 0), HTTP_STREAM_END to finish the body, or 0 right
+ * after calling http_suspend(conn) from inside the callback: the connection then sleeps (no
+ * polling, no thread) until any thread calls http_resume(conn), and stream_read is called again.
+ * stream_free(ctx) runs exactly once: when the response is done with (sent, client gone, daemon
+ * stopping) or could not be created. Such a connection has no idle timeout (--timeout). Every
+ * suspended connection must be resumed before http_stop (libmicrohttpd aborts otherwise).
+ * The type is libmicrohttpd's MHD_ContentReaderCallback. */
+typedef ssize_t (*http_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+#define HTTP_STREAM_END ((ssize_t)-1)
 
 typedef struct http_resp {
     int status;
@@ -30,6 +44,10 @@ typedef struct http_resp {
     int retry_after;    /* seconds, 0 = none */
     char hdr_name[40];  /* "" or one more header (e.g. Inference-Header-Content-Length) */
     char hdr_value[40];
+    /* Streamed body instead of `body` (see http_stream_fn); all three NULL otherwise. */
+    http_stream_fn stream_read;
+    void (*stream_free)(void *ctx); /* runs once, when the response is done with */
+    void *stream_ctx;               /* owned by stream_free */
 } http_resp;
 
 typedef struct http_req {
@@ -86,5 +104,10 @@ void resp_take(http_resp *resp, int status, const char *content_type, char *body
 void resp_text(http_resp *resp, int status, const char *content_type, const char *text);
 
 uint64_t http_now_us(void);
+
+/* Suspends / resumes a streamed response's connection (see http_stream_fn). http_suspend only
+ * from inside stream_read; http_resume from any thread, once per http_suspend. */
+void http_suspend(struct MHD_Connection *conn);
+void http_resume(struct MHD_Connection *conn);
 
 #endif

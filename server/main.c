@@ -5,6 +5,7 @@
  * Stop (SIGTERM/SIGINT): refuse new work, stop accepting, pause running runs at their last
  * checkpoint, finish in-flight requests, exit 0. */
 #include "config.h"
+#include "events.h"
 #include "http.h"
 #include "jobs.h"
 #include "problem.h"
@@ -46,6 +47,7 @@ int main(int argc, char **argv)
     mlp_error_clear(&err);
     store *st = NULL;
     registry *reg = NULL;
+    events *ev = NULL;
     jobs *jb = NULL;
     http_server *srv = NULL;
     int code = 1;
@@ -68,7 +70,8 @@ int main(int argc, char **argv)
 
     if ((rc = reg_new(st, cfg.model_cache, &reg)) != MLP_OK) goto out;
     jobs_hooks hooks = {runspec_decode, runspec_describe};
-    jobs_opts jo = {cfg.workers, blas, cfg.max_params};
+    if ((rc = events_new(cfg.sse_keepalive_s, &ev)) != MLP_OK) goto out;
+    jobs_opts jo = {cfg.workers, blas, cfg.max_params, ev};
     rc = jobs_start(st, reg, &hooks, &jo, &jb, &err);
     if (rc) {
         fprintf(stderr, "mlpd: cannot start the training workers: %s\n", err.msg);
@@ -77,6 +80,7 @@ int main(int argc, char **argv)
     a.store = st;
     a.jobs = jb;
     a.reg = reg;
+    a.events = ev;
     http_opts ho = {cfg.host,      cfg.port,     cfg.threads,    cfg.max_connections,
                     cfg.timeout_s, cfg.max_body, cfg.max_upload, cfg.quiet,
                     api_error};
@@ -105,6 +109,7 @@ int main(int argc, char **argv)
     http_quiesce(srv);
     jobs_stop(jb); /* running runs pause at their last finished epoch */
     jb = NULL;
+    events_close(ev, 2000); /* event streams end; suspended connections are resumed */
     http_stop(srv); /* waits for in-flight requests */
     srv = NULL;
     code = 0;
@@ -112,6 +117,7 @@ int main(int argc, char **argv)
 out:
     http_stop(srv);
     jobs_stop(jb);
+    events_free(ev);
     reg_free(reg);
     store_close(st);
     return code;

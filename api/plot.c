@@ -1,0 +1,597 @@
+/* plot.c — GET /api/v1/runs/{id}/plot.svg: a run's learning curves as a self-contained SVG
+ * (no scripts, fonts or external references, so it works in a browser tab and in an <img>).
+ *
+ * One run: train and validation loss against epoch on the left axis, and validation accuracy
+ * (classification) or R² (regression) on a right axis; a title with the model name, run id and
+ * state, a legend, and a caption with the main params. An unfinished run draws the epochs it
+ * has; a run without any draws empty axes and a note. ?compare=run_3,run_5 overlays each run's
+ * validation loss (train loss when a run has no validation rows, said in the legend): the
+ * lecture's "compare step sizes", so the legend names each run with its learning rate. At most
+ * PLOT_MAX_RUNS runs in one plot, the path's run included.
+ *
+ * Every series is one <polyline class="series" data-series=… data-run=…> with one point per
+ * epoch (tests count them). Every text taken from the store is XML-escaped.
+ * Threading: reentrant; everything is per request. */
+#include "handlers.h"
+#include "problem.h"
+#include "store.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PLOT_MAX_RUNS 12
+
+enum { W = 760, H = 470, X0 = 80, X1 = W - 90, Y0 = 56, Y1 = H - 130 };
+
+static const char *const palette[PLOT_MAX_RUNS] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
+                                                   "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                                                   "#bcbd22", "#17becf", "#393b79", "#637939"};
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 8192;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+#define SB_LIT(b, lit) sb_add((b), (lit), sizeof(lit) - 1)
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof tmp) {
+        sb_add(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_add(b, big, (size_t)n);
+    free(big);
+}
+
+/* Text as XML character data or attribute value: markup characters escaped, control characters
+ * (not allowed in XML 1.0) replaced by '?'. */
+static void sb_esc(sbuf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        switch (c) {
+        case '&':
+            SB_LIT(b, "&amp;");
+            break;
+        case '<':
+            SB_LIT(b, "&lt;");
+            break;
+        case '>':
+            SB_LIT(b, "&gt;");
+            break;
+        case '"':
+            SB_LIT(b, "&quot;");
+            break;
+        case '\'':
+            SB_LIT(b, "&#39;");
+            break;
+        default:
+            if (c < 0x20 && c != '\t' && c != '\n') c = '?';
+            sb_add(b, (const char *)&c, 1);
+        }
+    }
+}
+
+typedef struct {
+    char name[24];   /* data-series: train_loss, val_loss, val_accuracy, val_r2 */
+    char run_id[24]; /* data-run */
+    char label[160]; /* legend text (unescaped) */
+    const char *color;
+    int dashed;
+    int right; /* on the right axis */
+    int n;
+    int *x;
+    double *y;
+} series;
+
+typedef struct {
+    series s[PLOT_MAX_RUNS + 3];
+    int n;
+} series_set;
+
+static void series_free(series_set *ss)
+{
+    for (int i = 0; i < ss->n; i++) {
+        free(ss->s[i].x);
+        free(ss->s[i].y);
+    }
+    ss->n = 0;
+}
+
+/* Adds the points of metric `mid` from pts (ordered by step) as a series; none: nothing. */
+static mlp_err add_series(series_set *ss, const store_metric *pts, int n, metric_id mid,
+                          const char *run_id, const char *label, const char *color, int dashed,
+                          int right)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++) k += pts[i].name == mid && isfinite(pts[i].value);
+    if (k == 0) return MLP_OK;
+    series *s = &ss->s[ss->n];
+    memset(s, 0, sizeof *s);
+    s->x = malloc((size_t)k * sizeof *s->x);
+    s->y = malloc((size_t)k * sizeof *s->y);
+    if (!s->x || !s->y) {
+        free(s->x);
+        free(s->y);
+        return MLP_ENOMEM;
+    }
+    for (int i = 0; i < n; i++)
+        if (pts[i].name == mid && isfinite(pts[i].value)) {
+            s->x[s->n] = pts[i].step;
+            s->y[s->n] = pts[i].value;
+            s->n++;
+        }
+    snprintf(s->name, sizeof s->name, "%s", metric_name(mid));
+    snprintf(s->run_id, sizeof s->run_id, "%s", run_id);
+    snprintf(s->label, sizeof s->label, "%s", label);
+    s->color = color;
+    s->dashed = dashed;
+    s->right = right;
+    ss->n++;
+    return MLP_OK;
+}
+
+/* A "nice" tick step (1, 2 or 5 x 10^k) for about `target` ticks over span. */
+static double nice_step(double span, int target)
+{
+    double raw = span / target;
+    double p = pow(10, floor(log10(raw)));
+    double f = raw / p;
+    return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
+}
+
+static void tick_label(char *buf, size_t cap, double v, double step)
+{
+    int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+    if (dec > 8) dec = 8;
+    if (fabs(v) < step * 1e-6) v = 0; /* no "-0" */
+    snprintf(buf, cap, "%.*f", dec, v);
+}
+
+typedef struct {
+    double lo, hi;
+} range;
+
+static double px_x(range r, double v)
+{
+    return X0 + (v - r.lo) / (r.hi - r.lo) * (X1 - X0);
+}
+
+static double px_y(range r, double v)
+{
+    return Y1 - (v - r.lo) / (r.hi - r.lo) * (Y1 - Y0);
+}
+
+static range data_range(const series_set *ss, int right, int *any)
+{
+    range r = {INFINITY, -INFINITY};
+    for (int i = 0; i < ss->n; i++) {
+        if (ss->s[i].right != right) continue;
+        for (int k = 0; k < ss->s[i].n; k++) {
+            if (ss->s[i].y[k] < r.lo) r.lo = ss->s[i].y[k];
+            if (ss->s[i].y[k] > r.hi) r.hi = ss->s[i].y[k];
+        }
+    }
+    *any = r.lo <= r.hi;
+    return r;
+}
+
+/* Left axis: the losses, from 0 when that does not squash the curves, padded 5%. */
+static range loss_range(const series_set *ss)
+{
+    int any;
+    range r = data_range(ss, 0, &any);
+    if (!any) return (range){0, 1};
+    if (r.lo > 0 && r.lo < 0.5 * r.hi) r.lo = 0;
+    double pad = (r.hi - r.lo) * 0.05;
+    if (pad <= 0) pad = fabs(r.hi) > 0 ? fabs(r.hi) * 0.1 : 1;
+    return (range){r.lo == 0 ? 0 : r.lo - pad, r.hi + pad};
+}
+
+static void axis_ticks(sbuf *b, range r, int vertical, int right)
+{
+    double step = nice_step(r.hi - r.lo, vertical ? 6 : 8);
+    if (!vertical && step < 1) step = 1; /* epochs are whole */
+    for (double v = ceil(r.lo / step - 1e-9) * step; v <= r.hi + step * 1e-9; v += step) {
+        char lab[32];
+        tick_label(lab, sizeof lab, v, step);
+        if (!vertical) {
+            double x = px_x(r, v);
+            sb_printf(b,
+                      "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#333\"/>"
+                      "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+                      x, Y1, x, Y1 + 5, x, Y1 + 19, lab);
+        } else if (!right) {
+            double y = px_y(r, v);
+            sb_printf(b,
+                      "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
+                      "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\"/>"
+                      "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
+                      X0, y, X1, y, X0 - 5, y, X0, y, X0 - 8, y + 4, lab);
+        } else {
+            double y = px_y(r, v);
+            sb_printf(b,
+                      "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\"/>"
+                      "<text x=\"%d\" y=\"%.1f\" text-anchor=\"start\">%s</text>\n",
+                      X1, y, X1 + 5, y, X1 + 8, y + 4, lab);
+        }
+    }
+}
+
+typedef struct {
+    const char *title; /* unescaped */
+    const char *caption[2];
+    const char *left_label, *right_label; /* right_label NULL: no right axis */
+    int right_is_r2;
+    const char *note; /* drawn in the middle when there is no point */
+} plot_text;
+
+static void render(sbuf *b, const series_set *ss, const plot_text *t)
+{
+    int max_e = 0;
+    for (int i = 0; i < ss->n; i++)
+        for (int k = 0; k < ss->s[i].n; k++)
+            if (ss->s[i].x[k] > max_e) max_e = ss->s[i].x[k];
+    range rx = max_e >= 2 ? (range){1, max_e} : (range){0, 2};
+    range ry = loss_range(ss);
+    range rr = {0, 1};
+    if (t->right_is_r2) {
+        int any;
+        range d = data_range(ss, 1, &any);
+        if (any && d.lo < 0) rr.lo = floor(d.lo * 10) / 10;
+    }
+    sb_printf(b,
+              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+              "viewBox=\"0 0 %d %d\" font-family=\"Helvetica, Arial, sans-serif\" "
+              "font-size=\"12\">\n<title>",
+              W, H, W, H);
+    sb_esc(b, t->title);
+    sb_printf(b, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", W, H);
+    SB_LIT(b, "<text x=\"380\" y=\"30\" text-anchor=\"middle\" font-size=\"16\" "
+              "font-weight=\"bold\">");
+    sb_esc(b, t->title);
+    SB_LIT(b, "</text>\n");
+    /* axes */
+    axis_ticks(b, ry, 1, 0);
+    axis_ticks(b, rx, 0, 0);
+    if (t->right_label) axis_ticks(b, rr, 1, 1);
+    sb_printf(b,
+              "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
+              "stroke=\"#333\"/>\n",
+              X0, Y0, X1 - X0, Y1 - Y0);
+    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">epoch</text>\n", (X0 + X1) / 2,
+              Y1 + 40);
+    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 %d %d)\">",
+              24, (Y0 + Y1) / 2, 24, (Y0 + Y1) / 2);
+    sb_esc(b, t->left_label);
+    SB_LIT(b, "</text>\n");
+    if (t->right_label) {
+        sb_printf(b,
+                  "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" "
+                  "transform=\"rotate(90 %d %d)\">",
+                  W - 30, (Y0 + Y1) / 2, W - 30, (Y0 + Y1) / 2);
+        sb_esc(b, t->right_label);
+        SB_LIT(b, "</text>\n");
+    }
+    /* series */
+    for (int i = 0; i < ss->n; i++) {
+        const series *s = &ss->s[i];
+        range r = s->right ? rr : ry;
+        SB_LIT(b, "<polyline class=\"series\" data-series=\"");
+        sb_esc(b, s->name);
+        SB_LIT(b, "\" data-run=\"");
+        sb_esc(b, s->run_id);
+        sb_printf(b, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", s->color,
+                  s->dashed ? " stroke-dasharray=\"6 4\"" : "");
+        for (int k = 0; k < s->n; k++)
+            sb_printf(b, "%s%.1f,%.1f", k ? " " : "", px_x(rx, s->x[k]), px_y(r, s->y[k]));
+        SB_LIT(b, "\"/>\n");
+        if (s->n <= 40)
+            for (int k = 0; k < s->n; k++)
+                sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
+                          px_x(rx, s->x[k]), px_y(r, s->y[k]), s->color);
+    }
+    if (ss->n == 0 && t->note) {
+        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666\">", (X0 + X1) / 2,
+                  (Y0 + Y1) / 2);
+        sb_esc(b, t->note);
+        SB_LIT(b, "</text>\n");
+    }
+    /* legend, top right inside the plot */
+    if (ss->n) {
+        size_t widest = 0;
+        for (int i = 0; i < ss->n; i++)
+            if (strlen(ss->s[i].label) > widest) widest = strlen(ss->s[i].label);
+        int lw = 40 + (int)widest * 7, lh = 8 + 18 * ss->n;
+        int lx = X1 - 8 - lw, ly = Y0 + 8;
+        sb_printf(b,
+                  "<g class=\"legend\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+                  "fill=\"#fff\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n",
+                  lx, ly, lw, lh);
+        for (int i = 0; i < ss->n; i++) {
+            int y = ly + 17 + 18 * i;
+            sb_printf(b,
+                      "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
+                      "stroke-width=\"2\"%s/><text x=\"%d\" y=\"%d\">",
+                      lx + 8, y - 4, lx + 32, y - 4, ss->s[i].color,
+                      ss->s[i].dashed ? " stroke-dasharray=\"6 4\"" : "", lx + 38, y);
+            sb_esc(b, ss->s[i].label);
+            SB_LIT(b, "</text>\n");
+        }
+        SB_LIT(b, "</g>\n");
+    }
+    for (int i = 0; i < 2; i++) {
+        if (!t->caption[i] || !t->caption[i][0]) continue;
+        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#444\">", W / 2,
+                  H - 52 + 20 * i);
+        sb_esc(b, t->caption[i]);
+        SB_LIT(b, "</text>\n");
+    }
+    SB_LIT(b, "</svg>\n");
+}
+
+/* A params value as short text: numbers as %g, strings as is, arrays "[a, b]". */
+static void param_text(char *buf, size_t cap, json_t *params, const char *key)
+{
+    json_t *v = json_object_get(params, key);
+    buf[0] = '\0';
+    if (json_is_string(v)) {
+        snprintf(buf, cap, "%s", json_string_value(v));
+    } else if (json_is_number(v)) {
+        snprintf(buf, cap, "%g", json_number_value(v));
+    } else if (json_is_array(v)) {
+        size_t len = 0;
+        len += (size_t)snprintf(buf, cap, "[");
+        for (size_t i = 0; i < json_array_size(v) && len < cap; i++)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%g", i ? ", " : "",
+                                    json_number_value(json_array_get(v, i)));
+        if (len < cap) snprintf(buf + len, cap - len, "]");
+    } else if (json_is_boolean(v)) {
+        snprintf(buf, cap, "%s", json_is_true(v) ? "true" : "false");
+    } else {
+        snprintf(buf, cap, "-");
+    }
+}
+
+static json_t *run_params(const store_run *r)
+{
+    json_t *req = r->request_json ? json_loads(r->request_json, 0, NULL) : NULL;
+    json_t *p = json_incref(json_object_get(req, "params"));
+    json_decref(req);
+    return p ? p : json_object();
+}
+
+static void answer(http_resp *resp, sbuf *b)
+{
+    resp_take(resp, 200, "image/svg+xml; charset=utf-8", b->p, b->len);
+    snprintf(resp->hdr_name, sizeof resp->hdr_name, "Cache-Control");
+    snprintf(resp->hdr_value, sizeof resp->hdr_value, "no-cache");
+    b->p = NULL;
+}
+
+static void plot_one(http_req *req, http_resp *resp, const store_run *r)
+{
+    series_set ss;
+    ss.n = 0;
+    store_metric *pts = NULL;
+    int n = 0;
+    sbuf b = {0};
+    json_t *params = NULL;
+    mlp_err rc = store_run_metrics(req->app->store, r->id, NULL, 0, &pts, &n);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        goto out;
+    }
+    int r2 = 0, acc = 0;
+    for (int i = 0; i < n; i++) {
+        acc |= pts[i].name == MET_VAL_ACCURACY;
+        r2 |= pts[i].name == MET_VAL_R2;
+    }
+    if (!rc) rc = add_series(&ss, pts, n, MET_TRAIN_LOSS, r->id, "train loss", palette[0], 0, 0);
+    if (!rc) rc = add_series(&ss, pts, n, MET_VAL_LOSS, r->id, "validation loss", palette[1], 0, 0);
+    if (!rc && acc)
+        rc = add_series(&ss, pts, n, MET_VAL_ACCURACY, r->id, "validation accuracy (right)",
+                        palette[2], 1, 1);
+    if (!rc && r2 && !acc)
+        rc = add_series(&ss, pts, n, MET_VAL_R2, r->id, "validation R\xc2\xb2 (right)", palette[2],
+                        1, 1);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        goto out;
+    }
+    params = run_params(r);
+    char hidden[256], act[64], opt[64], lr[64], bs[64];
+    param_text(hidden, sizeof hidden, params, "hidden");
+    param_text(act, sizeof act, params, "activation");
+    param_text(opt, sizeof opt, params, "optimizer");
+    param_text(lr, sizeof lr, params, "learning_rate");
+    param_text(bs, sizeof bs, params, "batch_size");
+    char title[256], cap1[512], cap2[512], note[128];
+    snprintf(title, sizeof title, "%s \xe2\x80\x94 %s (%s, epoch %d of %d)", r->model_name, r->id,
+             run_state_name(r->status), r->epoch, r->epochs);
+    snprintf(cap1, sizeof cap1,
+             "%s \xc2\xb7 hidden %s \xc2\xb7 activation %s \xc2\xb7 optimizer %s", r->task, hidden,
+             act, opt);
+    snprintf(cap2, sizeof cap2, "learning_rate %s \xc2\xb7 batch_size %s%s%s", lr, bs,
+             r->experiment[0] ? " \xc2\xb7 experiment " : "", r->experiment);
+    snprintf(note, sizeof note, "no finished epoch yet (the run is %s)", run_state_name(r->status));
+    plot_text t = {title,      {cap1, cap2},
+                   "loss",     acc ? "validation accuracy" : r2 ? "validation R\xc2\xb2" : NULL,
+                   r2 && !acc, note};
+    render(&b, &ss, &t);
+    if (b.oom) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+    answer(resp, &b);
+out:
+    free(b.p);
+    free(pts);
+    json_decref(params);
+    series_free(&ss);
+}
+
+/* Splits ?compare= into ids after the path's run; answers 400/404 and returns -1 when bad. */
+static int compare_ids(http_req *req, http_resp *resp, const char *base, const char *list,
+                       char ids[PLOT_MAX_RUNS][24], int *n_ids)
+{
+    snprintf(ids[0], 24, "%s", base);
+    int n = 1;
+    const char *p = list;
+    for (;;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && *p == ' ') p++, len--;
+        while (len && p[len - 1] == ' ') len--;
+        if (len == 0) {
+            api_failf(req, resp, 400, "compare", "compare: an empty run id in the list");
+            return -1;
+        }
+        if (len >= 24) {
+            api_failf(req, resp, 404, "compare", "compare: no run '%.*s'", (int)len, p);
+            return -1;
+        }
+        char id[24];
+        memcpy(id, p, len);
+        id[len] = '\0';
+        int dup = 0;
+        for (int i = 0; i < n; i++) dup |= strcmp(ids[i], id) == 0;
+        if (!dup) {
+            if (n == PLOT_MAX_RUNS) {
+                api_failf(req, resp, 400, "compare",
+                          "compare: at most %d runs in one plot (the path's run included)",
+                          PLOT_MAX_RUNS);
+                return -1;
+            }
+            snprintf(ids[n++], 24, "%s", id);
+        }
+        if (!e) break;
+        p = e + 1;
+    }
+    *n_ids = n;
+    return 0;
+}
+
+static void plot_compare(http_req *req, http_resp *resp, const store_run *base, const char *list)
+{
+    char ids[PLOT_MAX_RUNS][24];
+    int n_ids = 0;
+    series_set ss;
+    ss.n = 0;
+    sbuf b = {0};
+    store_run runs[PLOT_MAX_RUNS];
+    memset(runs, 0, sizeof runs);
+    if (compare_ids(req, resp, base->id, list, ids, &n_ids)) return;
+    for (int i = 0; i < n_ids; i++) {
+        mlp_err rc = store_run_get(req->app->store, ids[i], &runs[i]);
+        if (rc == MLP_ENOTFOUND) {
+            api_failf(req, resp, 404, "compare", "compare: no run '%s'", ids[i]);
+            goto out;
+        }
+        if (rc) {
+            api_fail(req, resp, rc, NULL);
+            goto out;
+        }
+    }
+    for (int i = 0; i < n_ids; i++) {
+        store_metric *pts = NULL;
+        int n = 0;
+        mlp_err rc = store_run_metrics(req->app->store, runs[i].id, NULL, 0, &pts, &n);
+        int has_val = 0;
+        for (int k = 0; !rc && k < n; k++) has_val |= pts[k].name == MET_VAL_LOSS;
+        json_t *params = run_params(&runs[i]);
+        char lr[64], label[160];
+        param_text(lr, sizeof lr, params, "learning_rate");
+        json_decref(params);
+        snprintf(label, sizeof label, "%.23s \xc2\xb7 lr %.63s%s", runs[i].id, lr,
+                 has_val ? "" : " (train loss)");
+        if (!rc)
+            rc = add_series(&ss, pts, n, has_val ? MET_VAL_LOSS : MET_TRAIN_LOSS, runs[i].id, label,
+                            palette[i], 0, 0);
+        free(pts);
+        if (rc) {
+            api_fail(req, resp, rc, NULL);
+            goto out;
+        }
+    }
+    char title[512], cap1[512];
+    size_t len = (size_t)snprintf(title, sizeof title, "Validation loss: ");
+    for (int i = 0; i < n_ids && len < sizeof title; i++)
+        len += (size_t)snprintf(title + len, sizeof title - len, "%s%s", i ? ", " : "", ids[i]);
+    snprintf(cap1, sizeof cap1, "model %s \xc2\xb7 %s \xc2\xb7 one line per run, by learning rate",
+             base->model_name, base->task);
+    plot_text t = {
+        title, {cap1, NULL}, "validation loss", NULL, 0, "no finished epoch yet in these runs"};
+    render(&b, &ss, &t);
+    if (b.oom) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+    answer(resp, &b);
+out:
+    free(b.p);
+    for (int i = 0; i < PLOT_MAX_RUNS; i++) store_run_clear(&runs[i]);
+    series_free(&ss);
+}
+
+void runs_plot(http_req *req, http_resp *resp)
+{
+    const char *id = route_param(&req->m, "id");
+    store_run r;
+    memset(&r, 0, sizeof r);
+    mlp_err rc = store_run_get(req->app->store, id, &r);
+    if (rc == MLP_ENOTFOUND) {
+        api_failf(req, resp, 404, NULL, "no run '%s'", id);
+        return;
+    }
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return;
+    }
+    const char *cmp = http_query(req, "compare");
+    if (cmp)
+        plot_compare(req, resp, &r, cmp);
+    else
+        plot_one(req, resp, &r);
+    store_run_clear(&r);
+}
