@@ -66,7 +66,7 @@ SVC_SUPPORT_OBJ  := $(SVC_SUPPORT:%.c=$(BUILD)/obj/%.o)
 HAVE_MAIN := $(wildcard server/main.c)
 DAEMON    := $(if $(HAVE_MAIN),$(BUILD)/mlpd)
 
-.PHONY: all test asan run deps format format-check clean check-layers
+.PHONY: all test asan run deps format format-check clean check-layers test-browser
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -100,6 +100,18 @@ $(BUILD)/gen/assets.c: $(ASSET_FILES) web/ASSETS scripts/embed-assets.sh
 	@mkdir -p $(dir $@)
 	./scripts/embed-assets.sh $(ASSETS) > $@.tmp && mv $@.tmp $@
 
+# The dashboard's chart library, uPlot, comes from the npm registry, pinned in
+# web/package-lock.json: `npm ci` fetches it (node/npm installed by scripts/install-browser-deps.sh
+# when missing) and its dist files are embedded like the rest (web/ASSETS lists them under
+# build/web/, shared by every BUILD directory).
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	@command -v npm >/dev/null 2>&1 || ./scripts/install-browser-deps.sh
+	npm ci --prefix web --no-audit --no-fund
+	@touch $@
+build/web/%: web/node_modules/.package-lock.json
+	@mkdir -p $(dir $@)
+	cp web/node_modules/uplot/dist/$* $@
+
 $(BUILD)/libmlpcore.a: $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -132,7 +144,20 @@ test: all $(TEST_BINS) check-layers
 	  echo "=== $$t"; \
 	  MLPD_BIN=$(abspath $(BUILD))/mlpd OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-2} $$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; \
+	$(MAKE) --no-print-directory test-browser || { echo "FAILED: test-browser"; fail=1; }; \
 	if [ $$fail = 0 ]; then echo "all test binaries passed"; else echo "some tests FAILED"; exit 1; fi
+
+# The dashboard end to end in a real browser: Debian's chromium driven by playwright-core (pinned
+# in tests/browser/package-lock.json) against the real daemon; saves $(BUILD)/dashboard.png.
+# Fails, never skips, when chromium is missing and cannot be installed.
+tests/browser/node_modules/.package-lock.json: tests/browser/package.json tests/browser/package-lock.json
+	./scripts/install-browser-deps.sh
+	npm ci --prefix tests/browser --no-audit --no-fund
+	@touch $@
+test-browser: $(BUILD)/mlpd tests/browser/node_modules/.package-lock.json
+	./scripts/install-browser-deps.sh
+	cd tests/browser && MLPD_BIN=$(abspath $(BUILD))/mlpd MLPD_SHOT=$(abspath $(BUILD))/dashboard.png \
+	  node --test dashboard.test.js
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \

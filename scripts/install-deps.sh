@@ -10,6 +10,8 @@ missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+# node, npm and chromium (the dashboard build and its browser test), checked by command.
+"$(dirname "$0")/install-browser-deps.sh"
 [ -z "$missing" ] && { echo "install-deps: all packages present"; exit 0; }
 echo "install-deps: installing:$missing"
 SUDO=""
