@@ -66,7 +66,7 @@ SVC_SUPPORT_OBJ  := $(SVC_SUPPORT:%.c=$(BUILD)/obj/%.o)
 HAVE_MAIN := $(wildcard server/main.c)
 DAEMON    := $(if $(HAVE_MAIN),$(BUILD)/mlpd)
 
-.PHONY: all test asan run deps format format-check clean check-layers test-browser
+.PHONY: all test asan run deps format format-check clean check-layers test-openapi test-metrics test-examples test-browser
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -144,6 +144,9 @@ test: all $(TEST_BINS) check-layers
 	  echo "=== $$t"; \
 	  MLPD_BIN=$(abspath $(BUILD))/mlpd OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-2} $$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; \
+	for x in test-openapi test-metrics test-examples; do \
+	  $(MAKE) --no-print-directory $$x || { echo "FAILED: $$x"; fail=1; }; \
+	done; \
 	$(MAKE) --no-print-directory test-browser || { echo "FAILED: test-browser"; fail=1; }; \
 	if [ $$fail = 0 ]; then echo "all test binaries passed"; else echo "some tests FAILED"; exit 1; fi
 
@@ -158,6 +161,19 @@ test-browser: $(BUILD)/mlpd tests/browser/node_modules/.package-lock.json
 	./scripts/install-browser-deps.sh
 	cd tests/browser && MLPD_BIN=$(abspath $(BUILD))/mlpd MLPD_SHOT=$(abspath $(BUILD))/dashboard.png \
 	  node --test dashboard.test.js
+
+# Tests outside cmocka: the OpenAPI document validated by @apidevtools/swagger-parser (pinned in
+# tests/openapi/package-lock.json, fetched by npm ci), /metrics parsed by Debian's
+# python3-prometheus-client, and the README's examples run against a live daemon.
+tests/openapi/node_modules/.package-lock.json: tests/openapi/package.json tests/openapi/package-lock.json
+	npm ci --prefix tests/openapi --no-audit --no-fund
+	@touch $@
+test-openapi: tests/openapi/node_modules/.package-lock.json
+	node --test tests/openapi/validate.js
+test-metrics: $(BUILD)/mlpd
+	MLPD_BIN=$(abspath $(BUILD))/mlpd /usr/bin/python3 tests/metrics/test_metrics.py
+test-examples: $(BUILD)/mlpd
+	MLPD_BIN=$(abspath $(BUILD))/mlpd tests/examples/run_readme.sh
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
