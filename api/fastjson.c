@@ -72,6 +72,34 @@ static const char *skip_ws(const char *p, const char *e)
     return p;
 }
 
+/* Mantissas keep at most 19 significant digits: a digit is appended while m < 10^18. */
+#define M_MAX UINT64_C(1000000000000000000)
+
+/* 1 and *v = their value when p[0..8) are eight ASCII digits (SWAR, as simdjson and fast_float
+ * do it: one 64-bit load, a digit test and three multiplications). */
+static int eight_digits(const char *p, uint32_t *v)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (((w & UINT64_C(0xF0F0F0F0F0F0F0F0)) |
+         (((w + UINT64_C(0x0606060606060606)) & UINT64_C(0xF0F0F0F0F0F0F0F0)) >> 4)) !=
+        UINT64_C(0x3333333333333333))
+        return 0;
+    w -= UINT64_C(0x3030303030303030);
+    w = (w * 10) + (w >> 8); /* pairs of digits */
+    w = (((w & UINT64_C(0x000000FF000000FF)) * (100 + (UINT64_C(1000000) << 32))) +
+         (((w >> 16) & UINT64_C(0x000000FF000000FF)) * (1 + (UINT64_C(10000) << 32)))) >>
+        32;
+    *v = (uint32_t)w;
+    return 1;
+#else
+    (void)w;
+    (void)v;
+    return 0;
+#endif
+}
+
 /* The longest number token handed to strtod (through a stack copy); longer ones go to jansson. */
 #define TOKEN_MAX 128
 
@@ -80,7 +108,7 @@ static const char *skip_ws(const char *p, const char *e)
 static int scan_number(const char **pp, const char *e, float *out)
 {
     const char *p = *pp, *start = p;
-    int neg = 0, real = 0, dropped = 0, nd = 0;
+    int neg = 0, real = 0, dropped = 0;
     uint64_t m = 0;
     long exp10 = 0;
     if (p < e && *p == '-') {
@@ -93,9 +121,8 @@ static int scan_number(const char **pp, const char *e, float *out)
         if (p < e && is_digit(*p)) return 0; /* leading zero */
     } else if (*p >= '1' && *p <= '9') {
         while (p < e && is_digit(*p)) {
-            if (nd < 19) {
+            if (m < M_MAX) {
                 m = m * 10 + (uint64_t)(*p - '0');
-                nd++;
             } else {
                 dropped = 1;
                 exp10++;
@@ -109,10 +136,15 @@ static int scan_number(const char **pp, const char *e, float *out)
         real = 1;
         p++;
         if (p >= e || !is_digit(*p)) return 0;
+        uint32_t v8;
+        while (e - p >= 8 && m < M_MAX / 10000000 && eight_digits(p, &v8)) {
+            m = m * 100000000 + v8; /* < 10^19 < 2^64 */
+            exp10 -= 8;
+            p += 8;
+        }
         while (p < e && is_digit(*p)) {
-            if (nd < 19) {
+            if (m < M_MAX) {
                 m = m * 10 + (uint64_t)(*p - '0');
-                if (m) nd++;
                 exp10--;
             } else {
                 dropped = 1;
@@ -139,7 +171,7 @@ static int scan_number(const char **pp, const char *e, float *out)
     double dv;
     if (!real) {
         /* jansson: strtoll, "too big integer" beyond long long; then (double). */
-        if (dropped || nd >= 19) return 0;
+        if (dropped || m >= M_MAX) return 0;
         long long ll = (long long)m;
         dv = (double)(neg ? -ll : ll);
     } else if (m == 0 && !dropped) {
