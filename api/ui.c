@@ -13,8 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Answers with a copy of the embedded file at `path`, or a 404. */
-static void serve(http_req *req, http_resp *resp, const char *path)
+/* Answers with a copy of the embedded file at `path`, or a 404. The page is revalidated on every
+ * load (a new binary shows at once); its assets may be reused for 5 minutes. */
+static void serve(http_req *req, http_resp *resp, const char *path, const char *cache_control)
 {
     const asset *a = asset_find(path);
     if (!a) {
@@ -28,11 +29,13 @@ static void serve(http_req *req, http_resp *resp, const char *path)
     }
     memcpy(body, a->data, a->len);
     resp_take(resp, 200, a->content_type, body, a->len);
+    snprintf(resp->hdr_name, sizeof resp->hdr_name, "Cache-Control");
+    snprintf(resp->hdr_value, sizeof resp->hdr_value, "%s", cache_control);
 }
 
 void ui_index(http_req *req, http_resp *resp)
 {
-    serve(req, resp, "/index.html");
+    serve(req, resp, "/index.html", "no-cache");
 }
 
 void ui_asset(http_req *req, http_resp *resp)
@@ -41,5 +44,5 @@ void ui_asset(http_req *req, http_resp *resp)
     char path[ROUTE_PARAM_MAX + 16];
     /* "{file}" is one path segment, so "/assets/../x" cannot match; only table entries exist. */
     snprintf(path, sizeof path, "/assets/%s", file ? file : "");
-    serve(req, resp, path);
+    serve(req, resp, path, "max-age=300");
 }

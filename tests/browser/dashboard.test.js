@@ -127,6 +127,7 @@ test("the page is served from the binary and paints quickly", async () => {
     const resp = await page.goto(daemon.url + "/", { waitUntil: "load" });
     assert.equal(resp.status(), 200);
     assert.match(resp.headers()["content-type"], /^text\/html/);
+    assert.equal(resp.headers()["cache-control"], "no-cache");
     const t = await page.evaluate(() => {
       const p = performance.getEntriesByType("paint");
       const fcp = p.find((e) => e.name === "first-contentful-paint");
