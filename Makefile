@@ -92,7 +92,7 @@ $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(SVC_CFLAGS) -c $< -o $@
 
 # The migrations are compiled into the binary: nothing is read from the source tree at run time.
-$(GEN_SRC): $(sort $(wildcard migrations/*.sql)) scripts/embed-migrations.sh
+$(BUILD)/gen/migrations.c: $(sort $(wildcard migrations/*.sql)) scripts/embed-migrations.sh
 	@mkdir -p $(dir $@)
 	./scripts/embed-migrations.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
 
