@@ -235,6 +235,7 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
     if (req->body && req->body_len && json_type_ok(req)) {
         int r = fj_rows(req->body, req->body_len, d, &t->x, n, columnar);
         if (r == 1) {
+            if (api_instances_check(req, resp, (size_t)*n)) return -1;
             *X = t->x.p;
             return 0;
         }
@@ -266,6 +267,10 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
     if (N == 0) {
         json_decref(body);
         api_failf(req, resp, 400, NULL, "%s is empty", key);
+        return -1;
+    }
+    if (api_instances_check(req, resp, N)) {
+        json_decref(body);
         return -1;
     }
     float *x = room(&t->x, N * (size_t)d);

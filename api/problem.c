@@ -1,6 +1,8 @@
 /* problem.c — error bodies, JSON responses and request helpers (see problem.h). */
 #include "problem.h"
 
+#include "config.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +179,55 @@ void api_failf(http_req *req, http_resp *resp, int status, const char *field, co
     render(resp, fam_of(req), status, detail, field);
 }
 
+int api_json_depth_ok(const char *s, size_t len, int max)
+{
+    int depth = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '"') { /* skip the string, escapes included */
+            for (i++; i < len && s[i] != '"'; i++)
+                if (s[i] == '\\') i++;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max) return 0;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return 1;
+}
+
+/* Limits from the configuration, or the defaults when a request has none (unit tests). */
+static int max_json_depth(const http_req *req)
+{
+    return req->app && req->app->cfg && req->app->cfg->max_json_depth > 0
+               ? req->app->cfg->max_json_depth
+               : 64;
+}
+
+int api_json_depth_check(http_req *req, http_resp *resp)
+{
+    int max = max_json_depth(req);
+    if (req->body && !api_json_depth_ok(req->body, req->body_len, max)) {
+        api_failf(req, resp, 400, NULL,
+                  "JSON body nests deeper than %d levels (the limit, --max-json-depth)", max);
+        return -1;
+    }
+    return 0;
+}
+
+int api_instances_check(http_req *req, http_resp *resp, size_t n)
+{
+    size_t max = req->app && req->app->cfg && req->app->cfg->max_instances > 0
+                     ? (size_t)req->app->cfg->max_instances
+                     : 10000;
+    if (n > max) {
+        api_failf(req, resp, 413, NULL,
+                  "%zu instances in one request; the limit is %zu (--max-instances)", n, max);
+        return -1;
+    }
+    return 0;
+}
+
 json_t *api_body_object(http_req *req, http_resp *resp)
 {
     if (!req->body || req->body_len == 0) {
@@ -190,6 +241,7 @@ json_t *api_body_object(http_req *req, http_resp *resp)
                   ct);
         return NULL;
     }
+    if (api_json_depth_check(req, resp)) return NULL;
     json_error_t je;
     json_t *o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!o) {

@@ -25,8 +25,19 @@ void api_failf(http_req *req, http_resp *resp, int status, const char *field, co
 void api_json(http_resp *resp, int status, json_t *body);
 
 /* Parses the request body as a JSON object. On failure answers 400 naming line/column and
- * returns NULL. */
+ * returns NULL. Bodies nested deeper than --max-json-depth are refused (400) before parsing. */
 json_t *api_body_object(http_req *req, http_resp *resp);
+/* 1 when the JSON text s[0..len) nests arrays/objects at most max deep (a linear scan that skips
+ * strings; it does not validate the JSON), else 0. jansson has no depth limit of its own below
+ * 2048, so every JSON body is checked with this before it is parsed; a route that parses its
+ * body itself should call api_json_depth_check. */
+int api_json_depth_ok(const char *s, size_t len, int max);
+/* api_json_depth_ok against --max-json-depth for req's body; answers 400 naming the limit and
+ * returns -1 when too deep, else 0. */
+int api_json_depth_check(http_req *req, http_resp *resp);
+/* Checks an inference request's instance count against --max-instances: answers 413 naming the
+ * limit and returns -1 when over, else 0. */
+int api_instances_check(http_req *req, http_resp *resp, size_t n);
 /* ?limit= (1..1000, default 50) and ?offset= (>= 0); answers 400 and returns -1 when bad. */
 int api_paging(http_req *req, http_resp *resp, int *limit, int *offset);
 /* 1 when name matches [A-Za-z0-9][A-Za-z0-9._-]{0,63}. */

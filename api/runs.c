@@ -120,6 +120,15 @@ void runs_validate(http_req *req, http_resp *resp)
 
 void runs_create(http_req *req, http_resp *resp)
 {
+    int max_q = req->app->cfg->max_queued_runs;
+    if (max_q > 0 && jobs_queue_depth(req->app->jobs) >= max_q) {
+        api_failf(req, resp, 429, NULL,
+                  "%d runs are already waiting in the queue (the limit, --max-queued-runs); retry "
+                  "later",
+                  max_q);
+        resp->retry_after = 30;
+        return;
+    }
     runspec rs;
     json_t *norm = check_request(req, resp, &rs);
     if (!norm) return;

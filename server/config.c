@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_LISTEN } opt_type;
+/* OPT_LIST: repeatable; values joined with ','; the environment twin holds a ','-separated list,
+ * and flags replace it. OPT_RATE: "N/s" or "N" requests per second. */
+typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_LISTEN, OPT_LIST, OPT_RATE } opt_type;
 
 typedef struct {
     const char *flag, *env, *arg, *help;
@@ -38,8 +40,8 @@ static const opt opts[] = {
     {"--timeout", "MLPD_TIMEOUT", "SECONDS", "idle connection timeout (default 60)", OPT_INT,
      OFF(timeout_s), 0, 1, 86400},
     {"--sse-keepalive", "MLPD_SSE_KEEPALIVE", "SECONDS",
-     "comment line on idle event streams every SECONDS (default 15)", OPT_INT,
-     OFF(sse_keepalive_s), 0, 1, 3600},
+     "comment line on idle event streams every SECONDS (default 15)", OPT_INT, OFF(sse_keepalive_s),
+     0, 1, 3600},
     {"--model-cache", "MLPD_MODEL_CACHE", "N", "model versions kept loaded (default 16)", OPT_INT,
      OFF(model_cache), 0, 1, 100000},
     {"--insecure", "MLPD_INSECURE", NULL, "allow listening beyond loopback with no API key",
@@ -47,6 +49,25 @@ static const opt opts[] = {
     {"--quiet", "MLPD_QUIET", NULL, "no per-request log lines", OPT_FLAG, OFF(quiet), 0, 0, 0},
     {"--port-file", "MLPD_PORT_FILE", "FILE", "write the bound port to FILE once listening",
      OPT_STR, OFF(port_file), sizeof(((config *)0)->port_file), 0, 0},
+    {"--api-key", "MLPD_API_KEYS", "KEY:SCOPE",
+     "API key with scope admin, train or predict (repeatable; env: k1:admin,k2:predict)", OPT_LIST,
+     OFF(api_keys), sizeof(((config *)0)->api_keys), 0, 0},
+    {"--public-predict", "MLPD_PUBLIC_PREDICT", NULL,
+     "anonymous callers may use inference and read routes (writes still need a key)", OPT_FLAG,
+     OFF(public_predict), 0, 0, 0},
+    {"--cors-origin", "MLPD_CORS_ORIGINS", "ORIGIN",
+     "browser origin allowed by CORS, or * (repeatable; env: ','-separated)", OPT_LIST,
+     OFF(cors_origins), sizeof(((config *)0)->cors_origins), 0, 0},
+    {"--max-queued-runs", "MLPD_MAX_QUEUED_RUNS", "N",
+     "runs waiting in the queue at most; more get 429 (default 100)", OPT_INT, OFF(max_queued_runs),
+     0, 1, 1000000},
+    {"--max-instances", "MLPD_MAX_INSTANCES", "N", "rows in one inference request (default 10000)",
+     OPT_INT, OFF(max_instances), 0, 1, 100000000},
+    {"--max-json-depth", "MLPD_MAX_JSON_DEPTH", "N", "nesting depth of a JSON body (default 64)",
+     OPT_INT, OFF(max_json_depth), 0, 2, 10000},
+    {"--rate-limit", "MLPD_RATE_LIMIT", "N/s",
+     "inference requests per second per key or client IP; 429 beyond (default off)", OPT_RATE,
+     OFF(rate_limit), 0, 0, 0},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
@@ -135,6 +156,30 @@ static int set_opt(config *c, const opt *o, const char *val, FILE *err)
             return -1;
         }
         return 0;
+    case OPT_LIST: {
+        char *dst = base + o->off;
+        size_t have = strlen(dst), n = strlen(val);
+        if (have + (have ? 1 : 0) + n >= o->size) {
+            fprintf(err, "mlpd: %s: too many values (%zu bytes at most in all)\n", o->flag,
+                    o->size - 1);
+            return -1;
+        }
+        if (have) dst[have++] = ',';
+        memcpy(dst + have, val, n + 1);
+        return 0;
+    }
+    case OPT_RATE: {
+        char *end;
+        errno = 0;
+        double v = strtod(val, &end);
+        if (end != val && strcmp(end, "/s") == 0) end += 2;
+        if (end == val || *end || errno || !(v > 0) || v > 1e9) {
+            fprintf(err, "mlpd: %s: '%s' is not a positive rate such as 50/s\n", o->flag, val);
+            return -1;
+        }
+        *(double *)(base + o->off) = v;
+        return 0;
+    }
     case OPT_LISTEN: {
         const char *colon = strrchr(val, ':');
         char *end;
@@ -175,6 +220,9 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
     c->timeout_s = 60;
     c->sse_keepalive_s = 15;
     c->model_cache = 16;
+    c->max_queued_runs = 100;
+    c->max_instances = 10000;
+    c->max_json_depth = 64;
     for (size_t i = 0; i < N_OPTS; i++) {
         const char *v = getenv(opts[i].env);
         if (v && *v && set_opt(c, &opts[i], v, err) != 0) {
@@ -182,6 +230,7 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
             return -1;
         }
     }
+    unsigned char list_from_flag[N_OPTS] = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -217,7 +266,13 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
             }
             val = argv[++i];
         }
+        if (o->type == OPT_LIST && !list_from_flag[o - opts]) { /* flags replace the env list */
+            list_from_flag[o - opts] = 1;
+            ((char *)c)[o->off] = '\0';
+        }
         if (set_opt(c, o, val, err) != 0) return -1;
+        /* Keep keys out of /proc/PID/cmdline and ps: the copy in c is wiped once hashed. */
+        if (o->off == OFF(api_keys) && o->type == OPT_LIST) memset((char *)val, 'x', strlen(val));
     }
     return 0;
 }

@@ -25,6 +25,14 @@ typedef struct config {
     int quiet;                /* --quiet: no per-request log lines */
     int migrate_only;         /* "mlpd migrate" */
     char port_file[512];      /* --port-file: write the bound port here (tests) */
+    char api_keys[4096];      /* --api-key KEY:SCOPE (repeatable) / MLPD_API_KEYS, ','-joined;
+                                 main wipes it once the keys are hashed (server/auth.h) */
+    char cors_origins[2048];  /* --cors-origin (repeatable) / MLPD_CORS_ORIGINS, ','-joined; "*" */
+    int public_predict;       /* --public-predict: anonymous callers may use predict routes */
+    int max_queued_runs;      /* --max-queued-runs: POST /api/v1/runs answers 429 beyond */
+    int max_instances;        /* --max-instances: rows of one inference request */
+    int max_json_depth;       /* --max-json-depth: nesting of a JSON request body */
+    double rate_limit;        /* --rate-limit N/s: inference requests per caller; 0 = off */
 } config;
 
 /* Parses argv and the environment into *c. Returns 0 to run, 1 when --help/--version printed

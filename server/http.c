@@ -8,6 +8,9 @@
 
 #include "metrics.h"
 
+#include "auth.h"
+#include "ratelimit.h"
+
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -90,6 +93,19 @@ static enum MHD_Result queue(http_server *s, http_req *r, http_resp *resp)
     resp->body = NULL; /* MHD frees it */
     if (resp->content_type) MHD_add_response_header(mr, "Content-Type", resp->content_type);
     if (resp->location[0]) MHD_add_response_header(mr, "Location", resp->location);
+    if (resp->www_authenticate)
+        MHD_add_response_header(mr, "WWW-Authenticate", resp->www_authenticate);
+    if (s->o.cors_origins && s->o.cors_origins[0]) MHD_add_response_header(mr, "Vary", "Origin");
+    if (r->cors_origin) {
+        MHD_add_response_header(mr, "Access-Control-Allow-Origin", r->cors_origin);
+        MHD_add_response_header(mr, "Access-Control-Expose-Headers", "Location, Retry-After");
+        if (r->preflight) {
+            MHD_add_response_header(mr, "Access-Control-Allow-Methods", resp->allow);
+            MHD_add_response_header(mr, "Access-Control-Allow-Headers",
+                                    "Authorization, Content-Type, Content-Encoding");
+            MHD_add_response_header(mr, "Access-Control-Max-Age", "600");
+        }
+    }
     if (resp->allow[0]) MHD_add_response_header(mr, "Allow", resp->allow);
     if (resp->retry_after > 0) {
         char ra[16];
@@ -187,6 +203,79 @@ static int append_body(http_req *r, const char *data, size_t n)
     return 0;
 }
 
+/* The Access-Control-Allow-Origin value for a request's Origin: "*" when any origin is allowed,
+ * the origin itself when it is on the list, NULL otherwise (no CORS headers at all). */
+static const char *cors_allow(const char *list, const char *origin)
+{
+    if (!list || !*list || !origin || !*origin) return NULL;
+    size_t olen = strlen(origin);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 1 && *p == '*') return "*";
+        if (n == olen && strncasecmp(p, origin, n) == 0) return origin;
+        if (!e) break;
+        p = e + 1;
+    }
+    return NULL;
+}
+
+/* The event stream may carry its key as ?access_token=: a browser's EventSource cannot send an
+ * Authorization header. Only there, and only for GET (a URL ends up in logs and history). */
+static int token_in_query_ok(const http_req *r)
+{
+    return strcmp(r->method, "GET") == 0 &&
+           strcmp(r->m.rt->pattern, "/api/v1/runs/{id}/events") == 0;
+}
+
+/* The access check and rate limit of a matched route (API.md, Security). 0 when the request
+ * may go on; otherwise the error is in r->resp. */
+static int check_access(http_server *s, http_req *r)
+{
+    size_t plen = 0;
+    const char *key = auth_bearer(http_header(r, "Authorization"), &plen);
+    if (!key && token_in_query_ok(r) && (key = http_query(r, "access_token")) != NULL)
+        plen = strlen(key);
+    const char *detail;
+    int st = auth_decide(s->o.keys, s->o.public_predict, r->m.rt->scope, key, plen, &r->key_index,
+                         &detail);
+    if (st) {
+        fail(s, r, st, detail);
+        if (st == 401) r->resp.www_authenticate = "Bearer realm=\"mlpd\"";
+        return -1;
+    }
+    if (s->o.rate && r->m.rt->scope == SCOPE_PREDICT && strcmp(r->method, "POST") == 0) {
+        /* Bucket: the key for keyed callers, else the client address. */
+        unsigned char id[1 + 16];
+        size_t n = 1;
+        if (r->key_index >= 0) {
+            id[0] = 'k';
+            memcpy(id + 1, &r->key_index, sizeof r->key_index);
+            n += sizeof r->key_index;
+        } else {
+            id[0] = 'a';
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+            const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+            if (sa && sa->sa_family == AF_INET) {
+                memcpy(id + 1, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+                n += 4;
+            } else if (sa && sa->sa_family == AF_INET6) {
+                memcpy(id + 1, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+                n += 16;
+            }
+        }
+        int wait = rl_take(s->o.rate, id, n, (double)http_now_us() / 1e6);
+        if (wait) {
+            fail(s, r, 429,
+                 "rate limit exceeded (--rate-limit); retry after the Retry-After seconds");
+            r->resp.retry_after = wait;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Bytes of a failed request's body read and dropped, past its limit, before the connection is
  * closed without an answer. */
 #define DISCARD_MAX ((uint64_t)64 << 20)
@@ -207,16 +296,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->path = url;
         r->app = s->a;
         r->t0_us = http_now_us();
+        r->key_index = -1;
+        r->cors_origin = cors_allow(s->o.cors_origins, http_header(r, "Origin"));
         char allow[64];
         int rc = router_match(method, url, &r->m, allow, sizeof allow);
-        if (rc == 404) {
+        if (rc == 405 && strcmp(method, "OPTIONS") == 0) { /* CORS preflight, never behind auth */
+            r->preflight = 1;
+            r->resp.status = 204;
+            snprintf(r->resp.allow, sizeof r->resp.allow, "%s", allow);
+            r->have_resp = 1;
+        } else if (rc == 404) {
             fail(s, r, 404, "no route for this path");
         } else if (rc == 405) {
             char msg[128];
             snprintf(msg, sizeof msg, "method %s not allowed here; allowed: %s", method, allow);
             fail(s, r, 405, msg);
             snprintf(r->resp.allow, sizeof r->resp.allow, "%s", allow);
-        } else {
+        } else if (check_access(s, r) == 0) {
             int upload = (r->m.rt->flags & ROUTE_UPLOAD) != 0;
             r->limit = upload ? s->o.max_upload : s->o.max_body;
             const char *cl = http_header(r, "Content-Length");

@@ -1,7 +1,9 @@
 /* http.h — libmicrohttpd glue: one http_req per request, bodies read incrementally with limits,
  * dispatch through the router, one response, one log line.
  *
- * Flow per request: headers -> route match (404/405), Content-Length checked against
+ * Flow per request: headers -> route match (404/405; OPTIONS on a route path is a CORS
+ * preflight, 204) -> access check (401/403, server/auth.h) and rate limit (429) -> Content-Length
+ * checked against
  * --max-body / --max-upload (413 before reading), body chunks appended (bounded) or streamed to
  * the route's upload hooks, gzip Content-Encoding inflated (bounded), then the handler fills an
  * http_resp which is queued. Errors found while receiving are answered as soon as they happen.
@@ -42,6 +44,8 @@ typedef struct http_resp {
     char location[192]; /* "" or a Location header value */
     char allow[64];     /* "" or an Allow header value (405) */
     int retry_after;    /* seconds, 0 = none */
+    /* A static WWW-Authenticate value (401), or NULL. */
+    const char *www_authenticate;
     char hdr_name[40];  /* "" or one more header (e.g. Inference-Header-Content-Length) */
     char hdr_value[40];
     /* Streamed body instead of `body` (see http_stream_fn); all three NULL otherwise. */
@@ -66,9 +70,17 @@ typedef struct http_req {
     uint64_t bytes_in;
     size_t limit; /* max body bytes for this route */
     int gzip;     /* Content-Encoding: gzip */
+    /* Access-Control-Allow-Origin to send (borrowed), NULL = none; preflight: an OPTIONS
+     * preflight (204 with the CORS request headers); key_index: the caller's API key
+     * (auth_lookup index), -1 for anonymous callers. */
+    const char *cors_origin;
+    int preflight;
+    int key_index;
 } http_req;
 
 typedef struct http_server http_server;
+struct auth_keys;
+struct rl;
 
 typedef struct {
     const char *host; /* "127.0.0.1" */
@@ -82,6 +94,11 @@ typedef struct {
     /* Renders an error body in the family's style (problem+json or {"error"}); set by main to
      * api_error so this layer needs no JSON library. */
     void (*render_error)(http_resp *resp, route_family fam, int status, const char *detail);
+    /* Access (API.md, Security), checked once per request right after the route match. */
+    const struct auth_keys *keys; /* borrowed; NULL or empty = open */
+    int public_predict;           /* anonymous callers may use SCOPE_PREDICT routes */
+    const char *cors_origins;     /* ','-joined allow-list, "*" = any, NULL/"" = no CORS */
+    struct rl *rate;              /* borrowed; per-caller limit on POST predict routes, or NULL */
 } http_opts;
 
 /* Starts listening. *out new. The bound port is available from http_port. */

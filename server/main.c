@@ -4,11 +4,13 @@
  * Start: config -> store (migrations) -> registry -> jobs (re-queues unfinished runs) -> HTTP.
  * Stop (SIGTERM/SIGINT): refuse new work, stop accepting, pause running runs at their last
  * checkpoint, finish in-flight requests, exit 0. */
+#include "auth.h"
 #include "config.h"
 #include "events.h"
 #include "http.h"
 #include "jobs.h"
 #include "problem.h"
+#include "ratelimit.h"
 #include "registry.h"
 #include "runspec_api.h"
 #include "store.h"
@@ -25,12 +27,29 @@ int main(int argc, char **argv)
     config cfg;
     int pr = config_parse(&cfg, argc, argv, stdout, stderr);
     if (pr != 0) return pr > 0 ? 0 : 2;
-    if (!config_is_loopback(cfg.host) && !cfg.insecure) {
+    /* Keys are hashed at once; cfg.api_keys is wiped by auth_keys_new. */
+    auth_keys *keys = NULL;
+    rl *rate = NULL;
+    mlp_error kerr;
+    mlp_error_clear(&kerr);
+    if (auth_keys_new(cfg.api_keys, &keys, &kerr) != MLP_OK) {
+        fprintf(stderr, "mlpd: --api-key / MLPD_API_KEYS: %s\n", kerr.msg);
+        return 2;
+    }
+    if (!config_is_loopback(cfg.host) && !cfg.insecure && auth_keys_count(keys) == 0) {
         fprintf(stderr,
                 "mlpd: refusing to listen on %s: no API key is configured, so anyone who can "
-                "reach it could write. Listen on 127.0.0.1, or pass --insecure.\n",
+                "reach it could write. Listen on 127.0.0.1, configure keys (--api-key KEY:SCOPE "
+                "or MLPD_API_KEYS), or pass --insecure.\n",
                 cfg.host);
+        auth_keys_free(keys);
         return 2;
+    }
+    if (cfg.rate_limit > 0 &&
+        rl_new(cfg.rate_limit, cfg.rate_limit < 1 ? 1 : cfg.rate_limit, &rate) != MLP_OK) {
+        fprintf(stderr, "mlpd: out of memory for the rate limiter\n");
+        auth_keys_free(keys);
+        return 1;
     }
 
     /* Signals are taken by sigwait below; every thread started from here on inherits the mask. */
@@ -81,9 +100,10 @@ int main(int argc, char **argv)
     a.jobs = jb;
     a.reg = reg;
     a.events = ev;
-    http_opts ho = {cfg.host,      cfg.port,     cfg.threads,    cfg.max_connections,
-                    cfg.timeout_s, cfg.max_body, cfg.max_upload, cfg.quiet,
-                    api_error};
+    http_opts ho = {cfg.host,      cfg.port,     cfg.threads,        cfg.max_connections,
+                    cfg.timeout_s, cfg.max_body, cfg.max_upload,     cfg.quiet,
+                    api_error,     keys,         cfg.public_predict, cfg.cors_origins,
+                    rate};
     char ebuf[256];
     if (http_start(&ho, &a, &srv, ebuf, sizeof ebuf) != 0) {
         fprintf(stderr, "mlpd: %s\n", ebuf);
@@ -92,6 +112,11 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "mlpd: listening on http://%s:%d (data in %s, %d worker(s), %d BLAS thread(s))\n",
             cfg.host, http_port(srv), cfg.data_dir, cfg.workers, blas);
+    if (auth_keys_count(keys))
+        fprintf(stderr, "mlpd: access: %zu API key(s)%s\n", auth_keys_count(keys),
+                cfg.public_predict ? "; inference and reads open to anonymous callers" : "");
+    else
+        fprintf(stderr, "mlpd: access: open (no API key configured)\n");
     if (cfg.port_file[0]) {
         char tmp[600];
         snprintf(tmp, sizeof tmp, "%s.tmp", cfg.port_file);
@@ -120,5 +145,7 @@ out:
     events_free(ev);
     reg_free(reg);
     store_close(st);
+    rl_free(rate);
+    auth_keys_free(keys);
     return code;
 }

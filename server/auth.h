@@ -1,0 +1,54 @@
+/* auth.h — API keys and scopes (API.md, Security). Keys come from --api-key KEY:SCOPE and
+ * MLPD_API_KEYS ("k1:admin,k2:predict"); only their SHA-256 digests are kept, and a presented key
+ * is hashed and compared with every stored digest in constant time (CRYPTO_memcmp), so neither
+ * the answer's timing nor memory reveals a key. Scopes: admin > train > predict; the route table
+ * (api/routes.def) gives each route the scope it needs, and server/http.c asks auth_decide once
+ * per request, right after the route match.
+ *
+ * Owns: the digest table. Threading: built once in main before the HTTP daemon starts, then
+ * read-only; every function is reentrant. */
+#ifndef AUTH_H
+#define AUTH_H
+
+#include "mlp.h"
+#include "router.h"
+
+#include <stddef.h>
+
+typedef struct auth_keys auth_keys;
+
+/* Parses a comma-separated "KEY:SCOPE,KEY:SCOPE" list (the last ':' splits; KEY is 8..256 bytes
+ * of printable ASCII without spaces or ','; SCOPE is admin, train or predict) into *out (new).
+ * An empty or NULL list gives a table with no keys (the server is open). list is wiped
+ * (overwritten with zeros) before returning, whatever the outcome, so the plain keys do not
+ * linger in memory. MLP_EINVAL with detail naming the entry (never the key) on a bad entry. */
+mlp_err auth_keys_new(char *list, auth_keys **out, mlp_error *err);
+/* NULL-tolerant. */
+void auth_keys_free(auth_keys *k);
+/* Keys configured (0 for NULL). */
+size_t auth_keys_count(const auth_keys *k);
+
+/* Scope of a presented key, or SCOPE_NONE when it matches no key; *index (may be NULL) gets the
+ * key's position (stable for the process: used as the rate-limit bucket of keyed callers). Every
+ * stored digest is compared, in constant time. */
+route_scope auth_lookup(const auth_keys *k, const char *key, size_t len, int *index);
+
+/* The access decision for one request to a route needing `need`. presented is the key from
+ * "Authorization: Bearer" (or an allowed ?access_token=), plen bytes, NULL when none. Returns 0
+ * (allowed), 401 (no key / unknown key) or 403 (scope too small), with *detail a static sentence
+ * for the error body and *index the matched key (-1 for anonymous callers). With no key configured
+ * every request is allowed; with public_predict anonymous callers may use SCOPE_PREDICT routes. A
+ * presented but unknown key is 401 even where anonymous use is allowed. */
+int auth_decide(const auth_keys *k, int public_predict, route_scope need, const char *presented,
+                size_t plen, int *index, const char **detail);
+
+/* "admin" -> SCOPE_ADMIN, "train" -> SCOPE_TRAIN, "predict" -> SCOPE_PREDICT; -1 otherwise. */
+int auth_scope_parse(const char *s, size_t len, route_scope *out);
+/* Static name of a scope ("none" for SCOPE_NONE). */
+const char *auth_scope_name(route_scope s);
+
+/* The key in an "Authorization" header value: the token after "Bearer " (case-insensitive
+ * scheme, surrounding blanks skipped), with its length; NULL when the header is not Bearer. */
+const char *auth_bearer(const char *header, size_t *len);
+
+#endif
