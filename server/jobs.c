@@ -44,6 +44,7 @@
 #include "rng.h"
 #include "train.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -586,6 +587,7 @@ static void *worker_main(void *varg)
         sl->active = 1;
         pthread_mutex_unlock(&j->mu);
         run_one(j, sl);
+        malloc_trim(0); /* the run's freed pages back to the OS: idle RSS (bench/RESULTS.md) */
         pthread_mutex_lock(&j->mu);
         sl->active = 0;
         sl->run_id[0] = '\0';

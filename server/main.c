@@ -16,6 +16,7 @@
 #include "store.h"
 
 #include <cblas.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,12 @@
 
 int main(int argc, char **argv)
 {
+    /* Fixed malloc thresholds: glibc's dynamic ones rise after the first big matrix is freed,
+     * and from then on freed memory stays in the arenas (idle RSS went from 11 to 30 MB after
+     * one upload + run + predicts; bench/RESULTS.md, Daemon). Blocks of 256 KiB and more are
+     * mmapped and unmapped on free; arenas give back free tops past 256 KiB. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
     config cfg;
     int pr = config_parse(&cfg, argc, argv, stdout, stderr);
     if (pr != 0) return pr > 0 ? 0 : 2;

@@ -21,7 +21,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <openssl/evp.h>
+/* SHA-256 through the low-level SHA256_* calls (deprecated in OpenSSL 3, not removed): the same
+ * SHA-NI/AVX code as EVP, without EVP's provider and config initialisation, which kept ~2 MB of
+ * libcrypto resident in an idle daemon (bench/RESULTS.md, Daemon). */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -229,7 +233,12 @@ static mlp_err conn_open(store *s, sqlite3 **out, mlp_error *err)
                      s->db_path, (const char *)sqlite3_column_text(st, 0));
         goto out;
     }
-    rc = sqlite3_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
+    /* cache_size: 256 KiB per connection instead of SQLite's 2 MiB; the page caches of up to
+     * STORE_MAX_CONNS connections (checkpoint blobs pass through them) were most of the idle
+     * RSS after a run (bench/RESULTS.md, Daemon). */
+    rc =
+        sqlite3_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-256;",
+                     NULL, NULL, NULL);
     if (rc != SQLITE_OK) e = db_fail(db, rc, err, "configuring the database");
 out:
     sqlite3_finalize(st);
@@ -714,7 +723,7 @@ static mlp_err ds_write_file(const char *path, const ds_table *t, char sha[65], 
 {
     mlp_err e = MLP_OK;
     unsigned char *buf = NULL;
-    EVP_MD_CTX *md = NULL;
+    SHA256_CTX md;
     int direct = 1;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0644);
     if (fd < 0 && errno == EINVAL) { /* no O_DIRECT on this file system */
@@ -729,8 +738,7 @@ static mlp_err ds_write_file(const char *path, const ds_table *t, char sha[65], 
     if (cap > DS_IO_CHUNK) cap = DS_IO_CHUNK;
     void *mem = NULL;
     if (posix_memalign(&mem, DS_IO_ALIGN, cap) == 0) buf = mem;
-    md = EVP_MD_CTX_new();
-    if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+    if (!buf || !SHA256_Init(&md)) {
         e = mlp_fail(err, MLP_ENOMEM, "out of memory hashing the dataset");
         goto out;
     }
@@ -744,7 +752,7 @@ static mlp_err ds_write_file(const char *path, const ds_table *t, char sha[65], 
         size_t n = (cap - fill) / 4;
         if (n > total - done) n = total - done;
         floats_to_le(buf + fill, t->data + done, n);
-        if (!EVP_DigestUpdate(md, buf + fill, n * 4)) {
+        if (!SHA256_Update(&md, buf + fill, n * 4)) {
             e = mlp_fail(err, MLP_EIO, "SHA-256 failed");
             goto out;
         }
@@ -765,9 +773,8 @@ static mlp_err ds_write_file(const char *path, const ds_table *t, char sha[65], 
         e = fail_sys(err, errno, "cannot write dataset file", path);
         goto out;
     }
-    unsigned char dig[EVP_MAX_MD_SIZE];
-    unsigned dl = 0;
-    if (!EVP_DigestFinal_ex(md, dig, &dl) || dl != 32) {
+    unsigned char dig[SHA256_DIGEST_LENGTH];
+    if (!SHA256_Final(dig, &md)) {
         e = mlp_fail(err, MLP_EIO, "SHA-256 failed");
         goto out;
     }
@@ -778,7 +785,6 @@ static mlp_err ds_write_file(const char *path, const ds_table *t, char sha[65], 
     }
 out:
     if (close(fd) != 0 && e == MLP_OK) e = fail_sys(err, errno, "cannot close dataset file", path);
-    EVP_MD_CTX_free(md);
     free(buf);
     if (e != MLP_OK) unlink(path);
     return e;
@@ -1091,7 +1097,6 @@ mlp_err store_dataset_load(store *s, const char *id, ds_table **out)
     store_dataset d;
     ds_table *tb = NULL;
     int fd = -1;
-    EVP_MD_CTX *md = NULL;
     *out = NULL;
     mlp_err e = store_dataset_get(s, id, &d, &tb);
     if (e != MLP_OK) return e;
@@ -1108,12 +1113,10 @@ mlp_err store_dataset_load(store *s, const char *id, ds_table **out)
         goto out;
     }
     /* The file holds little-endian bytes: hash them before converting. */
-    unsigned char dig[EVP_MAX_MD_SIZE];
-    unsigned dl = 0;
+    unsigned char dig[SHA256_DIGEST_LENGTH];
     char sha[65];
-    md = EVP_MD_CTX_new();
-    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
-        !EVP_DigestUpdate(md, tb->data, n * 4) || !EVP_DigestFinal_ex(md, dig, &dl) || dl != 32) {
+    SHA256_CTX md;
+    if (!SHA256_Init(&md) || !SHA256_Update(&md, tb->data, n * 4) || !SHA256_Final(dig, &md)) {
         e = MLP_ENOMEM;
         goto out;
     }
@@ -1124,7 +1127,6 @@ mlp_err store_dataset_load(store *s, const char *id, ds_table **out)
     }
     floats_from_le_inplace(tb->data, n);
 out:
-    EVP_MD_CTX_free(md);
     if (fd >= 0) close(fd);
     if (e != MLP_OK) {
         ds_table_free(tb);
