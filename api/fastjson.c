@@ -47,8 +47,16 @@ static int ld_path(uint64_t m, long exp10, float *out)
         exp10 < 0 ? (long double)m / p10l_tab[-exp10] : (long double)m * p10l_tab[exp10];
     if (!(q < 3.39e38L)) return 0;
     float f = (float)q;
-    long double lo = ((long double)f + (long double)nextafterf(f, 0.0f)) / 2;
-    long double hi = ((long double)f + (long double)nextafterf(f, INFINITY)) / 2;
+    /* f is positive, normal and below FLT_MAX here: its neighbours are its bits -+ 1 */
+    uint32_t b, bd, bu;
+    float fd, fu;
+    memcpy(&b, &f, sizeof b);
+    bd = b - 1;
+    bu = b + 1;
+    memcpy(&fd, &bd, sizeof fd);
+    memcpy(&fu, &bu, sizeof fu);
+    long double lo = ((long double)f + (long double)fd) / 2;
+    long double hi = ((long double)f + (long double)fu) / 2;
     long double margin = q * 0x1p-50L;
     if (q - lo <= margin || hi - q <= margin) return 0;
     *out = f;
@@ -66,9 +74,12 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static const char *skip_ws(const char *p, const char *e)
+static inline const char *skip_ws(const char *p, const char *e)
 {
-    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    /* one test in the common case (no whitespace: the next byte is above ' ') */
+    while (p < e && (unsigned char)*p <= ' ' &&
+           (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
     return p;
 }
 
@@ -77,7 +88,7 @@ static const char *skip_ws(const char *p, const char *e)
 
 /* 1 and *v = their value when p[0..8) are eight ASCII digits (SWAR, as simdjson and fast_float
  * do it: one 64-bit load, a digit test and three multiplications). */
-static int eight_digits(const char *p, uint32_t *v)
+static inline __attribute__((always_inline)) int eight_digits(const char *p, uint32_t *v)
 {
     uint64_t w;
     memcpy(&w, p, sizeof w);
@@ -105,7 +116,9 @@ static int eight_digits(const char *p, uint32_t *v)
 
 /* Scans one JSON number at *pp (grammar of RFC 8259, as jansson's lexer), advancing *pp past
  * it. 1 and *out set; 0 when invalid or not handled here. */
-static int scan_number(const char **pp, const char *e, float *out)
+/* Inlined into the row loop: p stays in a register. */
+static inline __attribute__((always_inline)) int scan_number(const char **pp, const char *e,
+                                                             float *out)
 {
     const char *p = *pp, *start = p;
     int neg = 0, real = 0, dropped = 0;
@@ -137,7 +150,7 @@ static int scan_number(const char **pp, const char *e, float *out)
         p++;
         if (p >= e || !is_digit(*p)) return 0;
         uint32_t v8;
-        while (e - p >= 8 && m < M_MAX / 10000000 && eight_digits(p, &v8)) {
+        while (e - p >= 8 && is_digit(p[1]) && m < M_MAX / 10000000 && eight_digits(p, &v8)) {
             m = m * 100000000 + v8; /* < 10^19 < 2^64 */
             exp10 -= 8;
             p += 8;
