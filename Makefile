@@ -144,7 +144,7 @@ test: all $(TEST_BINS) check-layers
 	  echo "=== $$t"; \
 	  MLPD_BIN=$(abspath $(BUILD))/mlpd OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-2} $$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; \
-	for x in test-openapi test-metrics test-examples; do \
+	for x in test-openapi test-metrics test-examples test-crash; do \
 	  $(MAKE) --no-print-directory $$x || { echo "FAILED: $$x"; fail=1; }; \
 	done; \
 	$(MAKE) --no-print-directory test-browser || { echo "FAILED: test-browser"; fail=1; }; \
@@ -174,6 +174,13 @@ test-metrics: $(BUILD)/mlpd
 	MLPD_BIN=$(abspath $(BUILD))/mlpd /usr/bin/python3 tests/metrics/test_metrics.py
 test-examples: $(BUILD)/mlpd
 	MLPD_BIN=$(abspath $(BUILD))/mlpd tests/examples/run_readme.sh
+
+# Crash safety (issue 6): kill -9 at random points, SIGTERM drain, unwritable dir and full disk.
+.PHONY: test-crash
+test-crash: $(BUILD)/mlpd
+	@fail=0; for t in $(sort $(wildcard tests/crash/*_test.sh)); do \
+	  echo "=== $$t"; MLPD_BIN=$(abspath $(BUILD))/mlpd $$t || { echo "FAILED: $$t"; fail=1; }; \
+	done; exit $$fail
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \

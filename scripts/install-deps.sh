@@ -3,7 +3,7 @@
 # The Makefile calls this when pkg-config cannot find a library; `make deps` calls it directly.
 # Benchmark-only peers (PyTorch, scikit-learn, wrk, ...) are installed by bench/install-peers.sh.
 set -eu
-PKGS="make gcc libc6-dev pkg-config ca-certificates curl sqlite3 \
+PKGS="make gcc libc6-dev pkg-config ca-certificates curl sqlite3 jq \
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libopenblas-dev libcmocka-dev \
   libcurl4-openssl-dev zlib1g-dev libssl-dev \
   python3-prometheus-client python3-requests"

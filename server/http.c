@@ -21,11 +21,15 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#define HTTP_DRAIN_US (7u * 1000000u) /* longest wait for in-flight requests in http_stop */
+
 struct http_server {
     struct MHD_Daemon *d;
     http_opts o;
     app *a;
     int port;
+    atomic_long inflight;        /* requests begun and not completed (http_stop drains them) */
+    _Atomic uint64_t quiesce_us; /* http_now_us() at http_quiesce, 0 before */
 };
 
 uint64_t http_now_us(void)
@@ -290,6 +294,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!r) { /* headers only */
         r = calloc(1, sizeof *r);
         if (!r) return MHD_NO;
+        atomic_fetch_add(&s->inflight, 1);
         *con_cls = r;
         r->conn = conn;
         r->method = method;
@@ -377,7 +382,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return queue(s, r, &r->resp);
         }
     }
-    if (atomic_load(&s->a->shutting_down) && strcmp(method, "GET") != 0) {
+    /* Requests begun before the drain started are in flight and finish; later ones get 503. */
+    uint64_t q = atomic_load(&s->quiesce_us);
+    if (atomic_load(&s->a->shutting_down) && (q == 0 || r->t0_us >= q) &&
+        strcmp(method, "GET") != 0) {
         fail(s, r, 503, "server is shutting down");
         r->resp.retry_after = 5;
         return queue(s, r, &r->resp);
@@ -417,6 +425,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->body);
     free(r);
     *con_cls = NULL;
+    atomic_fetch_sub(&s->inflight, 1);
 }
 
 int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size_t errlen)
@@ -485,6 +494,7 @@ unsigned http_connections(const http_server *s)
 void http_quiesce(http_server *s)
 {
     if (!s) return;
+    atomic_store(&s->quiesce_us, http_now_us());
     MHD_socket fd = MHD_quiesce_daemon(s->d);
     if (fd != MHD_INVALID_SOCKET) close(fd);
 }
@@ -492,6 +502,13 @@ void http_quiesce(http_server *s)
 void http_stop(http_server *s)
 {
     if (!s) return;
+    /* In-flight requests (a slow upload, say) finish first, within a bound that keeps the whole
+     * SIGTERM drain under 10 s; idle keep-alive connections are simply closed. */
+    uint64_t t0 = http_now_us();
+    while (atomic_load(&s->inflight) > 0 && http_now_us() - t0 < HTTP_DRAIN_US) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(s->d);
     free(s);
 }
