@@ -66,6 +66,7 @@ static int up_begin(http_req *req, http_resp *resp)
     }
     o.max_bytes = req->app->cfg->max_upload;
     o.max_cells = req->app->cfg->max_upload;
+    o.max_depth = req->app->cfg->max_json_depth;
     const char *cl = http_header(req, "Content-Length");
     if (cl) { /* a size hint only (bounded: a lie costs address space, never a wrong answer) */
         unsigned long long v = strtoull(cl, NULL, 10);

@@ -16,6 +16,7 @@
  * Allocation: the input, output and network scratch matrices are per-thread buffers that grow
  * and are reused (freed at thread exit); a binary infer allocates only the jansson header tree
  * and the response body. */
+#include "config.h"
 #include "handlers.h"
 #include "metrics.h"
 #include "problem.h"
@@ -580,6 +581,11 @@ void v2_infer(http_req *req, http_resp *resp)
                       ihcl, req->body_len);
             goto out;
         }
+        if (!api_json_depth_ok(req->body, (size_t)hl, req->app->cfg->max_json_depth)) {
+            api_failf(req, resp, 400, NULL, "the JSON header nests deeper than --max-json-depth %d",
+                      req->app->cfg->max_json_depth);
+            goto out;
+        }
         json_error_t je;
         hdr = json_loadb(req->body, (size_t)hl, JSON_REJECT_DUPLICATES, &je);
         if (!hdr) {
@@ -608,6 +614,7 @@ void v2_infer(http_req *req, http_resp *resp)
     float *X = NULL;
     long N = 0;
     if (read_input(req, resp, hdr, sp, bin, bin_len, t, &X, &N)) goto out;
+    if (api_instances_check(req, resp, (size_t)N)) goto out;
 
     const net *nt = m->b->net;
     int K = sp->n_out, D = sp->n_in;

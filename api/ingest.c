@@ -12,6 +12,7 @@
 #include "gunzip.h"
 #include "idx.h"
 #include "multipart.h"
+#include "problem.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -432,7 +433,14 @@ static mlp_err parse_json(ingest *in, char **name, mlp_error *err)
     const char **cells = NULL;
     size_t *lens = NULL;
     size_t width = 0;
-    json_t *root = json_loadb(in->json ? in->json : "", in->json_len, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = NULL;
+    int max_depth = in->opts.max_depth > 0 ? in->opts.max_depth : 64;
+    if (!api_json_depth_ok(in->json ? in->json : "", in->json_len, max_depth)) {
+        rc =
+            mlp_fail(err, MLP_EINVAL, "JSON body nests deeper than --max-json-depth %d", max_depth);
+        goto out;
+    }
+    root = json_loadb(in->json ? in->json : "", in->json_len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
         rc = mlp_fail(err, MLP_EINVAL, "invalid JSON at line %d, column %d: %s", je.line, je.column,
                       je.text);

@@ -40,6 +40,7 @@ typedef struct {
     size_t max_cells;  /* bound on rows*cols; 0 = unbounded */
     size_t size_hint;  /* expected body bytes (Content-Length), 0 = unknown: lets an uncompressed
                           CSV reserve its matrix once (csv_set_size_hint) */
+    int max_depth;     /* bound on the nesting of a JSON body (--max-json-depth); 0 = 64 */
 } ingest_opts;
 
 typedef struct ingest ingest;

@@ -100,7 +100,7 @@ static void part(buf *b, const char *name, const void *d, size_t n)
 
 static ingest_opts opts(void)
 {
-    ingest_opts o = {CSV_HEADER_AUTO, 1 << 24, 0, 0};
+    ingest_opts o = {CSV_HEADER_AUTO, 1 << 24, 0, 0, 0};
     return o;
 }
 
@@ -433,6 +433,15 @@ static void json_bodies(void **state)
             fail_msg("%s: field \"%s\" msg \"%s\"", bad[i].body, e.field, e.msg);
         free(b.p);
     }
+    /* nesting deeper than the default bound (64) is refused before jansson sees it */
+    b = (buf){0};
+    puts_(&b, "{\"rows\": [[1], ");
+    for (int i = 0; i < 70; i++) puts_(&b, "[");
+    for (int i = 0; i < 70; i++) puts_(&b, "]");
+    puts_(&b, "]}");
+    assert_int_equal(run_all("application/json", NULL, &b, &t, NULL, &e), MLP_EINVAL);
+    assert_non_null(strstr(e.msg, "--max-json-depth"));
+    free(b.p);
 }
 
 static void limits_and_types(void **state)
