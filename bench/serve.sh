@@ -8,7 +8,8 @@
 #   OUT_DIR/mlp_torch.pt (/usr/bin/python3 $PEERS/mlp_torch.py 2 OUT_DIR 1) for the Flask peer.
 # Env: PEERS (../shared/bench-peers; copied to OUT_DIR/peers), DURATION (20), MLPD (build/mlpd),
 #      PORT (18090, +1 mhd, +2 flask), ROUNDS (1: each server/body pair repeats ROUNDS times,
-#      interleaved), SKIP_TRAINING=1 skips the under-training part.
+#      interleaved), SKIP_TRAINING=1 skips the under-training part, MLPD_BASE=/path/to/an/older/mlpd
+#      adds that binary (on a copy of the data dir, port +3) to the rounds as "base".
 # The mlpd model is trained through the daemon itself (IDX gzip upload, hidden [256,128], relu,
 # momentum, lr 0.05, batch 128, 2 epochs) into OUT_DIR/mlpd-data, and reused on later runs.
 # Prints one summary table (medians over rounds) and writes OUT_DIR/summary.md.
@@ -60,6 +61,16 @@ DS=$(cat "$OUT/dataset_id" 2>/dev/null || echo ds_1)
 URL_MLPD="http://127.0.0.1:$P/v1/models/fashion:predict"
 echo "mlpd sanity: $(curl -s -X POST -H 'Content-Type: application/json' --data-binary @"$OUT/body_1.json" "$URL_MLPD" | head -c 200)"
 
+if [ -n "${MLPD_BASE:-}" ]; then # an older mlpd on a copy of the data (same model)
+  rm -rf "$OUT/mlpd-data-base" && cp -r "$OUT/mlpd-data" "$OUT/mlpd-data-base"
+  "$MLPD_BASE" --listen "127.0.0.1:$((P + 3))" --data-dir "$OUT/mlpd-data-base" --quiet 2> "$OUT/mlpd-base.log" &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$((P + 3))/healthz" || { echo "base mlpd did not start"; exit 1; }
+  URL_BASE="http://127.0.0.1:$((P + 3))/v1/models/fashion:predict"
+else
+  URL_BASE=""
+fi
+
 # --- peers ---
 "$OUT/peers/mhd_fixed" "$PM" epoll2 2> "$OUT/mhd.log" &
 PIDS+=($!)
@@ -89,6 +100,7 @@ for r in $(seq 1 "$ROUNDS"); do
     run_wrk "mlpd_b${b}_r$r" "$OUT/body_$b.json" "$URL_MLPD"
     run_wrk "mhd_b${b}_r$r" "$OUT/body_$b.json" "$URL_MHD"
     [ -n "$URL_FLASK" ] && run_wrk "flask_b${b}_r$r" "$OUT/body_$b.json" "$URL_FLASK"
+    [ -n "$URL_BASE" ] && run_wrk "base_b${b}_r$r" "$OUT/body_$b.json" "$URL_BASE"
   done
 done
 
@@ -120,7 +132,7 @@ for line in open(f"{out}/results.txt"):
 med = lambda k, f: st.median(x[f] for x in res[k]) if k in res else float("nan")
 lines = ["| server | body | req/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|---|"]
 for b in (1, 64):
-    for s in ("mlpd", "mhd", "flask"):
+    for s in ("mlpd", "mhd", "flask", "base"):
         k = f"{s}_b{b}"
         if k in res:
             errs = sum(x["err_status"] + x["err_connect"] + x["err_read"] + x["err_timeout"] for x in res[k])
@@ -137,6 +149,8 @@ checks = [
     ("1 instance: mlpd p99 ms (target <= 1)", med("mlpd_b1", "p99_ms"), lambda v: v <= 1),
     ("64 instances: mlpd / Flask req/s (target >= 8)", ratio("mlpd_b64", "flask_b64"), lambda v: v >= 8),
     ("64 instances: mlpd / bare MHD req/s", ratio("mlpd_b64", "mhd_b64"), lambda v: True),
+    ("1 instance: mlpd / older mlpd (MLPD_BASE) req/s", ratio("mlpd_b1", "base_b1"), lambda v: True),
+    ("64 instances: mlpd / older mlpd (MLPD_BASE) req/s", ratio("mlpd_b64", "base_b64"), lambda v: True),
     ("under training: p99 / idle p99 (target <= 2)", ratio("training_b1", "idle_b1", "p99_ms"), lambda v: v <= 2),
 ]
 for name, v, ok in checks:
