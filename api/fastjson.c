@@ -266,7 +266,13 @@ int fj_rows(const char *s, size_t len, int d, fj_floats *X, int *n_out, int *col
         float *row = X->p + n * (size_t)d;
         for (int c = 0; c < d; c++) {
             p = skip_ws(p, e);
-            if (!scan_number(&p, e, &row[c])) return 0;
+            if (e - p >= 4 && p[0] == '0' && p[1] == '.' && p[2] == '0' &&
+                (p[3] == ',' || p[3] == ']')) { /* "0.0", most pixels: +0 as jansson reads it */
+                row[c] = 0.0f;
+                p += 3;
+            } else if (!scan_number(&p, e, &row[c])) {
+                return 0;
+            }
             p = skip_ws(p, e);
             if (p >= e || *p++ != (c + 1 < d ? ',' : ']')) return 0;
         }

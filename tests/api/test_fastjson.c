@@ -242,6 +242,7 @@ static void bodies(void **state)
         "{\"instances\":[[1,2,3]]}",
         " \r\n\t{ \"instances\" : [ [ 1 , -0 , 2.5e-3 ] , [0.0039215689,1e-310,-0.0] ] } \n",
         "{\"inputs\":[[1,2,3],[4,5,6]]}",
+        "{\"instances\":[[0.0,0.0,0.0],[0.0e1,0.01,0],[0.0 ,-0.0,0.00]]}", /* the "0.0" shortcut */
         "{\"instances\":[[12345678901234567890.5,3.4e38,-3.4e38]]}",
     };
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
@@ -290,7 +291,7 @@ static void bodies(void **state)
     }
 
     /* Random mutations of a valid body: whatever the fast reader takes, jansson reads alike. */
-    const char *base = "{\"instances\": [[0.5, -1e-3, 12], [1E+2, -0, 3.25], [7, 8, 9.0]]}";
+    const char *base = "{\"instances\": [[0.5, -1e-3, 12], [1E+2, -0, 3.25], [0.0,0.0,9.0]]}";
     size_t bl = strlen(base);
     static const char bytes[] = "[]{},:\" .-+eE0123456789x\t\n";
     int taken = 0;
