@@ -11,6 +11,7 @@
  * path. */
 #include "fastjson.h"
 #include "handlers.h"
+#include "metrics.h"
 #include "problem.h"
 #include "registry.h"
 #include "store.h"
@@ -357,6 +358,7 @@ static int run(http_req *req, http_resp *resp, reg_model *m, float **X, float **
     blas_enter();
     net_predict(nt, *X, *n, *Y, s);
     blas_leave();
+    metrics_inference(m->name, m->version, *n);
     return 0;
 }
 
@@ -517,6 +519,7 @@ void tfs_encode(http_req *req, http_resp *resp)
             blas_enter();
             net_encode(nt, X, n, C, s);
             blas_leave();
+            metrics_inference(m->name, m->version, n);
             json_t *codes = json_array();
             for (int i = 0; i < n; i++)
                 json_array_append_new(codes, row_json(C + (size_t)i * k, k));

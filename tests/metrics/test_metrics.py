@@ -3,7 +3,7 @@
 python3-prometheus-client, prometheus_client.parser.text_string_to_metric_families) against the
 real daemon ($MLPD_BIN): every family is there with its type, HTTP requests are labelled by the
 route pattern (not the raw path), histogram counts agree with the request counters, inference
-counts /v2 requests and instances per model and version, and the gauges read at
+counts /v1 and /v2 requests and instances per model and version, and the gauges read at
 scrape time (runs by state, epochs, models loaded, memory, connections) have the right values."""
 import json
 import os
@@ -65,6 +65,10 @@ class Metrics(unittest.TestCase):
             st, b, _ = call(cls.base, 'POST', '/v2/models/mm/infer', {'inputs': [
                 {'name': 'input', 'shape': [2, 2], 'datatype': 'FP32', 'data': [1, 2, 3, 4]}]})
             assert st == 200, b
+        # and 2 /v1 :predict calls of 1 and 3 rows
+        for rows in ([[1, 2]], [[1, 2], [3, 4], [5, 6]]):
+            st, b, _ = call(cls.base, 'POST', '/v1/models/mm:predict', {'instances': rows})
+            assert st == 200, b
         for p in ('/no/such/path', '/another/one'):
             assert call(cls.base, 'GET', p)[0] == 404
         assert call(cls.base, 'POST', '/v2/models/mm/infer', {'inputs': []})[0] == 400
@@ -124,9 +128,9 @@ class Metrics(unittest.TestCase):
 
     def test_inference_counts(self):
         self.assertEqual(self.sample('mlpd_inference_requests', 'mlpd_inference_requests_total',
-                                     model='mm', version='1'), 3)
+                                     model='mm', version='1'), 5)
         self.assertEqual(self.sample('mlpd_inference_instances', 'mlpd_inference_instances_total',
-                                     model='mm'), 6)
+                                     model='mm'), 10)
 
     def test_gauges(self):
         self.assertEqual(self.sample('mlpd_runs', 'mlpd_runs', state='succeeded'), 1)
