@@ -59,9 +59,9 @@ function barsCsv(rows) {
   return lines.join("\n") + "\n";
 }
 
-async function startDaemon(dir) {
+async function startDaemon(dir, extra = []) {
   const portFile = path.join(dir, "port");
-  const proc = spawn(BIN, ["--listen", "127.0.0.1:0", "--port-file", portFile, "--data-dir", dir, "--quiet"], {
+  const proc = spawn(BIN, ["--listen", "127.0.0.1:0", "--port-file", portFile, "--data-dir", dir, "--quiet", ...extra], {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, OPENBLAS_NUM_THREADS: "1" },
   });
@@ -315,4 +315,45 @@ test("drop an image dataset, train a denoising autoencoder, see input, noisy inp
   assert.deepEqual(consoleErrors, []);
   // The one request that failed is the invalid form the test validated on purpose.
   assert.deepEqual(failedRequests, ["POST /api/v1/runs:validate 400"]);
+});
+
+test("with --api-key: the key field unlocks the page and the event stream carries access_token", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlpd-browser-key-"));
+  fs.mkdirSync(path.join(dir, "data"));
+  const d = await startDaemon(path.join(dir, "data"), ["--api-key", "trainkey-123456:train"]);
+  const kctx = await chromium.launchPersistentContext(path.join(dir, "profile"), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--no-first-run"],
+  });
+  try {
+    const p = kctx.pages()[0] || (await kctx.newPage());
+    p.setDefaultTimeout(20000);
+    const streams = [];
+    p.on("request", (r) => { if (r.url().includes("/events")) streams.push(r.url()); });
+    await p.goto(d.url + "/");
+    await p.waitForFunction(() => document.querySelector("#key-msg").textContent.length > 0);
+    assert.match(await p.textContent("#key-msg"), /key/i);
+    await p.fill("#key", "trainkey-123456");
+    await p.click("#key-save");
+    await p.waitForFunction(() => /key accepted/.test(document.querySelector("#key-msg").textContent));
+    assert.equal(await p.evaluate(() => sessionStorage.getItem("mlpd.key")), "trainkey-123456");
+    const csv = path.join(dir, "x.csv");
+    fs.writeFileSync(csv, "a,b,y\n" + Array.from({ length: 200 }, (_, i) => `${i % 7},${i % 5},${i % 2 ? "p" : "q"}`).join("\n") + "\n");
+    await p.setInputFiles("#file", csv);
+    await p.waitForSelector("#ds-detail h3");
+    await p.fill("#p-epochs", "5");
+    await p.click("#launch");
+    await p.waitForFunction(() => window.mlpdDash.live && document.querySelector("#live-state").textContent === "succeeded", null, { timeout: 30000 });
+    assert.equal(await p.evaluate(() => window.mlpdDash.live.mode), "sse");
+    assert.ok(streams.length > 0 && streams.every((u) => /[?&]access_token=trainkey-123456/.test(u)), streams.join(" "));
+    /* and without the key the API refuses: the page's key is what let it through */
+    const r = await fetch(d.url + "/api/v1/runs", { method: "POST", body: "{}" });
+    assert.equal(r.status, 401);
+  } finally {
+    await kctx.close().catch(() => {});
+    await stopDaemon(d);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
