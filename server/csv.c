@@ -42,8 +42,10 @@ struct csv_parser {
     mlp_error failed_err; /* its detail */
 };
 
-/* Bytes that end an unquoted run. */
-static const unsigned char special[256] = {[','] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1};
+/* Bytes that end an unquoted run. A NUL byte is refused: it would cut a cell short when the
+ * cell becomes a C string (binary data is not CSV). */
+static const unsigned char special[256] = {
+    [','] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1, ['\0'] = 1};
 
 mlp_err csv_header_parse(const char *s, csv_header *out, mlp_error *err)
 {
@@ -206,7 +208,7 @@ static int fast_row(csv_parser *p, const char *d, size_t n, size_t *i, mlp_error
     p->ncells = 0;
     for (;;) {
         while (k < n && !special[(unsigned char)d[k]]) k++;
-        if (k == n || d[k] == '"') break;
+        if (k == n || d[k] == '"' || d[k] == '\0') break;
         if (p->ncells == p->cap_cells) {
             mlp_err rc = grow_cells(p);
             if (rc != MLP_OK) {
@@ -381,6 +383,8 @@ static mlp_err csv_feed_chunk(csv_parser *p, const char *d, size_t n, mlp_error 
                 return fail(p, err, MLP_EINVAL,
                             "a quote inside an unquoted cell (quote the whole cell and double "
                             "the quote)");
+            } else if (c == '\0') {
+                return fail(p, err, MLP_EINVAL, "a NUL byte: binary data is not CSV text");
             } else {
                 if ((rc = end_row(p, err)) != MLP_OK) return rc;
                 p->state = c == '\r' ? ST_CR : ST_FIELD_START;
@@ -390,6 +394,8 @@ static mlp_err csv_feed_chunk(csv_parser *p, const char *d, size_t n, mlp_error 
         case ST_QUOTED: {
             const char *q = memchr(d + i, '"', n - i);
             size_t j = q ? (size_t)(q - d) : n;
+            if (j > i && memchr(d + i, '\0', j - i))
+                return fail(p, err, MLP_EINVAL, "a NUL byte: binary data is not CSV text");
             if (j > i) {
                 if (append(p, d + i, j - i) != MLP_OK)
                     return fail(p, err, MLP_ENOMEM, "out of memory");

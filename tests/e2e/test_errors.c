@@ -299,6 +299,44 @@ static char *gen_garbage(size_t *len)
     return b;
 }
 
+/* A run request nested 5000 levels deep inside params (beyond --max-json-depth). */
+static char *gen_deep_json(size_t *len)
+{
+    const char *head = "{\"dataset_id\":\"ds_1\",\"task\":\"regression\",\"params\":{\"x\":";
+    size_t h = strlen(head), d = 5000;
+    char *b = malloc(h + 2 * d + 8);
+    if (!b) return NULL;
+    memcpy(b, head, h);
+    memset(b + h, '[', d);
+    memset(b + h + d, ']', d);
+    memcpy(b + h + 2 * d, "}}", 3);
+    *len = h + 2 * d + 2;
+    return b;
+}
+
+/* A CSV with a proper header whose second row holds NUL and control bytes. */
+static char *gen_binary_csv(size_t *len)
+{
+    static const char b0[] = "a,b\n1,2\n3,\0\x01\x7f\n";
+    char *b = malloc(sizeof b0);
+    if (!b) return NULL;
+    memcpy(b, b0, sizeof b0);
+    *len = sizeof b0 - 1;
+    return b;
+}
+
+/* An IDX file whose dimensions multiply past 2^64 (0xffffffff^3 ubytes) with 4 bytes of data. */
+static char *gen_idx_overflow(size_t *len)
+{
+    static const unsigned char h[20] = {0,    0,    8,    3,    0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1,    2,    3,    4};
+    char *b = malloc(sizeof h);
+    if (!b) return NULL;
+    memcpy(b, h, sizeof h);
+    *len = sizeof h;
+    return b;
+}
+
 /* An IDX file that claims 4 images of 2x2 ubyte (16 bytes) but carries 8. */
 static char *gen_idx_short(size_t *len)
 {
@@ -750,6 +788,39 @@ static const ecase cases[] = {
     {0, "GET", "/v1/models/clf/versions/9", NULL, NULL, NULL, NULL, 404, "9", NULL},
     {0, "POST", "/v1/models/clf:frobnicate", NULL, "{\"instances\":[[1,2]]}", NULL, NULL, 404, NULL,
      NULL},
+    /* ---- hostile input (issue 6): SQL injection and traversal in names, ids and query
+     * parameters; deep nesting; absurd widths; binary and header-only CSV; lying IDX headers */
+    {0, "POST", "/api/v1/datasets?name=x%27%3B%20DROP%20TABLE%20datasets%3B--", "text/csv",
+     "x\n1\n", NULL, NULL, 400, "name", "name"},
+    {0, "GET", "/api/v1/runs?model_name=x%27%20OR%20%271%27%3D%271", NULL, NULL, NULL, NULL, 200,
+     "\"total\":0", NULL},
+    {0, "GET", "/api/v1/runs?experiment=%27%3B%20DELETE%20FROM%20runs%3B--", NULL, NULL, NULL, NULL,
+     200, "\"total\":0", NULL},
+    {0, "GET", "/api/v1/datasets/ds_1%27%20OR%201%3D1--", NULL, NULL, NULL, NULL, 404, NULL, NULL},
+    {0, "GET", "/api/v1/runs/run_1%20OR%201%3D1", NULL, NULL, NULL, NULL, 404, NULL, NULL},
+    {0, "GET", "/api/v1/models/m%27%3B--", NULL, NULL, NULL, NULL, 400, "name", "name"},
+    {0, "POST", "/api/v1/runs", NULL, CLF(",\"model_name\":\"x'; DROP TABLE runs;--\""), NULL, NULL,
+     400, "model_name", "model_name"},
+    {0, "GET", "/api/v1/datasets/..%2F..%2Fmlpd.db", NULL, NULL, NULL, NULL, 404, NULL, NULL},
+    {0, "GET", "/api/v1/datasets/{NUM}%2F..%2F..%2Fmlpd.db/rows", NULL, NULL, NULL, NULL, 404, NULL,
+     NULL},
+    {0, "GET", "/api/v1/models/..%2F..%2Fetc/versions/1/export", NULL, NULL, NULL, NULL, 404, NULL,
+     NULL},
+    {0, "POST", "/api/v1/datasets?name=..%2F..%2Fetc%2Fpasswd", "text/csv", "x\n1\n", NULL, NULL,
+     400, "name", "name"},
+    {0, "POST", "/api/v1/runs", NULL, NULL, gen_deep_json, NULL, 400, "deeper", NULL},
+    {0, "POST", "/api/v1/runs", NULL, RUNP("\"hidden\":[1000000]"), NULL, NULL, 400, "hidden[0]",
+     "params.hidden[0]"},
+    {0, "POST", "/api/v1/runs", NULL, RUNP("\"epochs\":-3"), NULL, NULL, 400, "epochs",
+     "params.epochs"},
+    {0, "POST", "/api/v1/runs", NULL, RUNP("\"batch_size\":0"), NULL, NULL, 400, "batch_size",
+     "params.batch_size"},
+    {0, "POST", "/api/v1/datasets?name=h1", "text/csv", NULL, gen_binary_csv, NULL, 400, "NUL",
+     NULL},
+    {0, "POST", "/api/v1/datasets?name=h2", "text/csv", "a,b\r\n", NULL, NULL, 400, "no rows",
+     NULL},
+    {0, "POST", "/api/v1/datasets?name=h3", "application/octet-stream", NULL, gen_idx_overflow,
+     NULL, 400, "IDX", NULL},
 };
 
 /* ------------------------------------------------------------------ running a case */
