@@ -182,6 +182,44 @@ test-crash: $(BUILD)/mlpd
 	  echo "=== $$t"; MLPD_BIN=$(abspath $(BUILD))/mlpd $$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; exit $$fail
 
+# Fuzzing (issue 6): libFuzzer targets tests/fuzz/fuzz_*.c with seed corpora (and every crash
+# found, kept as a regression input) in tests/fuzz/corpus/<target>/. The libraries are rebuilt
+# with clang under ASan+UBSan in build/fuzz. fuzz-smoke replays each corpus, then fuzzes each
+# target for FUZZ_SECONDS; .ci/run calls it.
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+.PHONY: fuzz fuzz-bins fuzz-smoke
+fuzz:
+	./scripts/install-fuzz-deps.sh
+	$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang OPT="-O1 -g" \
+	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" fuzz-bins
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%) $(BUILD)/fuzz/mkseeds
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/tiny.h $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SVC_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a $(ALL_LIBS) -lm
+$(BUILD)/fuzz/mkseeds: tests/fuzz/mkseeds.c tests/fuzz/tiny.h $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SVC_CFLAGS) -Itests/fuzz -o $@ $< $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a $(ALL_LIBS) -lm
+fuzz-smoke: fuzz
+	@fail=0; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/work/$$t build/fuzz/crashes; echo "=== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  build/fuzz/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	    -timeout=10 -print_final_stats=0 -artifact_prefix=build/fuzz/crashes/$$t- \
+	    build/fuzz/work/$$t tests/fuzz/corpus/$$t 2>build/fuzz/work/$$t.log \
+	    && tail -n 1 build/fuzz/work/$$t.log \
+	    || { tail -n 40 build/fuzz/work/$$t.log; echo "FAILED: fuzz $$t"; fail=1; }; \
+	done; exit $$fail
+
+# The e2e suites with the daemon under valgrind memcheck (slow; not in CI). Reports in
+# /tmp/mlpd-valgrind.<pid>; a daemon with errors or definite leaks exits 99 and its test fails.
+.PHONY: valgrind
+valgrind: all $(TEST_E2E_BIN)
+	@rm -f /tmp/mlpd-valgrind.*; fail=0; for t in $(TEST_E2E_BIN); do echo "=== $$t (valgrind)"; \
+	  MLPD_BIN=$(abspath tests/valgrind/mlpd-valgrind.sh) MLPD_REAL_BIN=$(abspath $(BUILD))/mlpd \
+	    OPENBLAS_NUM_THREADS=2 $$t || { echo "FAILED: $$t"; fail=1; }; done; \
+	for f in /tmp/mlpd-valgrind.*; do [ -s "$$f" ] && { echo "--- $$f"; cat "$$f"; fail=1; }; done; \
+	exit $$fail
+
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test

@@ -162,6 +162,9 @@ mlp_err runspec_parse(json_t *body, const ds_table *cols, size_t max_params, run
 {
     mlp_err rc = MLP_OK;
     json_t *norm = NULL, *p = NULL;
+    mlp_error local; /* err may be NULL (mlp.h); the validators below write err->field */
+    if (!err) err = &local;
+    mlp_error_clear(err);
     memset(rs, 0, sizeof *rs);
     const char *key;
     json_t *val;

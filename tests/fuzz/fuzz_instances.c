@@ -1,0 +1,58 @@
+/* fuzz_instances.c — libFuzzer target: the /v1 inference body reader (api/fastjson.c, fj_rows)
+ * differentially against jansson, which it promises to agree with bit for bit: when fj_rows
+ * accepts a body, jansson must parse it to {"instances"|"inputs": n rows of d numbers} with
+ * the same float values. The first byte picks d (1..16). Also fj_format_float: a finite float
+ * formats to text that reads back as the same float.
+ * Owns: nothing beyond one input. Threading: libFuzzer's one thread. */
+#include "fastjson.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    int d = (data[0] & 15) + 1;
+    data++, size--;
+    if (size >= 4) {
+        float f;
+        memcpy(&f, data, 4);
+        if (isfinite(f)) {
+            char buf[FJ_FLOAT_MAX + 1];
+            size_t n = fj_format_float(f, buf);
+            if (n == 0 || n > FJ_FLOAT_MAX) abort();
+            buf[n] = 0;
+            float back = (float)strtod(buf, NULL);
+            if (memcmp(&back, &f, 4) != 0 && !(f == 0 && back == 0)) abort();
+        }
+    }
+    fj_floats X = {NULL, 0};
+    int n = 0, columnar = 0;
+    int r = fj_rows((const char *)data, size, d, &X, &n, &columnar);
+    if (r == 1) {
+        json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+        json_t *rows = json_object_get(j, columnar ? "inputs" : "instances");
+        if (!j || !json_is_object(j) || json_object_size(j) != 1 || !json_is_array(rows) ||
+            json_array_size(rows) != (size_t)n)
+            abort();
+        for (int i = 0; i < n; i++) {
+            json_t *row = json_array_get(rows, (size_t)i);
+            if (!json_is_array(row) || json_array_size(row) != (size_t)d) abort();
+            for (int k = 0; k < d; k++) {
+                json_t *v = json_array_get(row, (size_t)k);
+                if (!json_is_number(v)) abort();
+                float want = (float)json_number_value(v);
+                if (memcmp(&want, &X.p[(size_t)i * d + k], 4) != 0) abort();
+            }
+        }
+        json_decref(j);
+    }
+    free(X.p);
+    return 0;
+}
