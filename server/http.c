@@ -448,14 +448,23 @@ int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size
     }
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
-    s->d =
-        MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
-                         (unsigned)(o->threads > 0 ? o->threads : 2), MHD_OPTION_CONNECTION_LIMIT,
-                         o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-                         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+    unsigned pool = (unsigned)(o->threads > 0 ? o->threads : 2);
+    /* Bench-only knob (undocumented on purpose): MLPD_HTTP_MODE=per-connection starts MHD with
+     * one thread per connection instead, to re-run the mode comparison in bench/RESULTS.md
+     * (bench/daemon_bench.sh modes). Not for use: in that mode a suspended SSE connection keeps
+     * SIGTERM from finishing (tests/e2e/test_sse hangs). */
+    const char *mode = getenv("MLPD_HTTP_MODE");
+    if (mode && strcmp(mode, "per-connection") == 0) {
+        flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+        pool = 0;
+    }
+    s->d = MHD_start_daemon(
+        flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_CONNECTION_LIMIT,
+        o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!s->d) {
         snprintf(errbuf, errlen, "cannot listen on %s:%d (address in use or not permitted)",
                  o->host, o->port);
