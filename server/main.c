@@ -27,12 +27,12 @@ int main(int argc, char **argv)
 {
     /* Fixed malloc thresholds: glibc's dynamic ones rise after the first big matrix is freed,
      * and from then on freed memory stays in the arenas (idle RSS went from 11 to 30 MB after
-     * one upload + run + predicts; bench/RESULTS.md, Daemon). Blocks of 1 MiB and more are
-     * mmapped and unmapped on free; arenas give back free tops past 1 MiB. Not lower: OpenBLAS
-     * mallocs a 512 KiB buffer several times per training batch, and mmapping it each time
-     * (256 KiB threshold) cost ~2400 mmap/munmap pairs and TLB shootdowns per epoch. */
-    mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+     * one upload + run + predicts; bench/RESULTS.md, Daemon). Blocks of 768 KiB and more are
+     * mmapped and unmapped on free; arenas give back free tops past 256 KiB. Not below 516 KiB:
+     * OpenBLAS mallocs a 512 KiB buffer several times per training batch, and mmapping it each
+     * time (256 KiB threshold) cost ~2400 mmap/munmap pairs and TLB shootdowns per epoch. */
+    mallopt(M_MMAP_THRESHOLD, 768 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
     config cfg;
     int pr = config_parse(&cfg, argc, argv, stdout, stderr);
     if (pr != 0) return pr > 0 ? 0 : 2;
