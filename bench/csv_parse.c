@@ -119,9 +119,9 @@ int main(int argc, char **argv)
     qsort(c, (size_t)runs, sizeof *c, cmp_double);
     printf("csv%s: %s, %.1f MB, %ld rows x %d cols, %d runs: wall median %.3f s = %.0f MB/s (min "
            "%.3f s = %.0f MB/s); CPU median %.3f s = %.0f MB/s\n",
-           hint ? " (size hint)" : " (no size hint)", path, (double)len / 1e6, tab->rows, tab->cols, runs, t[runs / 2],
-           (double)len / 1e6 / t[runs / 2], t[0], (double)len / 1e6 / t[0], c[runs / 2],
-           (double)len / 1e6 / c[runs / 2]);
+           hint ? " (size hint)" : " (no size hint)", path, (double)len / 1e6, tab->rows, tab->cols,
+           runs, t[runs / 2], (double)len / 1e6 / t[runs / 2], t[0], (double)len / 1e6 / t[0],
+           c[runs / 2], (double)len / 1e6 / c[runs / 2]);
     ds_table_free(tab);
     free(csv);
 

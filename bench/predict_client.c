@@ -5,8 +5,8 @@
  * {"instances": [[784 pixels]]} of the first Fashion-MNIST test image (scaled to [0,1]) to
  * /v1/models/NAME:predict; with "-" it GETs /healthz.
  *
- * Build: cc -O2 -o build/bench/predict_client bench/predict_client.c $(pkg-config --cflags --libs libcurl zlib)
- * Run:   build/bench/predict_client PORT MODEL|- [N [IDX-DIR]] */
+ * Build: cc -O2 -o build/bench/predict_client bench/predict_client.c $(pkg-config --cflags --libs
+ * libcurl zlib) Run:   build/bench/predict_client PORT MODEL|- [N [IDX-DIR]] */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
