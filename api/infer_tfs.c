@@ -11,6 +11,7 @@
  * path. */
 #include "fastjson.h"
 #include "handlers.h"
+#include "infer.h"
 #include "metrics.h"
 #include "problem.h"
 #include "registry.h"
@@ -24,88 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* Per-thread buffers, freed by a key destructor when a request thread exits. */
-typedef struct {
-    fj_floats x; /* request rows */
-    fj_floats y; /* outputs */
-    fj_floats s; /* net_predict / net_encode scratch */
-} tl_bufs;
-
-static pthread_key_t bufs_key;
-static pthread_once_t bufs_once = PTHREAD_ONCE_INIT;
-
-static void bufs_free(void *v)
-{
-    tl_bufs *t = v;
-    free(t->x.p);
-    free(t->y.p);
-    free(t->s.p);
-    free(t);
-}
-
-static void bufs_init(void)
-{
-    pthread_key_create(&bufs_key, bufs_free);
-}
-
-/* This thread's buffers, or NULL. */
-static tl_bufs *bufs(void)
-{
-    pthread_once(&bufs_once, bufs_init);
-    tl_bufs *t = pthread_getspecific(bufs_key);
-    if (!t) {
-        if (!(t = calloc(1, sizeof *t))) return NULL;
-        if (pthread_setspecific(bufs_key, t) != 0) {
-            free(t);
-            return NULL;
-        }
-    }
-    return t;
-}
-
-/* Buffer b with room for n floats, or NULL. */
-static float *room(fj_floats *b, size_t n)
-{
-    return fj_reserve(b, n ? n : 1) ? NULL : b->p;
-}
-
-/* Inference before training (see server/jobs.c DESIGN). OpenBLAS's thread count is
- * process-wide, and a multi-threaded sgemv/sgemm from a request thread waits for pool threads
- * that training keeps busy. So while any inference request is computing, OpenBLAS runs on one
- * thread (requests get their own core; a 784x256 sgemv is faster single-threaded anyway), and
- * the count set at start-up comes back when the last one finishes. The mutex orders the set
- * calls; each re-reads the counter under it, so the last call always matches the counter. */
-static atomic_int blas_inflight;
-static int blas_default;
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void blas_capture(void)
-{
-    blas_default = openblas_get_num_threads();
-}
-
-static void blas_enter(void)
-{
-    pthread_once(&blas_once, blas_capture);
-    if (blas_default <= 1) return;
-    if (atomic_fetch_add(&blas_inflight, 1) == 0) {
-        pthread_mutex_lock(&blas_mu);
-        if (atomic_load(&blas_inflight) > 0) openblas_set_num_threads(1);
-        pthread_mutex_unlock(&blas_mu);
-    }
-}
-
-static void blas_leave(void)
-{
-    if (blas_default <= 1) return;
-    if (atomic_fetch_sub(&blas_inflight, 1) == 1) {
-        pthread_mutex_lock(&blas_mu);
-        if (atomic_load(&blas_inflight) == 0) openblas_set_num_threads(blas_default);
-        pthread_mutex_unlock(&blas_mu);
-    }
-}
 
 /* Resolves the model of the request path; answers 404/400 and returns NULL on failure. */
 static reg_model *get_model(http_req *req, http_resp *resp)
@@ -228,7 +147,7 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
 {
     const net_spec *sp = net_get_spec(m->b->net);
     int d = sp->n_in;
-    tl_bufs *t = bufs();
+    infer_bufs *t = infer_bufs_get();
     if (!t) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
         return -1;
@@ -274,7 +193,7 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
         json_decref(body);
         return -1;
     }
-    float *x = room(&t->x, N * (size_t)d);
+    float *x = infer_room(&t->x, N * (size_t)d);
     if (!x) {
         json_decref(body);
         api_fail(req, resp, MLP_ENOMEM, NULL);
@@ -348,16 +267,16 @@ static int run(http_req *req, http_resp *resp, reg_model *m, float **X, float **
     if (read_rows(req, resp, m, X, n, columnar)) return -1;
     const net *nt = m->b->net;
     const net_spec *sp = net_get_spec(nt);
-    tl_bufs *t = bufs(); /* non-NULL: read_rows got it */
-    float *s = room(&t->s, net_scratch_floats(nt, *n));
-    *Y = room(&t->y, (size_t)*n * (size_t)sp->n_out);
+    infer_bufs *t = infer_bufs_get(); /* non-NULL: read_rows got it */
+    float *s = infer_room(&t->s, net_scratch_floats(nt, *n));
+    *Y = infer_room(&t->y, (size_t)*n * (size_t)sp->n_out);
     if (!s || !*Y) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
         return -1;
     }
-    blas_enter();
+    infer_blas_enter();
     net_predict(nt, *X, *n, *Y, s);
-    blas_leave();
+    infer_blas_leave();
     metrics_inference(m->name, m->version, *n);
     return 0;
 }
@@ -512,13 +431,14 @@ void tfs_encode(http_req *req, http_resp *resp)
     if (read_rows(req, resp, m, &X, &n, &columnar) == 0) {
         int k = net_code_dim(nt);
         float *C = malloc((size_t)n * (size_t)k * sizeof *C);
-        float *s = room(&bufs()->s, net_scratch_floats(nt, n)); /* bufs(): read_rows got it */
+        float *s =
+            infer_room(&infer_bufs_get()->s, net_scratch_floats(nt, n)); /* read_rows got them */
         if (!C || !s) {
             api_fail(req, resp, MLP_ENOMEM, NULL);
         } else {
-            blas_enter();
+            infer_blas_enter();
             net_encode(nt, X, n, C, s);
-            blas_leave();
+            infer_blas_leave();
             metrics_inference(m->name, m->version, n);
             json_t *codes = json_array();
             for (int i = 0; i < n; i++)

@@ -18,6 +18,7 @@
  * and the response body. */
 #include "config.h"
 #include "handlers.h"
+#include "infer.h"
 #include "metrics.h"
 #include "problem.h"
 #include "registry.h"
@@ -34,60 +35,6 @@
 #define V2_SERVER_VERSION "0.1.0"
 #define V2_MAX_OUTPUTS    2
 #define V2_MAX_DEPTH      8 /* nesting levels of "data" */
-
-/* ---- per-thread buffers ---- */
-
-typedef struct {
-    void *p;
-    size_t cap; /* bytes */
-} v2_buf;
-
-typedef struct {
-    v2_buf x, y, s; /* inputs (N×D floats), outputs (N×K floats), net scratch */
-} v2_tls;
-
-static pthread_key_t tls_key;
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-
-static void tls_free(void *v)
-{
-    v2_tls *t = v;
-    free(t->x.p);
-    free(t->y.p);
-    free(t->s.p);
-    free(t);
-}
-
-static void tls_init(void)
-{
-    pthread_key_create(&tls_key, tls_free);
-}
-
-static v2_tls *tls_get(void)
-{
-    pthread_once(&tls_once, tls_init);
-    v2_tls *t = pthread_getspecific(tls_key);
-    if (!t) {
-        if (!(t = calloc(1, sizeof *t))) return NULL;
-        if (pthread_setspecific(tls_key, t) != 0) {
-            free(t);
-            return NULL;
-        }
-    }
-    return t;
-}
-
-/* At least n bytes of b (borrowed until the next call on this thread), or NULL. */
-static void *buf_get(v2_buf *b, size_t n)
-{
-    if (n > b->cap) {
-        void *p = realloc(b->p, n);
-        if (!p) return NULL;
-        b->p = p;
-        b->cap = n;
-    }
-    return b->p;
-}
 
 /* ---- server and model metadata ---- */
 
@@ -345,7 +292,7 @@ static int read_outputs(http_req *req, http_resp *resp, json_t *hdr, const net_s
 /* Reads the input tensor of the header into per-thread X (N×D float32). bin/bin_len: the bytes
  * after the JSON header (binary extension), or NULL. Returns 0, or -1 after answering. */
 static int read_input(http_req *req, http_resp *resp, json_t *hdr, const net_spec *sp,
-                      const char *bin, size_t bin_len, v2_tls *t, float **X, long *rows)
+                      const char *bin, size_t bin_len, infer_bufs *t, float **X, long *rows)
 {
     json_t *inputs = json_object_get(hdr, "inputs");
     if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
@@ -387,7 +334,7 @@ static int read_input(http_req *req, http_resp *resp, json_t *hdr, const net_spe
         return -1;
     }
     size_t count = (size_t)N * (size_t)D;
-    float *x = buf_get(&t->x, count * sizeof *x);
+    float *x = infer_room(&t->x, count);
     if (!x) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
         return -1;
@@ -561,7 +508,7 @@ void v2_infer(http_req *req, http_resp *resp)
     reg_model *m = v2_model(req, resp);
     if (!m) return;
     const net_spec *sp = net_get_spec(m->b->net);
-    v2_tls *t = tls_get();
+    infer_bufs *t = infer_bufs_get();
     if (!t) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
         goto out;
@@ -618,13 +565,15 @@ void v2_infer(http_req *req, http_resp *resp)
 
     const net *nt = m->b->net;
     int K = sp->n_out, D = sp->n_in;
-    float *Y = buf_get(&t->y, (size_t)N * (size_t)K * sizeof *Y);
-    float *S = buf_get(&t->s, net_scratch_floats(nt, (int)N) * sizeof(float));
+    float *Y = infer_room(&t->y, (size_t)N * (size_t)K);
+    float *S = infer_room(&t->s, net_scratch_floats(nt, (int)N));
     if (!Y || !S) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
         goto out;
     }
+    infer_blas_enter();
     net_predict(nt, X, (int)N, Y, S);
+    infer_blas_leave();
 
     /* Response header (JSON), then the binary outputs in order. */
     char vs[16];

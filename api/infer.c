@@ -1,0 +1,77 @@
+/* infer.c — per-thread inference buffers and the BLAS thread cap shared by /v1 and /v2 (see
+ * infer.h). */
+#include "infer.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+static pthread_key_t bufs_key;
+static pthread_once_t bufs_once = PTHREAD_ONCE_INIT;
+
+static void bufs_free(void *v)
+{
+    infer_bufs *t = v;
+    free(t->x.p);
+    free(t->y.p);
+    free(t->s.p);
+    free(t);
+}
+
+static void bufs_init(void)
+{
+    pthread_key_create(&bufs_key, bufs_free);
+}
+
+infer_bufs *infer_bufs_get(void)
+{
+    pthread_once(&bufs_once, bufs_init);
+    infer_bufs *t = pthread_getspecific(bufs_key);
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t))) return NULL;
+        if (pthread_setspecific(bufs_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+float *infer_room(fj_floats *b, size_t n)
+{
+    return fj_reserve(b, n ? n : 1) ? NULL : b->p;
+}
+
+/* The mutex orders the set calls; each re-reads the counter under it, so the last call always
+ * matches the counter. */
+static atomic_int blas_inflight;
+static int blas_default;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void blas_capture(void)
+{
+    blas_default = openblas_get_num_threads();
+}
+
+void infer_blas_enter(void)
+{
+    pthread_once(&blas_once, blas_capture);
+    if (blas_default <= 1) return;
+    if (atomic_fetch_add(&blas_inflight, 1) == 0) {
+        pthread_mutex_lock(&blas_mu);
+        if (atomic_load(&blas_inflight) > 0) openblas_set_num_threads(1);
+        pthread_mutex_unlock(&blas_mu);
+    }
+}
+
+void infer_blas_leave(void)
+{
+    if (blas_default <= 1) return;
+    if (atomic_fetch_sub(&blas_inflight, 1) == 1) {
+        pthread_mutex_lock(&blas_mu);
+        if (atomic_load(&blas_inflight) == 0) openblas_set_num_threads(blas_default);
+        pthread_mutex_unlock(&blas_mu);
+    }
+}

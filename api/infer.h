@@ -1,0 +1,34 @@
+/* infer.h — what the inference front-ends (/v1 in infer_tfs.c, /v2 in infer_v2.c) share:
+ * per-thread buffers for request rows, outputs and activation scratch (no allocation per request
+ * once warm), and the rule that puts inference before training on the BLAS threads.
+ *
+ * Owns: each request thread's buffers (freed by a key destructor when the thread exits).
+ * Threading: infer_bufs returns the calling thread's own buffers; infer_blas_enter/leave may be
+ * called from any number of request threads at once. */
+#ifndef INFER_H
+#define INFER_H
+
+#include "fastjson.h"
+
+#include <stddef.h>
+
+typedef struct {
+    fj_floats x; /* request rows, n x d */
+    fj_floats y; /* outputs, n x k */
+    fj_floats s; /* net_predict / net_encode scratch */
+} infer_bufs;
+
+/* This thread's buffers, or NULL when out of memory. */
+infer_bufs *infer_bufs_get(void);
+/* b grown to at least n floats (borrowed until the next call on this thread), or NULL. */
+float *infer_room(fj_floats *b, size_t n);
+
+/* Brackets every forward pass of a request. OpenBLAS's thread count is process-wide, and a
+ * multi-threaded sgemv/sgemm from a request thread waits for pool threads that training keeps
+ * busy; so while any inference request computes, OpenBLAS runs on one thread (a 784x256 sgemv
+ * is faster single-threaded anyway), and the start-up count returns when the last one leaves.
+ * See server/jobs.c DESIGN. */
+void infer_blas_enter(void);
+void infer_blas_leave(void);
+
+#endif
