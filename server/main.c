@@ -30,9 +30,14 @@ int main(int argc, char **argv)
      * one upload + run + predicts; bench/RESULTS.md, Daemon). Blocks of 768 KiB and more are
      * mmapped and unmapped on free; arenas give back free tops past 256 KiB. Not below 516 KiB:
      * OpenBLAS mallocs a 512 KiB buffer several times per training batch, and mmapping it each
-     * time (256 KiB threshold) cost ~2400 mmap/munmap pairs and TLB shootdowns per epoch. */
+     * time (256 KiB threshold) cost ~2400 mmap/munmap pairs and TLB shootdowns per epoch.
+     * The trim threshold is high (64 MiB) because a training worker's arena is a thread arena:
+     * with a small one, every free of that OpenBLAS buffer shrank the heap with
+     * madvise(MADV_DONTNEED) (a TLB flush, then page faults on the next malloc), which cost
+     * ~15% of an epoch; idle memory is returned by the explicit malloc_trim(0) after each run
+     * and upload instead. */
     mallopt(M_MMAP_THRESHOLD, 768 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     config cfg;
     int pr = config_parse(&cfg, argc, argv, stdout, stderr);
     if (pr != 0) return pr > 0 ? 0 : 2;
