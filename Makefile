@@ -187,6 +187,9 @@ test-crash: $(BUILD)/mlpd
 # with clang under ASan+UBSan in build/fuzz. fuzz-smoke replays each corpus, then fuzzes each
 # target for FUZZ_SECONDS; .ci/run calls it.
 FUZZ_SECONDS ?= 20
+# A fixed seed and a fresh work dir make each smoke run the same input sequence (cut at
+# FUZZ_SECONDS): a prefix checked locally for longer is what CI replays.
+FUZZ_SEED ?= 1
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 .PHONY: fuzz fuzz-bins fuzz-smoke
 fuzz:
@@ -202,8 +205,9 @@ $(BUILD)/fuzz/mkseeds: tests/fuzz/mkseeds.c tests/fuzz/tiny.h $(BUILD)/libmlpsvc
 	$(CC) $(SVC_CFLAGS) -Itests/fuzz -o $@ $< $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a $(ALL_LIBS) -lm
 fuzz-smoke: fuzz
 	@fail=0; for t in $(FUZZ_TARGETS); do \
-	  mkdir -p build/fuzz/work/$$t build/fuzz/crashes; echo "=== fuzz $$t ($(FUZZ_SECONDS) s)"; \
-	  build/fuzz/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	  rm -rf build/fuzz/work/$$t; mkdir -p build/fuzz/work/$$t build/fuzz/crashes; \
+	  echo "=== fuzz $$t ($(FUZZ_SECONDS) s, seed $(FUZZ_SEED))"; \
+	  build/fuzz/fuzz/$$t -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
 	    -timeout=10 -print_final_stats=0 -artifact_prefix=build/fuzz/crashes/$$t- \
 	    build/fuzz/work/$$t tests/fuzz/corpus/$$t 2>build/fuzz/work/$$t.log \
 	    && tail -n 1 build/fuzz/work/$$t.log \

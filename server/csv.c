@@ -264,7 +264,8 @@ static mlp_err end_row(csv_parser *p, mlp_error *err)
         if (err) *err = p->failed_err;
         return MLP_EINVAL;
     }
-    for (int j = 0; j < p->ncells; j++) p->ptrs[j] = p->buf + p->starts[j];
+    /* buf is still NULL when every cell so far was empty (nothing was copied) */
+    for (int j = 0; j < p->ncells; j++) p->ptrs[j] = p->buf ? p->buf + p->starts[j] : "";
     if (!p->seen_first_row) {
         p->seen_first_row = 1;
         /* Excel's UTF-8 byte-order mark. */
