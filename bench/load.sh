@@ -51,7 +51,6 @@ RSS0=$(rss) FD0=$(fds)
 fdlist >"$T/fd0"
 echo "uptime: $(uptime)"
 echo "baseline: RSS ${RSS0} kB, fds $FD0"
-A=$(run train-a 100000 '[256,256]')
 cat >"$T/predict.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
