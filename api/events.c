@@ -13,6 +13,7 @@
  * the hub calls sse_wake with its own lock held, so the lock order is always hub -> stream. */
 #include "events.h"
 #include "handlers.h"
+#include "runs.h"
 #include "problem.h"
 #include "store.h"
 
@@ -21,8 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-json_t *run_to_json(const store_run *r); /* api/runs.c */
 
 #define FETCH_MAX 64
 
@@ -233,18 +232,8 @@ static int parse_last_id(const char *v, long *out)
 
 void runs_events(http_req *req, http_resp *resp)
 {
-    const char *id = route_param(&req->m, "id");
     store_run r;
-    memset(&r, 0, sizeof r);
-    mlp_err rc = store_run_get(req->app->store, id, &r);
-    if (rc == MLP_ENOTFOUND) {
-        api_failf(req, resp, 404, NULL, "no run '%s'", id);
-        return;
-    }
-    if (rc) {
-        api_fail(req, resp, rc, NULL);
-        return;
-    }
+    if (runs_load(req, resp, &r)) return;
     long last = 0;
     const char *q = http_query(req, "last_event_id");
     const char *h = http_header(req, "Last-Event-ID");
@@ -268,7 +257,7 @@ void runs_events(http_req *req, http_resp *resp)
     store_run_clear(&r);
     s->cursor = last;
     s->need_replay = 1;
-    rc = events_subscribe(req->app->events, s->run_id, sse_wake, s, &s->sub);
+    mlp_err rc = events_subscribe(req->app->events, s->run_id, sse_wake, s, &s->sub);
     if (rc) {
         sse_free(s);
         if (rc == MLP_EBUSY) {

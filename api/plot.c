@@ -13,6 +13,7 @@
  * epoch (tests count them). Every text taken from the store is XML-escaped.
  * Threading: reentrant; everything is per request. */
 #include "handlers.h"
+#include "runs.h"
 #include "problem.h"
 #include "store.h"
 
@@ -576,18 +577,8 @@ out:
 
 void runs_plot(http_req *req, http_resp *resp)
 {
-    const char *id = route_param(&req->m, "id");
     store_run r;
-    memset(&r, 0, sizeof r);
-    mlp_err rc = store_run_get(req->app->store, id, &r);
-    if (rc == MLP_ENOTFOUND) {
-        api_failf(req, resp, 404, NULL, "no run '%s'", id);
-        return;
-    }
-    if (rc) {
-        api_fail(req, resp, rc, NULL);
-        return;
-    }
+    if (runs_load(req, resp, &r)) return;
     const char *cmp = http_query(req, "compare");
     if (cmp)
         plot_compare(req, resp, &r, cmp);

@@ -5,6 +5,7 @@
 #include "handlers.h"
 #include "jobs.h"
 #include "problem.h"
+#include "runs.h"
 #include "runspec_api.h"
 #include "store.h"
 
@@ -16,8 +17,6 @@ static json_t *str_or_null(const char *s)
 {
     return s && *s ? json_string(s) : json_null();
 }
-
-json_t *run_to_json(const store_run *r);
 
 json_t *run_to_json(const store_run *r)
 {
@@ -199,7 +198,7 @@ void runs_list(http_req *req, http_resp *resp)
     api_json(resp, 200, json_pack("{s:o, s:I}", "items", arr, "total", (json_int_t)total));
 }
 
-static int load_run(http_req *req, http_resp *resp, store_run *r)
+int runs_load(http_req *req, http_resp *resp, store_run *r)
 {
     const char *id = route_param(&req->m, "id");
     memset(r, 0, sizeof *r);
@@ -218,7 +217,7 @@ static int load_run(http_req *req, http_resp *resp, store_run *r)
 void runs_get(http_req *req, http_resp *resp)
 {
     store_run r;
-    if (load_run(req, resp, &r)) return;
+    if (runs_load(req, resp, &r)) return;
     api_json(resp, 200, run_to_json(&r));
     store_run_clear(&r);
 }
@@ -226,7 +225,7 @@ void runs_get(http_req *req, http_resp *resp)
 void runs_cancel(http_req *req, http_resp *resp)
 {
     store_run r;
-    if (load_run(req, resp, &r)) return;
+    if (runs_load(req, resp, &r)) return;
     if (r.status != RUN_QUEUED && r.status != RUN_RUNNING) {
         api_failf(req, resp, 409, NULL, "run %s is already %s", r.id, run_state_name(r.status));
         store_run_clear(&r);
@@ -242,7 +241,7 @@ void runs_cancel(http_req *req, http_resp *resp)
     }
     store_run_clear(&r);
     events_publish_status(req->app->events, req->app->store, route_param(&req->m, "id"));
-    if (load_run(req, resp, &r)) return;
+    if (runs_load(req, resp, &r)) return;
     snprintf(resp->location, sizeof resp->location, "/api/v1/runs/%s", r.id);
     api_json(resp, 202, run_to_json(&r));
     store_run_clear(&r);
@@ -251,7 +250,7 @@ void runs_cancel(http_req *req, http_resp *resp)
 void runs_delete(http_req *req, http_resp *resp)
 {
     store_run r;
-    if (load_run(req, resp, &r)) return;
+    if (runs_load(req, resp, &r)) return;
     mlp_err rc = store_run_delete(req->app->store, r.id);
     if (rc == MLP_ECONFLICT)
         api_failf(req, resp, 409, NULL, "run %s is %s; cancel it or wait until it finishes", r.id,
@@ -266,7 +265,7 @@ void runs_delete(http_req *req, http_resp *resp)
 void runs_metrics(http_req *req, http_resp *resp)
 {
     store_run r;
-    if (load_run(req, resp, &r)) return;
+    if (runs_load(req, resp, &r)) return;
     store_run_clear(&r);
     const char *name = http_query(req, "name");
     metric_id mid;
