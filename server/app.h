@@ -20,7 +20,7 @@ typedef struct app {
     struct store *store;
     struct jobs *jobs;
     struct registry *reg;
-    struct events *events; /* live run events (server/events.h) */
+    struct events *events;    /* live run events (server/events.h) */
     atomic_int shutting_down; /* 1 after SIGTERM/SIGINT: new work gets 503 */
     double started;           /* monotonic seconds at start */
 } app;

@@ -24,9 +24,9 @@ typedef struct {
 } jobs_hooks;
 
 typedef struct {
-    int workers;       /* runs that train at once */
-    int blas_threads;  /* OpenBLAS threads each run may use */
-    size_t max_params; /* network size bound, re-checked at run time */
+    int workers;           /* runs that train at once */
+    int blas_threads;      /* OpenBLAS threads each run may use */
+    size_t max_params;     /* network size bound, re-checked at run time */
     struct events *events; /* borrowed, may be NULL: status changes and epochs published */
 } jobs_opts;
 

@@ -149,7 +149,7 @@ int main(int argc, char **argv)
     jobs_stop(jb); /* running runs pause at their last finished epoch */
     jb = NULL;
     events_close(ev, 2000); /* event streams end; suspended connections are resumed */
-    http_stop(srv); /* waits for in-flight requests */
+    http_stop(srv);         /* waits for in-flight requests */
     srv = NULL;
     code = 0;
     fprintf(stderr, "mlpd: stopped\n");
