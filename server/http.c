@@ -122,6 +122,10 @@ static enum MHD_Result queue(http_server *s, http_req *r, http_resp *resp)
     r->done = 1;
     r->resp.status = resp->status;
     r->resp.len = resp->len;
+    /* Counted when queued, not at completion, so a client that has its answer also finds it
+     * in /metrics (the completion callback may run after its next request). */
+    metrics_request(r->m.rt ? (int)(r->m.rt - route_table) : -1, r->method, resp->status,
+                    http_now_us() - r->t0_us);
     return ret;
 }
 
@@ -412,8 +416,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_req *r = *con_cls;
     if (!r) return;
     uint64_t us = http_now_us() - r->t0_us;
-    if (r->resp.status)
-        metrics_request(r->m.rt ? (int)(r->m.rt - route_table) : -1, r->method, r->resp.status, us);
     if (!s->o.quiet)
         fprintf(stderr, "%s %s %d %zu %llu%s\n", r->method, r->path, r->resp.status, r->resp.len,
                 (unsigned long long)us,

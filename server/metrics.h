@@ -18,7 +18,8 @@
 #include <stdint.h>
 
 /* Counts one answered request. route_idx indexes route_table (-1 when no route matched; then
- * method buckets it). status is the HTTP status, us the time from headers to completion. */
+ * method buckets it). status is the HTTP status, us the time from headers to the response being
+ * queued. */
 void metrics_request(int route_idx, const char *method, int status, uint64_t us);
 /* Counts one inference request of `instances` rows on (model, version). */
 void metrics_inference(const char *model, int version, long instances);
