@@ -23,13 +23,10 @@ const char *act_name(act_kind a)
 
 mlp_err act_parse(const char *s, act_kind *out)
 {
-    if (!s) return MLP_EINVAL;
-    for (int i = 0; i < ACT_COUNT; i++)
-        if (strcmp(s, act_names[i]) == 0) {
-            *out = (act_kind)i;
-            return MLP_OK;
-        }
-    return MLP_EINVAL;
+    int i;
+    mlp_err e = mlp_name_index(s, act_names, ACT_COUNT, &i);
+    if (e == MLP_OK) *out = (act_kind)i;
+    return e;
 }
 
 /* sigmoid(z) = 1/(1+e^-z) for z >= 0 and e^z/(1+e^z) below: both from e = exp(-|z|) <= 1. */

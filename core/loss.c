@@ -25,13 +25,10 @@ const char *loss_name(loss_kind l)
 
 mlp_err loss_parse(const char *s, loss_kind *out)
 {
-    if (!s) return MLP_EINVAL;
-    for (int i = 0; i < LOSS_COUNT; i++)
-        if (strcmp(s, loss_names[i]) == 0) {
-            *out = (loss_kind)i;
-            return MLP_OK;
-        }
-    return MLP_EINVAL;
+    int i;
+    mlp_err e = mlp_name_index(s, loss_names, LOSS_COUNT, &i);
+    if (e == MLP_OK) *out = (loss_kind)i;
+    return e;
 }
 
 int loss_pair_ok(loss_kind loss, act_kind out_act)

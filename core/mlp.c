@@ -25,6 +25,17 @@ mlp_err mlp_fail(mlp_error *e, mlp_err code, const char *fmt, ...)
     return code;
 }
 
+mlp_err mlp_name_index(const char *s, const char *const *names, int count, int *out)
+{
+    if (!s) return MLP_EINVAL;
+    for (int i = 0; i < count; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return MLP_OK;
+        }
+    return MLP_EINVAL;
+}
+
 void mlp_error_clear(mlp_error *e)
 {
     if (e) memset(e, 0, sizeof *e);

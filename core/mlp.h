@@ -41,6 +41,10 @@ const char *mlp_strerror(mlp_err e);
 mlp_err mlp_fail(mlp_error *e, mlp_err code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Index i of s in names[0..count) (the names of an enum, as the API spells them), or
+ * MLP_EINVAL when s is NULL or not one of them. */
+mlp_err mlp_name_index(const char *s, const char *const *names, int count, int *out);
+
 /* Clears *e (NULL-tolerant). */
 void mlp_error_clear(mlp_error *e);
 

@@ -58,13 +58,10 @@ const char *task_name(net_task t)
 
 mlp_err task_parse(const char *s, net_task *out)
 {
-    if (!s) return MLP_EINVAL;
-    for (int i = 0; i < TASK_COUNT; i++)
-        if (strcmp(s, task_names[i]) == 0) {
-            *out = (net_task)i;
-            return MLP_OK;
-        }
-    return MLP_EINVAL;
+    int i;
+    mlp_err e = mlp_name_index(s, task_names, TASK_COUNT, &i);
+    if (e == MLP_OK) *out = (net_task)i;
+    return e;
 }
 
 /* ---- spec ----------------------------------------------------------------------------------- */

@@ -192,42 +192,31 @@ const char *noise_name(noise_kind n)
     return (unsigned)n < NOISE_COUNT ? noise_names[n] : "unknown";
 }
 
-static mlp_err parse_name(const char *s, const char *const *names, int count, int *out)
-{
-    if (!s) return MLP_EINVAL;
-    for (int i = 0; i < count; i++)
-        if (strcmp(s, names[i]) == 0) {
-            *out = i;
-            return MLP_OK;
-        }
-    return MLP_EINVAL;
-}
-
 mlp_err opt_parse(const char *s, opt_kind *out)
 {
     int i;
-    mlp_err e = parse_name(s, opt_names, OPT_COUNT, &i);
+    mlp_err e = mlp_name_index(s, opt_names, OPT_COUNT, &i);
     if (e == MLP_OK) *out = (opt_kind)i;
     return e;
 }
 mlp_err sched_parse(const char *s, sched_kind *out)
 {
     int i;
-    mlp_err e = parse_name(s, sched_names, SCHED_COUNT, &i);
+    mlp_err e = mlp_name_index(s, sched_names, SCHED_COUNT, &i);
     if (e == MLP_OK) *out = (sched_kind)i;
     return e;
 }
 mlp_err init_parse(const char *s, init_kind *out)
 {
     int i;
-    mlp_err e = parse_name(s, init_names, INIT_COUNT, &i);
+    mlp_err e = mlp_name_index(s, init_names, INIT_COUNT, &i);
     if (e == MLP_OK) *out = (init_kind)i;
     return e;
 }
 mlp_err noise_parse(const char *s, noise_kind *out)
 {
     int i;
-    mlp_err e = parse_name(s, noise_names, NOISE_COUNT, &i);
+    mlp_err e = mlp_name_index(s, noise_names, NOISE_COUNT, &i);
     if (e == MLP_OK) *out = (noise_kind)i;
     return e;
 }
