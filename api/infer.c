@@ -2,6 +2,8 @@
  * infer.h). */
 #include "infer.h"
 
+#include "problem.h"
+
 #include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -41,6 +43,22 @@ infer_bufs *infer_bufs_get(void)
 float *infer_room(fj_floats *b, size_t n)
 {
     return fj_reserve(b, n ? n : 1) ? NULL : b->p;
+}
+
+reg_model *infer_model(http_req *req, http_resp *resp)
+{
+    int v;
+    if (api_version_param(req, resp, &v)) return NULL;
+    reg_model *m = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = reg_get(req->app->reg, route_param(&req->m, "name"), v,
+                         route_param(&req->m, "alias"), &m, &err);
+    if (rc) {
+        api_fail(req, resp, rc, &err);
+        return NULL;
+    }
+    return m;
 }
 
 /* The mutex orders the set calls; each re-reads the counter under it, so the last call always

@@ -9,6 +9,8 @@
 #define INFER_H
 
 #include "fastjson.h"
+#include "http.h"
+#include "registry.h"
 
 #include <stddef.h>
 
@@ -22,6 +24,10 @@ typedef struct {
 infer_bufs *infer_bufs_get(void);
 /* b grown to at least n floats (borrowed until the next call on this thread), or NULL. */
 float *infer_room(fj_floats *b, size_t n);
+
+/* The model version the request path names: {name} with {version}, {alias} or neither (the
+ * latest). A counted reference (reg_release it), or NULL after answering 400/404. */
+reg_model *infer_model(http_req *req, http_resp *resp);
 
 /* Brackets every forward pass of a request. OpenBLAS's thread count is process-wide, and a
  * multi-threaded sgemv/sgemm from a request thread waits for pool threads that training keeps

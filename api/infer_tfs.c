@@ -26,33 +26,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Resolves the model of the request path; answers 404/400 and returns NULL on failure. */
-static reg_model *get_model(http_req *req, http_resp *resp)
-{
-    const char *name = route_param(&req->m, "name");
-    const char *vs = route_param(&req->m, "version");
-    const char *alias = route_param(&req->m, "alias");
-    int v = 0;
-    if (vs) {
-        char *end;
-        long x = strtol(vs, &end, 10);
-        if (end == vs || *end || x < 1 || x > 1000000000) {
-            api_failf(req, resp, 400, NULL, "version must be a whole number >= 1, not '%s'", vs);
-            return NULL;
-        }
-        v = (int)x;
-    }
-    reg_model *m = NULL;
-    mlp_error err;
-    mlp_error_clear(&err);
-    mlp_err rc = reg_get(req->app->reg, name, v, alias, &m, &err);
-    if (rc) {
-        api_fail(req, resp, rc, &err);
-        return NULL;
-    }
-    return m;
-}
-
 void tfs_status(http_req *req, http_resp *resp)
 {
     const char *name = route_param(&req->m, "name");
@@ -77,7 +50,7 @@ void tfs_status(http_req *req, http_resp *resp)
         }
         store_model_clear(&m);
     } else {
-        reg_model *m = get_model(req, resp);
+        reg_model *m = infer_model(req, resp);
         if (!m) {
             json_decref(list);
             return;
@@ -102,7 +75,7 @@ static json_t *tensor_info(const char *name, int dim)
 
 void tfs_metadata(http_req *req, http_resp *resp)
 {
-    reg_model *m = get_model(req, resp);
+    reg_model *m = infer_model(req, resp);
     if (!m) return;
     const net_spec *sp = net_get_spec(m->b->net);
     const char *out_name = sp->task == TASK_CLASSIFICATION ? "probabilities"
@@ -327,7 +300,7 @@ static void predict_answer(http_req *req, http_resp *resp, const char *key, cons
 
 void tfs_predict(http_req *req, http_resp *resp)
 {
-    reg_model *m = get_model(req, resp);
+    reg_model *m = infer_model(req, resp);
     if (!m) return;
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
@@ -341,7 +314,7 @@ void tfs_predict(http_req *req, http_resp *resp)
 
 void tfs_classify(http_req *req, http_resp *resp)
 {
-    reg_model *m = get_model(req, resp);
+    reg_model *m = infer_model(req, resp);
     if (!m) return;
     const net_spec *sp = net_get_spec(m->b->net);
     if (sp->task != TASK_CLASSIFICATION) {
@@ -387,7 +360,7 @@ void tfs_classify(http_req *req, http_resp *resp)
 
 void tfs_reconstruct(http_req *req, http_resp *resp)
 {
-    reg_model *m = get_model(req, resp);
+    reg_model *m = infer_model(req, resp);
     if (!m) return;
     const net_spec *sp = net_get_spec(m->b->net);
     if (sp->task != TASK_AUTOENCODER) {
@@ -416,7 +389,7 @@ void tfs_reconstruct(http_req *req, http_resp *resp)
 
 void tfs_encode(http_req *req, http_resp *resp)
 {
-    reg_model *m = get_model(req, resp);
+    reg_model *m = infer_model(req, resp);
     if (!m) return;
     const net *nt = m->b->net;
     const net_spec *sp = net_get_spec(nt);

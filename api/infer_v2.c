@@ -66,31 +66,12 @@ void v2_ready(http_req *req, http_resp *resp)
 static reg_model *v2_model(http_req *req, http_resp *resp)
 {
     const char *name = route_param(&req->m, "name");
-    const char *vs = route_param(&req->m, "version");
-    int v = 0;
     if (!api_name_ok(name)) {
         api_failf(req, resp, 400, NULL,
                   "model name '%s' is not valid ([A-Za-z0-9][A-Za-z0-9._-]{0,63})", name);
         return NULL;
     }
-    if (vs) {
-        char *end;
-        long x = strtol(vs, &end, 10);
-        if (end == vs || *end || x < 1 || x > 1000000000) {
-            api_failf(req, resp, 400, NULL, "version must be a whole number >= 1, not '%s'", vs);
-            return NULL;
-        }
-        v = (int)x;
-    }
-    reg_model *m = NULL;
-    mlp_error err;
-    mlp_error_clear(&err);
-    mlp_err rc = reg_get(req->app->reg, name, v, NULL, &m, &err);
-    if (rc) {
-        api_fail(req, resp, rc, &err);
-        return NULL;
-    }
-    return m;
+    return infer_model(req, resp);
 }
 
 typedef enum { OUT_PROB = 0, OUT_LABEL, OUT_PRED, OUT_RECON, OUT_RECON_ERR } v2_out;

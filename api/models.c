@@ -69,19 +69,6 @@ static const char *name_param(http_req *req, http_resp *resp)
     return name;
 }
 
-static int version_param(http_req *req, http_resp *resp, int *v)
-{
-    const char *s = route_param(&req->m, "version");
-    char *end;
-    long x = strtol(s, &end, 10);
-    if (end == s || *end || x < 1 || x > 1000000000) {
-        api_failf(req, resp, 400, "version", "version must be a whole number >= 1, not '%s'", s);
-        return -1;
-    }
-    *v = (int)x;
-    return 0;
-}
-
 void models_get(http_req *req, http_resp *resp)
 {
     const char *name = name_param(req, resp);
@@ -162,7 +149,7 @@ void models_delete_version(http_req *req, http_resp *resp)
 {
     const char *name = name_param(req, resp);
     int v;
-    if (!name || version_param(req, resp, &v)) return;
+    if (!name || api_version_param(req, resp, &v)) return;
     mlp_error err;
     mlp_error_clear(&err);
     mlp_err rc = store_model_version_delete(req->app->store, name, v, &err);
@@ -189,7 +176,7 @@ void models_export(http_req *req, http_resp *resp)
 {
     const char *name = name_param(req, resp);
     int v;
-    if (!name || version_param(req, resp, &v)) return;
+    if (!name || api_version_param(req, resp, &v)) return;
     store_model_version info;
     memset(&info, 0, sizeof info);
     void *blob = NULL;

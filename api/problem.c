@@ -289,6 +289,21 @@ int api_paging(http_req *req, http_resp *resp, int *limit, int *offset)
     return 0;
 }
 
+int api_version_param(http_req *req, http_resp *resp, int *v)
+{
+    const char *s = route_param(&req->m, "version");
+    *v = 0;
+    if (!s) return 0;
+    char *end;
+    long x = strtol(s, &end, 10);
+    if (end == s || *end || x < 1 || x > 1000000000) {
+        api_failf(req, resp, 400, "version", "version must be a whole number >= 1, not '%s'", s);
+        return -1;
+    }
+    *v = (int)x;
+    return 0;
+}
+
 int api_name_ok(const char *name)
 {
     size_t n = strlen(name);

@@ -40,6 +40,9 @@ int api_json_depth_check(http_req *req, http_resp *resp);
 int api_instances_check(http_req *req, http_resp *resp, size_t n);
 /* ?limit= (1..1000, default 50) and ?offset= (>= 0); answers 400 and returns -1 when bad. */
 int api_paging(http_req *req, http_resp *resp, int *limit, int *offset);
+/* The path's {version} (a whole number from 1 to 1e9) in *v, or 0 when the route has none;
+ * answers 400 naming it and returns -1 when it is not one. */
+int api_version_param(http_req *req, http_resp *resp, int *v);
 /* 1 when name matches [A-Za-z0-9][A-Za-z0-9._-]{0,63}. */
 int api_name_ok(const char *name);
 /* Current UTC time as RFC 3339 ("2026-11-28T23:10:09Z"). */
