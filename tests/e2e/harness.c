@@ -104,7 +104,7 @@ void srv_cleanup(srv *s)
     }
 }
 
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+size_t hresp_body_cb(char *p, size_t sz, size_t n, void *ud)
 {
     hresp *r = ud;
     size_t add = sz * n;
@@ -167,7 +167,7 @@ long http_do(srv *s, const char *method, const char *path, const char *content_t
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hresp_body_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);

@@ -42,6 +42,9 @@ void srv_cleanup(srv *s);
 long http_do(srv *s, const char *method, const char *path, const char *content_type,
              const void *body, size_t len, const char *extra_header, hresp *r);
 void hresp_free(hresp *r);
+/* libcurl write callback appending to an hresp's body (userdata: the hresp), for tests that
+ * drive curl themselves. */
+size_t hresp_body_cb(char *p, size_t sz, size_t n, void *ud);
 /* Convenience: JSON body parsed (new reference, NULL if not JSON). */
 json_t *hresp_json(const hresp *r);
 /* POST JSON text, return parsed JSON and status. */

@@ -871,19 +871,6 @@ static size_t on_read(char *buf, size_t sz, size_t nm, void *ud)
     return n;
 }
 
-static size_t on_write(char *p, size_t sz, size_t n, void *ud)
-{
-    hresp *r = ud;
-    size_t add = sz * n;
-    char *b = realloc(r->body, r->len + add + 1);
-    if (!b) return 0;
-    memcpy(b + r->len, p, add);
-    r->body = b;
-    r->len += add;
-    b[r->len] = '\0';
-    return add;
-}
-
 static size_t on_head(char *p, size_t sz, size_t n, void *ud)
 {
     hresp *r = ud;
@@ -919,7 +906,7 @@ static long http_chunked(srv *s, const char *path, const char *ctype, const char
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(c, CURLOPT_READDATA, &f);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hresp_body_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_head);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
