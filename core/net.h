@@ -113,6 +113,13 @@ size_t net_scratch_floats(const net *n, int rows);
  * target units for regression, reconstructions for autoencoders. rows == 1 uses sgemv.
  * scratch: net_scratch_floats(n, rows) floats, caller-owned. Reentrant. */
 mlp_err net_predict(const net *n, const float *X, int rows, float *Y, float *scratch);
+/* Prepares the one-row fast path of layer 0 for serving: inputs equal to 0 skip their weights
+ * (see net.c, struct sparse0; n_in × width[1] more floats). Call after the last change of the
+ * parameters and before sharing the net; every mutable accessor above drops it again. Results
+ * equal the dense path's up to float rounding. MLP_ENOMEM leaves the dense path in place. */
+mlp_err net_prepare_serving(net *n);
+/* 1 while the fast path of net_prepare_serving is in place (some column can be skipped). */
+int net_serving_prepared(const net *n);
 /* codes (rows × net_code_dim) = activations of the code layer. MLP_EINVAL without one. */
 mlp_err net_encode(const net *n, const float *X, int rows, float *codes, float *scratch);
 

@@ -177,6 +177,8 @@ mlp_err reg_get(registry *r, const char *name, int version, const char *alias, r
         free(m);
         return rc;
     }
+    /* the one-row fast path (core/net.h); without memory for it the dense path serves */
+    (void)net_prepare_serving(m->b->net);
     snprintf(m->name, sizeof m->name, "%s", name);
     snprintf(m->task, sizeof m->task, "%s", info.task);
     free(info.meta_json);

@@ -1,7 +1,8 @@
 /* test_net.c — core/net: spec checks, a hand-computed forward pass, sgemv (one row) against sgemm
  * (many rows) against a double reference, standardisation both ways, the encoder, save/load
- * bit-identity, rejection of every truncation and of byte/bit corruptions (and of crafted
- * headers with a valid CRC), and concurrent prediction on one shared net. */
+ * bit-identity, the one-row serving fast path (net_prepare_serving), rejection of every truncation
+ * and of byte/bit corruptions (and of crafted headers with a valid CRC), and concurrent prediction
+ * on one shared net. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -341,6 +342,85 @@ static void gemv_gemm_and_reference_agree(void **state)
 }
 
 /* W = I with input and output standardisation that undo each other: the net is the identity. */
+/* net_prepare_serving: one row with zeros skips their weights, and must still agree with the
+ * double reference and with the dense path, whatever the pattern of zeros (none, all, runs and
+ * gaps of every length around SPARSE_GAP, at both ends), for split columns (0 near the mean),
+ * columns never split (0 far from the mean: a "year"), and the identity standardisation. */
+static void serving_fast_path_agrees(void **state)
+{
+    (void)state;
+    enum { IN = 100, OUT = 5 };
+    const int hidden[2] = {40, 12};
+    for (int variant = 0; variant < 3; variant++) {
+        net_spec s = make_spec(variant == 1 ? TASK_REGRESSION : TASK_CLASSIFICATION, IN, OUT, 2,
+                               hidden, ACT_RELU, variant == 1 ? ACT_LINEAR : ACT_SOFTMAX,
+                               variant == 1 ? LOSS_SQUARED : LOSS_CROSS_ENTROPY);
+        net *n = new_net(&s), *dense = NULL;
+        randomise(n, 40 + (uint64_t)variant, variant == 1);
+        rng r;
+        rng_seed(&r, 99 + (uint64_t)variant);
+        if (variant != 2) /* variant 2: identity standardisation, every column split */
+            for (int j = 0; j < IN; j++) {
+                int year = j % 7 == 3;
+                net_x_mean(n)[j] = year ? 2020.0f : (float)(rng_uniform(&r) * 0.6);
+                net_x_scale(n)[j] = year ? 5.0f : (float)(0.2 + rng_uniform(&r));
+            }
+        assert_int_equal(net_clone(n, &dense), MLP_OK);
+        assert_int_equal(net_prepare_serving(n), MLP_OK);
+        assert_true(net_serving_prepared(n));
+        assert_false(net_serving_prepared(dense));
+        float *s1 = alloc_scratch(n, 1), *s2 = alloc_scratch(dense, 1);
+        for (int pattern = 0; pattern < 60; pattern++) {
+            float x[IN];
+            int gap = pattern % 20; /* zeros between used inputs: 0 .. 19 */
+            for (int j = 0; j < IN; j++) {
+                int used = pattern == 0   ? 0
+                           : pattern == 1 ? 1
+                           : gap == 0     ? rng_uniform(&r) < 0.5
+                                          : (j / (gap + 1)) % 2 == (pattern / 20) % 2;
+                x[j] = used ? (float)(rng_uniform(&r) * 1.5) : (j % 11 == 0 ? -0.0f : 0.0f);
+                if (j % 7 == 3 && variant != 2) x[j] = (float)(2020.0 + rng_normal(&r) * 5.0);
+            }
+            float y[OUT], yd[OUT];
+            double ref[OUT];
+            assert_int_equal(net_predict(n, x, 1, y, s1), MLP_OK);
+            assert_int_equal(net_predict(dense, x, 1, yd, s2), MLP_OK);
+            ref_forward(n, x, 2, ref);
+            for (int o = 0; o < OUT; o++) {
+                double tol = 1e-5 * (1 + fabs(ref[o]));
+                if (fabs(y[o] - ref[o]) > tol || fabs(y[o] - yd[o]) > tol)
+                    fail_msg("variant %d pattern %d out %d: fast %.9g dense %.9g reference %.9g",
+                             variant, pattern, o, (double)y[o], (double)yd[o], ref[o]);
+            }
+        }
+        /* a mutable accessor drops the fast path: the dense path's bits again */
+        float x[IN], y[OUT], yd[OUT];
+        for (int j = 0; j < IN; j++) x[j] = j % 3 ? 0.0f : 0.5f;
+        (void)net_params(n);
+        assert_false(net_serving_prepared(n));
+        assert_int_equal(net_predict(n, x, 1, y, s1), MLP_OK);
+        assert_int_equal(net_predict(dense, x, 1, yd, s2), MLP_OK);
+        assert_memory_equal(y, yd, sizeof y);
+        free(s1);
+        free(s2);
+        net_free(dense);
+        net_free(n);
+    }
+    /* nothing to skip: narrow inputs, or 0 far from every column's mean */
+    const cfg *c = &CONFIGS[0];
+    net *n = net_from_cfg(c, 5);
+    assert_int_equal(net_prepare_serving(n), MLP_OK);
+    assert_false(net_serving_prepared(n));
+    net_free(n);
+    net_spec s = make_spec(TASK_REGRESSION, 20, 1, 1, hidden, ACT_RELU, ACT_LINEAR, LOSS_SQUARED);
+    n = new_net(&s);
+    randomise(n, 6, 0);
+    for (int j = 0; j < 20; j++) net_x_mean(n)[j] = 100.0f, net_x_scale(n)[j] = 1.0f;
+    assert_int_equal(net_prepare_serving(n), MLP_OK);
+    assert_false(net_serving_prepared(n));
+    net_free(n);
+}
+
 static void standardisation_both_ways(void **state)
 {
     (void)state;
@@ -697,6 +777,7 @@ int main(void)
         cmocka_unit_test(param_count_and_code_layer),
         cmocka_unit_test(hand_computed_forward),
         cmocka_unit_test(gemv_gemm_and_reference_agree),
+        cmocka_unit_test(serving_fast_path_agrees),
         cmocka_unit_test(standardisation_both_ways),
         cmocka_unit_test(encode_returns_code_layer),
         cmocka_unit_test(clone_is_deep),
