@@ -61,9 +61,13 @@ reg_model *infer_model(http_req *req, http_resp *resp)
     return m;
 }
 
-/* The mutex orders the set calls; each re-reads the counter under it, so the last call always
- * matches the counter. */
-static atomic_int blas_inflight;
+/* Every enter and leave takes the mutex, so a request computes only after the cap is in
+ * effect. (Session 1 counted with an atomic and locked only on 0 <-> 1: a second request could
+ * start computing before the first one's openblas_set_num_threads(1) ran, run a two-thread
+ * sgemv, and queue for OpenBLAS's pool thread — busy with a training sgemm and, at training
+ * priority, not scheduled while requests keep the cores busy: p99 of 200-800 ms under training,
+ * bench/RESULTS.md.) The critical section is a counter and, on 0 <-> 1, a 3 ns OpenBLAS call. */
+static int blas_inflight;
 static int blas_default;
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -77,19 +81,15 @@ void infer_blas_enter(void)
 {
     pthread_once(&blas_once, blas_capture);
     if (blas_default <= 1) return;
-    if (atomic_fetch_add(&blas_inflight, 1) == 0) {
-        pthread_mutex_lock(&blas_mu);
-        if (atomic_load(&blas_inflight) > 0) openblas_set_num_threads(1);
-        pthread_mutex_unlock(&blas_mu);
-    }
+    pthread_mutex_lock(&blas_mu);
+    if (blas_inflight++ == 0) openblas_set_num_threads(1);
+    pthread_mutex_unlock(&blas_mu);
 }
 
 void infer_blas_leave(void)
 {
     if (blas_default <= 1) return;
-    if (atomic_fetch_sub(&blas_inflight, 1) == 1) {
-        pthread_mutex_lock(&blas_mu);
-        if (atomic_load(&blas_inflight) == 0) openblas_set_num_threads(blas_default);
-        pthread_mutex_unlock(&blas_mu);
-    }
+    pthread_mutex_lock(&blas_mu);
+    if (--blas_inflight == 0) openblas_set_num_threads(blas_default);
+    pthread_mutex_unlock(&blas_mu);
 }
