@@ -27,16 +27,22 @@
  *
  * BLAS threads: main sets OpenBLAS's (process-wide) thread count to cores / workers, at least
  * 1, so that N concurrent runs never keep more busy threads than cores; one run alone uses all
- * cores. Worker threads run at a lower scheduling priority (nice +5) so that inference requests
- * win the CPU.
+ * cores. Mini-batches run at SCHED_IDLE — on a compute thread per run (train_at_idle) and on
+ * OpenBLAS's pool threads (jobs_idle_blas_threads, called by main before any other thread
+ * exists; nice 19 where the policy is refused) — so a request thread that wakes up preempts
+ * training at once, and training uses the CPU that serving leaves idle: under a load that keeps
+ * both cores busy a run pauses until the load eases. Nothing a request may wait for is held at
+ * SCHED_IDLE: the epoch callback (checkpoint, store transaction, events) runs on the worker
+ * thread at nice +5. Measured: p99 under training vs idle, bench/RESULTS.md (serving).
  *
- * Inference before training: while any inference request is computing, api/infer_tfs.c caps
+ * Inference before training: while any inference request is computing, api/infer.c caps
  * OpenBLAS at one thread (openblas_set_num_threads(1)) and restores the start-up count when the
- * last one finishes. A request's sgemv/sgemm then runs on its own HTTP thread instead of queueing
- * for OpenBLAS pool threads that a training sgemm keeps busy (single-threaded is also faster for
- * these small products), and training drops to its nice'd worker thread alone while requests
- * flow; an sgemm already running keeps its threads until it returns (one mini-batch layer).
- * Measured: :predict p99 with a run training vs idle, bench/RESULTS.md (serving section). */
+ * last one finishes; every request computes only once the cap is in effect. A request's
+ * sgemv/sgemm then runs on its own HTTP thread and never queues for OpenBLAS's pool threads —
+ * busy with a training sgemm, and at SCHED_IDLE not scheduled while requests keep the cores
+ * busy — (single-threaded is also faster for these small products), and training drops to its
+ * compute thread alone while requests flow; an sgemm already running keeps its threads until
+ * it returns (one mini-batch layer). */
 #include "jobs.h"
 #include "events.h"
 #include "metrics.h"
@@ -50,6 +56,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -462,6 +470,91 @@ static mlp_err on_epoch(void *vctx, const train_metrics *m, trainer *t)
     return rc;
 }
 
+static void train_priority(pid_t tid);
+
+/* ---- the compute thread ----
+ * trainer_run's mini-batches run on a thread of their own at SCHED_IDLE; everything else of a
+ * run — the store, the events hub, the registry, and the epoch callback with its checkpoint and
+ * transaction — stays on the worker thread at nice +5. A SCHED_IDLE thread is not scheduled at
+ * all while requests keep the cores busy, so it must not hold anything a request thread may
+ * wait for (the SQLite write lock, the hub's mutex, a big malloc's mmap): the compute thread
+ * hands each epoch callback to the worker and waits for its answer. */
+typedef struct {
+    trainer *t;
+    epoch_ctx *ec;
+    const atomic_int *cancel;
+    mlp_error *err;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const train_metrics *m; /* an epoch waiting for the worker, or NULL */
+    mlp_err cb_rc;
+    int cb_done;
+    int finished;
+    mlp_err rc;
+} compute;
+
+static mlp_err epoch_to_worker(void *vc, const train_metrics *m, trainer *t)
+{
+    (void)t;
+    compute *c = vc;
+    pthread_mutex_lock(&c->mu);
+    c->m = m;
+    c->cb_done = 0;
+    pthread_cond_broadcast(&c->cv);
+    while (!c->cb_done) pthread_cond_wait(&c->cv, &c->mu);
+    mlp_err rc = c->cb_rc;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static void *compute_main(void *vc)
+{
+    compute *c = vc;
+    train_priority((pid_t)syscall(SYS_gettid));
+    mlp_err rc = trainer_run(c->t, epoch_to_worker, c, c->cancel, c->err);
+    pthread_mutex_lock(&c->mu);
+    c->rc = rc;
+    c->finished = 1;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* trainer_run(t, on_epoch, ec, cancel, err) with the batches on a SCHED_IDLE compute thread and
+ * on_epoch here; the same result. Without a thread it trains here. */
+static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel, mlp_error *err)
+{
+    compute c = {.t = t, .ec = ec, .cancel = cancel, .err = err};
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.cv, NULL);
+    pthread_t th;
+    if (pthread_create(&th, NULL, compute_main, &c) != 0) {
+        pthread_cond_destroy(&c.cv);
+        pthread_mutex_destroy(&c.mu);
+        return trainer_run(t, on_epoch, ec, cancel, err);
+    }
+    pthread_mutex_lock(&c.mu);
+    while (!c.finished) {
+        if (c.m && !c.cb_done) {
+            const train_metrics *m = c.m;
+            pthread_mutex_unlock(&c.mu);
+            mlp_err rc = on_epoch(ec, m, t); /* the compute thread waits: t is ours */
+            pthread_mutex_lock(&c.mu);
+            c.cb_rc = rc;
+            c.cb_done = 1;
+            c.m = NULL;
+            pthread_cond_broadcast(&c.cv);
+            continue;
+        }
+        pthread_cond_wait(&c.cv, &c.mu);
+    }
+    pthread_mutex_unlock(&c.mu);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&c.cv);
+    pthread_mutex_destroy(&c.mu);
+    return c.rc;
+}
+
 static void run_one(jobs *j, slot *sl)
 {
     const char *id = sl->run_id;
@@ -509,7 +602,7 @@ static void run_one(jobs *j, slot *sl)
         goto fail;
     }
     epoch_ctx ec = {j, id, MLP_OK};
-    rc = trainer_run(t, on_epoch, &ec, &sl->cancel, &err);
+    rc = train_at_idle(t, &ec, &sl->cancel, &err);
     if (rc == MLP_ECANCELLED) {
         if (atomic_load(&sl->cancel) == CANCEL_SHUTDOWN) {
             fprintf(stderr, "mlpd: run %s paused for shutdown after epoch %d\n", id,
@@ -564,13 +657,34 @@ out:
     store_run_clear(&r);
 }
 
+/* Training threads yield to every other thread: SCHED_IDLE, or nice 19 when that is refused. */
+static void train_priority(pid_t tid)
+{
+    struct sched_param sp = {0};
+    if (sched_setscheduler(tid, SCHED_IDLE, &sp) != 0) setpriority(PRIO_PROCESS, (id_t)tid, 19);
+}
+
+void jobs_idle_blas_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return;
+    pid_t self = getpid();
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long tid = strtol(e->d_name, NULL, 10);
+        if (tid > 0 && tid != self) train_priority((pid_t)tid);
+    }
+    closedir(d);
+}
+
 static void *worker_main(void *varg)
 {
     worker_arg *a = varg;
     jobs *j = a->j;
     slot *sl = &j->slots[a->idx];
     free(a);
-    /* Inference first: training threads yield the CPU to request threads. */
+    /* Inference first: the worker's own work (data preparation, the store, events) at nice +5;
+     * its mini-batches on a SCHED_IDLE compute thread (train_at_idle). */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
     for (;;) {
         pthread_mutex_lock(&j->mu);

@@ -30,6 +30,11 @@ typedef struct {
     struct events *events; /* borrowed, may be NULL: status changes and epochs published */
 } jobs_opts;
 
+/* Puts every thread of the process but the calling main thread at training priority
+ * (SCHED_IDLE): call it from main after openblas_set_num_threads and before starting any thread
+ * of ours, when the only other threads are OpenBLAS's pool (created when the library loads). */
+void jobs_idle_blas_threads(void);
+
 /* Starts the workers and re-queues unfinished runs from the store: runs left "running" by a
  * previous process first (they resume from their last checkpoint), then queued runs in order.
  * *out new. */

@@ -100,6 +100,7 @@ int main(int argc, char **argv)
     int blas = ncpu > 0 ? (int)(ncpu / cfg.workers) : 1;
     if (blas < 1) blas = 1;
     openblas_set_num_threads(blas);
+    jobs_idle_blas_threads(); /* OpenBLAS's pool threads train: SCHED_IDLE (jobs.c DESIGN) */
 
     if ((rc = reg_new(st, cfg.model_cache, &reg)) != MLP_OK) goto out;
     jobs_hooks hooks = {runspec_decode, runspec_describe};
