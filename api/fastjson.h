@@ -5,7 +5,8 @@
  * The reader accepts a strict subset of what jansson (json_loadb with JSON_REJECT_DUPLICATES)
  * accepts, and gives bit-identical values to the jansson path of api/infer_tfs.c
  * ((float)json_number_value): integers go through long long then double, reals through the
- * correctly rounded double (Clinger's exact fast path, else strtod), then one cast to float.
+ * correctly rounded double (Clinger's exact fast path, a double path with an error bound for
+ * 17-19 digit mantissas, else strtod), then one cast to float.
  * Anything else — object rows, other keys, escapes, non-ASCII, big integers, long tokens,
  * values beyond +-3.4e38, any syntax error — is "not handled" and the caller falls back to
  * jansson, so accepted bodies, answers and error messages stay exactly those of jansson.

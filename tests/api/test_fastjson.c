@@ -163,7 +163,7 @@ static void random_numbers(void **state)
         accepted += check_token(tok);
     }
     assert_true(accepted > 1000); /* the corpus exercises the accepting path */
-    /* 17-19 digit decimals at and around float rounding midpoints (the long double path must
+    /* 17-19 digit decimals at and around float rounding midpoints (the double path must
      * give up there, and be right everywhere else) */
     for (int i = 0; i < 100000; i++) {
         uint32_t u = (uint32_t)next() & 0x7F7FFFFFu;
