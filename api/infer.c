@@ -66,11 +66,15 @@ reg_model *infer_model(http_req *req, http_resp *resp)
  * start computing before the first one's openblas_set_num_threads(1) ran, run a two-thread
  * sgemv, and queue for OpenBLAS's pool thread — busy with a training sgemm and, at training
  * priority, not scheduled while requests keep the cores busy: p99 of 200-800 ms under training,
- * bench/RESULTS.md.) The critical section is a counter and, on 0 <-> 1, a 3 ns OpenBLAS call. */
+ * bench/RESULTS.md.) The critical section is a counter and, on 0 <-> 1, a 3 ns OpenBLAS call.
+ * Under it too: the serving rate that pauses training (infer_serving_busy). */
 static int blas_inflight;
 static int blas_default;
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t win_start_us; /* the current INFER_BUSY_WINDOW_US window of finished requests */
+static int win_count;
+static _Atomic uint64_t busy_until_us; /* serving counts as busy until then */
 
 static void blas_capture(void)
 {
@@ -80,16 +84,26 @@ static void blas_capture(void)
 void infer_blas_enter(void)
 {
     pthread_once(&blas_once, blas_capture);
-    if (blas_default <= 1) return;
     pthread_mutex_lock(&blas_mu);
-    if (blas_inflight++ == 0) openblas_set_num_threads(1);
+    if (blas_inflight++ == 0 && blas_default > 1) openblas_set_num_threads(1);
     pthread_mutex_unlock(&blas_mu);
 }
 
 void infer_blas_leave(void)
 {
-    if (blas_default <= 1) return;
     pthread_mutex_lock(&blas_mu);
-    if (--blas_inflight == 0) openblas_set_num_threads(blas_default);
+    if (--blas_inflight == 0 && blas_default > 1) openblas_set_num_threads(blas_default);
+    uint64_t now = http_now_us();
+    if (now - win_start_us >= INFER_BUSY_WINDOW_US) {
+        win_start_us = now;
+        win_count = 0;
+    }
+    if (++win_count >= INFER_BUSY_REQUESTS)
+        atomic_store_explicit(&busy_until_us, now + INFER_BUSY_WINDOW_US, memory_order_relaxed);
     pthread_mutex_unlock(&blas_mu);
+}
+
+int infer_serving_busy(void)
+{
+    return http_now_us() < atomic_load_explicit(&busy_until_us, memory_order_relaxed);
 }

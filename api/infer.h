@@ -37,4 +37,13 @@ reg_model *infer_model(http_req *req, http_resp *resp);
 void infer_blas_enter(void);
 void infer_blas_leave(void);
 
+/* Training pauses for heavy serving: 1 while inference requests finish at a rate of at least
+ * INFER_BUSY_REQUESTS per INFER_BUSY_WINDOW_US (2,000 requests/s: about a tenth of a core of
+ * one-instance requests), and for one window after. A lighter load does not pause training: it
+ * only preempts it (SCHED_IDLE). main passes this to jobs as jobs_hooks.serving_busy; see
+ * server/jobs.c DESIGN. Lock-free. */
+#define INFER_BUSY_WINDOW_US 2000
+#define INFER_BUSY_REQUESTS  4
+int infer_serving_busy(void);
+
 #endif

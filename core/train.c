@@ -47,6 +47,8 @@ enum { TGT_LABELS, TGT_Y, TGT_X };
     } while (0)
 
 struct trainer {
+    train_yield_fn yield_fn; /* trainer_set_yield, or NULL */
+    void *yield_ctx;
     net_spec spec;
     train_params p;
     train_data tr;               /* borrowed matrices */
@@ -1079,6 +1081,7 @@ static mlp_err try_rate(trainer *t, const rng *start_rng, int S, double lr,
         rng_shuffle(&t->r, t->perm, S);
         for (int s = 0; s < S; s += t->B) {
             if (cancel && atomic_load(cancel)) return MLP_ECANCELLED;
+            if (t->yield_fn) t->yield_fn(t->yield_ctx);
             int nb = S - s < t->B ? S - s : t->B;
             if (!isfinite(train_batch(t, t->perm, s, nb, lr))) return MLP_OK;
         }
@@ -1157,6 +1160,12 @@ static mlp_err diverged(mlp_error *err, double loss, int epoch)
                     isnan(loss) ? "NaN" : "infinite", epoch);
 }
 
+void trainer_set_yield(trainer *t, train_yield_fn fn, void *ctx)
+{
+    t->yield_fn = fn;
+    t->yield_ctx = ctx;
+}
+
 mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *cancel,
                     mlp_error *err)
 {
@@ -1177,6 +1186,7 @@ mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *
         for (int s = 0; s < rows; s += B) {
             if (cancel && atomic_load(cancel))
                 return mlp_fail(err, MLP_ECANCELLED, "cancelled during epoch %d", e + 1);
+            if (t->yield_fn) t->yield_fn(t->yield_ctx);
             int nb = rows - s < B ? rows - s : B;
             double L = train_batch(t, t->perm, s, nb, lr);
             if (!isfinite(L)) return diverged(err, L, e + 1);

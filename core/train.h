@@ -163,6 +163,12 @@ void trainer_free(trainer *t);
 mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *cancel,
                     mlp_error *err);
 
+/* Called between mini-batches, after the cancel check, when set (NULL clears it); it may block,
+ * e.g. while latency-sensitive work beside training needs the CPU. The pause counts in the
+ * epoch's wall time (epoch_seconds); results do not change. */
+typedef void (*train_yield_fn)(void *ctx);
+void trainer_set_yield(trainer *t, train_yield_fn fn, void *ctx);
+
 /* Number of completed epochs. */
 int trainer_epoch(const trainer *t);
 /* The learning rate in use (the Bottou choice once made). */

@@ -31,7 +31,11 @@
  * OpenBLAS's pool threads (jobs_idle_blas_threads, called by main before any other thread
  * exists; nice 19 where the policy is refused) — so a request thread that wakes up preempts
  * training at once, and training uses the CPU that serving leaves idle: under a load that keeps
- * both cores busy a run pauses until the load eases. Nothing a request may wait for is held at
+ * both cores busy a run pauses until the load eases. More than that, a run pauses between
+ * mini-batches while heavy inference traffic flows (jobs_hooks.serving_busy: >= 2,000
+ * requests/s over the last 2 ms, api/infer.h; looked at again every SERVING_POLL_US), so it
+ * does not even take the short gaps between requests, where its cache footprint and the
+ * preemption on each request's arrival cost latency. Nothing a request may wait for is held at
  * SCHED_IDLE: the epoch callback (checkpoint, store transaction, events) runs on the worker
  * thread at nice +5. Measured: p99 under training vs idle, bench/RESULTS.md (serving).
  *
@@ -63,6 +67,8 @@
 #include <unistd.h>
 
 enum { CANCEL_NONE = 0, CANCEL_USER = 1, CANCEL_SHUTDOWN = 2 };
+
+#define SERVING_POLL_US 1000 /* a paused run looks again this often */
 
 typedef struct {
     char run_id[24];
@@ -482,6 +488,7 @@ static void train_priority(pid_t tid);
 typedef struct {
     trainer *t;
     epoch_ctx *ec;
+    int (*serving_busy)(void);
     const atomic_int *cancel;
     mlp_error *err;
     pthread_mutex_t mu;
@@ -507,10 +514,18 @@ static mlp_err epoch_to_worker(void *vc, const train_metrics *m, trainer *t)
     return rc;
 }
 
+/* Between mini-batches: wait while inference requests flow (jobs_hooks.serving_busy). */
+static void yield_to_serving(void *vc)
+{
+    compute *c = vc;
+    while (c->serving_busy() && !(c->cancel && atomic_load(c->cancel))) usleep(SERVING_POLL_US);
+}
+
 static void *compute_main(void *vc)
 {
     compute *c = vc;
     train_priority((pid_t)syscall(SYS_gettid));
+    if (c->serving_busy) trainer_set_yield(c->t, yield_to_serving, c);
     mlp_err rc = trainer_run(c->t, epoch_to_worker, c, c->cancel, c->err);
     pthread_mutex_lock(&c->mu);
     c->rc = rc;
@@ -524,7 +539,8 @@ static void *compute_main(void *vc)
  * on_epoch here; the same result. Without a thread it trains here. */
 static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel, mlp_error *err)
 {
-    compute c = {.t = t, .ec = ec, .cancel = cancel, .err = err};
+    compute c = {
+        .t = t, .ec = ec, .serving_busy = ec->j->hooks.serving_busy, .cancel = cancel, .err = err};
     pthread_mutex_init(&c.mu, NULL);
     pthread_cond_init(&c.cv, NULL);
     pthread_t th;
@@ -550,6 +566,7 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
     }
     pthread_mutex_unlock(&c.mu);
     pthread_join(th, NULL);
+    trainer_set_yield(t, NULL, NULL);
     pthread_cond_destroy(&c.cv);
     pthread_mutex_destroy(&c.mu);
     return c.rc;

@@ -21,6 +21,8 @@ typedef struct {
     /* Returns the meta_json of a new model version (new string, free()). */
     char *(*describe)(const char *request_json, const run_metrics *final, int n_features,
                       char *const *features, int n_labels, char *const *labels);
+    /* May be NULL. While it returns 1, training pauses between mini-batches (inference first). */
+    int (*serving_busy)(void);
 } jobs_hooks;
 
 typedef struct {

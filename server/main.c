@@ -8,6 +8,7 @@
 #include "config.h"
 #include "events.h"
 #include "http.h"
+#include "infer.h"
 #include "jobs.h"
 #include "problem.h"
 #include "ratelimit.h"
@@ -103,7 +104,7 @@ int main(int argc, char **argv)
     jobs_idle_blas_threads(); /* OpenBLAS's pool threads train: SCHED_IDLE (jobs.c DESIGN) */
 
     if ((rc = reg_new(st, cfg.model_cache, &reg)) != MLP_OK) goto out;
-    jobs_hooks hooks = {runspec_decode, runspec_describe};
+    jobs_hooks hooks = {runspec_decode, runspec_describe, infer_serving_busy};
     if ((rc = events_new(cfg.sse_keepalive_s, &ev)) != MLP_OK) goto out;
     jobs_opts jo = {cfg.workers, blas, cfg.max_params, ev};
     rc = jobs_start(st, reg, &hooks, &jo, &jb, &err);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static net_spec mkspec(net_task task, int n_in, int n_out, int n_hidden, const int *hidden,
                        act_kind act, act_kind out_act, loss_kind loss)
@@ -724,6 +725,55 @@ static void test_cancel(void **state)
     trainer_free(t);
 }
 
+/* trainer_set_yield: called once before every mini-batch (6 epochs x ceil(120/16) = 48, plus
+ * the Bottou search's with lr_auto), and a run that yields (even with a pause) ends
+ * with the very weights of one that does not. */
+typedef struct {
+    int calls;
+    int epoch_at_call[64];
+    trainer *t;
+} yield_count;
+
+static void count_yield(void *ctx)
+{
+    yield_count *y = ctx;
+    if (y->calls < 64) y->epoch_at_call[y->calls] = trainer_epoch(y->t);
+    y->calls++;
+    if (y->calls % 10 == 0) {
+        struct timespec ts = {0, 200000}; /* a pause changes nothing but the wall time */
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void test_yield_between_batches(void **state)
+{
+    (void)state;
+    make_classes();
+    net_spec s = class_spec(0);
+    train_params p;
+    class_params(&p);
+    train_data d = {CX, CN, CD, NULL, CY};
+    trainer *t = NULL;
+    assert_int_equal(trainer_new(&s, &p, &d, NULL, &t, NULL), MLP_OK);
+    yield_count y = {0, {0}, t};
+    trainer_set_yield(t, count_yield, &y);
+    assert_int_equal(trainer_run(t, NULL, NULL, NULL, NULL), MLP_OK);
+    assert_int_equal(y.calls, 6 * ((CN + 15) / 16));
+    for (int i = 0; i < y.calls; i++) assert_int_equal(y.epoch_at_call[i], i / ((CN + 15) / 16));
+    net *a = NULL;
+    assert_int_equal(trainer_export(t, &a), MLP_OK);
+    trainer_free(t);
+    trainer *t2 = NULL; /* the same run without a yield */
+    assert_int_equal(trainer_new(&s, &p, &d, NULL, &t2, NULL), MLP_OK);
+    assert_int_equal(trainer_run(t2, NULL, NULL, NULL, NULL), MLP_OK);
+    net *b = NULL;
+    assert_int_equal(trainer_export(t2, &b), MLP_OK);
+    assert_true(same_params(a, b));
+    trainer_free(t2);
+    net_free(a);
+    net_free(b);
+}
+
 static void test_divergence(void **state)
 {
     (void)state;
@@ -886,6 +936,7 @@ int main(void)
         cmocka_unit_test(test_resume_equals_uninterrupted),
         cmocka_unit_test(test_corrupt_checkpoint),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_yield_between_batches),
         cmocka_unit_test(test_divergence),
         cmocka_unit_test(test_early_stopping_restores_best),
         cmocka_unit_test(test_export_folds_batch_norm),
