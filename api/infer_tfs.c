@@ -6,9 +6,9 @@
  * into a per-thread float matrix; bodies it does not handle (object rows, extra keys, errors)
  * go through jansson exactly as before, into the same matrix, so answers and error messages do
  * not depend on the path. X, Y and the activations are per-thread buffers (grown as needed,
- * never freed per request, freed at thread exit); the answer is written straight into the one
- * malloc'd body that MHD sends and frees, with fj_format_float. net_predict is the only compute
- * path. */
+ * never freed per request, freed at thread exit); the answer is written straight into the
+ * connection's answer buffer (http_resp_buf, kept for its next requests), which MHD sends
+ * without a copy, with fj_format_float. net_predict is the only compute path. */
 #include "fastjson.h"
 #include "handlers.h"
 #include "infer.h"
@@ -262,16 +262,18 @@ static json_t *row_json(const float *v, int k)
 }
 
 /* {"<key>":[[y00,y01,...],...]} (or [y0,y1,...] for a single-output regression), written into
- * one malloc'd body handed to resp. */
+ * the connection's answer buffer (http_resp_buf; malloc when there is none) handed to resp. */
 static void predict_answer(http_req *req, http_resp *resp, const char *key, const float *Y, int n,
                            int k, int flat)
 {
     size_t cap = strlen(key) + 16 + (size_t)n * ((size_t)k * (FJ_FLOAT_MAX + 1) + 3);
-    char *b = malloc(cap), *o = b;
-    if (!b) {
+    char *b = http_resp_buf(req, cap), *o;
+    int conn_buf = b != NULL;
+    if (!b && !(b = malloc(cap))) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
         return;
     }
+    o = b;
     *o++ = '{';
     *o++ = '"';
     size_t kl = strlen(key);
@@ -295,7 +297,10 @@ static void predict_answer(http_req *req, http_resp *resp, const char *key, cons
     }
     *o++ = ']';
     *o++ = '}';
-    resp_take(resp, 200, "application/json", b, (size_t)(o - b));
+    if (conn_buf)
+        resp_conn(resp, 200, "application/json", b, (size_t)(o - b));
+    else
+        resp_take(resp, 200, "application/json", b, (size_t)(o - b));
 }
 
 void tfs_predict(http_req *req, http_resp *resp)

@@ -23,6 +23,21 @@
 
 #define HTTP_DRAIN_US (7u * 1000000u) /* longest wait for in-flight requests in http_stop */
 
+/* Per connection, for its requests one after another (MHD reads the next request only once the
+ * answer to the last is sent): the request struct, the body buffer and the answer buffer, so a
+ * keep-alive client's requests allocate nothing here once the buffers are big enough. Buffers
+ * over HTTP_CONN_KEEP bytes go back to malloc after their request, so idle connections hold at
+ * most ~2 x 64 KiB. */
+#define HTTP_CONN_KEEP ((size_t)64 << 10)
+typedef struct http_conn {
+    http_req req;
+    int busy; /* req is in use */
+    char *body;
+    size_t body_cap;
+    char *out;
+    size_t out_cap;
+} http_conn;
+
 struct http_server {
     struct MHD_Daemon *d;
     http_opts o;
@@ -41,11 +56,31 @@ uint64_t http_now_us(void)
 
 void resp_take(http_resp *resp, int status, const char *content_type, char *body, size_t len)
 {
-    free(resp->body);
+    if (!resp->body_conn) free(resp->body);
+    resp->body_conn = 0;
     resp->status = status;
     resp->content_type = content_type;
     resp->body = body;
     resp->len = len;
+}
+
+void resp_conn(http_resp *resp, int status, const char *content_type, char *body, size_t len)
+{
+    resp_take(resp, status, content_type, body, len);
+    resp->body_conn = 1;
+}
+
+char *http_resp_buf(http_req *r, size_t n)
+{
+    http_conn *c = r->hc;
+    if (!c) return NULL;
+    if (c->out_cap < n) {
+        char *b = realloc(c->out, n);
+        if (!b) return NULL;
+        c->out = b;
+        c->out_cap = n;
+    }
+    return c->out;
 }
 
 void resp_text(http_resp *resp, int status, const char *content_type, const char *text)
@@ -90,11 +125,14 @@ static enum MHD_Result queue(http_server *s, http_req *r, http_resp *resp)
         resp->stream_ctx = NULL;
         if (mr) MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     } else if (resp->body)
-        mr = MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_MUST_FREE);
+        mr = MHD_create_response_from_buffer(resp->len, resp->body,
+                                             resp->body_conn ? MHD_RESPMEM_PERSISTENT
+                                                             : MHD_RESPMEM_MUST_FREE);
     else
         mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!mr) return MHD_NO;
-    resp->body = NULL; /* MHD frees it */
+    resp->body = NULL; /* MHD frees it, or it stays the connection's */
+    resp->body_conn = 0;
     if (resp->content_type) MHD_add_response_header(mr, "Content-Type", resp->content_type);
     if (resp->location[0]) MHD_add_response_header(mr, "Location", resp->location);
     if (resp->www_authenticate)
@@ -192,9 +230,16 @@ out:
 
 static int append_body(http_req *r, const char *data, size_t n)
 {
+    if (!r->body && r->hc && r->hc->body) { /* the connection's buffer from earlier requests */
+        r->body = r->hc->body;
+        r->body_cap = r->hc->body_cap;
+        r->hc->body = NULL;
+        r->hc->body_cap = 0;
+    }
     if (r->body_len + n + 1 > r->body_cap) {
         size_t cap = r->body_cap ? r->body_cap : 4096;
-        if (!r->body_cap) { /* first chunk: room for the declared body at once, not ~8 reallocs */
+        if (r->body_len ==
+            0) { /* first chunk: room for the declared body at once, not ~8 reallocs */
             const char *cl = http_header(r, "Content-Length");
             unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
             if (want >= cap && want <= r->limit) cap = (size_t)want + 1;
@@ -296,8 +341,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     http_server *s = cls;
     http_req *r = *con_cls;
     if (!r) { /* headers only */
-        r = calloc(1, sizeof *r);
-        if (!r) return MHD_NO;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        http_conn *hc = ci ? ci->socket_context : NULL;
+        if (hc && !hc->busy) {
+            r = &hc->req;
+            memset(r, 0, sizeof *r);
+            hc->busy = 1;
+            r->hc = hc;
+        } else if (!(r = calloc(1, sizeof *r))) {
+            return MHD_NO;
+        }
         atomic_fetch_add(&s->inflight, 1);
         *con_cls = r;
         r->conn = conn;
@@ -404,8 +458,18 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
     (void)cls;
     (void)conn;
-    (void)socket_context;
     metrics_connection(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(http_conn)); /* NULL: requests calloc their own */
+    } else {
+        http_conn *hc = *socket_context;
+        if (hc) {
+            free(hc->body);
+            free(hc->out);
+            free(hc);
+        }
+        *socket_context = NULL;
+    }
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -423,9 +487,25 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->upload && r->m.rt && r->m.rt->upload && r->m.rt->upload->abort)
         r->m.rt->upload->abort(r);
     if (r->resp.stream_free) r->resp.stream_free(r->resp.stream_ctx); /* never queued */
-    free(r->resp.body);
-    free(r->body);
-    free(r);
+    if (!r->resp.body_conn) free(r->resp.body);
+    http_conn *hc = r->hc;
+    if (hc) { /* keep the buffers for the connection's next request, up to HTTP_CONN_KEEP */
+        if (r->body && r->body_cap <= HTTP_CONN_KEEP && !hc->body) {
+            hc->body = r->body;
+            hc->body_cap = r->body_cap;
+        } else {
+            free(r->body);
+        }
+        if (hc->out_cap > HTTP_CONN_KEEP) {
+            free(hc->out);
+            hc->out = NULL;
+            hc->out_cap = 0;
+        }
+        hc->busy = 0;
+    } else {
+        free(r->body);
+        free(r);
+    }
     *con_cls = NULL;
     atomic_fetch_sub(&s->inflight, 1);
 }

@@ -39,8 +39,9 @@ typedef ssize_t (*http_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max
 typedef struct http_resp {
     int status;
     const char *content_type; /* static string */
-    char *body;               /* owned (malloc), may be NULL */
+    char *body;               /* owned (malloc), or the connection's (body_conn); may be NULL */
     size_t len;
+    int body_conn;      /* body is http_resp_buf's: sent without a copy, never freed here */
     char location[192]; /* "" or a Location header value */
     char allow[64];     /* "" or an Allow header value (405) */
     int retry_after;    /* seconds, 0 = none */
@@ -76,6 +77,7 @@ typedef struct http_req {
     const char *cors_origin;
     int preflight;
     int key_index;
+    struct http_conn *hc; /* the connection's reusable buffers (http.c), or NULL */
 } http_req;
 
 typedef struct http_server http_server;
@@ -119,6 +121,13 @@ const char *http_query(http_req *r, const char *name);
 void resp_take(http_resp *resp, int status, const char *content_type, char *body, size_t len);
 /* Copies a static/borrowed string body. */
 void resp_text(http_resp *resp, int status, const char *content_type, const char *text);
+/* A buffer of at least n bytes for the answer body, owned by the request's connection and kept
+ * for its next requests (no allocation per request once it is big enough; buffers over
+ * HTTP_CONN_KEEP bytes are dropped after their request). Valid until the response has been
+ * sent; hand it over with resp_conn. NULL when out of memory. */
+char *http_resp_buf(http_req *r, size_t n);
+/* Sets resp to (status, content_type, the http_resp_buf buffer's first len bytes). */
+void resp_conn(http_resp *resp, int status, const char *content_type, char *body, size_t len);
 
 uint64_t http_now_us(void);
 

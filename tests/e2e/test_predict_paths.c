@@ -2,7 +2,8 @@
  * the strict fast reader (api/fastjson: {"instances"|"inputs": [[numbers]]}) or the jansson
  * fallback (extra keys, object rows keyed by feature name, columnar {"inputs": {"x": ...}}),
  * for rows full of tricky numbers (denormals, -0, 17-19 digit mantissas, exponents). Bodies the
- * fast reader must refuse get jansson's error messages. (/v2 against /v1: tests/e2e/test_v2.c.) */
+ * fast reader must refuse get jansson's error messages; and a keep-alive connection's reused
+ * buffers give every request its own answer. (/v2 against /v1: tests/e2e/test_v2.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,8 @@
 
 #include "fastjson.h"
 #include "harness.h"
+
+#include <curl/curl.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -183,11 +186,94 @@ static void strict_errors(void **state)
     }
 }
 
+/* One request on a keep-alive connection (curl handle c), like http_do on a fresh one. */
+static long on_conn(CURL *c, const char *method, const char *path, const char *body, hresp *r,
+                    long *new_conns)
+{
+    memset(r, 0, sizeof *r);
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", S.port, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+    }
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hresp_body_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    long st = -1;
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+    long nc = 0;
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nc);
+    *new_conns += nc;
+    curl_slist_free_all(h);
+    if (!r->body) r->body = strdup("");
+    return st;
+}
+
+/* {"instances": [[...4 values...] x n]} */
+static char *many_rows(int n)
+{
+    char *b = malloc((size_t)n * 48 + 32), *p = b;
+    p += sprintf(p, "{\"instances\": [");
+    for (int i = 0; i < n; i++)
+        p += sprintf(p, "%s[%d.25,-0.5,0.0038999998942017555,%d]", i ? "," : "", i % 7, i % 3);
+    sprintf(p, "]}");
+    return b;
+}
+
+/* The connection's reused request struct, body buffer and answer buffer (server/http.c,
+ * http_conn): a sequence of small, large (body and answer beyond the 64 KiB kept), failing,
+ * bodiless and small again requests on ONE keep-alive connection gives each the answer it gets
+ * on a fresh connection. */
+static void keep_alive_reuse(void **state)
+{
+    (void)state;
+    char *small = build("{\"instances\": [", 0, "]}");
+    char *big = many_rows(3000); /* ~130 KB body, ~110 KB answer */
+    const char *bad = "{\"instances\": [[1, 2, 3]]}";
+    char *want_small = predict(small, 200), *want_big = predict(big, 200);
+    char *want_bad = predict(bad, 400);
+    hresp g;
+    assert_int_equal(http_do(&S, "GET", "/v1/models/paths", NULL, NULL, 0, NULL, &g), 200);
+    assert_true(strlen(want_big) > 65536 && strlen(big) > 65536);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    long conns = 0;
+    for (int round = 0; round < 2; round++) {
+        const char *seq[] = {small, big, small, bad, NULL, big, small};
+        for (size_t i = 0; i < sizeof seq / sizeof *seq; i++) {
+            hresp r;
+            long st = seq[i] ? on_conn(c, "POST", "/v1/models/paths:predict", seq[i], &r, &conns)
+                             : on_conn(c, "GET", "/v1/models/paths", NULL, &r, &conns);
+            const char *want = seq[i] == small ? want_small
+                               : seq[i] == big ? want_big
+                               : seq[i] == bad ? want_bad
+                                               : g.body;
+            assert_int_equal(st, seq[i] == bad ? 400 : 200);
+            if (strcmp(r.body, want) != 0)
+                fail_msg("request %zu of round %d on the kept connection: %.200s\nwant %.200s", i,
+                         round, r.body, want);
+            hresp_free(&r);
+        }
+    }
+    assert_int_equal(conns, 1); /* all of it on one connection */
+    curl_easy_cleanup(c);
+    hresp_free(&g);
+    free(small), free(big), free(want_small), free(want_big), free(want_bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_answers),
         cmocka_unit_test(strict_errors),
+        cmocka_unit_test(keep_alive_reuse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
