@@ -13,7 +13,8 @@
 #      adds that binary (on a copy of the data dir, port +3) to the rounds as "base".
 # The mlpd model is trained through the daemon itself (IDX gzip upload, hidden [256,128], relu,
 # momentum, lr 0.05, batch 128, 2 epochs) into OUT_DIR/mlpd-data, and reused on later runs.
-# Prints one summary table (medians over rounds) and writes OUT_DIR/summary.md.
+# Prints one summary table (medians over rounds; with each server's CPU time per request, its
+# processes' utime + stime over the wrk run / requests) and writes OUT_DIR/summary.md.
 set -u
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="$(mkdir -p "${1:-/tmp/mlpd-serve}" && cd "${1:-/tmp/mlpd-serve}" && pwd)"
@@ -37,7 +38,7 @@ wait_http() { for _ in $(seq 1 150); do curl -s -o /dev/null "$1" && return 0; s
 # --- mlpd, with the model trained through its own API ---
 mkdir -p "$OUT/mlpd-data"
 "$MLPD" --listen "127.0.0.1:$P" --data-dir "$OUT/mlpd-data" --quiet 2> "$OUT/mlpd.log" &
-PIDS+=($!)
+PIDS+=($!); PID_MLPD=$!
 wait_http "http://127.0.0.1:$P/healthz" || { echo "mlpd did not start"; cat "$OUT/mlpd.log"; exit 1; }
 API="http://127.0.0.1:$P/api/v1"
 if ! curl -sf -o /dev/null "http://127.0.0.1:$P/v1/models/fashion"; then
@@ -65,7 +66,7 @@ echo "mlpd sanity: $(curl -s -X POST -H 'Content-Type: application/json' --data-
 if [ -n "${MLPD_BASE:-}" ]; then # an older mlpd on a copy of the data (same model)
   rm -rf "$OUT/mlpd-data-base" && cp -r "$OUT/mlpd-data" "$OUT/mlpd-data-base"
   "$MLPD_BASE" --listen "127.0.0.1:$((P + 3))" --data-dir "$OUT/mlpd-data-base" --quiet 2> "$OUT/mlpd-base.log" &
-  PIDS+=($!)
+  PIDS+=($!); PID_BASE=$!
   wait_http "http://127.0.0.1:$((P + 3))/healthz" || { echo "base mlpd did not start"; exit 1; }
   URL_BASE="http://127.0.0.1:$((P + 3))/v1/models/fashion:predict"
 else
@@ -74,12 +75,12 @@ fi
 
 # --- peers ---
 "$OUT/peers/mhd_fixed" "$PM" epoll2 2> "$OUT/mhd.log" &
-PIDS+=($!)
+PIDS+=($!); PID_MHD=$!
 URL_MHD="http://127.0.0.1:$PM/predict"
 if [ -f "$OUT/mlp_torch.pt" ]; then
   MODEL_PATH="$OUT/mlp_torch.pt" gunicorn -w 2 -k sync -b "127.0.0.1:$PF" --chdir "$OUT/peers" \
     --log-level warning serve_flask:app > "$OUT/gunicorn.log" 2>&1 &
-  PIDS+=($!)
+  PIDS+=($!); PID_FLASK=$!
   URL_FLASK="http://127.0.0.1:$PF/predict"
 else
   echo "no $OUT/mlp_torch.pt: Flask peer skipped"; URL_FLASK=""
@@ -88,20 +89,37 @@ for u in "$URL_MHD" $URL_FLASK; do
   for _ in $(seq 1 150); do curl -s -o /dev/null -X POST --data '{}' "$u" && break; sleep 0.2; done
 done
 
-run_wrk() { # tag body url
+# CPU ticks (utime + stime) of a server: the process and its children (gunicorn's workers).
+cpu_ticks() {
+  local t=0 p
+  for p in "$1" $(pgrep -P "$1"); do
+    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+run_wrk() { # tag body url [server pid]: also the server's CPU time per request, which the
+  # machine's noise moves much less than req/s (wrk shares the 2 cores with the server)
+  local c0=0 c1=0
+  [ -n "${4:-}" ] && c0=$(cpu_ticks "$4")
   BODY_FILE="$2" wrk -t2 -c16 -d"${DUR}s" --latency -s "$OUT/peers/post.lua" "$3" > "$OUT/wrk_$1.log" 2>&1
-  echo "$1 $(grep WRKJSON "$OUT/wrk_$1.log" | sed 's/^WRKJSON //')" >> "$OUT/results.txt"
-  echo "  $1: $(grep WRKJSON "$OUT/wrk_$1.log" | sed 's/^WRKJSON //')"
+  [ -n "${4:-}" ] && c1=$(cpu_ticks "$4")
+  local js
+  js=$(grep WRKJSON "$OUT/wrk_$1.log" | sed 's/^WRKJSON //')
+  if [ -n "${4:-}" ]; then
+    js=$("$PY" -c 'import json,sys,os; d=json.loads(sys.argv[1]); t=int(sys.argv[2]); d["cpu_us_per_req"]=round(t*1e6/os.sysconf("SC_CLK_TCK")/max(d["requests"],1),2); print(json.dumps(d))' "$js" $((c1 - c0)))
+  fi
+  echo "$1 $js" >> "$OUT/results.txt"
+  echo "  $1: $js"
 }
 
 : > "$OUT/results.txt"
 echo "uptime before: $(uptime)" | tee "$OUT/uptime.txt"
 for r in $(seq 1 "$ROUNDS"); do
   for b in 1 64; do
-    run_wrk "mlpd_b${b}_r$r" "$OUT/body_$b.json" "$URL_MLPD"
-    run_wrk "mhd_b${b}_r$r" "$OUT/body_$b.json" "$URL_MHD"
-    [ -n "$URL_FLASK" ] && run_wrk "flask_b${b}_r$r" "$OUT/body_$b.json" "$URL_FLASK"
-    [ -n "$URL_BASE" ] && run_wrk "base_b${b}_r$r" "$OUT/body_$b.json" "$URL_BASE"
+    run_wrk "mlpd_b${b}_r$r" "$OUT/body_$b.json" "$URL_MLPD" "$PID_MLPD"
+    run_wrk "mhd_b${b}_r$r" "$OUT/body_$b.json" "$URL_MHD" "$PID_MHD"
+    [ -n "$URL_FLASK" ] && run_wrk "flask_b${b}_r$r" "$OUT/body_$b.json" "$URL_FLASK" "$PID_FLASK"
+    [ -n "$URL_BASE" ] && run_wrk "base_b${b}_r$r" "$OUT/body_$b.json" "$URL_BASE" "$PID_BASE"
   done
 done
 
@@ -137,17 +155,18 @@ for line in open(f"{out}/results.txt"):
     key = tag.rsplit("_r", 1)[0] if "_r" in tag else tag
     res[key].append(d)
 med = lambda k, f: st.median(x[f] for x in res[k]) if k in res else float("nan")
-lines = ["| server | body | req/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|---|"]
+lines = ["| server | body | req/s | p50 ms | p99 ms | server CPU us/request | errors |", "|---|---|---|---|---|---|---|"]
 for b in (1, 64):
     for s in ("mlpd", "mhd", "flask", "base"):
         k = f"{s}_b{b}"
         if k in res:
             errs = sum(x["err_status"] + x["err_connect"] + x["err_read"] + x["err_timeout"] for x in res[k])
-            lines.append(f"| {s} | {b} | {med(k,'rps'):,.0f} | {med(k,'p50_ms'):.3f} | {med(k,'p99_ms'):.3f} | {errs} |")
+            cpu = med(k, 'cpu_us_per_req') if all('cpu_us_per_req' in x for x in res[k]) else float('nan')
+            lines.append(f"| {s} | {b} | {med(k,'rps'):,.0f} | {med(k,'p50_ms'):.3f} | {med(k,'p99_ms'):.3f} | {cpu:.1f} | {errs} |")
 for k in ("idle_b1", "training_b1"):
     if k in res:
         p99s = ", ".join(f"{x['p99_ms']:.2f}" for x in res[k])
-        lines.append(f"| mlpd {k.replace('_b1','')} | 1 | {med(k,'rps'):,.0f} | {med(k,'p50_ms'):.3f} | {med(k,'p99_ms'):.3f} (rounds: {p99s}) | - |")
+        lines.append(f"| mlpd {k.replace('_b1','')} | 1 | {med(k,'rps'):,.0f} | {med(k,'p50_ms'):.3f} | {med(k,'p99_ms'):.3f} (rounds: {p99s}) | - | - |")
 lines.append("")
 def ratio(a, b, f="rps"):
     return med(a, f) / med(b, f) if a in res and b in res else float("nan")
@@ -157,6 +176,7 @@ checks = [
     ("1 instance: mlpd p99 ms (target <= 1)", med("mlpd_b1", "p99_ms"), lambda v: v <= 1),
     ("64 instances: mlpd / Flask req/s (target >= 8)", ratio("mlpd_b64", "flask_b64"), lambda v: v >= 8),
     ("64 instances: mlpd / bare MHD req/s", ratio("mlpd_b64", "mhd_b64"), lambda v: True),
+    ("1 instance: bare MHD / mlpd server CPU per request (the req/s ratio without wrk's share)", ratio("mhd_b1", "mlpd_b1", "cpu_us_per_req"), lambda v: True),
     ("1 instance: mlpd / older mlpd (MLPD_BASE) req/s", ratio("mlpd_b1", "base_b1"), lambda v: True),
     ("64 instances: mlpd / older mlpd (MLPD_BASE) req/s", ratio("mlpd_b64", "base_b64"), lambda v: True),
     ("under training: p99 / idle p99 (target <= 2)", ratio("training_b1", "idle_b1", "p99_ms"), lambda v: v <= 2),
