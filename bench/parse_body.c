@@ -1,0 +1,53 @@
+/* parse_body.c — api/fastjson's fj_rows on an inference body (e.g. the peers' body_1.json /
+ * body_64.json from make_bodies.py): medians of 11 batches of N reads. Not part of CI.
+ *
+ *   parse_body BODY.json D N        D = values per row (784 for Fashion-MNIST) */
+#include "fastjson.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s BODY.json D N\n", argv[0]);
+        return 2;
+    }
+    FILE *f = fopen(argv[1], "rb");
+    if (!f) return 2;
+    static char buf[16 << 20];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    int d = atoi(argv[2]), N = atoi(argv[3]), n = 0, columnar = 0;
+    fj_floats X = {NULL, 0};
+    double med[11];
+    for (int k = 0; k < 11; k++) {
+        double t0 = now();
+        for (int i = 0; i < N; i++)
+            if (fj_rows(buf, len, d, &X, &n, &columnar) != 1) {
+                fprintf(stderr, "the fast reader does not take %s\n", argv[1]);
+                return 1;
+            }
+        med[k] = (now() - t0) / N * 1e6;
+    }
+    qsort(med, 11, sizeof *med, cmp_double);
+    printf("{\"body\": \"%s\", \"bytes\": %zu, \"rows\": %d, \"us\": %.2f, \"MB_per_s\": %.0f}\n",
+           argv[1], len, n, med[5], (double)len / med[5]);
+    free(X.p);
+    return 0;
+}
