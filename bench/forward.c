@@ -87,9 +87,11 @@ int main(int argc, char **argv)
     size_t junk_len = (size_t)4 << 20;
     char *junk = malloc(junk_len);
     memset(junk, 1, junk_len);
-    double dense_hot = bench(n, x, scratch, NULL, 0), dense_cold = bench(n, x, scratch, junk, junk_len);
+    double dense_hot = bench(n, x, scratch, NULL, 0),
+           dense_cold = bench(n, x, scratch, junk, junk_len);
     net_prepare_serving(n);
-    double fast_hot = bench(n, x, scratch, NULL, 0), fast_cold = bench(n, x, scratch, junk, junk_len);
+    double fast_hot = bench(n, x, scratch, NULL, 0),
+           fast_cold = bench(n, x, scratch, junk, junk_len);
     printf("image %d: %d of 784 inputs are 0\n", index, zeros);
     printf("dense  hot %.2f us  cold %.2f us\n", dense_hot, dense_cold);
     printf("sparse hot %.2f us  cold %.2f us  (prepared: %d)\n", fast_hot, fast_cold,
