@@ -122,6 +122,15 @@ static mlp_err fail_sys(mlp_error *err, int e, const char *what, const char *pat
     return mlp_fail(err, sys_err(e), "%s %s: %s", what, path, strerror(e));
 }
 
+/* The same for a file a request writes: the message may become an HTTP error detail, so it
+ * names the file inside the data dir only; the full path goes to the log. */
+static mlp_err fail_file(mlp_error *err, int e, const char *what, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    fprintf(stderr, "mlpd: %s %s: %s\n", what, path, strerror(e));
+    return mlp_fail(err, sys_err(e), "%s %s: %s", what, slash ? slash + 1 : path, strerror(e));
+}
+
 static void col_str(sqlite3_stmt *st, int i, char *buf, size_t n)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
@@ -730,7 +739,7 @@ static mlp_err ds_write_file(const char *path, const ds_table *t, char sha[65], 
         direct = 0;
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     }
-    if (fd < 0) return fail_sys(err, errno, "cannot create dataset file", path);
+    if (fd < 0) return fail_file(err, errno, "cannot create dataset file", path);
 
     size_t total = (size_t)t->rows * (size_t)t->cols;
     size_t bytes = DS_HEADER_BYTES + total * 4;
@@ -762,7 +771,7 @@ static mlp_err ds_write_file(const char *path, const ds_table *t, char sha[65], 
         size_t len = (fill + DS_IO_ALIGN - 1) / DS_IO_ALIGN * DS_IO_ALIGN; /* pad the last one */
         memset(buf + fill, 0, len - fill);
         if (write_chunk(fd, &direct, buf, len, off) != 0) {
-            e = fail_sys(err, errno, "cannot write dataset file", path);
+            e = fail_file(err, errno, "cannot write dataset file", path);
             goto out;
         }
         off += (off_t)len;
@@ -770,7 +779,7 @@ static mlp_err ds_write_file(const char *path, const ds_table *t, char sha[65], 
         if (done == total) break;
     }
     if ((size_t)off != bytes && ftruncate(fd, (off_t)bytes) != 0) {
-        e = fail_sys(err, errno, "cannot write dataset file", path);
+        e = fail_file(err, errno, "cannot write dataset file", path);
         goto out;
     }
     unsigned char dig[SHA256_DIGEST_LENGTH];
@@ -780,11 +789,11 @@ static mlp_err ds_write_file(const char *path, const ds_table *t, char sha[65], 
     }
     hex(sha, dig, 32);
     if (fsync(fd) != 0) {
-        e = fail_sys(err, errno, "cannot fsync dataset file", path);
+        e = fail_file(err, errno, "cannot fsync dataset file", path);
         goto out;
     }
 out:
-    if (close(fd) != 0 && e == MLP_OK) e = fail_sys(err, errno, "cannot close dataset file", path);
+    if (close(fd) != 0 && e == MLP_OK) e = fail_file(err, errno, "cannot close dataset file", path);
     free(buf);
     if (e != MLP_OK) unlink(path);
     return e;
@@ -1039,12 +1048,12 @@ mlp_err store_dataset_create(store *s, const char *name, const ds_table *t, stor
         goto out;
     }
     if (rename(tmp_path, final_path) != 0) {
-        e = fail_sys(err, errno, "cannot rename dataset file to", final_path);
+        e = fail_file(err, errno, "cannot rename dataset file to", final_path);
         goto out;
     }
     renamed = 1;
     if (fsync_dir(s->ds_dir) != 0) {
-        e = fail_sys(err, errno, "cannot fsync directory", s->ds_dir);
+        e = fail_file(err, errno, "cannot fsync directory", s->ds_dir);
         goto out;
     }
     e = tx_end(&x, MLP_OK, err);

@@ -1162,7 +1162,9 @@ static void file_size_limit_is_enospc(void **state)
         store_dataset d;
         mlp_error err = {0};
         mlp_err e = store_dataset_create(s, "big", t, &d, &err);
-        if (e == MLP_ENOSPC && strstr(err.msg, "dataset file")) _exit(0);
+        /* the message may become a 507 detail: it names the file, not where the data dir is */
+        if (e == MLP_ENOSPC && strstr(err.msg, "dataset file") && !strstr(err.msg, f->dir))
+            _exit(0);
         _exit(21 + (int)e);
     }
     int status = 0;
