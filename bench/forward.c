@@ -6,6 +6,7 @@
  *   forward [IMAGE_INDEX=0]      prints medians of 15 batches of 2000 calls, one line per case
  *
  * Data: $FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist), t10k images, / 255. */
+#include "benchutil.h"
 #include "net.h"
 
 #include <cblas.h>
@@ -13,21 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static double bench(const net *n, const float *x, float *scratch, char *junk, size_t junk_len)
 {
@@ -35,18 +22,18 @@ static double bench(const net *n, const float *x, float *scratch, char *junk, si
     double med[BATCHES];
     float y[10];
     for (int k = 0; k < BATCHES; k++) {
-        double busy = 0, t0 = now();
+        double busy = 0, t0 = bench_now();
         for (int i = 0; i < CALLS; i++) {
             if (junk) {
-                double a = now();
+                double a = bench_now();
                 memset(junk, i, junk_len);
-                busy += now() - a;
+                busy += bench_now() - a;
             }
             net_predict(n, x, 1, y, scratch);
         }
-        med[k] = (now() - t0 - busy) / CALLS * 1e6;
+        med[k] = (bench_now() - t0 - busy) / CALLS * 1e6;
     }
-    qsort(med, BATCHES, sizeof *med, cmp_double);
+    qsort(med, BATCHES, sizeof *med, bench_cmp_double);
     return med[BATCHES / 2];
 }
 

@@ -6,7 +6,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 make -s build/libmlpcore.a
 mkdir -p build/bench
-cc -std=c11 -D_GNU_SOURCE -O2 -Icore $(pkg-config --cflags openblas) -o build/bench/forward \
+cc -std=c11 -D_GNU_SOURCE -O2 -Icore -Ibench $(pkg-config --cflags openblas) -o build/bench/forward \
    bench/forward.c build/libmlpcore.a $(pkg-config --libs openblas) -lz -lm
 echo "== load: $(cat /proc/loadavg)"
 ./build/bench/forward "${1:-0}"

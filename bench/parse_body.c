@@ -2,25 +2,12 @@
  * body_64.json from make_bodies.py): medians of 11 batches of N reads. Not part of CI.
  *
  *   parse_body BODY.json D N        D = values per row (784 for Fashion-MNIST) */
+#include "benchutil.h"
 #include "fastjson.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {
@@ -37,15 +24,15 @@ int main(int argc, char **argv)
     fj_floats X = {NULL, 0};
     double med[11];
     for (int k = 0; k < 11; k++) {
-        double t0 = now();
+        double t0 = bench_now();
         for (int i = 0; i < N; i++)
             if (fj_rows(buf, len, d, &X, &n, &columnar) != 1) {
                 fprintf(stderr, "the fast reader does not take %s\n", argv[1]);
                 return 1;
             }
-        med[k] = (now() - t0) / N * 1e6;
+        med[k] = (bench_now() - t0) / N * 1e6;
     }
-    qsort(med, 11, sizeof *med, cmp_double);
+    qsort(med, 11, sizeof *med, bench_cmp_double);
     printf("{\"body\": \"%s\", \"bytes\": %zu, \"rows\": %d, \"us\": %.2f, \"MB_per_s\": %.0f}\n",
            argv[1], len, n, med[5], (double)len / med[5]);
     free(X.p);

@@ -6,7 +6,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-/tmp/mlpd-serve}
 cd "$ROOT"
 mkdir -p build/bench
-cc -std=c11 -D_GNU_SOURCE -O2 -Iapi -o build/bench/parse_body bench/parse_body.c api/fastjson.c -lm
+cc -std=c11 -D_GNU_SOURCE -O2 -Iapi -Ibench -o build/bench/parse_body bench/parse_body.c api/fastjson.c -lm
 echo "== load: $(cat /proc/loadavg)"
 for _ in 1 2 3; do
     ./build/bench/parse_body "$OUT/body_1.json" 784 3000
