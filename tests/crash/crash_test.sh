@@ -19,42 +19,14 @@
 # CRASH_KEEP=1 keeps the temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=${MLPD_BIN:-$PWD/build/mlpd}
 SEED=${CRASH_SEED:-6}
 KILLS=${CRASH_KILLS:-20}
 EPOCHS=12
-for t in curl jq sqlite3 sha256sum awk; do
-    command -v $t >/dev/null || { echo "crash_test: $t is required (scripts/install-deps.sh)" >&2; exit 1; }
-done
-T=$(mktemp -d /tmp/mlpd-crash.XXXXXX)
-D=$T/data
-PID=""
-cleanup() {
-    if [ -n "$PID" ]; then kill -9 "$PID" 2>/dev/null || true; fi
-    if [ "${CRASH_KEEP:-0}" = 1 ]; then echo "crash_test: kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-fail() {
-    echo "crash_test: FAIL (seed $SEED, kill point ${KP:-setup}): $*" >&2
-    echo "--- daemon log (tail)" >&2
-    tail -n 20 "$T/log" >&2 || true
-    exit 1
-}
-say() { echo "crash_test: $*"; }
+NAME=crash_test
+KEEP_TMP=${CRASH_KEEP:-0}
+fail_context() { echo "seed $SEED, kill point ${KP:-setup}"; }
+. tests/crash/lib.sh
 
-start() {
-    rm -f "$T/port"
-    "$BIN" --listen 127.0.0.1:0 --data-dir "$D" --port-file "$T/port" --quiet --workers 1 \
-        2>>"$T/log" </dev/null &
-    PID=$!
-    for _ in $(seq 200); do
-        [ -s "$T/port" ] && break
-        kill -0 "$PID" 2>/dev/null || fail "daemon exited at start"
-        sleep 0.05
-    done
-    [ -s "$T/port" ] || fail "daemon did not write its port file"
-    U=http://127.0.0.1:$(cat "$T/port")
-}
 kill9() {
     kill -9 "$PID"
     wait "$PID" 2>/dev/null || true
@@ -62,18 +34,11 @@ kill9() {
 }
 # ms -> seconds for sleep
 msleep() { sleep "$(awk -v m="$1" 'BEGIN{printf "%.3f", m/1000}')"; }
-J=(-H 'Content-Type: application/json')
-get() { curl -sS --max-time 30 "$U$1"; }
 code() { curl -sS -o /dev/null -w '%{http_code}' --max-time 30 "$U$1"; }
 
-# ---- data
-awk 'BEGIN{srand(3); printf "f0"; for(i=1;i<12;i++) printf ",f%d",i; print ",y";
-  for(r=0;r<1500;r++){s=0; for(i=0;i<12;i++){v=rand(); s+=v*(i%3==0?1:-0.5); printf "%.4f,",v};
-  print (s>0.5?2:(s>-0.5?1:0))}}' >"$T/small.csv"
-# ~2.4 MB: streamed at 1 MB/s, an upload lasts ~2.5 s
-awk 'BEGIN{srand(5); printf "a0"; for(i=1;i<16;i++) printf ",a%d",i; print ",cls";
-  for(r=0;r<18000;r++){for(i=0;i<16;i++) printf "%.5f,",rand()*100; print (r%7==0?"x":"y")}}' \
-    >"$T/big.csv"
+# ---- data: lib.sh's small.csv (1500 x 13) and big.csv (~2.4 MB: streamed at 1 MB/s, an
+# upload lasts ~2.5 s)
+make_csvs
 
 RANDOM=$SEED
 declare -A DS_SHA DS_ROWS MODEL_EXPORT

@@ -1,6 +1,7 @@
 # lib.sh — helpers shared by the shell tests in tests/crash/ (sourced, not run): a temporary
 # dir, starting the real daemon on an ephemeral port, and failing with the daemon's log.
-# Callers set NAME before sourcing.
+# Callers set NAME before sourcing; optionally KEEP_TMP=1 (keep the temporary dir) and a
+# function fail_context that prints what fail() should add to its first line.
 BIN=${MLPD_BIN:-$PWD/build/mlpd}
 for t in curl jq sqlite3 sha256sum awk; do
     command -v $t >/dev/null || { echo "$NAME: $t is required (scripts/install-deps.sh)" >&2; exit 1; }
@@ -11,11 +12,13 @@ PID=""
 cleanup() {
     if [ -n "$PID" ]; then kill -9 "$PID" 2>/dev/null || true; fi
     if [ -n "${MNT:-}" ]; then umount "$MNT" 2>/dev/null || true; fi
-    rm -rf "$T"
+    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "$NAME: kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 fail() {
-    echo "$NAME: FAIL: $*" >&2
+    local ctx=""
+    if declare -F fail_context >/dev/null; then ctx=" ($(fail_context))"; fi
+    echo "$NAME: FAIL$ctx: $*" >&2
     echo "--- daemon log (tail)" >&2
     tail -n 20 "$T/log" >&2 || true
     exit 1
