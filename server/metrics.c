@@ -9,9 +9,9 @@
 #include "metrics.h"
 
 #include "router.h"
+#include "sbuf.h"
 
 #include <sched.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,40 +124,6 @@ void metrics_connection(int delta)
 
 /* ---- rendering ---- */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)n;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-}
-
 /* A label value with \, " and newline escaped as the text format requires. */
 static void sb_label(sbuf *b, const char *v)
 {
@@ -208,9 +174,7 @@ static long resident_bytes(void)
 
 char *metrics_render(store *st, jobs *jb, registry *reg, size_t *len)
 {
-    sbuf b = {malloc(16384), 0, 16384, 0};
-    if (!b.p) return NULL;
-    b.p[0] = '\0';
+    sbuf b = {0};
 
     sb_printf(&b, "# HELP mlpd_http_requests_total HTTP requests answered, by route pattern, "
                   "method and status code.\n# TYPE mlpd_http_requests_total counter\n");
