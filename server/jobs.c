@@ -487,15 +487,13 @@ static void train_priority(pid_t tid);
  * hands each epoch callback to the worker and waits for its answer. */
 typedef struct {
     trainer *t;
-    epoch_ctx *ec;
     int (*serving_busy)(void);
     const atomic_int *cancel;
     mlp_error *err;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    const train_metrics *m; /* an epoch waiting for the worker, or NULL */
-    mlp_err cb_rc;
-    int cb_done;
+    const train_metrics *m; /* an epoch waiting for the worker; NULL again once it answered */
+    mlp_err cb_rc;          /* the worker's answer to the last epoch */
     int finished;
     mlp_err rc;
 } compute;
@@ -506,9 +504,8 @@ static mlp_err epoch_to_worker(void *vc, const train_metrics *m, trainer *t)
     compute *c = vc;
     pthread_mutex_lock(&c->mu);
     c->m = m;
-    c->cb_done = 0;
     pthread_cond_broadcast(&c->cv);
-    while (!c->cb_done) pthread_cond_wait(&c->cv, &c->mu);
+    while (c->m) pthread_cond_wait(&c->cv, &c->mu);
     mlp_err rc = c->cb_rc;
     pthread_mutex_unlock(&c->mu);
     return rc;
@@ -539,8 +536,7 @@ static void *compute_main(void *vc)
  * on_epoch here; the same result. Without a thread it trains here. */
 static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel, mlp_error *err)
 {
-    compute c = {
-        .t = t, .ec = ec, .serving_busy = ec->j->hooks.serving_busy, .cancel = cancel, .err = err};
+    compute c = {.t = t, .serving_busy = ec->j->hooks.serving_busy, .cancel = cancel, .err = err};
     pthread_mutex_init(&c.mu, NULL);
     pthread_cond_init(&c.cv, NULL);
     pthread_t th;
@@ -551,13 +547,12 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
     }
     pthread_mutex_lock(&c.mu);
     while (!c.finished) {
-        if (c.m && !c.cb_done) {
+        if (c.m) {
             const train_metrics *m = c.m;
             pthread_mutex_unlock(&c.mu);
             mlp_err rc = on_epoch(ec, m, t); /* the compute thread waits: t is ours */
             pthread_mutex_lock(&c.mu);
             c.cb_rc = rc;
-            c.cb_done = 1;
             c.m = NULL;
             pthread_cond_broadcast(&c.cv);
             continue;
