@@ -238,8 +238,8 @@ static int append_body(http_req *r, const char *data, size_t n)
     }
     if (r->body_len + n + 1 > r->body_cap) {
         size_t cap = r->body_cap ? r->body_cap : 4096;
-        if (r->body_len ==
-            0) { /* first chunk: room for the declared body at once, not ~8 reallocs */
+        /* first chunk: room for the declared body at once, not ~8 reallocs */
+        if (r->body_len == 0) {
             const char *cl = http_header(r, "Content-Length");
             unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
             if (want >= cap && want <= r->limit) cap = (size_t)want + 1;
