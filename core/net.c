@@ -459,6 +459,12 @@ int net_serving_prepared(const net *n)
     return n && n->s0;
 }
 
+/* Input j costs nothing: a split column at 0. */
+static inline int sparse0_skips(const struct sparse0 *s, const float *x, int j)
+{
+    return s->split[j] && x[j] == 0.0f;
+}
+
 /* Layer 0 of one row through the fast path: z (width[1]) = c + Σ over runs of used inputs of
  * Wᵀ[run]ᵀ·u[run]; u (n_in, scratch) = x_j / scale_j in split columns, x'_j in the others. */
 static void sparse0_forward(const net *n, const float *x, float *u, float *z)
@@ -469,17 +475,17 @@ static void sparse0_forward(const net *n, const float *x, float *u, float *z)
     memcpy(z, s->c, (size_t)out * sizeof *z);
     int j = 0;
     while (j < in) {
-        while (j < in && s->split[j] && x[j] == 0.0f) j++; /* skip unused inputs */
+        while (j < in && sparse0_skips(s, x, j)) j++; /* skip unused inputs */
         if (j == in) break;
         int a = j, end = j; /* run [a, end) */
         while (j < in) {
-            if (!s->split[j] || x[j] != 0.0f) {
+            if (!sparse0_skips(s, x, j)) {
                 u[j] = s->split[j] ? x[j] / scale[j] : (x[j] - mean[j]) / scale[j];
                 end = ++j;
                 continue;
             }
             int g = j; /* a gap of unused inputs: bridge it when short and more follow */
-            while (g < in && g - j < SPARSE_GAP && s->split[g] && x[g] == 0.0f) g++;
+            while (g < in && g - j < SPARSE_GAP && sparse0_skips(s, x, g)) g++;
             if (g == in || g - j >= SPARSE_GAP) break;
             for (; j < g; j++) u[j] = 0.0f;
         }
