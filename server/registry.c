@@ -2,6 +2,7 @@
 #include "registry.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,9 @@ typedef struct {
     int version;
 } reg_pointer;
 
-#define REG_POINTERS 256
+#define REG_POINTERS    256
+#define REG_GEN_BUCKETS 256 /* generations by hash of the model name; a collision only retries */
+#define REG_ATTEMPTS    16  /* lookups raced by a change of the same name before giving up */
 
 struct registry {
     store *st;
@@ -22,6 +25,8 @@ struct registry {
     reg_model **m; /* cap slots, NULL = free */
     reg_pointer ptr[REG_POINTERS];
     int n_ptr;
+    unsigned long gen[REG_GEN_BUCKETS]; /* bumped by every invalidate and evict of a name */
+    reg_model *loose; /* referenced models served uncached (cache full), via next_loose */
     unsigned long tick;
 };
 
@@ -77,15 +82,30 @@ static void ptr_store(registry *r, const char *name, const char *alias, int vers
     p->version = version;
 }
 
-void reg_invalidate(registry *r, const char *name)
+/* Generation of `name`'s bucket. Caller holds mu. */
+static unsigned long *gen_of(registry *r, const char *name)
 {
-    pthread_mutex_lock(&r->mu);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 16777619u;
+    return &r->gen[h % REG_GEN_BUCKETS];
+}
+
+/* Forgets name's pointers and bumps its generation. Caller holds mu. */
+static void invalidate_locked(registry *r, const char *name)
+{
+    (*gen_of(r, name))++;
     for (int i = 0; i < r->n_ptr;) {
         if (strcmp(r->ptr[i].name, name) == 0)
             r->ptr[i] = r->ptr[--r->n_ptr];
         else
             i++;
     }
+}
+
+void reg_invalidate(registry *r, const char *name)
+{
+    pthread_mutex_lock(&r->mu);
+    invalidate_locked(r, name);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -117,54 +137,40 @@ static int insert(registry *r, reg_model *m)
     return 0;
 }
 
-mlp_err reg_get(registry *r, const char *name, int version, const char *alias, reg_model **out,
-                mlp_error *err)
+/* The version that (name, alias) or "latest" names now, read from the store without the lock. */
+static mlp_err resolve(registry *r, const char *name, const char *alias, int *v, mlp_error *err)
 {
     mlp_err rc;
-    pthread_mutex_lock(&r->mu);
-    int v = version ? version : ptr_lookup(r, name, alias ? alias : "");
-    pthread_mutex_unlock(&r->mu);
-    if (!v) {
-        if (alias)
-            rc = store_model_alias_resolve(r->st, name, alias, &v);
-        else {
-            store_model_version info;
-            memset(&info, 0, sizeof info);
-            rc = store_model_version_get(r->st, name, 0, &info, NULL, NULL);
-            v = info.version;
-            free(info.meta_json);
-        }
-        if (rc == MLP_ENOTFOUND)
-            return mlp_fail(err, rc, alias ? "model '%s' has no alias '%s'" : "no model named '%s'",
-                            name, alias ? alias : "");
-        if (rc) return mlp_fail(err, rc, "model lookup failed");
-        pthread_mutex_lock(&r->mu);
-        ptr_store(r, name, alias ? alias : "", v);
-        pthread_mutex_unlock(&r->mu);
+    if (alias) {
+        rc = store_model_alias_resolve(r->st, name, alias, v);
+    } else {
+        store_model_version info;
+        memset(&info, 0, sizeof info);
+        rc = store_model_version_get(r->st, name, 0, &info, NULL, NULL);
+        *v = info.version;
+        free(info.meta_json);
     }
-    pthread_mutex_lock(&r->mu);
-    reg_model *m = find(r, name, v);
-    if (m) {
-        atomic_fetch_add(&m->refs, 1);
-        m->last_use = ++r->tick;
-        pthread_mutex_unlock(&r->mu);
-        *out = m;
-        return MLP_OK;
-    }
-    pthread_mutex_unlock(&r->mu);
+    if (rc == MLP_ENOTFOUND)
+        return mlp_fail(err, rc, alias ? "model '%s' has no alias '%s'" : "no model named '%s'",
+                        name, alias ? alias : "");
+    if (rc) return mlp_fail(err, rc, "model lookup failed");
+    return MLP_OK;
+}
 
-    /* Load outside the lock: decoding a big model must not stall other requests. */
+/* Reads and decodes version v of name without the lock. *out new (refs 1, not cached). */
+static mlp_err load(registry *r, const char *name, int v, reg_model **out, mlp_error *err)
+{
     store_model_version info;
     memset(&info, 0, sizeof info);
     void *blob = NULL;
     size_t len = 0;
-    rc = store_model_version_get(r->st, name, v, &info, &blob, &len);
+    mlp_err rc = store_model_version_get(r->st, name, v, &info, &blob, &len);
     if (rc) {
         free(info.meta_json);
         if (rc == MLP_ENOTFOUND) return mlp_fail(err, rc, "model '%s' has no version %d", name, v);
         return mlp_fail(err, rc, "model load failed");
     }
-    m = calloc(1, sizeof *m);
+    reg_model *m = calloc(1, sizeof *m);
     if (!m) {
         free(blob);
         free(info.meta_json);
@@ -184,22 +190,80 @@ mlp_err reg_get(registry *r, const char *name, int version, const char *alias, r
     free(info.meta_json);
     m->version = v;
     atomic_store(&m->refs, 1);
-
-    pthread_mutex_lock(&r->mu);
-    reg_model *race = find(r, name, v);
-    if (race) { /* another thread loaded it meanwhile: use theirs */
-        atomic_fetch_add(&race->refs, 1);
-        race->last_use = ++r->tick;
-        pthread_mutex_unlock(&r->mu);
-        model_free(m);
-        *out = race;
-        return MLP_OK;
-    }
-    m->last_use = ++r->tick;
-    if (insert(r, m) != 0) m->evicted = 1; /* cache full of busy models: freed at release */
-    pthread_mutex_unlock(&r->mu);
     *out = m;
     return MLP_OK;
+}
+
+/* A cached model: one more reference. Caller holds mu. */
+static reg_model *hold(registry *r, reg_model *m)
+{
+    atomic_fetch_add(&m->refs, 1);
+    m->last_use = ++r->tick;
+    return m;
+}
+
+mlp_err reg_get(registry *r, const char *name, int version, const char *alias, reg_model **out,
+                mlp_error *err)
+{
+    const char *key = alias ? alias : "";
+    for (int attempt = 0; attempt < REG_ATTEMPTS; attempt++) {
+        pthread_mutex_lock(&r->mu);
+        unsigned long g = *gen_of(r, name);
+        int v = version ? version : ptr_lookup(r, name, key);
+        reg_model *m = v ? find(r, name, v) : NULL;
+        if (m) {
+            *out = hold(r, m);
+            pthread_mutex_unlock(&r->mu);
+            return MLP_OK;
+        }
+        pthread_mutex_unlock(&r->mu);
+
+        mlp_err rc;
+        if (!v) {
+            if ((rc = resolve(r, name, alias, &v, err)) != MLP_OK) return rc;
+            pthread_mutex_lock(&r->mu);
+            if (*gen_of(r, name) != g) { /* published, deleted or moved meanwhile: look again */
+                pthread_mutex_unlock(&r->mu);
+                continue;
+            }
+            ptr_store(r, name, key, v);
+            m = find(r, name, v);
+            if (m) {
+                *out = hold(r, m);
+                pthread_mutex_unlock(&r->mu);
+                return MLP_OK;
+            }
+            pthread_mutex_unlock(&r->mu);
+        }
+
+        /* Load outside the lock: decoding a big model must not stall other requests. */
+        if ((rc = load(r, name, v, &m, err)) != MLP_OK) return rc;
+
+        pthread_mutex_lock(&r->mu);
+        if (*gen_of(r, name) != g) { /* the version may be deleted: never cache or serve it */
+            pthread_mutex_unlock(&r->mu);
+            model_free(m);
+            continue;
+        }
+        reg_model *race = find(r, name, v);
+        if (race) { /* another thread loaded it meanwhile: use theirs */
+            *out = hold(r, race);
+            pthread_mutex_unlock(&r->mu);
+            model_free(m);
+            return MLP_OK;
+        }
+        m->last_use = ++r->tick;
+        if (insert(r, m) != 0) { /* cache full of busy models: served uncached, freed at release */
+            m->evicted = 1;
+            m->next_loose = r->loose;
+            r->loose = m;
+        }
+        pthread_mutex_unlock(&r->mu);
+        *out = m;
+        return MLP_OK;
+    }
+    return mlp_fail(err, MLP_EBUSY, "model '%s' changed %d times during this request; try again",
+                    name, REG_ATTEMPTS);
 }
 
 void reg_release(registry *r, reg_model *m)
@@ -208,6 +272,12 @@ void reg_release(registry *r, reg_model *m)
     pthread_mutex_lock(&r->mu);
     int last = atomic_fetch_sub(&m->refs, 1) == 1;
     int do_free = last && m->evicted;
+    if (do_free) /* an uncached one leaves the loose list (a no-op for one reg_evict dropped) */
+        for (reg_model **p = &r->loose; *p; p = &(*p)->next_loose)
+            if (*p == m) {
+                *p = m->next_loose;
+                break;
+            }
     if (last) pthread_cond_broadcast(&r->released);
     pthread_mutex_unlock(&r->mu);
     if (do_free) model_free(m);
@@ -216,6 +286,7 @@ void reg_release(registry *r, reg_model *m)
 void reg_evict(registry *r, const char *name, int version)
 {
     pthread_mutex_lock(&r->mu);
+    invalidate_locked(r, name); /* a load of this version under way is not cached or served */
     for (int i = 0; i < r->cap; i++) {
         reg_model *m = r->m[i];
         if (!m || m->version != version || strcmp(m->name, name) != 0) continue;
@@ -223,8 +294,16 @@ void reg_evict(registry *r, const char *name, int version)
         while (atomic_load(&m->refs) > 0) pthread_cond_wait(&r->released, &r->mu);
         model_free(m);
     }
+    /* copies served uncached because the cache was full: their last release frees them */
+    for (reg_model *m = r->loose; m;) {
+        if (m->version == version && strcmp(m->name, name) == 0) {
+            pthread_cond_wait(&r->released, &r->mu);
+            m = r->loose; /* the list may have changed: look again from the start */
+        } else {
+            m = m->next_loose;
+        }
+    }
     pthread_mutex_unlock(&r->mu);
-    reg_invalidate(r, name);
 }
 
 int reg_loaded(registry *r)

@@ -7,6 +7,13 @@
  * reference and reg_release returns it. reg_evict removes a version and waits until every
  * reader has released it, so a deleted version is never freed under a request.
  *
+ * Store reads and decoding happen outside the lock, so a publish, delete or alias move of the
+ * same name can land in between. Each name (by hash) has a generation that reg_invalidate and
+ * reg_evict bump; reg_get notes it before reading the store and, under the lock again, caches
+ * neither the pointer it resolved nor the model it loaded when it moved: it looks again
+ * instead. So once a writer's reg_invalidate or reg_evict has returned, no later reg_get sees
+ * the old "latest" or alias target, nor a deleted version.
+ *
  * Owns: the loaded bundles. Borrows: the store (outlives the registry).
  * Threading: all functions are safe from any thread; one mutex guards the maps (held only for
  * lookups, never during decoding or inference). */
@@ -25,9 +32,10 @@ typedef struct reg_model {
     char name[72];
     int version;
     char task[16];
-    model_bundle *b; /* owned */
-    atomic_int refs; /* held references (the cache's own is not counted) */
-    int evicted;     /* removed from the cache; freed at the last release */
+    model_bundle *b;              /* owned */
+    atomic_int refs;              /* held references (the cache's own is not counted) */
+    int evicted;                  /* removed from the cache; freed at the last release */
+    struct reg_model *next_loose; /* registry's list of uncached models still referenced */
     unsigned long last_use;
 } reg_model;
 
@@ -35,14 +43,17 @@ mlp_err reg_new(store *s, int capacity, registry **out);
 void reg_free(registry *r);
 
 /* Resolves (name, version) — version 0 = latest — or (name, alias) when alias != NULL, loads if
- * needed, and returns a reference (*out). MLP_ENOTFOUND names what is missing in err. */
+ * needed, and returns a reference (*out). MLP_ENOTFOUND names what is missing in err;
+ * MLP_EBUSY when the name changed under every one of a bounded number of attempts. */
 mlp_err reg_get(registry *r, const char *name, int version, const char *alias, reg_model **out,
                 mlp_error *err);
 /* Returns a reference. NULL-tolerant. */
 void reg_release(registry *r, reg_model *m);
-/* Forgets cached "latest" and alias resolutions of `name` (after a new version or alias change). */
+/* Forgets cached "latest" and alias resolutions of `name` (after a new version or alias change);
+ * call it after the store commit. */
 void reg_invalidate(registry *r, const char *name);
-/* Drops (name, version) from the cache and waits for its readers to finish. */
+/* Drops (name, version) from the cache, forgets name's resolutions and waits for its readers to
+ * finish; call it after the store delete. */
 void reg_evict(registry *r, const char *name, int version);
 /* Versions currently loaded. */
 int reg_loaded(registry *r);
