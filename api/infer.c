@@ -45,6 +45,24 @@ float *infer_room(fj_floats *b, size_t n)
     return fj_reserve(b, n ? n : 1) ? NULL : b->p;
 }
 
+static void bufs_trim(fj_floats *b)
+{
+    if (b->cap <= INFER_BUFS_KEEP_BYTES / sizeof *b->p) return;
+    free(b->p);
+    b->p = NULL;
+    b->cap = 0;
+}
+
+void infer_bufs_done(void)
+{
+    pthread_once(&bufs_once, bufs_init);
+    infer_bufs *t = pthread_getspecific(bufs_key);
+    if (!t) return;
+    bufs_trim(&t->x);
+    bufs_trim(&t->y);
+    bufs_trim(&t->s);
+}
+
 reg_model *infer_model(http_req *req, http_resp *resp)
 {
     int v;

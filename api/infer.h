@@ -20,10 +20,18 @@ typedef struct {
     fj_floats s; /* net_predict / net_encode scratch */
 } infer_bufs;
 
+/* A buffer larger than this is freed when its request ends (infer_bufs_done), so one large
+ * request does not keep its memory for the life of the thread; smaller ones are kept for reuse. */
+#define INFER_BUFS_KEEP_BYTES ((size_t)64 << 20)
+
 /* This thread's buffers, or NULL when out of memory. */
 infer_bufs *infer_bufs_get(void);
 /* b grown to at least n floats (borrowed until the next call on this thread), or NULL. */
 float *infer_room(fj_floats *b, size_t n);
+/* Ends a request's use of this thread's buffers: each one larger than INFER_BUFS_KEEP_BYTES is
+ * freed (its pointers are then invalid). Every handler that used infer_bufs_get calls this once
+ * its answer no longer points into them. A no-op when the thread has no buffers. */
+void infer_bufs_done(void);
 
 /* The model version the request path names: {name} with {version}, {alias} or neither (the
  * latest). A counted reference (reg_release it), or NULL after answering 400/404. */

@@ -12,6 +12,7 @@
 #include "fastjson.h"
 #include "handlers.h"
 #include "infer.h"
+#include "infer_tfs.h"
 #include "metrics.h"
 #include "problem.h"
 #include "registry.h"
@@ -102,12 +103,70 @@ void tfs_metadata(http_req *req, http_resp *resp)
     api_json(resp, 200, o);
 }
 
+/* The verbs of /v1/models/{name}:{verb} and the tasks that answer each. */
+typedef struct {
+    const char *verb;
+    route_fn fn;
+    unsigned tasks;   /* bit 1u << net_task per task that answers the verb */
+    const char *need; /* the tasks, for the message when the model's task is not one of them */
+} tfs_verb_def;
+
+#define TASK_BIT(t) (1u << (t))
+static const tfs_verb_def tfs_verbs[] = {
+    {"predict", tfs_predict,
+     TASK_BIT(TASK_CLASSIFICATION) | TASK_BIT(TASK_REGRESSION) | TASK_BIT(TASK_AUTOENCODER),
+     "any model"},
+    {"classify", tfs_classify, TASK_BIT(TASK_CLASSIFICATION), "classification"},
+    {"reconstruct", tfs_reconstruct, TASK_BIT(TASK_AUTOENCODER), "an autoencoder"},
+    {"encode", tfs_encode, TASK_BIT(TASK_AUTOENCODER), "an autoencoder"},
+};
+#define N_TFS_VERBS (sizeof tfs_verbs / sizeof tfs_verbs[0])
+
+static const tfs_verb_def *verb_def(const char *verb)
+{
+    for (size_t i = 0; i < N_TFS_VERBS; i++)
+        if (strcmp(tfs_verbs[i].verb, verb) == 0) return &tfs_verbs[i];
+    return NULL;
+}
+
+/* 1 when model m answers verb; else answers 400 naming the verbs m's task has ("..., a
+ * classification model answers :predict, :classify") and returns 0. */
+static int verb_ok(http_req *req, http_resp *resp, const reg_model *m, const char *verb)
+{
+    net_task task = net_get_spec(m->b->net)->task;
+    const tfs_verb_def *v = verb_def(verb);
+    if (v && (v->tasks & TASK_BIT(task))) return 1;
+    char list[128];
+    size_t used = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < N_TFS_VERBS; i++) {
+        if (!(tfs_verbs[i].tasks & TASK_BIT(task))) continue;
+        int w =
+            snprintf(list + used, sizeof list - used, "%s:%s", used ? ", " : "", tfs_verbs[i].verb);
+        if (w > 0 && (size_t)w < sizeof list - used) used += (size_t)w;
+    }
+    const char *a = task == TASK_AUTOENCODER ? "an" : "a";
+    if (v)
+        api_failf(req, resp, 400, NULL, "model '%s' is %s %s model; :%s needs %s (it answers %s)",
+                  m->name, a, task_name(task), verb, v->need, list);
+    else
+        api_failf(req, resp, 400, NULL, "model '%s' has no verb ':%s'; %s %s model answers %s",
+                  m->name, verb, a, task_name(task), list);
+    return 0;
+}
+
 /* 1 when the request's Content-Type lets api_body_object parse the body (the same test). */
 static int json_type_ok(http_req *req)
 {
     const char *ct = http_header(req, "Content-Type");
     return !ct || strncasecmp(ct, "application/json", 16) == 0 ||
            strncasecmp(ct, "text/json", 9) == 0;
+}
+
+/* 1 when a JSON number is a finite float32: the bound the fast reader uses (fastjson.h). */
+static int float_ok(double v)
+{
+    return isfinite(v) && fabs(v) <= 3.4e38;
 }
 
 /* The rows of a request: {"instances": [...]} or {"inputs": [...] | {"<one name>": [...]}}.
@@ -188,7 +247,7 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
                     goto bad;
                 }
                 double dv = json_number_value(v);
-                if (!isfinite(dv) || fabs(dv) > 3.4e38) {
+                if (!float_ok(dv)) {
                     api_failf(req, resp, 400, NULL, "%s[%zu][%d] is not a finite float", key, i, c);
                     goto bad;
                 }
@@ -211,12 +270,18 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
                               m->b->features[c]);
                     goto bad;
                 }
-                if (!json_is_number(v) || !isfinite(json_number_value(v))) {
+                if (!json_is_number(v)) {
                     api_failf(req, resp, 400, NULL, "%s[%zu].%s is not a number", key, i,
                               m->b->features[c]);
                     goto bad;
                 }
-                dst[c] = (float)json_number_value(v);
+                double dv = json_number_value(v);
+                if (!float_ok(dv)) {
+                    api_failf(req, resp, 400, NULL, "%s[%zu].%s is not a finite float", key, i,
+                              m->b->features[c]);
+                    goto bad;
+                }
+                dst[c] = (float)dv;
             }
         } else {
             api_failf(req, resp, 400, NULL, "%s[%zu] must be a list of numbers or an object", key,
@@ -314,52 +379,70 @@ void tfs_predict(http_req *req, http_resp *resp)
         predict_answer(req, resp, columnar ? "outputs" : "predictions", Y, n, sp->n_out,
                        sp->task == TASK_REGRESSION && sp->n_out == 1);
     }
+    infer_bufs_done();
     reg_release(req->app->reg, m);
+}
+
+json_t *tfs_classify_json(const float *Y, int n, int n_out, char *const *labels, int n_labels)
+{
+    int K = n_labels;
+    int binary = n_out == 1 && K == 2;
+    size_t k1 = (size_t)(K > 0 ? K : 1);
+    int *order = malloc(k1 * sizeof *order);
+    float *sc = malloc(k1 * sizeof *sc);
+    json_t *results = json_array(), *out = NULL;
+    int set_rc;
+    if (!order || !sc || !results) goto out;
+    for (int i = 0; i < n; i++) {
+        const float *y = Y + (size_t)i * (size_t)n_out;
+        for (int k = 0; k < K; k++) {
+            sc[k] = binary ? (k == 1 ? y[0] : 1.0f - y[0]) : y[k];
+            order[k] = k;
+        }
+        for (int a = 1; a < K; a++) { /* insertion sort, best first */
+            int o = order[a], b = a - 1;
+            while (b >= 0 && sc[order[b]] < sc[o]) {
+                order[b + 1] = order[b];
+                b--;
+            }
+            order[b + 1] = o;
+        }
+        json_t *r = json_array();
+        if (json_array_append_new(results, r)) goto out; /* frees r; fails on r == NULL too */
+        for (int k = 0; k < K; k++)
+            if (json_array_append_new(r,
+                                      json_pack("[s, f]", labels[order[k]], (double)sc[order[k]])))
+                goto out;
+    }
+    if (!(out = json_object())) goto out;
+    set_rc = json_object_set_new(out, "results", results);
+    results = NULL; /* json_object_set_new took it, even on failure */
+    if (set_rc) {
+        json_decref(out);
+        out = NULL;
+    }
+out:
+    json_decref(results);
+    free(order);
+    free(sc);
+    return out;
 }
 
 void tfs_classify(http_req *req, http_resp *resp)
 {
     reg_model *m = infer_model(req, resp);
     if (!m) return;
-    const net_spec *sp = net_get_spec(m->b->net);
-    if (sp->task != TASK_CLASSIFICATION) {
-        api_failf(req, resp, 400, NULL, "model '%s' is a %s model; :classify needs classification",
-                  m->name, task_name(sp->task));
-        reg_release(req->app->reg, m);
-        return;
-    }
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
-    if (run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
-        int K = m->b->n_labels;
-        int binary = sp->n_out == 1 && K == 2;
-        json_t *results = json_array();
-        int *order = malloc((size_t)(K > 0 ? K : 1) * sizeof *order);
-        float *sc = malloc((size_t)(K > 0 ? K : 1) * sizeof *sc);
-        for (int i = 0; order && sc && i < n; i++) {
-            const float *y = Y + (size_t)i * sp->n_out;
-            for (int k = 0; k < K; k++) {
-                sc[k] = binary ? (k == 1 ? y[0] : 1.0f - y[0]) : y[k];
-                order[k] = k;
-            }
-            for (int a = 1; a < K; a++) { /* insertion sort, best first */
-                int o = order[a], b = a - 1;
-                while (b >= 0 && sc[order[b]] < sc[o]) {
-                    order[b + 1] = order[b];
-                    b--;
-                }
-                order[b + 1] = o;
-            }
-            json_t *r = json_array();
-            for (int k = 0; k < K; k++)
-                json_array_append_new(
-                    r, json_pack("[s, f]", m->b->labels[order[k]], (double)sc[order[k]]));
-            json_array_append_new(results, r);
-        }
-        free(order);
-        free(sc);
-        api_json(resp, 200, json_pack("{s:o}", "results", results));
+    if (verb_ok(req, resp, m, "classify") && run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
+        json_t *o =
+            tfs_classify_json(Y, n, net_get_spec(m->b->net)->n_out, m->b->labels, m->b->n_labels);
+        if (o)
+            api_json(resp, 200, o);
+        else
+            api_fail(req, resp, MLP_ENOMEM, NULL);
     }
+    infer_bufs_done();
     reg_release(req->app->reg, m);
 }
 
@@ -367,18 +450,10 @@ void tfs_reconstruct(http_req *req, http_resp *resp)
 {
     reg_model *m = infer_model(req, resp);
     if (!m) return;
-    const net_spec *sp = net_get_spec(m->b->net);
-    if (sp->task != TASK_AUTOENCODER) {
-        api_failf(req, resp, 400, NULL,
-                  "model '%s' is a %s model; :reconstruct needs an autoencoder", m->name,
-                  task_name(sp->task));
-        reg_release(req->app->reg, m);
-        return;
-    }
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
-    if (run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
-        int d = sp->n_in;
+    if (verb_ok(req, resp, m, "reconstruct") && run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
+        int d = net_get_spec(m->b->net)->n_in;
         json_t *rec = json_array(), *errs = json_array();
         for (int i = 0; i < n; i++) {
             const float *x = X + (size_t)i * d, *y = Y + (size_t)i * d;
@@ -389,6 +464,7 @@ void tfs_reconstruct(http_req *req, http_resp *resp)
         }
         api_json(resp, 200, json_pack("{s:o, s:o}", "reconstructions", rec, "errors", errs));
     }
+    infer_bufs_done();
     reg_release(req->app->reg, m);
 }
 
@@ -397,16 +473,9 @@ void tfs_encode(http_req *req, http_resp *resp)
     reg_model *m = infer_model(req, resp);
     if (!m) return;
     const net *nt = m->b->net;
-    const net_spec *sp = net_get_spec(nt);
-    if (sp->task != TASK_AUTOENCODER) {
-        api_failf(req, resp, 400, NULL, "model '%s' is a %s model; :encode needs an autoencoder",
-                  m->name, task_name(sp->task));
-        reg_release(req->app->reg, m);
-        return;
-    }
     float *X = NULL;
     int n = 0, columnar = 0;
-    if (read_rows(req, resp, m, &X, &n, &columnar) == 0) {
+    if (verb_ok(req, resp, m, "encode") && read_rows(req, resp, m, &X, &n, &columnar) == 0) {
         int k = net_code_dim(nt);
         float *C = malloc((size_t)n * (size_t)k * sizeof *C);
         float *s =
@@ -425,5 +494,19 @@ void tfs_encode(http_req *req, http_resp *resp)
         }
         free(C);
     }
+    infer_bufs_done();
     reg_release(req->app->reg, m);
+}
+
+/* Any verb on a model path: the verb's handler when the model's task answers it, else 400 naming
+ * the verbs it has (an unknown model is a 404 first). The router tries the literal verb routes
+ * before this one, so in practice only verbs they lack arrive here. */
+void tfs_verb(http_req *req, http_resp *resp)
+{
+    reg_model *m = infer_model(req, resp);
+    if (!m) return;
+    const char *verb = route_param(&req->m, "verb");
+    int ok = verb && verb_ok(req, resp, m, verb);
+    reg_release(req->app->reg, m);
+    if (ok) verb_def(verb)->fn(req, resp);
 }

@@ -195,12 +195,32 @@ static int flatten(http_req *req, http_resp *resp, json_t *a, int depth, float *
     return 0;
 }
 
+/* Counts the values of nested "data" (every non-list counts as one; flatten checks them) into
+ * *k, without storing anything. Returns 0, or -1 after answering 400 when it nests too deep. */
+static int count_values(http_req *req, http_resp *resp, json_t *a, int depth, size_t *k)
+{
+    if (depth > V2_MAX_DEPTH) {
+        api_failf(req, resp, 400, NULL, "inputs[0].data is nested deeper than %d levels",
+                  V2_MAX_DEPTH);
+        return -1;
+    }
+    size_t n = json_array_size(a);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(a, i);
+        if (!json_is_array(v))
+            (*k)++;
+        else if (count_values(req, resp, v, depth + 1, k))
+            return -1;
+    }
+    return 0;
+}
+
 /* Reads one whole-number shape entry; -1 when not one. */
-static long shape_dim(json_t *v)
+static json_int_t shape_dim(json_t *v)
 {
     if (!json_is_integer(v)) return -1;
     json_int_t d = json_integer_value(v);
-    return d < 0 || d > 100000000 ? -1 : (long)d;
+    return d < 0 ? -1 : d;
 }
 
 /* Parses the outputs list (or the defaults). Returns how many, or -1 after answering 400. */
@@ -300,35 +320,40 @@ static int read_input(http_req *req, http_resp *resp, json_t *hdr, const net_spe
                   "inputs[0].datatype %s is not supported; this model takes FP32 (or FP64)", dt);
         return -1;
     }
-    long N = json_is_array(shape) && json_array_size(shape) == 2
-                 ? shape_dim(json_array_get(shape, 0))
-                 : -1;
-    long D = N >= 0 ? shape_dim(json_array_get(shape, 1)) : -1;
+    /* Every limit is checked before the N x D floats are allocated. */
+    json_int_t N = json_is_array(shape) && json_array_size(shape) == 2
+                       ? shape_dim(json_array_get(shape, 0))
+                       : -1;
+    json_int_t D = N >= 0 ? shape_dim(json_array_get(shape, 1)) : -1;
     if (N < 1 || D < 0) {
         api_failf(req, resp, 400, NULL, "inputs[0].shape must be [N, %d] with N >= 1 whole numbers",
                   sp->n_in);
         return -1;
     }
+    size_t esz = fp64 ? 8 : 4;
+    if (D && (unsigned long long)N > SIZE_MAX / esz / (unsigned long long)D) {
+        api_failf(req, resp, 400, NULL,
+                  "inputs[0].shape [%lld, %lld] overflows: N x D x %zu bytes is not addressable",
+                  (long long)N, (long long)D, esz);
+        return -1;
+    }
     if (D != sp->n_in) {
-        api_failf(req, resp, 400, NULL, "inputs[0].shape is [%ld, %ld]; the model takes [N, %d]", N,
-                  D, sp->n_in);
+        api_failf(req, resp, 400, NULL, "inputs[0].shape is [%lld, %lld]; the model takes [N, %d]",
+                  (long long)N, (long long)D, sp->n_in);
         return -1;
     }
+    if (api_instances_check(req, resp, (size_t)N)) return -1;
     size_t count = (size_t)N * (size_t)D;
-    float *x = infer_room(&t->x, count);
-    if (!x) {
-        api_fail(req, resp, MLP_ENOMEM, NULL);
-        return -1;
-    }
     json_t *data = json_object_get(in, "data");
     json_t *bds = json_object_get(json_object_get(in, "parameters"), "binary_data_size");
+    float *x = NULL;
     if (bds) {
-        size_t esz = fp64 ? 8 : 4;
         if (!json_is_integer(bds) || json_integer_value(bds) < 0 ||
-            (size_t)json_integer_value(bds) != count * esz) {
+            (unsigned long long)json_integer_value(bds) != count * esz) {
             api_failf(req, resp, 400, NULL,
-                      "inputs[0].parameters.binary_data_size must be %zu (shape [%ld, %ld] of %s)",
-                      count * esz, N, D, dt);
+                      "inputs[0].parameters.binary_data_size must be %zu (shape [%lld, %lld] of "
+                      "%s)",
+                      count * esz, (long long)N, (long long)D, dt);
             return -1;
         }
         if (data) {
@@ -347,6 +372,10 @@ static int read_input(http_req *req, http_resp *resp, json_t *hdr, const net_spe
                       bin_len, count * esz);
             return -1;
         }
+        if (!(x = infer_room(&t->x, count))) {
+            api_fail(req, resp, MLP_ENOMEM, NULL);
+            return -1;
+        }
         /* Little-endian on the wire; memcpy also avoids unaligned loads (any header length). */
         if (fp64) {
             for (size_t i = 0; i < count; i++) {
@@ -361,7 +390,7 @@ static int read_input(http_req *req, http_resp *resp, json_t *hdr, const net_spe
                 if (!isfinite(x[i])) goto not_finite;
         }
         *X = x;
-        *rows = N;
+        *rows = (long)N;
         return 0;
     not_finite : {
         size_t i = 0;
@@ -395,14 +424,21 @@ static int read_input(http_req *req, http_resp *resp, json_t *hdr, const net_spe
         return -1;
     }
     size_t k = 0;
-    if (flatten(req, resp, data, 0, x, count, (size_t)D, &k)) return -1;
+    if (count_values(req, resp, data, 0, &k)) return -1;
     if (k != count) {
-        api_failf(req, resp, 400, NULL, "inputs[0].data has %zu values; shape [%ld, %ld] needs %zu",
-                  k, N, D, count);
+        api_failf(req, resp, 400, NULL,
+                  "inputs[0].data has %zu values; shape [%lld, %lld] needs %zu", k, (long long)N,
+                  (long long)D, count);
         return -1;
     }
+    if (!(x = infer_room(&t->x, count))) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return -1;
+    }
+    k = 0;
+    if (flatten(req, resp, data, 0, x, count, (size_t)D, &k)) return -1;
     *X = x;
-    *rows = N;
+    *rows = (long)N;
     return 0;
 }
 
@@ -542,7 +578,6 @@ void v2_infer(http_req *req, http_resp *resp)
     float *X = NULL;
     long N = 0;
     if (read_input(req, resp, hdr, sp, bin, bin_len, t, &X, &N)) goto out;
-    if (api_instances_check(req, resp, (size_t)N)) goto out;
 
     const net *nt = m->b->net;
     int K = sp->n_out, D = sp->n_in;
@@ -609,5 +644,6 @@ out:
     json_decref(res);
     json_decref(outputs);
     json_decref(hdr);
+    infer_bufs_done();
     reg_release(req->app->reg, m);
 }

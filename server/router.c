@@ -4,25 +4,38 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Matches one path segment [s, s+slen) against one pattern segment [p, p+plen). On success a
- * "{param}" capture is written to m. Returns 1 on match. */
+/* Captures s[0..len) as the parameter named at p ("{name}..."): 1, or 0 when the value is empty,
+ * holds ':', or does not fit. */
+static int capture(const char *p, const char *s, size_t len, route_match *m)
+{
+    if (len == 0 || memchr(s, ':', len)) return 0; /* a parameter never holds ':' */
+    if (len >= ROUTE_PARAM_MAX || m->n_params >= ROUTE_MAX_PARAMS) return 0;
+    memcpy(m->values[m->n_params], s, len);
+    m->values[m->n_params][len] = '\0';
+    m->names[m->n_params] = p + 1; /* name runs to '}' — compared with route_param's strncmp */
+    m->n_params++;
+    return 1;
+}
+
+/* Matches one path segment [s, s+slen) against one pattern segment [p, p+plen): a literal,
+ * "{param}", "{param}:verb" or "{param}:{verb}". On success the captures are written to m.
+ * Returns 1 on match. */
 static int match_segment(const char *p, size_t plen, const char *s, size_t slen, route_match *m)
 {
     if (plen == 0 || p[0] != '{') return plen == slen && memcmp(p, s, plen) == 0;
     const char *close = memchr(p, '}', plen);
     if (!close) return 0;
-    const char *suffix = close + 1; /* ":verb" or "" */
+    const char *suffix = close + 1; /* ":verb", ":{verb}" or "" */
     size_t sufflen = plen - (size_t)(suffix - p);
+    if (sufflen > 2 && suffix[0] == ':' && suffix[1] == '{' && p[plen - 1] == '}') {
+        const char *colon = memchr(s, ':', slen);
+        if (!colon) return 0;
+        size_t vlen = (size_t)(colon - s);
+        return capture(p, s, vlen, m) && capture(suffix + 1, colon + 1, slen - vlen - 1, m);
+    }
     if (slen <= sufflen) return 0;
     if (memcmp(s + slen - sufflen, suffix, sufflen) != 0) return 0;
-    size_t vlen = slen - sufflen;
-    if (memchr(s, ':', vlen)) return 0; /* a parameter never holds ':' */
-    if (vlen >= ROUTE_PARAM_MAX || m->n_params >= ROUTE_MAX_PARAMS) return 0;
-    memcpy(m->values[m->n_params], s, vlen);
-    m->values[m->n_params][vlen] = '\0';
-    m->names[m->n_params] = p + 1; /* name runs to '}' — compared with route_param's strncmp */
-    m->n_params++;
-    return 1;
+    return capture(p, s, slen - sufflen, m);
 }
 
 static int match_path(const char *pattern, const char *path, route_match *m)

@@ -1,9 +1,11 @@
 /* router.h — method + path -> route, from the one route table (api/routes.def).
  *
  * Patterns are '/'-separated segments: literals, "{param}" (one segment, never containing ':'),
- * and a literal ":verb" suffix on the last segment ("{name}:predict", "runs:validate"), as in the
- * TensorFlow Serving REST API. The path given is already percent-decoded (libmicrohttpd does it),
- * so "%3Apredict" matches ":predict". One trailing '/' is ignored.
+ * and a ":verb" suffix on the last segment, literal ("{name}:predict", "runs:validate") or a
+ * parameter ("{name}:{verb}"), as in the TensorFlow Serving REST API. The path given is already
+ * percent-decoded (libmicrohttpd does it), so "%3Apredict" matches ":predict". One trailing '/' is
+ * ignored. Routes are tried in table order and the first match wins, so a "{verb}" pattern goes
+ * after the literal verbs of the same path.
  *
  * Owns: nothing (the table is static). Threading: read-only after start; reentrant. */
 #ifndef ROUTER_H

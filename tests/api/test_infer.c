@@ -1,6 +1,9 @@
 /* test_infer.c — api/infer.c's bracket around every forward pass: OpenBLAS capped at one thread
  * while any request computes and restored after the last one, and the serving rate at which
- * training pauses (infer_serving_busy: >= INFER_BUSY_REQUESTS per INFER_BUSY_WINDOW_US). */
+ * training pauses (infer_serving_busy: >= INFER_BUSY_REQUESTS per INFER_BUSY_WINDOW_US); the
+ * per-thread buffers, which give back what one large request grew past INFER_BUFS_KEEP_BYTES; and
+ * the :classify renderer, which under every injected allocation failure answers nothing rather
+ * than a partial list. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,8 +12,11 @@
 
 #include "http.h"
 #include "infer.h"
+#include "infer_tfs.h"
 
 #include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static void sleep_us(long us)
@@ -62,11 +68,108 @@ static void serving_rate_pauses_training(void **state)
     assert_false(infer_serving_busy());
 }
 
+/* A buffer grown past INFER_BUFS_KEEP_BYTES by one request is freed when the request ends; a
+ * smaller one stays for the next request. */
+static void large_buffers_released_after_request(void **state)
+{
+    (void)state;
+    infer_bufs *t = infer_bufs_get();
+    assert_non_null(t);
+    size_t big = INFER_BUFS_KEEP_BYTES / sizeof(float) + 1;
+    assert_non_null(infer_room(&t->x, 1000));
+    assert_non_null(infer_room(&t->y, big));
+    assert_non_null(infer_room(&t->s, INFER_BUFS_KEEP_BYTES / sizeof(float)));
+    float *x = t->x.p, *s = t->s.p;
+    size_t xcap = t->x.cap, scap = t->s.cap;
+    assert_true(t->y.cap * sizeof(float) > INFER_BUFS_KEEP_BYTES);
+    infer_bufs_done();
+    assert_ptr_equal(infer_bufs_get(), t);
+    assert_null(t->y.p);
+    assert_int_equal(t->y.cap, 0);
+    assert_ptr_equal(t->x.p, x); /* 1000 floats: kept */
+    assert_int_equal(t->x.cap, xcap);
+    assert_ptr_equal(t->s.p, s); /* exactly the limit: kept */
+    assert_int_equal(t->s.cap, scap);
+    assert_non_null(infer_room(&t->y, 10)); /* and it grows again */
+    infer_bufs_done();
+    assert_non_null(t->y.p);
+}
+
+/* The fail_at-th jansson allocation (counting from 0) fails, and only that one, so that later
+ * ones could build a partial answer around the hole; -1: none fails. */
+static long alloc_n, fail_at = -1;
+static int alloc_failed;
+
+static void *chaos_malloc(size_t n)
+{
+    if (fail_at >= 0 && alloc_n++ == fail_at) {
+        alloc_failed = 1;
+        return NULL;
+    }
+    return malloc(n);
+}
+
+/* 1 when o is {"results": n rows of k [label, score] pairs}. */
+static int classify_complete(json_t *o, int n, int k)
+{
+    json_t *res = json_object_get(o, "results");
+    if (json_object_size(o) != 1 || json_array_size(res) != (size_t)n) return 0;
+    for (int i = 0; i < n; i++) {
+        json_t *r = json_array_get(res, (size_t)i);
+        if (json_array_size(r) != (size_t)k) return 0;
+        for (int j = 0; j < k; j++)
+            if (!json_is_string(json_array_get(json_array_get(r, (size_t)j), 0))) return 0;
+    }
+    return 1;
+}
+
+/* Every allocation of the renderer, failed in turn: NULL each time, never a partial answer; and
+ * with none failing, the full ranked answer. */
+static void classify_answer_never_partial(void **state)
+{
+    (void)state;
+    char *labels[] = {"cat", "dog", "emu"};
+    const float Y[] = {0.2f, 0.7f, 0.1f, 0.5f, 0.1f, 0.4f, 0.3f, 0.3f, 0.4f, 0.9f, 0.05f, 0.05f};
+    int failures = 0, done = 0;
+    for (fail_at = 0; fail_at < 1000 && !done; fail_at++) {
+        alloc_n = 0;
+        alloc_failed = 0;
+        json_set_alloc_funcs(chaos_malloc, free);
+        json_t *o = tfs_classify_json(Y, 4, 3, labels, 3);
+        json_set_alloc_funcs(malloc, free);
+        if (alloc_failed) {
+            if (o) fprintf(stderr, "allocation %ld failed, yet an answer came back\n", fail_at);
+            assert_null(o);
+            failures++;
+        } else {
+            assert_true(classify_complete(o, 4, 3));
+            done = 1;
+        }
+        json_decref(o);
+    }
+    assert_true(done);
+    assert_true(failures > 4 * 3); /* at least one failure per pair */
+    fail_at = -1;
+    json_t *o = tfs_classify_json(Y, 4, 3, labels, 3);
+    assert_true(classify_complete(o, 4, 3));
+    json_t *best = json_array_get(json_array_get(json_object_get(o, "results"), 1), 0);
+    assert_string_equal(json_string_value(json_array_get(best, 0)), "cat");
+    json_decref(o);
+    /* one sigmoid output, two labels: the output is the probability of labels[1] */
+    const float P[] = {0.8f};
+    o = tfs_classify_json(P, 1, 1, labels, 2);
+    best = json_array_get(json_array_get(json_object_get(o, "results"), 0), 0);
+    assert_string_equal(json_string_value(json_array_get(best, 0)), "dog");
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blas_cap_brackets_requests),
         cmocka_unit_test(serving_rate_pauses_training),
+        cmocka_unit_test(large_buffers_released_after_request),
+        cmocka_unit_test(classify_answer_never_partial),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

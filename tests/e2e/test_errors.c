@@ -786,8 +786,8 @@ static const ecase cases[] = {
     {0, "GET", "/v1/models/nope", NULL, NULL, NULL, NULL, 404, "nope", NULL},
     {0, "GET", "/v1/models/nope/metadata", NULL, NULL, NULL, NULL, 404, "nope", NULL},
     {0, "GET", "/v1/models/clf/versions/9", NULL, NULL, NULL, NULL, 404, "9", NULL},
-    {0, "POST", "/v1/models/clf:frobnicate", NULL, "{\"instances\":[[1,2]]}", NULL, NULL, 404, NULL,
-     NULL},
+    {0, "POST", "/v1/models/clf:frobnicate", NULL, "{\"instances\":[[1,2]]}", NULL, NULL, 400,
+     "':frobnicate'", NULL},
     /* ---- hostile input (issue 6): SQL injection and traversal in names, ids and query
      * parameters; deep nesting; absurd widths; binary and header-only CSV; lying IDX headers */
     {0, "POST", "/api/v1/datasets?name=x%27%3B%20DROP%20TABLE%20datasets%3B--", "text/csv",
@@ -1077,12 +1077,63 @@ static void still_healthy(void **state)
     json_decref(j);
 }
 
+/* Inference hardening: a value out of float range in an object-keyed instance, and a verb the
+ * model lacks — named with the verbs the model's task has, after a 404 for an unknown model,
+ * version or alias — on every model path. */
+static const ecase infer_cases[] = {
+    {0, "POST", "/v1/models/clf:predict", NULL, "{\"instances\":[{\"a\":1,\"b\":1e39}]}", NULL,
+     NULL, 400, "instances[0].b is not a finite float", NULL},
+    {0, "POST", "/v1/models/clf:classify", NULL,
+     "{\"instances\":[{\"a\":1,\"b\":2},{\"a\":-1e39,\"b\":2}]}", NULL, NULL, 400,
+     "instances[1].a is not a finite float", NULL},
+    {0, "POST", "/v1/models/clf:predict", NULL, "{\"inputs\":[{\"a\":1,\"b\":3.5e38}]}", NULL, NULL,
+     400, "inputs[0].b is not a finite float", NULL},
+    {0, "POST", "/v1/models/clf:frobnicate", NULL, "{\"instances\":[[1,2]]}", NULL, NULL, 400,
+     "model 'clf' has no verb ':frobnicate'; a classification model answers :predict, :classify",
+     NULL},
+    {0, "POST", "/v1/models/reg:frobnicate", NULL, "{}", NULL, NULL, 400,
+     "a regression model answers :predict\"", NULL},
+    {0, "POST", "/v1/models/ae:frobnicate", NULL, "{}", NULL, NULL, 400,
+     "an autoencoder model answers :predict, :reconstruct, :encode", NULL},
+    {0, "POST", "/v1/models/nope:frobnicate", NULL, "{}", NULL, NULL, 404, "nope", NULL},
+    {0, "POST", "/v1/models/clf/versions/1:frobnicate", NULL, "{}", NULL, NULL, 400,
+     "':frobnicate'; a classification model answers :predict, :classify", NULL},
+    {0, "POST", "/v1/models/clf/versions/9:frobnicate", NULL, "{}", NULL, NULL, 404, "9", NULL},
+    {0, "POST", "/v1/models/clf/labels/stable:frobnicate", NULL, "{}", NULL, NULL, 400,
+     "':frobnicate'; a classification model answers :predict, :classify", NULL},
+    {0, "POST", "/v1/models/clf/labels/nope:frobnicate", NULL, "{}", NULL, NULL, 404, "nope", NULL},
+    {0, "POST", "/v1/models/nope/labels/stable:frobnicate", NULL, "{}", NULL, NULL, 404, "nope",
+     NULL},
+    {0, "POST", "/v1/models/clf%3Afrobnicate", NULL, "{}", NULL, NULL, 400, "':frobnicate'", NULL},
+    {0, "GET", "/v1/models/clf:frobnicate", NULL, NULL, NULL, NULL, 405, "POST", NULL},
+    {0, "POST", "/v1/models/reg:classify", NULL, "{\"instances\":[[1,2]]}", NULL, NULL, 400,
+     "(it answers :predict)", NULL},
+    {0, "POST", "/v1/models/clf:encode", NULL, "{\"instances\":[[1,2]]}", NULL, NULL, 400,
+     "(it answers :predict, :classify)", NULL},
+    {0, "POST", "/v1/models/clf:predict", NULL, "{\"instances\":[[1,2]]}", NULL, NULL, 200,
+     "predictions", NULL},
+    {0, "POST", "/v1/models/ae/labels/stable:frobnicate", NULL, "{}", NULL, NULL, 404, "stable",
+     NULL},
+};
+
+static void infer_hardening_cases(void **state)
+{
+    (void)state;
+    size_t n = sizeof infer_cases / sizeof infer_cases[0], failed = 0;
+    int before = n_5xx;
+    for (size_t i = 0; i < n; i++) failed += (size_t)run_case(i, &infer_cases[i]);
+    fprintf(stderr, "%zu of %zu inference cases passed\n", n - failed, n);
+    assert_int_equal(n_5xx, before);
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_error_case),
         cmocka_unit_test(validate_does_not_queue),
         cmocka_unit_test(still_healthy),
+        cmocka_unit_test(infer_hardening_cases),
     };
     return cmocka_run_group_tests_name("e2e/errors", tests, setup, teardown);
 }

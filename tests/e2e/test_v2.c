@@ -604,6 +604,71 @@ static void infer_errors(void **state)
     hresp_free(&r);
 }
 
+/* Every limit of an input tensor is checked before its N x D floats are allocated: a short
+ * request naming a huge N is a 413 naming --max-instances (not a 503 after a failed allocation,
+ * nor a 400 about its data), JSON and binary alike; a shape whose N x D x element size overflows
+ * is a 400 saying so; and a request over the limit by one instance is a 413 whatever its data. */
+static void limits_before_allocation(void **state)
+{
+    (void)state;
+    char body[512];
+    hresp r;
+    /* the JSON form: under 200 bytes asking for 1e8 x 2 floats */
+    snprintf(body, sizeof body,
+             "{\"inputs\":[{\"name\":\"input\",\"shape\":[100000000,2],\"datatype\":\"FP32\","
+             "\"data\":[1,2]}]}");
+    assert_true(strlen(body) < 200);
+    long st = http_do(&S, "POST", "/v2/models/clf/infer", NULL, body, strlen(body), NULL, &r);
+    expect_error(st, &r, 413, "--max-instances");
+    hresp_free(&r);
+    /* the binary form, with a binary_data_size that matches the shape but not the body */
+    float two[2] = {1, 2};
+    snprintf(body, sizeof body,
+             "{\"inputs\":[{\"name\":\"input\",\"shape\":[100000000,2],\"datatype\":\"FP32\","
+             "\"parameters\":{\"binary_data_size\":800000000}}]}");
+    assert_true(strlen(body) < 200);
+    expect_error(binary_infer("clf", body, two, sizeof two, &r), &r, 413, "--max-instances");
+    hresp_free(&r);
+    /* one over the default limit (10000): 413 before the data is looked at */
+    snprintf(body, sizeof body,
+             "{\"inputs\":[{\"name\":\"input\",\"shape\":[10001,2],\"datatype\":\"FP64\","
+             "\"data\":[1,2]}]}");
+    st = http_do(&S, "POST", "/v2/models/clf/infer", NULL, body, strlen(body), NULL, &r);
+    expect_error(st, &r, 413, "10001 instances");
+    hresp_free(&r);
+    /* shapes whose byte count overflows 64 bits: 400, JSON and binary, FP32 and FP64 */
+    static const char *const overflow[] = {
+        "[4611686018427387904,2],\"datatype\":\"FP32\"",
+        "[2305843009213693952,2],\"datatype\":\"FP64\"",
+        "[2,9223372036854775807],\"datatype\":\"FP32\"",
+    };
+    for (size_t i = 0; i < sizeof overflow / sizeof overflow[0]; i++) {
+        snprintf(body, sizeof body,
+                 "{\"inputs\":[{\"name\":\"input\",\"shape\":%s,\"data\":[1,2]}]}", overflow[i]);
+        st = http_do(&S, "POST", "/v2/models/clf/infer", NULL, body, strlen(body), NULL, &r);
+        expect_error(st, &r, 400, "overflows");
+        hresp_free(&r);
+        snprintf(body, sizeof body,
+                 "{\"inputs\":[{\"name\":\"input\",\"shape\":%s,\"parameters\":"
+                 "{\"binary_data_size\":8}}]}",
+                 overflow[i]);
+        expect_error(binary_infer("clf", body, two, sizeof two, &r), &r, 400, "overflows");
+        hresp_free(&r);
+    }
+    /* the largest request the limit allows still answers */
+    size_t cap = 10000 * 4 + 256;
+    char *big = malloc(cap), *p = big;
+    assert_non_null(big);
+    p += sprintf(p, "{\"inputs\":[{\"name\":\"input\",\"shape\":[10000,2],\"datatype\":"
+                    "\"FP32\",\"data\":[");
+    for (int i = 0; i < 20000; i++) p += sprintf(p, "%s0", i ? "," : "");
+    p += sprintf(p, "]}],\"outputs\":[{\"name\":\"label\"}]}");
+    st = http_do(&S, "POST", "/v2/models/clf/infer", NULL, big, (size_t)(p - big), NULL, &r);
+    free(big);
+    assert_int_equal(st, 200);
+    hresp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -613,6 +678,7 @@ int main(void)
         cmocka_unit_test(regression_and_autoencoder_same_as_v1),
         cmocka_unit_test(binary_extension),
         cmocka_unit_test(infer_errors),
+        cmocka_unit_test(limits_before_allocation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

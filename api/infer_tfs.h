@@ -1,0 +1,16 @@
+/* infer_tfs.h — the parts of the /v1 inference front-end (api/infer_tfs.c) that tests drive
+ * without a server: the :classify answer's renderer.
+ *
+ * Threading: reentrant. */
+#ifndef INFER_TFS_H
+#define INFER_TFS_H
+
+#include <jansson.h>
+
+/* The :classify answer {"results": [[[label, score], ...], ...]} for the n rows of Y (n x n_out,
+ * row-major): every label with its score, best first; a single output with two labels is the
+ * probability of labels[1]. New reference, or NULL when any allocation failed (never a partial
+ * answer). */
+json_t *tfs_classify_json(const float *Y, int n, int n_out, char *const *labels, int n_labels);
+
+#endif
