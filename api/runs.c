@@ -46,7 +46,9 @@ json_t *run_to_json(const store_run *r)
     return o;
 }
 
-/* OpenBLAS threads a run trains with, as main sets them: cores / workers, at least 1. */
+/* OpenBLAS threads a run trains with: cores / workers, at least 1, the rule server/main.c
+ * applies at start-up (jobs_opts.blas_threads), repeated here because api/ has no handle on
+ * the jobs options; it only sizes the BLAS share of the memory estimate. */
 static int run_blas_threads(const config *cfg)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
