@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static json_t *str_or_null(const char *s)
 {
@@ -45,9 +46,20 @@ json_t *run_to_json(const store_run *r)
     return o;
 }
 
-/* Parses and checks a run request against its datasets. Returns the normalised request (new) or
- * NULL after answering the error. */
-static json_t *check_request(http_req *req, http_resp *resp, runspec *rs)
+/* OpenBLAS threads a run trains with: cores / workers, at least 1, the rule server/main.c
+ * applies at start-up (jobs_opts.blas_threads), repeated here because api/ has no handle on
+ * the jobs options; it only sizes the BLAS share of the memory estimate. */
+static int run_blas_threads(const config *cfg)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = ncpu > 0 ? ncpu / cfg->workers : 1;
+    return n < 1 ? 1 : (int)n;
+}
+
+/* Parses and checks a run request against its datasets and --max-train-memory. Returns the
+ * normalised request (new) or NULL after answering the error; *mem receives the memory
+ * estimate. */
+static json_t *check_request(http_req *req, http_resp *resp, runspec *rs, runspec_mem *mem)
 {
     memset(rs, 0, sizeof *rs); /* "out:" clears it, also when runspec_parse never ran */
     json_t *body = api_body_object(req, resp);
@@ -77,9 +89,11 @@ static json_t *check_request(http_req *req, http_resp *resp, runspec *rs)
         api_fail(req, resp, rc, &err);
         goto out;
     }
+    store_dataset vinfo;
+    memset(&vinfo, 0, sizeof vinfo);
     if (rs->val_dataset_id[0]) {
         ds_table *vcols = NULL;
-        rc = store_dataset_get(req->app->store, rs->val_dataset_id, &info, &vcols);
+        rc = store_dataset_get(req->app->store, rs->val_dataset_id, &vinfo, &vcols);
         if (rc == MLP_ENOTFOUND) {
             api_failf(req, resp, 404, "validation.dataset_id",
                       "validation.dataset_id: no dataset '%s'", rs->val_dataset_id);
@@ -101,6 +115,16 @@ static json_t *check_request(http_req *req, http_resp *resp, runspec *rs)
             goto out;
         }
     }
+    const config *cfg = req->app->cfg;
+    rc = runspec_mem_estimate(rs, cols, vinfo.rows, vinfo.cols,
+                              runspec_mem_limit(cfg->max_train_memory, cfg->workers),
+                              run_blas_threads(cfg), mem, &err);
+    if (rc) {
+        api_fail(req, resp, rc, &err);
+        json_decref(norm);
+        norm = NULL;
+        goto out;
+    }
 out:
     if (!norm) runspec_clear(rs);
     ds_table_free(cols);
@@ -111,10 +135,13 @@ out:
 void runs_validate(http_req *req, http_resp *resp)
 {
     runspec rs;
-    json_t *norm = check_request(req, resp, &rs);
+    runspec_mem mem;
+    json_t *norm = check_request(req, resp, &rs, &mem);
     if (!norm) return;
     runspec_clear(&rs);
-    api_json(resp, 200, json_pack("{s:b, s:o}", "valid", 1, "request", norm));
+    api_json(resp, 200,
+             json_pack("{s:b, s:o, s:o}", "valid", 1, "request", norm, "train_memory",
+                       runspec_mem_json(&mem)));
 }
 
 void runs_create(http_req *req, http_resp *resp)
@@ -129,7 +156,8 @@ void runs_create(http_req *req, http_resp *resp)
         return;
     }
     runspec rs;
-    json_t *norm = check_request(req, resp, &rs);
+    runspec_mem mem;
+    json_t *norm = check_request(req, resp, &rs, &mem);
     if (!norm) return;
     store_run r;
     memset(&r, 0, sizeof r);

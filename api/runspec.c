@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FAIL(field_, ...)                                                                          \
     do {                                                                                           \
@@ -155,6 +156,23 @@ static mlp_err column_list(json_t *x, const ds_table *cols, const char *field, i
 static int default_lr_is_small(opt_kind o)
 {
     return o == OPT_ADAM || o == OPT_RMSPROP;
+}
+
+/* rs->net with n_in and n_out as far as the columns tell before the data is read: a numeric
+ * classification target counts as two classes. */
+static net_spec spec_shape(const runspec *rs, const ds_table *cols)
+{
+    net_spec tmp = rs->net;
+    int d = rs->n_features;
+    if (!d) d = cols->cols - rs->n_targets;
+    tmp.n_in = d;
+    int k = rs->task == TASK_AUTOENCODER ? d : rs->n_targets;
+    if (rs->task == TASK_CLASSIFICATION && rs->n_targets == 1) {
+        const ds_column *c = &cols->columns[ds_table_find(cols, rs->targets[0])];
+        k = c->type == COL_CATEGORICAL ? c->n_levels : 2;
+    }
+    tmp.n_out = k;
+    return tmp;
 }
 
 mlp_err runspec_parse(json_t *body, const ds_table *cols, size_t max_params, runspec *rs,
@@ -435,16 +453,7 @@ mlp_err runspec_parse(json_t *body, const ds_table *cols, size_t max_params, run
 
     /* the size bound, with what is known before the data is read */
     if (cols) {
-        net_spec tmp = *ns;
-        int d = rs->n_features;
-        if (!d) d = cols->cols - rs->n_targets;
-        tmp.n_in = d;
-        int k = rs->task == TASK_AUTOENCODER ? d : rs->n_targets;
-        if (rs->task == TASK_CLASSIFICATION && rs->n_targets == 1) {
-            const ds_column *c = &cols->columns[ds_table_find(cols, rs->targets[0])];
-            k = c->type == COL_CATEGORICAL ? c->n_levels : 2;
-        }
-        tmp.n_out = k;
+        net_spec tmp = spec_shape(rs, cols);
         size_t np = net_spec_param_count(&tmp);
         if (np > max_params)
             FAIL("params.hidden",
@@ -493,13 +502,17 @@ mlp_err runspec_parse(json_t *body, const ds_table *cols, size_t max_params, run
             for (int i = 0; i < rs->n_features; i++)
                 json_array_append_new(features, json_string(rs->features[i]));
         }
-        /* No model_name given: null, so that the stored request decodes again (the store names
-         * the model "run-{N}"); "" would fail the name check when the worker decodes it. */
-        norm = json_pack(
-            "{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "dataset_id", rs->dataset_id, "task",
-            task_name(rs->task), "target", target, "features", features, "validation", validation,
-            "model_name", rs->model_name[0] ? json_string(rs->model_name) : json_null(),
-            "experiment", experiment ? json_string(experiment) : json_null(), "params", params);
+        norm = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "dataset_id", rs->dataset_id,
+                         "task", task_name(rs->task), "target", target, "features", features,
+                         "validation", validation, "experiment",
+                         experiment ? json_string(experiment) : json_null(), "params", params);
+        /* No model_name given: the key is left out (the store names the model "run-{N}"), so
+         * the stored request decodes again; "" would fail the name check. */
+        if (norm && rs->model_name[0] &&
+            json_object_set_new(norm, "model_name", json_string(rs->model_name)) != 0) {
+            json_decref(norm);
+            norm = NULL;
+        }
         if (!norm) {
             rc = MLP_ENOMEM;
             goto out;
@@ -513,6 +526,86 @@ out:
     return rc;
 }
 
+size_t runspec_mem_limit(size_t configured, int workers)
+{
+    if (configured) return configured;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0 || workers < 1) return 0;
+    return (size_t)pages * (size_t)page / 2 / (size_t)workers;
+}
+
+static void human_bytes(char *out, size_t n, double b)
+{
+    if (b >= 1024.0 * 1024 * 1024)
+        snprintf(out, n, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+    else
+        snprintf(out, n, "%.1f MiB", b / (1024.0 * 1024));
+}
+
+mlp_err runspec_mem_estimate(const runspec *rs, const ds_table *cols, long val_rows, int val_cols,
+                             size_t limit, int blas_threads, runspec_mem *out, mlp_error *err)
+{
+    mlp_error local;
+    if (!err) err = &local;
+    memset(out, 0, sizeof *out);
+    net_spec spec = spec_shape(rs, cols);
+    long n = cols->rows, split = 0, nv = val_rows;
+    if (!rs->val_dataset_id[0]) { /* a fraction of the rows, split off as jobs.c does */
+        nv = 0;
+        if (rs->val_fraction > 0) split = nv = lround((double)n * rs->val_fraction);
+        if (rs->val_fraction > 0 && nv == 0) split = nv = 1;
+    }
+    if (n - split < 1) {
+        snprintf(err->field, sizeof err->field, "%s", split ? "validation.fraction" : "dataset_id");
+        return mlp_fail(err, MLP_EINVAL, "the dataset has %ld rows: none would be left to train on",
+                        n);
+    }
+    int target_matrix =
+        rs->task == TASK_REGRESSION || (rs->task == TASK_CLASSIFICATION && rs->n_targets > 1);
+    mlp_err rc = trainer_mem_estimate(&spec, &rs->tp, n - split, nv, target_matrix, blas_threads,
+                                      &out->t, err);
+    if (rc) return rc;
+    /* Preparing the data (jobs.c) holds the whole dataset tables, a row index and a column of
+     * sort scratch beside the train/validation copies; training then holds those copies and
+     * the trainer. The peak is the larger of the two phases. */
+    out->tables = (size_t)n * (size_t)cols->cols * sizeof(float) + (size_t)n * 2 * sizeof(int);
+    if (rs->val_dataset_id[0])
+        out->tables += (size_t)nv * (size_t)val_cols * sizeof(float) + (size_t)nv * sizeof(int);
+    size_t train_rest = out->t.total - out->t.data;
+    out->total = out->t.data + (out->tables > train_rest ? out->tables : train_rest);
+    out->limit = limit;
+    if (!limit || out->total <= limit) return MLP_OK;
+
+    size_t batch = out->t.activations + out->t.dropout + out->t.batch_norm;
+    size_t weights = out->t.params + out->t.optimizer + out->t.checkpoint;
+    char tot[32], lim[32], b[32], w[32], dt[32];
+    human_bytes(tot, sizeof tot, (double)out->total);
+    human_bytes(lim, sizeof lim, (double)limit);
+    human_bytes(b, sizeof b, (double)batch);
+    human_bytes(w, sizeof w, (double)weights);
+    human_bytes(dt, sizeof dt, (double)(out->t.data + out->tables));
+    snprintf(err->field, sizeof err->field, "%s",
+             batch >= weights ? "params.batch_size" : "params.hidden");
+    return mlp_fail(err, MLP_EINVAL,
+                    "params.hidden, params.batch_size: training would need about %s (%zu bytes: "
+                    "mini-batch activations %s from params.batch_size %d and params.hidden, "
+                    "weights and optimiser state %s from params.hidden, data %s), more than "
+                    "--max-train-memory %s (%zu bytes); lower params.batch_size or params.hidden",
+                    tot, out->total, b, rs->tp.batch_size, w, dt, lim, limit);
+}
+
+json_t *runspec_mem_json(const runspec_mem *m)
+{
+    const train_mem *t = &m->t;
+    return json_pack("{s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+                     "estimate_bytes", (json_int_t)m->total, "limit_bytes", (json_int_t)m->limit,
+                     "parts", "dataset", (json_int_t)m->tables, "data", (json_int_t)t->data,
+                     "params", (json_int_t)t->params, "optimizer", (json_int_t)t->optimizer,
+                     "activations", (json_int_t)t->activations, "dropout", (json_int_t)t->dropout,
+                     "batch_norm", (json_int_t)t->batch_norm, "rows", (json_int_t)t->rows,
+                     "checkpoint", (json_int_t)t->checkpoint, "blas", (json_int_t)t->blas);
+}
+
 mlp_err runspec_decode(const char *request_json, runspec *out, mlp_error *err)
 {
     json_error_t je;
@@ -523,8 +616,8 @@ mlp_err runspec_decode(const char *request_json, runspec *out, mlp_error *err)
     return rc;
 }
 
-char *runspec_describe(const char *request_json, const run_metrics *final, int n_features,
-                       char *const *features, int n_labels, char *const *labels)
+char *runspec_describe(const char *request_json, const run_metrics *final, int epoch,
+                       int n_features, char *const *features, int n_labels, char *const *labels)
 {
     json_t *req = json_loads(request_json, 0, NULL);
     json_t *f = json_array(), *l = json_array(), *m = json_object();
@@ -533,6 +626,7 @@ char *runspec_describe(const char *request_json, const run_metrics *final, int n
     for (int k = 0; k < MET_COUNT; k++)
         if (final->present & (1u << k))
             json_object_set_new(m, metric_name((metric_id)k), json_real(final->v[k]));
+    json_object_set_new(m, "epoch", json_integer(epoch));
     json_t *params = req ? json_incref(json_object_get(req, "params")) : json_null();
     json_t *o = json_pack("{s:o, s:o, s:o, s:o}", "feature_names", f, "labels", l, "metrics", m,
                           "params", params ? params : json_null());

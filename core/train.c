@@ -88,7 +88,7 @@ struct trainer {
     float *Zh[NET_MAX_HIDDEN];     /* B x h: batch-norm normalised z, or NULL */
     float *invstd[NET_MAX_HIDDEN]; /* h: batch-norm 1/sqrt(var + eps) of the last batch */
     float *zout, *pout;            /* B x n_out */
-    float *da[2];                  /* B x maxw */
+    float *da[2];                  /* B x da_width(): dA of the hidden layers, alternating */
     float *col1, *col2;            /* maxw */
     double *colacc;                /* maxw */
     /* state */
@@ -406,6 +406,17 @@ static void fit_std(const float *X, int rows, int k, float *mean, float *scale, 
 
 /* ---------- construction ---------- */
 
+/* Width of da[which]: backward writes dA of hidden layer l - 1 (dim[l] wide) into
+ * da[(l - 1) & 1] for l = 1 .. nl - 1 and reads it back as that layer's dZ; the output's dZ
+ * lives in pout. */
+static int da_width(const int *dim, int nl, int which)
+{
+    int w = 0;
+    for (int l = 1; l < nl; l++)
+        if (((l - 1) & 1) == which && dim[l] > w) w = dim[l];
+    return w;
+}
+
 static void *xcalloc(size_t n, size_t size, int *ok)
 {
     if (n == 0) n = 1;
@@ -554,8 +565,8 @@ mlp_err trainer_new(const net_spec *spec, const train_params *params, const trai
     }
     t->zout = xcalloc(Bs * k, sizeof(float), &ok);
     t->pout = xcalloc(Bs * k, sizeof(float), &ok);
-    t->da[0] = xcalloc(Bs * t->maxw, sizeof(float), &ok);
-    t->da[1] = xcalloc(Bs * t->maxw, sizeof(float), &ok);
+    t->da[0] = xcalloc(Bs * (size_t)da_width(t->dim, t->nl, 0), sizeof(float), &ok);
+    t->da[1] = xcalloc(Bs * (size_t)da_width(t->dim, t->nl, 1), sizeof(float), &ok);
     t->col1 = xcalloc((size_t)t->maxw, sizeof(float), &ok);
     t->col2 = xcalloc((size_t)t->maxw, sizeof(float), &ok);
     t->colacc = xcalloc((size_t)t->maxw, sizeof(double), &ok);
@@ -1248,6 +1259,16 @@ int trainer_done(const trainer *t)
 
 /* ---------- export ---------- */
 
+static int exports_best(const trainer *t)
+{
+    return t->has_best && keeps_best(t);
+}
+
+int trainer_export_epoch(const trainer *t)
+{
+    return exports_best(t) ? t->best_epoch : t->epoch;
+}
+
 mlp_err trainer_export(const trainer *t, net **out)
 {
     *out = NULL;
@@ -1256,7 +1277,7 @@ mlp_err trainer_export(const trainer *t, net **out)
     net *n = NULL;
     mlp_err rc = net_new(&s, &n, NULL);
     if (rc != MLP_OK) return rc;
-    const float *src = (t->has_best && keeps_best(t)) ? t->best : t->w;
+    const float *src = exports_best(t) ? t->best : t->w;
     for (int l = 0; l < t->nl; l++) {
         int in = t->dim[l], o = t->dim[l + 1];
         float *W = net_layer_w(n, l), *b = net_layer_b(n, l);
@@ -1433,5 +1454,81 @@ mlp_err trainer_restore(trainer *t, const void *buf, size_t len, mlp_error *err)
     t->lr = lr;
     t->best_loss = best_loss;
     t->r = r;
+    return MLP_OK;
+}
+
+/* ---------- memory estimate ---------- */
+
+/* Resident bytes of OpenBLAS's packing buffers: the calling thread's grows to about 7 MB with
+ * 4096-wide layers, each further BLAS thread's stays near 1 MB (measured with
+ * tests/core/test_memest.c at 1 and 2 threads). */
+#define BLAS_BYTES_CALLER ((size_t)8 << 20)
+#define BLAS_BYTES_WORKER ((size_t)2 << 20)
+
+mlp_err trainer_mem_estimate(const net_spec *spec, const train_params *params, long rows,
+                             long val_rows, int target_matrix, int blas_threads, train_mem *out,
+                             mlp_error *err)
+{
+    mlp_err rc;
+    if (!out) return MLP_EINVAL;
+    memset(out, 0, sizeof *out);
+    if ((rc = net_spec_check(spec, err)) != MLP_OK) return rc;
+    if ((rc = train_params_check(params, err)) != MLP_OK) return rc;
+    if (rows < 1 || val_rows < 0 || blas_threads < 1)
+        return mlp_fail(err, MLP_EINVAL,
+                        "the estimate needs rows >= 1, val_rows >= 0 and "
+                        "blas_threads >= 1");
+    const size_t F = sizeof(float), FI = sizeof(int);
+    int nl = spec->n_hidden + 1, dim[NET_MAX_HIDDEN + 2];
+    dim[0] = spec->n_in;
+    for (int h = 0; h < spec->n_hidden; h++) dim[h + 1] = spec->hidden[h];
+    dim[nl] = spec->n_out;
+    size_t n_w = 0, n_net = 0, n_bn = 0, maxw = 0, hid = 0;
+    for (int l = 0; l < nl; l++) {
+        n_w += (size_t)dim[l] * (size_t)dim[l + 1];
+        n_net += (size_t)dim[l] * (size_t)dim[l + 1] + (size_t)dim[l + 1];
+    }
+    for (int l = 0; l <= nl; l++)
+        if ((size_t)dim[l] > maxw) maxw = (size_t)dim[l];
+    for (int h = 0; h < spec->n_hidden; h++) hid += (size_t)spec->hidden[h];
+    if (spec->batch_norm) n_bn = hid;
+    size_t n_train = n_net + 2 * n_bn, n_all = n_train + 2 * n_bn;
+    size_t R = (size_t)rows, V = (size_t)val_rows, d = (size_t)spec->n_in;
+    size_t k = (size_t)spec->n_out;
+    int tgt = spec->task == TASK_AUTOENCODER                     ? TGT_X
+              : (target_matrix || spec->task == TASK_REGRESSION) ? TGT_Y
+                                                                 : TGT_LABELS;
+    size_t B = (size_t)params->batch_size < R ? (size_t)params->batch_size : R;
+    int adam = params->optimizer == OPT_ADAM, sgd = params->optimizer == OPT_SGD;
+    /* fused heavy ball: the weight gradients go straight into the velocity (backward) */
+    int fuse = params->optimizer == OPT_MOMENTUM && params->weight_decay == 0.0;
+    int keeps = val_rows > 0 || params->patience > 0;
+
+    out->data = (R + V) * d * F;
+    if (tgt == TGT_Y) out->data += (R + V) * k * F;
+    if (tgt == TGT_LABELS) out->data += (R + V) * FI;
+    /* best: written when it is kept, and as the Bottou search's saved start */
+    out->params = n_all * F * ((keeps || params->lr_auto) ? 2 : 1);
+    out->optimizer =
+        (n_train - (fuse ? n_w : 0)) * F + (adam ? n_train * F : 0) + (sgd ? 0 : n_train * F);
+    out->activations = B * d * F + (tgt == TGT_LABELS ? 0 : B * k * F) + B * FI + 2 * B * hid * F +
+                       2 * B * k * F +
+                       B * (size_t)(da_width(dim, nl, 0) + da_width(dim, nl, 1)) * F +
+                       (3 * d + 3 * k) * F + k * sizeof(double) + maxw * (2 * F + sizeof(double));
+    if (params->dropout > 0.0) out->dropout = 2 * B * hid * F;
+    if (spec->batch_norm) out->batch_norm = B * hid * F + hid * F;
+    size_t S = 0;
+    if (params->lr_auto) {
+        S = (size_t)ceil(0.05 * (double)R);
+        size_t floor_rows = R < 64 ? R : 64;
+        if (S < floor_rows) S = floor_rows;
+    }
+    out->rows = R * FI + S * FI;
+    size_t ckpt = CKPT_HEADER + 4 + 4 * (2 * n_all + (adam ? n_train : 0) + (sgd ? 0 : n_train));
+    size_t model = 2 * (n_net + 2 * d + 2 * k) * F;
+    out->checkpoint = ckpt > model ? ckpt : model;
+    out->blas = BLAS_BYTES_CALLER + (size_t)(blas_threads - 1) * BLAS_BYTES_WORKER;
+    out->total = out->data + out->params + out->optimizer + out->activations + out->dropout +
+                 out->batch_norm + out->rows + out->checkpoint + out->blas;
     return MLP_OK;
 }

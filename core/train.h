@@ -183,8 +183,37 @@ mlp_err trainer_checkpoint(const trainer *t, void **buf, size_t *len);
  * data. A resumed run ends with the same weights as one that never stopped. */
 mlp_err trainer_restore(trainer *t, const void *buf, size_t len, mlp_error *err);
 
-/* The model to publish: best weights when early stopping / validation selected them, else the
- * last; batch norm folded; standardisation attached. *out is new. */
+/* The model to publish: the weights of the epoch with the lowest val_loss when there are
+ * validation rows or early stopping (train_metrics.is_best), else those of the last epoch;
+ * batch norm folded; standardisation attached. *out is new. */
 mlp_err trainer_export(const trainer *t, net **out);
+/* The 1-based epoch whose weights trainer_export publishes (0 before the first epoch), so that
+ * the caller can describe the model by that epoch's metrics. */
+int trainer_export_epoch(const trainer *t);
+
+/* Peak memory of one training run, in bytes, by what holds it: every buffer trainer_new
+ * allocates and the run touches, the train_data it borrows, one checkpoint (or the exported
+ * model) alive during the epoch callback, and OpenBLAS's work buffers. Allocator and process
+ * overhead (code, libraries, thread stacks) are not included. */
+typedef struct {
+    size_t data;        /* train and validation rows as train_data: X, and Y or labels */
+    size_t params;      /* current and best parameters, batch-norm running statistics */
+    size_t optimizer;   /* gradient, momentum / squared-gradient / adam state */
+    size_t activations; /* the mini-batch: inputs, targets, pre-activations, activations, dZ */
+    size_t dropout;     /* dropout masks and masked activations */
+    size_t batch_norm;  /* normalised pre-activations */
+    size_t rows;        /* the shuffle permutation and the Bottou sample */
+    size_t checkpoint;  /* one checkpoint, or the exported model and its encoded copy */
+    size_t blas;        /* OpenBLAS's packing buffers (the caller's and each BLAS thread's) */
+    size_t total;       /* the sum */
+} train_mem;
+
+/* The estimate for spec (n_in, n_out set) and params on `rows` training and `val_rows`
+ * validation rows; target_matrix: the targets are a rows × n_out matrix Y (regression,
+ * multi-label) rather than labels (ignored for an autoencoder). blas_threads >= 1: OpenBLAS's
+ * thread count. A pure function of the shapes: no allocation. */
+mlp_err trainer_mem_estimate(const net_spec *spec, const train_params *params, long rows,
+                             long val_rows, int target_matrix, int blas_threads, train_mem *out,
+                             mlp_error *err);
 
 #endif

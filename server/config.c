@@ -35,6 +35,10 @@ static const opt opts[] = {
      OFF(max_upload), 0, 1, 0},
     {"--max-params", "MLPD_MAX_PARAMS", "N", "largest network in parameters (default 50M)",
      OPT_SIZE, OFF(max_params), 0, 1, 0},
+    {"--max-train-memory", "MLPD_MAX_TRAIN_MEMORY", "BYTES",
+     "peak memory one run may need to train, estimated before it is queued (default: half of "
+     "physical memory / --workers)",
+     OPT_SIZE, OFF(max_train_memory), 0, 1, 0},
     {"--max-connections", "MLPD_MAX_CONNECTIONS", "N", "open connections at most (default 1000)",
      OPT_INT, OFF(max_connections), 0, 1, 1000000},
     {"--timeout", "MLPD_TIMEOUT", "SECONDS", "idle connection timeout (default 60)", OPT_INT,

@@ -17,6 +17,7 @@ typedef struct config {
     size_t max_body;          /* --max-body bytes (JSON requests) */
     size_t max_upload;        /* --max-upload bytes (datasets) */
     size_t max_params;        /* --max-params: parameters of one network */
+    size_t max_train_memory;  /* --max-train-memory bytes of one run; 0 = physical / 2 / workers */
     unsigned max_connections; /* --max-connections */
     unsigned timeout_s;       /* --timeout: idle connection timeout, seconds */
     int sse_keepalive_s;      /* --sse-keepalive: seconds between SSE comment lines */

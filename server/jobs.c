@@ -634,13 +634,20 @@ static void run_one(jobs *j, slot *sl)
     size_t blen = 0;
     rc = bundle_encode(model, p.n_features, p.features, p.n_labels, p.labels, &blob, &blen);
     if (rc) goto fail;
-    store_run cur;
-    memset(&cur, 0, sizeof cur);
+    /* The version's metrics: those recorded for the epoch whose weights it serves. */
+    int wepoch = trainer_export_epoch(t);
     run_metrics final = {0};
-    if (store_run_get(j->st, id, &cur) == MLP_OK) final = cur.last;
-    store_run_clear(&cur);
-    meta =
-        j->hooks.describe(r.request_json, &final, p.n_features, p.features, p.n_labels, p.labels);
+    store_metric *pts = NULL;
+    int npts = 0;
+    rc = store_run_metrics(j->st, id, NULL, wepoch - 1, &pts, &npts);
+    for (int i = 0; !rc && i < npts && pts[i].step == wepoch; i++) {
+        final.v[pts[i].name] = pts[i].value;
+        final.present |= 1u << pts[i].name;
+    }
+    free(pts);
+    if (rc) goto fail;
+    meta = j->hooks.describe(r.request_json, &final, wepoch, p.n_features, p.features, p.n_labels,
+                             p.labels);
     if (!meta) {
         rc = MLP_ENOMEM;
         goto fail;

@@ -18,8 +18,9 @@ typedef struct jobs jobs;
 typedef struct {
     /* Decodes request_json into *out (runspec_clear frees it). */
     mlp_err (*decode)(const char *request_json, runspec *out, mlp_error *err);
-    /* Returns the meta_json of a new model version (new string, free()). */
-    char *(*describe)(const char *request_json, const run_metrics *final, int n_features,
+    /* Returns the meta_json of a new model version (new string, free()); `final` holds the
+     * metrics of `epoch`, the epoch whose weights the version serves (trainer_export_epoch). */
+    char *(*describe)(const char *request_json, const run_metrics *final, int epoch, int n_features,
                       char *const *features, int n_labels, char *const *labels);
     /* May be NULL. While it returns 1, training pauses between mini-batches (inference first). */
     int (*serving_busy)(void);
