@@ -1,5 +1,6 @@
 /* harness.c — end-to-end test support (see harness.h). */
 #include "harness.h"
+#include "oacheck.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -182,6 +183,7 @@ long http_do(srv *s, const char *method, const char *path, const char *content_t
     if (!r->body) {
         r->body = calloc(1, 1);
     }
+    oa_check(s->port, method, path, r->status, r->content_type, r->body, r->len);
     return r->status;
 }
 

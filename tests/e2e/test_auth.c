@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "oacheck.h"
 #include "router.h"
 
 #include <curl/curl.h>
@@ -120,13 +121,17 @@ static long req(const srv *s, const char *method, const char *path, const char *
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_hdr);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    if (curl_easy_perform(c) == CURLE_OK)
+    char *ct = NULL;
+    if (curl_easy_perform(c) == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    else
+        curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    } else {
         r->status = -1;
+    }
+    if (!r->body) r->body = calloc(1, 1);
+    oa_check(s->port, method, path, r->status, ct, r->body, r->len);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
-    if (!r->body) r->body = calloc(1, 1);
     return r->status;
 }
 

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "oacheck.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -916,6 +917,7 @@ static long http_chunked(srv *s, const char *path, const char *ctype, const char
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     if (!r->body) r->body = calloc(1, 1);
+    oa_check(s->port, "POST", path, r->status, r->content_type, r->body, r->len);
     return r->status;
 }
 

@@ -12,6 +12,7 @@
 
 #include "fastjson.h"
 #include "harness.h"
+#include "oacheck.h"
 
 #include <curl/curl.h>
 
@@ -207,12 +208,17 @@ static long on_conn(CURL *c, const char *method, const char *path, const char *b
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hresp_body_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     long st = -1;
-    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+    char *ct = NULL;
+    if (curl_easy_perform(c) == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+        curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    }
     long nc = 0;
     curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nc);
     *new_conns += nc;
     curl_slist_free_all(h);
     if (!r->body) r->body = strdup("");
+    oa_check(S.port, method, path, st, ct, r->body, r->len);
     return st;
 }
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "oacheck.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -141,7 +142,11 @@ static long sse_get(srv *s, const char *path, const char *last_id, sse_log *l, d
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000));
     *cc = curl_easy_perform(c);
     long status = 0;
+    char *ct = NULL;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    /* the status and media type; the body is an event stream, not a JSON document */
+    oa_check(s->port, "GET", path, status, ct, NULL, 0);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return status;
