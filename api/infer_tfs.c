@@ -319,11 +319,41 @@ static int run(http_req *req, http_resp *resp, reg_model *m, float **X, float **
     return 0;
 }
 
+/* [v0, ..., v(k-1)] as JSON reals: a new reference, or NULL when any allocation failed. */
 static json_t *row_json(const float *v, int k)
 {
     json_t *a = json_array();
-    for (int i = 0; i < k; i++) json_array_append_new(a, json_real(v[i]));
+    if (!a) return NULL;
+    for (int i = 0; i < k; i++)
+        if (json_array_append_new(a, json_real(v[i]))) { /* fails on a NULL real too */
+            json_decref(a);
+            return NULL;
+        }
     return a;
+}
+
+/* {"<key>": o}: a new reference, or NULL when any allocation failed. Takes o, even on failure. */
+static json_t *keyed(const char *key, json_t *o)
+{
+    json_t *out = json_object();
+    if (!out) {
+        json_decref(o);
+        return NULL;
+    }
+    if (json_object_set_new(out, key, o)) { /* frees o; fails on o == NULL too */
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Answers 200 with o, or 503 when o is NULL (its builder ran out of memory). */
+static void answer(http_req *req, http_resp *resp, json_t *o)
+{
+    if (o)
+        api_json(resp, 200, o);
+    else
+        api_fail(req, resp, MLP_ENOMEM, NULL);
 }
 
 /* {"<key>":[[y00,y01,...],...]} (or [y0,y1,...] for a single-output regression), written into
@@ -391,7 +421,6 @@ json_t *tfs_classify_json(const float *Y, int n, int n_out, char *const *labels,
     int *order = malloc(k1 * sizeof *order);
     float *sc = malloc(k1 * sizeof *sc);
     json_t *results = json_array(), *out = NULL;
-    int set_rc;
     if (!order || !sc || !results) goto out;
     for (int i = 0; i < n; i++) {
         const float *y = Y + (size_t)i * (size_t)n_out;
@@ -414,13 +443,8 @@ json_t *tfs_classify_json(const float *Y, int n, int n_out, char *const *labels,
                                       json_pack("[s, f]", labels[order[k]], (double)sc[order[k]])))
                 goto out;
     }
-    if (!(out = json_object())) goto out;
-    set_rc = json_object_set_new(out, "results", results);
-    results = NULL; /* json_object_set_new took it, even on failure */
-    if (set_rc) {
-        json_decref(out);
-        out = NULL;
-    }
+    out = keyed("results", results);
+    results = NULL; /* keyed took it */
 out:
     json_decref(results);
     free(order);
@@ -435,15 +459,53 @@ void tfs_classify(http_req *req, http_resp *resp)
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
     if (verb_ok(req, resp, m, "classify") && run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
-        json_t *o =
-            tfs_classify_json(Y, n, net_get_spec(m->b->net)->n_out, m->b->labels, m->b->n_labels);
-        if (o)
-            api_json(resp, 200, o);
-        else
-            api_fail(req, resp, MLP_ENOMEM, NULL);
+        answer(
+            req, resp,
+            tfs_classify_json(Y, n, net_get_spec(m->b->net)->n_out, m->b->labels, m->b->n_labels));
     }
     infer_bufs_done();
     reg_release(req->app->reg, m);
+}
+
+json_t *tfs_reconstruct_json(const float *X, const float *Y, int n, int d)
+{
+    json_t *rec = json_array(), *errs = json_array(), *out = NULL;
+    if (!rec || !errs) goto out;
+    for (int i = 0; i < n; i++) {
+        const float *x = X + (size_t)i * (size_t)d, *y = Y + (size_t)i * (size_t)d;
+        double se = 0;
+        for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
+        /* each append frees its value on failure, and fails on a NULL value */
+        if (json_array_append_new(rec, row_json(y, d)) ||
+            json_array_append_new(errs, json_real(se / d)))
+            goto out;
+    }
+    out = keyed("reconstructions", rec);
+    rec = NULL; /* keyed took it */
+    if (out) {
+        int set_rc = json_object_set_new(out, "errors", errs);
+        errs = NULL; /* json_object_set_new took it, even on failure */
+        if (set_rc) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+out:
+    json_decref(rec);
+    json_decref(errs);
+    return out;
+}
+
+json_t *tfs_encode_json(const float *C, int n, int k)
+{
+    json_t *codes = json_array();
+    if (!codes) return NULL;
+    for (int i = 0; i < n; i++)
+        if (json_array_append_new(codes, row_json(C + (size_t)i * (size_t)k, k))) {
+            json_decref(codes);
+            return NULL;
+        }
+    return keyed("codes", codes);
 }
 
 void tfs_reconstruct(http_req *req, http_resp *resp)
@@ -452,18 +514,8 @@ void tfs_reconstruct(http_req *req, http_resp *resp)
     if (!m) return;
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
-    if (verb_ok(req, resp, m, "reconstruct") && run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
-        int d = net_get_spec(m->b->net)->n_in;
-        json_t *rec = json_array(), *errs = json_array();
-        for (int i = 0; i < n; i++) {
-            const float *x = X + (size_t)i * d, *y = Y + (size_t)i * d;
-            double se = 0;
-            for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
-            json_array_append_new(rec, row_json(y, d));
-            json_array_append_new(errs, json_real(se / d));
-        }
-        api_json(resp, 200, json_pack("{s:o, s:o}", "reconstructions", rec, "errors", errs));
-    }
+    if (verb_ok(req, resp, m, "reconstruct") && run(req, resp, m, &X, &Y, &n, &columnar) == 0)
+        answer(req, resp, tfs_reconstruct_json(X, Y, n, net_get_spec(m->b->net)->n_in));
     infer_bufs_done();
     reg_release(req->app->reg, m);
 }
@@ -487,10 +539,7 @@ void tfs_encode(http_req *req, http_resp *resp)
             net_encode(nt, X, n, C, s);
             infer_blas_leave();
             metrics_inference(m->name, m->version, n);
-            json_t *codes = json_array();
-            for (int i = 0; i < n; i++)
-                json_array_append_new(codes, row_json(C + (size_t)i * k, k));
-            api_json(resp, 200, json_pack("{s:o}", "codes", codes));
+            answer(req, resp, tfs_encode_json(C, n, k));
         }
         free(C);
     }

@@ -2,8 +2,8 @@
  * while any request computes and restored after the last one, and the serving rate at which
  * training pauses (infer_serving_busy: >= INFER_BUSY_REQUESTS per INFER_BUSY_WINDOW_US); the
  * per-thread buffers, which give back what one large request grew past INFER_BUFS_KEEP_BYTES; and
- * the :classify renderer, which under every injected allocation failure answers nothing rather
- * than a partial list. */
+ * the :classify, :reconstruct and :encode renderers, which under every injected allocation
+ * failure answer nothing rather than a partial list. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,49 +109,65 @@ static void *chaos_malloc(size_t n)
     return malloc(n);
 }
 
-/* 1 when o is {"results": n rows of k [label, score] pairs}. */
-static int classify_complete(json_t *o, int n, int k)
-{
-    json_t *res = json_object_get(o, "results");
-    if (json_object_size(o) != 1 || json_array_size(res) != (size_t)n) return 0;
-    for (int i = 0; i < n; i++) {
-        json_t *r = json_array_get(res, (size_t)i);
-        if (json_array_size(r) != (size_t)k) return 0;
-        for (int j = 0; j < k; j++)
-            if (!json_is_string(json_array_get(json_array_get(r, (size_t)j), 0))) return 0;
-    }
-    return 1;
-}
+/* Builds one answer with the test's fixed inputs. */
+typedef json_t *(*build_fn)(void);
 
-/* Every allocation of the renderer, failed in turn: NULL each time, never a partial answer; and
- * with none failing, the full ranked answer. */
-static void classify_answer_never_partial(void **state)
+/* Every jansson allocation of build, failed in turn: NULL each time, never a partial answer; and
+ * with none failing, an answer that complete() accepts. At least min_failures allocations were
+ * failed (one per element of the answer). */
+static void never_partial(build_fn build, int (*complete)(json_t *), int min_failures)
 {
-    (void)state;
-    char *labels[] = {"cat", "dog", "emu"};
-    const float Y[] = {0.2f, 0.7f, 0.1f, 0.5f, 0.1f, 0.4f, 0.3f, 0.3f, 0.4f, 0.9f, 0.05f, 0.05f};
     int failures = 0, done = 0;
-    for (fail_at = 0; fail_at < 1000 && !done; fail_at++) {
+    for (fail_at = 0; fail_at < 10000 && !done; fail_at++) {
         alloc_n = 0;
         alloc_failed = 0;
         json_set_alloc_funcs(chaos_malloc, free);
-        json_t *o = tfs_classify_json(Y, 4, 3, labels, 3);
+        json_t *o = build();
         json_set_alloc_funcs(malloc, free);
         if (alloc_failed) {
             if (o) fprintf(stderr, "allocation %ld failed, yet an answer came back\n", fail_at);
             assert_null(o);
             failures++;
         } else {
-            assert_true(classify_complete(o, 4, 3));
+            assert_true(complete(o));
             done = 1;
         }
         json_decref(o);
     }
-    assert_true(done);
-    assert_true(failures > 4 * 3); /* at least one failure per pair */
     fail_at = -1;
-    json_t *o = tfs_classify_json(Y, 4, 3, labels, 3);
-    assert_true(classify_complete(o, 4, 3));
+    assert_true(done);
+    assert_true(failures >= min_failures);
+}
+
+static char *labels[] = {"cat", "dog", "emu"};
+static const float Y3[] = {0.2f, 0.7f, 0.1f, 0.5f, 0.1f,  0.4f,
+                           0.3f, 0.3f, 0.4f, 0.9f, 0.05f, 0.05f};
+
+static json_t *build_classify(void)
+{
+    return tfs_classify_json(Y3, 4, 3, labels, 3);
+}
+
+/* 1 when o is {"results": 4 rows of 3 [label, score] pairs}. */
+static int classify_complete(json_t *o)
+{
+    json_t *res = json_object_get(o, "results");
+    if (json_object_size(o) != 1 || json_array_size(res) != 4) return 0;
+    for (size_t i = 0; i < 4; i++) {
+        json_t *r = json_array_get(res, i);
+        if (json_array_size(r) != 3) return 0;
+        for (size_t j = 0; j < 3; j++)
+            if (!json_is_string(json_array_get(json_array_get(r, j), 0))) return 0;
+    }
+    return 1;
+}
+
+static void classify_answer_never_partial(void **state)
+{
+    (void)state;
+    never_partial(build_classify, classify_complete, 4 * 3);
+    json_t *o = build_classify();
+    assert_true(classify_complete(o));
     json_t *best = json_array_get(json_array_get(json_object_get(o, "results"), 1), 0);
     assert_string_equal(json_string_value(json_array_get(best, 0)), "cat");
     json_decref(o);
@@ -163,6 +179,70 @@ static void classify_answer_never_partial(void **state)
     json_decref(o);
 }
 
+/* 3 rows of 2 inputs, their reconstructions, and 3 codes of 2: values exact in float. */
+static const float X32[] = {1.0f, 2.0f, 0.5f, -1.0f, 0.0f, 4.0f};
+static const float R32[] = {1.5f, 2.0f, 0.5f, 0.0f, 1.0f, 2.0f};
+
+/* 1 when a is an array of n reals equal to v[0..n). */
+static int reals_are(json_t *a, const float *v, size_t n)
+{
+    if (!json_is_array(a) || json_array_size(a) != n) return 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(a, i);
+        if (!json_is_real(x) || json_real_value(x) != (double)v[i]) return 0;
+    }
+    return 1;
+}
+
+static json_t *build_reconstruct(void)
+{
+    return tfs_reconstruct_json(X32, R32, 3, 2);
+}
+
+/* 1 when o is the whole :reconstruct answer for X32 and R32. */
+static int reconstruct_complete(json_t *o)
+{
+    const float err[] = {0.125f, 0.5f, 2.5f}; /* mean of the squared differences per row */
+    json_t *rec = json_object_get(o, "reconstructions");
+    if (json_object_size(o) != 2 || json_array_size(rec) != 3) return 0;
+    for (size_t i = 0; i < 3; i++)
+        if (!reals_are(json_array_get(rec, i), R32 + 2 * i, 2)) return 0;
+    return reals_are(json_object_get(o, "errors"), err, 3);
+}
+
+static void reconstruct_answer_never_partial(void **state)
+{
+    (void)state;
+    never_partial(build_reconstruct, reconstruct_complete, 3 * 2 + 3);
+    json_t *o = build_reconstruct();
+    assert_true(reconstruct_complete(o));
+    json_decref(o);
+}
+
+static json_t *build_encode(void)
+{
+    return tfs_encode_json(X32, 3, 2);
+}
+
+/* 1 when o is {"codes": the 3 rows of X32}. */
+static int encode_complete(json_t *o)
+{
+    json_t *codes = json_object_get(o, "codes");
+    if (json_object_size(o) != 1 || json_array_size(codes) != 3) return 0;
+    for (size_t i = 0; i < 3; i++)
+        if (!reals_are(json_array_get(codes, i), X32 + 2 * i, 2)) return 0;
+    return 1;
+}
+
+static void encode_answer_never_partial(void **state)
+{
+    (void)state;
+    never_partial(build_encode, encode_complete, 3 * 2);
+    json_t *o = build_encode();
+    assert_true(encode_complete(o));
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +250,8 @@ int main(void)
         cmocka_unit_test(serving_rate_pauses_training),
         cmocka_unit_test(large_buffers_released_after_request),
         cmocka_unit_test(classify_answer_never_partial),
+        cmocka_unit_test(reconstruct_answer_never_partial),
+        cmocka_unit_test(encode_answer_never_partial),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
