@@ -9,6 +9,7 @@
  * never freed per request, freed at thread exit); the answer is written straight into the
  * connection's answer buffer (http_resp_buf, kept for its next requests), which MHD sends
  * without a copy, with fj_format_float. net_predict is the only compute path. */
+#include "config.h"
 #include "fastjson.h"
 #include "handlers.h"
 #include "infer.h"
@@ -185,13 +186,19 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
         return -1;
     }
     if (req->body && req->body_len && json_type_ok(req)) {
-        int r = fj_rows(req->body, req->body_len, d, &t->x, n, columnar);
-        if (r == 1) {
-            if (api_instances_check(req, resp, (size_t)*n)) return -1;
+        size_t max = (size_t)req->app->cfg->max_instances; /* >= 1 (config.c) */
+        int r = fj_rows(req->body, req->body_len, d, max, &t->x, n, columnar);
+        if (r == FJ_ROWS) {
             *X = t->x.p;
             return 0;
         }
-        if (r < 0) {
+        if (r == FJ_TOO_MANY) { /* the reader stopped there: the total is not known */
+            api_failf(req, resp, 413, NULL,
+                      "more than %zu instances in one request; the limit is %zu (--max-instances)",
+                      max, max);
+            return -1;
+        }
+        if (r == FJ_ENOMEM) {
             api_fail(req, resp, MLP_ENOMEM, NULL);
             return -1;
         }
