@@ -326,13 +326,20 @@ static int run(http_req *req, http_resp *resp, reg_model *m, float **X, float **
     return 0;
 }
 
+/* v as a JSON real, or null when it is not finite (as predict_answer writes it; json_real
+ * refuses NaN and infinities): a new reference, NULL only when out of memory. */
+static json_t *real_json(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
 /* [v0, ..., v(k-1)] as JSON reals: a new reference, or NULL when any allocation failed. */
 static json_t *row_json(const float *v, int k)
 {
     json_t *a = json_array();
     if (!a) return NULL;
     for (int i = 0; i < k; i++)
-        if (json_array_append_new(a, json_real(v[i]))) { /* fails on a NULL real too */
+        if (json_array_append_new(a, real_json(v[i]))) { /* fails on a NULL value too */
             json_decref(a);
             return NULL;
         }
@@ -443,12 +450,16 @@ json_t *tfs_classify_json(const float *Y, int n, int n_out, char *const *labels,
             }
             order[b + 1] = o;
         }
+        /* each append frees its value on failure, and fails on a NULL value */
         json_t *r = json_array();
-        if (json_array_append_new(results, r)) goto out; /* frees r; fails on r == NULL too */
-        for (int k = 0; k < K; k++)
-            if (json_array_append_new(r,
-                                      json_pack("[s, f]", labels[order[k]], (double)sc[order[k]])))
+        if (json_array_append_new(results, r)) goto out;
+        for (int k = 0; k < K; k++) {
+            json_t *pair = json_array();
+            if (json_array_append_new(r, pair) ||
+                json_array_append_new(pair, json_string(labels[order[k]])) ||
+                json_array_append_new(pair, real_json(sc[order[k]])))
                 goto out;
+        }
     }
     out = keyed("results", results);
     results = NULL; /* keyed took it */
@@ -484,7 +495,7 @@ json_t *tfs_reconstruct_json(const float *X, const float *Y, int n, int d)
         for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
         /* each append frees its value on failure, and fails on a NULL value */
         if (json_array_append_new(rec, row_json(y, d)) ||
-            json_array_append_new(errs, json_real(se / d)))
+            json_array_append_new(errs, real_json(se / d)))
             goto out;
     }
     out = keyed("reconstructions", rec);

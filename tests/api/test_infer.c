@@ -15,6 +15,7 @@
 #include "infer_tfs.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -243,6 +244,48 @@ static void encode_answer_never_partial(void **state)
     json_decref(o);
 }
 
+/* Outputs that are not finite (a model overflowing on inputs near the float limit) are written
+ * as null, as :predict writes them: an answer, not an allocation failure, and no value dropped. */
+static void non_finite_outputs_are_null(void **state)
+{
+    (void)state;
+    const float nan = NAN, inf = INFINITY;
+    const float Yc[] = {nan, nan, nan, 0.5f, 0.25f, 0.25f};
+    json_t *o = tfs_classify_json(Yc, 2, 3, labels, 3);
+    assert_non_null(o);
+    json_t *res = json_object_get(o, "results");
+    assert_int_equal(json_array_size(res), 2);
+    for (size_t j = 0; j < 3; j++) {
+        json_t *pair = json_array_get(json_array_get(res, 0), j);
+        assert_int_equal(json_array_size(pair), 2);
+        assert_true(json_is_null(json_array_get(pair, 1)));
+    }
+    assert_true(json_is_real(json_array_get(json_array_get(json_array_get(res, 1), 0), 1)));
+    json_decref(o);
+
+    const float X[] = {1.0f, 2.0f, 3.0f, 4.0f}, R[] = {inf, 2.0f, 3.0f, 5.0f};
+    o = tfs_reconstruct_json(X, R, 2, 2);
+    assert_non_null(o);
+    json_t *row = json_array_get(json_object_get(o, "reconstructions"), 0);
+    assert_int_equal(json_array_size(row), 2);
+    assert_true(json_is_null(json_array_get(row, 0)));
+    assert_true(json_real_value(json_array_get(row, 1)) == 2.0);
+    json_t *errs = json_object_get(o, "errors");
+    assert_int_equal(json_array_size(errs), 2);
+    assert_true(json_is_null(json_array_get(errs, 0)));
+    assert_true(json_real_value(json_array_get(errs, 1)) == 0.5);
+    json_decref(o);
+
+    const float C[] = {nan, -inf, 1.5f, 0.0f};
+    o = tfs_encode_json(C, 2, 2);
+    assert_non_null(o);
+    json_t *codes = json_object_get(o, "codes");
+    assert_true(json_is_null(json_array_get(json_array_get(codes, 0), 0)));
+    assert_true(json_is_null(json_array_get(json_array_get(codes, 0), 1)));
+    assert_true(json_real_value(json_array_get(json_array_get(codes, 1), 0)) == 1.5);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +295,7 @@ int main(void)
         cmocka_unit_test(classify_answer_never_partial),
         cmocka_unit_test(reconstruct_answer_never_partial),
         cmocka_unit_test(encode_answer_never_partial),
+        cmocka_unit_test(non_finite_outputs_are_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

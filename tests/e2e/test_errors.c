@@ -1189,12 +1189,32 @@ static void max_instances_cases(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* Outputs that are not finite (the classifier's logits overflow on inputs near the float limit):
+ * written as null, as /v1 :predict writes them; never a 503, and no value dropped. */
+static const ecase overflow_cases[] = {
+    {0, "POST", "/v1/models/clf:predict", NULL, "{\"instances\":[[3e38,-3e38],[1,2]]}", NULL, NULL,
+     200, "{\"predictions\":[[null,null],[", NULL},
+    {0, "POST", "/v1/models/clf:classify", NULL, "{\"instances\":[[3e38,-3e38],[1,2]]}", NULL, NULL,
+     200, "{\"results\":[[[\"cat\",null],[\"dog\",null]],[[", NULL},
+};
+
+static void non_finite_outputs(void **state)
+{
+    (void)state;
+    size_t n = sizeof overflow_cases / sizeof overflow_cases[0], failed = 0;
+    int before = n_5xx;
+    for (size_t i = 0; i < n; i++) failed += (size_t)run_case(i, &overflow_cases[i]);
+    fprintf(stderr, "%zu of %zu non-finite output cases passed\n", n - failed, n);
+    assert_int_equal(n_5xx, before);
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_error_case),    cmocka_unit_test(validate_does_not_queue),
         cmocka_unit_test(still_healthy),       cmocka_unit_test(infer_hardening_cases),
-        cmocka_unit_test(max_instances_cases),
+        cmocka_unit_test(max_instances_cases), cmocka_unit_test(non_finite_outputs),
     };
     return cmocka_run_group_tests_name("e2e/errors", tests, setup, teardown);
 }
