@@ -326,9 +326,7 @@ static int run(http_req *req, http_resp *resp, reg_model *m, float **X, float **
     return 0;
 }
 
-/* v as a JSON real, or null when it is not finite (as predict_answer writes it; json_real
- * refuses NaN and infinities): a new reference, NULL only when out of memory. */
-static json_t *real_json(double v)
+json_t *tfs_real_json(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
 }
@@ -339,7 +337,7 @@ static json_t *row_json(const float *v, int k)
     json_t *a = json_array();
     if (!a) return NULL;
     for (int i = 0; i < k; i++)
-        if (json_array_append_new(a, real_json(v[i]))) { /* fails on a NULL value too */
+        if (json_array_append_new(a, tfs_real_json(v[i]))) { /* fails on a NULL value too */
             json_decref(a);
             return NULL;
         }
@@ -457,7 +455,7 @@ json_t *tfs_classify_json(const float *Y, int n, int n_out, char *const *labels,
             json_t *pair = json_array();
             if (json_array_append_new(r, pair) ||
                 json_array_append_new(pair, json_string(labels[order[k]])) ||
-                json_array_append_new(pair, real_json(sc[order[k]])))
+                json_array_append_new(pair, tfs_real_json(sc[order[k]])))
                 goto out;
         }
     }
@@ -495,7 +493,7 @@ json_t *tfs_reconstruct_json(const float *X, const float *Y, int n, int d)
         for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
         /* each append frees its value on failure, and fails on a NULL value */
         if (json_array_append_new(rec, row_json(y, d)) ||
-            json_array_append_new(errs, real_json(se / d)))
+            json_array_append_new(errs, tfs_real_json(se / d)))
             goto out;
     }
     out = keyed("reconstructions", rec);

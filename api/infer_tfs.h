@@ -1,12 +1,16 @@
 /* infer_tfs.h — the parts of the /v1 inference front-end (api/infer_tfs.c) that tests drive
  * without a server: the renderers of the :classify, :reconstruct and :encode answers, each of
- * which gives the whole answer or nothing.
+ * which gives the whole answer or nothing; and the rule for non-finite values, which /v2 shares.
  *
  * Threading: reentrant. */
 #ifndef INFER_TFS_H
 #define INFER_TFS_H
 
 #include <jansson.h>
+
+/* v as a JSON real, or null when it is not finite (json_real refuses NaN and infinities; :predict
+ * writes them as null too). New reference, NULL only when out of memory. */
+json_t *tfs_real_json(double v);
 
 /* The :classify answer {"results": [[[label, score], ...], ...]} for the n rows of Y (n x n_out,
  * row-major): every label with its score, best first; a single output with two labels is the

@@ -2,8 +2,9 @@
  * while any request computes and restored after the last one, and the serving rate at which
  * training pauses (infer_serving_busy: >= INFER_BUSY_REQUESTS per INFER_BUSY_WINDOW_US); the
  * per-thread buffers, which give back what one large request grew past INFER_BUFS_KEEP_BYTES; and
- * the :classify, :reconstruct and :encode renderers, which under every injected allocation
- * failure answer nothing rather than a partial list. */
+ * the :classify, :reconstruct and :encode renderers and /v2 infer's, which under every injected
+ * allocation failure answer nothing rather than a partial list, and write non-finite values as
+ * null. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include "http.h"
 #include "infer.h"
 #include "infer_tfs.h"
+#include "infer_v2.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -286,6 +288,110 @@ static void non_finite_outputs_are_null(void **state)
     json_decref(o);
 }
 
+/* A classifier of 2 inputs and 3 classes, as v2_answer_json sees it (no network needed). */
+static model_bundle v2_bundle = {NULL, 0, NULL, 3, labels};
+static reg_model v2_model = {.name = "clf", .version = 4, .b = &v2_bundle};
+static const net_spec v2_spec = {.task = TASK_CLASSIFICATION, .n_in = 2, .n_out = 3};
+static const float X42[] = {1, 2, 3, 4, 5, 6, 7, 8};
+
+/* JSON probabilities and labels, with an id; or probabilities as binary data. */
+static json_t *build_v2(const float *Y, int binary, size_t *bin_total)
+{
+    static const v2_want want_json[] = {{OUT_PROB, 0}, {OUT_LABEL, 0}};
+    static const v2_want want_bin[] = {{OUT_PROB, 1}, {OUT_LABEL, 0}};
+    json_t *id = json_string("req-1");
+    if (!id) return NULL; /* an injected failure: the answer would need it */
+    v2_result r = {&v2_model, &v2_spec, id, binary ? want_bin : want_json, 2, X42, Y, 4};
+    json_t *o = v2_answer_json(&r, bin_total);
+    json_decref(id);
+    return o;
+}
+
+static json_t *build_v2_json(void)
+{
+    size_t bin = 99;
+    json_t *o = build_v2(Y3, 0, &bin);
+    if (o && bin != 0) fail_msg("binary bytes %zu in a JSON answer", bin);
+    return o;
+}
+
+static json_t *build_v2_binary(void)
+{
+    size_t bin = 0;
+    json_t *o = build_v2(Y3, 1, &bin);
+    if (o && bin != 4 * 3 * sizeof(float)) fail_msg("binary bytes %zu, not 48", bin);
+    return o;
+}
+
+/* 1 when output i of o is named name with shape [4] or [4, cols]. */
+static int v2_output_is(json_t *o, size_t i, const char *name, int cols)
+{
+    json_t *ot = json_array_get(json_object_get(o, "outputs"), i);
+    json_t *shape = json_object_get(ot, "shape");
+    return json_is_string(json_object_get(ot, "name")) &&
+           strcmp(json_string_value(json_object_get(ot, "name")), name) == 0 &&
+           json_is_string(json_object_get(ot, "datatype")) &&
+           json_array_size(shape) == (cols ? 2u : 1u) &&
+           json_integer_value(json_array_get(shape, 0)) == 4 &&
+           (!cols || json_integer_value(json_array_get(shape, 1)) == cols);
+}
+
+/* 1 when o is the whole JSON answer: 4 x 3 probabilities and 4 labels. */
+static int v2_json_complete(json_t *o)
+{
+    json_t *outs = json_object_get(o, "outputs");
+    if (json_object_size(o) != 4 || json_array_size(outs) != 2 ||
+        strcmp(json_string_value(json_object_get(o, "model_name")), "clf") != 0 ||
+        strcmp(json_string_value(json_object_get(o, "model_version")), "4") != 0 ||
+        strcmp(json_string_value(json_object_get(o, "id")), "req-1") != 0)
+        return 0;
+    if (!v2_output_is(o, 0, "probabilities", 3) || !v2_output_is(o, 1, "label", 0)) return 0;
+    json_t *prob = json_object_get(json_array_get(outs, 0), "data");
+    json_t *lab = json_object_get(json_array_get(outs, 1), "data");
+    if (!reals_are(prob, Y3, 12) || json_array_size(lab) != 4) return 0;
+    static const char *const best[] = {"dog", "cat", "emu", "cat"};
+    for (size_t i = 0; i < 4; i++)
+        if (!json_is_string(json_array_get(lab, i)) ||
+            strcmp(json_string_value(json_array_get(lab, i)), best[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* 1 when o is the whole answer with binary probabilities: their size, no data. */
+static int v2_binary_complete(json_t *o)
+{
+    json_t *outs = json_object_get(o, "outputs");
+    if (json_object_size(o) != 4 || json_array_size(outs) != 2) return 0;
+    json_t *p = json_array_get(outs, 0);
+    if (!v2_output_is(o, 0, "probabilities", 3) || json_object_get(p, "data") ||
+        json_integer_value(json_object_get(json_object_get(p, "parameters"), "binary_data_size")) !=
+            48)
+        return 0;
+    return v2_output_is(o, 1, "label", 0) &&
+           json_array_size(json_object_get(json_array_get(outs, 1), "data")) == 4;
+}
+
+/* /v2 infer's answer under every injected allocation failure: nothing rather than an answer whose
+ * data is shorter than its shape; non-finite outputs are null. */
+static void v2_answer_never_partial(void **state)
+{
+    (void)state;
+    never_partial(build_v2_json, v2_json_complete, 12 + 4);
+    never_partial(build_v2_binary, v2_binary_complete, 4);
+    json_t *o = build_v2_json();
+    assert_true(v2_json_complete(o));
+    json_decref(o);
+    const float Yn[] = {NAN, NAN, NAN, 0.2f, 0.3f, 0.5f, INFINITY, 0, 0, 1, 0, 0};
+    size_t bin = 0;
+    o = build_v2(Yn, 0, &bin);
+    json_t *prob = json_object_get(json_array_get(json_object_get(o, "outputs"), 0), "data");
+    assert_int_equal(json_array_size(prob), 12);
+    assert_true(json_is_null(json_array_get(prob, 0)));
+    assert_true(json_is_null(json_array_get(prob, 6)));
+    assert_true(json_is_real(json_array_get(prob, 7)));
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +402,7 @@ int main(void)
         cmocka_unit_test(reconstruct_answer_never_partial),
         cmocka_unit_test(encode_answer_never_partial),
         cmocka_unit_test(non_finite_outputs_are_null),
+        cmocka_unit_test(v2_answer_never_partial),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
