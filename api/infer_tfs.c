@@ -5,10 +5,12 @@
  * Hot path (:predict): the body is read by api/fastjson's strict single-pass reader straight
  * into a per-thread float matrix; bodies it does not handle (object rows, extra keys, errors)
  * go through jansson exactly as before, into the same matrix, so answers and error messages do
- * not depend on the path. X, Y and the activations are per-thread buffers (grown as needed,
- * never freed per request, freed at thread exit); the answer is written straight into the
- * connection's answer buffer (http_resp_buf, kept for its next requests), which MHD sends
- * without a copy, with fj_format_float. net_predict is the only compute path. */
+ * not depend on the path (but for --max-instances: the fast reader stops at the limit before
+ * making room for more rows, so its 413 says "more than N" where jansson's counts them). X, Y and
+ * the activations are per-thread buffers (grown as needed, never freed per request, freed at thread
+ * exit); the answer is written straight into the connection's answer buffer (http_resp_buf, kept
+ * for its next requests), which MHD sends without a copy, with fj_format_float. net_predict is the
+ * only compute path. */
 #include "config.h"
 #include "fastjson.h"
 #include "handlers.h"
