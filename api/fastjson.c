@@ -217,11 +217,13 @@ int fj_number(const char *s, size_t len, float *out)
     return 1;
 }
 
-int fj_reserve(fj_floats *X, size_t need)
+/* fj_reserve, growing X to at most `most` floats (need <= most). */
+static int reserve_upto(fj_floats *X, size_t need, size_t most)
 {
     if (need <= X->cap) return 0;
     size_t cap = X->cap ? X->cap * 2 : 1024;
     while (cap < need) cap *= 2;
+    if (cap > most) cap = most;
     float *p = realloc(X->p, cap * sizeof *p);
     if (!p) return -1;
     X->p = p;
@@ -229,10 +231,18 @@ int fj_reserve(fj_floats *X, size_t need)
     return 0;
 }
 
-int fj_rows(const char *s, size_t len, int d, fj_floats *X, int *n_out, int *columnar)
+int fj_reserve(fj_floats *X, size_t need)
+{
+    return reserve_upto(X, need, FJ_NO_LIMIT);
+}
+
+int fj_rows(const char *s, size_t len, int d, size_t max_rows, fj_floats *X, int *n_out,
+            int *columnar)
 {
     const char *p = s, *e = s + len;
-    if (d < 1) return 0;
+    if (d < 1) return FJ_OTHER;
+    /* the rows never exceed INT32_MAX floats (below), so max_rows x d floats is the most X needs */
+    size_t most = max_rows < (size_t)INT32_MAX / (size_t)d ? max_rows * (size_t)d : FJ_NO_LIMIT;
     p = skip_ws(p, e);
     if (p >= e || *p++ != '{') return 0;
     p = skip_ws(p, e);
@@ -251,10 +261,14 @@ int fj_rows(const char *s, size_t len, int d, fj_floats *X, int *n_out, int *col
     if (p >= e || *p++ != '[') return 0;
     size_t n = 0;
     for (;;) {
+        if (n >= max_rows) { /* an element follows the max_rows-th row: stop before growing X */
+            *n_out = n < (size_t)INT32_MAX ? (int)n + 1 : INT32_MAX;
+            return FJ_TOO_MANY;
+        }
         p = skip_ws(p, e);
         if (p >= e || *p++ != '[') return 0; /* also: empty list, rows that are not lists */
         if (n >= (size_t)INT32_MAX / (size_t)d) return 0;
-        if (fj_reserve(X, (n + 1) * (size_t)d)) return -1;
+        if (reserve_upto(X, (n + 1) * (size_t)d, most)) return FJ_ENOMEM;
         float *row = X->p + n * (size_t)d;
         for (int c = 0; c < d; c++) {
             p = skip_ws(p, e);
@@ -283,7 +297,7 @@ int fj_rows(const char *s, size_t len, int d, fj_floats *X, int *n_out, int *col
     p = skip_ws(p, e);
     if (p != e) return 0;
     *n_out = (int)n;
-    return 1;
+    return FJ_ROWS;
 }
 
 /* Decimal exponent of a (> 0, finite): 10^e10 <= a < 10^(e10+1). */

@@ -26,11 +26,24 @@ typedef struct {
 /* Makes room for n floats in X (contents kept). 0 ok, -1 out of memory. */
 int fj_reserve(fj_floats *X, size_t n);
 
+/* What fj_rows found. */
+enum {
+    FJ_ENOMEM = -1,  /* X could not grow (out of memory) */
+    FJ_OTHER = 0,    /* not a body this reader handles: use jansson */
+    FJ_ROWS = 1,     /* the rows are in X */
+    FJ_TOO_MANY = 2, /* more than max_rows rows */
+};
+
+/* No row limit, for fj_rows callers that have none (tests, benchmarks). */
+#define FJ_NO_LIMIT ((size_t)-1)
+
 /* Reads body s[0..len) as {"instances"|"inputs": [[d numbers], ...]} (one key, >= 1 rows of
- * exactly d numbers). Returns 1 with the rows in X->p (grown as needed; n x d, row-major), *n and
- * *columnar (1 for "inputs") set; 0 when the body is anything else (use jansson); -1 when X
- * could not grow (out of memory). */
-int fj_rows(const char *s, size_t len, int d, fj_floats *X, int *n, int *columnar);
+ * exactly d numbers). FJ_ROWS with the rows in X->p (n x d, row-major), *n and *columnar (1 for
+ * "inputs") set; FJ_OTHER when the body is anything else; FJ_ENOMEM when X could not grow; and
+ * FJ_TOO_MANY, with *columnar and *n = max_rows + 1 set, as soon as an element follows the
+ * max_rows-th row (max_rows >= 1), whatever the rest of the body holds. X grows as rows are read,
+ * never past max_rows x d floats: a body's memory is bounded by the row limit before it is read. */
+int fj_rows(const char *s, size_t len, int d, size_t max_rows, fj_floats *X, int *n, int *columnar);
 
 /* Reads one JSON number token s[0..len) exactly as the fast reader does: 1 and *out set, 0 when
  * not handled (invalid, or left to jansson). For the tests. */

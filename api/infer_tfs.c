@@ -5,10 +5,13 @@
  * Hot path (:predict): the body is read by api/fastjson's strict single-pass reader straight
  * into a per-thread float matrix; bodies it does not handle (object rows, extra keys, errors)
  * go through jansson exactly as before, into the same matrix, so answers and error messages do
- * not depend on the path. X, Y and the activations are per-thread buffers (grown as needed,
- * never freed per request, freed at thread exit); the answer is written straight into the
- * connection's answer buffer (http_resp_buf, kept for its next requests), which MHD sends
- * without a copy, with fj_format_float. net_predict is the only compute path. */
+ * not depend on the path (but for --max-instances: the fast reader stops at the limit before
+ * making room for more rows, so its 413 says "more than N" where jansson's counts them). X, Y and
+ * the activations are per-thread buffers (grown as needed, never freed per request, freed at thread
+ * exit); the answer is written straight into the connection's answer buffer (http_resp_buf, kept
+ * for its next requests), which MHD sends without a copy, with fj_format_float. net_predict is the
+ * only compute path. */
+#include "config.h"
 #include "fastjson.h"
 #include "handlers.h"
 #include "infer.h"
@@ -185,13 +188,19 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
         return -1;
     }
     if (req->body && req->body_len && json_type_ok(req)) {
-        int r = fj_rows(req->body, req->body_len, d, &t->x, n, columnar);
-        if (r == 1) {
-            if (api_instances_check(req, resp, (size_t)*n)) return -1;
+        size_t max = (size_t)req->app->cfg->max_instances; /* >= 1 (config.c) */
+        int r = fj_rows(req->body, req->body_len, d, max, &t->x, n, columnar);
+        if (r == FJ_ROWS) {
             *X = t->x.p;
             return 0;
         }
-        if (r < 0) {
+        if (r == FJ_TOO_MANY) { /* the reader stopped there: the total is not known */
+            api_failf(req, resp, 413, NULL,
+                      "more than %zu instances in one request; the limit is %zu (--max-instances)",
+                      max, max);
+            return -1;
+        }
+        if (r == FJ_ENOMEM) {
             api_fail(req, resp, MLP_ENOMEM, NULL);
             return -1;
         }
@@ -319,11 +328,46 @@ static int run(http_req *req, http_resp *resp, reg_model *m, float **X, float **
     return 0;
 }
 
+json_t *tfs_real_json(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* [v0, ..., v(k-1)] as JSON reals: a new reference, or NULL when any allocation failed. */
 static json_t *row_json(const float *v, int k)
 {
     json_t *a = json_array();
-    for (int i = 0; i < k; i++) json_array_append_new(a, json_real(v[i]));
+    if (!a) return NULL;
+    for (int i = 0; i < k; i++)
+        if (json_array_append_new(a, tfs_real_json(v[i]))) { /* fails on a NULL value too */
+            json_decref(a);
+            return NULL;
+        }
     return a;
+}
+
+/* {"<key>": o}: a new reference, or NULL when any allocation failed. Takes o, even on failure. */
+static json_t *keyed(const char *key, json_t *o)
+{
+    json_t *out = json_object();
+    if (!out) {
+        json_decref(o);
+        return NULL;
+    }
+    if (json_object_set_new(out, key, o)) { /* frees o; fails on o == NULL too */
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Answers 200 with o, or 503 when o is NULL (its builder ran out of memory). */
+static void answer(http_req *req, http_resp *resp, json_t *o)
+{
+    if (o)
+        api_json(resp, 200, o);
+    else
+        api_fail(req, resp, MLP_ENOMEM, NULL);
 }
 
 /* {"<key>":[[y00,y01,...],...]} (or [y0,y1,...] for a single-output regression), written into
@@ -391,7 +435,6 @@ json_t *tfs_classify_json(const float *Y, int n, int n_out, char *const *labels,
     int *order = malloc(k1 * sizeof *order);
     float *sc = malloc(k1 * sizeof *sc);
     json_t *results = json_array(), *out = NULL;
-    int set_rc;
     if (!order || !sc || !results) goto out;
     for (int i = 0; i < n; i++) {
         const float *y = Y + (size_t)i * (size_t)n_out;
@@ -407,20 +450,19 @@ json_t *tfs_classify_json(const float *Y, int n, int n_out, char *const *labels,
             }
             order[b + 1] = o;
         }
+        /* each append frees its value on failure, and fails on a NULL value */
         json_t *r = json_array();
-        if (json_array_append_new(results, r)) goto out; /* frees r; fails on r == NULL too */
-        for (int k = 0; k < K; k++)
-            if (json_array_append_new(r,
-                                      json_pack("[s, f]", labels[order[k]], (double)sc[order[k]])))
+        if (json_array_append_new(results, r)) goto out;
+        for (int k = 0; k < K; k++) {
+            json_t *pair = json_array();
+            if (json_array_append_new(r, pair) ||
+                json_array_append_new(pair, json_string(labels[order[k]])) ||
+                json_array_append_new(pair, tfs_real_json(sc[order[k]])))
                 goto out;
+        }
     }
-    if (!(out = json_object())) goto out;
-    set_rc = json_object_set_new(out, "results", results);
-    results = NULL; /* json_object_set_new took it, even on failure */
-    if (set_rc) {
-        json_decref(out);
-        out = NULL;
-    }
+    out = keyed("results", results);
+    results = NULL; /* keyed took it */
 out:
     json_decref(results);
     free(order);
@@ -435,15 +477,53 @@ void tfs_classify(http_req *req, http_resp *resp)
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
     if (verb_ok(req, resp, m, "classify") && run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
-        json_t *o =
-            tfs_classify_json(Y, n, net_get_spec(m->b->net)->n_out, m->b->labels, m->b->n_labels);
-        if (o)
-            api_json(resp, 200, o);
-        else
-            api_fail(req, resp, MLP_ENOMEM, NULL);
+        answer(
+            req, resp,
+            tfs_classify_json(Y, n, net_get_spec(m->b->net)->n_out, m->b->labels, m->b->n_labels));
     }
     infer_bufs_done();
     reg_release(req->app->reg, m);
+}
+
+json_t *tfs_reconstruct_json(const float *X, const float *Y, int n, int d)
+{
+    json_t *rec = json_array(), *errs = json_array(), *out = NULL;
+    if (!rec || !errs) goto out;
+    for (int i = 0; i < n; i++) {
+        const float *x = X + (size_t)i * (size_t)d, *y = Y + (size_t)i * (size_t)d;
+        double se = 0;
+        for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
+        /* each append frees its value on failure, and fails on a NULL value */
+        if (json_array_append_new(rec, row_json(y, d)) ||
+            json_array_append_new(errs, tfs_real_json(se / d)))
+            goto out;
+    }
+    out = keyed("reconstructions", rec);
+    rec = NULL; /* keyed took it */
+    if (out) {
+        int set_rc = json_object_set_new(out, "errors", errs);
+        errs = NULL; /* json_object_set_new took it, even on failure */
+        if (set_rc) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+out:
+    json_decref(rec);
+    json_decref(errs);
+    return out;
+}
+
+json_t *tfs_encode_json(const float *C, int n, int k)
+{
+    json_t *codes = json_array();
+    if (!codes) return NULL;
+    for (int i = 0; i < n; i++)
+        if (json_array_append_new(codes, row_json(C + (size_t)i * (size_t)k, k))) {
+            json_decref(codes);
+            return NULL;
+        }
+    return keyed("codes", codes);
 }
 
 void tfs_reconstruct(http_req *req, http_resp *resp)
@@ -452,18 +532,8 @@ void tfs_reconstruct(http_req *req, http_resp *resp)
     if (!m) return;
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
-    if (verb_ok(req, resp, m, "reconstruct") && run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
-        int d = net_get_spec(m->b->net)->n_in;
-        json_t *rec = json_array(), *errs = json_array();
-        for (int i = 0; i < n; i++) {
-            const float *x = X + (size_t)i * d, *y = Y + (size_t)i * d;
-            double se = 0;
-            for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
-            json_array_append_new(rec, row_json(y, d));
-            json_array_append_new(errs, json_real(se / d));
-        }
-        api_json(resp, 200, json_pack("{s:o, s:o}", "reconstructions", rec, "errors", errs));
-    }
+    if (verb_ok(req, resp, m, "reconstruct") && run(req, resp, m, &X, &Y, &n, &columnar) == 0)
+        answer(req, resp, tfs_reconstruct_json(X, Y, n, net_get_spec(m->b->net)->n_in));
     infer_bufs_done();
     reg_release(req->app->reg, m);
 }
@@ -487,10 +557,7 @@ void tfs_encode(http_req *req, http_resp *resp)
             net_encode(nt, X, n, C, s);
             infer_blas_leave();
             metrics_inference(m->name, m->version, n);
-            json_t *codes = json_array();
-            for (int i = 0; i < n; i++)
-                json_array_append_new(codes, row_json(C + (size_t)i * k, k));
-            api_json(resp, 200, json_pack("{s:o}", "codes", codes));
+            answer(req, resp, tfs_encode_json(C, n, k));
         }
         free(C);
     }

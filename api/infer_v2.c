@@ -19,6 +19,8 @@
 #include "config.h"
 #include "handlers.h"
 #include "infer.h"
+#include "infer_tfs.h"
+#include "infer_v2.h"
 #include "metrics.h"
 #include "problem.h"
 #include "registry.h"
@@ -74,7 +76,6 @@ static reg_model *v2_model(http_req *req, http_resp *resp)
     return infer_model(req, resp);
 }
 
-typedef enum { OUT_PROB = 0, OUT_LABEL, OUT_PRED, OUT_RECON, OUT_RECON_ERR } v2_out;
 static const char *const out_names[] = {"probabilities", "label", "prediction", "reconstruction",
                                         "reconstruction_error"};
 static const char *const out_types[] = {"FP32", "BYTES", "FP32", "FP32", "FP64"};
@@ -152,11 +153,6 @@ void v2_model_ready(http_req *req, http_resp *resp)
 }
 
 /* ---- infer ---- */
-
-typedef struct {
-    v2_out which;
-    int binary;
-} v2_want;
 
 /* Flattens nested "data" (row-major, d per row) into x as float32 (FP32 and FP64 alike: a JSON
  * number is read as a double, then rounded as /v1 does); counts values into *k (stores < cap).
@@ -499,28 +495,76 @@ static void out_write(v2_out o, const reg_model *m, const float *X, const float 
     }
 }
 
+/* An output's JSON "data" (flat, row-major): a new reference, or NULL when any allocation
+ * failed. */
 static json_t *out_json_data(v2_out o, const reg_model *m, const float *X, const float *Y, long N,
                              int K, int D)
 {
     json_t *a = json_array();
-    if (o == OUT_LABEL) {
-        for (long i = 0; i < N; i++) {
-            int c = label_of(Y + (size_t)i * K, K);
-            json_array_append_new(a, json_string(c < m->b->n_labels ? m->b->labels[c] : ""));
+    if (!a) return NULL;
+    size_t n = o == OUT_LABEL || o == OUT_RECON_ERR ? (size_t)N : (size_t)N * (size_t)K;
+    for (size_t i = 0; i < n; i++) {
+        json_t *v;
+        if (o == OUT_LABEL) {
+            int c = label_of(Y + i * (size_t)K, K);
+            v = json_string(c < m->b->n_labels ? m->b->labels[c] : "");
+        } else if (o == OUT_RECON_ERR) {
+            v = tfs_real_json(recon_err(X + i * (size_t)D, Y + i * (size_t)K, D));
+        } else {
+            v = tfs_real_json(Y[i]);
         }
-    } else if (o == OUT_RECON_ERR) {
-        for (long i = 0; i < N; i++)
-            json_array_append_new(a, json_real(recon_err(X + (size_t)i * D, Y + (size_t)i * K, D)));
-    } else {
-        size_t n = (size_t)N * (size_t)K;
-        for (size_t i = 0; i < n; i++) json_array_append_new(a, json_real(Y[i]));
+        if (json_array_append_new(a, v)) { /* frees v; fails on v == NULL too */
+            json_decref(a);
+            return NULL;
+        }
     }
     return a;
 }
 
+json_t *v2_answer_json(const v2_result *r, size_t *bin_total)
+{
+    const reg_model *m = r->m;
+    int K = r->sp->n_out, D = r->sp->n_in;
+    size_t total = 0;
+    char vs[16];
+    json_t *outputs = json_array(), *res = NULL;
+    if (!outputs) goto fail;
+    /* each append and set frees its value on failure, and fails on a NULL value */
+    for (int i = 0; i < r->n_want; i++) {
+        v2_out o = r->want[i].which;
+        json_t *ot = json_object();
+        if (json_array_append_new(outputs, ot) ||
+            json_object_set_new(ot, "name", json_string(out_names[o])) ||
+            json_object_set_new(ot, "datatype", json_string(out_types[o])) ||
+            json_object_set_new(ot, "shape", shape_json(r->N, out_cols(o, r->sp))))
+            goto fail;
+        if (r->want[i].binary) {
+            size_t nb = out_bytes(o, m, r->Y, r->N, K);
+            if (json_object_set_new(ot, "parameters",
+                                    json_pack("{s:I}", "binary_data_size", (json_int_t)nb)))
+                goto fail;
+            total += nb;
+        } else if (json_object_set_new(ot, "data", out_json_data(o, m, r->X, r->Y, r->N, K, D))) {
+            goto fail;
+        }
+    }
+    snprintf(vs, sizeof vs, "%d", m->version);
+    res = json_pack("{s:s, s:s}", "model_name", m->name, "model_version", vs);
+    if (!res || (r->id && json_object_set(res, "id", r->id))) goto fail;
+    int set_rc = json_object_set_new(res, "outputs", outputs);
+    outputs = NULL; /* json_object_set_new took it, even on failure */
+    if (set_rc) goto fail;
+    *bin_total = total;
+    return res;
+fail:
+    json_decref(outputs);
+    json_decref(res);
+    return NULL;
+}
+
 void v2_infer(http_req *req, http_resp *resp)
 {
-    json_t *hdr = NULL, *outputs = NULL, *res = NULL;
+    json_t *hdr = NULL, *res = NULL;
     char *head = NULL, *body = NULL;
     reg_model *m = v2_model(req, resp);
     if (!m) return;
@@ -592,27 +636,12 @@ void v2_infer(http_req *req, http_resp *resp)
     infer_blas_leave();
 
     /* Response header (JSON), then the binary outputs in order. */
-    char vs[16];
-    snprintf(vs, sizeof vs, "%d", m->version);
-    outputs = json_array();
     size_t bin_total = 0;
-    for (int i = 0; i < n_want; i++) {
-        v2_out o = want[i].which;
-        json_t *ot = json_pack("{s:s, s:s, s:o}", "name", out_names[o], "datatype", out_types[o],
-                               "shape", shape_json(N, out_cols(o, sp)));
-        if (want[i].binary) {
-            size_t nb = out_bytes(o, m, Y, N, K);
-            json_object_set_new(ot, "parameters",
-                                json_pack("{s:I}", "binary_data_size", (json_int_t)nb));
-            bin_total += nb;
-        } else {
-            json_object_set_new(ot, "data", out_json_data(o, m, X, Y, N, K, D));
-        }
-        json_array_append_new(outputs, ot);
+    v2_result r = {m, sp, id, want, n_want, X, Y, N};
+    if (!(res = v2_answer_json(&r, &bin_total))) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
     }
-    res = json_pack("{s:s, s:s}", "model_name", m->name, "model_version", vs);
-    if (id) json_object_set(res, "id", id);
-    json_object_set(res, "outputs", outputs);
     if (bin_total == 0) {
         metrics_inference(m->name, m->version, N);
         api_json(resp, 200, res);
@@ -642,7 +671,6 @@ out:
     free(head);
     free(body);
     json_decref(res);
-    json_decref(outputs);
     json_decref(hdr);
     infer_bufs_done();
     reg_release(req->app->reg, m);

@@ -26,7 +26,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < 11; k++) {
         double t0 = bench_now();
         for (int i = 0; i < N; i++)
-            if (fj_rows(buf, len, d, &X, &n, &columnar) != 1) {
+            if (fj_rows(buf, len, d, FJ_NO_LIMIT, &X, &n, &columnar) != FJ_ROWS) {
                 fprintf(stderr, "the fast reader does not take %s\n", argv[1]);
                 return 1;
             }

@@ -222,7 +222,7 @@ static int check_body(const char *s, size_t len, int d)
     fj_floats X = {NULL, 0};
     float R[256];
     int n = 0, rn = 0, col = 0;
-    int fo = fj_rows(s, len, d, &X, &n, &col);
+    int fo = fj_rows(s, len, d, FJ_NO_LIMIT, &X, &n, &col);
     assert_true(fo >= 0);
     if (fo) {
         if (!ref_rows(s, len, d, R, 256, &rn))
@@ -249,7 +249,7 @@ static void bodies(void **state)
         if (!check_body(ok[i], strlen(ok[i]), 3)) fail_msg("fast reader leaves %s", ok[i]);
     int n = 0, col = 0;
     fj_floats X = {NULL, 0};
-    assert_int_equal(fj_rows(ok[2], strlen(ok[2]), 3, &X, &n, &col), 1);
+    assert_int_equal(fj_rows(ok[2], strlen(ok[2]), 3, FJ_NO_LIMIT, &X, &n, &col), 1);
     assert_int_equal(n, 2);
     assert_int_equal(col, 1);
     free(X.p);
@@ -369,13 +369,68 @@ static void formatter(void **state)
     }
 }
 
+/* "{"<key>":[" rows of [i,i,i,i] "]}" with the given tail in place of the last row's "]}". */
+static char *rows_body(const char *key, int rows, const char *tail)
+{
+    size_t cap = strlen(key) + (size_t)rows * 64 + strlen(tail) + 16;
+    char *b = malloc(cap), *o = b;
+    assert_non_null(b);
+    o += sprintf(o, "{\"%s\":[", key);
+    for (int i = 0; i < rows; i++) o += sprintf(o, "%s[%d,%d,%d,%d]", i ? "," : "", i, i, i, i);
+    sprintf(o, "%s", tail);
+    return b;
+}
+
+/* With a row limit, the reader stops as soon as an element follows the limit's last row, having
+ * made room for no more than the limit's rows: never for the whole body. */
+static void row_limit(void **state)
+{
+    (void)state;
+    const int d = 4, max = 10, all = 1000;
+    fj_floats X = {NULL, 0};
+    int n = 0, col = -1;
+    char *b = rows_body("instances", all, "]}");
+    assert_int_equal(fj_rows(b, strlen(b), d, (size_t)max, &X, &n, &col), FJ_TOO_MANY);
+    assert_int_equal(n, max + 1);
+    assert_int_equal(col, 0);
+    assert_true(X.cap <= (size_t)max * d); /* all rows would need 4000 floats */
+    free(b);
+    /* without the limit, the same body is read whole */
+    b = rows_body("instances", all, "]}");
+    assert_int_equal(fj_rows(b, strlen(b), d, FJ_NO_LIMIT, &X, &n, &col), FJ_ROWS);
+    assert_int_equal(n, all);
+    assert_true(X.cap >= (size_t)all * d);
+    assert_true(X.p[(size_t)(all - 1) * d] == (float)(all - 1));
+    free(b);
+    free(X.p);
+    X = (fj_floats){NULL, 0};
+    /* exactly the limit: read */
+    b = rows_body("inputs", max, "]}");
+    assert_int_equal(fj_rows(b, strlen(b), d, (size_t)max, &X, &n, &col), FJ_ROWS);
+    assert_int_equal(n, max);
+    assert_int_equal(col, 1);
+    assert_true(X.p[(size_t)(max - 1) * d + 3] == (float)(max - 1));
+    free(b);
+    /* past the limit, the rest of the body is not read: junk there does not matter */
+    b = rows_body("inputs", max, ",\"x\", {]");
+    assert_int_equal(fj_rows(b, strlen(b), d, (size_t)max, &X, &n, &col), FJ_TOO_MANY);
+    assert_int_equal(n, max + 1);
+    assert_int_equal(col, 1);
+    free(b);
+    /* junk within the limit is still the jansson path's */
+    b = rows_body("instances", max - 1, ",[1,2,3]]}");
+    assert_int_equal(fj_rows(b, strlen(b), d, (size_t)max, &X, &n, &col), FJ_OTHER);
+    free(b);
+    assert_true(X.cap <= (size_t)max * d);
+    free(X.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tricky_numbers),
-        cmocka_unit_test(random_numbers),
-        cmocka_unit_test(bodies),
-        cmocka_unit_test(formatter),
+        cmocka_unit_test(tricky_numbers), cmocka_unit_test(random_numbers),
+        cmocka_unit_test(bodies),         cmocka_unit_test(formatter),
+        cmocka_unit_test(row_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1129,13 +1129,99 @@ static void infer_hardening_cases(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* --max-instances (default 10000) on /v1: bodies of `rows` two-value rows for the clf model, as
+ * the fast reader takes them ([a,b] rows) or as only jansson does (object rows); the fast reader
+ * stops at the limit, before reading (or making room for) the rest of the body. */
+#define MAX_INSTANCES 10000
+
+/* {"instances":[ rows rows ...] then tail (which closes the body, or not). */
+static char *gen_rows(int rows, int objects, const char *tail, size_t *len)
+{
+    size_t cap = (size_t)rows * 24 + strlen(tail) + 32;
+    char *b = malloc(cap), *o = b;
+    if (!b) return NULL;
+    o += sprintf(o, "{\"instances\":[");
+    for (int i = 0; i < rows; i++)
+        o += sprintf(o, objects ? "%s{\"a\":0.5,\"b\":-0.5}" : "%s[0.5,-0.5]", i ? "," : "");
+    o += sprintf(o, "%s", tail);
+    *len = (size_t)(o - b);
+    return b;
+}
+
+static char *gen_fast_limit(size_t *len)
+{
+    return gen_rows(MAX_INSTANCES, 0, "]}", len);
+}
+
+static char *gen_fast_over(size_t *len)
+{
+    return gen_rows(2 * MAX_INSTANCES, 0, "]}", len);
+}
+
+/* the limit's rows, then the start of one more and no end: never read */
+static char *gen_fast_over_cut(size_t *len)
+{
+    return gen_rows(MAX_INSTANCES, 0, ",[1,", len);
+}
+
+static char *gen_objects_over(size_t *len)
+{
+    return gen_rows(MAX_INSTANCES + 1, 1, "]}", len);
+}
+
+static const ecase limit_cases[] = {
+    {0, "POST", "/v1/models/clf:predict", NULL, NULL, gen_fast_limit, NULL, 200, "predictions",
+     NULL},
+    {0, "POST", "/v1/models/clf:predict", NULL, NULL, gen_fast_over, NULL, 413,
+     "more than 10000 instances in one request; the limit is 10000 (--max-instances)", NULL},
+    {0, "POST", "/v1/models/clf:classify", NULL, NULL, gen_fast_over_cut, NULL, 413,
+     "more than 10000 instances in one request; the limit is 10000 (--max-instances)", NULL},
+    {0, "POST", "/v1/models/clf:predict", NULL, NULL, gen_objects_over, NULL, 413,
+     "10001 instances in one request; the limit is 10000 (--max-instances)", NULL},
+};
+
+static void max_instances_cases(void **state)
+{
+    (void)state;
+    size_t n = sizeof limit_cases / sizeof limit_cases[0], failed = 0;
+    int before = n_5xx;
+    for (size_t i = 0; i < n; i++) failed += (size_t)run_case(i, &limit_cases[i]);
+    fprintf(stderr, "%zu of %zu --max-instances cases passed\n", n - failed, n);
+    assert_int_equal(n_5xx, before);
+    assert_int_equal(failed, 0);
+}
+
+/* Outputs that are not finite (the classifier's logits overflow on inputs near the float limit):
+ * written as null, as /v1 :predict writes them; never a 503, and no value dropped (/v2 "data"
+ * as long as its shape says). */
+static const ecase overflow_cases[] = {
+    {0, "POST", "/v1/models/clf:predict", NULL, "{\"instances\":[[3e38,-3e38],[1,2]]}", NULL, NULL,
+     200, "{\"predictions\":[[null,null],[", NULL},
+    {0, "POST", "/v1/models/clf:classify", NULL, "{\"instances\":[[3e38,-3e38],[1,2]]}", NULL, NULL,
+     200, "{\"results\":[[[\"cat\",null],[\"dog\",null]],[[", NULL},
+    {0, "POST", "/v2/models/clf/infer", NULL,
+     "{\"inputs\":[{\"name\":\"input\",\"shape\":[2,2],\"datatype\":\"FP32\","
+     "\"data\":[3e38,-3e38,1,2]}]}",
+     NULL, NULL, 200, "\"shape\":[2,2],\"data\":[null,null,", NULL},
+};
+
+static void non_finite_outputs(void **state)
+{
+    (void)state;
+    size_t n = sizeof overflow_cases / sizeof overflow_cases[0], failed = 0;
+    int before = n_5xx;
+    for (size_t i = 0; i < n; i++) failed += (size_t)run_case(i, &overflow_cases[i]);
+    fprintf(stderr, "%zu of %zu non-finite output cases passed\n", n - failed, n);
+    assert_int_equal(n_5xx, before);
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(every_error_case),
-        cmocka_unit_test(validate_does_not_queue),
-        cmocka_unit_test(still_healthy),
-        cmocka_unit_test(infer_hardening_cases),
+        cmocka_unit_test(every_error_case),    cmocka_unit_test(validate_does_not_queue),
+        cmocka_unit_test(still_healthy),       cmocka_unit_test(infer_hardening_cases),
+        cmocka_unit_test(max_instances_cases), cmocka_unit_test(non_finite_outputs),
     };
     return cmocka_run_group_tests_name("e2e/errors", tests, setup, teardown);
 }

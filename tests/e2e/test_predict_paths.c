@@ -134,7 +134,8 @@ static void same_answers(void **state)
     for (int i = 0; i < 5; i++) {
         fj_floats X = {NULL, 0};
         int n = 0, col = 0;
-        assert_int_equal(fj_rows(bodies[i], strlen(bodies[i]), 4, &X, &n, &col), taken[i]);
+        assert_int_equal(fj_rows(bodies[i], strlen(bodies[i]), 4, FJ_NO_LIMIT, &X, &n, &col),
+                         taken[i]);
         free(X.p);
     }
     char *a = predict(fast, 200), *b = predict(slow, 200), *c = predict(objs, 200);

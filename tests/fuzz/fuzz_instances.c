@@ -1,7 +1,9 @@
 /* fuzz_instances.c — libFuzzer target: the /v1 inference body reader (api/fastjson.c, fj_rows)
  * differentially against jansson, which it promises to agree with bit for bit: when fj_rows
  * accepts a body, jansson must parse it to {"instances"|"inputs": n rows of d numbers} with
- * the same float values. The first byte picks d (1..16). Also fj_format_float: a finite float
+ * the same float values. The first byte picks d (1..16, low nibble) and the row limit (1..15, high
+ * nibble; 0: none): past it fj_rows stops with FJ_TOO_MANY, X never larger than the limit's rows,
+ * and jansson, when it takes the body, finds more rows. Also fj_format_float: a finite float
  * formats to text that reads back as the same float.
  * Owns: nothing beyond one input. Threading: libFuzzer's one thread. */
 #include "fastjson.h"
@@ -19,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     int d = (data[0] & 15) + 1;
+    size_t max_rows = data[0] >> 4 ? (size_t)(data[0] >> 4) : FJ_NO_LIMIT;
     data++, size--;
     if (size >= 4) {
         float f;
@@ -34,8 +37,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fj_floats X = {NULL, 0};
     int n = 0, columnar = 0;
-    int r = fj_rows((const char *)data, size, d, &X, &n, &columnar);
-    if (r == 1) {
+    int r = fj_rows((const char *)data, size, d, max_rows, &X, &n, &columnar);
+    if (r == FJ_TOO_MANY) {
+        /* stopped at the limit, never holding room for more than max_rows rows; when the body is
+         * valid JSON, it does have more rows than that */
+        if (max_rows == FJ_NO_LIMIT || (size_t)n != max_rows + 1 || X.cap > max_rows * (size_t)d)
+            abort();
+        json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+        if (j && json_array_size(json_object_get(j, columnar ? "inputs" : "instances")) <= max_rows)
+            abort();
+        json_decref(j);
+    }
+    if (r == FJ_ROWS) {
+        if ((size_t)n > max_rows) abort();
         json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
         json_t *rows = json_object_get(j, columnar ? "inputs" : "instances");
         if (!j || !json_is_object(j) || json_object_size(j) != 1 || !json_is_array(rows) ||
