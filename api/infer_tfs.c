@@ -102,12 +102,10 @@ void tfs_metadata(http_req *req, http_resp *resp)
     api_json(resp, 200, o);
 }
 
-/* 1 when the request's Content-Type lets api_body_object parse the body (the same test). */
+/* 1 when the fast reader may take the body: when api_body_object would parse it. */
 static int json_type_ok(http_req *req)
 {
-    const char *ct = http_header(req, "Content-Type");
-    return !ct || strncasecmp(ct, "application/json", 16) == 0 ||
-           strncasecmp(ct, "text/json", 9) == 0;
+    return api_json_type_ok(req);
 }
 
 /* The rows of a request: {"instances": [...]} or {"inputs": [...] | {"<one name>": [...]}}.
