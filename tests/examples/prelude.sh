@@ -2,8 +2,9 @@
 # what the README's blocks assume of a reader's terminal, and nothing they do not show:
 #   curl        the real curl (`command curl`) with three additions: the README's hosts
 #               (127.0.0.1:8080, http://host:8080) point at the harness's daemon of the moment;
-#               --fail-with-body unless the command has its own -f, so an HTTP error fails the
-#               block; and, when the command writes no file itself (-o, -D), the response's
+#               --fail-with-body unless the command has its own -f or the README shows it
+#               answering an error (READMEX_EXPECT_FAIL=1, set by run_readme.sh just before it),
+#               so an HTTP error fails the block; and, when the command writes no file itself (-o, -D), the response's
 #               headers and body are kept for readme_expect (the body is still printed, and
 #               the progress meter that writing to a file would show is turned off).
 #   mlpd        a README block that starts the daemon gets $MLPD_BIN, started in the background
@@ -21,6 +22,7 @@ READMEX_PID=
 READMEX_DATA=
 READMEX_N=0
 READMEX_EXPECTS=0
+READMEX_LINE=
 
 # readme_stop: stops the daemon of the moment (SIGTERM) and waits for it.
 readme_stop() {
@@ -110,6 +112,10 @@ curl() {
     esac
     set -- "$@" "$readme_a"
   done
+  if [ "${READMEX_EXPECT_FAIL:-}" = 1 ]; then
+    readme_fail=
+    READMEX_EXPECT_FAIL=
+  fi
   rm -f "$READMEX_WORK/last.h" "$READMEX_WORK/last.b"
   if [ -z "$readme_cap" ]; then
     command curl $readme_fail "$@"
@@ -127,7 +133,18 @@ curl() {
 
 # readme_block LINE LANG: announces the block that starts at README.md:LINE.
 readme_block() {
+  READMEX_LINE=$1
   echo "--- README.md:$1 ($2)"
+}
+
+# readme_exit: the session's EXIT trap; stops the daemon and names the block that failed.
+readme_exit() {
+  readme_rc=$?
+  readme_stop
+  if [ "$readme_rc" != 0 ]; then
+    echo "run_readme: the block at README.md:${READMEX_LINE:-?} failed (exit $readme_rc)" >&2
+  fi
+  exit "$readme_rc"
 }
 
 # readme_expect LINE TEXT: checks the last curl's answer against the `# -> TEXT` shown on
@@ -158,5 +175,6 @@ readme_node() {
 
 # readme_skip LINE REASON: a block the README marks as not run, and why.
 readme_skip() {
+  READMEX_LINE=$1
   echo "--- README.md:$1 not run: $2"
 }

@@ -17,7 +17,9 @@
 # Debian's python3 (python3-requests); js blocks with node (tests/examples/browser.mjs, which
 # supplies the page's origin and an EventSource). A line `... # -> ANSWER` is checked against the
 # answer of the command that ends on it (tests/examples/expect.py: status, JSON with `...`,
-# Location). Fails when a command fails, an answer differs, or a block cannot be run.
+# Location); when ANSWER is an HTTP error status, the curl that starts the command (the nearest
+# line starting with curl) is let through that error. Fails when a command fails, an answer
+# differs, or a block cannot be run.
 # Usage: MLPD_BIN=build/mlpd tests/examples/run_readme.sh [README.md]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,22 +39,42 @@ trap 'exit 1' INT TERM
 command -v node >/dev/null || { echo "run_readme: node is needed for the js blocks" >&2; exit 1; }
 "$python" -c 'import requests' || { echo "run_readme: python3-requests is needed" >&2; exit 1; }
 "$python" "$here/expect.py" --selftest
+# The Fashion-MNIST session needs Debian's dataset-fashion-mnist (scripts/install-deps.sh has it).
+fmnist=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+[ -f "$fmnist" ] || "$root/scripts/install-deps.sh" >&2 || true
+[ -f "$fmnist" ] || { echo "run_readme: $fmnist is missing (apt-get install dataset-fashion-mnist)" >&2; exit 1; }
 
 mkdir "$work/cwd"
 awk -v dir="$work" '
   function flush_marker() { if (marker != "") { printf "run_readme: README.md:%d: marker not followed by a block\n", mline > "/dev/stderr"; bad = 1 } marker = "" }
   function q(s) { gsub(/\047/, "\047\\\047\047", s); return "\047" s "\047" }
+  # An sh block is kept until its end: a command shown answering an HTTP error (`# -> 4xx`) is
+  # told so on the line before the curl that starts it, so that the error does not fail it.
   inblock && /^```$/ {
     inblock = 0
     if (lang != "sh") close(file)
+    if (lang == "sh" && !skip) {
+      for (i = 1; i <= nl; i++) {
+        wantfail[i] = 0
+        if (match(body[i], /# -> [45][0-9][0-9]/)) {
+          for (j = i; j >= 1 && body[j] !~ /^[ \t]*curl /; j--) ;
+          if (j < 1) { printf "run_readme: README.md:%d: an error answer shown, but no curl starts the command\n", bline[i] > "/dev/stderr"; bad = 1 }
+          else wantfail[j] = 1
+        }
+      }
+      for (i = 1; i <= nl; i++) {
+        if (wantfail[i]) print "READMEX_EXPECT_FAIL=1"
+        print body[i]
+        if (match(body[i], /# -> /)) { print "readme_expect " bline[i] " " q(substr(body[i], RSTART + 5)); expects++ }
+      }
+    }
+    nl = 0
     next
   }
   inblock {
     if (skip) next
-    if (lang == "sh") {
-      print
-      if (match($0, /# -> /)) { print "readme_expect " NR " " q(substr($0, RSTART + 5)); expects++ }
-    } else print > file
+    if (lang == "sh") { body[++nl] = $0; bline[nl] = NR }
+    else print > file
     next
   }
   /^<!-- readme-test: .* -->$/ {
@@ -99,14 +121,14 @@ awk -v dir="$work" '
 {
   echo 'set -eu'
   echo ". '$here/prelude.sh'"
-  echo "trap 'readme_stop' EXIT"
+  echo "trap 'readme_exit' EXIT"
   echo "trap 'exit 1' INT TERM"
   cat "$work/blocks.sh"
 } > "$work/session.sh"
 
 (cd "$work/cwd" && READMEX_WORK=$work READMEX_DIR=$here READMEX_PYTHON=$python MLPD_BIN=$bin \
   timeout 300 sh "$work/session.sh") || {
-  echo "run_readme: FAILED (the output above names the README line)" >&2
+  echo "run_readme: FAILED" >&2
   for f in "$work"/mlpd*.log; do [ -s "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }; done
   exit 1
 }
