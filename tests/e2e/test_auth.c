@@ -1,8 +1,9 @@
 /* test_auth.c — access control and limits through the real daemon (API.md, Security):
- * - walks the route table (api/routes.def via route_table): every route of scope >= train refuses
- *   a missing key and an unknown key (401, WWW-Authenticate) and a too-small scope (403) in its
- *   family's error style, and lets a key of enough scope through; predict routes refuse anonymous
- *   callers unless --public-predict, where writes still need a key;
+ * - walks the route table (api/routes.def via route_table): every route of scope train refuses
+ *   a missing key and an unknown key (401, WWW-Authenticate) and a predict key (403) in its
+ *   family's error style, and lets train and admin keys through; no route needs admin (it is
+ *   train for now); predict routes refuse anonymous callers unless --public-predict, where
+ *   writes still need a key;
  * - ?access_token= on the event stream route only;
  * - CORS: preflight 204 with the Allow-* headers and Max-Age, ACAO + Vary for an allowed origin,
  *   no CORS header for another origin;

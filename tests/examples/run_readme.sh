@@ -36,6 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+command -v node >/dev/null || "$root/scripts/install-browser-deps.sh" >&2 || true
 command -v node >/dev/null || { echo "run_readme: node is needed for the js blocks" >&2; exit 1; }
 "$python" -c 'import requests' || { echo "run_readme: python3-requests is needed" >&2; exit 1; }
 "$python" "$here/expect.py" --selftest
