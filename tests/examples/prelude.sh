@@ -24,14 +24,21 @@ READMEX_N=0
 READMEX_EXPECTS=0
 READMEX_LINE=
 
-# readme_stop: stops the daemon of the moment (SIGTERM) and waits for it.
+# readme_stop: stops the daemon of the moment (SIGTERM) and waits for it; fails, showing its log,
+# unless it exits 0 (a clean drain; under ASan, no leak either).
 readme_stop() {
+  readme_st=0
   if [ -n "$READMEX_PID" ]; then
     kill "$READMEX_PID" 2>/dev/null || true
-    wait "$READMEX_PID" 2>/dev/null || true
+    wait "$READMEX_PID" 2>/dev/null || readme_st=$?
   fi
   READMEX_PID=
   READMEX_PORT=
+  if [ "$readme_st" != 0 ]; then
+    echo "run_readme: mlpd exited $readme_st after SIGTERM:" >&2
+    tail -n 30 "$READMEX_WORK/mlpd$READMEX_N.log" >&2
+    return 1
+  fi
 }
 
 # readme_start ARGS...: starts $MLPD_BIN ARGS in the background and waits for its port file.
@@ -56,8 +63,10 @@ readme_start() {
   READMEX_PORT=$(cat "$READMEX_WORK/port")
 }
 
-# readme_fresh: a fresh daemon with an empty data dir, as after `make run` on a new checkout.
+# readme_fresh LINE: a fresh daemon with an empty data dir, as after `make run` on a new
+# checkout, for the block at README.md:LINE.
 readme_fresh() {
+  READMEX_LINE=$1
   readme_stop
   READMEX_DATA=$READMEX_WORK/data$((READMEX_N + 1))
   mkdir -p "$READMEX_DATA"
@@ -140,7 +149,7 @@ readme_block() {
 # readme_exit: the session's EXIT trap; stops the daemon and names the block that failed.
 readme_exit() {
   readme_rc=$?
-  readme_stop
+  readme_stop || readme_rc=1
   if [ "$readme_rc" != 0 ]; then
     echo "run_readme: the block at README.md:${READMEX_LINE:-?} failed (exit $readme_rc)" >&2
   fi

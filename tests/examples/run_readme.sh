@@ -90,7 +90,7 @@ awk -v dir="$work" '
       printf "run_readme: README.md:%d: a ```%s block; only sh, python and js blocks are run\n", NR, lang > "/dev/stderr"; bad = 1
     }
     inblock = 1; skip = 0; n++
-    if (marker == "fresh") print "readme_fresh"
+    if (marker == "fresh") print "readme_fresh " NR
     else if (marker ~ /^not run: ./) {
       skip = 1; notrun++
       print "readme_skip " NR " " q(substr(marker, 10))
