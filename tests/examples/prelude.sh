@@ -4,9 +4,10 @@
 #               (127.0.0.1:8080, http://host:8080) point at the harness's daemon of the moment;
 #               --fail-with-body unless the command has its own -f or the README shows it
 #               answering an error (READMEX_EXPECT_FAIL=1, set by run_readme.sh just before it),
-#               so an HTTP error fails the block; and, when the command writes no file itself (-o, -D), the response's
-#               headers and body are kept for readme_expect (the body is still printed, and
-#               the progress meter that writing to a file would show is turned off).
+#               so an HTTP error fails the block; and, when the command writes no file itself
+#               (-o, -D), the response's headers and body are kept for readme_expect (the body
+#               is still printed, and the progress meter that writing to a file would show is
+#               turned off).
 #   mlpd        a README block that starts the daemon gets $MLPD_BIN, started in the background
 #               with the block's own flags, except that port 8080 becomes an ephemeral port and
 #               --data-dir /var/lib/mlpd becomes the data dir of the daemon it replaces (which
