@@ -27,11 +27,16 @@ awk -v std="$std" -v own="$own" '
   }
   /^[ \t]*#[ \t]*include/ {
     s = $0; sub(/^[ \t]*#[ \t]*include[ \t]*/, "", s)
-    if (match(s, /^<[^>]*>/) || match(s, /^"[^"]*"/)) name = substr(s, RSTART, RLENGTH); else name = s
+    if (match(s, /^<[^>]*>/) || match(s, /^"[^"]*"/)) name = substr(s, RSTART, RLENGTH)
+    else name = s
     if (!(name in ok)) {
-      printf "%s:%d: #include %s: core/ may include only the C11 standard headers, <cblas.h> and its own headers\n", FILENAME, FNR, name
+      printf "%s:%d: #include %s: core/ may include only the C11 standard headers, " \
+             "<cblas.h> and its own headers\n", FILENAME, FNR, name
       bad = 1
     }
   }
   END { exit bad }
-' $files >&2 || { echo "core_includes: $dir includes a header outside libc, libm and cblas" >&2; exit 1; }
+' $files >&2 || {
+  echo "core_includes: $dir includes a header outside libc, libm and cblas" >&2
+  exit 1
+}
