@@ -60,7 +60,7 @@ class EventSource {
         if (this.#closed) return;
       }
     }
-    if (!this.#closed) throw new Error(`${this.url}: the stream ended and the block did not close it`);
+    if (!this.#closed) throw new Error(`${this.url}: the stream ended, not closed by the block`);
   }
 
   #dispatch(raw) {
@@ -85,7 +85,9 @@ globalThis.EventSource = EventSource;
 
 await import(pathToFileURL(process.argv[2]).href);
 const t0 = Date.now();
-while (open.size && !failure && Date.now() - t0 < 30000) await new Promise((r) => setTimeout(r, 20));
+while (open.size && !failure && Date.now() - t0 < 30000) {
+  await new Promise((r) => setTimeout(r, 20));
+}
 if (failure) {
   console.error(`browser.mjs: ${failure.message ?? failure}`);
   process.exit(1);

@@ -70,7 +70,8 @@ def match(want, got, path):
         if MORE in want:
             raise SystemExit(f"{path}: `...` may only end an array")
         if len(got) < len(want) or (len(got) != len(want) and not open_):
-            return f"{path}: {len(got)} elements, the README shows {len(want)}{'+' if open_ else ''}"
+            shown = f"{len(want)}{'+' if open_ else ''}"
+            return f"{path}: {len(got)} elements, the README shows {shown}"
         for i, v in enumerate(want):
             d = match(v, got[i], f"{path}[{i}]")
             if d:
@@ -84,9 +85,11 @@ def match(want, got, path):
 def selftest():
     """The matcher on answers that must match and answers that must not (run_readme.sh runs this
     first, so a matcher that accepts everything fails the test)."""
-    got = {"id": "ds_1", "rows": 60000, "cols": 785, "outputs": [{"name": "label", "data": ["a", "b"]}]}
-    good = ['{"id":"ds_1",...}', '{"rows":60000,...,"cols":785}', '{"outputs":[{"name":"label",...}],...}',
-            '{"outputs":[{"data":["a",...],...}],...}', '{"id":"ds_1","rows":60000,"cols":785,"outputs":[...]}']
+    got = {"id": "ds_1", "rows": 60000, "cols": 785,
+           "outputs": [{"name": "label", "data": ["a", "b"]}]}
+    good = ['{"id":"ds_1",...}', '{"rows":60000,...,"cols":785}',
+            '{"outputs":[{"name":"label",...}],...}', '{"outputs":[{"data":["a",...],...}],...}',
+            '{"id":"ds_1","rows":60000,"cols":785,"outputs":[...]}']
     bad = ['{"id":"ds_2",...}', '{"rows":60001,...}', '{"id":"ds_1","rows":60000,"cols":785}',
            '{"outputs":[{"data":["a"],...}],...}', '{"outputs":[],...}', '{"nope":1,...}', '[...]',
            '{"outputs":[{"data":["b",...],...}],...}']
@@ -122,7 +125,8 @@ def main():
     if m:
         checked += 1
         if headers.get("location") != m.group(1):
-            problems.append(f"Location {headers.get('location')!r}, the README shows {m.group(1)!r}")
+            problems.append(
+                f"Location {headers.get('location')!r}, the README shows {m.group(1)!r}")
         rest = rest[: m.start()]
     rest = rest.strip()
     if rest:

@@ -117,7 +117,8 @@ curl() {
     case $readme_a in
       *127.0.0.1:8080* | *http://host:8080*)
         readme_a=$(printf '%s\n' "$readme_a" |
-          sed "s#127\.0\.0\.1:8080#127.0.0.1:$READMEX_PORT#g; s#http://host:8080#http://127.0.0.1:$READMEX_PORT#g")
+          sed -e "s#127\.0\.0\.1:8080#127.0.0.1:$READMEX_PORT#g" \
+            -e "s#http://host:8080#http://127.0.0.1:$READMEX_PORT#g")
         ;;
     esac
     set -- "$@" "$readme_a"
@@ -132,8 +133,8 @@ curl() {
     return
   fi
   readme_rc=0
-  command curl $readme_fail --no-progress-meter -D "$READMEX_WORK/last.h" -o "$READMEX_WORK/last.b" \
-    "$@" || readme_rc=$?
+  command curl $readme_fail --no-progress-meter -D "$READMEX_WORK/last.h" \
+    -o "$READMEX_WORK/last.b" "$@" || readme_rc=$?
   if [ -f "$READMEX_WORK/last.b" ]; then
     cat "$READMEX_WORK/last.b"
     echo
