@@ -158,14 +158,6 @@ static int verb_ok(http_req *req, http_resp *resp, const reg_model *m, const cha
     return 0;
 }
 
-/* 1 when the request's Content-Type lets api_body_object parse the body (the same test). */
-static int json_type_ok(http_req *req)
-{
-    const char *ct = http_header(req, "Content-Type");
-    return !ct || strncasecmp(ct, "application/json", 16) == 0 ||
-           strncasecmp(ct, "text/json", 9) == 0;
-}
-
 /* 1 when a JSON number is a finite float32: the bound the fast reader uses (fastjson.h). */
 static int float_ok(double v)
 {
@@ -187,7 +179,7 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
         api_fail(req, resp, MLP_ENOMEM, NULL);
         return -1;
     }
-    if (req->body && req->body_len && json_type_ok(req)) {
+    if (req->body && req->body_len && api_json_type_ok(req)) {
         size_t max = (size_t)req->app->cfg->max_instances; /* >= 1 (config.c) */
         int r = fj_rows(req->body, req->body_len, d, max, &t->x, n, columnar);
         if (r == FJ_ROWS) {

@@ -228,17 +228,32 @@ int api_instances_check(http_req *req, http_resp *resp, size_t n)
     return 0;
 }
 
+/* 1 when the media type of the Content-Type value ct (parameters after ';' ignored) is t. */
+static int media_type_is(const char *ct, const char *t)
+{
+    size_t n = strlen(t);
+    while (*ct == ' ' || *ct == '\t') ct++;
+    if (strncasecmp(ct, t, n) != 0) return 0;
+    for (ct += n; *ct == ' ' || *ct == '\t';) ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+int api_json_type_ok(http_req *req)
+{
+    const char *ct = http_header(req, "Content-Type");
+    return !ct || !*ct || media_type_is(ct, "application/json") || media_type_is(ct, "text/json") ||
+           media_type_is(ct, "application/x-www-form-urlencoded");
+}
+
 json_t *api_body_object(http_req *req, http_resp *resp)
 {
     if (!req->body || req->body_len == 0) {
         api_failf(req, resp, 400, NULL, "request body is empty; expected a JSON object");
         return NULL;
     }
-    const char *ct = http_header(req, "Content-Type");
-    if (ct && strncasecmp(ct, "application/json", 16) != 0 &&
-        strncasecmp(ct, "text/json", 9) != 0) {
+    if (!api_json_type_ok(req)) {
         api_failf(req, resp, 415, NULL, "Content-Type '%s' is not supported; send application/json",
-                  ct);
+                  http_header(req, "Content-Type"));
         return NULL;
     }
     if (api_json_depth_check(req, resp)) return NULL;

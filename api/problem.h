@@ -24,9 +24,14 @@ void api_failf(http_req *req, http_resp *resp, int status, const char *field, co
 /* 200/201/... with a JSON body; takes the reference to body. */
 void api_json(http_resp *resp, int status, json_t *body);
 
-/* Parses the request body as a JSON object. On failure answers 400 naming line/column and
- * returns NULL. Bodies nested deeper than --max-json-depth are refused (400) before parsing. */
+/* Parses the request body as a JSON object. On failure answers 400 naming line/column, or 415
+ * naming a Content-Type that api_json_type_ok refuses, and returns NULL. Bodies nested deeper
+ * than --max-json-depth are refused (400) before parsing. */
 json_t *api_body_object(http_req *req, http_resp *resp);
+/* 1 when req's body may be read as JSON: a Content-Type of application/json or text/json
+ * (parameters allowed), none at all, or application/x-www-form-urlencoded, which is what
+ * `curl -d` sends when not told otherwise (TensorFlow Serving reads those bodies as JSON too). */
+int api_json_type_ok(http_req *req);
 /* 1 when the JSON text s[0..len) nests arrays/objects at most max deep (a linear scan that skips
  * strings; it does not validate the JSON), else 0. jansson has no depth limit of its own below
  * 2048, so every JSON body is checked with this before it is parsed; a route that parses its

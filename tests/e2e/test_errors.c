@@ -468,8 +468,13 @@ static const ecase cases[] = {
      NULL},
     {0, "POST", "/api/v1/datasets?name=t415b", "image/png", "x\n1\n", NULL, NULL, 415, NULL, NULL},
     {0, "POST", "/api/v1/runs", "text/plain", CLF(""), NULL, NULL, 415, "text/plain", NULL},
-    {0, "POST", "/api/v1/runs", "application/x-www-form-urlencoded", "a=b", NULL, NULL, 415, NULL,
+    {0, "POST", "/api/v1/runs", "application/xml", "<a/>", NULL, NULL, 415, "application/xml",
      NULL},
+    {0, "POST", "/api/v1/runs", "application/jsonx", CLF(""), NULL, NULL, 415, "application/jsonx",
+     NULL},
+    /* what `curl -d` sends is read as JSON (json_content_types), so a form body is a JSON error */
+    {0, "POST", "/api/v1/runs", "application/x-www-form-urlencoded", "a=b", NULL, NULL, 400,
+     "not valid JSON", NULL},
     {0, "POST", "/api/v1/runs", NULL, CLF(""), NULL, "Content-Encoding: br", 415,
      "Content-Encoding", NULL},
     {0, "POST", "/api/v1/datasets?name=enc", "text/csv", "x\n1\n", NULL, "Content-Encoding: br",
@@ -1056,6 +1061,64 @@ static void validate_does_not_queue(void **state)
     assert_int_equal(runs_total(), before);
 }
 
+/* A JSON route reads a body with no Content-Type, or with application/x-www-form-urlencoded
+ * (what `curl -d` sends unless told otherwise, as the README's examples do), as JSON, like
+ * TensorFlow Serving; any other explicit type is 415 naming it. On every JSON route family:
+ * /api/v1, /v1 (the fast reader and the jansson path) and /v2. */
+static void json_content_types(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *method, *path, *body;
+        long ok; /* the status when the body is read */
+    } routes[] = {
+        {"POST", "/api/v1/runs:validate",
+         "{\"dataset_id\":\"{NUM}\",\"task\":\"regression\",\"target\":\"y\"}", 200},
+        {"PUT", "/api/v1/models/clf/aliases/ctype", "{\"version\":1}", 200},
+        {"POST", "/v1/models/clf:predict", "{\"instances\":[[0.5,-0.5]]}", 200},
+        {"POST", "/v1/models/clf:classify", "{\"instances\":[{\"a\":0.5,\"b\":-0.5}]}", 200},
+        {"POST", "/v1/models/clf/labels/stable:predict", "{\"instances\":[[0.5,-0.5]]}", 200},
+        {"POST", "/v2/models/clf/infer",
+         "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,2],\"datatype\":\"FP32\","
+         "\"data\":[0.5,-0.5]}]}",
+         200},
+    };
+    static const struct {
+        const char *ctype; /* "": no Content-Type header at all */
+        int read;          /* 1: read as JSON, 0: 415 naming the type */
+    } types[] = {
+        {"", 1},
+        {"application/x-www-form-urlencoded", 1},
+        {"application/json", 1},
+        {"application/json; charset=utf-8", 1},
+        {"text/plain", 0},
+        {"text/csv", 0},
+    };
+    int failed = 0, n = 0;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char *body = expand(routes[i].body, strlen(routes[i].body));
+        assert_non_null(body);
+        for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+            hresp r;
+            long st = http_do(&S, routes[i].method, routes[i].path, types[k].ctype, body,
+                              strlen(body), NULL, &r);
+            long want = types[k].read ? routes[i].ok : 415;
+            int good = st == want && (types[k].read || strstr(r.body, types[k].ctype) != NULL);
+            if (!good) {
+                fprintf(stderr, "%s %s with Content-Type '%s': %ld (want %ld%s): %.300s\n",
+                        routes[i].method, routes[i].path, types[k].ctype, st, want,
+                        types[k].read ? "" : " naming the type", r.body);
+                failed++;
+            }
+            n++;
+            hresp_free(&r);
+        }
+        free(body);
+    }
+    fprintf(stderr, "%d of %d content-type cases passed\n", n - failed, n);
+    assert_int_equal(failed, 0);
+}
+
 /* After everything: both daemons are healthy and the run still trains. */
 static void still_healthy(void **state)
 {
@@ -1219,9 +1282,10 @@ static void non_finite_outputs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(every_error_case),    cmocka_unit_test(validate_does_not_queue),
-        cmocka_unit_test(still_healthy),       cmocka_unit_test(infer_hardening_cases),
-        cmocka_unit_test(max_instances_cases), cmocka_unit_test(non_finite_outputs),
+        cmocka_unit_test(every_error_case),      cmocka_unit_test(validate_does_not_queue),
+        cmocka_unit_test(json_content_types),    cmocka_unit_test(still_healthy),
+        cmocka_unit_test(infer_hardening_cases), cmocka_unit_test(max_instances_cases),
+        cmocka_unit_test(non_finite_outputs),
     };
     return cmocka_run_group_tests_name("e2e/errors", tests, setup, teardown);
 }
