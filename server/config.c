@@ -24,8 +24,9 @@ typedef struct {
 
 #define OFF(f) offsetof(config, f)
 static const opt opts[] = {
-    {"--listen", "MLPD_LISTEN", "HOST:PORT", "address to listen on (default 127.0.0.1:8080)",
-     OPT_LISTEN, 0, 0, 0, 0},
+    {"--listen", "MLPD_LISTEN", "HOST:PORT",
+     "address or name to listen on; IPv6 as [::1]:PORT (default 127.0.0.1:8080)", OPT_LISTEN, 0, 0,
+     0, 0},
     {"--data-dir", "MLPD_DATA_DIR", "DIR", "where mlpd.db and dataset files live (default ./var)",
      OPT_STR, OFF(data_dir), sizeof(((config *)0)->data_dir), 0, 0},
     {"--workers", "MLPD_WORKERS", "N", "training runs that train at once (default 1)", OPT_INT,
