@@ -9,6 +9,7 @@
 #include "metrics.h"
 
 #include "auth.h"
+#include "config.h"
 #include "ratelimit.h"
 
 #include <arpa/inet.h>
@@ -581,6 +582,14 @@ int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size
     struct sockaddr_storage sa;
     int family = resolve_listen(o->host, o->port, &sa, s->addr, sizeof s->addr, errbuf, errlen);
     if (family < 0) {
+        free(s);
+        return -1;
+    }
+    if (o->loopback_only && !config_is_loopback(s->addr)) {
+        snprintf(errbuf, errlen,
+                 "refusing to listen on %s ('%s' resolves to it now): not loopback, and no API "
+                 "key is configured",
+                 s->addr, o->host);
         free(s);
         return -1;
     }

@@ -104,7 +104,10 @@ struct rl;
 typedef struct {
     const char *host; /* "127.0.0.1", "::1", "localhost" (no brackets) */
     int port;         /* 0 = ephemeral */
-    int threads;      /* MHD thread pool size */
+    /* Refuse to start unless the address host resolves to now is loopback (main's no-key rule,
+     * checked again on the address actually bound, as a name may resolve differently). */
+    int loopback_only;
+    int threads; /* MHD thread pool size */
     unsigned max_connections;
     unsigned max_conn_per_ip;   /* open connections per client address; 0 = no limit */
     unsigned timeout_s;         /* idle: between requests and while answering (Timeouts) */

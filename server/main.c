@@ -118,6 +118,7 @@ int main(int argc, char **argv)
     a.events = ev;
     http_opts ho = {.host = cfg.host,
                     .port = cfg.port,
+                    .loopback_only = !cfg.insecure && auth_keys_count(keys) == 0,
                     .threads = cfg.threads,
                     .max_connections = cfg.max_connections,
                     .max_conn_per_ip = (unsigned)cfg.max_conn_per_ip,

