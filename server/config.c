@@ -1,7 +1,10 @@
 /* config.c — the flag table: each flag, its MLPD_* twin, its default and its help line. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +24,9 @@ typedef struct {
 
 #define OFF(f) offsetof(config, f)
 static const opt opts[] = {
-    {"--listen", "MLPD_LISTEN", "HOST:PORT", "address to listen on (default 127.0.0.1:8080)",
-     OPT_LISTEN, 0, 0, 0, 0},
+    {"--listen", "MLPD_LISTEN", "HOST:PORT",
+     "address or name to listen on; IPv6 as [::1]:PORT (default 127.0.0.1:8080)", OPT_LISTEN, 0, 0,
+     0, 0},
     {"--data-dir", "MLPD_DATA_DIR", "DIR", "where mlpd.db and dataset files live (default ./var)",
      OPT_STR, OFF(data_dir), sizeof(((config *)0)->data_dir), 0, 0},
     {"--workers", "MLPD_WORKERS", "N", "training runs that train at once (default 1)", OPT_INT,
@@ -43,6 +47,12 @@ static const opt opts[] = {
      OPT_INT, OFF(max_connections), 0, 1, 1000000},
     {"--timeout", "MLPD_TIMEOUT", "SECONDS", "idle connection timeout (default 60)", OPT_INT,
      OFF(timeout_s), 0, 1, 86400},
+    {"--request-timeout", "MLPD_REQUEST_TIMEOUT", "SECONDS",
+     "close a request whose headers or body stall this long (default 10)", OPT_INT,
+     OFF(request_timeout_s), 0, 1, 86400},
+    {"--max-connections-per-ip", "MLPD_MAX_CONNECTIONS_PER_IP", "N",
+     "open connections per client address at most; 0 = no limit (default 64)", OPT_INT,
+     OFF(max_conn_per_ip), 0, 0, 1000000},
     {"--sse-keepalive", "MLPD_SSE_KEEPALIVE", "SECONDS",
      "comment line on idle event streams every SECONDS (default 15)", OPT_INT, OFF(sse_keepalive_s),
      0, 1, 3600},
@@ -185,16 +195,27 @@ static int set_opt(config *c, const opt *o, const char *val, FILE *err)
         return 0;
     }
     case OPT_LISTEN: {
+        /* HOST:PORT, with an IPv6 address in brackets ([::1]:8080); c->host gets it without. */
         const char *colon = strrchr(val, ':');
-        char *end;
+        const char *h = val, *hend = colon;
+        if (colon && val[0] == '[') {
+            h = val + 1;
+            hend = colon > val && colon[-1] == ']' ? colon - 1 : NULL;
+        }
+        char *end = NULL;
         long port = colon ? strtol(colon + 1, &end, 10) : -1;
-        if (!colon || colon == val || (size_t)(colon - val) >= sizeof c->host || *end || port < 0 ||
-            port > 65535) {
-            fprintf(err, "mlpd: --listen: '%s' is not HOST:PORT\n", val);
+        if (!colon || !hend || hend <= h || (size_t)(hend - h) >= sizeof c->host ||
+            end == colon + 1 || *end || port < 0 || port > 65535) {
+            fprintf(err, "mlpd: --listen: '%s' is not HOST:PORT ([ADDR]:PORT for IPv6)\n", val);
             return -1;
         }
-        memcpy(c->host, val, (size_t)(colon - val));
-        c->host[colon - val] = '\0';
+        if (h == val && memchr(val, ':', (size_t)(colon - val))) {
+            fprintf(err, "mlpd: --listen: '%s': an IPv6 address goes in brackets, as [::1]:%ld\n",
+                    val, port);
+            return -1;
+        }
+        memcpy(c->host, h, (size_t)(hend - h));
+        c->host[hend - h] = '\0';
         c->port = (int)port;
         return 0;
     }
@@ -202,10 +223,39 @@ static int set_opt(config *c, const opt *o, const char *val, FILE *err)
     return -1;
 }
 
+static int addr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
+        return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
 int config_is_loopback(const char *host)
 {
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 ||
-           strcmp(host, "::1") == 0;
+    char bare[sizeof((config *)0)->host];
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof bare) {
+        memcpy(bare, host + 1, n - 2);
+        bare[n - 2] = '\0';
+        host = bare;
+    }
+    if (!*host) return 0; /* getaddrinfo would take "" for the local host */
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0) return 0;
+    int all = res != NULL;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        if (!addr_is_loopback(ai->ai_addr)) all = 0;
+    freeaddrinfo(res);
+    return all;
 }
 
 int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
@@ -222,14 +272,23 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
     c->max_params = 50u * 1000u * 1000u;
     c->max_connections = 1000;
     c->timeout_s = 60;
+    c->request_timeout_s = 10;
+    c->max_conn_per_ip = 64;
     c->sse_keepalive_s = 15;
     c->model_cache = 16;
     c->max_queued_runs = 100;
     c->max_instances = 10000;
     c->max_json_depth = 64;
     for (size_t i = 0; i < N_OPTS; i++) {
-        const char *v = getenv(opts[i].env);
-        if (v && *v && set_opt(c, &opts[i], v, err) != 0) {
+        char *v = getenv(opts[i].env);
+        int bad = v && *v && set_opt(c, &opts[i], v, err) != 0;
+        /* Keys out of /proc/PID/environ: the value is overwritten where it lies (the copy in c
+         * is wiped once hashed), then the variable is dropped for any later getenv. */
+        if (v && opts[i].off == OFF(api_keys) && opts[i].type == OPT_LIST) {
+            memset(v, 'x', strlen(v));
+            unsetenv(opts[i].env);
+        }
+        if (bad) {
             fprintf(err, "mlpd: (from environment variable %s)\n", opts[i].env);
             return -1;
         }

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 typedef struct config {
-    char host[64];            /* --listen host part */
+    char host[64];            /* --listen host part: a name, an IPv4 or an IPv6 address (no []) */
     int port;                 /* --listen port part; 0 = ephemeral */
     char data_dir[512];       /* --data-dir */
     int workers;              /* --workers: runs that train at once */
@@ -20,6 +20,8 @@ typedef struct config {
     size_t max_train_memory;  /* --max-train-memory bytes of one run; 0 = physical / 2 / workers */
     unsigned max_connections; /* --max-connections */
     unsigned timeout_s;       /* --timeout: idle connection timeout, seconds */
+    int request_timeout_s;    /* --request-timeout: longest stall inside a request, seconds */
+    int max_conn_per_ip;      /* --max-connections-per-ip: per client address; 0 = no limit */
     int sse_keepalive_s;      /* --sse-keepalive: seconds between SSE comment lines */
     int model_cache;          /* --model-cache: loaded model versions kept */
     int insecure;             /* --insecure: allow listening beyond loopback without keys */
@@ -39,7 +41,9 @@ typedef struct config {
 /* Parses argv and the environment into *c. Returns 0 to run, 1 when --help/--version printed
  * (exit 0), -1 on a bad flag (message written to err). */
 int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err);
-/* 1 when host is a loopback address. */
+/* 1 when host is a loopback address: 127.0.0.0/8, ::1 (also "[::1]"), or a name that resolves
+ * (getaddrinfo) to loopback addresses only, such as "localhost". 0 for anything else, and for a
+ * name that does not resolve. */
 int config_is_loopback(const char *host);
 
 #endif

@@ -9,10 +9,13 @@
 #include "metrics.h"
 
 #include "auth.h"
+#include "config.h"
 #include "ratelimit.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +46,9 @@ struct http_server {
     http_opts o;
     app *a;
     int port;
-    atomic_long inflight;        /* requests begun and not completed (http_stop drains them) */
-    _Atomic uint64_t quiesce_us; /* http_now_us() at http_quiesce, 0 before */
+    char addr[INET6_ADDRSTRLEN + 2]; /* the numeric address listened on, IPv6 in brackets */
+    atomic_long inflight;            /* requests begun and not completed (http_stop drains them) */
+    _Atomic uint64_t quiesce_us;     /* http_now_us() at http_quiesce, 0 before */
 };
 
 uint64_t http_now_us(void)
@@ -114,16 +118,15 @@ static void fail(http_server *s, http_req *r, int status, const char *detail)
 
 static enum MHD_Result queue(http_server *s, http_req *r, http_resp *resp)
 {
-    (void)s;
     struct MHD_Response *mr;
-    if (resp->stream_read) { /* MHD owns stream_ctx from here, also when this fails */
+    int stream = resp->stream_read != NULL;
+    if (stream) { /* MHD owns stream_ctx from here, also when this fails */
         mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, resp->stream_read,
                                                resp->stream_ctx, resp->stream_free);
         if (!mr && resp->stream_free) resp->stream_free(resp->stream_ctx);
         resp->stream_read = NULL;
         resp->stream_free = NULL;
         resp->stream_ctx = NULL;
-        if (mr) MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     } else if (resp->body)
         mr = MHD_create_response_from_buffer(resp->len, resp->body,
                                              resp->body_conn ? MHD_RESPMEM_PERSISTENT
@@ -131,6 +134,8 @@ static enum MHD_Result queue(http_server *s, http_req *r, http_resp *resp)
     else
         mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!mr) return MHD_NO;
+    /* The request is in: from here the idle timeout (see http.h, Timeouts); none for a stream. */
+    MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, stream ? 0u : s->o.timeout_s);
     resp->body = NULL; /* MHD frees it, or it stays the connection's */
     resp->body_conn = 0;
     if (resp->content_type) MHD_add_response_header(mr, "Content-Type", resp->content_type);
@@ -510,6 +515,61 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&s->inflight, 1);
 }
 
+/* The address to listen on for host (a name or a numeric IPv4/IPv6 address) and port, by
+ * getaddrinfo: the first IPv4 result, else the first IPv6 one, so that "localhost" listens where
+ * most clients try first even when it also resolves to ::1. Fills *sa and text (the numeric
+ * address, IPv6 in brackets); returns AF_INET or AF_INET6, or -1 with errbuf set. */
+static int resolve_listen(const char *host, int port, struct sockaddr_storage *sa, char *text,
+                          size_t textlen, char *errbuf, size_t errlen)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int gr = *host ? getaddrinfo(host, portstr, &hints, &res) : EAI_NONAME;
+    if (gr != 0) {
+        snprintf(errbuf, errlen, "--listen: cannot resolve '%s': %s", host, gai_strerror(gr));
+        return -1;
+    }
+    const struct addrinfo *v4 = NULL, *v6 = NULL;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_family == AF_INET && !v4) v4 = ai;
+        if (ai->ai_family == AF_INET6 && !v6) v6 = ai;
+    }
+    const struct addrinfo *pick = v4 ? v4 : v6;
+    int family = -1;
+    if (!pick || pick->ai_addrlen > sizeof *sa) {
+        snprintf(errbuf, errlen, "--listen: '%s' has no IPv4 or IPv6 address", host);
+        goto out;
+    }
+    memset(sa, 0, sizeof *sa);
+    memcpy(sa, pick->ai_addr, pick->ai_addrlen);
+    family = pick->ai_family;
+    char num[INET6_ADDRSTRLEN];
+    const void *bin =
+        family == AF_INET
+            ? (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr
+            : (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    if (!inet_ntop(family, bin, num, sizeof num)) snprintf(num, sizeof num, "?");
+    snprintf(text, textlen, family == AF_INET6 ? "[%s]" : "%s", num);
+out:
+    freeaddrinfo(res);
+    return family;
+}
+
+/* Called by MHD once the request line of each request has arrived, before its headers: the
+ * request deadline starts again (the connection may have been idle under --timeout). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    http_server *s = cls;
+    (void)uri;
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->o.request_timeout_s);
+    return NULL; /* *con_cls stays NULL until on_request's first call */
+}
+
 int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size_t errlen)
 {
     http_server *s = calloc(1, sizeof *s);
@@ -519,17 +579,27 @@ int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size
     }
     s->o = *o;
     s->a = a;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)o->port);
-    if (inet_pton(AF_INET, o->host, &sa.sin_addr) != 1) {
-        snprintf(errbuf, errlen, "--listen: '%s' is not an IPv4 address", o->host);
+    struct sockaddr_storage sa;
+    int family = resolve_listen(o->host, o->port, &sa, s->addr, sizeof s->addr, errbuf, errlen);
+    if (family < 0) {
+        free(s);
+        return -1;
+    }
+    if (o->loopback_only && !config_is_loopback(s->addr)) {
+        snprintf(errbuf, errlen,
+                 "refusing to listen on %s ('%s' resolves to it now): not loopback, and no API "
+                 "key is configured",
+                 s->addr, o->host);
         free(s);
         return -1;
     }
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned family_flags = 0;
+    if (family == AF_INET6) /* [::] takes IPv4 clients too; any other IPv6 address only IPv6 */
+        family_flags = IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&sa)->sin6_addr)
+                           ? MHD_USE_DUAL_STACK
+                           : MHD_USE_IPv6;
     unsigned pool = (unsigned)(o->threads > 0 ? o->threads : 2);
     /* Bench-only knob (undocumented on purpose): MLPD_HTTP_MODE=per-connection starts MHD with
      * one thread per connection instead, to re-run the mode comparison in bench/RESULTS.md
@@ -541,15 +611,18 @@ int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size
                 MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
         pool = 0;
     }
+    /* The daemon-wide timeout is the request deadline: a new connection has it from accept;
+     * see http.h, Timeouts. */
     s->d = MHD_start_daemon(
-        flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        flags | family_flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_CONNECTION_LIMIT,
-        o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s,
+        o->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conn_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, o->request_timeout_s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!s->d) {
         snprintf(errbuf, errlen, "cannot listen on %s:%d (address in use or not permitted)",
-                 o->host, o->port);
+                 s->addr, o->port);
         free(s);
         return -1;
     }
@@ -574,6 +647,11 @@ void http_resume(struct MHD_Connection *conn)
 int http_port(const http_server *s)
 {
     return s->port;
+}
+
+const char *http_addr(const http_server *s)
+{
+    return s->addr;
 }
 
 unsigned http_connections(const http_server *s)

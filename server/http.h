@@ -8,6 +8,23 @@
  * the route's upload hooks, gzip Content-Encoding inflated (bounded), then the handler fills an
  * http_resp which is queued. Errors found while receiving are answered as soon as they happen.
  *
+ * Listening: --listen's host is resolved with getaddrinfo (a name, an IPv4 or an IPv6 address);
+ * the daemon listens on one address, the first IPv4 result or else the first IPv6 one.
+ *
+ * Timeouts. Two, both libmicrohttpd's per-connection inactivity timeout (the connection is
+ * closed when no byte has moved for that long), switched as a request goes:
+ *   - request_timeout_s (--request-timeout): from accept, and again from each request line on
+ *     (MHD's URI callback), until the answer is queued. The daemon-wide MHD timeout is this
+ *     one, so a new connection has it before any callback runs; a client whose headers or body
+ *     stall is closed after request_timeout_s.
+ *   - timeout_s (--timeout): from the moment the answer is queued: sending it, then waiting
+ *     idle for the next keep-alive request (until its request line arrives).
+ *   - none: a streamed answer (SSE) has no timeout once queued; it ends with its stream.
+ * A request line that stalls halfway on a kept-alive connection is under timeout_s, as MHD
+ * gives no callback before the line is complete. Per client address, at most max_conn_per_ip
+ * connections are open (MHD closes more as soon as they are accepted), so one address cannot
+ * hold all max_connections.
+ *
  * Owns: the MHD daemon; each http_req and its body (freed when the request completes).
  * Threading: MHD's internal thread pool (epoll) calls handlers concurrently; an http_req belongs
  * to the one thread serving its connection. */
@@ -30,7 +47,7 @@ struct MHD_Connection;
  * after calling http_suspend(conn) from inside the callback: the connection then sleeps (no
  * polling, no thread) until any thread calls http_resume(conn), and stream_read is called again.
  * stream_free(ctx) runs exactly once: when the response is done with (sent, client gone, daemon
- * stopping) or could not be created. Such a connection has no idle timeout (--timeout). Every
+ * stopping) or could not be created. Such a connection has no timeout (see Timeouts). Every
  * suspended connection must be resumed before http_stop (libmicrohttpd aborts otherwise).
  * The type is libmicrohttpd's MHD_ContentReaderCallback. */
 typedef ssize_t (*http_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
@@ -85,11 +102,16 @@ struct auth_keys;
 struct rl;
 
 typedef struct {
-    const char *host; /* "127.0.0.1" */
+    const char *host; /* "127.0.0.1", "::1", "localhost" (no brackets) */
     int port;         /* 0 = ephemeral */
-    int threads;      /* MHD thread pool size */
+    /* Refuse to start unless the address host resolves to now is loopback (main's no-key rule,
+     * checked again on the address actually bound, as a name may resolve differently). */
+    int loopback_only;
+    int threads; /* MHD thread pool size */
     unsigned max_connections;
-    unsigned timeout_s;
+    unsigned max_conn_per_ip;   /* open connections per client address; 0 = no limit */
+    unsigned timeout_s;         /* idle: between requests and while answering (Timeouts) */
+    unsigned request_timeout_s; /* longest stall while a request arrives (Timeouts) */
     size_t max_body;
     size_t max_upload;
     int quiet; /* no per-request log line */
@@ -106,6 +128,8 @@ typedef struct {
 /* Starts listening. *out new. The bound port is available from http_port. */
 int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size_t errlen);
 int http_port(const http_server *s);
+/* The numeric address listened on ("127.0.0.1", "[::1]"); borrowed, valid until http_stop. */
+const char *http_addr(const http_server *s);
 /* Stops accepting new connections (in-flight requests go on). */
 void http_quiesce(http_server *s);
 /* Waits for in-flight requests and stops. NULL-tolerant. */

@@ -116,10 +116,22 @@ int main(int argc, char **argv)
     a.jobs = jb;
     a.reg = reg;
     a.events = ev;
-    http_opts ho = {cfg.host,      cfg.port,     cfg.threads,        cfg.max_connections,
-                    cfg.timeout_s, cfg.max_body, cfg.max_upload,     cfg.quiet,
-                    api_error,     keys,         cfg.public_predict, cfg.cors_origins,
-                    rate};
+    http_opts ho = {.host = cfg.host,
+                    .port = cfg.port,
+                    .loopback_only = !cfg.insecure && auth_keys_count(keys) == 0,
+                    .threads = cfg.threads,
+                    .max_connections = cfg.max_connections,
+                    .max_conn_per_ip = (unsigned)cfg.max_conn_per_ip,
+                    .timeout_s = cfg.timeout_s,
+                    .request_timeout_s = (unsigned)cfg.request_timeout_s,
+                    .max_body = cfg.max_body,
+                    .max_upload = cfg.max_upload,
+                    .quiet = cfg.quiet,
+                    .render_error = api_error,
+                    .keys = keys,
+                    .public_predict = cfg.public_predict,
+                    .cors_origins = cfg.cors_origins,
+                    .rate = rate};
     char ebuf[256];
     if (http_start(&ho, &a, &srv, ebuf, sizeof ebuf) != 0) {
         fprintf(stderr, "mlpd: %s\n", ebuf);
@@ -127,7 +139,7 @@ int main(int argc, char **argv)
     }
     fprintf(stderr,
             "mlpd: listening on http://%s:%d (data in %s, %d worker(s), %d BLAS thread(s))\n",
-            cfg.host, http_port(srv), cfg.data_dir, cfg.workers, blas);
+            http_addr(srv), http_port(srv), cfg.data_dir, cfg.workers, blas);
     if (auth_keys_count(keys))
         fprintf(stderr, "mlpd: access: %zu API key(s)%s\n", auth_keys_count(keys),
                 cfg.public_predict ? "; inference and reads open to anonymous callers" : "");

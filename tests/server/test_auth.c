@@ -1,6 +1,7 @@
 /* test_auth.c — API key parsing, constant-time lookup and the access decision (server/auth.h),
- * the striped token buckets of --rate-limit (server/ratelimit.h) and the JSON depth scan
- * (api/problem.h). */
+ * the striped token buckets of --rate-limit (server/ratelimit.h), the JSON depth scan
+ * (api/problem.h), and the configuration behind the no-key rule (server/config.h): which
+ * --listen hosts count as loopback, and MLPD_API_KEYS leaving the environment. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "config.h"
 #include "problem.h"
 #include "ratelimit.h"
 
@@ -172,12 +174,81 @@ static void json_depth(void **state)
     assert_int_equal(api_json_depth_ok(flat, strlen(flat), 2), 1);
 }
 
+static void loopback_hosts(void **state)
+{
+    (void)state;
+    static const char *const yes[] = {"127.0.0.1", "127.3.2.1", "localhost",
+                                      "::1",       "[::1]",     "::ffff:127.0.0.1"};
+    static const char *const no[] = {
+        "0.0.0.0", "10.1.2.3",       "::",       "[::]", "2001:db8::1", "",
+        "[]",      "nosuch.invalid", "128.0.0.1"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (!config_is_loopback(yes[i])) fail_msg("'%s' should count as loopback", yes[i]);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        if (config_is_loopback(no[i])) fail_msg("'%s' should not count as loopback", no[i]);
+    }
+}
+
+static int parse_args(config *c, const char *a1, const char *a2)
+{
+    char *argv[] = {(char *)"mlpd", (char *)a1, (char *)a2, NULL};
+    FILE *null = fopen("/dev/null", "w");
+    assert_non_null(null);
+    int rc = config_parse(c, a2 ? 3 : 2, argv, null, null);
+    fclose(null);
+    return rc;
+}
+
+static void listen_forms(void **state)
+{
+    (void)state;
+    config c;
+    assert_int_equal(parse_args(&c, "--listen", "[::1]:0"), 0);
+    assert_string_equal(c.host, "::1");
+    assert_int_equal(c.port, 0);
+    assert_int_equal(parse_args(&c, "--listen", "localhost:8081"), 0);
+    assert_string_equal(c.host, "localhost");
+    assert_int_equal(c.port, 8081);
+    assert_int_equal(parse_args(&c, "--listen", "127.0.0.1:65535"), 0);
+    assert_string_equal(c.host, "127.0.0.1");
+    static const char *const bad[] = {
+        "::1:80", "[::1]", "[::1:80", "[]:80", "host:", ":80", "h:x", "h:70000", "[::1]x:80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (parse_args(&c, "--listen", bad[i]) != -1) fail_msg("'%s' was accepted", bad[i]);
+    }
+}
+
+/* The key's bytes are overwritten where getenv found them (for the daemon, that is the block
+ * /proc/PID/environ shows; tests/e2e/test_environ.c checks that), and the variable is gone. */
+static void env_keys_wiped(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("MLPD_API_KEYS", "envkey-123456:admin", 1), 0);
+    char *where = getenv("MLPD_API_KEYS");
+    assert_non_null(where);
+    config c;
+    assert_int_equal(parse_args(&c, "--quiet", NULL), 0);
+    assert_string_equal(c.api_keys, "envkey-123456:admin");
+    assert_null(getenv("MLPD_API_KEYS"));
+    assert_string_equal(where, "xxxxxxxxxxxxxxxxxxx");
+    /* Also when the value is refused (longer than config.api_keys). */
+    static char big[sizeof c.api_keys + 16];
+    memset(big, 'k', sizeof big - 1);
+    assert_int_equal(setenv("MLPD_API_KEYS", big, 1), 0);
+    where = getenv("MLPD_API_KEYS");
+    assert_int_equal(parse_args(&c, "--quiet", NULL), -1);
+    assert_null(getenv("MLPD_API_KEYS"));
+    for (size_t i = 0; i < sizeof big - 1; i++) assert_int_equal(where[i], 'x');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_and_wipes), cmocka_unit_test(decisions),
         cmocka_unit_test(bearer_header),    cmocka_unit_test(token_buckets),
-        cmocka_unit_test(json_depth),
+        cmocka_unit_test(json_depth),       cmocka_unit_test(loopback_hosts),
+        cmocka_unit_test(listen_forms),     cmocka_unit_test(env_keys_wiped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

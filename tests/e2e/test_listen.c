@@ -1,0 +1,121 @@
+/* test_listen.c — --listen with a name and with an IPv6 address: the daemon starts on
+ * localhost:0 and on [::1]:0 (loopback, so no API key is needed), writes its port to --port-file,
+ * and answers /healthz at that address; an unbracketed IPv6 address is refused at start-up. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* GET url with libcurl; returns the status (-1 when the transfer failed) and the body. */
+static long get_url(const char *url, hresp *r)
+{
+    memset(r, 0, sizeof *r);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hresp_body_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    CURLcode cc = curl_easy_perform(c);
+    r->status = -1;
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    else
+        fprintf(stderr, "GET %s: %s\n", url, curl_easy_strerror(cc));
+    curl_easy_cleanup(c);
+    return r->status;
+}
+
+/* Starts the daemon on listen (overriding the harness's 127.0.0.1:0) and asks /healthz at
+ * http://url_host:PORT. */
+static void serve_on(const char *listen, const char *url_host)
+{
+    srv s;
+    const char *extra[] = {"--listen", listen, NULL};
+    if (srv_start(&s, extra) != 0) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "cat '%s' >&2", s.log);
+        if (system(cmd) != 0) fprintf(stderr, "(no log)\n");
+        srv_cleanup(&s);
+        fail_msg("mlpd --listen %s did not start (its log is above)", listen);
+    }
+    assert_true(s.port > 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://%s:%d/healthz", url_host, s.port);
+    hresp r;
+    long st = get_url(url, &r);
+    int ok = st == 200 && r.body && strstr(r.body, "\"ok\"");
+    hresp_free(&r);
+    int rc = srv_stop(&s, SIGTERM);
+    srv_cleanup(&s);
+    if (!ok) fail_msg("GET %s: status %ld", url, st);
+    assert_int_equal(rc, 0);
+}
+
+static void test_localhost(void **state)
+{
+    (void)state;
+    serve_on("localhost:0", "localhost");
+}
+
+/* IPv6 loopback must exist for this test: it fails (it does not skip) when ::1 cannot be
+ * bound, and says so. */
+static void test_ipv6_loopback(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 a;
+    memset(&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    int bound = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0) close(fd);
+    if (!bound)
+        fail_msg("IPv6 loopback is unavailable here (cannot bind [::1]): this test needs it "
+                 "(check `ip -6 addr show lo`)");
+    serve_on("[::1]:0", "[::1]");
+}
+
+static void test_unbracketed_ipv6_refused(void **state)
+{
+    (void)state;
+    const char *bin = getenv("MLPD_BIN");
+    if (!bin) bin = "build/mlpd";
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl(bin, bin, "--listen", "::1:0", "--data-dir", "/nonexistent-mlpd-test", (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 2);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_localhost),
+        cmocka_unit_test(test_ipv6_loopback),
+        cmocka_unit_test(test_unbracketed_ipv6_refused),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
