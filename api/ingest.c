@@ -343,7 +343,7 @@ mlp_err ingest_new(const char *content_type, const char *content_encoding, const
     ingest *in = calloc(1, sizeof *in);
     if (!in) return mlp_fail(err, MLP_ENOMEM, "out of memory");
     in->opts = *opts;
-    if (ds_builder_new(opts->max_cells, &in->b) != MLP_OK) {
+    if (ds_builder_new(opts->max_table_bytes, &in->b) != MLP_OK) {
         rc = mlp_fail(err, MLP_ENOMEM, "out of memory");
         goto out;
     }

@@ -472,13 +472,29 @@ static void limits_and_types(void **state)
     assert_non_null(strstr(e.msg, "limit"));
     assert_int_equal(run("application/gzip", NULL, &o, &bomb, 7, &t, NULL, &e), MLP_ETOOLARGE);
     free(bomb.p);
+    /* IDX bomb: a header declaring 1300 images of 28x28 bytes (1019200 bytes, under the 1 MiB
+     * byte limit) would be a 4 MB matrix: refused at the header by the 1 MiB table budget */
+    o = opts();
+    o.max_bytes = 1 << 20;
+    o.max_table_bytes = 1 << 20;
+    buf hdr = {0};
+    put(&hdr, "\0\0\x08\x03", 4);
+    put32(&hdr, 1300);
+    put32(&hdr, 28);
+    put32(&hdr, 28);
+    ingest *bi = NULL;
+    assert_int_equal(ingest_new("application/octet-stream", NULL, &o, &bi, &e), MLP_OK);
+    assert_int_equal(ingest_feed(bi, hdr.p, hdr.len, &e), MLP_ETOOLARGE);
+    assert_non_null(strstr(e.msg, "memory limit of 1048576 bytes"));
+    ingest_free(bi);
+    free(hdr.p);
     /* raw size limit and cell limit */
     buf csv = {0};
     for (int i = 0; i < 1000; i++) puts_(&csv, "1,2,3,4\n");
     o.max_bytes = 1000;
     assert_int_equal(run("text/csv", NULL, &o, &csv, 3, &t, NULL, &e), MLP_ETOOLARGE);
     o.max_bytes = 0;
-    o.max_cells = 100;
+    o.max_table_bytes = 400;
     assert_int_equal(run("text/csv", NULL, &o, &csv, 0, &t, NULL, &e), MLP_ETOOLARGE);
     /* header=false makes a text first row data */
     o = opts();
