@@ -2,8 +2,8 @@
  *
  * The HTTP handler for POST /api/v1/datasets creates one ingest per request from the
  * Content-Type and Content-Encoding headers, feeds the body chunks as libmicrohttpd delivers
- * them and finishes when the body is complete. Everything is parsed while it arrives; only a
- * JSON body (parsed by jansson at finish) and IDX labels are held whole, both bounded.
+ * them and finishes when the body is complete. Everything is parsed while it arrives (a JSON
+ * body row by row, jsonrows.h); only IDX labels are held whole, bounded.
  *
  *   text/csv                    CSV (csv.h), header per opts->header
  *   application/json            {"name"?, "columns"?: [..], "rows": [[..], ..]}

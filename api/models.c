@@ -9,6 +9,7 @@
 #include "registry.h"
 #include "store.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,16 +236,30 @@ void models_export(http_req *req, http_resp *resp)
     api_json(resp, 200, doc);
 }
 
-/* Reads a JSON array of exactly n finite numbers into out. */
-static int read_floats(json_t *a, int n, float *out)
+/* Reads a JSON array of exactly n numbers into out: 0, -1 when a is not such an array, or -2
+ * when element *bad does not fit a float32 as a finite value (1e39 is finite as a double and
+ * infinite as a float; a NaN or Inf weight would poison every prediction). */
+static int read_floats(json_t *a, int n, float *out, int *bad)
 {
     if (!json_is_array(a) || json_array_size(a) != (size_t)n) return -1;
     for (int i = 0; i < n; i++) {
         json_t *x = json_array_get(a, (size_t)i);
         if (!json_is_number(x)) return -1;
         out[i] = (float)json_number_value(x);
+        if (!isfinite(out[i])) {
+            *bad = i;
+            return -2;
+        }
     }
     return 0;
+}
+
+/* 400 naming field[i] for a read_floats -2. */
+static void not_finite(http_req *req, http_resp *resp, const char *field, int i)
+{
+    char f[96];
+    snprintf(f, sizeof f, "%s[%d]", field, i);
+    api_failf(req, resp, 400, f, "%s is not a finite float32 number", f);
 }
 
 static char **read_strings(json_t *a, int *n)
@@ -347,10 +362,22 @@ void models_import(http_req *req, http_resp *resp)
         }
         float *W = net_layer_w(n, l), *b = net_layer_b(n, l);
         json_t *rows = json_object_get(L, "weights");
-        int bad = !json_is_array(rows) || json_array_size(rows) != (size_t)out_n;
-        for (int o = 0; !bad && o < out_n; o++)
-            bad = read_floats(json_array_get(rows, (size_t)o), in_n, W + (size_t)o * in_n);
-        if (bad || read_floats(json_object_get(L, "bias"), out_n, b)) {
+        int bad = !json_is_array(rows) || json_array_size(rows) != (size_t)out_n, at = 0, o;
+        char field[64];
+        for (o = 0; !bad && o < out_n; o++)
+            bad = read_floats(json_array_get(rows, (size_t)o), in_n, W + (size_t)o * in_n, &at);
+        if (bad == -2) {
+            snprintf(field, sizeof field, "layers[%d].weights[%d]", l, o - 1);
+            not_finite(req, resp, field, at);
+            goto out;
+        }
+        if (!bad) bad = read_floats(json_object_get(L, "bias"), out_n, b, &at);
+        if (bad == -2) {
+            snprintf(field, sizeof field, "layers[%d].bias", l);
+            not_finite(req, resp, field, at);
+            goto out;
+        }
+        if (bad) {
             api_failf(req, resp, 400, "layers",
                       "layers[%d]: weights must be %d rows of %d numbers and bias %d numbers", l,
                       out_n, in_n, out_n);
@@ -358,14 +385,25 @@ void models_import(http_req *req, http_resp *resp)
         }
     }
     json_t *st = json_object_get(doc, "standardization");
-    if (st && (read_floats(json_object_get(st, "x_mean"), sp.n_in, net_x_mean(n)) ||
-               read_floats(json_object_get(st, "x_scale"), sp.n_in, net_x_scale(n)) ||
-               read_floats(json_object_get(st, "y_mean"), sp.n_out, net_y_mean(n)) ||
-               read_floats(json_object_get(st, "y_scale"), sp.n_out, net_y_scale(n)))) {
-        api_failf(req, resp, 400, "standardization",
-                  "standardization needs x_mean, x_scale (%d numbers) and y_mean, y_scale (%d)",
-                  sp.n_in, sp.n_out);
-        goto out;
+    if (st) {
+        static const char *const keys[] = {"x_mean", "x_scale", "y_mean", "y_scale"};
+        float *dst[] = {net_x_mean(n), net_x_scale(n), net_y_mean(n), net_y_scale(n)};
+        int bad = 0, at = 0, k;
+        for (k = 0; k < 4 && !bad; k++)
+            bad =
+                read_floats(json_object_get(st, keys[k]), k < 2 ? sp.n_in : sp.n_out, dst[k], &at);
+        if (bad == -2) {
+            char field[64];
+            snprintf(field, sizeof field, "standardization.%s", keys[k - 1]);
+            not_finite(req, resp, field, at);
+            goto out;
+        }
+        if (bad) {
+            api_failf(req, resp, 400, "standardization",
+                      "standardization needs x_mean, x_scale (%d numbers) and y_mean, y_scale (%d)",
+                      sp.n_in, sp.n_out);
+            goto out;
+        }
     }
     fn = read_strings(json_object_get(doc, "feature_names"), &nf);
     lb = read_strings(json_object_get(doc, "labels"), &nl);

@@ -449,6 +449,24 @@ mlp_err ds_builder_set_columns(ds_builder *b, int cols, const char *const *names
     return fix_columns(b, cols, copy, err);
 }
 
+mlp_err ds_builder_rename_columns(ds_builder *b, int cols, const char *const *names, mlp_error *err)
+{
+    if (b->cols == 0) return ds_builder_set_columns(b, cols, names, err);
+    if (cols != b->cols)
+        return mlp_fail(err, MLP_EINVAL, "%d column names for rows of %d cells", cols, b->cols);
+    /* Checked on a fresh builder (names non-empty and distinct), then moved over. */
+    ds_builder *tmp = NULL;
+    if (ds_builder_new(0, &tmp) != MLP_OK) return mlp_fail(err, MLP_ENOMEM, "out of memory");
+    mlp_err rc = ds_builder_set_columns(tmp, cols, names, err);
+    if (rc == MLP_OK) {
+        char **old = b->names;
+        b->names = tmp->names;
+        tmp->names = old;
+    }
+    ds_builder_free(tmp);
+    return rc;
+}
+
 mlp_err ds_builder_set_prefix_names(ds_builder *b, int cols, const char *prefix, mlp_error *err)
 {
     if (cols < 1 || cols > DS_MAX_COLS)

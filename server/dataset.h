@@ -58,6 +58,10 @@ void ds_builder_free(ds_builder *b);
 /* Declares the column names (header). Must come before any row; without it, the first row
  * fixes the width and columns are named c0, c1, ... (or by ds_builder_set_default_names). */
 mlp_err ds_builder_set_columns(ds_builder *b, int cols, const char *const *names, mlp_error *err);
+/* Renames the columns once rows have fixed their count (a JSON "columns" after "rows"): cols
+ * must equal that count (MLP_EINVAL otherwise, and for empty or repeated names). */
+mlp_err ds_builder_rename_columns(ds_builder *b, int cols, const char *const *names,
+                                  mlp_error *err);
 /* Names columns prefix0..prefix{cols-1} (e.g. "p" for IDX images). */
 mlp_err ds_builder_set_prefix_names(ds_builder *b, int cols, const char *prefix, mlp_error *err);
 
