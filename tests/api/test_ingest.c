@@ -19,6 +19,7 @@ typedef struct {
 
 static void put(buf *b, const void *d, size_t n)
 {
+    if (n == 0) return;
     if (b->len + n > b->cap) {
         b->cap = (b->len + n) * 2 + 64;
         b->p = realloc(b->p, b->cap);
