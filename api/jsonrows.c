@@ -530,7 +530,6 @@ static mlp_err end_string(jsonrows *p, mlp_error *err)
         return MLP_OK;
     }
     case D_NAME:
-        if (p->name.oom || !p->name.p) sb_add(&p->name, "", 0);
         if (p->name.oom) return oom(err);
         p->st = ST_MEMBER_END;
         return MLP_OK;

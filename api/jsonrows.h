@@ -4,10 +4,11 @@
  *
  * fed in chunks as they arrive, each row handed to a ds_builder as soon as its ']' is read, so
  * a body is never held whole nor built into a jansson tree: memory is the builder's table plus
- * one row of text. A cell is a number or a string; a row of numbers only goes through
- * ds_builder_add_row (each value read as a double, as jansson does, then cast to float), a row
- * with a string through ds_builder_add_text_row (its numbers spelled as %lld or %.17g of that
- * double, so they land in the same level as before).
+ * the open row (its decoded text, and 53 bytes a cell for at most DS_MAX_COLS cells), the column
+ * names and the name (at most 256 bytes). A cell is a number or a string; a row of numbers only
+ * goes through ds_builder_add_row (each value read as a double, as jansson does, then cast to
+ * float), a row with a string through ds_builder_add_text_row (its numbers spelled as %lld or %.17g
+ * of that double, so they land in the same level as before).
  *
  * Errors match what the jansson-based reader said: "invalid JSON at line L, column C: why",
  * "unknown field", "name must be a string", "columns[j] must be a string", "rows[i] must be an
