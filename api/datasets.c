@@ -1,8 +1,10 @@
 /* datasets.c — /api/v1/datasets: streaming upload (CSV, JSON, multipart, IDX, gzip; parsed
- * while the body arrives), list, get (columns and statistics), rows, delete. */
+ * while the body arrives), list, get (columns and statistics), rows (a page capped at
+ * --max-body bytes), delete. */
 #include "config.h"
 #include "handlers.h"
 #include "ingest.h"
+#include "jsonout.h"
 #include "problem.h"
 #include "store.h"
 
@@ -64,8 +66,10 @@ static int up_begin(http_req *req, http_resp *resp)
         api_failf(req, resp, 400, "header", "header must be auto, true or false");
         return -1;
     }
+    /* One flag bounds the bytes received, the bytes decoded and the memory of the decoded table:
+     * a gzip bomb then costs at most --max-upload of matrix, not 4x to 8x of it. */
     o.max_bytes = req->app->cfg->max_upload;
-    o.max_cells = req->app->cfg->max_upload;
+    o.max_table_bytes = req->app->cfg->max_upload;
     o.max_depth = req->app->cfg->max_json_depth;
     const char *cl = http_header(req, "Content-Length");
     if (cl) { /* a size hint only (bounded: a lie costs address space, never a wrong answer) */
@@ -89,12 +93,21 @@ static int up_begin(http_req *req, http_resp *resp)
     return 0;
 }
 
+/* A 413 from the ingest names the limit in bytes; say which flag sets it. */
+static void upload_fail(http_req *req, http_resp *resp, mlp_err rc, mlp_error *err)
+{
+    size_t n = strlen(err->msg);
+    if (rc == MLP_ETOOLARGE && n + 16 < sizeof err->msg)
+        snprintf(err->msg + n, sizeof err->msg - n, " (--max-upload)");
+    api_fail(req, resp, rc, err);
+}
+
 static int up_feed(http_req *req, http_resp *resp, const char *data, size_t len)
 {
     upload *u = req->upload;
     mlp_err rc = ingest_feed(u->in, data, len, &u->err);
     if (rc) {
-        api_fail(req, resp, rc, &u->err);
+        upload_fail(req, resp, rc, &u->err);
         return -1;
     }
     return 0;
@@ -120,7 +133,7 @@ void ds_create(http_req *req, http_resp *resp)
     mlp_error_clear(&err);
     mlp_err rc = ingest_finish(u->in, &t, &form_name, &err);
     if (rc) {
-        api_fail(req, resp, rc, &err);
+        upload_fail(req, resp, rc, &err);
         goto out;
     }
     const char *name = u->name[0] ? u->name : form_name;
@@ -197,41 +210,110 @@ void ds_get(http_req *req, http_resp *resp)
     ds_table_free(cols);
 }
 
+/* Bytes cell c of a row may take in the answer, its comma included. */
+static size_t cell_max(const ds_column *col)
+{
+    if (col->type != COL_CATEGORICAL) return FJ_FLOAT_MAX + 1;
+    size_t m = FJ_FLOAT_MAX; /* an index outside the levels is written as a number */
+    for (int k = 0; k < col->n_levels; k++) {
+        size_t n = JO_STR_MAX(strlen(col->levels[k]));
+        if (n > m) m = n;
+    }
+    return m + 1;
+}
+
+/* {"columns":[..],"rows":[[..],..],"offset":O,"total":T,"next_offset":N|null}, written straight
+ * into the answer buffer and capped at --max-body bytes: rows that would pass the cap are left
+ * for the next page (next_offset says where it starts; null at the end), and a row that alone
+ * would pass it is a 413. The floats read are bounded by the cap too (a cell is at least 4
+ * bytes of JSON, as many as its float). */
 void ds_rows(http_req *req, http_resp *resp)
 {
     int limit, offset;
     if (api_paging(req, resp, &limit, &offset)) return;
     store_dataset d;
     ds_table *cols = NULL;
-    if (load(req, resp, &d, &cols)) return;
     float *vals = NULL;
+    char *buf = NULL;
+    int conn_buf = 0;
+    if (load(req, resp, &d, &cols)) return;
+    size_t cap = req->app->cfg->max_body, nc = (size_t)cols->cols;
+    size_t head = 128, row_max = 3;
+    for (size_t c = 0; c < nc; c++) {
+        head += JO_STR_MAX(strlen(cols->columns[c].name)) + 1;
+        row_max += cell_max(&cols->columns[c]);
+    }
+    long want = cap / (nc * 4 + 2);
+    if (want > limit) want = limit;
+    if (want < 1) want = 1;
     long n = 0;
-    mlp_err rc = store_dataset_read_rows(req->app->store, d.id, offset, limit, &vals, &n);
+    mlp_err rc = store_dataset_read_rows(req->app->store, d.id, offset, want, &vals, &n);
     if (rc) {
         api_fail(req, resp, rc, NULL);
-        ds_table_free(cols);
-        return;
+        goto out;
     }
-    json_t *names = json_array(), *rows = json_array();
-    for (int c = 0; c < cols->cols; c++)
-        json_array_append_new(names, json_string(cols->columns[c].name));
+    size_t size = head + row_max; /* the cap, or one worst-case row past it: checked below */
+    if (size < cap + row_max) size = cap + row_max;
+    buf = http_resp_buf(req, size);
+    conn_buf = buf != NULL;
+    if (!buf && !(buf = malloc(size))) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+    char *o = buf;
+    o = JO_LIT(o, "{\"columns\":[");
+    for (size_t c = 0; c < nc; c++) {
+        if (c) *o++ = ',';
+        o = jo_str(o, cols->columns[c].name);
+    }
+    o = JO_LIT(o, "],\"rows\":[");
+    long served = 0;
     for (long i = 0; i < n; i++) {
-        json_t *row = json_array();
-        for (int c = 0; c < cols->cols; c++) {
-            float v = vals[i * cols->cols + c];
+        char *row = o;
+        if (i) *o++ = ',';
+        *o++ = '[';
+        for (size_t c = 0; c < nc; c++) {
+            float v = vals[(size_t)i * nc + c];
             const ds_column *col = &cols->columns[c];
+            if (c) *o++ = ',';
             if (col->type == COL_CATEGORICAL && v >= 0 && (int)v < col->n_levels)
-                json_array_append_new(row, json_string(col->levels[(int)v]));
+                o = jo_str(o, col->levels[(int)v]);
             else
-                json_array_append_new(row, json_real(v));
+                o += fj_format_float(v, o);
         }
-        json_array_append_new(rows, row);
+        *o++ = ']';
+        if ((size_t)(o - buf) + 128 > cap) { /* 128: room for the tail */
+            o = row;
+            break;
+        }
+        served++;
     }
+    if (served == 0 && n > 0) {
+        api_failf(req, resp, 413, NULL,
+                  "one row of dataset '%s' (%d columns) takes more than the %zu bytes an answer "
+                  "may hold (--max-body)",
+                  d.id, cols->cols, cap);
+        goto out;
+    }
+    o = JO_LIT(o, "],\"offset\":");
+    o = jo_long(o, offset);
+    o = JO_LIT(o, ",\"total\":");
+    o = jo_long(o, d.rows);
+    o = JO_LIT(o, ",\"next_offset\":");
+    if (offset + served < d.rows)
+        o = jo_long(o, offset + served);
+    else
+        o = JO_LIT(o, "null");
+    *o++ = '}';
+    if (conn_buf)
+        resp_conn(resp, 200, "application/json", buf, (size_t)(o - buf));
+    else
+        resp_take(resp, 200, "application/json", buf, (size_t)(o - buf));
+    buf = NULL;
+out:
+    if (!conn_buf) free(buf);
     free(vals);
     ds_table_free(cols);
-    api_json(resp, 200,
-             json_pack("{s:o, s:o, s:i, s:I}", "columns", names, "rows", rows, "offset", offset,
-                       "total", (json_int_t)d.rows));
 }
 
 void ds_delete(http_req *req, http_resp *resp)

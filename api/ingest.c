@@ -4,18 +4,16 @@
  * part. Each stream runs through its own gunzip (pass-through unless the bytes start with the
  * gzip magic), then into a leaf chosen by content type or, when the type leaves it open
  * (application/gzip, a multipart "file" part), by sniffing the first four decoded bytes: IDX
- * magic, a '{' for JSON, else CSV. The leaves are the CSV and IDX push parsers, a bounded JSON
- * buffer, the "name" field buffer, and for the body of a multipart request the multipart parser,
+ * magic, a '{' for JSON, else CSV. The leaves are the CSV, IDX and JSON (jsonrows.h) push
+ * parsers, the "name" field buffer, and for the body of a multipart request the multipart parser,
  * whose callbacks open, feed and close part streams. All leaves share one ds_builder. */
 #include "ingest.h"
 
 #include "gunzip.h"
 #include "idx.h"
+#include "jsonrows.h"
 #include "multipart.h"
-#include "problem.h"
 
-#include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +24,7 @@
 enum {
     K_SNIFF,     /* decide from the first bytes among `allowed` */
     K_CSV,       /* -> csv parser */
-    K_JSON,      /* -> in->json buffer */
+    K_JSON,      /* -> in->jr, the streaming JSON reader */
     K_IDX,       /* -> single IDX parser */
     K_IMAGES,    /* -> in->images */
     K_LABELS,    /* -> in->labels */
@@ -64,8 +62,7 @@ struct ingest {
     int csv_hinted; /* the size hint went to the CSV parser (or was not for it) */
     char *name;     /* name field bytes, NUL-terminated, or NULL */
     size_t name_len;
-    char *json; /* JSON body bytes, json_len used of json_cap */
-    size_t json_len, json_cap;
+    jsonrows *jr; /* owned; JSON bodies only */
     mlp_err failed;
     mlp_error failed_err;
 };
@@ -91,6 +88,10 @@ static mlp_err leaf_start(ingest *in, stream *s, mlp_error *err)
     case K_CSV:
         if (in->csv) return mlp_fail(err, MLP_EINVAL, "more than one CSV file in the upload");
         if (csv_new(in->b, in->opts.header, &in->csv) != MLP_OK)
+            return mlp_fail(err, MLP_ENOMEM, "out of memory");
+        break;
+    case K_JSON:
+        if (jr_new(in->b, in->opts.max_depth, &in->jr) != MLP_OK)
             return mlp_fail(err, MLP_ENOMEM, "out of memory");
         break;
     case K_IDX:
@@ -146,13 +147,8 @@ static mlp_err leaf_feed(ingest *in, stream *s, const unsigned char *d, size_t n
         return idx_feed(in->labels, d, n, err);
     case K_MULTIPART:
         return multipart_feed(in->mp, d, n, err);
-    case K_JSON: {
-        size_t cap = in->json_cap;
-        if (append_buf(&in->json, &in->json_len, &cap, d, n) != MLP_OK)
-            return mlp_fail(err, MLP_ENOMEM, "out of memory");
-        in->json_cap = cap;
-        return MLP_OK;
-    }
+    case K_JSON:
+        return jr_feed(in->jr, d, n, err);
     case K_NAME: {
         if (in->name_len + n > MAX_NAME_FIELD) {
             if (err) snprintf(err->field, sizeof err->field, "name");
@@ -343,7 +339,7 @@ mlp_err ingest_new(const char *content_type, const char *content_encoding, const
     ingest *in = calloc(1, sizeof *in);
     if (!in) return mlp_fail(err, MLP_ENOMEM, "out of memory");
     in->opts = *opts;
-    if (ds_builder_new(opts->max_cells, &in->b) != MLP_OK) {
+    if (ds_builder_new(opts->max_table_bytes, &in->b) != MLP_OK) {
         rc = mlp_fail(err, MLP_ENOMEM, "out of memory");
         goto out;
     }
@@ -352,6 +348,7 @@ mlp_err ingest_new(const char *content_type, const char *content_encoding, const
         if (rc == MLP_OK) rc = leaf_start(in, &in->body, err);
     } else if (media_is(ct, len, "application/json")) {
         rc = stream_open(in, &in->body, K_JSON, 0, force, "body", err);
+        if (rc == MLP_OK) rc = leaf_start(in, &in->body, err);
     } else if (media_is(ct, len, "application/octet-stream")) {
         rc = stream_open(in, &in->body, K_IDX, 0, force, "body", err);
         if (rc == MLP_OK) rc = leaf_start(in, &in->body, err);
@@ -409,213 +406,6 @@ mlp_err ingest_feed(ingest *in, const void *data, size_t len, mlp_error *err)
     return rc;
 }
 
-/* "rows[i][j]: message" into err, keeping row/col. */
-static mlp_err json_cell_fail(mlp_error *err, mlp_err rc, const mlp_error *e, size_t i)
-{
-    if (!err) return rc;
-    char msg[sizeof err->msg];
-    snprintf(msg, sizeof msg, "%s", e->msg);
-    *err = *e;
-    err->row = (long)i + 1;
-    if (e->col > 0)
-        snprintf(err->field, sizeof err->field, "rows[%zu][%ld]", i, e->col - 1);
-    else
-        snprintf(err->field, sizeof err->field, "rows[%zu]", i);
-    return mlp_fail(err, rc, "%s: %s", err->field, msg);
-}
-
-static mlp_err parse_json(ingest *in, char **name, mlp_error *err)
-{
-    mlp_err rc = MLP_OK;
-    json_error_t je;
-    float *vals = NULL;
-    char **texts = NULL;
-    const char **cells = NULL;
-    size_t *lens = NULL;
-    size_t width = 0;
-    json_t *root = NULL;
-    int max_depth = in->opts.max_depth > 0 ? in->opts.max_depth : 64;
-    if (!api_json_depth_ok(in->json ? in->json : "", in->json_len, max_depth)) {
-        rc =
-            mlp_fail(err, MLP_EINVAL, "JSON body nests deeper than --max-json-depth %d", max_depth);
-        goto out;
-    }
-    root = json_loadb(in->json ? in->json : "", in->json_len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        rc = mlp_fail(err, MLP_EINVAL, "invalid JSON at line %d, column %d: %s", je.line, je.column,
-                      je.text);
-        goto out;
-    }
-    if (!json_is_object(root)) {
-        rc = mlp_fail(err, MLP_EINVAL, "the body must be a JSON object with \"rows\"");
-        goto out;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v)
-    {
-        if (strcmp(key, "name") && strcmp(key, "columns") && strcmp(key, "rows")) {
-            if (err) snprintf(err->field, sizeof err->field, "%.100s", key);
-            rc = mlp_fail(err, MLP_EINVAL,
-                          "unknown field \"%.100s\" (expected name, columns, rows)", key);
-            goto out;
-        }
-    }
-    json_t *jname = json_object_get(root, "name");
-    if (jname) {
-        if (!json_is_string(jname)) {
-            if (err) snprintf(err->field, sizeof err->field, "name");
-            rc = mlp_fail(err, MLP_EINVAL, "name must be a string");
-            goto out;
-        }
-        if (name && !*name && !(*name = strdup(json_string_value(jname)))) {
-            rc = mlp_fail(err, MLP_ENOMEM, "out of memory");
-            goto out;
-        }
-    }
-    json_t *jcols = json_object_get(root, "columns");
-    if (jcols) {
-        if (!json_is_array(jcols) || json_array_size(jcols) == 0 ||
-            json_array_size(jcols) > DS_MAX_COLS) {
-            if (err) snprintf(err->field, sizeof err->field, "columns");
-            rc = mlp_fail(err, MLP_EINVAL, "columns must be a non-empty array of strings");
-            goto out;
-        }
-        size_t nc = json_array_size(jcols);
-        const char **names = malloc(nc * sizeof *names);
-        if (!names) {
-            rc = mlp_fail(err, MLP_ENOMEM, "out of memory");
-            goto out;
-        }
-        for (size_t j = 0; j < nc; j++) {
-            json_t *c = json_array_get(jcols, j);
-            if (!json_is_string(c)) {
-                free(names);
-                if (err) snprintf(err->field, sizeof err->field, "columns[%zu]", j);
-                rc = mlp_fail(err, MLP_EINVAL, "columns[%zu] must be a string", j);
-                goto out;
-            }
-            names[j] = json_string_value(c);
-        }
-        mlp_error e = {0};
-        rc = ds_builder_set_columns(in->b, (int)nc, names, &e);
-        free(names);
-        if (rc != MLP_OK) {
-            if (err) {
-                *err = e;
-                if (e.col > 0)
-                    snprintf(err->field, sizeof err->field, "columns[%ld]", e.col - 1);
-                else
-                    snprintf(err->field, sizeof err->field, "columns");
-            }
-            goto out;
-        }
-    }
-    json_t *rows = json_object_get(root, "rows");
-    if (!json_is_array(rows)) {
-        if (err) snprintf(err->field, sizeof err->field, "rows");
-        rc = mlp_fail(err, MLP_EINVAL, "rows must be an array of arrays");
-        goto out;
-    }
-    for (size_t i = 0; i < json_array_size(rows); i++) {
-        json_t *row = json_array_get(rows, i);
-        if (!json_is_array(row)) {
-            if (err) snprintf(err->field, sizeof err->field, "rows[%zu]", i);
-            rc = mlp_fail(err, MLP_EINVAL, "rows[%zu] must be an array", i);
-            goto out;
-        }
-        size_t n = json_array_size(row);
-        if (n > DS_MAX_COLS) {
-            if (err) snprintf(err->field, sizeof err->field, "rows[%zu]", i);
-            rc = mlp_fail(err, MLP_EINVAL, "rows[%zu] has more than %d cells", i, DS_MAX_COLS);
-            goto out;
-        }
-        if (n > width) {
-            free(vals);
-            free(texts);
-            free(cells);
-            free(lens);
-            vals = malloc(n * sizeof *vals);
-            texts = calloc(n, sizeof *texts);
-            cells = malloc(n * sizeof *cells);
-            lens = malloc(n * sizeof *lens);
-            width = n;
-            if (!vals || !texts || !cells || !lens) {
-                width = 0;
-                rc = mlp_fail(err, MLP_ENOMEM, "out of memory");
-                goto out;
-            }
-        }
-        int all_numbers = 1;
-        for (size_t j = 0; j < n; j++) {
-            json_t *c = json_array_get(row, j);
-            if (json_is_string(c)) {
-                all_numbers = 0;
-            } else if (!json_is_number(c)) {
-                if (err) {
-                    snprintf(err->field, sizeof err->field, "rows[%zu][%zu]", i, j);
-                    err->row = (long)i + 1;
-                    err->col = (long)j + 1;
-                }
-                rc = mlp_fail(err, MLP_EINVAL, "rows[%zu][%zu] must be a number or a string", i, j);
-                goto out;
-            }
-        }
-        mlp_error e = {0};
-        if (all_numbers) {
-            for (size_t j = 0; j < n; j++)
-                vals[j] = (float)json_number_value(json_array_get(row, j));
-            rc = ds_builder_add_row(in->b, (int)n, vals, &e);
-        } else {
-            char numbuf[32 * 64];
-            size_t used = 0;
-            for (size_t j = 0; j < n; j++) {
-                json_t *c = json_array_get(row, j);
-                if (json_is_string(c)) {
-                    cells[j] = json_string_value(c);
-                    lens[j] = json_string_length(c);
-                    continue;
-                }
-                /* A number among strings goes through the same text path, so that it lands in
-                 * the same level as its spelling would in a CSV. */
-                char tmp[40];
-                if (json_is_integer(c))
-                    snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(c));
-                else
-                    snprintf(tmp, sizeof tmp, "%.17g", json_real_value(c));
-                size_t tl = strlen(tmp);
-                if (used + tl <= sizeof numbuf) {
-                    memcpy(numbuf + used, tmp, tl);
-                    cells[j] = numbuf + used;
-                    used += tl;
-                } else {
-                    free(texts[j]);
-                    if (!(texts[j] = strdup(tmp))) {
-                        rc = mlp_fail(err, MLP_ENOMEM, "out of memory");
-                        goto out;
-                    }
-                    cells[j] = texts[j];
-                }
-                lens[j] = tl;
-            }
-            rc = ds_builder_add_text_row(in->b, (int)n, cells, lens, &e);
-        }
-        if (rc != MLP_OK) {
-            rc = json_cell_fail(err, rc, &e, i);
-            goto out;
-        }
-    }
-out:
-    if (texts)
-        for (size_t j = 0; j < width; j++) free(texts[j]);
-    free(texts);
-    free(vals);
-    free(cells);
-    free(lens);
-    json_decref(root);
-    return rc;
-}
-
 mlp_err ingest_finish(ingest *in, ds_table **out, char **name_from_form, mlp_error *err)
 {
     *out = NULL;
@@ -652,7 +442,7 @@ mlp_err ingest_finish(ingest *in, ds_table **out, char **name_from_form, mlp_err
             goto out;
         }
     }
-    if (in->body.kind == K_JSON && (rc = parse_json(in, &name, &e)) != MLP_OK) goto out;
+    if (in->body.kind == K_JSON && (rc = jr_finish(in->jr, &name, &e)) != MLP_OK) goto out;
     rc = ds_builder_finish(in->b, out, &e);
 out:
     if (rc != MLP_OK) {
@@ -681,6 +471,6 @@ void ingest_free(ingest *in)
     idx_free(in->labels);
     ds_builder_free(in->b);
     free(in->name);
-    free(in->json);
+    jr_free(in->jr);
     free(in);
 }

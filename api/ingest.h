@@ -2,8 +2,8 @@
  *
  * The HTTP handler for POST /api/v1/datasets creates one ingest per request from the
  * Content-Type and Content-Encoding headers, feeds the body chunks as libmicrohttpd delivers
- * them and finishes when the body is complete. Everything is parsed while it arrives; only a
- * JSON body (parsed by jansson at finish) and IDX labels are held whole, both bounded.
+ * them and finishes when the body is complete. Everything is parsed while it arrives (a JSON
+ * body row by row, jsonrows.h); only IDX labels are held whole, bounded.
  *
  *   text/csv                    CSV (csv.h), header per opts->header
  *   application/json            {"name"?, "columns"?: [..], "rows": [[..], ..]}
@@ -18,7 +18,9 @@
  *
  * Limits: raw body bytes, and separately the decoded bytes reaching the format parsers
  * (inflated, summed over all parts), are bounded by opts->max_bytes (MLP_ETOOLARGE, so a zip
- * bomb stops within 64 KiB past the limit); rows*cols by opts->max_cells.
+ * bomb stops within 64 KiB past the limit); the memory of the decoded table (4 bytes a cell plus
+ * category names, see ds_builder_new) by opts->max_table_bytes, checked as rows arrive and
+ * before the matrix grows, so a small gzip that decodes to a huge matrix costs at most that.
  *
  * Errors carry err->row / err->col (1-based data rows, header not counted, see csv.h) for cell
  * problems, and err->field for JSON bodies ("rows[3][2]", 0-based JSON indices) and form parts.
@@ -35,12 +37,12 @@
 #include <stddef.h>
 
 typedef struct {
-    csv_header header; /* CSV header mode (?header=) */
-    size_t max_bytes;  /* bound on raw and on decoded body bytes; 0 = unbounded */
-    size_t max_cells;  /* bound on rows*cols; 0 = unbounded */
-    size_t size_hint;  /* expected body bytes (Content-Length), 0 = unknown: lets an uncompressed
-                          CSV reserve its matrix once (csv_set_size_hint) */
-    int max_depth;     /* bound on the nesting of a JSON body (--max-json-depth); 0 = 64 */
+    csv_header header;      /* CSV header mode (?header=) */
+    size_t max_bytes;       /* bound on raw and on decoded body bytes; 0 = unbounded */
+    size_t max_table_bytes; /* memory budget of the decoded table (ds_builder_new); 0 = none */
+    size_t size_hint; /* expected body bytes (Content-Length), 0 = unknown: lets an uncompressed
+                         CSV reserve its matrix once (csv_set_size_hint) */
+    int max_depth;    /* bound on the nesting of a JSON body (--max-json-depth); 0 = 64 */
 } ingest_opts;
 
 typedef struct ingest ingest;

@@ -1,14 +1,17 @@
 /* models.c — /api/v1/models: list, detail, aliases, version delete, and the self-contained JSON
  * export/import document (task, layers with weights, standardisation, feature names, labels,
- * training params). Floats are written with 9 significant digits, which round-trips float32
- * exactly, so export -> import -> predict gives the same numbers. */
+ * training params). Floats are written in their shortest round-trip spelling (fj_format_float),
+ * so export -> import -> predict gives the same numbers. */
 #include "bundle.h"
 #include "config.h"
 #include "handlers.h"
+#include "jsonout.h"
 #include "problem.h"
 #include "registry.h"
 #include "store.h"
 
+#include <assert.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,11 +168,115 @@ void models_delete_version(http_req *req, http_resp *resp)
     resp_take(resp, 204, NULL, NULL, 0);
 }
 
-static json_t *floats(const float *v, int n)
+/* params or metrics of the version's meta, compact (new string; "null" when absent). */
+static char *meta_member(json_t *meta, const char *key)
 {
-    json_t *a = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(a, json_real(v[i]));
-    return a;
+    json_t *v = meta ? json_object_get(meta, key) : NULL;
+    return v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(9) | JSON_ENCODE_ANY)
+             : strdup("null");
+}
+
+static size_t strs_max(char *const *v, int n)
+{
+    size_t m = 2;
+    for (int i = 0; i < n; i++) m += JO_STR_MAX(strlen(v[i])) + 1;
+    return m;
+}
+
+static char *put_strs(char *o, char *const *v, int n)
+{
+    *o++ = '[';
+    for (int i = 0; i < n; i++) {
+        if (i) *o++ = ',';
+        o = jo_str(o, v[i]);
+    }
+    *o++ = ']';
+    return o;
+}
+
+/* The export document, written straight into the answer buffer (one float at a time, about 12
+ * bytes a weight, where a jansson tree costs a node per weight and then the text besides). Keys
+ * and order are those of the document import reads. */
+static void export_answer(http_req *req, http_resp *resp, const char *name, int v,
+                          const model_bundle *b, const char *params, const char *metrics)
+{
+    const net_spec *sp = net_get_spec(b->net);
+    size_t fl = FJ_FLOAT_MAX + 1;
+    size_t cap = 1024 + JO_STR_MAX(strlen(name)) + strs_max(b->features, b->n_features) +
+                 strs_max(b->labels, b->n_labels) + 2 * (size_t)(sp->n_in + sp->n_out) * fl +
+                 strlen(params) + strlen(metrics);
+    for (int l = 0; l <= sp->n_hidden; l++) {
+        const float *W, *bias;
+        int out, in;
+        net_layer(b->net, l, &W, &bias, &out, &in);
+        cap += 128 + (size_t)out * ((size_t)in * fl + 3) + (size_t)out * fl;
+    }
+    char *buf = http_resp_buf(req, cap), *o;
+    int conn_buf = buf != NULL;
+    if (!buf && !(buf = malloc(cap))) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return;
+    }
+    o = buf;
+    o = JO_LIT(o, "{\"format\":\"" EXPORT_FORMAT "\",\"format_version\":");
+    o = jo_long(o, EXPORT_VERSION);
+    o = JO_LIT(o, ",\"name\":");
+    o = jo_str(o, name);
+    o = JO_LIT(o, ",\"version\":");
+    o = jo_long(o, v);
+    o = JO_LIT(o, ",\"task\":");
+    o = jo_str(o, task_name(sp->task));
+    o = JO_LIT(o, ",\"input_dim\":");
+    o = jo_long(o, sp->n_in);
+    o = JO_LIT(o, ",\"output_dim\":");
+    o = jo_long(o, sp->n_out);
+    o = JO_LIT(o, ",\"loss\":");
+    o = jo_str(o, loss_name(sp->loss));
+    o = JO_LIT(o, ",\"activation\":");
+    o = jo_str(o, act_name(sp->act));
+    o = JO_LIT(o, ",\"feature_names\":");
+    o = put_strs(o, b->features, b->n_features);
+    o = JO_LIT(o, ",\"labels\":");
+    o = put_strs(o, b->labels, b->n_labels);
+    o = JO_LIT(o, ",\"standardization\":{\"x_mean\":");
+    o = jo_floats(o, net_x_mean_const(b->net), (size_t)sp->n_in);
+    o = JO_LIT(o, ",\"x_scale\":");
+    o = jo_floats(o, net_x_scale_const(b->net), (size_t)sp->n_in);
+    o = JO_LIT(o, ",\"y_mean\":");
+    o = jo_floats(o, net_y_mean_const(b->net), (size_t)sp->n_out);
+    o = JO_LIT(o, ",\"y_scale\":");
+    o = jo_floats(o, net_y_scale_const(b->net), (size_t)sp->n_out);
+    o = JO_LIT(o, "},\"layers\":[");
+    for (int l = 0; l <= sp->n_hidden; l++) {
+        const float *W, *bias;
+        int out, in;
+        net_layer(b->net, l, &W, &bias, &out, &in);
+        if (l) *o++ = ',';
+        o = JO_LIT(o, "{\"in\":");
+        o = jo_long(o, in);
+        o = JO_LIT(o, ",\"out\":");
+        o = jo_long(o, out);
+        o = JO_LIT(o, ",\"activation\":");
+        o = jo_str(o, act_name(l == sp->n_hidden ? sp->out_act : sp->act));
+        o = JO_LIT(o, ",\"weights\":[");
+        for (int r = 0; r < out; r++) {
+            if (r) *o++ = ',';
+            o = jo_floats(o, W + (size_t)r * (size_t)in, (size_t)in);
+        }
+        o = JO_LIT(o, "],\"bias\":");
+        o = jo_floats(o, bias, (size_t)out);
+        *o++ = '}';
+    }
+    o = JO_LIT(o, "],\"params\":");
+    o = jo_raw(o, params, strlen(params));
+    o = JO_LIT(o, ",\"metrics\":");
+    o = jo_raw(o, metrics, strlen(metrics));
+    *o++ = '}';
+    assert((size_t)(o - buf) <= cap);
+    if (conn_buf)
+        resp_conn(resp, 200, "application/json", buf, (size_t)(o - buf));
+    else
+        resp_take(resp, 200, "application/json", buf, (size_t)(o - buf));
 }
 
 void models_export(http_req *req, http_resp *resp)
@@ -200,51 +307,43 @@ void models_export(http_req *req, http_resp *resp)
         api_fail(req, resp, MLP_EIO, &err);
         return;
     }
-    const net_spec *sp = net_get_spec(b->net);
-    json_t *layers = json_array();
-    for (int l = 0; l <= sp->n_hidden; l++) {
-        const float *W, *bias;
-        int out, in;
-        net_layer(b->net, l, &W, &bias, &out, &in);
-        json_t *rows = json_array();
-        for (int o = 0; o < out; o++) json_array_append_new(rows, floats(W + (size_t)o * in, in));
-        json_array_append_new(layers, json_pack("{s:i, s:i, s:s, s:o, s:o}", "in", in, "out", out,
-                                                "activation",
-                                                act_name(l == sp->n_hidden ? sp->out_act : sp->act),
-                                                "weights", rows, "bias", floats(bias, out)));
-    }
-    json_t *fn = json_array(), *lb = json_array();
-    for (int i = 0; i < b->n_features; i++) json_array_append_new(fn, json_string(b->features[i]));
-    for (int i = 0; i < b->n_labels; i++) json_array_append_new(lb, json_string(b->labels[i]));
     json_t *meta = info.meta_json ? json_loads(info.meta_json, 0, NULL) : NULL;
-    json_t *doc = json_pack(
-        "{s:s, s:i, s:s, s:i, s:s, s:i, s:i, s:s, s:s, s:o, s:o, s:{s:o, s:o, s:o, s:o}, s:o, "
-        "s:o, s:o}",
-        "format", EXPORT_FORMAT, "format_version", EXPORT_VERSION, "name", name, "version", v,
-        "task", task_name(sp->task), "input_dim", sp->n_in, "output_dim", sp->n_out, "loss",
-        loss_name(sp->loss), "activation", act_name(sp->act), "feature_names", fn, "labels", lb,
-        "standardization", "x_mean", floats(net_x_mean_const(b->net), sp->n_in), "x_scale",
-        floats(net_x_scale_const(b->net), sp->n_in), "y_mean",
-        floats(net_y_mean_const(b->net), sp->n_out), "y_scale",
-        floats(net_y_scale_const(b->net), sp->n_out), "layers", layers, "params",
-        meta ? json_incref(json_object_get(meta, "params")) : json_null(), "metrics",
-        meta ? json_incref(json_object_get(meta, "metrics")) : json_null());
+    char *params = meta_member(meta, "params"), *metrics = meta_member(meta, "metrics");
     json_decref(meta);
     free(info.meta_json);
+    if (!params || !metrics)
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+    else
+        export_answer(req, resp, name, v, b, params, metrics);
+    free(params);
+    free(metrics);
     bundle_free(b);
-    api_json(resp, 200, doc);
 }
 
-/* Reads a JSON array of exactly n finite numbers into out. */
-static int read_floats(json_t *a, int n, float *out)
+/* Reads a JSON array of exactly n numbers into out: 0, -1 when a is not such an array, or -2
+ * when element *bad does not fit a float32 as a finite value (1e39 is finite as a double and
+ * infinite as a float; a NaN or Inf weight would poison every prediction). */
+static int read_floats(json_t *a, int n, float *out, int *bad)
 {
     if (!json_is_array(a) || json_array_size(a) != (size_t)n) return -1;
     for (int i = 0; i < n; i++) {
         json_t *x = json_array_get(a, (size_t)i);
         if (!json_is_number(x)) return -1;
         out[i] = (float)json_number_value(x);
+        if (!isfinite(out[i])) {
+            *bad = i;
+            return -2;
+        }
     }
     return 0;
+}
+
+/* 400 naming field[i] for a read_floats -2. */
+static void not_finite(http_req *req, http_resp *resp, const char *field, int i)
+{
+    char f[96];
+    snprintf(f, sizeof f, "%s[%d]", field, i);
+    api_failf(req, resp, 400, f, "%s is not a finite float32 number", f);
 }
 
 static char **read_strings(json_t *a, int *n)
@@ -347,10 +446,22 @@ void models_import(http_req *req, http_resp *resp)
         }
         float *W = net_layer_w(n, l), *b = net_layer_b(n, l);
         json_t *rows = json_object_get(L, "weights");
-        int bad = !json_is_array(rows) || json_array_size(rows) != (size_t)out_n;
-        for (int o = 0; !bad && o < out_n; o++)
-            bad = read_floats(json_array_get(rows, (size_t)o), in_n, W + (size_t)o * in_n);
-        if (bad || read_floats(json_object_get(L, "bias"), out_n, b)) {
+        int bad = !json_is_array(rows) || json_array_size(rows) != (size_t)out_n, at = 0, o;
+        char field[64];
+        for (o = 0; !bad && o < out_n; o++)
+            bad = read_floats(json_array_get(rows, (size_t)o), in_n, W + (size_t)o * in_n, &at);
+        if (bad == -2) {
+            snprintf(field, sizeof field, "layers[%d].weights[%d]", l, o - 1);
+            not_finite(req, resp, field, at);
+            goto out;
+        }
+        if (!bad) bad = read_floats(json_object_get(L, "bias"), out_n, b, &at);
+        if (bad == -2) {
+            snprintf(field, sizeof field, "layers[%d].bias", l);
+            not_finite(req, resp, field, at);
+            goto out;
+        }
+        if (bad) {
             api_failf(req, resp, 400, "layers",
                       "layers[%d]: weights must be %d rows of %d numbers and bias %d numbers", l,
                       out_n, in_n, out_n);
@@ -358,14 +469,25 @@ void models_import(http_req *req, http_resp *resp)
         }
     }
     json_t *st = json_object_get(doc, "standardization");
-    if (st && (read_floats(json_object_get(st, "x_mean"), sp.n_in, net_x_mean(n)) ||
-               read_floats(json_object_get(st, "x_scale"), sp.n_in, net_x_scale(n)) ||
-               read_floats(json_object_get(st, "y_mean"), sp.n_out, net_y_mean(n)) ||
-               read_floats(json_object_get(st, "y_scale"), sp.n_out, net_y_scale(n)))) {
-        api_failf(req, resp, 400, "standardization",
-                  "standardization needs x_mean, x_scale (%d numbers) and y_mean, y_scale (%d)",
-                  sp.n_in, sp.n_out);
-        goto out;
+    if (st) {
+        static const char *const keys[] = {"x_mean", "x_scale", "y_mean", "y_scale"};
+        float *dst[] = {net_x_mean(n), net_x_scale(n), net_y_mean(n), net_y_scale(n)};
+        int bad = 0, at = 0, k;
+        for (k = 0; k < 4 && !bad; k++)
+            bad =
+                read_floats(json_object_get(st, keys[k]), k < 2 ? sp.n_in : sp.n_out, dst[k], &at);
+        if (bad == -2) {
+            char field[64];
+            snprintf(field, sizeof field, "standardization.%s", keys[k - 1]);
+            not_finite(req, resp, field, at);
+            goto out;
+        }
+        if (bad) {
+            api_failf(req, resp, 400, "standardization",
+                      "standardization needs x_mean, x_scale (%d numbers) and y_mean, y_scale (%d)",
+                      sp.n_in, sp.n_out);
+            goto out;
+        }
     }
     fn = read_strings(json_object_get(doc, "feature_names"), &nf);
     lb = read_strings(json_object_get(doc, "labels"), &nl);

@@ -27,6 +27,9 @@
 
 #define MAX_LEVELS  (1 << 24)          /* level indices are stored in floats: exact up to 2^24 */
 #define BLOCK_BYTES ((size_t)32 << 20) /* size of the growth blocks past the base block */
+/* What one level costs beyond its bytes and NUL: its pointer, its length, two hash slots and
+ * the malloc header of its copy. Counted against the memory budget with the matrix. */
+#define LEVEL_OVERHEAD 40
 
 typedef struct {
     int cat;             /* 1 once the column is categorical */
@@ -40,14 +43,15 @@ typedef struct {
 } col_state;
 
 struct ds_builder {
-    size_t max_cells; /* rows*cols bound, 0 = unbounded */
-    int cols;         /* 0 until the header or first row fixes the width */
-    char **names;     /* cols owned names */
-    long rows;        /* rows added */
-    long cap_rows;    /* rows the base block and the growth blocks can hold together */
-    float *data;      /* base block: base_rows * cols floats, row-major */
-    long base_rows;   /* rows of the base block */
-    float **blocks;   /* n_blocks growth blocks of block_rows * cols floats each */
+    size_t max_bytes;   /* memory budget: matrix rows*cols*4 + level_bytes; 0 = unbounded */
+    size_t level_bytes; /* level strings held: len + 1 + LEVEL_OVERHEAD each, all columns */
+    int cols;           /* 0 until the header or first row fixes the width */
+    char **names;       /* cols owned names */
+    long rows;          /* rows added */
+    long cap_rows;      /* rows the base block and the growth blocks can hold together */
+    float *data;        /* base block: base_rows * cols floats, row-major */
+    long base_rows;     /* rows of the base block */
+    float **blocks;     /* n_blocks growth blocks of block_rows * cols floats each */
     int n_blocks, cap_blocks;
     long block_rows; /* rows per growth block (0 until the first one) */
     col_state *cs;   /* cols entries */
@@ -60,6 +64,15 @@ static inline float *row_ptr(const ds_builder *b, long r)
     if (r < b->base_rows) return b->data + (size_t)r * (size_t)b->cols;
     long k = r - b->base_rows;
     return b->blocks[k / b->block_rows] + (size_t)(k % b->block_rows) * (size_t)b->cols;
+}
+
+/* MLP_ETOOLARGE: `rows` rows would not fit the memory budget. */
+static mlp_err over_budget(const ds_builder *b, long rows, mlp_error *err)
+{
+    return mlp_fail(err, MLP_ETOOLARGE,
+                    "the dataset (%ld rows x %d columns, 4 bytes a cell, plus %zu bytes of "
+                    "category names) exceeds the memory limit of %zu bytes",
+                    rows, b->cols, b->level_bytes, b->max_bytes);
 }
 
 /* ---------------------------------------------------------------- number parsing */
@@ -273,8 +286,16 @@ static mlp_err level_index(ds_builder *b, int col, const char *s, size_t n, int 
         c->level_len = ll;
         c->cap_levels = cap;
     }
+    size_t cost = n + 1 + LEVEL_OVERHEAD;
+    if (b->max_bytes && (cost > b->max_bytes - b->level_bytes ||
+                         (size_t)b->rows > (b->max_bytes - b->level_bytes - cost) /
+                                               ((size_t)b->cols * sizeof(float)))) {
+        if (err) err->col = col + 1;
+        return over_budget(b, b->rows, err);
+    }
     char *copy = malloc(n + 1);
     if (!copy) return mlp_fail(err, MLP_ENOMEM, "out of memory");
+    b->level_bytes += cost;
     memcpy(copy, s, n);
     copy[n] = '\0';
     c->levels[c->n_levels] = copy;
@@ -310,12 +331,12 @@ static mlp_err make_categorical(ds_builder *b, int col, mlp_error *err)
 
 /* ---------------------------------------------------------------- builder */
 
-mlp_err ds_builder_new(size_t max_cells, ds_builder **out)
+mlp_err ds_builder_new(size_t max_bytes, ds_builder **out)
 {
     *out = NULL;
     ds_builder *b = calloc(1, sizeof *b);
     if (!b) return MLP_ENOMEM;
-    b->max_cells = max_cells;
+    b->max_bytes = max_bytes;
     *out = b;
     return MLP_OK;
 }
@@ -331,9 +352,9 @@ static void builder_reset(ds_builder *b)
     free(b->data);
     for (int i = 0; i < b->n_blocks; i++) free(b->blocks[i]);
     free(b->blocks);
-    size_t max_cells = b->max_cells;
+    size_t max_bytes = b->max_bytes;
     memset(b, 0, sizeof *b);
-    b->max_cells = max_cells;
+    b->max_bytes = max_bytes;
 }
 
 void ds_builder_free(ds_builder *b)
@@ -428,6 +449,24 @@ mlp_err ds_builder_set_columns(ds_builder *b, int cols, const char *const *names
     return fix_columns(b, cols, copy, err);
 }
 
+mlp_err ds_builder_rename_columns(ds_builder *b, int cols, const char *const *names, mlp_error *err)
+{
+    if (b->cols == 0) return ds_builder_set_columns(b, cols, names, err);
+    if (cols != b->cols)
+        return mlp_fail(err, MLP_EINVAL, "%d column names for rows of %d cells", cols, b->cols);
+    /* Checked on a fresh builder (names non-empty and distinct), then moved over. */
+    ds_builder *tmp = NULL;
+    if (ds_builder_new(0, &tmp) != MLP_OK) return mlp_fail(err, MLP_ENOMEM, "out of memory");
+    mlp_err rc = ds_builder_set_columns(tmp, cols, names, err);
+    if (rc == MLP_OK) {
+        char **old = b->names;
+        b->names = tmp->names;
+        tmp->names = old;
+    }
+    ds_builder_free(tmp);
+    return rc;
+}
+
 mlp_err ds_builder_set_prefix_names(ds_builder *b, int cols, const char *prefix, mlp_error *err)
 {
     if (cols < 1 || cols > DS_MAX_COLS)
@@ -461,6 +500,14 @@ static void advise_huge(void *p, size_t bytes)
 #endif
 }
 
+/* Rows of b->cols floats the memory budget leaves room for next to the levels held. */
+static size_t budget_rows(const ds_builder *b)
+{
+    if (!b->max_bytes) return SIZE_MAX;
+    if (b->level_bytes >= b->max_bytes) return 0;
+    return (b->max_bytes - b->level_bytes) / ((size_t)b->cols * sizeof(float));
+}
+
 /* Adds one growth block of block_rows rows. */
 static mlp_err add_block(ds_builder *b, size_t cols, mlp_error *err)
 {
@@ -492,15 +539,15 @@ static mlp_err grow_to(ds_builder *b, long want_rows, mlp_error *err)
 {
     if (want_rows <= b->cap_rows) return MLP_OK;
     size_t cols = (size_t)b->cols;
-    if (b->max_cells && (size_t)want_rows > b->max_cells / cols)
-        return mlp_fail(err, MLP_ETOOLARGE, "dataset exceeds the limit of %zu cells", b->max_cells);
+    size_t room = budget_rows(b);
+    if ((size_t)want_rows > room) return over_budget(b, want_rows, err);
     if ((size_t)want_rows > SIZE_MAX / sizeof(float) / cols || want_rows == LONG_MAX)
         return mlp_fail(err, MLP_ETOOLARGE, "dataset too large");
     if (b->n_blocks > 0 || (size_t)b->base_rows * cols * sizeof(float) >= BLOCK_BYTES)
         return add_block(b, cols, err);
     size_t cap = b->base_rows ? (size_t)b->base_rows * 2 : 64;
     if (cap < (size_t)want_rows) cap = (size_t)want_rows;
-    if (b->max_cells && cap > b->max_cells / cols) cap = b->max_cells / cols;
+    if (cap > room) cap = room;
     if (cap > SIZE_MAX / sizeof(float) / cols || cap > (size_t)LONG_MAX)
         return mlp_fail(err, MLP_ETOOLARGE, "dataset too large");
     float *d = realloc(b->data, cap * cols * sizeof(float));
@@ -516,11 +563,7 @@ mlp_err ds_builder_reserve(ds_builder *b, long rows, mlp_error *err)
     if (b->cols == 0) return mlp_fail(err, MLP_EINVAL, "reserve before the columns are known");
     if (rows <= b->cap_rows || b->n_blocks > 0) return MLP_OK; /* advisory once blocks exist */
     size_t cols = (size_t)b->cols;
-    if (b->max_cells && (size_t)rows > b->max_cells / cols)
-        return mlp_fail(err, MLP_ETOOLARGE,
-                        "dataset of %ld rows x %zu columns exceeds the limit "
-                        "of %zu cells",
-                        rows, cols, b->max_cells);
+    if ((size_t)rows > budget_rows(b)) return over_budget(b, rows, err);
     if ((size_t)rows > SIZE_MAX / sizeof(float) / cols)
         return mlp_fail(err, MLP_ETOOLARGE, "dataset too large");
     float *d = realloc(b->data, (size_t)rows * cols * sizeof(float));

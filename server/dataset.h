@@ -47,13 +47,21 @@ int ds_table_find(const ds_table *t, const char *name);
 
 typedef struct ds_builder ds_builder;
 
-/* max_cells bounds rows*cols (MLP_ETOOLARGE past it); 0 = unbounded. *out is new. */
-mlp_err ds_builder_new(size_t max_cells, ds_builder **out);
+/* max_bytes is the memory budget of the table being built: the matrix (rows*cols*4 bytes) plus
+ * every distinct category name (its bytes + 41 for its copy, pointer, length and hash slots).
+ * A row, a reserve or a new level that would pass it is MLP_ETOOLARGE naming the budget, before
+ * the memory is allocated (a declared IDX count fails at its header). 0 = unbounded.
+ * *out is new. */
+mlp_err ds_builder_new(size_t max_bytes, ds_builder **out);
 void ds_builder_free(ds_builder *b);
 
 /* Declares the column names (header). Must come before any row; without it, the first row
  * fixes the width and columns are named c0, c1, ... (or by ds_builder_set_default_names). */
 mlp_err ds_builder_set_columns(ds_builder *b, int cols, const char *const *names, mlp_error *err);
+/* Renames the columns once rows have fixed their count (a JSON "columns" after "rows"): cols
+ * must equal that count (MLP_EINVAL otherwise, and for empty or repeated names). */
+mlp_err ds_builder_rename_columns(ds_builder *b, int cols, const char *const *names,
+                                  mlp_error *err);
 /* Names columns prefix0..prefix{cols-1} (e.g. "p" for IDX images). */
 mlp_err ds_builder_set_prefix_names(ds_builder *b, int cols, const char *prefix, mlp_error *err);
 
@@ -75,7 +83,7 @@ long ds_builder_rows(const ds_builder *b);
 int ds_builder_cols(const ds_builder *b);
 
 /* Pre-allocates room for `rows` rows once the width is known (IDX headers say the count), so
- * the matrix is allocated once. MLP_ETOOLARGE past max_cells. Optional. */
+ * the matrix is allocated once. MLP_ETOOLARGE past the memory budget. Optional. */
 mlp_err ds_builder_reserve(ds_builder *b, long rows, mlp_error *err);
 /* Overwrites column `col` of all rows with vals[0..n-1]; n must equal the row count. Used to
  * attach IDX labels that arrive after the images. A declared categorical column needs valid

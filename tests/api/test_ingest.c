@@ -19,6 +19,7 @@ typedef struct {
 
 static void put(buf *b, const void *d, size_t n)
 {
+    if (n == 0) return;
     if (b->len + n > b->cap) {
         b->cap = (b->len + n) * 2 + 64;
         b->p = realloc(b->p, b->cap);
@@ -380,6 +381,17 @@ static void json_bodies(void **state)
     ds_table *t;
     char *name = NULL;
     mlp_error e;
+    /* streamed: a bad cell is reported by the feed that carries it, before the body ends (a
+     * reader that holds the body whole only sees it at finish) */
+    {
+        ingest_opts so = opts();
+        ingest *in = NULL;
+        assert_int_equal(ingest_new("application/json", NULL, &so, &in, &e), MLP_OK);
+        const char *head = "{\"rows\": [[1, 2], [3, null], ";
+        assert_int_equal(ingest_feed(in, head, strlen(head), &e), MLP_EINVAL);
+        assert_string_equal(e.field, "rows[1][1]");
+        ingest_free(in);
+    }
     buf b = {0};
     puts_(&b, "{\"name\": \"iris\", \"columns\": [\"a\", \"b\", \"species\"],"
               " \"rows\": [[1, 2.5, \"setosa\"], [3, 4, \"virginica\"], [5, 6e-1, 7]]}");
@@ -424,6 +436,17 @@ static void json_bodies(void **state)
         {"{\"rows\": []}", "", "no rows"},
         {"[1, 2]", "", "JSON object"},
         {"{\"rows\": [[1, 2]", "", "invalid JSON"},
+        {"{\"rows\": [[1]], \"rows\": [[2]]}", "", "duplicate"},
+        {"{\"rows\": [[1]]} x", "", "end of file"},
+        {"{\"rows\": [[01]]}", "", "invalid"},
+        {"{\"rows\": [[\"\\ud800\"]]}", "", "invalid Unicode"},
+        {"{\"rows\": [[\"a\xff\"]]}", "", "decode byte"},
+        {"{\"rows\": [[\"a\\u0000\"]]}", "", "\\u0000"},
+        {"{\"rows\": [[1, 2]], \"columns\": [\"a\"]}", "columns", "1 column names for rows of 2"},
+        {"{\"rows\": [[1, 2]], \"columns\": [\"a\", \"a\"]}", "columns", "more than once"},
+        {"{\"rows\": [[1, true]]}", "rows[0][1]", "number or a string"},
+        {"{\"rows\": [[1, [2]]]}", "rows[0][1]", "number or a string"},
+        {"", "", "invalid JSON"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         b = (buf){0};
@@ -433,7 +456,22 @@ static void json_bodies(void **state)
             fail_msg("%s: field \"%s\" msg \"%s\"", bad[i].body, e.field, e.msg);
         free(b.p);
     }
-    /* nesting deeper than the default bound (64) is refused before jansson sees it */
+    /* "columns" after "rows" names them; escapes and UTF-8 decode into the level */
+    b = (buf){0};
+    puts_(&b, "{\"rows\": [[1, \"caf\\u00e9\"], [2, \"\\ud83d\\ude00 \xc3\xa9\\n\"]], "
+              "\"columns\": [\"x\", \"y\"], \"name\": \"n\\/1\"}");
+    assert_int_equal(run_all("application/json", NULL, &b, &t, &name, &e), MLP_OK);
+    assert_string_equal(name, "n/1");
+    free(name);
+    name = NULL;
+    assert_string_equal(t->columns[0].name, "x");
+    assert_string_equal(t->columns[1].name, "y");
+    assert_int_equal(t->columns[1].n_levels, 2);
+    assert_string_equal(t->columns[1].levels[0], "caf\xc3\xa9");
+    assert_string_equal(t->columns[1].levels[1], "\xf0\x9f\x98\x80 \xc3\xa9\n");
+    ds_table_free(t);
+    free(b.p);
+    /* nesting deeper than the default bound (64) is refused, naming the flag */
     b = (buf){0};
     puts_(&b, "{\"rows\": [[1], ");
     for (int i = 0; i < 70; i++) puts_(&b, "[");
@@ -472,13 +510,29 @@ static void limits_and_types(void **state)
     assert_non_null(strstr(e.msg, "limit"));
     assert_int_equal(run("application/gzip", NULL, &o, &bomb, 7, &t, NULL, &e), MLP_ETOOLARGE);
     free(bomb.p);
+    /* IDX bomb: a header declaring 1300 images of 28x28 bytes (1019200 bytes, under the 1 MiB
+     * byte limit) would be a 4 MB matrix: refused at the header by the 1 MiB table budget */
+    o = opts();
+    o.max_bytes = 1 << 20;
+    o.max_table_bytes = 1 << 20;
+    buf hdr = {0};
+    put(&hdr, "\0\0\x08\x03", 4);
+    put32(&hdr, 1300);
+    put32(&hdr, 28);
+    put32(&hdr, 28);
+    ingest *bi = NULL;
+    assert_int_equal(ingest_new("application/octet-stream", NULL, &o, &bi, &e), MLP_OK);
+    assert_int_equal(ingest_feed(bi, hdr.p, hdr.len, &e), MLP_ETOOLARGE);
+    assert_non_null(strstr(e.msg, "memory limit of 1048576 bytes"));
+    ingest_free(bi);
+    free(hdr.p);
     /* raw size limit and cell limit */
     buf csv = {0};
     for (int i = 0; i < 1000; i++) puts_(&csv, "1,2,3,4\n");
     o.max_bytes = 1000;
     assert_int_equal(run("text/csv", NULL, &o, &csv, 3, &t, NULL, &e), MLP_ETOOLARGE);
     o.max_bytes = 0;
-    o.max_cells = 100;
+    o.max_table_bytes = 400;
     assert_int_equal(run("text/csv", NULL, &o, &csv, 0, &t, NULL, &e), MLP_ETOOLARGE);
     /* header=false makes a text first row data */
     o = opts();

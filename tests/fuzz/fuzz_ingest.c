@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&o, 0, sizeof o);
     o.header = CSV_HEADER_AUTO;
     o.max_bytes = 1u << 22;
-    o.max_cells = 1u << 20;
+    o.max_table_bytes = 1u << 22;
     o.size_hint = size;
     o.max_depth = 32;
     ingest *in = NULL;

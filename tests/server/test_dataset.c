@@ -67,10 +67,10 @@ static void number_rounding_matches_strtof(void **state)
     }
 }
 
-static ds_builder *builder(size_t max_cells)
+static ds_builder *builder(size_t max_bytes)
 {
     ds_builder *b = NULL;
-    assert_int_equal(ds_builder_new(max_cells, &b), MLP_OK);
+    assert_int_equal(ds_builder_new(max_bytes, &b), MLP_OK);
     return b;
 }
 
@@ -236,10 +236,26 @@ static void limits_and_misuse(void **state)
 {
     (void)state;
     mlp_error e = {0};
-    ds_builder *b = builder(10);
+    ds_builder *b = builder(40); /* 10 cells */
     float r[3] = {1, 2, 3};
     for (int i = 0; i < 3; i++) assert_int_equal(ds_builder_add_row(b, 3, r, &e), MLP_OK);
     assert_int_equal(ds_builder_add_row(b, 3, r, &e), MLP_ETOOLARGE);
+    assert_non_null(strstr(e.msg, "memory limit of 40 bytes"));
+    ds_builder_free(b);
+    /* distinct category names count against the same budget as the cells: 1000 rows of one
+     * 7-byte name each hold about 50 kB, far past a 4000-byte budget (1000 cells) */
+    b = builder(4000);
+    mlp_err rc = MLP_OK;
+    int added = 0;
+    for (int i = 0; i < 1000 && rc == MLP_OK; i++) {
+        char cell[16];
+        snprintf(cell, sizeof cell, "v%06d", i);
+        rc = text_row(b, &e, 1, cell);
+        if (rc == MLP_OK) added++;
+    }
+    assert_int_equal(rc, MLP_ETOOLARGE);
+    assert_true(added < 100);
+    assert_non_null(strstr(e.msg, "memory limit of 4000 bytes"));
     ds_builder_free(b);
 
     b = builder(0);
