@@ -148,7 +148,7 @@ test: all $(TEST_BINS) check-layers
 	  echo "=== $$t"; \
 	  MLPD_BIN=$(abspath $(BUILD))/mlpd OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-2} $$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; \
-	for x in test-openapi test-metrics test-examples test-crash; do \
+	for x in test-openapi test-metrics test-examples test-crash test-docker; do \
 	  $(MAKE) --no-print-directory $$x || { echo "FAILED: $$x"; fail=1; }; \
 	done; \
 	$(MAKE) --no-print-directory test-browser || { echo "FAILED: test-browser"; fail=1; }; \
@@ -178,6 +178,11 @@ test-metrics: $(BUILD)/mlpd
 	MLPD_BIN=$(abspath $(BUILD))/mlpd /usr/bin/python3 tests/metrics/test_metrics.py
 test-examples: $(BUILD)/mlpd
 	MLPD_BIN=$(abspath $(BUILD))/mlpd tests/examples/run_readme.sh
+# docker/Dockerfile replayed without a container engine: its build stage in an empty directory,
+# step by step and in order (a fresh `make` of its own), then its runtime stage checked.
+.PHONY: test-docker
+test-docker:
+	/usr/bin/python3 tests/docker/replay_test.py
 
 # Crash safety (issue 6): kill -9 at random points, SIGTERM drain, unwritable dir and full disk.
 .PHONY: test-crash

@@ -22,6 +22,7 @@
 #include "infer_tfs.h"
 #include "infer_v2.h"
 #include "metrics.h"
+#include "ops.h"
 #include "problem.h"
 #include "registry.h"
 #include "store.h"
@@ -54,10 +55,13 @@ void v2_live(http_req *req, http_resp *resp)
     api_json(resp, 200, json_pack("{s:b}", "live", 1));
 }
 
+/* Ready as GET /readyz defines it (api/ops.h): the store answers and the disk has room. */
 void v2_ready(http_req *req, http_resp *resp)
 {
-    if (atomic_load(&req->app->shutting_down)) {
-        api_failf(req, resp, 503, NULL, "server is shutting down");
+    mlp_error why;
+    mlp_error_clear(&why);
+    if (ops_ready(req->app, &why) != MLP_OK) {
+        api_failf(req, resp, 503, NULL, "not ready: %s", why.msg);
         resp->retry_after = 5;
         return;
     }

@@ -82,6 +82,9 @@ static const opt opts[] = {
     {"--rate-limit", "MLPD_RATE_LIMIT", "N/s",
      "inference requests per second per key or client IP; 429 beyond (default off)", OPT_RATE,
      OFF(rate_limit), 0, 0, 0},
+    {"--min-free-disk", "MLPD_MIN_FREE_DISK", "BYTES",
+     "free space in the data dir below which /readyz answers 503 (default 64M)", OPT_SIZE,
+     OFF(min_free_disk), 0, 1, 0},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
@@ -279,6 +282,7 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
     c->max_queued_runs = 100;
     c->max_instances = 10000;
     c->max_json_depth = 64;
+    c->min_free_disk = 64u << 20;
     for (size_t i = 0; i < N_OPTS; i++) {
         char *v = getenv(opts[i].env);
         int bad = v && *v && set_opt(c, &opts[i], v, err) != 0;

@@ -36,6 +36,7 @@ typedef struct config {
     int max_instances;        /* --max-instances: rows of one inference request */
     int max_json_depth;       /* --max-json-depth: nesting of a JSON request body */
     double rate_limit;        /* --rate-limit N/s: inference requests per caller; 0 = off */
+    size_t min_free_disk;     /* --min-free-disk bytes: /readyz fails below this in data_dir */
 } config;
 
 /* Parses argv and the environment into *c. Returns 0 to run, 1 when --help/--version printed
