@@ -74,6 +74,9 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* past a file size limit (ulimit -f) a write fails with EFBIG, answered 507, instead of the
+     * signal killing the daemon */
+    signal(SIGXFSZ, SIG_IGN);
 
     static app a;
     a.cfg = &cfg;

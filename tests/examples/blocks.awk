@@ -72,6 +72,13 @@ inblock {
     skip = 1
     notrun++
     print "readme_skip " NR " " q(substr(marker, 10))
+  } else if (marker ~ /^covered by make test-[a-z-]+: ./) {
+    # a block that needs what no test machine has (a Docker engine); the named target, which
+    # make test runs, checks what the block does in another way
+    skip = 1
+    covered++
+    split(substr(marker, 17), parts, ":")
+    print "readme_covered " NR " " parts[1] " " q(substr(marker, 19 + length(parts[1])))
   } else if (marker != "") err(mline, "unknown marker \"" marker "\"")
   marker = ""
   if (skip) next
@@ -92,7 +99,8 @@ END {
   print "readme_stop"
   printf "[ \"$READMEX_EXPECTS\" = %d ] || { echo \"run_readme: $READMEX_EXPECTS of %d " \
          "answers checked\" >&2; exit 1; }\n", expects, expects
-  printf "echo \"run_readme: %d blocks run (%d sh, %d python, %d js), %d not run, %d answers " \
-         "checked\"\n", n - notrun, ran["sh"], ran["python"], ran["js"], notrun, expects
+  printf "echo \"run_readme: %d blocks run (%d sh, %d python, %d js), %d not run, %d covered by " \
+         "other tests, %d answers checked\"\n", n - notrun - covered, ran["sh"], ran["python"],
+         ran["js"], notrun, covered, expects
   exit bad
 }

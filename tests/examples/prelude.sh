@@ -184,6 +184,16 @@ readme_node() {
   READMEX_BASE=http://127.0.0.1:$READMEX_PORT timeout 60 node "$READMEX_DIR/browser.mjs" "$2"
 }
 
+# readme_covered LINE TARGET REASON: a block that cannot run on a test machine, checked instead by
+# TARGET, which must be a make target that `make test` runs.
+readme_covered() {
+  READMEX_LINE=$1
+  mk=$READMEX_DIR/../../Makefile
+  grep -q "^$2:" "$mk" || { echo "run_readme: README.md:$1 names $2, which the Makefile lacks" >&2; exit 1; }
+  grep -q "for x in .*$2" "$mk" || { echo "run_readme: README.md:$1 names $2, which make test does not run" >&2; exit 1; }
+  echo "--- README.md:$1 not run here ($3); make $2 covers it"
+}
+
 # readme_skip LINE REASON: a block the README marks as not run, and why.
 readme_skip() {
   READMEX_LINE=$1

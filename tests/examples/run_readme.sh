@@ -10,6 +10,10 @@
 #   <!-- readme-test: not run: REASON -->  do not run it; REASON is printed. Only the Quick start
 #                                          may use it (make test cannot run itself); a second
 #                                          such block fails the test.
+#   <!-- readme-test: covered by make test-X: REASON -->  a block that needs what no test machine
+#                                          has (a Docker engine): make test-X, which make test
+#                                          runs, checks it another way; the runner fails when
+#                                          the target is missing or not part of make test.
 # The sh blocks run as one POSIX sh script with `set -eu` (they share variables and the working
 # directory, like a terminal session); tests/examples/prelude.sh gives them `curl` and `mlpd`
 # as a reader's terminal would have them, pointing the README's 127.0.0.1:8080 and host:8080 at
