@@ -5,8 +5,8 @@
 #
 # Usage: bench/serve.sh OUT_DIR
 #   needs: build/mlpd (make), wrk, gunicorn, /usr/bin/python3 with torch+flask, and
-#   OUT_DIR/mlp_torch.pt (/usr/bin/python3 $PEERS/mlp_torch.py 2 OUT_DIR 1) for the Flask peer.
-# Env: PEERS (../shared/bench-peers; copied to OUT_DIR/peers), DURATION (20), MLPD (build/mlpd),
+#   OUT_DIR/mlp_torch.pt (/usr/bin/python3 bench/peers/mlp_torch.py 2 OUT_DIR 1) for the Flask peer.
+# Env: PEERS (bench/peers; copied to OUT_DIR/peers), DURATION (20), MLPD (build/mlpd),
 #      PORT (18090, +1 mhd, +2 flask), ROUNDS (1: each server/body pair repeats ROUNDS times,
 #      interleaved), SKIP_TRAINING=1 skips the under-training part, TRAIN_ROUNDS (3: idle /
 #      training alternations), MLPD_BASE=/path/to/an/older/mlpd
@@ -18,7 +18,7 @@
 set -u
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="$(mkdir -p "${1:-/tmp/mlpd-serve}" && cd "${1:-/tmp/mlpd-serve}" && pwd)"
-PEERS_SRC="${PEERS:-$ROOT/../shared/bench-peers}"
+PEERS_SRC="${PEERS:-$ROOT/bench/peers}"
 DUR="${DURATION:-20}"
 ROUNDS="${ROUNDS:-1}"
 MLPD="${MLPD:-$ROOT/build/mlpd}"
