@@ -71,7 +71,7 @@ static void make_dataset(fixture *f)
     ds_table *t = NULL;
     mlp_error err;
     mlp_error_clear(&err);
-    char names[FEATURES + 1][8];
+    char names[FEATURES + 1][16];
     const char *np[FEATURES + 1];
     for (int c = 0; c < FEATURES; c++) snprintf(names[c], sizeof names[c], "f%d", c);
     snprintf(names[FEATURES], sizeof names[FEATURES], "y");
