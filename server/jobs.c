@@ -671,6 +671,8 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
         return trainer_run(t, on_epoch, ec, cancel, err);
     }
     if (c.share > 0 && pthread_getcpuclockid(th, &c.cpu) != 0) c.share = 0;
+    struct timespec tick; /* the keeper's next tick: kept across epoch wake-ups */
+    clock_gettime(CLOCK_MONOTONIC, &tick);
     pthread_mutex_lock(&c.mu);
     while (!c.finished) {
         if (c.m) {
@@ -688,15 +690,14 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
             pthread_cond_wait(&c.cv, &c.mu);
             continue;
         }
-        struct timespec dl;
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_nsec += SHARE_TICK_US * 1000L;
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
+        if (pthread_cond_timedwait(&c.cv, &c.mu, &tick) != ETIMEDOUT) continue;
+        if (!c.finished && !c.m) share_tick(&c);
+        clock_gettime(CLOCK_MONOTONIC, &tick);
+        tick.tv_nsec += SHARE_TICK_US * 1000L;
+        if (tick.tv_nsec >= 1000000000L) {
+            tick.tv_sec++;
+            tick.tv_nsec -= 1000000000L;
         }
-        if (pthread_cond_timedwait(&c.cv, &c.mu, &dl) == ETIMEDOUT && !c.finished && !c.m)
-            share_tick(&c);
     }
     pthread_mutex_unlock(&c.mu);
     pthread_join(th, NULL);
