@@ -44,12 +44,17 @@ reg_model *infer_model(http_req *req, http_resp *resp);
  * See server/jobs.c DESIGN. */
 void infer_blas_enter(void);
 void infer_blas_leave(void);
+/* jobs_hooks.blas_single: a training run behind its --train-share holds the same cap (on = 1)
+ * while it computes at request priority, so that its products need no pool thread; on = 0
+ * releases it. Not counted as a request by infer_serving_busy. */
+void infer_blas_hold(int on);
 
 /* Training pauses for heavy serving: 1 while inference requests finish at a rate of at least
  * INFER_BUSY_REQUESTS per INFER_BUSY_WINDOW_US (2,000 requests/s: about a tenth of a core of
  * one-instance requests), and for one window after. A lighter load does not pause training: it
- * only preempts it (SCHED_IDLE). main passes this to jobs as jobs_hooks.serving_busy; see
- * server/jobs.c DESIGN. Lock-free. */
+ * only preempts it (SCHED_IDLE). The pause is bounded: a run that has had less than
+ * --train-share of a core is neither paused nor kept at SCHED_IDLE until it catches up. main
+ * passes this to jobs as jobs_hooks.serving_busy; see server/jobs.c DESIGN. Lock-free. */
 #define INFER_BUSY_WINDOW_US 2000
 #define INFER_BUSY_REQUESTS  4
 int infer_serving_busy(void);

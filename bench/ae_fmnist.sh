@@ -7,7 +7,7 @@ set -eu
 EPOCHS=${1:-5}
 THREADS=${THREADS:-2}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PEERS=${PEERS:-/work/shared/bench-peers}
+PEERS=${PEERS:-$ROOT/bench/peers}
 OUT=$(mktemp -d /tmp/mlpd-ae.XXXXXX)
 cd "$ROOT"
 make -s build/libmlpcore.a

@@ -1,5 +1,5 @@
 /* train_fmnist.c — training benchmark of the mlpd core on Fashion-MNIST, matching the PyTorch
- * peers in /work/shared/bench-peers (mlp_torch.py, ae_torch.py). Not part of CI.
+ * peers in bench/peers (mlp_torch.py, ae_torch.py). Not part of CI.
  *
  *   train_fmnist mlp [EPOCHS]        784-256-128-10 relu, softmax CE, momentum 0.9, lr 0.05,
  *                                    batch 128, seed 1234, standardize off, no validation

@@ -1,11 +1,12 @@
 #!/bin/sh
 # bench/v2.sh — /v2 infer throughput with 64 Fashion-MNIST instances per request: the binary
 # tensor extension vs the JSON path of the same route vs a bare libmicrohttpd server that reads the
-# same (binary) body and answers a fixed reply (../shared/bench-peers/mhd_fixed.c, built from a
+# same (binary) body and answers a fixed reply (bench/peers/mhd_fixed.c, built from a
 # copy in /tmp). One run, interleaved back to back with wrk; prints requests/s and the ratios.
 # Trains the 784-256-128-10 classifier through the daemon first (2 epochs; accuracy is not the
 # point). Not part of CI. Usage: bench/v2.sh [seconds per wrk run, default 8]
-# Env: MLPD_BIN (default build/mlpd), WRK_THREADS (2), WRK_CONNS (8), MLPD_THREADS (2).
+# Env: MLPD_BIN (default build/mlpd), WRK_THREADS (2), WRK_CONNS (8), MLPD_THREADS (2),
+#      PEERS (bench/peers).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-8}
@@ -18,7 +19,7 @@ pids=""
 cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 
-cp -r "$root/../shared/bench-peers" "$work/peers" 2>/dev/null || cp -r /work/shared/bench-peers "$work/peers"
+cp -r "${PEERS:-$root/bench/peers}" "$work/peers"
 gcc -O2 -o "$work/mhd_fixed" "$work/peers/mhd_fixed.c" -lmicrohttpd
 
 mkdir "$work/data"

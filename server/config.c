@@ -31,6 +31,9 @@ static const opt opts[] = {
      OPT_STR, OFF(data_dir), sizeof(((config *)0)->data_dir), 0, 0},
     {"--workers", "MLPD_WORKERS", "N", "training runs that train at once (default 1)", OPT_INT,
      OFF(workers), 0, 1, 64},
+    {"--train-share", "MLPD_TRAIN_SHARE", "PERCENT",
+     "share of one core a running run gets whatever the inference load; 0 = none (default 20)",
+     OPT_INT, OFF(train_share), 0, 0, 100},
     {"--threads", "MLPD_THREADS", "N", "HTTP request threads (default: number of cores)", OPT_INT,
      OFF(threads), 0, 1, 256},
     {"--max-body", "MLPD_MAX_BODY", "BYTES", "largest JSON request body (default 8M)", OPT_SIZE,
@@ -268,6 +271,7 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
     c->port = 8080;
     strcpy(c->data_dir, "./var");
     c->workers = 1;
+    c->train_share = 20;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     c->threads = ncpu > 0 ? (int)ncpu : 2;
     c->max_body = 8u << 20;

@@ -13,6 +13,7 @@ typedef struct config {
     int port;                 /* --listen port part; 0 = ephemeral */
     char data_dir[512];       /* --data-dir */
     int workers;              /* --workers: runs that train at once */
+    int train_share;          /* --train-share: percent of one core a running run is owed */
     int threads;              /* --threads: HTTP request threads */
     size_t max_body;          /* --max-body bytes (JSON requests) */
     size_t max_upload;        /* --max-upload bytes (datasets) */

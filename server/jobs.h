@@ -22,8 +22,12 @@ typedef struct {
      * metrics of `epoch`, the epoch whose weights the version serves (trainer_export_epoch). */
     char *(*describe)(const char *request_json, const run_metrics *final, int epoch, int n_features,
                       char *const *features, int n_labels, char *const *labels);
-    /* May be NULL. While it returns 1, training pauses between mini-batches (inference first). */
+    /* May be NULL. While it returns 1, training pauses between mini-batches (inference first),
+     * except while a run is behind its train_share. */
     int (*serving_busy)(void);
+    /* May be NULL. on = 1: a run behind its train_share computes now; keep OpenBLAS on one
+     * thread, as for a request, until the matching call with on = 0. */
+    void (*blas_single)(int on);
 } jobs_hooks;
 
 typedef struct {
@@ -31,6 +35,7 @@ typedef struct {
     int blas_threads;      /* OpenBLAS threads each run may use */
     size_t max_params;     /* network size bound, re-checked at run time */
     struct events *events; /* borrowed, may be NULL: status changes and epochs published */
+    double train_share;    /* CPU a running run is owed, in cores (0..1); 0: none (jobs.c DESIGN) */
 } jobs_opts;
 
 /* Puts every thread of the process but the calling main thread at training priority

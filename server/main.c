@@ -107,9 +107,9 @@ int main(int argc, char **argv)
     jobs_idle_blas_threads(); /* OpenBLAS's pool threads train: SCHED_IDLE (jobs.c DESIGN) */
 
     if ((rc = reg_new(st, cfg.model_cache, &reg)) != MLP_OK) goto out;
-    jobs_hooks hooks = {runspec_decode, runspec_describe, infer_serving_busy};
+    jobs_hooks hooks = {runspec_decode, runspec_describe, infer_serving_busy, infer_blas_hold};
     if ((rc = events_new(cfg.sse_keepalive_s, &ev)) != MLP_OK) goto out;
-    jobs_opts jo = {cfg.workers, blas, cfg.max_params, ev};
+    jobs_opts jo = {cfg.workers, blas, cfg.max_params, ev, cfg.train_share / 100.0};
     rc = jobs_start(st, reg, &hooks, &jo, &jb, &err);
     if (rc) {
         fprintf(stderr, "mlpd: cannot start the training workers: %s\n", err.msg);
