@@ -21,7 +21,9 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
+# every client of this test is 127.0.0.1: lift the per-address connection limit (default 64)
 build/mlpd --listen 127.0.0.1:0 --data-dir "$T/data" --port-file "$T/port" --quiet --workers 2 \
+    --max-connections-per-ip 0 \
     2>"$T/log" </dev/null &
 PID=$!
 for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done

@@ -16,7 +16,9 @@ mkdir -p build/bench
 cc -std=c11 -D_GNU_SOURCE -O2 -o build/bench/sse_listeners bench/sse_listeners.c \
    $(pkg-config --cflags --libs libcurl)
 ulimit -n 4096 2>/dev/null || true
+# 200 listeners from one address: lift the per-address connection limit (default 64)
 ./build/mlpd --listen 127.0.0.1:0 --data-dir "$OUT/data" --port-file "$OUT/port" --quiet \
+   --max-connections-per-ip 0 \
    2> "$OUT/mlpd.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$OUT"' EXIT
