@@ -565,6 +565,12 @@ mlp_err runspec_mem_estimate(const runspec *rs, const ds_table *cols, long val_r
     mlp_err rc = trainer_mem_estimate(&spec, &rs->tp, n - split, nv, target_matrix, blas_threads,
                                       &out->t, err);
     if (rc) return rc;
+    /* SQLite builds the row it inserts in memory, blob included (the record), so the checkpoint
+     * that each epoch's transaction writes (store_run_epoch) and the model bundle written when
+     * the run succeeds are held twice while they are recorded: once by the trainer's caller and
+     * once as that record. The daemon's checkpoint part counts both. */
+    out->t.total += out->t.checkpoint;
+    out->t.checkpoint *= 2;
     /* Preparing the data (jobs.c) holds the whole dataset tables, a row index and a column of
      * sort scratch beside the train/validation copies; training then holds those copies and
      * the trainer. The peak is the larger of the two phases. */

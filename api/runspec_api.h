@@ -21,7 +21,7 @@ mlp_err runspec_parse(json_t *body, const ds_table *cols, size_t max_params, run
                       json_t **normalized, mlp_error *err);
 /* Peak memory of training a run, in bytes. */
 typedef struct {
-    train_mem t;   /* the trainer's part (core/train.h) */
+    train_mem t;   /* the trainer's part (core/train.h), checkpoint with SQLite's copy */
     size_t tables; /* the dataset tables (and row index) loaded while the data is prepared */
     size_t total;  /* the peak: data + the larger of tables and the rest of t */
     size_t limit;  /* the limit it was checked against; 0 = none */
