@@ -6,7 +6,8 @@
 # 784-256-128-10.
 #
 # Usage: bench/serve.sh OUT_DIR
-#   needs: build/mlpd (make), wrk and python3-numpy (apt), and for the peers gunicorn,
+#   needs (scripts/install-bench-deps.sh installs them): build/mlpd (make), wrk and
+#   python3-numpy (apt), and for the peers gunicorn,
 #   /usr/bin/python3 with torch+flask (python3-torch, python3-flask) and
 #   OUT_DIR/mlp_torch.pt (/usr/bin/python3 bench/peers/mlp_torch.py 2 OUT_DIR 1) for the Flask peer.
 # Env: PEERS (bench/peers; copied to OUT_DIR/peers), DURATION (20), MLPD (build/mlpd),
