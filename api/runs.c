@@ -91,7 +91,12 @@ static json_t *check_request(http_req *req, http_resp *resp, runspec *rs)
             norm = NULL;
             goto out;
         }
-        if (rc) api_fail(req, resp, rc, NULL);
+        if (rc) { /* a store error: answered here, or http.c would send a bare 500 */
+            mlp_fail(&err, rc, "validation dataset %s could not be read: %s", rs->val_dataset_id,
+                     mlp_strerror(rc));
+            snprintf(err.field, sizeof err.field, "validation.dataset_id");
+            api_fail(req, resp, rc, &err);
+        }
         for (int i = 0; !rc && i < rs->n_targets; i++)
             if (ds_table_find(vcols, rs->targets[i]) < 0) {
                 api_failf(req, resp, 400, "validation.dataset_id",

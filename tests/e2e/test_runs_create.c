@@ -1,8 +1,11 @@
-/* test_queue_limit.c — --max-queued-runs holds under concurrent creates: with one worker busy on
- * a long run and a limit of 3, 24 POST /api/v1/runs fired at once from 24 threads (8 HTTP
- * threads in the daemon) make exactly 3 queued runs; the other 21 get 429 with Retry-After.
- * The limit is counted in the same store transaction as the insert, so no two creates can both
- * take the last place. */
+/* test_runs_create.c — POST /api/v1/runs under concurrency and store errors.
+ * --max-queued-runs holds under concurrent creates: with one worker busy on a long run and a
+ * limit of 3, 24 POST /api/v1/runs fired at once from 24 threads (8 HTTP threads in the daemon)
+ * make exactly 3 queued runs; the other 21 get 429 with Retry-After. The limit is counted in the
+ * same store transaction as the insert, so no two creates can both take the last place.
+ * A validation dataset the store cannot read (its column rows damaged behind the daemon's back
+ * with sqlite3) is answered with a problem naming it, as the training dataset is, not with the
+ * bare 500 of a handler that wrote no response. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -111,10 +114,74 @@ static void concurrent_creates_respect_the_limit(void **state)
     assert_int_equal(srv_stop(&s, SIGTERM), 0);
 }
 
+static void csv_upload(srv *srv_, const char *name)
+{
+    char csv[200 * 32 + 16], *c = csv, path[96];
+    c += sprintf(c, "a,b,y\n");
+    for (int i = 0; i < 200; i++) c += sprintf(c, "%d,%d,%d\n", i, (i * 7) % 13, i % 2);
+    snprintf(path, sizeof path, "/api/v1/datasets?name=%s", name);
+    hresp r;
+    assert_int_equal(http_do(srv_, "POST", path, "text/csv", csv, strlen(csv), NULL, &r), 201);
+    hresp_free(&r);
+}
+
+/* The problem body of POST /api/v1/runs with body; status into *st. */
+static json_t *create(const char *body, long *st, char *ctype, size_t ctcap)
+{
+    hresp r;
+    *st = http_do(&s, "POST", "/api/v1/runs", NULL, body, strlen(body), NULL, &r);
+    snprintf(ctype, ctcap, "%s", r.content_type);
+    json_t *j = hresp_json(&r);
+    hresp_free(&r);
+    return j;
+}
+
+static void unreadable_validation_dataset_is_answered(void **state)
+{
+    (void)state;
+    assert_int_equal(srv_start(&s, NULL), 0);
+    csv_upload(&s, "train");
+    csv_upload(&s, "val");
+    /* damage ds_2 in the store: a column row goes missing */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd,
+             "sqlite3 '%s/mlpd.db' 'DELETE FROM dataset_columns WHERE dataset_id = 2 AND idx = 0;'",
+             s.dir);
+    int rc = system(cmd);
+    if (rc != 0) fail_msg("sqlite3 (needed to damage the store) failed: %s (exit %d)", cmd, rc);
+    long st_train, st_val;
+    char ct[128];
+    /* the same damage on the training dataset: the answer the validation one must match */
+    json_t *jt = create("{\"dataset_id\":\"ds_2\",\"task\":\"classification\",\"target\":\"y\"}",
+                        &st_train, ct, sizeof ct);
+    assert_non_null(jt);
+    json_decref(jt);
+    json_t *jv = create("{\"dataset_id\":\"ds_1\",\"task\":\"classification\",\"target\":\"y\","
+                        "\"validation\":{\"dataset_id\":\"ds_2\"}}",
+                        &st_val, ct, sizeof ct);
+    assert_non_null(jv);
+    const char *detail = json_string_value(json_object_get(jv, "detail"));
+    fprintf(stderr, "training dataset damaged: %ld; validation dataset damaged: %ld %s\n", st_train,
+            st_val, detail ? detail : "(no detail)");
+    assert_non_null(strstr(ct, "application/problem+json"));
+    assert_non_null(detail);
+    if (!strstr(detail, "validation dataset ds_2 could not be read"))
+        fail_msg("the store error was not answered by the handler: %ld %s", st_val, detail);
+    assert_int_equal(st_val, st_train);
+    json_decref(jv);
+    /* and no run was created */
+    long st;
+    json_t *j = get_json(&s, "/api/v1/runs", &st);
+    assert_int_equal((int)json_integer_value(json_object_get(j, "total")), 0);
+    json_decref(j);
+    assert_int_equal(srv_stop(&s, SIGTERM), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(concurrent_creates_respect_the_limit, kill_daemon),
+        cmocka_unit_test_teardown(unreadable_validation_dataset_is_answered, kill_daemon),
     };
-    return cmocka_run_group_tests_name("e2e/queue_limit", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("e2e/runs_create", tests, NULL, NULL);
 }
