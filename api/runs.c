@@ -43,6 +43,10 @@ json_t *run_to_json(const store_run *r)
         req ? json_incref(json_object_get(req, "features")) : json_null(), "validation",
         req ? json_incref(json_object_get(req, "validation")) : json_null());
     json_decref(req);
+    json_object_set_new(o, "cancel_requested", json_boolean(r->cancel_requested));
+    json_object_set_new(o, "resumes", json_integer(r->resumes));
+    json_object_set_new(o, "resumed_from_epoch",
+                        r->resumes ? json_integer(r->resumed_from_epoch) : json_null());
     return o;
 }
 
@@ -101,6 +105,12 @@ static json_t *check_request(http_req *req, http_resp *resp, runspec *rs, runspe
             norm = NULL;
             goto out;
         }
+        if (rc) { /* a store error: answered here, or http.c would send a bare 500 */
+            mlp_fail(&err, rc, "validation dataset %s could not be read: %s", rs->val_dataset_id,
+                     mlp_strerror(rc));
+            snprintf(err.field, sizeof err.field, "validation.dataset_id");
+            api_fail(req, resp, rc, &err);
+        }
         for (int i = 0; !rc && i < rs->n_targets; i++)
             if (ds_table_find(vcols, rs->targets[i]) < 0) {
                 api_failf(req, resp, 400, "validation.dataset_id",
@@ -146,15 +156,6 @@ void runs_validate(http_req *req, http_resp *resp)
 
 void runs_create(http_req *req, http_resp *resp)
 {
-    int max_q = req->app->cfg->max_queued_runs;
-    if (max_q > 0 && jobs_queue_depth(req->app->jobs) >= max_q) {
-        api_failf(req, resp, 429, NULL,
-                  "%d runs are already waiting in the queue (the limit, --max-queued-runs); retry "
-                  "later",
-                  max_q);
-        resp->retry_after = 30;
-        return;
-    }
     runspec rs;
     runspec_mem mem;
     json_t *norm = check_request(req, resp, &rs, &mem);
@@ -179,18 +180,33 @@ void runs_create(http_req *req, http_resp *resp)
     }
     mlp_error err;
     mlp_error_clear(&err);
-    mlp_err rc = store_run_create(req->app->store, &r, &err);
+    /* The queue limit is counted inside the insert's transaction: concurrent creates cannot
+     * pass it together. */
+    mlp_err rc =
+        store_run_create_limited(req->app->store, &r, req->app->cfg->max_queued_runs, &err);
     if (rc) {
         api_fail(req, resp, rc, &err);
+        if (rc == MLP_EBUSY) resp->retry_after = 30;
         store_run_clear(&r);
         return;
     }
     events_publish_status(req->app->events, req->app->store, r.id); /* queued */
     rc = jobs_submit(req->app->jobs, r.id);
     store_run_clear(&r);
+    if (rc) { /* stored but not scheduled: end it rather than leave it waiting for nothing */
+        mlp_err frc = store_run_fail(req->app->store, r.id, "could not be queued");
+        if (frc == MLP_OK) events_publish_status(req->app->events, req->app->store, r.id);
+        mlp_error_clear(&err);
+        mlp_fail(&err, rc,
+                 frc == MLP_OK ? "run %s could not be queued (%s) and was marked failed; retry"
+                               : "run %s could not be queued (%s); it starts at the next restart",
+                 r.id, mlp_strerror(rc));
+        api_fail(req, resp, rc, &err);
+        return;
+    }
     store_run cur;
     memset(&cur, 0, sizeof cur);
-    if (!rc) rc = store_run_get(req->app->store, r.id, &cur);
+    rc = store_run_get(req->app->store, r.id, &cur);
     if (rc) {
         api_fail(req, resp, rc, NULL);
         return;

@@ -10,20 +10,30 @@
  * trainer, its data and its scratch until the run ends — nothing else ever sees them. HTTP
  * threads read progress and metrics from the store only. Training never runs on an HTTP thread.
  *
- * Cancellation: jobs_cancel removes a queued id from the FIFO and marks it cancelled, or sets
- * the worker slot's atomic cancel flag to CANCEL_USER; the trainer reads it between
- * mini-batches, so a run stops within one mini-batch, keeps the metrics of its finished epochs
- * and is marked cancelled.
+ * Cancellation: jobs_cancel first stores the request (store_run_request_cancel, committed
+ * before the caller answers 202): a queued run is cancelled there and its id leaves the FIFO; a
+ * running one gets cancel_requested, and the worker slot's atomic cancel flag is set to
+ * CANCEL_USER; the trainer reads it between mini-batches, so a run stops within one mini-batch,
+ * keeps the metrics of its finished epochs and is marked cancelled. A run whose cancel is stored
+ * can no longer succeed (store_run_succeed refuses it), so a 202 always ends in "cancelled",
+ * whatever happens after it (the last mini-batch, SIGTERM, kill -9).
  *
- * Shutdown: jobs_stop sets every slot's flag to CANCEL_SHUTDOWN and joins the workers. A run
- * stopped that way is NOT marked cancelled: it stays "running" in the store with the checkpoint
- * of its last finished epoch (written together with that epoch's metrics in one transaction).
+ * Shutdown: jobs_stop sets the flag of every slot not already cancelled by a user to
+ * CANCEL_SHUTDOWN and joins the workers. A run stopped that way is NOT marked cancelled: it
+ * stays "running" in the store with the checkpoint of its last finished epoch (written together
+ * with that epoch's metrics in one transaction).
  *
- * Restart: jobs_start lists unfinished runs: those left "running" are queued first and resume
- * from their checkpoint (store_run_resume_point drops any metric points after it, so every epoch
- * has exactly one point), then queued runs in creation order. Because training is
- * deterministic for a given seed and BLAS thread count, a resumed run ends with the same
- * weights as one that never stopped.
+ * Restart: jobs_start lists unfinished runs: those whose cancel was stored are marked cancelled
+ * (never resumed); those left "running" are queued first and resume from their checkpoint
+ * (store_run_resume_point drops any metric points after it, so every epoch has exactly one
+ * point, and counts the resume in the run's resumes / resumed_from_epoch), then queued runs in
+ * creation order. Because training is deterministic for a given seed and BLAS thread count, a
+ * resumed run ends with the same weights as one that never stopped.
+ *
+ * Store errors: a worker retries a failed read or state write of its run (store_retry, with a
+ * growing pause up to 1 s) until it works or the daemon stops, so a run never stays "running"
+ * without a worker; stopped first, the run is still unfinished in the store and the next start
+ * takes it up again.
  *
  * BLAS threads: main sets OpenBLAS's (process-wide) thread count to cores / workers, at least
  * 1, so that N concurrent runs never keep more busy threads than cores; one run alone uses all
@@ -82,6 +92,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { CANCEL_NONE = 0, CANCEL_USER = 1, CANCEL_SHUTDOWN = 2 };
@@ -104,8 +115,9 @@ struct jobs {
     jobs_hooks hooks;
     jobs_opts o;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    qitem *q; /* ring buffer */
+    pthread_cond_t cv;      /* queue not empty, or stopping */
+    pthread_cond_t stop_cv; /* stopping: cuts store_retry's pause short */
+    qitem *q;               /* ring buffer */
     int qhead, qlen, qcap;
     slot *slots;
     pthread_t *threads;
@@ -711,6 +723,47 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
     return c.rc;
 }
 
+/* Whether a store call that returned rc on run id should be made again: after a transient error
+ * (not a definite answer such as MLP_ENOTFOUND or MLP_ECONFLICT) it pauses — 50 ms, doubling up
+ * to 1 s, cut short by jobs_stop — and says 1; once the daemon stops it says 0. *attempt starts
+ * at 0. */
+static int store_retry(jobs *j, const char *id, const char *what, mlp_err rc, int *attempt)
+{
+    if (rc == MLP_OK || rc == MLP_ENOTFOUND || rc == MLP_ECONFLICT || rc == MLP_EINVAL ||
+        rc == MLP_ECANCELLED)
+        return 0;
+    int n = (*attempt)++;
+    if ((n & (n + 1)) == 0) /* attempts 1, 2, 4, 8, ...: a log line without a flood */
+        fprintf(stderr, "mlpd: run %s: could not %s: %s (attempt %d; retrying)\n", id, what,
+                mlp_strerror(rc), n + 1);
+    long ms = n < 5 ? 50L << n : 1000;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&j->mu);
+    while (!j->stopping && pthread_cond_timedwait(&j->stop_cv, &j->mu, &until) == 0) {
+    }
+    int again = !j->stopping;
+    pthread_mutex_unlock(&j->mu);
+    return again;
+}
+
+/* Ends run id failed or cancelled in the store (store_retry on errors) and publishes it. */
+static void finish_run(jobs *j, const char *id, run_state to, const char *error)
+{
+    int attempt = 0;
+    mlp_err rc;
+    do rc = to == RUN_CANCELLED ? store_run_cancel(j->st, id) : store_run_fail(j->st, id, error);
+    while (store_retry(j, id, to == RUN_CANCELLED ? "record the cancel" : "record the failure", rc,
+                       &attempt));
+    if (rc == MLP_OK) events_publish_status(j->o.events, j->st, id);
+}
+
 static void run_one(jobs *j, slot *sl)
 {
     const char *id = sl->run_id;
@@ -726,10 +779,22 @@ static void run_one(jobs *j, slot *sl)
     char *meta = NULL;
     mlp_error err;
     mlp_error_clear(&err);
-    mlp_err rc = store_run_get(j->st, id, &r);
-    if (rc) goto out;
+    int attempt = 0;
+    mlp_err rc;
+    do rc = store_run_get(j->st, id, &r);
+    while (store_retry(j, id, "read the run", rc, &attempt));
+    if (rc) goto out; /* deleted, or the daemon stops: the next start takes it up */
     if (r.status != RUN_QUEUED && r.status != RUN_RUNNING) goto out; /* cancelled meanwhile */
-    if (r.status == RUN_QUEUED && (rc = store_run_start(j->st, id)) != MLP_OK) goto out;
+    if (r.cancel_requested) { /* stored before a stop: it never resumes */
+        finish_run(j, id, RUN_CANCELLED, NULL);
+        goto out;
+    }
+    if (r.status == RUN_QUEUED) {
+        attempt = 0;
+        do rc = store_run_start(j->st, id);
+        while (store_retry(j, id, "mark it running", rc, &attempt));
+        if (rc) goto out; /* cancelled meanwhile, or the daemon stops */
+    }
     events_publish_status(j->o.events, j->st, id); /* running */
     rc = j->hooks.decode(r.request_json, &rs, &err);
     if (rc) goto fail;
@@ -764,8 +829,7 @@ static void run_one(jobs *j, slot *sl)
             fprintf(stderr, "mlpd: run %s paused for shutdown after epoch %d\n", id,
                     trainer_epoch(t));
         } else {
-            store_run_cancel(j->st, id);
-            events_publish_status(j->o.events, j->st, id);
+            finish_run(j, id, RUN_CANCELLED, NULL);
         }
         goto out;
     }
@@ -805,10 +869,13 @@ static void run_one(jobs *j, slot *sl)
     fprintf(stderr, "mlpd: run %s succeeded: model %s version %d\n", id, r.model_name, version);
     goto out;
 fail:
+    if (rc == MLP_ECANCELLED) { /* store_run_succeed: a stored cancel wins over the last epoch */
+        finish_run(j, id, RUN_CANCELLED, NULL);
+        goto out;
+    }
     if (!err.msg[0]) snprintf(err.msg, sizeof err.msg, "training failed: %s", mlp_strerror(rc));
     fprintf(stderr, "mlpd: run %s failed: %s\n", id, err.msg);
-    store_run_fail(j->st, id, err.msg);
-    events_publish_status(j->o.events, j->st, id);
+    finish_run(j, id, RUN_FAILED, err.msg);
 out:
     free(meta);
     free(blob);
@@ -906,34 +973,35 @@ mlp_err jobs_submit(jobs *j, const char *run_id)
 
 mlp_err jobs_cancel(jobs *j, const char *run_id, mlp_error *err)
 {
+    run_state now = RUN_QUEUED;
+    mlp_err rc = store_run_request_cancel(j->st, run_id, &now);
+    if (rc == MLP_ENOTFOUND) return mlp_fail(err, rc, "no run %s", run_id);
+    if (rc == MLP_ECONFLICT)
+        return mlp_fail(err, rc, "run %s is already %s", run_id, run_state_name(now));
+    if (rc) return mlp_fail(err, rc, "could not record the cancel of run %s", run_id);
+    /* Stored: from here on the run ends cancelled, at the latest at the next start. */
+    int waiting = 0;
     pthread_mutex_lock(&j->mu);
-    for (int i = 0; i < j->qlen; i++) {
+    for (int i = 0; i < j->qlen && !waiting; i++) {
         int at = (j->qhead + i) % j->qcap;
         if (strcmp(j->q[at].id, run_id) != 0) continue;
         for (int k = i; k < j->qlen - 1; k++)
             j->q[(j->qhead + k) % j->qcap] = j->q[(j->qhead + k + 1) % j->qcap];
         j->qlen--;
-        pthread_mutex_unlock(&j->mu);
-        return store_run_cancel(j->st, run_id);
+        waiting = 1;
     }
-    for (int i = 0; i < j->n_threads; i++) {
-        if (j->slots[i].active && strcmp(j->slots[i].run_id, run_id) == 0) {
+    for (int i = 0; i < j->n_threads && !waiting; i++)
+        if (j->slots[i].active && strcmp(j->slots[i].run_id, run_id) == 0)
             atomic_store(&j->slots[i].cancel, CANCEL_USER);
-            pthread_mutex_unlock(&j->mu);
-            return MLP_OK;
-        }
-    }
     pthread_mutex_unlock(&j->mu);
-    store_run r;
-    memset(&r, 0, sizeof r);
-    mlp_err rc = store_run_get(j->st, run_id, &r);
-    run_state st = r.status;
-    store_run_clear(&r);
-    if (rc == MLP_ENOTFOUND) return mlp_fail(err, rc, "no run %s", run_id);
-    if (rc) return rc;
-    if (st == RUN_QUEUED || st == RUN_RUNNING) /* between the store and a worker: mark it */
-        return store_run_cancel(j->st, run_id);
-    return mlp_fail(err, MLP_ECONFLICT, "run %s is already %s", run_id, run_state_name(st));
+    /* A "running" run that waited in the FIFO to resume has no worker to end it. */
+    if (waiting && now == RUN_RUNNING) {
+        rc = store_run_cancel(j->st, run_id);
+        if (rc && rc != MLP_ECONFLICT) /* stored all the same: the next start cancels it */
+            fprintf(stderr, "mlpd: run %s: cancel stored, but not yet marked: %s\n", run_id,
+                    mlp_strerror(rc));
+    }
+    return MLP_OK;
 }
 
 int jobs_queue_depth(jobs *j)
@@ -955,6 +1023,7 @@ mlp_err jobs_start(store *s, registry *reg, const jobs_hooks *hooks, const jobs_
     j->o = *o;
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->cv, NULL);
+    pthread_cond_init(&j->stop_cv, NULL);
     store_run *items = NULL;
     int n = 0;
     mlp_err rc = store_run_list_unfinished(s, &items, &n);
@@ -962,9 +1031,17 @@ mlp_err jobs_start(store *s, registry *reg, const jobs_hooks *hooks, const jobs_
         mlp_fail(err, rc, "cannot list unfinished runs");
         goto fail;
     }
+    for (int i = 0; i < n; i++) /* a stored cancel ends the run: it never resumes */
+        if (items[i].cancel_requested && store_run_cancel(s, items[i].id) == MLP_OK) {
+            fprintf(stderr, "mlpd: run %s cancelled (its cancel was stored before the stop)\n",
+                    items[i].id);
+            items[i].status = RUN_CANCELLED;
+            events_publish_status(o->events, s, items[i].id);
+        }
     for (int pass = 0; pass < 2 && !rc; pass++) /* running ones first, then queued */
         for (int i = 0; i < n && !rc; i++)
-            if ((pass == 0) == (items[i].status == RUN_RUNNING)) rc = push(j, items[i].id);
+            if (items[i].status != RUN_CANCELLED && (pass == 0) == (items[i].status == RUN_RUNNING))
+                rc = push(j, items[i].id);
     store_runs_free(items, n);
     if (rc) goto fail;
     j->n_threads = o->workers;
@@ -1002,9 +1079,13 @@ void jobs_stop(jobs *j)
     if (!j) return;
     pthread_mutex_lock(&j->mu);
     j->stopping = 1;
-    for (int i = 0; i < j->n_threads; i++)
-        if (j->slots[i].active) atomic_store(&j->slots[i].cancel, CANCEL_SHUTDOWN);
+    for (int i = 0; i < j->n_threads; i++) { /* a user's cancel stays a cancel */
+        int none = CANCEL_NONE;
+        if (j->slots[i].active)
+            atomic_compare_exchange_strong(&j->slots[i].cancel, &none, CANCEL_SHUTDOWN);
+    }
     pthread_cond_broadcast(&j->cv);
+    pthread_cond_broadcast(&j->stop_cv);
     pthread_mutex_unlock(&j->mu);
     for (int i = 0; i < j->n_threads; i++) pthread_join(j->threads[i], NULL);
     free(j->threads);
@@ -1012,5 +1093,6 @@ void jobs_stop(jobs *j)
     free(j->q);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
+    pthread_cond_destroy(&j->stop_cv);
     free(j);
 }

@@ -43,21 +43,24 @@ typedef struct {
  * of ours, when the only other threads are OpenBLAS's pool (created when the library loads). */
 void jobs_idle_blas_threads(void);
 
-/* Starts the workers and re-queues unfinished runs from the store: runs left "running" by a
- * previous process first (they resume from their last checkpoint), then queued runs in order.
- * *out new. */
+/* Starts the workers and re-queues unfinished runs from the store: runs whose cancel was
+ * stored are marked cancelled instead; runs left "running" by a previous process first (they
+ * resume from their last checkpoint), then queued runs in order. *out new. */
 mlp_err jobs_start(store *s, registry *reg, const jobs_hooks *hooks, const jobs_opts *o, jobs **out,
                    mlp_error *err);
 /* Queues a run already created in the store (status queued). */
 mlp_err jobs_submit(jobs *j, const char *run_id);
-/* Cancels a queued or running run: a queued run is cancelled at once, a running one within one
- * mini-batch. MLP_ECONFLICT when it is already finished, MLP_ENOTFOUND when unknown. */
+/* Cancels a queued or running run. MLP_OK means the request is durable in the store: a queued
+ * run is cancelled at once, a running one within one mini-batch, and if the process stops first
+ * (SIGTERM, a crash) the next start marks it cancelled; either way the run never succeeds.
+ * MLP_ECONFLICT when it is already finished, MLP_ENOTFOUND when unknown, another code (err->msg
+ * set) when the store could not record it: then nothing changed. */
 mlp_err jobs_cancel(jobs *j, const char *run_id, mlp_error *err);
 /* Runs waiting in the queue. */
 int jobs_queue_depth(jobs *j);
 /* Stops: running runs stop within one mini-batch and stay "running" with their last epoch
- * checkpointed (the next start resumes them); queued runs stay queued. Joins the workers.
- * NULL-tolerant. */
+ * checkpointed (the next start resumes them), unless a user cancelled them (they end
+ * cancelled); queued runs stay queued. Joins the workers. NULL-tolerant. */
 void jobs_stop(jobs *j);
 
 #endif

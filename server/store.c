@@ -1309,7 +1309,8 @@ void store_runs_free(store_run *items, int n)
 
 #define RUN_COLS_SQL                                                                               \
     "SELECT id, status, task, dataset_id, val_dataset_id, model_name, experiment, request_json,"   \
-    " epoch, epochs, error, model_version, created_at, started_at, finished_at FROM runs"
+    " epoch, epochs, error, model_version, created_at, started_at, finished_at,"                   \
+    " cancel_requested, resumes, COALESCE(resumed_from_epoch, 0) FROM runs"
 
 /* Fills r from a RUN_COLS_SQL row (owned strings new). MLP_ENOMEM or MLP_ECORRUPT. */
 static mlp_err run_from_row(sqlite3_stmt *st, store_run *r)
@@ -1335,6 +1336,9 @@ static mlp_err run_from_row(sqlite3_stmt *st, store_run *r)
     col_str(st, 12, r->created_at, sizeof r->created_at);
     col_str(st, 13, r->started_at, sizeof r->started_at);
     col_str(st, 14, r->finished_at, sizeof r->finished_at);
+    r->cancel_requested = sqlite3_column_int(st, 15);
+    r->resumes = sqlite3_column_int(st, 16);
+    r->resumed_from_epoch = sqlite3_column_int(st, 17);
     if (oom) e = MLP_ENOMEM;
     if (e != MLP_OK) store_run_clear(r);
     return e;
@@ -1406,6 +1410,11 @@ static mlp_err run_collect(tx *t, sqlite3_stmt *st, store_run **items, int *n)
 
 mlp_err store_run_create(store *s, store_run *r, mlp_error *err)
 {
+    return store_run_create_limited(s, r, 0, err);
+}
+
+mlp_err store_run_create_limited(store *s, store_run *r, int max_queued, mlp_error *err)
+{
     tx t;
     long long found = 0;
     long long ds = parse_id(r->dataset_id, "ds_");
@@ -1426,8 +1435,18 @@ mlp_err store_run_create(store *s, store_run *r, mlp_error *err)
     char created[32];
     mlp_err e = tx_begin(s, 1, &t, err);
     if (e != MLP_OK) return e;
-    /* Checked inside the write transaction: a concurrent delete cannot slip in between. */
-    e = q_int64(&t, err, &found, "SELECT 1 FROM datasets WHERE id = ?1", "I", ds);
+    /* Checked inside the write transaction: a concurrent delete cannot slip in between, nor a
+     * concurrent create past the queue limit. */
+    if (max_queued > 0) {
+        long long queued = 0;
+        e = q_int64(&t, err, &queued, "SELECT COUNT(*) FROM runs WHERE status = 'queued'", NULL);
+        if (e == MLP_OK && queued >= max_queued)
+            e = mlp_fail(err, MLP_EBUSY,
+                         "%lld runs are already waiting in the queue (the limit, "
+                         "--max-queued-runs); retry later",
+                         queued);
+    }
+    if (e == MLP_OK) e = q_int64(&t, err, &found, "SELECT 1 FROM datasets WHERE id = ?1", "I", ds);
     if (e == MLP_ENOTFOUND) e = mlp_fail(err, e, "dataset %.24s not found", r->dataset_id);
     if (e == MLP_OK && vds > 0) {
         e = q_int64(&t, err, &found, "SELECT 1 FROM datasets WHERE id = ?1", "I", vds);
@@ -1638,6 +1657,10 @@ mlp_err store_run_resume_point(store *s, const char *id, void **ckpt, size_t *le
                    n, ep);
     if (e == MLP_OK)
         e = q_exec(&t, NULL, NULL, "UPDATE runs SET epoch = ?2 WHERE id = ?1", "Ii", n, ep);
+    if (e == MLP_OK && found == 1)
+        e = q_exec(&t, NULL, NULL,
+                   "UPDATE runs SET resumes = resumes + 1, resumed_from_epoch = ?2 WHERE id = ?1",
+                   "Ii", n, ep);
     e = tx_end(&t, e, NULL);
     if (e == MLP_OK && found != 1) e = MLP_ENOTFOUND;
     if (e != MLP_OK) {
@@ -1712,6 +1735,10 @@ mlp_err store_run_succeed(store *s, const char *id, const char *model_name, cons
     if (e != MLP_OK) return e;
     e = run_status_tx(&t, n, &st);
     if (e == MLP_OK && st != RUN_RUNNING) e = MLP_ECONFLICT;
+    long long cancel = 0;
+    if (e == MLP_OK)
+        e = q_int64(&t, NULL, &cancel, "SELECT cancel_requested FROM runs WHERE id = ?1", "I", n);
+    if (e == MLP_OK && cancel) e = MLP_ECANCELLED;
     if (e == MLP_OK)
         e = model_add_tx(&t, model_name, n, task, input_dim, output_dim, meta_json, blob, blob_len,
                          &ver, NULL);
@@ -1758,6 +1785,33 @@ mlp_err store_run_fail(store *s, const char *id, const char *error)
 mlp_err store_run_cancel(store *s, const char *id)
 {
     return run_finish(s, id, RUN_CANCELLED, NULL);
+}
+
+mlp_err store_run_request_cancel(store *s, const char *id, run_state *now)
+{
+    tx t;
+    run_state st = RUN_QUEUED;
+    char ts[32];
+    long long n = parse_id(id, "run_");
+    if (n <= 0) return MLP_ENOTFOUND;
+    mlp_err e = tx_begin(s, 1, &t, NULL);
+    if (e != MLP_OK) return e;
+    e = run_status_tx(&t, n, &st);
+    if (e == MLP_OK && !run_active(st)) e = MLP_ECONFLICT;
+    now_rfc3339(ts, sizeof ts, 0);
+    if (e == MLP_OK && st == RUN_QUEUED) {
+        e = q_exec(&t, NULL, NULL,
+                   "UPDATE runs SET status = 'cancelled', cancel_requested = 1, finished_at = ?2"
+                   " WHERE id = ?1",
+                   "It", n, ts);
+        if (e == MLP_OK)
+            e = q_exec(&t, NULL, NULL, "DELETE FROM run_checkpoints WHERE run_id = ?1", "I", n);
+        st = RUN_CANCELLED;
+    } else if (e == MLP_OK) {
+        e = q_exec(&t, NULL, NULL, "UPDATE runs SET cancel_requested = 1 WHERE id = ?1", "I", n);
+    }
+    if (now && (e == MLP_OK || e == MLP_ECONFLICT)) *now = st;
+    return tx_end(&t, e, NULL);
 }
 
 mlp_err store_run_delete(store *s, const char *id)

@@ -117,6 +117,9 @@ typedef struct {
     char *error;         /* owned, NULL unless failed */
     int model_version;   /* 0 until succeeded */
     char created_at[32], started_at[32], finished_at[32]; /* "" when not yet */
+    int cancel_requested;   /* 1 once a cancel was stored (store_run_request_cancel) */
+    int resumes;            /* times it resumed from a checkpoint (store_run_resume_point) */
+    int resumed_from_epoch; /* checkpointed epoch the last resume started after; 0 when none */
 } store_run;
 void store_run_clear(store_run *r); /* frees owned strings; NULL-tolerant */
 void store_runs_free(store_run *items, int n);
@@ -126,6 +129,10 @@ void store_runs_free(store_run *items, int n);
  * and created_at.
  * MLP_ENOTFOUND (err->msg naming it) when a dataset does not exist. */
 mlp_err store_run_create(store *s, store_run *r, mlp_error *err);
+/* The same, refused with MLP_EBUSY (err->msg saying so) when max_queued > 0 runs are already
+ * queued: the count and the insert are one transaction, so concurrent creates cannot pass the
+ * limit together. */
+mlp_err store_run_create_limited(store *s, store_run *r, int max_queued, mlp_error *err);
 mlp_err store_run_get(store *s, const char *id, store_run *out);
 /* Filters are NULL for "any". Newest first; total (may be NULL) counts with the same filters. */
 mlp_err store_run_list(store *s, const run_state *status, const char *experiment,
@@ -146,16 +153,25 @@ mlp_err store_run_epoch(store *s, const char *id, int epoch, const run_metrics *
 /* The last checkpoint (new buffer) and its epoch; MLP_ENOTFOUND when none. Also deletes metric
  * points after that epoch and sets the run's epoch to it, so a resumed run has exactly one
  * point per epoch (with no checkpoint: every point goes and the epoch is 0). Only for queued or
- * running runs (else MLP_ECONFLICT). */
+ * running runs (else MLP_ECONFLICT). Call it once per training start: when it returns a
+ * checkpoint it also counts a resume (resumes + 1, resumed_from_epoch = *epoch), in the same
+ * transaction. */
 mlp_err store_run_resume_point(store *s, const char *id, void **ckpt, size_t *len, int *epoch);
 /* Final states. succeeded (from running) also publishes the model version atomically (see
- * models below) and fills *version (may be NULL). failed (from queued or running) carries error
- * text. The checkpoint is dropped. A run already finished is MLP_ECONFLICT. */
+ * models below) and fills *version (may be NULL); a run whose cancel was requested is not
+ * published (MLP_ECANCELLED: end it with store_run_cancel). failed (from queued or running)
+ * carries error text. The checkpoint is dropped. A run already finished is MLP_ECONFLICT. */
 mlp_err store_run_succeed(store *s, const char *id, const char *model_name, const char *task,
                           int input_dim, int output_dim, const char *meta_json, const void *blob,
                           size_t blob_len, int *version);
 mlp_err store_run_fail(store *s, const char *id, const char *error);
 mlp_err store_run_cancel(store *s, const char *id); /* queued or running -> cancelled */
+/* Stores a cancel request durably before it is answered: a queued run becomes cancelled at
+ * once; a running one keeps training but gets cancel_requested, so that it can no longer
+ * succeed and a restart ends it cancelled instead of resuming it (its finished epochs' metrics
+ * stay). *now (may be NULL) gets the status after the call, or the final status with
+ * MLP_ECONFLICT when the run already finished. */
+mlp_err store_run_request_cancel(store *s, const char *id, run_state *now);
 /* Finished runs only (MLP_ECONFLICT otherwise). */
 mlp_err store_run_delete(store *s, const char *id);
 

@@ -15,13 +15,25 @@
 #     the bytes first seen, and imported models predict exactly what their source predicts.
 # At the end every run must finish "succeeded" with exactly one metric point per epoch.
 #
+# Resume, not retraining: right after every kill the test reads the database (sqlite3) for the
+# runs that were training ("running") and the epoch of their checkpoint. A run killed with a
+# checkpoint of k epochs must end with resumed_from_epoch = k (the checkpoint of the last kill
+# that found it unfinished) and with exactly E - k of its metric points stamped after that kill:
+# the epochs up to k are never trained again. A run killed before its first checkpoint must never
+# count a resume. Each run kill point's run must be unfinished at its kill, and at least
+# MIN_RESUMED runs must resume from a checkpoint, or the test proves nothing.
+#
+# Cancel kill points: a run with slow mini-batches is cancelled while it trains, and the daemon
+# is killed the moment the 202 arrives; after the restart the run must be "cancelled" (never
+# resumed) with one metric point per finished epoch.
+#
 # Environment: MLPD_BIN (default build/mlpd), CRASH_SEED (default 6), CRASH_KILLS (default 20),
 # CRASH_KEEP=1 keeps the temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SEED=${CRASH_SEED:-6}
 KILLS=${CRASH_KILLS:-20}
-EPOCHS=12
+EPOCHS=600 # ~5 s of training here: a kill 0.1-2.6 s after the submit finds it unfinished
 NAME=crash_test
 KEEP_TMP=${CRASH_KEEP:-0}
 fail_context() { echo "seed $SEED, kill point ${KP:-setup}"; }
@@ -31,6 +43,7 @@ kill9() {
     kill -9 "$PID"
     wait "$PID" 2>/dev/null || true
     PID=""
+    snapshot_runs
 }
 # ms -> seconds for sleep
 msleep() { sleep "$(awk -v m="$1" 'BEGIN{printf "%.3f", m/1000}')"; }
@@ -41,9 +54,27 @@ code() { curl -sS -o /dev/null -w '%{http_code}' --max-time 30 "$U$1"; }
 make_csvs
 
 RANDOM=$SEED
-declare -A DS_SHA DS_ROWS MODEL_EXPORT
+declare -A DS_SHA DS_ROWS MODEL_EXPORT LAST_K LAST_T CANCELLED
 RUNS=()
 KP=""
+MIN_RESUMED=${CRASH_MIN_RESUMED:-2}
+N_CANCEL=0
+
+# After a kill: which runs were training, and from which checkpoint epoch the next start must
+# resume them (0: no checkpoint, they start again from scratch). Every metric point recorded
+# before the kill is stamped before $now.
+snapshot_runs() {
+    local now id k
+    now=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+    while IFS='|' read -r id k; do
+        [ -n "$id" ] || continue
+        LAST_K[run_$id]=$k
+        LAST_T[run_$id]=$now
+    done < <(sqlite3 "$D/mlpd.db" "SELECT r.id, COALESCE(c.epoch, 0) FROM runs r
+        LEFT JOIN run_checkpoints c ON c.run_id = r.id WHERE r.status = 'running';")
+}
+# the status of run_N in the database (the daemon must be down)
+db_status() { sqlite3 "$D/mlpd.db" "SELECT status FROM runs WHERE id = ${1#run_};"; }
 
 upload() { # name file -> status in $T/st, body in $T/body
     curl -sS -o "$T/body" -w '%{http_code}' --max-time 60 ${3:+--limit-rate $3} \
@@ -129,6 +160,32 @@ check_all() {
     done
 }
 
+# A cancel answered 202, then kill -9 at once: a run whose mini-batches take ~1e10 flops, so
+# the kill lands before the worker has seen the cancel flag.
+cancel_kill() {
+    N_CANCEL=$((N_CANCEL + 1))
+    curl -sS -o "$T/body" -w '%{http_code}' --max-time 30 "${J[@]}" -d \
+        "{\"dataset_id\":\"ds_1\",\"task\":\"classification\",\"target\":\"y\",\"model_name\":\"c$KP\",
+          \"params\":{\"hidden\":[1024,1024],\"epochs\":3,\"batch_size\":1500,\"seed\":3}}" \
+        "$U/api/v1/runs" >"$T/st"
+    [ "$(cat "$T/st")" = 202 ] || fail "run submit: $(cat "$T/st") $(cat "$T/body")"
+    local id
+    id=$(jq -r .id "$T/body")
+    RUNS+=("$id:3")
+    CANCELLED[$id]=1
+    wait_epoch "$id" 1 300
+    curl -sS -o "$T/body" -w '%{http_code}' --max-time 30 -X POST "${J[@]}" -d '{}' \
+        "$U/api/v1/runs/$id/cancel" >"$T/st"
+    kill9
+    [ "$(cat "$T/st")" = 202 ] || fail "cancel of $id answered $(cat "$T/st") $(cat "$T/body")"
+    [ "$(jq -r .status "$T/body")" = running ] ||
+        fail "run $id was $(jq -r .status "$T/body") when the cancel returned: the kill proves nothing"
+    check_all
+    local s
+    s=$(get "/api/v1/runs/$id" | jq -r .status)
+    [ "$s" = cancelled ] || fail "a cancel answered 202 was lost across kill -9: run $id is $s"
+}
+
 # ---- kill points
 N_UP=0 N_RUN=0 N_EXP=0 N_IMP=0 LATE=0 ACKED=0
 T0=$SECONDS
@@ -166,13 +223,22 @@ for KP in $(seq 1 "$KILLS"); do
         check_all
         ;;
     1 | 3) # a run (queued behind earlier ones when those resumed); killed while training
+        if [ $((KP % 8)) = 7 ]; then
+            cancel_kill
+            continue
+        fi
         N_RUN=$((N_RUN + 1))
         submit_run "r$KP"
         st=$(cat "$T/st")
         [ "$st" = 202 ] || fail "run submit: $st $(cat "$T/body")"
-        RUNS+=("$(jq -r .id "$T/body"):$EPOCHS")
+        id=$(jq -r .id "$T/body")
+        RUNS+=("$id:$EPOCHS")
         msleep $((100 + RANDOM % 2500))
         kill9
+        case $(db_status "$id") in
+        queued | running) ;;
+        *) fail "run $id was $(db_status "$id") at its kill: the kill point tested nothing" ;;
+        esac
         check_all
         ;;
     2) # export or import of the 1.8 MB model document
@@ -208,14 +274,37 @@ for KP in $(seq 1 "$KILLS"); do
     esac
 done
 
-# ---- the end (the daemon check_all started): every run finishes, one point per epoch
+# ---- the end (the daemon check_all started): every run finishes, one point per epoch, and a
+# run killed while training resumed from its checkpoint and trained only the epochs after it
+RESUMED=0
 for r in "${RUNS[@]}"; do
     id=${r%%:*} e=${r##*:}
-    s=$(wait_run "$id" 180)
-    [ "$s" = succeeded ] || fail "run $id ended $s"
+    s=$(wait_run "$id" 300)
+    if [ -n "${CANCELLED[$id]:-}" ]; then
+        [ "$s" = cancelled ] || fail "cancelled run $id ended $s"
+        e=$(get "/api/v1/runs/$id" | jq .progress.epoch)
+    else
+        [ "$s" = succeeded ] || fail "run $id ended $s"
+    fi
     pts=$(get "/api/v1/runs/$id/metrics?name=train_loss" | jq -c '[.metrics[].step]')
     [ "$pts" = "$(jq -cn --argjson e "$e" '[range(1;$e+1)]')" ] || fail "run $id metric steps $pts"
+    [ -n "${LAST_K[$id]:-}" ] || continue # never training at a kill
+    [ -z "${CANCELLED[$id]:-}" ] || continue
+    k=${LAST_K[$id]} t=${LAST_T[$id]}
+    run=$(get "/api/v1/runs/$id")
+    if [ "$k" = 0 ]; then
+        [ "$(jq .resumes <<<"$run")" = 0 ] || fail "run $id had no checkpoint but resumed: $run"
+        continue
+    fi
+    RESUMED=$((RESUMED + 1))
+    [ "$(jq .resumed_from_epoch <<<"$run")" = "$k" ] ||
+        fail "run $id was killed with $k epochs checkpointed but resumed from $(jq -c '[.resumes, .resumed_from_epoch]' <<<"$run")"
+    after=$(get "/api/v1/runs/$id/metrics?name=train_loss" |
+        jq --arg t "$t" --argjson k "$k" '[.metrics[] | select((.timestamp > $t) != (.step > $k))] | length')
+    [ "$after" = 0 ] || fail "run $id resumed after epoch $k, yet $after epochs were trained on the wrong side of its kill at $t"
 done
+[ "$RESUMED" -ge "$MIN_RESUMED" ] ||
+    fail "only $RESUMED runs resumed from a checkpoint (at least $MIN_RESUMED needed to prove anything)"
 KP=final
 [ -n "${CRASH_VERBOSE:-}" ] && say "all runs finished at $((SECONDS - T0)) s"
 kill9
@@ -223,6 +312,7 @@ check_all
 kill -TERM "$PID"
 wait "$PID" || fail "SIGTERM exit status $?"
 PID=""
-say "ok: seed $SEED, $KILLS kill -9 points (uploads $N_UP, runs $N_RUN, exports $N_EXP," \
-    "imports $N_IMP; $ACKED acknowledged under fire, $LATE committed-but-unacknowledged)," \
-    "${#RUNS[@]} runs resumed to exactly $EPOCHS points per epoch"
+say "ok: seed $SEED, $KILLS kill -9 points (uploads $N_UP, runs $N_RUN, cancels $N_CANCEL," \
+    "exports $N_EXP, imports $N_IMP; $ACKED acknowledged under fire, $LATE" \
+    "committed-but-unacknowledged), ${#RUNS[@]} runs finished with one point per epoch," \
+    "$RESUMED of them resumed from their checkpoint and trained only the epochs after it"

@@ -10,7 +10,10 @@ T=$(mktemp -d /tmp/mlpd-$NAME.XXXXXX)
 D=$T/data
 PID=""
 cleanup() {
-    if [ -n "$PID" ]; then kill -9 "$PID" 2>/dev/null || true; fi
+    if [ -n "$PID" ]; then
+        kill -9 "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true # gone before the umount, or the mount stays busy
+    fi
     if [ -n "${MNT:-}" ]; then umount "$MNT" 2>/dev/null || true; fi
     if [ "${KEEP_TMP:-0}" = 1 ]; then echo "$NAME: kept $T"; else rm -rf "$T"; fi
 }

@@ -679,6 +679,160 @@ static void run_cancel_fail_delete(void **state)
     assert_int_equal(metric_parse("accuracy", &mid), MLP_EINVAL);
 }
 
+/* A cancel is stored before it is answered: a queued run ends at once; a running one keeps
+ * training (its epochs are recorded) but can no longer succeed, and the next start sees the
+ * request in store_run_list_unfinished. */
+static void run_cancel_request_is_durable(void **state)
+{
+    fixture *f = *state;
+    store_dataset d;
+    store_run q, r, g;
+    create_ds(f->s, 4, 2, &d);
+    make_run(f->s, d.id, NULL, "m", NULL, &q);
+    make_run(f->s, d.id, NULL, "m", NULL, &r);
+    run_state now = RUN_FAILED;
+    assert_int_equal(store_run_request_cancel(f->s, q.id, &now), MLP_OK);
+    assert_int_equal(now, RUN_CANCELLED);
+    assert_int_equal(store_run_get(f->s, q.id, &g), MLP_OK);
+    assert_int_equal(g.status, RUN_CANCELLED);
+    assert_true(g.finished_at[0] != '\0');
+    store_run_clear(&g);
+    assert_int_equal(store_run_request_cancel(f->s, q.id, &now), MLP_ECONFLICT);
+    assert_int_equal(now, RUN_CANCELLED);
+
+    assert_int_equal(store_run_start(f->s, r.id), MLP_OK);
+    run_metrics m = metrics_for(1);
+    assert_int_equal(store_run_epoch(f->s, r.id, 1, &m, "ck", 2), MLP_OK);
+    assert_int_equal(store_run_request_cancel(f->s, r.id, &now), MLP_OK);
+    assert_int_equal(now, RUN_RUNNING);
+    assert_int_equal(store_run_get(f->s, r.id, &g), MLP_OK);
+    assert_int_equal(g.status, RUN_RUNNING);
+    assert_int_equal(g.cancel_requested, 1);
+    store_run_clear(&g);
+    /* the epoch in flight is still recorded */
+    m = metrics_for(2);
+    assert_int_equal(store_run_epoch(f->s, r.id, 2, &m, "ck", 2), MLP_OK);
+    /* what a restart reads: the request is there */
+    store_run *items = NULL;
+    int n = 0;
+    assert_int_equal(store_run_list_unfinished(f->s, &items, &n), MLP_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0].id, r.id);
+    assert_int_equal(items[0].cancel_requested, 1);
+    store_runs_free(items, n);
+    /* it cannot succeed any more; it ends cancelled with its epochs */
+    int version = 0;
+    assert_int_equal(
+        store_run_succeed(f->s, r.id, "m", "classification", 2, 2, "{}", "w", 1, &version),
+        MLP_ECANCELLED);
+    store_model mo;
+    assert_int_equal(store_model_get(f->s, "m", &mo, NULL, NULL), MLP_ENOTFOUND);
+    assert_int_equal(store_run_cancel(f->s, r.id), MLP_OK);
+    assert_int_equal(store_run_get(f->s, r.id, &g), MLP_OK);
+    assert_int_equal(g.status, RUN_CANCELLED);
+    assert_int_equal(g.epoch, 2);
+    store_run_clear(&g);
+    store_metric *pts = NULL;
+    assert_int_equal(store_run_metrics(f->s, r.id, NULL, 0, &pts, &n), MLP_OK);
+    assert_int_equal(n, 8);
+    free(pts);
+    assert_int_equal(store_run_request_cancel(f->s, "run_999", &now), MLP_ENOTFOUND);
+    assert_int_equal(store_run_request_cancel(f->s, NULL, NULL), MLP_ENOTFOUND);
+}
+
+/* store_run_resume_point counts a resume only when it hands out a checkpoint. */
+static void run_resume_is_counted(void **state)
+{
+    fixture *f = *state;
+    store_dataset d;
+    store_run r, g;
+    create_ds(f->s, 4, 2, &d);
+    make_run(f->s, d.id, NULL, "m", NULL, &r);
+    assert_int_equal(store_run_start(f->s, r.id), MLP_OK);
+    void *ck = NULL;
+    size_t len = 0;
+    int ep = -1;
+    assert_int_equal(store_run_resume_point(f->s, r.id, &ck, &len, &ep), MLP_ENOTFOUND);
+    assert_int_equal(store_run_get(f->s, r.id, &g), MLP_OK);
+    assert_int_equal(g.resumes, 0);
+    assert_int_equal(g.resumed_from_epoch, 0);
+    store_run_clear(&g);
+    for (int e = 1; e <= 2; e++) {
+        run_metrics m = metrics_for(e);
+        assert_int_equal(store_run_epoch(f->s, r.id, e, &m, "ck", 2), MLP_OK);
+    }
+    assert_int_equal(store_run_resume_point(f->s, r.id, &ck, &len, &ep), MLP_OK);
+    free(ck);
+    assert_int_equal(ep, 2);
+    run_metrics m = metrics_for(3);
+    assert_int_equal(store_run_epoch(f->s, r.id, 3, &m, "ck", 2), MLP_OK);
+    assert_int_equal(store_run_resume_point(f->s, r.id, &ck, &len, &ep), MLP_OK);
+    free(ck);
+    assert_int_equal(store_run_get(f->s, r.id, &g), MLP_OK);
+    assert_int_equal(g.resumes, 2);
+    assert_int_equal(g.resumed_from_epoch, 3);
+    store_run_clear(&g);
+}
+
+typedef struct {
+    store *s;
+    const char *ds;
+    int max_queued;
+    atomic_int ok, busy, other;
+} limit_arg;
+
+static void *create_limited_worker(void *va)
+{
+    limit_arg *a = va;
+    for (int i = 0; i < 4; i++) {
+        store_run r;
+        memset(&r, 0, sizeof r);
+        snprintf(r.task, sizeof r.task, "classification");
+        snprintf(r.dataset_id, sizeof r.dataset_id, "%s", a->ds);
+        r.request_json = "{}";
+        r.epochs = 1;
+        mlp_error err = {0};
+        mlp_err e = store_run_create_limited(a->s, &r, a->max_queued, &err);
+        if (e == MLP_OK)
+            atomic_fetch_add(&a->ok, 1);
+        else if (e == MLP_EBUSY && strstr(err.msg, "--max-queued-runs"))
+            atomic_fetch_add(&a->busy, 1);
+        else
+            atomic_fetch_add(&a->other, 1);
+    }
+    return NULL;
+}
+
+/* The queue limit is counted in the insert's transaction: 8 threads x 4 creates against a limit
+ * of 5 make exactly 5 queued runs; a run leaving "queued" frees a place. */
+static void run_create_respects_queue_limit(void **state)
+{
+    fixture *f = *state;
+    store_dataset d;
+    create_ds(f->s, 4, 2, &d);
+    limit_arg a = {.s = f->s, .ds = d.id, .max_queued = 5};
+    pthread_t th[8];
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, create_limited_worker, &a), 0);
+    for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
+    assert_int_equal(atomic_load(&a.other), 0);
+    assert_int_equal(atomic_load(&a.ok), 5);
+    assert_int_equal(atomic_load(&a.busy), 27);
+    run_state queued = RUN_QUEUED;
+    store_run *items = NULL;
+    int n = 0;
+    long total = 0;
+    assert_int_equal(store_run_list(f->s, &queued, NULL, NULL, 50, 0, &items, &n, &total), MLP_OK);
+    assert_int_equal(total, 5);
+    assert_int_equal(store_run_start(f->s, items[0].id), MLP_OK);
+    store_runs_free(items, n);
+    a.ok = 0;
+    a.busy = 0;
+    create_limited_worker(&a);
+    assert_int_equal(atomic_load(&a.ok), 1);
+    assert_int_equal(atomic_load(&a.busy), 3);
+}
+
 static void run_list_filters(void **state)
 {
     fixture *f = *state;
@@ -1195,6 +1349,9 @@ int main(void)
         T(dataset_file_durable_and_orphans),
         T(run_lifecycle),
         T(run_cancel_fail_delete),
+        T(run_cancel_request_is_durable),
+        T(run_resume_is_counted),
+        T(run_create_respects_queue_limit),
         T(run_list_filters),
         T(metrics_query),
         T(models_versions_aliases),
