@@ -99,6 +99,11 @@ mlp_err jr_new(ds_builder *b, int max_depth, jsonrows **out)
     return MLP_OK;
 }
 
+size_t jr_row_bytes(const jsonrows *p)
+{
+    return p->cells.cap + p->text.cap;
+}
+
 void jr_free(jsonrows *p)
 {
     if (!p) return;
@@ -181,6 +186,30 @@ static mlp_err cell_fail(mlp_error *err, mlp_err rc, const mlp_error *e, size_t 
     else
         snprintf(err->field, sizeof err->field, "rows[%zu]", i);
     return mlp_fail(err, rc, "%s: %s", err->field, msg);
+}
+
+/* The open cell (string) would pass JR_MAX_CELL_BYTES. */
+static mlp_err cell_too_long(jsonrows *p, mlp_error *err)
+{
+    if (err) {
+        snprintf(err->field, sizeof err->field, "rows[%zu][%zu]", p->row, p->ncell);
+        err->row = (long)p->row + 1;
+        err->col = (long)p->ncell + 1;
+    }
+    return mlp_fail(err, MLP_ETOOLARGE, "rows[%zu][%zu] is a string longer than %d bytes", p->row,
+                    p->ncell, JR_MAX_CELL_BYTES);
+}
+
+/* Room for n more bytes of the open row's text, and the NUL that ends its cell. */
+static mlp_err row_room(jsonrows *p, size_t n, mlp_error *err)
+{
+    if (p->cells.len + n + 1 <= JR_MAX_ROW_BYTES) return MLP_OK;
+    if (err) {
+        snprintf(err->field, sizeof err->field, "rows[%zu]", p->row);
+        err->row = (long)p->row + 1;
+    }
+    return mlp_fail(err, MLP_ETOOLARGE, "rows[%zu] holds more than %d bytes of cell text", p->row,
+                    JR_MAX_ROW_BYTES);
 }
 
 static mlp_err oom(mlp_error *err)
@@ -364,6 +393,10 @@ static mlp_err str_add(jsonrows *p, const char *s, size_t n, mlp_error *err)
         }
     } else if (p->dst == D_NAME && p->name.len + n > MAX_NAME) {
         return shape(err, "name", "the name field is longer than 256 bytes");
+    } else if (p->dst == D_CELL) {
+        if (p->cells.len - p->off[p->ncell] + n > JR_MAX_CELL_BYTES) return cell_too_long(p, err);
+        mlp_err rc = row_room(p, n, err);
+        if (rc != MLP_OK) return rc;
     }
     sbuf *b = string_dst(p);
     if (n) sb_add(b, s, n);
@@ -540,7 +573,9 @@ static mlp_err end_string(jsonrows *p, mlp_error *err)
             return shape(err, "columns", "columns must be a non-empty array of strings");
         p->st = ST_COLS_END;
         return MLP_OK;
-    default:
+    default: {
+        mlp_err rc = row_room(p, 0, err);
+        if (rc != MLP_OK) return rc;
         sb_add(&p->cells, "", 1);
         if (p->cells.oom) return oom(err);
         p->len[p->ncell] = p->cells.len - 1 - p->off[p->ncell];
@@ -548,6 +583,7 @@ static mlp_err end_string(jsonrows *p, mlp_error *err)
         p->ncell++;
         p->st = ST_CELL_END;
         return MLP_OK;
+    }
     }
 }
 
@@ -561,6 +597,7 @@ static mlp_err cell_start(jsonrows *p, unsigned char c, mlp_error *err)
         return MLP_OK;
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
+        if ((rc = row_room(p, 1, err)) != MLP_OK) return rc;
         p->lex = L_NUMBER;
         p->num_start = p->cells.len;
         char ch = (char)c;
@@ -742,6 +779,7 @@ static mlp_err feed(jsonrows *p, const unsigned char *d, size_t n, mlp_error *er
             if (k > i) {
                 if (p->cells.len - p->num_start + (k - i) > MAX_NUMBER)
                     return bad_json(p, err, "number too long");
+                if ((rc = row_room(p, k - i, err)) != MLP_OK) return rc;
                 sb_add(&p->cells, (const char *)d + i, k - i);
                 p->pos += k - i;
                 i = k;

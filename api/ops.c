@@ -8,37 +8,10 @@
 #include "store.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
-#include <unistd.h>
-
-/* The first 16 bytes of every SQLite 3 database file. */
-static const char sqlite_magic[16] = "SQLite format 3";
-
-/* The database file itself, read by path rather than through the store's open connections: a
- * file deleted or replaced under the running daemon stays readable through those, while every
- * write would then go to a file that the next start no longer sees. */
-static mlp_err db_file_check(const char *data_dir, mlp_error *why)
-{
-    char path[600];
-    unsigned char head[16];
-    if ((size_t)snprintf(path, sizeof path, "%s/mlpd.db", data_dir) >= sizeof path)
-        return mlp_fail(why, MLP_EIO, "the data dir path is too long");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mlp_fail(why, MLP_EIO, "cannot open mlpd.db in the data dir: %s", strerror(errno));
-    ssize_t n = pread(fd, head, sizeof head, 0);
-    int e = errno;
-    close(fd);
-    if (n < 0)
-        return mlp_fail(why, MLP_EIO, "cannot read mlpd.db in the data dir: %s", strerror(e));
-    if (n != (ssize_t)sizeof head || memcmp(head, sqlite_magic, sizeof head) != 0)
-        return mlp_fail(why, MLP_EIO, "mlpd.db in the data dir is not an SQLite database");
-    return MLP_OK;
-}
 
 mlp_err ops_ready(const app *a, mlp_error *why)
 {
@@ -49,7 +22,7 @@ mlp_err ops_ready(const app *a, mlp_error *why)
         rc = mlp_fail(why, MLP_EBUSY, "the server is shutting down");
         goto out;
     }
-    if ((rc = db_file_check(a->cfg->data_dir, why)) != MLP_OK) goto out;
+    if ((rc = store_file_check(a->store, why)) != MLP_OK) goto out;
     if ((rc = store_dataset_list(a->store, 1, 0, &items, &n, NULL)) != MLP_OK) {
         rc = mlp_fail(why, MLP_EIO, "the store cannot be read (%s)", mlp_strerror(rc));
         goto out;

@@ -242,10 +242,11 @@ static int addr_is_loopback(const struct sockaddr *sa)
     return 0;
 }
 
-int config_is_loopback(const char *host)
+int config_resolve(const char *host, int *loopback, char *err, size_t cap)
 {
     char bare[sizeof((config *)0)->host];
     size_t n = strlen(host);
+    *loopback = 0;
     if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof bare) {
         memcpy(bare, host + 1, n - 2);
         bare[n - 2] = '\0';
@@ -256,12 +257,24 @@ int config_is_loopback(const char *host)
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0) return 0;
+    int g = getaddrinfo(host, NULL, &hints, &res);
+    if (g != 0) {
+        if (cap) snprintf(err, cap, "%s", g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
+        return -1;
+    }
     int all = res != NULL;
     for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
         if (!addr_is_loopback(ai->ai_addr)) all = 0;
     freeaddrinfo(res);
-    return all;
+    *loopback = all;
+    return 0;
+}
+
+int config_is_loopback(const char *host)
+{
+    int lo = 0;
+    char e[1];
+    return config_resolve(host, &lo, e, 0) == 0 && lo;
 }
 
 int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)

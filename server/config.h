@@ -47,5 +47,9 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err);
  * (getaddrinfo) to loopback addresses only, such as "localhost". 0 for anything else, and for a
  * name that does not resolve. */
 int config_is_loopback(const char *host);
+/* Resolves host (getaddrinfo; "[::1]" taken without brackets) and sets *loopback as
+ * config_is_loopback would. 0 ok; -1 when the name does not resolve, with the resolver's error
+ * in err (cap bytes). An empty host is 0 with *loopback 0. */
+int config_resolve(const char *host, int *loopback, char *err, size_t cap);
 
 #endif

@@ -51,7 +51,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "mlpd: --api-key / MLPD_API_KEYS: %s\n", kerr.msg);
         return 2;
     }
-    if (!config_is_loopback(cfg.host) && !cfg.insecure && auth_keys_count(keys) == 0) {
+    int loopback = 0;
+    char gai[160];
+    if (config_resolve(cfg.host, &loopback, gai, sizeof gai) != 0) {
+        fprintf(stderr, "mlpd: --listen: cannot resolve the host name '%s': %s\n", cfg.host, gai);
+        auth_keys_free(keys);
+        return 2;
+    }
+    if (!loopback && !cfg.insecure && auth_keys_count(keys) == 0) {
         fprintf(stderr,
                 "mlpd: refusing to listen on %s: no API key is configured, so anyone who can "
                 "reach it could write. Listen on 127.0.0.1, configure keys (--api-key KEY:SCOPE "

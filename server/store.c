@@ -52,10 +52,12 @@ typedef struct conn {
 } conn;
 
 struct store {
-    char *dir;          /* owned: data dir as given */
-    char *db_path;      /* owned: <dir>/mlpd.db */
-    char *ds_dir;       /* owned: <dir>/datasets */
-    int lock_fd;        /* <dir>/mlpd.lock, held with a shared flock while open */
+    char *dir;     /* owned: data dir as given */
+    char *db_path; /* owned: <dir>/mlpd.db */
+    char *ds_dir;  /* owned: <dir>/datasets */
+    int lock_fd;   /* <dir>/mlpd.lock, held with a shared flock while open */
+    dev_t db_dev;  /* mlpd.db's device and inode once opened: store_file_check */
+    ino_t db_ino;
     int version;        /* schema version after migrations */
     pthread_mutex_t mu; /* guards free_list, n_open, tmp_seq */
     pthread_cond_t cv;  /* signalled when a connection is returned */
@@ -561,6 +563,13 @@ mlp_err store_open(const char *data_dir, store **out, mlp_error *err)
     e = migrate_apply(c->db, NULL, &s->version, err);
     pool_put(s, c);
     if (e != MLP_OK) goto out;
+    struct stat dbst;
+    if (stat(s->db_path, &dbst) != 0) {
+        e = fail_sys(err, errno, "cannot stat", s->db_path);
+        goto out;
+    }
+    s->db_dev = dbst.st_dev;
+    s->db_ino = dbst.st_ino;
 
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0) cleanup_orphans(s);
     if (flock(s->lock_fd, LOCK_SH) != 0) {
@@ -607,6 +616,21 @@ void store_close(store *s)
 int store_schema_version(store *s)
 {
     return s ? s->version : 0;
+}
+
+/* By stat alone: opening and closing mlpd.db here would release every POSIX lock this process
+ * holds on it (SQLite's among them), and another process would then take the daemon for gone,
+ * checkpoint the WAL and delete it and its -shm under the daemon's open connections. */
+mlp_err store_file_check(store *s, mlp_error *err)
+{
+    struct stat st;
+    if (stat(s->db_path, &st) != 0)
+        return mlp_fail(err, MLP_EIO, "cannot find mlpd.db in the data dir: %s", strerror(errno));
+    if (st.st_dev != s->db_dev || st.st_ino != s->db_ino)
+        return mlp_fail(err, MLP_EIO,
+                        "mlpd.db in the data dir is not the file the daemon opened (it was "
+                        "replaced); restart the daemon");
+    return MLP_OK;
 }
 
 /* ---------------------------------------------------------------- dataset files */

@@ -41,6 +41,10 @@ mlp_err store_open(const char *data_dir, store **out, mlp_error *err);
 void store_close(store *s);
 /* The schema version after migrations (highest applied migration number). */
 int store_schema_version(store *s);
+/* MLP_OK while <data_dir>/mlpd.db is still the file store_open opened; MLP_EIO with the reason
+ * when it was removed or replaced under the running daemon (the open connections would still
+ * read and write the old file, which the next start no longer sees). Never opens the file. */
+mlp_err store_file_check(store *s, mlp_error *err);
 
 /* ---- datasets ---- */
 typedef struct {

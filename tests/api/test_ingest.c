@@ -1,5 +1,6 @@
 /* test_ingest.c — the upload pipeline end to end: every content type, gzip anywhere, IDX pairs in
- * both part orders, JSON bodies, limits (zip bomb), each fed in several chunkings. */
+ * both part orders, JSON bodies, limits (zip bomb, the JSON reader's cell and row caps), each fed
+ * in several chunkings. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <zlib.h>
 
 #include "ingest.h"
+#include "jsonrows.h"
 
 typedef struct {
     unsigned char *p;
@@ -551,12 +553,110 @@ static void limits_and_types(void **state)
     ingest_free(NULL);
 }
 
+/* Feeds jr `count` runs of `piece` (each one feed) after `head`, until a feed fails; asserts
+ * after every feed that the open row's buffers stay within `held_cap`. Returns the failing
+ * feed's code (MLP_OK when none failed) and how many runs went in. */
+static mlp_err feed_runs(jsonrows *jr, const char *head, const char *piece, size_t count,
+                         size_t held_cap, size_t *fed, mlp_error *e)
+{
+    mlp_err rc = jr_feed(jr, (const unsigned char *)head, strlen(head), e);
+    size_t k = 0;
+    for (; rc == MLP_OK && k < count; k++) {
+        rc = jr_feed(jr, (const unsigned char *)piece, strlen(piece), e);
+        if (jr_row_bytes(jr) > held_cap)
+            fail_msg("after %zu pieces the open row holds %zu bytes, past %zu", k + 1,
+                     jr_row_bytes(jr), held_cap);
+    }
+    *fed = k;
+    return rc;
+}
+
+/* A string cell longer than JR_MAX_CELL_BYTES is refused as its bytes arrive, naming the cell,
+ * and the buffer never grows past about twice the cap (sbuf doubles); one exactly at the cap
+ * is taken. A row whose cells together pass JR_MAX_ROW_BYTES is refused the same way. */
+static void json_cell_and_row_caps(void **state)
+{
+    (void)state;
+    char piece[1025];
+    memset(piece, 'x', 1024);
+    piece[1024] = '\0';
+    ds_builder *b = NULL;
+    jsonrows *jr = NULL;
+    mlp_error e;
+    size_t fed = 0;
+
+    /* 16 MiB of one string cell, 1 KiB a feed */
+    assert_int_equal(ds_builder_new(0, &b), MLP_OK);
+    assert_int_equal(jr_new(b, 0, &jr), MLP_OK);
+    memset(&e, 0, sizeof e);
+    mlp_err rc = feed_runs(jr, "{\"rows\": [[\"a\", \"b\"], [\"c\", \"", piece, 16384,
+                           2 * JR_MAX_CELL_BYTES, &fed, &e);
+    assert_int_equal(rc, MLP_ETOOLARGE);
+    assert_int_equal(fed, JR_MAX_CELL_BYTES / 1024 + 1); /* the piece that passes the cap */
+    assert_string_equal(e.field, "rows[1][1]");
+    assert_int_equal(e.row, 2);
+    assert_int_equal(e.col, 2);
+    if (!strstr(e.msg, "rows[1][1]") || !strstr(e.msg, "65536 bytes")) fail_msg("%s", e.msg);
+    /* sticky, and nothing more is held */
+    assert_int_equal(jr_feed(jr, (const unsigned char *)piece, 1024, &e), MLP_ETOOLARGE);
+    assert_true(jr_row_bytes(jr) <= 2 * JR_MAX_CELL_BYTES);
+    jr_free(jr);
+    ds_builder_free(b);
+
+    /* exactly JR_MAX_CELL_BYTES is a valid level */
+    assert_int_equal(ds_builder_new(0, &b), MLP_OK);
+    assert_int_equal(jr_new(b, 0, &jr), MLP_OK);
+    rc = feed_runs(jr, "{\"rows\": [[1, \"", piece, JR_MAX_CELL_BYTES / 1024, 2 * JR_MAX_CELL_BYTES,
+                   &fed, &e);
+    assert_int_equal(rc, MLP_OK);
+    const char *tail = "\"]]}";
+    assert_int_equal(jr_feed(jr, (const unsigned char *)tail, strlen(tail), &e), MLP_OK);
+    char *name = NULL;
+    assert_int_equal(jr_finish(jr, &name, &e), MLP_OK);
+    assert_null(name);
+    ds_table *t = NULL;
+    assert_int_equal(ds_builder_finish(b, &t, &e), MLP_OK);
+    assert_int_equal(t->columns[1].n_levels, 1);
+    assert_int_equal(strlen(t->columns[1].levels[0]), JR_MAX_CELL_BYTES);
+    ds_table_free(t);
+    jr_free(jr);
+    ds_builder_free(b);
+
+    /* one row of 60000-byte string cells (each under the cell cap) past the row cap */
+    char *cell = malloc(60000 + 4);
+    assert_non_null(cell);
+    cell[0] = '"';
+    memset(cell + 1, 'y', 60000);
+    memcpy(cell + 60001, "\",", 3);
+    size_t need = JR_MAX_ROW_BYTES / 60001 + 1;
+    assert_int_equal(ds_builder_new(0, &b), MLP_OK);
+    assert_int_equal(jr_new(b, 0, &jr), MLP_OK);
+    rc = feed_runs(jr, "{\"rows\": [[", cell, need + 10, JR_MAX_ROW_BYTES, &fed, &e);
+    assert_int_equal(rc, MLP_ETOOLARGE);
+    assert_int_equal(fed, need);
+    assert_string_equal(e.field, "rows[0]");
+    assert_int_equal(e.row, 1);
+    if (!strstr(e.msg, "rows[0]") || !strstr(e.msg, "bytes of cell text")) fail_msg("%s", e.msg);
+    jr_free(jr);
+    ds_builder_free(b);
+    free(cell);
+
+    /* through the pipeline: a 413 status (MLP_ETOOLARGE), even under a generous table budget */
+    buf body = {0};
+    puts_(&body, "{\"rows\": [[\"");
+    for (int i = 0; i < 100; i++) puts_(&body, piece);
+    puts_(&body, "\"]]}");
+    assert_int_equal(run_all("application/json", NULL, &body, &t, NULL, &e), MLP_ETOOLARGE);
+    assert_string_equal(e.field, "rows[0][0]");
+    free(body.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(csv_plain_and_gzip), cmocka_unit_test(multipart_uploads),
         cmocka_unit_test(octet_stream_idx),   cmocka_unit_test(json_bodies),
-        cmocka_unit_test(limits_and_types),
+        cmocka_unit_test(limits_and_types),   cmocka_unit_test(json_cell_and_row_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,8 @@
  * GET rows capped at --max-body bytes with next_offset, and imported weights that are not
  * finite float32 (400 naming the index), export written in shortest round-trip floats.
  * Peak RSS is VmHWM from /proc/<pid>/status, reset before each measurement through clear_refs.
+ * Every answer is checked against the OpenAPI document: through http_do, and the streamed upload
+ * (raw libcurl) with oa_check.
  * Owns: one daemon per test. Threading: cmocka's one thread. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include <zlib.h>
 
 #include "harness.h"
+#include "oacheck.h"
 
 #define MiB ((long)1 << 20)
 
@@ -263,10 +266,15 @@ static void json_200mb(void **state)
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    if (ct) snprintf(r.content_type, sizeof r.content_type, "%s", ct);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     long after = vm_hwm_kb(sp->pid);
     assert_int_equal(cc, CURLE_OK);
+    oa_check(sp->port, "POST", "/api/v1/datasets", r.status, r.content_type, r.body ? r.body : "",
+             r.len);
     if (r.status != 201) fail_msg("upload: %ld %s", r.status, r.body ? r.body : "");
     json_t *j = hresp_json(&r);
     assert_non_null(j);

@@ -8,7 +8,11 @@
  *  - --request-timeout 1: a request whose body stalls, and one whose headers stall, are closed
  *    after about a second; an idle keep-alive connection is under --timeout instead and serves
  *    its next request after longer than that (a stalled one is closed after a second again); an
- *    SSE stream stays open longer too. */
+ *    SSE stream stays open longer too.
+ * Every answer is checked against the OpenAPI document (oacheck.h): the /healthz samples through
+ * libcurl, and the answers read from raw sockets (keep-alive /healthz, the event stream's head)
+ * parsed here. A stalled connection the daemon closes gets no answer at all (no status to
+ * check): the test asserts that not one byte came back on those. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +20,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "oacheck.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -26,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -36,6 +42,7 @@
 
 static srv S;
 static int FDS[N_STALLED];
+static size_t STRAY; /* bytes received on connections that should have been closed unanswered */
 
 static double now_s(void)
 {
@@ -48,6 +55,7 @@ static int setup(void **state)
 {
     (void)state;
     for (int i = 0; i < N_STALLED; i++) FDS[i] = -1;
+    STRAY = 0;
     return 0;
 }
 
@@ -95,7 +103,8 @@ static void send_str(int fd, const char *s)
     (void)!send(fd, s, strlen(s), MSG_NOSIGNAL); /* the daemon may have closed it already */
 }
 
-/* 1 when the peer closed fd (EOF or reset) within wait_ms; bytes that arrive are dropped. */
+/* 1 when the peer closed fd (EOF or reset) within wait_ms; bytes that arrive are dropped and
+ * counted in STRAY (the callers expect none: a response there would be an answer to check). */
 static int peer_closed(int fd, int wait_ms)
 {
     double end = now_s() + wait_ms / 1000.0;
@@ -108,6 +117,7 @@ static int peer_closed(int fd, int wait_ms)
         if (p.revents & (POLLHUP | POLLERR | POLLRDHUP)) return 1;
         char b[4096];
         ssize_t n = recv(fd, b, sizeof b, MSG_DONTWAIT);
+        if (n > 0) STRAY += (size_t)n;
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return 1;
         if (left <= 0) return 0;
     }
@@ -136,7 +146,68 @@ static int held(void)
     return n;
 }
 
-/* Reads from fd until the bytes read contain want (or 10 s pass); 0 when they did. */
+/* Splits the raw HTTP/1.1 response in buf[0..len) into its status, Content-Type (ct, "" when
+ * absent), Content-Length (-1 when absent) and body (what follows the blank line; for a streamed
+ * answer, the bytes that have arrived, framing included). 0 once the head is complete. */
+static int parse_head(const char *buf, size_t len, long *status, char *ct, size_t ctcap, long *clen,
+                      const char **body, size_t *blen)
+{
+    const char *end = memmem(buf, len, "\r\n\r\n", 4);
+    if (!end || sscanf(buf, "HTTP/1.%*d %ld", status) != 1) return -1;
+    ct[0] = '\0';
+    *clen = -1;
+    for (const char *l = strstr(buf, "\r\n") + 2; l < end; l = strstr(l, "\r\n") + 2) {
+        size_t n = (size_t)(strstr(l, "\r\n") - l);
+        const char *v = memchr(l, ':', n);
+        if (!v) continue;
+        size_t kn = (size_t)(v - l);
+        for (v++; *v == ' '; v++) {
+        }
+        size_t vn = n - (size_t)(v - l);
+        if (kn == 12 && strncasecmp(l, "Content-Type", 12) == 0)
+            snprintf(ct, ctcap, "%.*s", (int)vn, v);
+        else if (kn == 14 && strncasecmp(l, "Content-Length", 14) == 0)
+            *clen = strtol(v, NULL, 10);
+    }
+    *body = end + 4;
+    *blen = len - (size_t)(end + 4 - buf);
+    return 0;
+}
+
+/* Reads one response to `method path` from fd, for at most 10 s: until its Content-Length body is
+ * complete, or, for a streamed answer (no Content-Length), until the body holds want. Then checks
+ * it against the OpenAPI document. 0 when it came whole (and holds want, when given). */
+static int read_answer(int fd, const char *method, const char *path, const char *want)
+{
+    char buf[8192];
+    size_t len = 0;
+    long status = 0, clen = -1;
+    char ct[128];
+    const char *body = NULL;
+    size_t blen = 0;
+    int whole = 0;
+    double end = now_s() + 10;
+    while (!whole && now_s() < end && len < sizeof buf - 1) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) continue;
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (n <= 0) break;
+        len += (size_t)n;
+        buf[len] = '\0';
+        if (parse_head(buf, len, &status, ct, sizeof ct, &clen, &body, &blen) != 0) continue;
+        if (clen >= 0)
+            whole = blen >= (size_t)clen;
+        else
+            whole = want && strstr(body, want);
+    }
+    if (!whole) return -1;
+    if (clen >= 0) blen = (size_t)clen;
+    oa_check(S.port, method, path, status, ct, body, blen);
+    return want && !memmem(body, blen, want, strlen(want)) ? -1 : 0;
+}
+
+/* Reads more of an answer already begun on fd (an event stream after its head) until the bytes
+ * read contain want (or 10 s pass); 0 when they did. */
 static int read_until(int fd, const char *want)
 {
     char buf[8192];
@@ -212,7 +283,12 @@ static void test_one_address_cannot_lock_out(void **state)
         CURLcode cc = curl_easy_perform(c);
         double dt = now_s() - t0;
         long st = -1;
-        if (cc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+        if (cc == CURLE_OK) {
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+            char *ct = NULL;
+            curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+            oa_check(S.port, "GET", "/healthz", st, ct, r.body ? r.body : "", r.len);
+        }
         curl_easy_cleanup(c);
         hresp_free(&r);
         samples++;
@@ -234,6 +310,7 @@ static void test_one_address_cannot_lock_out(void **state)
     assert_true(t_held < 10);
     assert_int_equal(h, PER_IP);
     assert_int_equal(h_after, PER_IP);
+    if (STRAY) fail_msg("%zu bytes came back on stalled connections (an answer to check)", STRAY);
     for (int i = 0; i < N_STALLED; i++)
         if (FDS[i] >= 0) {
             close(FDS[i]);
@@ -302,10 +379,10 @@ static void test_request_timeout(void **state)
     fd = dial(NULL, S.port);
     assert_true(fd >= 0);
     send_str(fd, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert_int_equal(read_until(fd, "\"ok\""), 0);
+    assert_int_equal(read_answer(fd, "GET", "/healthz", "\"ok\""), 0);
     assert_int_equal(peer_closed(fd, 2500), 0);
     send_str(fd, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert_int_equal(read_until(fd, "\"ok\""), 0);
+    assert_int_equal(read_answer(fd, "GET", "/healthz", "\"ok\""), 0);
     /* The next request on it stalls: --request-timeout again. */
     send_str(fd, BODY_STALL);
     t = seconds_to_close(fd, 10);
@@ -313,6 +390,7 @@ static void test_request_timeout(void **state)
     fprintf(stderr, "kept-alive connection, body stalled: closed after %.2f s\n", t);
     if (t < 0.8 || t > 5)
         fail_msg("a kept-alive connection's stalled request was closed after %.2f s", t);
+    if (STRAY) fail_msg("%zu bytes came back on stalled requests (an answer to check)", STRAY);
 
     /* An event stream with nothing to say for 3 s stays open: a queued run behind a long one. */
     char ds[32], block[32], queued[32], path[160];
@@ -321,9 +399,11 @@ static void test_request_timeout(void **state)
     create_run(&S, ds, 2, queued);
     fd = dial(NULL, S.port);
     assert_true(fd >= 0);
-    snprintf(path, sizeof path, "GET /api/v1/runs/%s/events HTTP/1.1\r\nHost: t\r\n\r\n", queued);
+    char events[64];
+    snprintf(events, sizeof events, "/api/v1/runs/%s/events", queued);
+    snprintf(path, sizeof path, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", events);
     send_str(fd, path);
-    assert_int_equal(read_until(fd, "\"queued\""), 0);
+    assert_int_equal(read_answer(fd, "GET", events, "\"queued\""), 0);
     assert_int_equal(peer_closed(fd, 3000), 0);
     /* Still live: cancelling the run is told on it. */
     snprintf(path, sizeof path, "/api/v1/runs/%s/cancel", queued);
