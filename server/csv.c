@@ -93,8 +93,12 @@ static mlp_err fail(csv_parser *p, mlp_error *err, mlp_err code, const char *msg
     return code;
 }
 
+/* Appends to the current row's buffer; MLP_ETOOLARGE (nothing grown) past CSV_MAX_CELL_BYTES
+ * for the cell or CSV_MAX_ROW_BYTES for the row. */
 static mlp_err append(csv_parser *p, const char *s, size_t n)
 {
+    if (p->len - p->cell_start + n > CSV_MAX_CELL_BYTES || p->len + n > CSV_MAX_ROW_BYTES)
+        return MLP_ETOOLARGE;
     if (p->len + n > p->cap) {
         size_t cap = p->cap ? p->cap : 4096;
         while (cap < p->len + n) cap *= 2;
@@ -106,6 +110,27 @@ static mlp_err append(csv_parser *p, const char *s, size_t n)
     memcpy(p->buf + p->len, s, n);
     p->len += n;
     return MLP_OK;
+}
+
+/* The error of an append of n bytes that failed with rc: past a cap, it names the column (or
+ * the row) and the cap, at the line where the row starts. */
+static mlp_err append_failed(csv_parser *p, mlp_error *err, mlp_err rc, size_t n)
+{
+    if (rc != MLP_ETOOLARGE) return fail(p, err, rc, "out of memory");
+    int cell = p->len - p->cell_start + n > CSV_MAX_CELL_BYTES;
+    char msg[96];
+    if (cell)
+        snprintf(msg, sizeof msg, "column %d: a cell longer than %d bytes", p->ncells + 1,
+                 CSV_MAX_CELL_BYTES);
+    else
+        snprintf(msg, sizeof msg, "a row longer than %d bytes", CSV_MAX_ROW_BYTES);
+    long save_line = p->line;
+    p->line = p->row_line;
+    fail(p, err, rc, msg);
+    p->line = save_line;
+    p->failed_err.col = cell ? p->ncells + 1 : 0;
+    if (err) *err = p->failed_err;
+    return rc;
 }
 
 static mlp_err grow_cells(csv_parser *p)
@@ -181,6 +206,19 @@ out:
 /* Hands the row in p->ptrs / p->lens (ncells cells) to the builder. */
 static mlp_err submit(csv_parser *p, mlp_error *err)
 {
+    for (int j = 0; j < p->ncells; j++) /* a long cell read in one piece by fast_row */
+        if (p->lens[j] > CSV_MAX_CELL_BYTES) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "column %d: a cell longer than %d bytes", j + 1,
+                     CSV_MAX_CELL_BYTES);
+            long save_line = p->line;
+            p->line = p->row_line;
+            fail(p, err, MLP_ETOOLARGE, msg);
+            p->line = save_line;
+            p->failed_err.col = j + 1;
+            if (err) *err = p->failed_err;
+            return MLP_ETOOLARGE;
+        }
     mlp_error e = {0};
     mlp_err rc = ds_builder_add_text_row(p->b, p->ncells, p->ptrs, p->lens, &e);
     if (rc != MLP_OK) {
@@ -368,8 +406,8 @@ static mlp_err csv_feed_chunk(csv_parser *p, const char *d, size_t n, mlp_error 
         case ST_UNQUOTED: {
             size_t j = i;
             while (j < n && !special[(unsigned char)d[j]]) j++;
-            if (j > i && append(p, d + i, j - i) != MLP_OK)
-                return fail(p, err, MLP_ENOMEM, "out of memory");
+            if (j > i && (rc = append(p, d + i, j - i)) != MLP_OK)
+                return append_failed(p, err, rc, j - i);
             i = j;
             if (j == n) break;
             char c = d[j];
@@ -398,8 +436,8 @@ static mlp_err csv_feed_chunk(csv_parser *p, const char *d, size_t n, mlp_error 
             if (j > i && memchr(d + i, '\0', j - i))
                 return fail(p, err, MLP_EINVAL, "a NUL byte: binary data is not CSV text");
             if (j > i) {
-                if (append(p, d + i, j - i) != MLP_OK)
-                    return fail(p, err, MLP_ENOMEM, "out of memory");
+                if ((rc = append(p, d + i, j - i)) != MLP_OK)
+                    return append_failed(p, err, rc, j - i);
                 p->line += count_nl(d + i, j - i);
             }
             i = j;
@@ -412,7 +450,7 @@ static mlp_err csv_feed_chunk(csv_parser *p, const char *d, size_t n, mlp_error 
         case ST_QUOTE: {
             char c = d[i++];
             if (c == '"') {
-                if (append(p, "\"", 1) != MLP_OK) return fail(p, err, MLP_ENOMEM, "out of memory");
+                if ((rc = append(p, "\"", 1)) != MLP_OK) return append_failed(p, err, rc, 1);
                 p->state = ST_QUOTED;
             } else if (c == ',') {
                 if ((rc = end_cell(p)) != MLP_OK)

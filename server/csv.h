@@ -12,6 +12,10 @@
  * counted ("data row 1" is the first row after the header). Each message also names the
  * physical line of the file where the row starts ("(CSV line 2)"), which does count the header.
  *
+ * A cell is at most CSV_MAX_CELL_BYTES and a row at most CSV_MAX_ROW_BYTES (as the JSON reader,
+ * api/jsonrows.h): a longer one is MLP_ETOOLARGE (413) naming the column, checked as the bytes
+ * arrive, before the row buffer grows.
+ *
  * Owns: its row buffer. Borrows: the ds_builder, which must outlive the parser.
  * Threading: one parser belongs to one thread. */
 #ifndef CSV_H
@@ -21,6 +25,9 @@
 #include "mlp.h"
 
 #include <stddef.h>
+
+#define CSV_MAX_CELL_BYTES (64 * 1024)        /* one cell's text */
+#define CSV_MAX_ROW_BYTES  (64 * 1024 * 1024) /* one row's text */
 
 typedef enum { CSV_HEADER_AUTO = 0, CSV_HEADER_TRUE, CSV_HEADER_FALSE } csv_header;
 

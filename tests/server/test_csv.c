@@ -187,6 +187,57 @@ static void errors_name_rows(void **state)
     assert_non_null(strstr(e.msg, "header"));
 }
 
+/* A cell past CSV_MAX_CELL_BYTES (unquoted or quoted, in one piece or fed in small ones) and a
+ * row past CSV_MAX_ROW_BYTES are refused with 413 naming the column, before the row buffer grows
+ * to hold them. */
+static void long_cells_and_rows_refused(void **state)
+{
+    (void)state;
+    size_t big = CSV_MAX_CELL_BYTES + 10;
+    char *text = malloc(big + 64);
+    assert_non_null(text);
+    for (int quoted = 0; quoted < 2; quoted++) {
+        char *p = text;
+        p += sprintf(p, "a,b\n1,%s", quoted ? "\"" : "");
+        memset(p, 'x', big);
+        p += big;
+        p += sprintf(p, "%s\n", quoted ? "\"" : "");
+        for (unsigned split = 0; split < 3; split += 2) { /* one piece; random small pieces */
+            ds_table *t;
+            mlp_error e;
+            assert_int_equal(parse(text, (size_t)(p - text), CSV_HEADER_AUTO, split, &t, &e),
+                             MLP_ETOOLARGE);
+            assert_int_equal(e.col, 2);
+            assert_non_null(strstr(e.msg, "column 2: a cell longer than 65536 bytes"));
+            assert_non_null(strstr(e.msg, "CSV line 2"));
+        }
+    }
+    /* exactly at the cap is a cell like any other (a category) */
+    char *p = text;
+    p += sprintf(p, "a,b\n1,");
+    memset(p, 'y', CSV_MAX_CELL_BYTES);
+    p += CSV_MAX_CELL_BYTES;
+    p += sprintf(p, "\n");
+    ds_table *t;
+    mlp_error e;
+    assert_int_equal(parse(text, (size_t)(p - text), CSV_HEADER_AUTO, 2, &t, &e), MLP_OK);
+    ds_table_free(t);
+    free(text);
+    /* a row of many cells under the cell cap, past the row cap: 1100 cells of 60 KB */
+    size_t cells = 1100, cw = 60 * 1024, n = cells * (cw + 1) + 16;
+    char *row = malloc(n);
+    assert_non_null(row);
+    p = row;
+    for (size_t j = 0; j < cells; j++) {
+        memset(p, 'z', cw);
+        p += cw;
+        *p++ = j + 1 < cells ? ',' : '\n';
+    }
+    assert_int_equal(parse(row, (size_t)(p - row), CSV_HEADER_FALSE, 2, &t, &e), MLP_ETOOLARGE);
+    assert_non_null(strstr(e.msg, "a row longer than 67108864 bytes"));
+    free(row);
+}
+
 static void numbers_and_categories(void **state)
 {
     (void)state;
@@ -298,9 +349,13 @@ static void size_hint_never_changes_the_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(header_modes),     cmocka_unit_test(quoting_and_line_ends),
-        cmocka_unit_test(errors_name_rows), cmocka_unit_test(numbers_and_categories),
-        cmocka_unit_test(generated_matrix), cmocka_unit_test(size_hint_never_changes_the_table),
+        cmocka_unit_test(header_modes),
+        cmocka_unit_test(quoting_and_line_ends),
+        cmocka_unit_test(errors_name_rows),
+        cmocka_unit_test(numbers_and_categories),
+        cmocka_unit_test(generated_matrix),
+        cmocka_unit_test(size_hint_never_changes_the_table),
+        cmocka_unit_test(long_cells_and_rows_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
