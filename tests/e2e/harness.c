@@ -251,3 +251,42 @@ int wait_epoch(srv *s, const char *run_id, int epoch, double timeout_s)
     }
     return -1;
 }
+
+long proc_status_kb(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long kb = -1;
+    size_t n = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            kb = strtol(line + n + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+long proc_reset_peak_kb(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/clear_refs", (int)pid);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "cannot open %s to reset the peak RSS\n", path);
+        return -1;
+    }
+    int ok = fputs("5", f) >= 0;
+    if (fclose(f) != 0 || !ok) {
+        fprintf(stderr, "cannot reset the peak RSS through %s\n", path);
+        return -1;
+    }
+    long rss = proc_status_kb(pid, "VmRSS"), hwm = proc_status_kb(pid, "VmHWM");
+    if (rss <= 0 || hwm <= 0 || hwm > rss + 1024) {
+        fprintf(stderr, "VmHWM %ld kB not reset to VmRSS %ld kB\n", hwm, rss);
+        return -1;
+    }
+    return rss;
+}

@@ -55,4 +55,11 @@ json_t *wait_run(srv *s, const char *run_id, double timeout_s);
 /* Waits until the run has at least `epoch` epochs done. Returns 0 when it got there. */
 int wait_epoch(srv *s, const char *run_id, int epoch, double timeout_s);
 
+/* A field of /proc/<pid>/status in kB ("VmRSS", "VmHWM"), or -1. */
+long proc_status_kb(pid_t pid, const char *field);
+/* Resets pid's peak RSS (VmHWM) to its current RSS ("5" to /proc/<pid>/clear_refs, Linux 4.0+)
+ * and returns that RSS in kB; -1 when the kernel cannot (the caller fails rather than measure an
+ * earlier peak), with the reason on stderr. */
+long proc_reset_peak_kb(pid_t pid);
+
 #endif

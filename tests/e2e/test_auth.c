@@ -429,19 +429,6 @@ static void listening_rule(void **state)
     srv_cleanup(&s);
 }
 
-static long vm_hwm_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
-    fclose(f);
-    return kb;
-}
-
 typedef struct {
     size_t left;
 } chunk_src;
@@ -460,7 +447,7 @@ static size_t on_read(char *buf, size_t sz, size_t n, void *ud)
  * daemon holding it (its peak RSS grows by much less than the body). */
 static void chunked_body_bounded(const srv *s)
 {
-    long before = vm_hwm_kb(s->pid);
+    long before = proc_status_kb(s->pid, "VmHWM");
     assert_true(before > 0);
     CURL *c = curl_easy_init();
     char url[256];
@@ -487,7 +474,7 @@ static void chunked_body_bounded(const srv *s)
     assert_int_equal(r.status, 413);
     assert_non_null(strstr(r.body, "--max-body"));
     xfree(&r);
-    long after = vm_hwm_kb(s->pid);
+    long after = proc_status_kb(s->pid, "VmHWM");
     fprintf(stderr, "chunked 48 MiB body: daemon peak RSS %ld -> %ld kB\n", before, after);
     assert_true(after - before < 16 * 1024);
 }

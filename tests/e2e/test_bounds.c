@@ -24,48 +24,6 @@
 
 #define MiB ((long)1 << 20)
 
-static long vm_hwm_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
-    fclose(f);
-    return kb;
-}
-
-static long vm_rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
-    fclose(f);
-    return kb;
-}
-
-/* Resets the peak to the current RSS ("5" to clear_refs, Linux 4.0+); returns that RSS. A
- * kernel without it fails the test rather than measure an earlier peak. */
-static long reset_peak(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/clear_refs", (int)pid);
-    FILE *f = fopen(path, "w");
-    if (!f) fail_msg("cannot open %s to reset the peak RSS", path);
-    int ok = fputs("5", f) >= 0;
-    if (fclose(f) != 0 || !ok) fail_msg("cannot reset the peak RSS through %s", path);
-    long rss = vm_rss_kb(pid), hwm = vm_hwm_kb(pid);
-    assert_true(rss > 0 && hwm > 0);
-    if (hwm > rss + 4096) fail_msg("VmHWM %ld kB not reset (VmRSS %ld kB)", hwm, rss);
-    return hwm;
-}
-
 static srv S;    /* the daemon of the running test */
 static int S_up; /* S was started: the teardown stops it, even after a failed assertion */
 
@@ -163,11 +121,12 @@ static void bomb(srv *s, const char *ctype, byte_gen gen, size_t decoded, const 
     size_t zlen;
     unsigned char *z = gzip_gen(decoded, gen, &zlen);
     assert_true(zlen < 1 << 20);
-    long before = reset_peak(s->pid);
+    long before = proc_reset_peak_kb(s->pid);
+    if (before <= 0) fail_msg("the daemon's peak RSS cannot be reset, so it cannot be measured");
     hresp r;
     long st = http_do(s, "POST", "/api/v1/datasets?name=bomb", ctype, z, zlen,
                       "Content-Encoding: gzip", &r);
-    long after = vm_hwm_kb(s->pid);
+    long after = proc_status_kb(s->pid, "VmHWM");
     fprintf(stderr,
             "%s: %zu gzip bytes -> %zu decoded: %ld, peak RSS %ld -> %ld kB (budget %zu kB)\n",
             what, zlen, decoded, st, before, after, BUDGET >> 10);
@@ -244,7 +203,8 @@ static void json_200mb(void **state)
     (void)state;
     srv *const sp = &S;
     start(sp, NULL);
-    long before = reset_peak(sp->pid);
+    long before = proc_reset_peak_kb(sp->pid);
+    if (before <= 0) fail_msg("the daemon's peak RSS cannot be reset, so it cannot be measured");
     char url[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/datasets", sp->port);
     CURL *c = curl_easy_init();
@@ -271,7 +231,7 @@ static void json_200mb(void **state)
     if (ct) snprintf(r.content_type, sizeof r.content_type, "%s", ct);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
-    long after = vm_hwm_kb(sp->pid);
+    long after = proc_status_kb(sp->pid, "VmHWM");
     assert_int_equal(cc, CURLE_OK);
     oa_check(sp->port, "POST", "/api/v1/datasets", r.status, r.content_type, r.body ? r.body : "",
              r.len);

@@ -18,21 +18,6 @@
 
 static srv S;
 
-/* A field of /proc/<pid>/status in kB ("VmRSS", "VmHWM"), or -1. */
-static long status_kb(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    long kb = -1;
-    size_t n = strlen(field);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, n) == 0 && line[n] == ':') kb = strtol(line + n + 1, NULL, 10);
-    fclose(f);
-    return kb;
-}
-
 static int setup(void **state)
 {
     (void)state;
@@ -107,13 +92,13 @@ static void large_request_gives_memory_back(void **state)
 {
     (void)state;
     assert_int_equal(infer_rows(100), 200); /* warm: the small buffers exist */
-    long rss0 = status_kb(S.pid, "VmRSS");
+    long rss0 = proc_status_kb(S.pid, "VmRSS");
     assert_true(rss0 > 0);
     /* 400,000 rows x (2 inputs + 64 hidden) floats of network scratch: about 100 MiB */
     assert_int_equal(infer_rows(400000), 200);
-    long hwm = status_kb(S.pid, "VmHWM"), rss1 = status_kb(S.pid, "VmRSS");
+    long hwm = proc_status_kb(S.pid, "VmHWM"), rss1 = proc_status_kb(S.pid, "VmRSS");
     assert_int_equal(infer_rows(100), 200); /* a small request after it still answers */
-    long rss2 = status_kb(S.pid, "VmRSS");
+    long rss2 = proc_status_kb(S.pid, "VmRSS");
     fprintf(stderr, "RSS before %ld kB, peak %ld kB, after %ld kB, after a small one %ld kB\n",
             rss0, hwm, rss1, rss2);
     assert_true(hwm - rss0 > 80 * 1024); /* the large request did need the memory */

@@ -247,39 +247,6 @@ static void version_metrics_are_its_weights(void **state)
 
 /* ---------------------------------------------------------------- estimate vs peak RSS */
 
-static long status_kb(pid_t pid, const char *key)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    size_t klen = strlen(key);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-            kb = strtol(line + klen + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return kb;
-}
-
-/* Resets the peak to the current RSS ("5" to clear_refs, Linux 4.0+) and returns that RSS in
- * kB. A kernel without it fails the test rather than measure an earlier peak. */
-static long reset_peak(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/clear_refs", (int)pid);
-    FILE *f = fopen(path, "w");
-    if (!f) fail_msg("cannot open %s to reset the peak RSS", path);
-    int ok = fputs("5", f) >= 0;
-    if (fclose(f) != 0 || !ok) fail_msg("cannot reset the peak RSS through %s", path);
-    long rss = status_kb(pid, "VmRSS"), hwm = status_kb(pid, "VmHWM");
-    assert_true(rss > 0 && hwm > 0);
-    if (hwm > rss + 1024) fail_msg("VmHWM %ld kB not reset (VmRSS %ld kB)", hwm, rss);
-    return rss;
-}
-
 static srv M;    /* the daemon of the running shape */
 static int M_up; /* M was started: its teardown stops it, even after a failed assertion */
 
@@ -361,7 +328,8 @@ static void estimate_vs_peak(const shape *sh)
     long long est = jint(json_object_get(j, "train_memory"), "estimate_bytes");
     json_decref(j);
 
-    long before = reset_peak(M.pid);
+    long before = proc_reset_peak_kb(M.pid);
+    if (before <= 0) fail_msg("the daemon's peak RSS cannot be reset, so it cannot be measured");
     j = post_json(&M, "/api/v1/runs", body, &st);
     assert_int_equal(st, 202);
     char id[64];
@@ -373,7 +341,7 @@ static void estimate_vs_peak(const shape *sh)
     if (!status || strcmp(status, "succeeded"))
         fail_msg("%s: run %s: %s", sh->what, id, status ? status : "(no status)");
     json_decref(j);
-    long after = status_kb(M.pid, "VmHWM");
+    long after = proc_status_kb(M.pid, "VmHWM");
     assert_true(after > 0);
 
     long long grown = (long long)(after - before) * 1024;
