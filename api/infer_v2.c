@@ -159,7 +159,8 @@ void v2_model_ready(http_req *req, http_resp *resp)
 /* ---- infer ---- */
 
 /* Flattens nested "data" (row-major, d per row) into x as float32 (FP32 and FP64 alike: a JSON
- * number is read as a double, then rounded as /v1 does); counts values into *k (stores < cap).
+ * number is read as a double, then rounded as /v1 does); counts values into *k (stores < cap;
+ * with cap 0, x may be NULL: it only counts and checks).
  * Returns 0, or -1 after answering 400. */
 static int flatten(http_req *req, http_resp *resp, json_t *a, int depth, float *x, size_t cap,
                    size_t d, size_t *k)
@@ -191,26 +192,6 @@ static int flatten(http_req *req, http_resp *resp, json_t *a, int depth, float *
         }
         if (*k < cap) x[*k] = (float)dv;
         (*k)++;
-    }
-    return 0;
-}
-
-/* Counts the values of nested "data" (every non-list counts as one; flatten checks them) into
- * *k, without storing anything. Returns 0, or -1 after answering 400 when it nests too deep. */
-static int count_values(http_req *req, http_resp *resp, json_t *a, int depth, size_t *k)
-{
-    if (depth > V2_MAX_DEPTH) {
-        api_failf(req, resp, 400, NULL, "inputs[0].data is nested deeper than %d levels",
-                  V2_MAX_DEPTH);
-        return -1;
-    }
-    size_t n = json_array_size(a);
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(a, i);
-        if (!json_is_array(v))
-            (*k)++;
-        else if (count_values(req, resp, v, depth + 1, k))
-            return -1;
     }
     return 0;
 }
@@ -423,8 +404,8 @@ static int read_input(http_req *req, http_resp *resp, json_t *hdr, const net_spe
                   "inputs[0].data must be a list of numbers (flat or nested)");
         return -1;
     }
-    size_t k = 0;
-    if (count_values(req, resp, data, 0, &k)) return -1;
+    size_t k = 0; /* count (and check) the values before anything is allocated for them */
+    if (flatten(req, resp, data, 0, NULL, 0, (size_t)D, &k)) return -1;
     if (k != count) {
         api_failf(req, resp, 400, NULL,
                   "inputs[0].data has %zu values; shape [%lld, %lld] needs %zu", k, (long long)N,
