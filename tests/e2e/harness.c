@@ -95,6 +95,17 @@ int srv_stop(srv *s, int sig)
     return 128 + WTERMSIG(st);
 }
 
+int srv_finish(srv *s)
+{
+    if (s->pid <= 0) return 0;
+    int rc = srv_stop(s, SIGTERM);
+    if (rc != 0)
+        fprintf(stderr, "the daemon exited with %d (log: %s)\n", rc, s->log);
+    else
+        srv_cleanup(s);
+    return rc;
+}
+
 void srv_cleanup(srv *s)
 {
     if (s->pid > 0) srv_stop(s, SIGKILL);

@@ -34,6 +34,10 @@ int srv_start(srv *s, const char *const *extra);
 int srv_restart(srv *s, const char *const *extra);
 /* Sends sig and waits; returns the exit status (or 128+signal). */
 int srv_stop(srv *s, int sig);
+/* Stops a started daemon with SIGTERM for a teardown: 0 and the data dir removed on a clean exit
+ * (status 0: no sanitizer report, no crash); else its status, printed with the log's path, and
+ * the dir kept for a look. No daemon (pid 0): 0. */
+int srv_finish(srv *s);
 /* Removes the data dir. */
 void srv_cleanup(srv *s);
 

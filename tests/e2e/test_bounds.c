@@ -36,15 +36,8 @@ static void start(srv *s, const char *const *extra)
 static int teardown(void **state)
 {
     (void)state;
-    int rc = 0;
-    if (S_up) { /* a clean exit: no sanitizer report, no crash */
-        rc = srv_stop(&S, SIGTERM);
-        if (rc != 0)
-            fprintf(stderr, "the daemon exited with %d (log: %s)\n", rc, S.log);
-        else
-            srv_cleanup(&S);
-        S_up = 0;
-    }
+    int rc = S_up ? srv_finish(&S) : 0;
+    S_up = 0;
     return rc;
 }
 

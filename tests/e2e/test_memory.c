@@ -253,15 +253,8 @@ static int M_up; /* M was started: its teardown stops it, even after a failed as
 static int shape_teardown(void **state)
 {
     (void)state;
-    int rc = 0;
-    if (M_up) { /* a clean exit: no sanitizer report, no crash */
-        rc = srv_stop(&M, SIGTERM);
-        if (rc != 0)
-            fprintf(stderr, "the daemon exited with %d (log: %s)\n", rc, M.log);
-        else
-            srv_cleanup(&M);
-        M_up = 0;
-    }
+    int rc = M_up ? srv_finish(&M) : 0;
+    M_up = 0;
     return rc;
 }
 
