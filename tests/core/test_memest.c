@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "net.h"
+#include "core/spec.h"
 #include "rng.h"
 #include "train.h"
 
@@ -155,22 +156,6 @@ static size_t measure_in_child(const shape *sh)
     return g;
 }
 
-static net_spec mkspec(net_task task, int n_in, int n_out, int n_hidden, const int *hidden,
-                       act_kind out_act, loss_kind loss)
-{
-    net_spec s;
-    memset(&s, 0, sizeof s);
-    s.task = task;
-    s.n_in = n_in;
-    s.n_out = n_out;
-    s.n_hidden = n_hidden;
-    for (int i = 0; i < n_hidden; i++) s.hidden[i] = hidden[i];
-    s.act = ACT_RELU;
-    s.out_act = out_act;
-    s.loss = loss;
-    return s;
-}
-
 static int blas_threads(void)
 {
     const char *e = getenv("OPENBLAS_NUM_THREADS");
@@ -212,7 +197,8 @@ static void test_activations_dominate(void **state)
     int hidden[16];
     for (int i = 0; i < 16; i++) hidden[i] = 32;
     shape sh = {"activations",
-                mkspec(TASK_CLASSIFICATION, 32, 4, 16, hidden, ACT_SOFTMAX, LOSS_CROSS_ENTROPY),
+                test_spec(TASK_CLASSIFICATION, 32, 4, 16, hidden, ACT_RELU, ACT_SOFTMAX,
+                          LOSS_CROSS_ENTROPY),
                 {0},
                 16384,
                 0};
@@ -231,7 +217,7 @@ static void test_weights_dominate(void **state)
     (void)state;
     int hidden[] = {1536, 1536};
     shape sh = {"weights",
-                mkspec(TASK_REGRESSION, 256, 4, 2, hidden, ACT_LINEAR, LOSS_SQUARED),
+                test_spec(TASK_REGRESSION, 256, 4, 2, hidden, ACT_RELU, ACT_LINEAR, LOSS_SQUARED),
                 {0},
                 128,
                 64};
@@ -247,11 +233,12 @@ static void test_data_dominates(void **state)
 {
     (void)state;
     int hidden[] = {8};
-    shape sh = {"data",
-                mkspec(TASK_AUTOENCODER, 784, 784, 1, hidden, ACT_LINEAR, LOSS_SQUARED),
-                {0},
-                30000,
-                3000};
+    shape sh = {
+        "data",
+        test_spec(TASK_AUTOENCODER, 784, 784, 1, hidden, ACT_RELU, ACT_LINEAR, LOSS_SQUARED),
+        {0},
+        30000,
+        3000};
     train_params_default(&sh.p, sh.spec.task, sh.spec.act);
     sh.p.optimizer = OPT_MOMENTUM;
     sh.p.learning_rate = 1e-3;

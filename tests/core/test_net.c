@@ -18,23 +18,8 @@
 #include "act.h"
 #include "crc32.h"
 #include "net.h"
+#include "core/spec.h"
 #include "rng.h"
-
-static net_spec make_spec(net_task task, int n_in, int n_out, int n_hidden, const int *hidden,
-                          act_kind act, act_kind out_act, loss_kind loss)
-{
-    net_spec s;
-    memset(&s, 0, sizeof s);
-    s.task = task;
-    s.n_in = n_in;
-    s.n_out = n_out;
-    s.n_hidden = n_hidden;
-    for (int i = 0; i < n_hidden; i++) s.hidden[i] = hidden[i];
-    s.act = act;
-    s.out_act = out_act;
-    s.loss = loss;
-    return s;
-}
 
 static net *new_net(const net_spec *s)
 {
@@ -131,7 +116,7 @@ static void spec_checks(void **state)
     (void)state;
     const int h[] = {8, 3, 8};
     net_spec ok =
-        make_spec(TASK_CLASSIFICATION, 4, 3, 1, h, ACT_RELU, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
+        test_spec(TASK_CLASSIFICATION, 4, 3, 1, h, ACT_RELU, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
     assert_int_equal(net_spec_check(&ok, NULL), MLP_OK);
     net_spec s = ok;
     s.n_in = 0;
@@ -177,7 +162,7 @@ static void spec_checks(void **state)
     s.out_act = (act_kind)-2;
     expect_bad(&s, "params.output_activation");
 
-    net_spec ae = make_spec(TASK_AUTOENCODER, 6, 6, 3, h, ACT_TANH, ACT_LINEAR, LOSS_SQUARED);
+    net_spec ae = test_spec(TASK_AUTOENCODER, 6, 6, 3, h, ACT_TANH, ACT_LINEAR, LOSS_SQUARED);
     assert_int_equal(net_spec_check(&ae, NULL), MLP_OK);
     s = ae;
     s.n_out = 5;
@@ -197,7 +182,7 @@ static void param_count_and_code_layer(void **state)
     (void)state;
     const int h[] = {256, 128};
     net_spec s =
-        make_spec(TASK_CLASSIFICATION, 784, 10, 2, h, ACT_RELU, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
+        test_spec(TASK_CLASSIFICATION, 784, 10, 2, h, ACT_RELU, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
     size_t want = 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10;
     assert_int_equal(net_spec_param_count(&s), want);
     net *n = new_net(&s);
@@ -235,7 +220,7 @@ static void hand_computed_forward(void **state)
 {
     (void)state;
     const int h[] = {2};
-    net_spec s = make_spec(TASK_CLASSIFICATION, 2, 1, 1, h, ACT_RELU, ACT_SIGMOID, LOSS_LOGISTIC);
+    net_spec s = test_spec(TASK_CLASSIFICATION, 2, 1, 1, h, ACT_RELU, ACT_SIGMOID, LOSS_LOGISTIC);
     net *n = new_net(&s);
     /* W0 = [[1, -1], [0.5, 2]], b0 = [0, -1]; W1 = [[1, -2]], b1 = [0.5] */
     const float p[] = {1, -1, 0.5f, 2, 0, -1, 1, -2, 0.5f};
@@ -253,7 +238,7 @@ static void hand_computed_forward(void **state)
     assert_true(fabs(Y[0] - want[1]) < 1e-7);
 
     /* regression head on the same weights: linear output, then y = y'·scale + mean */
-    net_spec r = make_spec(TASK_REGRESSION, 2, 1, 1, h, ACT_RELU, ACT_LINEAR, LOSS_SQUARED);
+    net_spec r = test_spec(TASK_REGRESSION, 2, 1, 1, h, ACT_RELU, ACT_LINEAR, LOSS_SQUARED);
     net *m = new_net(&r);
     memcpy(net_params(m), p, sizeof p);
     net_y_scale(m)[0] = 10.0f;
@@ -293,7 +278,7 @@ static const cfg CONFIGS[] = {
 static net *net_from_cfg(const cfg *c, uint64_t seed)
 {
     net_spec s =
-        make_spec(c->task, c->n_in, c->n_out, c->n_hidden, c->hidden, c->act, c->out_act, c->loss);
+        test_spec(c->task, c->n_in, c->n_out, c->n_hidden, c->hidden, c->act, c->out_act, c->loss);
     net *n = new_net(&s);
     randomise(n, seed, 1);
     return n;
@@ -352,7 +337,7 @@ static void serving_fast_path_agrees(void **state)
     enum { IN = 100, OUT = 5 };
     const int hidden[2] = {40, 12};
     for (int variant = 0; variant < 3; variant++) {
-        net_spec s = make_spec(variant == 1 ? TASK_REGRESSION : TASK_CLASSIFICATION, IN, OUT, 2,
+        net_spec s = test_spec(variant == 1 ? TASK_REGRESSION : TASK_CLASSIFICATION, IN, OUT, 2,
                                hidden, ACT_RELU, variant == 1 ? ACT_LINEAR : ACT_SOFTMAX,
                                variant == 1 ? LOSS_SQUARED : LOSS_CROSS_ENTROPY);
         net *n = new_net(&s), *dense = NULL;
@@ -412,7 +397,7 @@ static void serving_fast_path_agrees(void **state)
     assert_int_equal(net_prepare_serving(n), MLP_OK);
     assert_false(net_serving_prepared(n));
     net_free(n);
-    net_spec s = make_spec(TASK_REGRESSION, 20, 1, 1, hidden, ACT_RELU, ACT_LINEAR, LOSS_SQUARED);
+    net_spec s = test_spec(TASK_REGRESSION, 20, 1, 1, hidden, ACT_RELU, ACT_LINEAR, LOSS_SQUARED);
     n = new_net(&s);
     randomise(n, 6, 0);
     for (int j = 0; j < 20; j++) net_x_mean(n)[j] = 100.0f, net_x_scale(n)[j] = 1.0f;
@@ -424,7 +409,7 @@ static void serving_fast_path_agrees(void **state)
 static void standardisation_both_ways(void **state)
 {
     (void)state;
-    net_spec s = make_spec(TASK_REGRESSION, 3, 3, 0, NULL, ACT_RELU, ACT_LINEAR, LOSS_SQUARED);
+    net_spec s = test_spec(TASK_REGRESSION, 3, 3, 0, NULL, ACT_RELU, ACT_LINEAR, LOSS_SQUARED);
     net *n = new_net(&s);
     float *W = net_layer_w(n, 0);
     for (int i = 0; i < 3; i++) W[i * 3 + i] = 1.0f;
@@ -754,7 +739,7 @@ static void one_row_latency(void **state)
     (void)state;
     const int h[] = {256, 128};
     net_spec sp =
-        make_spec(TASK_CLASSIFICATION, 784, 10, 2, h, ACT_RELU, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
+        test_spec(TASK_CLASSIFICATION, 784, 10, 2, h, ACT_RELU, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
     net *n = new_net(&sp);
     randomise(n, 3, 0);
     float x[784], y[10], *s = alloc_scratch(n, 1);

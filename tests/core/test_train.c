@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "net.h"
+#include "core/spec.h"
 #include "rng.h"
 #include "train.h"
 #include "train_internal.h"
@@ -20,22 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static net_spec mkspec(net_task task, int n_in, int n_out, int n_hidden, const int *hidden,
-                       act_kind act, act_kind out_act, loss_kind loss)
-{
-    net_spec s;
-    memset(&s, 0, sizeof s);
-    s.task = task;
-    s.n_in = n_in;
-    s.n_out = n_out;
-    s.n_hidden = n_hidden;
-    for (int i = 0; i < n_hidden; i++) s.hidden[i] = hidden[i];
-    s.act = act;
-    s.out_act = out_act;
-    s.loss = loss;
-    return s;
-}
 
 /* Y = net(X) through the published model (raw units). */
 static void predict(const net *n, const float *X, int rows, float *Y)
@@ -128,7 +113,7 @@ static void test_data_validation(void **state)
     (void)state;
     int hidden[] = {4};
     net_spec s =
-        mkspec(TASK_CLASSIFICATION, 2, 3, 1, hidden, ACT_RELU, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
+        test_spec(TASK_CLASSIFICATION, 2, 3, 1, hidden, ACT_RELU, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
     train_params p;
     train_params_default(&p, s.task, s.act);
     float X[] = {0, 1, 2, 3, 4, 5, 6, 7};
@@ -192,7 +177,7 @@ static void test_xor(void **state)
     int y[] = {0, 1, 1, 0};
     int hidden[] = {8};
     net_spec s =
-        mkspec(TASK_CLASSIFICATION, 2, 2, 1, hidden, ACT_TANH, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
+        test_spec(TASK_CLASSIFICATION, 2, 2, 1, hidden, ACT_TANH, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
     train_params p;
     train_params_default(&p, s.task, s.act);
     p.learning_rate = 0.05;
@@ -234,7 +219,7 @@ static void test_linear_regression_recovers_weights(void **state)
             Y[i * K + k] = (float)v;
         }
     }
-    net_spec s = mkspec(TASK_REGRESSION, D, K, 0, NULL, ACT_LINEAR, ACT_LINEAR, LOSS_SQUARED);
+    net_spec s = test_spec(TASK_REGRESSION, D, K, 0, NULL, ACT_LINEAR, ACT_LINEAR, LOSS_SQUARED);
     train_params p;
     train_params_default(&p, s.task, s.act);
     p.optimizer = OPT_MOMENTUM;
@@ -339,7 +324,7 @@ static void test_linear_autoencoder_matches_pca(void **state)
     pca_mse /= D;
 
     int hidden[] = {KC};
-    net_spec s = mkspec(TASK_AUTOENCODER, D, D, 1, hidden, ACT_LINEAR, ACT_LINEAR, LOSS_SQUARED);
+    net_spec s = test_spec(TASK_AUTOENCODER, D, D, 1, hidden, ACT_LINEAR, ACT_LINEAR, LOSS_SQUARED);
     train_params p;
     train_params_default(&p, s.task, s.act);
     p.standardize = 0; /* PCA of the raw data */
@@ -399,7 +384,7 @@ static void test_every_optimizer_decreases_quadratic(void **state)
 {
     (void)state;
     make_quadratic();
-    net_spec s = mkspec(TASK_REGRESSION, QD, 1, 0, NULL, ACT_LINEAR, ACT_LINEAR, LOSS_SQUARED);
+    net_spec s = test_spec(TASK_REGRESSION, QD, 1, 0, NULL, ACT_LINEAR, ACT_LINEAR, LOSS_SQUARED);
     const double lr[OPT_COUNT] = {0.05, 0.01, 0.01, 0.5, 0.01, 0.05};
     for (int o = 0; o < OPT_COUNT; o++) {
         train_params p;
@@ -431,7 +416,7 @@ static void test_bottou_search(void **state)
     (void)state;
     make_quadratic();
     int hidden[] = {8};
-    net_spec s = mkspec(TASK_REGRESSION, QD, 1, 1, hidden, ACT_TANH, ACT_LINEAR, LOSS_SQUARED);
+    net_spec s = test_spec(TASK_REGRESSION, QD, 1, 1, hidden, ACT_TANH, ACT_LINEAR, LOSS_SQUARED);
     train_params p;
     train_params_default(&p, s.task, s.act);
     p.optimizer = OPT_SGD;
@@ -481,7 +466,7 @@ static void test_schedules(void **state)
 {
     (void)state;
     make_quadratic();
-    net_spec s = mkspec(TASK_REGRESSION, QD, 1, 0, NULL, ACT_LINEAR, ACT_LINEAR, LOSS_SQUARED);
+    net_spec s = test_spec(TASK_REGRESSION, QD, 1, 0, NULL, ACT_LINEAR, ACT_LINEAR, LOSS_SQUARED);
     train_data d = {QX, QN, QD, QY, NULL};
     for (int k = 0; k < SCHED_COUNT; k++) {
         train_params p;
@@ -529,8 +514,8 @@ static void make_classes(void)
 static net_spec class_spec(int batch_norm)
 {
     int hidden[] = {6, 5};
-    net_spec s =
-        mkspec(TASK_CLASSIFICATION, CD, CK, 2, hidden, ACT_RELU, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
+    net_spec s = test_spec(TASK_CLASSIFICATION, CD, CK, 2, hidden, ACT_RELU, ACT_SOFTMAX,
+                           LOSS_CROSS_ENTROPY);
     s.batch_norm = batch_norm;
     return s;
 }
@@ -780,7 +765,7 @@ static void test_divergence(void **state)
     make_quadratic();
     static float Y[QN];
     for (int i = 0; i < QN; i++) Y[i] = QY[i] * 1e4f;
-    net_spec s = mkspec(TASK_REGRESSION, QD, 1, 0, NULL, ACT_LINEAR, ACT_LINEAR, LOSS_SQUARED);
+    net_spec s = test_spec(TASK_REGRESSION, QD, 1, 0, NULL, ACT_LINEAR, ACT_LINEAR, LOSS_SQUARED);
     train_params p;
     train_params_default(&p, s.task, s.act);
     p.optimizer = OPT_SGD;
@@ -902,7 +887,7 @@ static void test_autoencoder_denoising_trains(void **state)
         for (int j = 0; j < D; j++) X[i * D + j] = (float)(j % 2 ? z : 1.0 - z);
     }
     int hidden[] = {4, 2, 4};
-    net_spec s = mkspec(TASK_AUTOENCODER, D, D, 3, hidden, ACT_TANH, ACT_SIGMOID, LOSS_SQUARED);
+    net_spec s = test_spec(TASK_AUTOENCODER, D, D, 3, hidden, ACT_TANH, ACT_SIGMOID, LOSS_SQUARED);
     for (int nk = NOISE_GAUSSIAN; nk <= NOISE_MASK; nk++) {
         train_params p;
         train_params_default(&p, s.task, s.act);
