@@ -128,7 +128,9 @@ $(BUILD)/obj/tests/core/%.o: tests/core/%.c $(POISON)/.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -Itests -c $< -o $@
 
-$(BUILD)/tests/core/%: tests/core/%.c $(CORE_SUPPORT_OBJ) $(BUILD)/libmlpcore.a
+# A static pattern rule: the core suites never fall to the service-test rule below, which make
+# would otherwise prefer once dependency files name its objects but not tests/core's support.
+$(TEST_CORE_BIN): $(BUILD)/tests/core/%: tests/core/%.c $(CORE_SUPPORT_OBJ) $(BUILD)/libmlpcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Icore -Itests $(BLAS_CFLAGS) -o $@ $< $(CORE_SUPPORT_OBJ) $(BUILD)/libmlpcore.a $(CMOCKA_LIBS) $(LDLIBS_CORE)
 
