@@ -14,6 +14,8 @@
 # keeps both under the same machine load. Nothing else runs while a side trains: the daemon run
 # is awaited on its SSE stream, not by polling (see the loop). Prints the medians over all epochs of each side and
 # the ratio daemon / core; the last line is one JSON object.
+# MLPD_BASE=/path/to/an/older/mlpd adds that binary (its own data dir) to every round, after
+# the daemon run with the same body, and the ratio daemon / base (a before/after in one run).
 set -eu
 EPOCHS=${1:-3}
 ROUNDS=${2:-2}
@@ -27,8 +29,10 @@ cc -std=c11 -D_GNU_SOURCE -O2 -Icore $(pkg-config --cflags openblas) -o build/be
    bench/train_fmnist.c build/libmlpcore.a $(pkg-config --libs openblas) -lz -lm
 TMP=$(mktemp -d /tmp/mlpd-dtrain.XXXXXX)
 MLPD_PID=
+BASE_PID=
 cleanup() {
     [ -n "$MLPD_PID" ] && kill "$MLPD_PID" 2>/dev/null && wait "$MLPD_PID" 2>/dev/null
+    [ -n "$BASE_PID" ] && kill "$BASE_PID" 2>/dev/null && wait "$BASE_PID" 2>/dev/null
     rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
@@ -37,6 +41,30 @@ trap cleanup EXIT INT TERM
 MLPD_PID=$!
 for _ in $(seq 50); do [ -s "$TMP/port" ] && break; sleep 0.1; done
 B="http://127.0.0.1:$(cat "$TMP/port")"
+if [ -n "${MLPD_BASE:-}" ]; then
+    "$MLPD_BASE" --listen 127.0.0.1:0 --port-file "$TMP/port_base" --data-dir "$TMP/var_base" \
+        --quiet --threads "$THREADS" > "$TMP/mlpd_base.log" 2>&1 &
+    BASE_PID=$!
+    for _ in $(seq 50); do [ -s "$TMP/port_base" ] && break; sleep 0.1; done
+    BB="http://127.0.0.1:$(cat "$TMP/port_base")"
+    curl -sf -F images=@"$D/train-images-idx3-ubyte.gz" -F labels=@"$D/train-labels-idx1-ubyte.gz" \
+        "$BB/api/v1/datasets?name=fmnist" > "$TMP/ds_base.json"
+    DSB=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$TMP/ds_base.json")
+fi
+# One daemon run of BODY on server $1 (dataset id $2 replaces $DS): its epoch_seconds appended to $3.
+daemon_run() {
+    RUN=$(printf '%s' "$BODY" | sed "s/$DS/$2/" | curl -sf -H 'Content-Type: application/json' \
+          --data-binary @- "$1/api/v1/runs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    # Wait on the run's event stream (one idle curl; it ends with `done`). Polling with a
+    # python3 per 0.5 s cost ~0.2-0.4 s of CPU per poll here and was measured as the whole 1.8x
+    # "daemon gap" of session 1: the core bench under the same polling loop ran 1.1-1.3 s/epoch.
+    curl -sfN "$1/api/v1/runs/$RUN/events" > /dev/null
+    ST=$(curl -sf "$1/api/v1/runs/$RUN" | grep -o '"status": *"[a-z]*"' | head -n 1)
+    case "$ST" in *succeeded*) ;; *) curl -s "$1/api/v1/runs/$RUN"; exit 1 ;; esac
+    curl -sf "$1/api/v1/runs/$RUN/metrics?name=epoch_seconds" | tee -a "$3" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print(d)' | cut -c1-300
+    echo >> "$3"
+}
 echo "== load: $(cat /proc/loadavg); nproc $(nproc)"
 curl -sf -F images=@"$D/train-images-idx3-ubyte.gz" -F labels=@"$D/train-labels-idx1-ubyte.gz" \
     "$B/api/v1/datasets?name=fmnist" > "$TMP/ds.json"
@@ -51,6 +79,7 @@ JSON
 )
 : > "$TMP/core.txt"
 : > "$TMP/daemon.txt"
+: > "$TMP/base.txt"
 for r in $(seq "$ROUNDS"); do
     echo "== round $r: core (build/bench/train_fmnist mlp $EPOCHS, $THREADS BLAS threads)"
     OPENBLAS_NUM_THREADS=$THREADS ./build/bench/train_fmnist mlp "$EPOCHS" | tee "$TMP/core_$r.txt" \
@@ -60,17 +89,11 @@ for r in $(seq "$ROUNDS"); do
     OPENBLAS_NUM_THREADS=$THREADS nice -n 5 ./build/bench/train_fmnist mlp "$EPOCHS" \
         | tee "$TMP/nice_$r.txt" | grep '^epoch'
     echo "== round $r: daemon (POST /api/v1/runs, same params)"
-    RUN=$(curl -sf -H 'Content-Type: application/json' -d "$BODY" "$B/api/v1/runs" |
-          python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-    # Wait on the run's event stream (one idle curl; it ends with `done`). Polling with a
-    # python3 per 0.5 s cost ~0.2-0.4 s of CPU per poll here and was measured as the whole 1.8x
-    # "daemon gap" of session 1: the core bench under the same polling loop ran 1.1-1.3 s/epoch.
-    curl -sfN "$B/api/v1/runs/$RUN/events" > "$TMP/events_$r.txt"
-    ST=$(curl -sf "$B/api/v1/runs/$RUN" | grep -o '"status": *"[a-z]*"' | head -n 1)
-    case "$ST" in *succeeded*) ;; *) curl -s "$B/api/v1/runs/$RUN"; exit 1 ;; esac
-    curl -sf "$B/api/v1/runs/$RUN/metrics?name=epoch_seconds" | tee -a "$TMP/daemon.txt" |
-        python3 -c 'import json,sys; d=json.load(sys.stdin); print(d)' | cut -c1-300
-    echo >> "$TMP/daemon.txt"
+    daemon_run "$B" "$DS" "$TMP/daemon.txt"
+    if [ -n "${MLPD_BASE:-}" ]; then
+        echo "== round $r: base daemon ($MLPD_BASE, same body)"
+        daemon_run "$BB" "$DSB" "$TMP/base.txt"
+    fi
 done
 echo "== load: $(cat /proc/loadavg)"
 python3 - "$TMP" "$EPOCHS" <<'PY'
@@ -86,24 +109,33 @@ def epochs_of(pattern):
                 out.append(float(w[w.index("epoch_seconds") + 1]))
     return out
 core, nice = epochs_of("core_*.txt"), epochs_of("nice_*.txt")
-daemon = []
-for line in open(f"{tmp}/daemon.txt"):
-    line = line.strip()
-    if not line:
-        continue
-    d = json.loads(line)
-    pts = d.get("points") or d.get("metrics") or d.get("items") or d
-    if isinstance(pts, dict):  # {"epoch_seconds": [...]} or similar
-        pts = next(v for v in pts.values() if isinstance(v, list))
-    for p in pts:
-        daemon.append(float(p["value"] if isinstance(p, dict) else p))
+def daemon_epochs(name):
+    out = []
+    for line in open(f"{tmp}/{name}"):
+        line = line.strip()
+        if not line:
+            continue
+        d = json.loads(line)
+        pts = d.get("points") or d.get("metrics") or d.get("items") or d
+        if isinstance(pts, dict):  # {"epoch_seconds": [...]} or similar
+            pts = next(v for v in pts.values() if isinstance(v, list))
+        for p in pts:
+            out.append(float(p["value"] if isinstance(p, dict) else p))
+    return out
+daemon, base = daemon_epochs("daemon.txt"), daemon_epochs("base.txt")
 c, n, dm = statistics.median(core), statistics.median(nice), statistics.median(daemon)
 print(f"== core median {c:.3f} s/epoch ({len(core)} epochs) | core at nice +5 {n:.3f} | daemon "
       f"median {dm:.3f} s/epoch ({len(daemon)} epochs) | daemon/core {dm / c:.3f} | "
       f"daemon/core-nice5 {dm / n:.3f}")
+if base:
+    print(f"== base daemon median {statistics.median(base):.3f} s/epoch ({len(base)} epochs) | "
+          f"daemon/base {dm / statistics.median(base):.3f}")
 print(json.dumps({"epochs": epochs, "core_seconds_per_epoch": round(c, 4),
                   "core_nice5_seconds_per_epoch": round(n, 4),
                   "daemon_seconds_per_epoch": round(dm, 4), "ratio": round(dm / c, 4),
                   "ratio_vs_nice5": round(dm / n, 4), "core_epochs": core, "nice5_epochs": nice,
-                  "daemon_epochs": daemon}))
+                  "daemon_epochs": daemon,
+                  **({"base_seconds_per_epoch": round(statistics.median(base), 4),
+                      "ratio_vs_base": round(dm / statistics.median(base), 4),
+                      "base_epochs": base} if base else {})}))
 PY
