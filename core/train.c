@@ -14,6 +14,7 @@
 #include "train.h"
 
 #include "act.h"
+#include "clock.h"
 #include "crc32.h"
 #include "loss.h"
 #include "rng.h"
@@ -1153,13 +1154,6 @@ out:
 
 /* ---------- the epoch loop ---------- */
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int keeps_best(const trainer *t)
 {
     return t->va.rows > 0 || t->p.patience > 0;
@@ -1190,7 +1184,7 @@ mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *
         if (cancel && atomic_load(cancel))
             return mlp_fail(err, MLP_ECANCELLED, "cancelled before epoch %d", e + 1);
         double lr = sched_lr(t, e);
-        double t0 = now_seconds();
+        double t0 = clock_now_s();
         for (int i = 0; i < rows; i++) t->perm[i] = i;
         rng_shuffle(&t->r, t->perm, rows);
         double sum = 0.0;
@@ -1205,7 +1199,7 @@ mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *
         }
         train_metrics m;
         memset(&m, 0, sizeof m);
-        m.epoch_seconds = now_seconds() - t0;
+        m.epoch_seconds = clock_now_s() - t0;
         m.epoch = e + 1;
         m.epochs = t->p.epochs;
         m.train_loss = sum / rows;
