@@ -36,10 +36,10 @@ static const double p10_tab[129] = {
  * float rounding midpoint lies within 2^-50 |q| of q: x and RN(x) are then on q's side of every
  * midpoint (an x exactly on a midpoint is within 3u of q, so it is too close to call). The
  * midpoints are exact in double and q - midpoint is exact (Sterbenz). 1 and *out set; 0 when
- * too close to call or outside the normal float range (use strtod). Session 1 did this in x87
- * long double (one rounding, a division): as fast on x86-64 (the 64-row body reads in the same
- * 480-660 us either way), but long double is a slow software quad on aarch64 and a plain double
- * on some ABIs, where that path always fell back to strtod. */
+ * too close to call or outside the normal float range (use strtod). Plain double, not long
+ * double: x87 long double would need only one rounding, but it is a slow software quad on
+ * aarch64 and a plain double on some ABIs (where this path would always fall back to strtod),
+ * while on x86-64 double is as fast (a 64-row body reads in 480-660 us either way). */
 static int dbl_path(uint64_t m, long exp10, float *out)
 {
     double q = (double)m * P10(exp10);
