@@ -1,7 +1,7 @@
 /* fastjson.c — strict single-pass reader of inference bodies and the float formatter of the
  * answers (see fastjson.h).
  *
- * Why not ds_parse_number (server/dataset.c): it rounds decimal -> float directly (strtof), and
+ * Why not ds_parse_number (server/dsnum.c): it rounds decimal -> float directly (strtof), and
  * this reader must give the very floats of the jansson path, which rounds decimal -> double ->
  * float (they differ in rare double-rounding cases), and must also mirror jansson's split of
  * integers (strtoll: "-0" is +0) from reals. The exact-fast-path idea is the same. */
