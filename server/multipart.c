@@ -1,8 +1,8 @@
 /* multipart.c — multipart/form-data push parser (see multipart.h).
  *
- * Why not libmicrohttpd's MHD_PostProcessor (linked already): measured with
- * bench/multipart_parse.sh (a live MHD daemon hands each upload chunk to both parsers) and its
- * --probe mode (libmicrohttpd 0.9.75):
+ * Why not libmicrohttpd's MHD_PostProcessor (linked already): measured with libmicrohttpd 0.9.75
+ * by `bench/multipart_parse.sh 50 5` (a live MHD daemon hands each upload chunk to both parsers)
+ * and `build/bench/multipart_parse --probe` (the malformed bodies of test_multipart.c):
  * - It cannot enforce our rules, and gives no reason when it fails. A part without a name,
  *   without Content-Disposition, with a header line lacking its colon, or a Content-Disposition
  *   other than form-data reaches its iterator (key NULL, or the data) and is accepted; a body
@@ -17,8 +17,8 @@
  *   fuzz_multipart and fuzz_ingest, which run in-process on a Content-Type string, could not
  *   drive it.
  * - Speed is not a reason either way: on a 50 MB CSV part with CRLF line ends, in the 16 KB
- *   chunks MHD delivers, both read 10,300-10,700 MB/s (median of 5; over 20x the CSV parser behind
- *   it), since this parser skips a CR whose next bytes cannot start the delimiter.
+ *   chunks MHD delivers, both read 10,300-10,700 MB/s (median of 5; over 20x the CSV parser
+ *   behind it), since this parser skips a CR whose next bytes cannot start the delimiter.
  *
  * The delimiter is CRLF "--" boundary; the body is treated as if it began with a CRLF so the
  * first boundary line needs no special case. Matching keeps only a count of delimiter bytes
