@@ -1,7 +1,7 @@
 /* fastjson.c — strict single-pass reader of inference bodies and the float formatter of the
  * answers (see fastjson.h).
  *
- * Why not ds_parse_number (server/dataset.c): it rounds decimal -> float directly (strtof), and
+ * Why not ds_parse_number (server/dsnum.c): it rounds decimal -> float directly (strtof), and
  * this reader must give the very floats of the jansson path, which rounds decimal -> double ->
  * float (they differ in rare double-rounding cases), and must also mirror jansson's split of
  * integers (strtoll: "-0" is +0) from reals. The exact-fast-path idea is the same. */
@@ -36,10 +36,10 @@ static const double p10_tab[129] = {
  * float rounding midpoint lies within 2^-50 |q| of q: x and RN(x) are then on q's side of every
  * midpoint (an x exactly on a midpoint is within 3u of q, so it is too close to call). The
  * midpoints are exact in double and q - midpoint is exact (Sterbenz). 1 and *out set; 0 when
- * too close to call or outside the normal float range (use strtod). Session 1 did this in x87
- * long double (one rounding, a division): as fast on x86-64 (the 64-row body reads in the same
- * 480-660 us either way), but long double is a slow software quad on aarch64 and a plain double
- * on some ABIs, where that path always fell back to strtod. */
+ * too close to call or outside the normal float range (use strtod). Plain double, not long
+ * double: x87 long double would need only one rounding, but it is a slow software quad on
+ * aarch64 and a plain double on some ABIs (where this path would always fall back to strtod),
+ * while on x86-64 double is as fast (a 64-row body reads in 480-660 us either way). */
 static int dbl_path(uint64_t m, long exp10, float *out)
 {
     double q = (double)m * P10(exp10);

@@ -8,7 +8,7 @@
  *
  * Build (not part of `make`; it links the parser sources directly):
  *   cc -std=c11 -D_GNU_SOURCE -O2 -Icore -Iserver -Iapi -o build/csv_parse bench/csv_parse.c \
- *      core/mlp.c server/dataset.c server/csv.c server/idx.c server/gunzip.c \
+ *      core/mlp.c server/dataset.c server/dsnum.c server/csv.c server/idx.c server/gunzip.c \
  *      server/multipart.c api/ingest.c api/jsonrows.c server/sbuf.c \
  *      $(pkg-config --cflags --libs jansson zlib) -lm
  * Run: ./build/csv_parse [csv-file [runs [idx-dir]]]; the body size is passed as the size hint

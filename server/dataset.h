@@ -1,5 +1,6 @@
 /* dataset.h — an uploaded dataset in memory (ds_table) and the row-by-row builder that the
- * upload parsers (csv.c, idx.c, api/ingest.c) feed while bytes arrive.
+ * upload parsers (csv.c, idx.c, api/ingest.c) feed while bytes arrive. Which text is a number
+ * (ds_parse_number, the test every text parser shares) is dsnum.h's, included here.
  *
  * A column is numeric when every cell parses as a finite number; otherwise it is categorical
  * and each cell holds the index of its level (levels sorted: numerically when every level looks
@@ -14,6 +15,7 @@
 #ifndef DATASET_H
 #define DATASET_H
 
+#include "dsnum.h"
 #include "mlp.h"
 
 #include <stddef.h>
@@ -89,13 +91,6 @@ mlp_err ds_builder_reserve(ds_builder *b, long rows, mlp_error *err);
  * attach IDX labels that arrive after the images. A declared categorical column needs valid
  * level indices; a numeric column needs finite values. */
 mlp_err ds_builder_set_column(ds_builder *b, int col, long n, const float *vals, mlp_error *err);
-
-/* Strict number test shared by every text parser: 1 and *out set when the whole of s[0..len)
- * (minus surrounding spaces and tabs) is [+-]digits[.digits][(e|E)[+-]digits] (at least one
- * digit in the mantissa) and its value is finite as a float; 0 otherwise ("0x10", "1e", ".",
- * "", "nan", "inf", "1,5", "1e99" are not numbers). The result is the correctly rounded float:
- * Clinger's fast path when exact, strtof on a copy otherwise. */
-int ds_parse_number(const char *s, size_t len, float *out);
 
 /* Finishes: zero rows is MLP_EINVAL ("dataset has no rows"). Computes statistics and sorts
  * levels (remapping cell indices). *out is new; the builder is left empty. */

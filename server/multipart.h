@@ -6,6 +6,8 @@
  * boundary may be split across chunks anywhere. A preamble before the first boundary and an
  * epilogue after the closing one are ignored. A part without a name, header lines that are too
  * long or malformed, or a body that ends before the closing boundary is MLP_EINVAL.
+ * libmicrohttpd's MHD_PostProcessor is not used: multipart.c's opening note gives the measured
+ * reasons (rules it cannot enforce, errors without a reason, a live connection it requires).
  *
  * Owns: its header buffer. Borrows: the callback context.
  * Threading: one parser belongs to one thread. */

@@ -134,6 +134,38 @@ static void parts_in_every_chunking(void **state)
     }
 }
 
+/* CRLF line ends and near-delimiters ("\r\n-", "\r\n--XyZ12") on every line, so the scan past a
+ * CR that cannot start the delimiter meets one at every chunk offset. */
+static void crlf_lines_in_every_chunking(void **state)
+{
+    (void)state;
+    const char *B = "XyZ123";
+    static unsigned char body[16384], pl[8192];
+    size_t pn = 0, n = 0;
+    static const char *const lines[] = {"1,2,3\r\n",    "\r\n",     "x\r\n-", "\r\n--XyZ12",
+                                        "\r\n--XyZ124", "\r\r\n--", "a\r"};
+    for (int i = 0; pn < 6000; i++) {
+        const char *l = lines[(size_t)i % (sizeof lines / sizeof lines[0])];
+        memcpy(pl + pn, l, strlen(l));
+        pn += strlen(l);
+    }
+    n += (size_t)sprintf((char *)body,
+                         "--%s\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n", B);
+    memcpy(body + n, pl, pn);
+    n += pn;
+    n += (size_t)sprintf((char *)body + n, "\r\n--%s--\r\n", B);
+    for (unsigned split = 0; split < 60; split++) {
+        record r;
+        mlp_error e;
+        assert_int_equal(run(B, body, n, split, &r, &e), MLP_OK);
+        assert_int_equal(r.n, 1);
+        assert_int_equal(r.len[0], pn);
+        assert_memory_equal(r.data[0], pl, pn);
+        assert_true(r.ended[0]);
+        record_free(&r);
+    }
+}
+
 static void malformed_bodies(void **state)
 {
     (void)state;
@@ -203,6 +235,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parts_in_every_chunking),
+        cmocka_unit_test(crlf_lines_in_every_chunking),
         cmocka_unit_test(malformed_bodies),
         cmocka_unit_test(boundary_from_content_type),
     };
