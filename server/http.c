@@ -13,6 +13,7 @@
 #include "ratelimit.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -167,7 +168,7 @@ static enum MHD_Result queue(http_server *s, http_req *r, http_resp *resp)
     r->resp.len = resp->len;
     /* Counted when queued, not at completion, so a client that has its answer also finds it
      * in /metrics (the completion callback may run after its next request). */
-    metrics_request(r->m.rt ? (int)(r->m.rt - route_table) : -1, r->method, resp->status,
+    metrics_request(r->m.rt ? (int)(r->m.rt - s->o.routes) : -1, r->method, resp->status,
                     http_now_us() - r->t0_us);
     return ret;
 }
@@ -367,7 +368,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->key_index = -1;
         r->cors_origin = cors_allow(s->o.cors_origins, http_header(r, "Origin"));
         char allow[64];
-        int rc = router_match(method, url, &r->m, allow, sizeof allow);
+        int rc = router_match(s->o.routes, s->o.n_routes, method, url, &r->m, allow, sizeof allow);
         if (rc == 405 && strcmp(method, "OPTIONS") == 0) { /* CORS preflight, never behind auth */
             r->preflight = 1;
             r->resp.status = 204;
@@ -572,6 +573,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 
 int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size_t errlen)
 {
+    assert(o->routes && o->n_routes > 0);
     http_server *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(errbuf, errlen, "out of memory");
@@ -652,12 +654,6 @@ int http_port(const http_server *s)
 const char *http_addr(const http_server *s)
 {
     return s->addr;
-}
-
-unsigned http_connections(const http_server *s)
-{
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    return di ? di->num_connections : 0;
 }
 
 void http_quiesce(http_server *s)
