@@ -278,12 +278,15 @@ run: all
 deps:
 	./scripts/install-deps.sh
 
-# The layering rule on the sources, as an allow-list: core/ includes only the C11 standard
-# headers, <cblas.h> and its own headers (tests/layers/core_includes.sh names any other
-# file:line). The checker's self-test runs first, so a checker that accepts everything fails.
+# The layering rules on the sources: core/ includes only the C11 standard headers, <cblas.h> and
+# its own headers (an allow-list, tests/layers/core_includes.sh); server/ includes neither
+# <jansson.h> nor an api/ header (tests/layers/server_includes.sh). Each names any offence as
+# file:line. Each checker's self-test runs first, so a checker that accepts everything fails.
 check-layers:
 	@tests/layers/core_includes_test.sh
 	@tests/layers/core_includes.sh core
+	@tests/layers/server_includes_test.sh
+	@tests/layers/server_includes.sh server api
 
 FMT_SRC = $(wildcard main.c core/*.[ch] server/*.[ch] api/*.[ch] tests/*/*.[ch] bench/*.c)
 format:
