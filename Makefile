@@ -97,8 +97,14 @@ $(BUILD)/obj/core/%.o: core/%.c $(POISON)/.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -c $< -o $@
 
-$(SPOISON)/.stamp: $(wildcard api/*.h)
-	@rm -rf $(SPOISON) && mkdir -p $(SPOISON)
+# The list of api/ header names, rewritten only when it changes, so that adding or removing an
+# api/ header rebuilds the poison (and server/), while editing one does not.
+SPOISON_LIST := $(SPOISON)/api-headers.txt
+ifeq ($(filter-out $(NO_DEPS_GOALS),$(or $(MAKECMDGOALS),all)),$(or $(MAKECMDGOALS),all))
+  $(shell mkdir -p $(SPOISON) && { echo '$(API_HDRS)' | cmp -s - $(SPOISON_LIST) || echo '$(API_HDRS)' > $(SPOISON_LIST); })
+endif
+$(SPOISON)/.stamp: $(SPOISON_LIST)
+	@find $(SPOISON) -name '*.h' -delete
 	@printf '#error "server/ must not include <jansson.h>: JSON belongs to api/"\n' > $(SPOISON)/jansson.h
 	@for h in $(API_HDRS); do \
 	  printf '#error "server/ must not include %s: it is an api/ header (server/ is the lower layer)"\n' $$h > $(SPOISON)/$$h; \

@@ -1,4 +1,4 @@
-/* gunzip.c — sniffing, streaming gzip decoder (see gunzip.h). */
+/* gunzip.c — sniffing, streaming gzip decoder, and its whole-buffer form (see gunzip.h). */
 #include "gunzip.h"
 
 #include <stdlib.h>
@@ -212,7 +212,10 @@ mlp_err gunzip_buf(const unsigned char *in, size_t n, size_t max_out, char **out
     mlp_err rc = b.p ? MLP_OK : mlp_fail(err, MLP_ENOMEM, "out of memory inflating gzip data");
     if (rc != MLP_OK) goto out;
     b.p[0] = '\0';
-    if ((rc = gunzip_new(max_out, 1, grow_sink, &b, &g)) != MLP_OK) goto out;
+    if ((rc = gunzip_new(max_out, 1, grow_sink, &b, &g)) != MLP_OK) {
+        mlp_fail(err, rc, "out of memory inflating gzip data");
+        goto out;
+    }
     if ((rc = gunzip_feed(g, in, n, err)) != MLP_OK) goto out;
     if ((rc = gunzip_finish(g, err)) != MLP_OK) goto out;
     *out = b.p;
