@@ -1,5 +1,5 @@
 # mlpd — build, test and run. Plain GNU make + pkg-config.
-#   make            build/libmlpcore.a and build/mlpd
+#   make            build/libmlpcore.a, libmlpserver.a, libmlpapi.a and build/mlpd
 #   make test       build and run every test (cmocka summaries on stdout)
 #   make asan       the same under AddressSanitizer + UndefinedBehaviorSanitizer (objects in build/asan)
 #   make run        start the daemon on 127.0.0.1:8080 with ./var as data dir
@@ -40,17 +40,30 @@ LDLIBS_CORE := $(BLAS_LIBS) -lm
 # in core/ fails to compile; check-layers refuses every other non-ISO header on the sources.
 POISON := $(BUILD)/poison
 CORE_CFLAGS := $(CFLAGS_BASE) -I$(POISON) -Icore $(BLAS_CFLAGS)
+# server/ (the services and the HTTP glue) sees core/, its own headers and the C libraries it
+# wraps, never api/ or jansson: its own poison directory holds jansson.h and one file per api/
+# header name (listed from api/*.h at build time), each an #error, ahead of every other -I.
+SPOISON := $(BUILD)/spoison
+SERVER_LIB_CFLAGS := $(shell pkg-config --cflags libmicrohttpd sqlite3 zlib libcrypto openblas 2>/dev/null)
+SERVER_CFLAGS := $(CFLAGS_BASE) -I$(SPOISON) -Icore -Iserver $(SERVER_LIB_CFLAGS)
+# api/, main.c and the tests see everything.
 SVC_CFLAGS  := $(CFLAGS_BASE) -Icore -Iserver -Iapi -I$(BUILD)/gen $(ALL_CFLAGS)
 
 CORE_SRC   := $(wildcard core/*.c)
-SVC_SRC    := $(filter-out server/main.c,$(wildcard server/*.c)) $(wildcard api/*.c)
+SERVER_SRC := $(wildcard server/*.c)
+API_SRC    := $(wildcard api/*.c)
+API_HDRS   := $(notdir $(wildcard api/*.h))
+# The generated tables are data of server/migrate.c and server/assets.c: they go with server/.
 GEN_SRC    := $(BUILD)/gen/migrations.c $(BUILD)/gen/assets.c
 # Static files served by the binary: pairs of URL path and source file (see server/assets.h).
 ASSETS     := $(shell cat web/ASSETS 2>/dev/null)
 ASSET_FILES := $(filter-out /%,$(ASSETS))
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
-SVC_OBJ    := $(SVC_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_SRC:%.c=%.o)
-MAIN_OBJ   := $(BUILD)/obj/server/main.o
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_SRC:%.c=%.o)
+API_OBJ    := $(API_SRC:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ   := $(BUILD)/obj/main.o
+# Link order, highest layer first: main.o, then api, server and core.
+LIBS_ALL   := $(BUILD)/libmlpapi.a $(BUILD)/libmlpserver.a $(BUILD)/libmlpcore.a
 
 TEST_CORE_SRC := $(wildcard tests/core/test_*.c)
 TEST_SVC_SRC  := $(wildcard tests/server/test_*.c) $(wildcard tests/api/test_*.c)
@@ -64,10 +77,10 @@ TEST_BINS     := $(TEST_CORE_BIN) $(TEST_SVC_BIN) $(TEST_E2E_BIN)
 CORE_SUPPORT_OBJ := $(CORE_SUPPORT:%.c=$(BUILD)/obj/%.o)
 SVC_SUPPORT_OBJ  := $(SVC_SUPPORT:%.c=$(BUILD)/obj/%.o)
 
-HAVE_MAIN := $(wildcard server/main.c)
+HAVE_MAIN := $(wildcard main.c)
 DAEMON    := $(if $(HAVE_MAIN),$(BUILD)/mlpd)
 
-.PHONY: all test asan run deps format format-check clean check-layers test-openapi test-metrics test-examples test-browser
+.PHONY: all test asan run deps format format-check clean check-layers check-exports test-openapi test-metrics test-examples test-browser
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -84,12 +97,31 @@ $(BUILD)/obj/core/%.o: core/%.c $(POISON)/.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/server/%.o $(BUILD)/obj/api/%.o: | $(GEN_SRC)
+# The list of api/ header names, rewritten only when it changes, so that adding or removing an
+# api/ header rebuilds the poison (and server/), while editing one does not.
+SPOISON_LIST := $(SPOISON)/api-headers.txt
+ifeq ($(filter-out $(NO_DEPS_GOALS),$(or $(MAKECMDGOALS),all)),$(or $(MAKECMDGOALS),all))
+  $(shell mkdir -p $(SPOISON) && { echo '$(API_HDRS)' | cmp -s - $(SPOISON_LIST) || echo '$(API_HDRS)' > $(SPOISON_LIST); })
+endif
+$(SPOISON)/.stamp: $(SPOISON_LIST)
+	@find $(SPOISON) -name '*.h' -delete
+	@printf '#error "server/ must not include <jansson.h>: JSON belongs to api/"\n' > $(SPOISON)/jansson.h
+	@for h in $(API_HDRS); do \
+	  printf '#error "server/ must not include %s: it is an api/ header (server/ is the lower layer)"\n' $$h > $(SPOISON)/$$h; \
+	done
+	@touch $@
+
+$(BUILD)/obj/server/%.o: server/%.c $(SPOISON)/.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(SERVER_CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c $(SPOISON)/.stamp
+	$(CC) $(SERVER_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/api/%.o: | $(GEN_SRC)
+$(MAIN_OBJ): | $(GEN_SRC)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(SVC_CFLAGS) -c $< -o $@
-
-$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(SVC_CFLAGS) -c $< -o $@
 
 # The migrations are compiled into the binary: nothing is read from the source tree at run time.
@@ -117,11 +149,15 @@ $(BUILD)/libmlpcore.a: $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libmlpsvc.a: $(SVC_OBJ)
+$(BUILD)/libmlpserver.a: $(SERVER_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/mlpd: $(MAIN_OBJ) $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a
+$(BUILD)/libmlpapi.a: $(API_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mlpd: $(MAIN_OBJ) $(LIBS_ALL)
 	$(CC) $(CFLAGS_BASE) -o $@ $^ $(ALL_LIBS) -lm
 
 $(BUILD)/obj/tests/core/%.o: tests/core/%.c $(POISON)/.stamp
@@ -139,12 +175,14 @@ $(TEST_E2E_BIN): $(BUILD)/mlpd
 # test_registry races a writer into the registry's store reads through the linker's --wrap.
 $(BUILD)/tests/server/test_registry: TEST_LDFLAGS := -Wl,--wrap=store_model_version_get \
   -Wl,--wrap=store_model_alias_resolve
-$(BUILD)/tests/%: tests/%.c $(SVC_SUPPORT_OBJ) $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a
+# The service tests link the api archive too: the linker takes from it only what a test names
+# (test_jobs hands api's run-spec hooks to the workers), and nothing in server/ can need it.
+$(BUILD)/tests/%: tests/%.c $(SVC_SUPPORT_OBJ) $(LIBS_ALL)
 	@mkdir -p $(dir $@)
-	$(CC) $(SVC_CFLAGS) $(TEST_LDFLAGS) -Itests -o $@ $< $(SVC_SUPPORT_OBJ) $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a $(CMOCKA_LIBS) $(CURL_LIBS) $(ALL_LIBS) -lm
+	$(CC) $(SVC_CFLAGS) $(TEST_LDFLAGS) -Itests -o $@ $< $(SVC_SUPPORT_OBJ) $(LIBS_ALL) $(CMOCKA_LIBS) $(CURL_LIBS) $(ALL_LIBS) -lm
 
 # Every test binary runs even when an earlier one fails; the target fails if any did.
-test: all $(TEST_BINS) check-layers
+test: all $(TEST_BINS) check-layers check-exports
 	@[ -n "$(strip $(TEST_BINS))" ] || { echo "no tests found" >&2; exit 1; }
 	@fail=0; for t in $(TEST_BINS); do \
 	  echo "=== $$t"; \
@@ -208,12 +246,12 @@ fuzz:
 	$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang OPT="-O1 -g" \
 	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" fuzz-bins
 fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%) $(BUILD)/fuzz/mkseeds
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/tiny.h $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/tiny.h $(LIBS_ALL)
 	@mkdir -p $(dir $@)
-	$(CC) $(SVC_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a $(ALL_LIBS) -lm
-$(BUILD)/fuzz/mkseeds: tests/fuzz/mkseeds.c tests/fuzz/tiny.h $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a
+	$(CC) $(SVC_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(LIBS_ALL) $(ALL_LIBS) -lm
+$(BUILD)/fuzz/mkseeds: tests/fuzz/mkseeds.c tests/fuzz/tiny.h $(LIBS_ALL)
 	@mkdir -p $(dir $@)
-	$(CC) $(SVC_CFLAGS) -Itests/fuzz -o $@ $< $(BUILD)/libmlpsvc.a $(BUILD)/libmlpcore.a $(ALL_LIBS) -lm
+	$(CC) $(SVC_CFLAGS) -Itests/fuzz -o $@ $< $(LIBS_ALL) $(ALL_LIBS) -lm
 fuzz-smoke: fuzz
 	@fail=0; for t in $(FUZZ_TARGETS); do \
 	  rm -rf build/fuzz/work/$$t; mkdir -p build/fuzz/work/$$t build/fuzz/crashes; \
@@ -246,14 +284,24 @@ run: all
 deps:
 	./scripts/install-deps.sh
 
-# The layering rule on the sources, as an allow-list: core/ includes only the C11 standard
-# headers, <cblas.h> and its own headers (tests/layers/core_includes.sh names any other
-# file:line). The checker's self-test runs first, so a checker that accepts everything fails.
+# The layering rules on the sources: core/ includes only the C11 standard headers, <cblas.h> and
+# its own headers (an allow-list, tests/layers/core_includes.sh); server/ includes neither
+# <jansson.h> nor an api/ header (tests/layers/server_includes.sh). Each names any offence as
+# file:line. Each checker's self-test runs first, so a checker that accepts everything fails.
 check-layers:
 	@tests/layers/core_includes_test.sh
 	@tests/layers/core_includes.sh core
+	@tests/layers/server_includes_test.sh
+	@tests/layers/server_includes.sh server api
 
-FMT_SRC = $(wildcard core/*.[ch] server/*.[ch] api/*.[ch] tests/*/*.[ch] bench/*.c)
+# Dead exports: every global symbol of the product's objects must be used by another object or
+# named by a test or fuzz source (tests/layers/check_exports.sh, after its self-test); the few
+# let through are listed with their reason in tests/layers/exports.allow.
+check-exports: $(CORE_OBJ) $(SERVER_OBJ) $(API_OBJ) $(if $(HAVE_MAIN),$(MAIN_OBJ))
+	@CC="$(CC)" tests/layers/check_exports_test.sh
+	@tests/layers/check_exports.sh tests/layers/exports.allow tests $^
+
+FMT_SRC = $(wildcard main.c core/*.[ch] server/*.[ch] api/*.[ch] tests/*/*.[ch] bench/*.c)
 format:
 	clang-format -i $(FMT_SRC)
 format-check:

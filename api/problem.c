@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 int api_status_of(mlp_err e)
 {
@@ -329,12 +328,4 @@ int api_name_ok(const char *name)
         if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) return 0;
     }
     return 1;
-}
-
-void api_now(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }

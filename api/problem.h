@@ -50,7 +50,5 @@ int api_paging(http_req *req, http_resp *resp, int *limit, int *offset);
 int api_version_param(http_req *req, http_resp *resp, int *v);
 /* 1 when name matches [A-Za-z0-9][A-Za-z0-9._-]{0,63}. */
 int api_name_ok(const char *name);
-/* Current UTC time as RFC 3339 ("2026-11-28T23:10:09Z"). */
-void api_now(char out[32]);
 
 #endif

@@ -1,6 +1,7 @@
-/* routes.c — builds route_table from api/routes.def (the one route table). */
+/* routes.c — builds route_table from api/routes.def (the one route table; see routes.h). */
+#include "routes.h"
+
 #include "handlers.h"
-#include "router.h"
 
 const route route_table[] = {
 #define ROUTE(method, pattern, fn, scope, family, flags, upload)                                   \

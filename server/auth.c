@@ -31,7 +31,9 @@ static int sha256(const void *s, size_t len, unsigned char out[AUTH_DIGEST_SZ])
     return 0;
 }
 
-int auth_scope_parse(const char *s, size_t len, route_scope *out)
+/* "admin" -> SCOPE_ADMIN, "train" -> SCOPE_TRAIN, "predict" -> SCOPE_PREDICT (any case); 0, or
+ * -1 for anything else. */
+static int scope_parse(const char *s, size_t len, route_scope *out)
 {
     static const struct {
         const char *name;
@@ -43,21 +45,6 @@ int auth_scope_parse(const char *s, size_t len, route_scope *out)
             return 0;
         }
     return -1;
-}
-
-const char *auth_scope_name(route_scope s)
-{
-    switch (s) {
-    case SCOPE_ADMIN:
-        return "admin";
-    case SCOPE_TRAIN:
-        return "train";
-    case SCOPE_PREDICT:
-        return "predict";
-    case SCOPE_NONE:
-        break;
-    }
-    return "none";
 }
 
 static int key_char_ok(unsigned char c)
@@ -89,7 +76,7 @@ mlp_err auth_keys_new(char *list, auth_keys **out, mlp_error *err)
             if (p[i] == ':') colon = p + i;
         route_scope scope;
         size_t klen = colon ? (size_t)(colon - p) : 0;
-        if (!colon || auth_scope_parse(colon + 1, n - klen - 1, &scope) != 0) {
+        if (!colon || scope_parse(colon + 1, n - klen - 1, &scope) != 0) {
             rc = mlp_fail(err, MLP_EINVAL,
                           "API key entry %zu is not KEY:SCOPE with SCOPE one of admin, train, "
                           "predict",

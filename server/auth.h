@@ -42,11 +42,6 @@ route_scope auth_lookup(const auth_keys *k, const char *key, size_t len, int *in
 int auth_decide(const auth_keys *k, int public_predict, route_scope need, const char *presented,
                 size_t plen, int *index, const char **detail);
 
-/* "admin" -> SCOPE_ADMIN, "train" -> SCOPE_TRAIN, "predict" -> SCOPE_PREDICT; -1 otherwise. */
-int auth_scope_parse(const char *s, size_t len, route_scope *out);
-/* Static name of a scope ("none" for SCOPE_NONE). */
-const char *auth_scope_name(route_scope s);
-
 /* The key in an "Authorization" header value: the token after "Bearer " (case-insensitive
  * scheme, surrounding blanks skipped), with its length; NULL when the header is not Bearer. */
 const char *auth_bearer(const char *header, size_t *len);

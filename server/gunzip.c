@@ -1,4 +1,4 @@
-/* gunzip.c — sniffing, streaming gzip decoder (see gunzip.h). */
+/* gunzip.c — sniffing, streaming gzip decoder, and its whole-buffer form (see gunzip.h). */
 #include "gunzip.h"
 
 #include <stdlib.h>
@@ -51,11 +51,6 @@ void gunzip_free(gunzip *g)
 int gunzip_is_gzip(const gunzip *g)
 {
     return g->mode == M_GZIP;
-}
-
-size_t gunzip_out_bytes(const gunzip *g)
-{
-    return g->out_bytes;
 }
 
 static mlp_err stick(gunzip *g, mlp_error *err, mlp_err rc)
@@ -178,4 +173,56 @@ mlp_err gunzip_finish(gunzip *g, mlp_error *err)
     if (g->mode == M_GZIP && (g->member_open || g->members == 0))
         return stick(g, err, mlp_fail(err, MLP_EINVAL, "the gzip data is truncated"));
     return MLP_OK;
+}
+
+/* gunzip_buf's sink: appends to a growing, NUL-terminated buffer. */
+typedef struct {
+    char *p;
+    size_t len, cap; /* cap excludes the NUL's byte */
+} growbuf;
+
+static mlp_err grow_sink(void *ctx, const unsigned char *data, size_t len, mlp_error *err)
+{
+    growbuf *b = ctx;
+    if (len > b->cap - b->len) {
+        size_t cap = b->cap;
+        while (len > cap - b->len) cap = cap * 2;
+        char *np = realloc(b->p, cap + 1);
+        if (!np) return mlp_fail(err, MLP_ENOMEM, "out of memory inflating gzip data");
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, len);
+    b->len += len;
+    b->p[b->len] = '\0';
+    return MLP_OK;
+}
+
+mlp_err gunzip_buf(const unsigned char *in, size_t n, size_t max_out, char **out, size_t *out_len,
+                   mlp_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    gunzip *g = NULL;
+    growbuf b = {0};
+    /* A first guess of 4x the input, never past the limit's one extra byte. */
+    b.cap = n * 4 + 1024;
+    if (max_out && b.cap > max_out + 1) b.cap = max_out + 1;
+    b.p = malloc(b.cap + 1);
+    mlp_err rc = b.p ? MLP_OK : mlp_fail(err, MLP_ENOMEM, "out of memory inflating gzip data");
+    if (rc != MLP_OK) goto out;
+    b.p[0] = '\0';
+    if ((rc = gunzip_new(max_out, 1, grow_sink, &b, &g)) != MLP_OK) {
+        mlp_fail(err, rc, "out of memory inflating gzip data");
+        goto out;
+    }
+    if ((rc = gunzip_feed(g, in, n, err)) != MLP_OK) goto out;
+    if ((rc = gunzip_finish(g, err)) != MLP_OK) goto out;
+    *out = b.p;
+    *out_len = b.len;
+    b.p = NULL;
+out:
+    gunzip_free(g);
+    free(b.p);
+    return rc;
 }

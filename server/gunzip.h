@@ -1,4 +1,5 @@
-/* gunzip.h — streaming gzip decoder in front of another push parser.
+/* gunzip.h — the one gzip decoder: streaming, in front of another push parser (uploads,
+ * api/ingest.c), or over a whole buffer (gzip request bodies, server/http.c).
  *
  * A gunzip stream looks at the first two bytes it is fed: 1F 8B is gzip, inflated as it
  * arrives (zlib, inflateInit2 with 16 + MAX_WBITS; concatenated members are accepted) and
@@ -32,9 +33,14 @@ mlp_err gunzip_feed(gunzip *g, const unsigned char *data, size_t len, mlp_error 
 mlp_err gunzip_finish(gunzip *g, mlp_error *err);
 /* 1 when the stream turned out to be gzip (known after 2 bytes). */
 int gunzip_is_gzip(const gunzip *g);
-/* Bytes handed to the sink so far. */
-size_t gunzip_out_bytes(const gunzip *g);
 /* NULL-tolerant. */
 void gunzip_free(gunzip *g);
+
+/* The whole of in[0..n), which must be gzip (a forced stream), inflated into one buffer: *out is
+ * new (free(); NUL-terminated, *out_len bytes before the NUL), NULL on failure. Errors as for a
+ * stream: MLP_ETOOLARGE past max_out (0 = unbounded), MLP_EINVAL for data that is not gzip,
+ * corrupt or truncated, MLP_ENOMEM. For request bodies read whole (server/http.c). */
+mlp_err gunzip_buf(const unsigned char *in, size_t n, size_t max_out, char **out, size_t *out_len,
+                   mlp_error *err);
 
 #endif

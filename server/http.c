@@ -10,9 +10,11 @@
 
 #include "auth.h"
 #include "config.h"
+#include "gunzip.h"
 #include "ratelimit.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -22,7 +24,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define HTTP_DRAIN_US (7u * 1000000u) /* longest wait for in-flight requests in http_stop */
 
@@ -167,70 +168,28 @@ static enum MHD_Result queue(http_server *s, http_req *r, http_resp *resp)
     r->resp.len = resp->len;
     /* Counted when queued, not at completion, so a client that has its answer also finds it
      * in /metrics (the completion callback may run after its next request). */
-    metrics_request(r->m.rt ? (int)(r->m.rt - route_table) : -1, r->method, resp->status,
+    metrics_request(r->m.rt ? (int)(r->m.rt - s->o.routes) : -1, r->method, resp->status,
                     http_now_us() - r->t0_us);
     return ret;
 }
 
-/* Inflates a gzip request body in place, bounded by limit. 0 ok, else an HTTP status. */
+/* Inflates a gzip request body in place (server/gunzip.h), bounded by limit. 0 ok, else an
+ * HTTP status. */
 static int inflate_body(http_req *r, size_t limit)
 {
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return 500;
-    size_t cap = r->body_len * 4 + 1024, len = 0;
-    if (cap > limit + 1) cap = limit + 1;
-    char *out = malloc(cap + 1);
-    int status = 0;
-    if (!out) {
-        status = 503;
-        goto out;
-    }
-    zs.next_in = (Bytef *)r->body;
-    zs.avail_in = (uInt)r->body_len;
-    for (;;) {
-        if (len == cap) {
-            if (cap > limit) {
-                status = 413;
-                goto out;
-            }
-            size_t ncap = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
-            char *n = realloc(out, ncap + 1);
-            if (!n) {
-                status = 503;
-                goto out;
-            }
-            out = n;
-            cap = ncap;
-        }
-        zs.next_out = (Bytef *)out + len;
-        zs.avail_out = (uInt)(cap - len);
-        int zr = inflate(&zs, Z_NO_FLUSH);
-        len = cap - zs.avail_out;
-        if (zr == Z_STREAM_END) break;
-        if (zr != Z_OK && zr != Z_BUF_ERROR) {
-            status = 400;
-            goto out;
-        }
-        if (zr == Z_BUF_ERROR && zs.avail_in == 0) {
-            status = 400; /* truncated stream */
-            goto out;
-        }
-    }
-    if (len > limit) {
-        status = 413;
-        goto out;
-    }
-    out[len] = '\0';
+    char *out = NULL;
+    size_t len = 0;
+    mlp_error e;
+    mlp_error_clear(&e);
+    mlp_err rc = gunzip_buf((const unsigned char *)r->body, r->body_len, limit, &out, &len, &e);
+    if (rc == MLP_ETOOLARGE) return 413;
+    if (rc == MLP_ENOMEM) return 503;
+    if (rc != MLP_OK) return 400;
     free(r->body);
     r->body = out;
     r->body_len = len;
-    r->body_cap = cap;
-    out = NULL;
-out:
-    inflateEnd(&zs);
-    free(out);
-    return status;
+    r->body_cap = len + 1;
+    return 0;
 }
 
 static int append_body(http_req *r, const char *data, size_t n)
@@ -367,7 +326,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->key_index = -1;
         r->cors_origin = cors_allow(s->o.cors_origins, http_header(r, "Origin"));
         char allow[64];
-        int rc = router_match(method, url, &r->m, allow, sizeof allow);
+        int rc = router_match(s->o.routes, s->o.n_routes, method, url, &r->m, allow, sizeof allow);
         if (rc == 405 && strcmp(method, "OPTIONS") == 0) { /* CORS preflight, never behind auth */
             r->preflight = 1;
             r->resp.status = 204;
@@ -572,6 +531,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 
 int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size_t errlen)
 {
+    assert(o->routes && o->n_routes > 0);
     http_server *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(errbuf, errlen, "out of memory");
@@ -652,12 +612,6 @@ int http_port(const http_server *s)
 const char *http_addr(const http_server *s)
 {
     return s->addr;
-}
-
-unsigned http_connections(const http_server *s)
-{
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    return di ? di->num_connections : 0;
 }
 
 void http_quiesce(http_server *s)

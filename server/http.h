@@ -1,9 +1,9 @@
 /* http.h — libmicrohttpd glue: one http_req per request, bodies read incrementally with limits,
  * dispatch through the router, one response, one log line.
  *
- * Flow per request: headers -> route match (404/405; OPTIONS on a route path is a CORS
- * preflight, 204) -> access check (401/403, server/auth.h) and rate limit (429) -> Content-Length
- * checked against
+ * Flow per request: headers -> route match against the table in http_opts (404/405; OPTIONS on a
+ * route path is a CORS preflight, 204) -> access check (401/403, server/auth.h) and rate limit
+ * (429) -> Content-Length checked against
  * --max-body / --max-upload (413 before reading), body chunks appended (bounded) or streamed to
  * the route's upload hooks, gzip Content-Encoding inflated (bounded), then the handler fills an
  * http_resp which is queued. Errors found while receiving are answered as soon as they happen.
@@ -102,6 +102,10 @@ struct auth_keys;
 struct rl;
 
 typedef struct {
+    /* The route table requests are matched against (router_match), in match order; borrowed,
+     * valid until http_stop. main.c hands in the table of api/routes.def. */
+    const route *routes;
+    size_t n_routes;
     const char *host; /* "127.0.0.1", "::1", "localhost" (no brackets) */
     int port;         /* 0 = ephemeral */
     /* Refuse to start unless the address host resolves to now is loopback (main's no-key rule,
@@ -134,8 +138,6 @@ const char *http_addr(const http_server *s);
 void http_quiesce(http_server *s);
 /* Waits for in-flight requests and stops. NULL-tolerant. */
 void http_stop(http_server *s);
-/* Connections currently open. */
-unsigned http_connections(const http_server *s);
 
 /* Request accessors; values borrowed for the request's lifetime. NULL when absent. */
 const char *http_header(http_req *r, const char *name);

@@ -8,9 +8,9 @@
  * label cardinality stays bounded whatever clients send. */
 #include "metrics.h"
 
-#include "router.h"
 #include "sbuf.h"
 
+#include <assert.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_ROUTES 256
+#define MAX_ROUTES METRICS_MAX_ROUTES
 static const char *const unmatched_methods[] = {"GET",  "POST",    "PUT",   "DELETE",
                                                 "HEAD", "OPTIONS", "PATCH", "OTHER"};
 #define N_UNMATCHED (sizeof unmatched_methods / sizeof unmatched_methods[0])
@@ -30,6 +30,10 @@ static const char *const unmatched_methods[] = {"GET",  "POST",    "PUT",   "DEL
 static const double bucket_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                    0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 #define N_BUCKETS (sizeof bucket_le / sizeof bucket_le[0])
+
+/* The route table of metrics_init: row i < n_routes is table[i]. */
+static const route *routes;
+static size_t n_routes;
 
 static atomic_uint_fast64_t req_count[N_ROWS][N_CODES];
 static atomic_uint_fast64_t dur_bucket[N_ROWS][N_BUCKETS + 1]; /* last = +Inf only */
@@ -49,10 +53,17 @@ typedef struct {
 static inf_slot inf_table[INF_SLOTS];
 static atomic_uint_fast64_t inf_overflow_requests, inf_overflow_instances;
 
+void metrics_init(const route *table, size_t n)
+{
+    assert(table || n == 0);
+    assert(n <= MAX_ROUTES);
+    routes = table;
+    n_routes = n;
+}
+
 static int row_of(int route_idx, const char *method)
 {
-    if (route_idx >= 0 && (size_t)route_idx < route_count && route_idx < MAX_ROUTES)
-        return route_idx;
+    if (route_idx >= 0 && (size_t)route_idx < n_routes) return route_idx;
     size_t i = 0;
     for (; method && i < N_UNMATCHED - 1; i++)
         if (strcmp(method, unmatched_methods[i]) == 0) break;
@@ -148,18 +159,18 @@ static void row_labels(sbuf *b, int row, int with_method)
 {
     sb_printf(b, "route=\"");
     if (row < MAX_ROUTES)
-        sb_label(b, route_table[row].pattern);
+        sb_label(b, routes[row].pattern);
     else
         sb_printf(b, "(unmatched)");
     sb_printf(b, "\"");
     if (with_method)
         sb_printf(b, ",method=\"%s\"",
-                  row < MAX_ROUTES ? route_table[row].method : unmatched_methods[row - MAX_ROUTES]);
+                  row < MAX_ROUTES ? routes[row].method : unmatched_methods[row - MAX_ROUTES]);
 }
 
 static int row_used(int row)
 {
-    return row < MAX_ROUTES ? (size_t)row < route_count : 1;
+    return row < MAX_ROUTES ? (size_t)row < n_routes : 1;
 }
 
 static long resident_bytes(void)
@@ -172,7 +183,7 @@ static long resident_bytes(void)
     return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
 }
 
-char *metrics_render(store *st, jobs *jb, registry *reg, size_t *len)
+char *metrics_render(const metrics_gauges *g, size_t *len)
 {
     sbuf b = {0};
 
@@ -259,33 +270,29 @@ char *metrics_render(store *st, jobs *jb, registry *reg, size_t *len)
         sb_printf(&b, "mlpd_inference_instances_total{model=\"(other)\"} %llu\n",
                   (unsigned long long)ovi);
 
-    if (st) {
+    if (g && g->runs) {
         sb_printf(&b, "# HELP mlpd_runs Training runs in the store, by state.\n"
                       "# TYPE mlpd_runs gauge\n");
-        for (int s = 0; s < RUN_STATE_COUNT; s++) {
-            run_state rs = (run_state)s;
-            store_run *items = NULL;
-            int n = 0;
-            long total = 0;
-            if (store_run_list(st, &rs, NULL, NULL, 1, 0, &items, &n, &total) != MLP_OK) continue;
-            store_runs_free(items, n);
-            sb_printf(&b, "mlpd_runs{state=\"%s\"} %ld\n", run_state_name(rs), total);
+        for (size_t i = 0; i < g->n_runs; i++) {
+            sb_printf(&b, "mlpd_runs{state=\"");
+            sb_label(&b, g->runs[i].label);
+            sb_printf(&b, "\"} %ld\n", g->runs[i].value);
         }
     }
-    if (jb)
+    if (g && g->queue_depth >= 0)
         sb_printf(&b,
                   "# HELP mlpd_run_queue_depth Runs waiting for a training worker.\n"
                   "# TYPE mlpd_run_queue_depth gauge\nmlpd_run_queue_depth %d\n",
-                  jobs_queue_depth(jb));
+                  g->queue_depth);
     sb_printf(&b,
               "# HELP mlpd_training_epochs_total Training epochs finished by this process.\n"
               "# TYPE mlpd_training_epochs_total counter\nmlpd_training_epochs_total %llu\n",
               (unsigned long long)atomic_load_explicit(&epochs_total, memory_order_relaxed));
-    if (reg)
+    if (g && g->models_loaded >= 0)
         sb_printf(&b,
                   "# HELP mlpd_models_loaded Model versions loaded in the serving cache.\n"
                   "# TYPE mlpd_models_loaded gauge\nmlpd_models_loaded %d\n",
-                  reg_loaded(reg));
+                  g->models_loaded);
     long rss = resident_bytes();
     if (rss >= 0)
         sb_printf(&b,

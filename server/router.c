@@ -1,6 +1,7 @@
-/* router.c — segment-wise matching of paths against the route table (see router.h). */
+/* router.c — segment-wise matching of paths against a route table handed in (see router.h). */
 #include "router.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -58,14 +59,15 @@ static int match_path(const char *pattern, const char *path, route_match *m)
     return *p == '\0' && s == s_end;
 }
 
-int router_match(const char *method, const char *path, route_match *m, char *allow,
-                 size_t allow_len)
+int router_match(const route *table, size_t n, const char *method, const char *path, route_match *m,
+                 char *allow, size_t allow_len)
 {
+    assert(table || n == 0);
     int path_hit = 0;
     size_t used = 0;
     if (allow_len) allow[0] = '\0';
-    for (size_t i = 0; i < route_count; i++) {
-        const route *r = &route_table[i];
+    for (size_t i = 0; i < n; i++) {
+        const route *r = &table[i];
         route_match tmp;
         if (!match_path(r->pattern, path, &tmp)) continue;
         if (strcmp(r->method, method) == 0) {

@@ -1,4 +1,8 @@
-/* router.h — method + path -> route, from the one route table (api/routes.def).
+/* router.h — method + path -> route, over a route table handed in by the caller.
+ *
+ * The table is data of the api/ layer (api/routes.def, built into route_table by api/routes.c);
+ * main.c hands it to http_start and metrics_init, so this layer matches against any table and
+ * never names api/'s symbols.
  *
  * Patterns are '/'-separated segments: literals, "{param}" (one segment, never containing ':'),
  * and a ":verb" suffix on the last segment, literal ("{name}:predict", "runs:validate") or a
@@ -7,7 +11,7 @@
  * ignored. Routes are tried in table order and the first match wins, so a "{verb}" pattern goes
  * after the literal verbs of the same path.
  *
- * Owns: nothing (the table is static). Threading: read-only after start; reentrant. */
+ * Owns: nothing (the table is borrowed). Threading: read-only after start; reentrant. */
 #ifndef ROUTER_H
 #define ROUTER_H
 
@@ -59,15 +63,12 @@ typedef struct {
     char values[ROUTE_MAX_PARAMS][ROUTE_PARAM_MAX]; /* copied from the path */
 } route_match;
 
-/* The table, generated from api/routes.def. */
-extern const route route_table[];
-extern const size_t route_count;
-
-/* Finds the route for (method, path). Returns 0 and fills *m on a match; 404 when no pattern
- * matches the path; 405 when some pattern matches but not the method, with the allowed methods
- * written to allow ("GET, DELETE"). A parameter longer than ROUTE_PARAM_MAX-1 is a 404. */
-int router_match(const char *method, const char *path, route_match *m, char *allow,
-                 size_t allow_len);
+/* Finds the route for (method, path) among table[0..n). Returns 0 and fills *m on a match
+ * (m->rt points into table); 404 when no pattern matches the path; 405 when some pattern matches
+ * but not the method, with the allowed methods written to allow ("GET, DELETE"). A parameter
+ * longer than ROUTE_PARAM_MAX-1 is a 404. table is borrowed. */
+int router_match(const route *table, size_t n, const char *method, const char *path, route_match *m,
+                 char *allow, size_t allow_len);
 /* Family of a path that matched nothing (by prefix), for the error style of a 404. */
 route_family router_family_of(const char *path);
 /* Value of a named parameter of a match, or NULL. */

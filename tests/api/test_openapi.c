@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "router.h"
+#include "routes.h"
 
 #include <ctype.h>
 #include <jansson.h>

@@ -18,7 +18,7 @@
 
 #include "harness.h"
 #include "oacheck.h"
-#include "router.h"
+#include "routes.h"
 
 #include <curl/curl.h>
 #include <signal.h>

@@ -2,7 +2,7 @@
  * contract: 0, 404 or 405; on 405 the Allow list is a NUL-terminated string within its buffer; on
  * a match every parameter of the pattern is a NUL-terminated string.
  * Owns: nothing beyond one input. Threading: libFuzzer's one thread. */
-#include "router.h"
+#include "routes.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char allow[128];
     memset(allow, 'x', sizeof allow);
     allow[0] = 0;
-    int rc = router_match(s, path, &m, allow, sizeof allow);
+    int rc = router_match(route_table, route_count, s, path, &m, allow, sizeof allow);
     if (rc != 0 && rc != 404 && rc != 405) abort();
     if (rc == 405 && !memchr(allow, 0, sizeof allow)) abort();
     if (rc == 0) {

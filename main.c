@@ -1,5 +1,6 @@
 /* main.c — the mlpd daemon: configuration, start-up order, signals and shutdown. The one file
- * that sees every layer (it wires api/ hooks into server/ services).
+ * that sees every layer, so it sits above them at the top level: it wires api/ hooks into
+ * server/ services and hands api/'s route table to the HTTP layer and the metrics.
  *
  * Start: config -> store (migrations) -> registry -> jobs (re-queues unfinished runs) -> HTTP.
  * Stop (SIGTERM/SIGINT): refuse new work, stop accepting, pause running runs at their last
@@ -10,9 +11,11 @@
 #include "http.h"
 #include "infer.h"
 #include "jobs.h"
+#include "metrics.h"
 #include "problem.h"
 #include "ratelimit.h"
 #include "registry.h"
+#include "routes.h"
 #include "runspec_api.h"
 #include "store.h"
 
@@ -126,7 +129,10 @@ int main(int argc, char **argv)
     a.jobs = jb;
     a.reg = reg;
     a.events = ev;
-    http_opts ho = {.host = cfg.host,
+    metrics_init(route_table, route_count);
+    http_opts ho = {.routes = route_table,
+                    .n_routes = route_count,
+                    .host = cfg.host,
                     .port = cfg.port,
                     .loopback_only = !cfg.insecure && auth_keys_count(keys) == 0,
                     .threads = cfg.threads,
