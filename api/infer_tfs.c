@@ -483,11 +483,9 @@ json_t *tfs_reconstruct_json(const float *X, const float *Y, int n, int d)
     if (!rec || !errs) goto out;
     for (int i = 0; i < n; i++) {
         const float *x = X + (size_t)i * (size_t)d, *y = Y + (size_t)i * (size_t)d;
-        double se = 0;
-        for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
         /* each append frees its value on failure, and fails on a NULL value */
         if (json_array_append_new(rec, row_json(y, d)) ||
-            json_array_append_new(errs, tfs_real_json(se / d)))
+            json_array_append_new(errs, tfs_real_json(net_recon_error(x, y, d))))
             goto out;
     }
     out = keyed("reconstructions", rec);

@@ -423,24 +423,13 @@ static int read_input(http_req *req, http_resp *resp, json_t *hdr, const net_spe
     return 0;
 }
 
-/* Class index of row y for the label output: the best probability; a single sigmoid output
- * means class 1 when p >= 0.5 (the same reading as /v1 :classify, which scores class 0 as 1-p). */
-static int label_of(const float *y, int k)
-{
-    if (k == 1) return y[0] >= 0.5f ? 1 : 0;
-    int best = 0;
-    for (int i = 1; i < k; i++)
-        if (y[i] > y[best]) best = i;
-    return best;
-}
-
 /* Bytes of an output's binary form. */
 static size_t out_bytes(v2_out o, const reg_model *m, const float *Y, long N, int K)
 {
     if (o == OUT_LABEL) {
         size_t n = 0;
         for (long i = 0; i < N; i++) {
-            int c = label_of(Y + (size_t)i * K, K);
+            int c = net_argmax_row(Y + (size_t)i * K, K);
             n += 4 + (c < m->b->n_labels ? strlen(m->b->labels[c]) : 0);
         }
         return n;
@@ -449,21 +438,13 @@ static size_t out_bytes(v2_out o, const reg_model *m, const float *Y, long N, in
     return (size_t)N * (size_t)K * 4;
 }
 
-/* Per-row reconstruction error, as /v1 :reconstruct computes it. */
-static double recon_err(const float *x, const float *y, int d)
-{
-    double se = 0;
-    for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
-    return se / d;
-}
-
 /* Writes an output's binary form at p (out_bytes long). */
 static void out_write(v2_out o, const reg_model *m, const float *X, const float *Y, long N, int K,
                       int D, unsigned char *p)
 {
     if (o == OUT_LABEL) {
         for (long i = 0; i < N; i++) {
-            int c = label_of(Y + (size_t)i * K, K);
+            int c = net_argmax_row(Y + (size_t)i * K, K);
             const char *s = c < m->b->n_labels ? m->b->labels[c] : "";
             uint32_t n = (uint32_t)strlen(s);
             memcpy(p, &n, 4);
@@ -472,7 +453,7 @@ static void out_write(v2_out o, const reg_model *m, const float *X, const float 
         }
     } else if (o == OUT_RECON_ERR) {
         for (long i = 0; i < N; i++) {
-            double e = recon_err(X + (size_t)i * D, Y + (size_t)i * K, D);
+            double e = net_recon_error(X + (size_t)i * D, Y + (size_t)i * K, D);
             memcpy(p + (size_t)i * 8, &e, 8);
         }
     } else {
@@ -491,10 +472,10 @@ static json_t *out_json_data(v2_out o, const reg_model *m, const float *X, const
     for (size_t i = 0; i < n; i++) {
         json_t *v;
         if (o == OUT_LABEL) {
-            int c = label_of(Y + i * (size_t)K, K);
+            int c = net_argmax_row(Y + i * (size_t)K, K);
             v = json_string(c < m->b->n_labels ? m->b->labels[c] : "");
         } else if (o == OUT_RECON_ERR) {
-            v = tfs_real_json(recon_err(X + i * (size_t)D, Y + i * (size_t)K, D));
+            v = tfs_real_json(net_recon_error(X + i * (size_t)D, Y + i * (size_t)K, D));
         } else {
             v = tfs_real_json(Y[i]);
         }
