@@ -34,7 +34,9 @@ float *infer_room(fj_floats *b, size_t n);
 void infer_bufs_done(void);
 
 /* The model version the request path names: {name} with {version}, {alias} or neither (the
- * latest). A counted reference (reg_release it), or NULL after answering 400/404. */
+ * latest). Every /v1 and /v2 inference route comes here, so all check {name} against the one
+ * naming rule (api_name_ok). A counted reference (reg_release it), or NULL after answering 400
+ * (a bad name or version) or 404. */
 reg_model *infer_model(http_req *req, http_resp *resp);
 
 /* Brackets every forward pass of a request. OpenBLAS's thread count is process-wide, and a

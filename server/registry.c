@@ -1,11 +1,25 @@
 /* registry.c — bounded LRU cache of loaded model versions with reference counts (registry.h). */
 #include "registry.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct reg_model {
+    char name[72];
+    int version;
+    char task[16];
+    model_bundle *b;              /* owned */
+    atomic_int refs;              /* held references (the cache's own is not counted) */
+    int evicted;                  /* removed from the cache; freed at the last release */
+    struct reg_model *next_loose; /* registry's list of uncached models still referenced */
+    unsigned long last_use;       /* r->tick at the last hold, for the LRU choice */
+};
 
 typedef struct {
     char name[72];
@@ -313,4 +327,41 @@ int reg_loaded(registry *r)
     for (int i = 0; i < r->cap; i++) n += r->m[i] != NULL;
     pthread_mutex_unlock(&r->mu);
     return n;
+}
+
+const char *reg_model_name(const reg_model *m)
+{
+    return m->name;
+}
+
+int reg_model_version(const reg_model *m)
+{
+    return m->version;
+}
+
+const char *reg_model_task(const reg_model *m)
+{
+    return m->task;
+}
+
+const net *reg_model_net(const reg_model *m)
+{
+    return m->b->net;
+}
+
+const net_spec *reg_model_spec(const reg_model *m)
+{
+    return net_get_spec(m->b->net);
+}
+
+char *const *reg_model_features(const reg_model *m, int *n)
+{
+    *n = m->b->n_features;
+    return m->b->features;
+}
+
+char *const *reg_model_labels(const reg_model *m, int *n)
+{
+    *n = m->b->n_labels;
+    return m->b->labels;
 }

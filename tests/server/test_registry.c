@@ -144,7 +144,7 @@ static int get_version(int version, const char *alias, mlp_err *rc_out)
     mlp_error_clear(&err);
     mlp_err rc = reg_get(T.reg, "m", version, alias, &m, &err);
     if (rc_out) *rc_out = rc;
-    int v = rc == MLP_OK ? m->version : 0;
+    int v = rc == MLP_OK ? reg_model_version(m) : 0;
     reg_release(T.reg, m);
     return v;
 }
