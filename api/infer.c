@@ -63,7 +63,7 @@ void infer_bufs_done(void)
     bufs_trim(&t->s);
 }
 
-reg_model *infer_model(http_req *req, http_resp *resp)
+const char *infer_model_name(http_req *req, http_resp *resp)
 {
     const char *name = route_param(&req->m, "name");
     if (!api_name_ok(name)) {
@@ -71,6 +71,13 @@ reg_model *infer_model(http_req *req, http_resp *resp)
                   "model name '%s' is not valid ([A-Za-z0-9][A-Za-z0-9._-]{0,63})", name);
         return NULL;
     }
+    return name;
+}
+
+reg_model *infer_model(http_req *req, http_resp *resp)
+{
+    const char *name = infer_model_name(req, resp);
+    if (!name) return NULL;
     int v;
     if (api_version_param(req, resp, &v)) return NULL;
     reg_model *m = NULL;

@@ -32,7 +32,8 @@
 
 void tfs_status(http_req *req, http_resp *resp)
 {
-    const char *name = route_param(&req->m, "name");
+    const char *name = infer_model_name(req, resp);
+    if (!name) return;
     json_t *list = json_array();
     if (!route_param(&req->m, "version") && !route_param(&req->m, "alias")) {
         store_model m;
