@@ -289,17 +289,19 @@ static void concurrent_gets_and_an_evict(void **state)
     pthread_t th[READERS];
     for (int i = 0; i < READERS; i++)
         assert_int_equal(pthread_create(&th[i], NULL, reader, NULL), 0);
-    while (atomic_load(&R.served) < 200) usleep(1000);
+    for (int ms = 0; atomic_load(&R.served) < 200 && ms < 10000; ms++) usleep(1000);
+    assert_true(atomic_load(&R.served) >= 200);
     mlp_error err;
     mlp_error_clear(&err);
     assert_int_equal(store_model_version_delete(T.s, "m", 1, &err), MLP_OK);
     reg_evict(T.reg, "m", 1);
     atomic_store(&R.evicted, 1);
     long missing0 = atomic_load(&R.missing);
-    while (atomic_load(&R.missing) < missing0 + 200) usleep(1000);
+    for (int ms = 0; atomic_load(&R.missing) < missing0 + 200 && ms < 10000; ms++) usleep(1000);
     atomic_store(&R.stop, 1);
     for (int i = 0; i < READERS; i++) pthread_join(th[i], NULL);
     assert_int_equal(atomic_load(&R.late_ok), 0);
+    assert_true(atomic_load(&R.missing) >= missing0 + 200);
     assert_int_equal(get_version(0, NULL, NULL), 2);
 }
 
