@@ -7,11 +7,11 @@
  * input). Outputs by task: classification "probabilities" [N,K] FP32 and "label" [N] BYTES (the
  * class names as the dataset named them); regression "prediction" [N,K] FP32; autoencoder
  * "reconstruction" [N,D] FP32 and "reconstruction_error" [N] FP64 (mean squared error per
- * feature, computed exactly as /v1 :reconstruct does). The request's "outputs" list selects and
- * orders outputs; "parameters": {"binary_data": true} on an output (or
- * "binary_data_output": true on the request) returns it as raw bytes after the JSON header, and
- * the response then carries Inference-Header-Content-Length. The numbers are those of /v1
- * :predict: both convert the inputs to float32 and call net_predict.
+ * feature, net_recon_error, as /v1 :reconstruct gives it); the label is net_argmax_row's. The
+ * request's "outputs" list selects and orders outputs; "parameters": {"binary_data": true} on an
+ * output (or "binary_data_output": true on the request) returns it as raw bytes after the JSON
+ * header, and the response then carries Inference-Header-Content-Length. The numbers are those of
+ * /v1 :predict: both convert the inputs to float32 and call net_predict.
  *
  * Allocation: the input, output and network scratch matrices are per-thread buffers that grow
  * and are reused (freed at thread exit); a binary infer allocates only the jansson header tree

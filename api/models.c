@@ -1,7 +1,9 @@
 /* models.c — /api/v1/models: list, detail, aliases, version delete, and the self-contained JSON
  * export/import document (task, layers with weights, standardisation, feature names, labels,
  * training params). Floats are written in their shortest round-trip spelling (fj_format_float),
- * so export -> import -> predict gives the same numbers. */
+ * so export -> import -> predict gives the same numbers. Reads go to the store; every write
+ * (import, alias move or delete, version delete) is one call to the models service
+ * (server/modelsvc.h), which keeps the model cache consistent. */
 #include "bundle.h"
 #include "config.h"
 #include "handlers.h"
