@@ -63,15 +63,27 @@ void infer_bufs_done(void)
     bufs_trim(&t->s);
 }
 
+const char *infer_model_name(http_req *req, http_resp *resp)
+{
+    const char *name = route_param(&req->m, "name");
+    if (!api_name_ok(name)) {
+        api_failf(req, resp, 400, NULL,
+                  "model name '%s' is not valid ([A-Za-z0-9][A-Za-z0-9._-]{0,63})", name);
+        return NULL;
+    }
+    return name;
+}
+
 reg_model *infer_model(http_req *req, http_resp *resp)
 {
+    const char *name = infer_model_name(req, resp);
+    if (!name) return NULL;
     int v;
     if (api_version_param(req, resp, &v)) return NULL;
     reg_model *m = NULL;
     mlp_error err;
     mlp_error_clear(&err);
-    mlp_err rc = reg_get(req->app->reg, route_param(&req->m, "name"), v,
-                         route_param(&req->m, "alias"), &m, &err);
+    mlp_err rc = reg_get(req->app->reg, name, v, route_param(&req->m, "alias"), &m, &err);
     if (rc) {
         api_fail(req, resp, rc, &err);
         return NULL;

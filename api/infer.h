@@ -33,8 +33,12 @@ float *infer_room(fj_floats *b, size_t n);
  * its answer no longer points into them. A no-op when the thread has no buffers. */
 void infer_bufs_done(void);
 
-/* The model version the request path names: {name} with {version}, {alias} or neither (the
- * latest). A counted reference (reg_release it), or NULL after answering 400/404. */
+/* The {name} of a /v1 or /v2 request path (borrowed), or NULL after answering 400 when it breaks
+ * the naming rule (api_name_ok): the one check every inference route makes. */
+const char *infer_model_name(http_req *req, http_resp *resp);
+/* The model version the request path names: {name} (checked by infer_model_name) with
+ * {version}, {alias} or neither (the latest). A counted reference (reg_release it), or NULL
+ * after answering 400 (a bad name or version) or 404. */
 reg_model *infer_model(http_req *req, http_resp *resp);
 
 /* Brackets every forward pass of a request. OpenBLAS's thread count is process-wide, and a

@@ -32,7 +32,8 @@
 
 void tfs_status(http_req *req, http_resp *resp)
 {
-    const char *name = route_param(&req->m, "name");
+    const char *name = infer_model_name(req, resp);
+    if (!name) return;
     json_t *list = json_array();
     if (!route_param(&req->m, "version") && !route_param(&req->m, "alias")) {
         store_model m;
@@ -60,7 +61,7 @@ void tfs_status(http_req *req, http_resp *resp)
             return;
         }
         char vs[16];
-        snprintf(vs, sizeof vs, "%d", m->version);
+        snprintf(vs, sizeof vs, "%d", reg_model_version(m));
         json_array_append_new(list, json_pack("{s:s, s:s, s:{s:s, s:s}}", "version", vs, "state",
                                               "AVAILABLE", "status", "error_code", "OK",
                                               "error_message", ""));
@@ -81,27 +82,27 @@ void tfs_metadata(http_req *req, http_resp *resp)
 {
     reg_model *m = infer_model(req, resp);
     if (!m) return;
-    const net_spec *sp = net_get_spec(m->b->net);
+    const net_spec *sp = reg_model_spec(m);
     const char *out_name = sp->task == TASK_CLASSIFICATION ? "probabilities"
                            : sp->task == TASK_REGRESSION   ? "prediction"
                                                            : "reconstruction";
+    int nf, nl;
+    char *const *features = reg_model_features(m, &nf), *const *labels = reg_model_labels(m, &nl);
     json_t *fn = json_array(), *lb = json_array();
-    for (int i = 0; i < m->b->n_features; i++)
-        json_array_append_new(fn, json_string(m->b->features[i]));
-    for (int i = 0; i < m->b->n_labels; i++)
-        json_array_append_new(lb, json_string(m->b->labels[i]));
+    for (int i = 0; i < nf; i++) json_array_append_new(fn, json_string(features[i]));
+    for (int i = 0; i < nl; i++) json_array_append_new(lb, json_string(labels[i]));
     char vs[16];
-    snprintf(vs, sizeof vs, "%d", m->version);
+    snprintf(vs, sizeof vs, "%d", reg_model_version(m));
     json_t *outputs = json_object();
     json_object_set_new(outputs, out_name, tensor_info(out_name, sp->n_out));
     if (sp->task == TASK_AUTOENCODER)
-        json_object_set_new(outputs, "code", tensor_info("code", net_code_dim(m->b->net)));
+        json_object_set_new(outputs, "code", tensor_info("code", net_code_dim(reg_model_net(m))));
     json_t *o = json_pack("{s:{s:s, s:s}, s:{s:s, s:i, s:i, s:o, s:o, s:{s:{s:{s:o}, s:o, s:s}}}}",
-                          "model_spec", "name", m->name, "version", vs, "metadata", "task",
-                          task_name(sp->task), "input_dim", sp->n_in, "output_dim", sp->n_out,
-                          "feature_names", fn, "labels", lb, "signature_def", "serving_default",
-                          "inputs", "input", tensor_info("input", sp->n_in), "outputs", outputs,
-                          "method_name", "tensorflow/serving/predict");
+                          "model_spec", "name", reg_model_name(m), "version", vs, "metadata",
+                          "task", task_name(sp->task), "input_dim", sp->n_in, "output_dim",
+                          sp->n_out, "feature_names", fn, "labels", lb, "signature_def",
+                          "serving_default", "inputs", "input", tensor_info("input", sp->n_in),
+                          "outputs", outputs, "method_name", "tensorflow/serving/predict");
     reg_release(req->app->reg, m);
     api_json(resp, 200, o);
 }
@@ -136,7 +137,7 @@ static const tfs_verb_def *verb_def(const char *verb)
  * classification model answers :predict, :classify") and returns 0. */
 static int verb_ok(http_req *req, http_resp *resp, const reg_model *m, const char *verb)
 {
-    net_task task = net_get_spec(m->b->net)->task;
+    net_task task = reg_model_spec(m)->task;
     const tfs_verb_def *v = verb_def(verb);
     if (v && (v->tasks & TASK_BIT(task))) return 1;
     char list[128];
@@ -151,10 +152,10 @@ static int verb_ok(http_req *req, http_resp *resp, const reg_model *m, const cha
     const char *a = task == TASK_AUTOENCODER ? "an" : "a";
     if (v)
         api_failf(req, resp, 400, NULL, "model '%s' is %s %s model; :%s needs %s (it answers %s)",
-                  m->name, a, task_name(task), verb, v->need, list);
+                  reg_model_name(m), a, task_name(task), verb, v->need, list);
     else
         api_failf(req, resp, 400, NULL, "model '%s' has no verb ':%s'; %s %s model answers %s",
-                  m->name, verb, a, task_name(task), list);
+                  reg_model_name(m), verb, a, task_name(task), list);
     return 0;
 }
 
@@ -172,8 +173,9 @@ static int float_ok(double v)
 static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float **X, int *n,
                      int *columnar)
 {
-    const net_spec *sp = net_get_spec(m->b->net);
-    int d = sp->n_in;
+    const net_spec *sp = reg_model_spec(m);
+    int d = sp->n_in, n_features;
+    char *const *features = reg_model_features(m, &n_features);
     infer_bufs *t = infer_bufs_get();
     if (!t) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
@@ -255,7 +257,7 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
                 dst[c] = (float)dv;
             }
         } else if (json_is_object(r)) {
-            if (m->b->n_features != d) {
+            if (n_features != d) {
                 api_failf(req, resp, 400, NULL, "this model has no feature names; send arrays");
                 goto bad;
             }
@@ -265,21 +267,21 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
                 goto bad;
             }
             for (int c = 0; c < d; c++) {
-                json_t *v = json_object_get(r, m->b->features[c]);
+                json_t *v = json_object_get(r, features[c]);
                 if (!v) {
                     api_failf(req, resp, 400, NULL, "%s[%zu] lacks feature '%s'", key, i,
-                              m->b->features[c]);
+                              features[c]);
                     goto bad;
                 }
                 if (!json_is_number(v)) {
                     api_failf(req, resp, 400, NULL, "%s[%zu].%s is not a number", key, i,
-                              m->b->features[c]);
+                              features[c]);
                     goto bad;
                 }
                 double dv = json_number_value(v);
                 if (!float_ok(dv)) {
                     api_failf(req, resp, 400, NULL, "%s[%zu].%s is not a finite float", key, i,
-                              m->b->features[c]);
+                              features[c]);
                     goto bad;
                 }
                 dst[c] = (float)dv;
@@ -304,7 +306,7 @@ static int run(http_req *req, http_resp *resp, reg_model *m, float **X, float **
                int *columnar)
 {
     if (read_rows(req, resp, m, X, n, columnar)) return -1;
-    const net *nt = m->b->net;
+    const net *nt = reg_model_net(m);
     const net_spec *sp = net_get_spec(nt);
     infer_bufs *t = infer_bufs_get(); /* non-NULL: read_rows got it */
     float *s = infer_room(&t->s, net_scratch_floats(nt, *n));
@@ -316,7 +318,7 @@ static int run(http_req *req, http_resp *resp, reg_model *m, float **X, float **
     infer_blas_enter();
     net_predict(nt, *X, *n, *Y, s);
     infer_blas_leave();
-    metrics_inference(m->name, m->version, *n);
+    metrics_inference(reg_model_name(m), reg_model_version(m), *n);
     return 0;
 }
 
@@ -411,7 +413,7 @@ void tfs_predict(http_req *req, http_resp *resp)
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
     if (run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
-        const net_spec *sp = net_get_spec(m->b->net);
+        const net_spec *sp = reg_model_spec(m);
         predict_answer(req, resp, columnar ? "outputs" : "predictions", Y, n, sp->n_out,
                        sp->task == TASK_REGRESSION && sp->n_out == 1);
     }
@@ -469,9 +471,9 @@ void tfs_classify(http_req *req, http_resp *resp)
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
     if (verb_ok(req, resp, m, "classify") && run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
-        answer(
-            req, resp,
-            tfs_classify_json(Y, n, net_get_spec(m->b->net)->n_out, m->b->labels, m->b->n_labels));
+        int nl;
+        char *const *labels = reg_model_labels(m, &nl);
+        answer(req, resp, tfs_classify_json(Y, n, reg_model_spec(m)->n_out, labels, nl));
     }
     infer_bufs_done();
     reg_release(req->app->reg, m);
@@ -483,11 +485,9 @@ json_t *tfs_reconstruct_json(const float *X, const float *Y, int n, int d)
     if (!rec || !errs) goto out;
     for (int i = 0; i < n; i++) {
         const float *x = X + (size_t)i * (size_t)d, *y = Y + (size_t)i * (size_t)d;
-        double se = 0;
-        for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
         /* each append frees its value on failure, and fails on a NULL value */
         if (json_array_append_new(rec, row_json(y, d)) ||
-            json_array_append_new(errs, tfs_real_json(se / d)))
+            json_array_append_new(errs, tfs_real_json(net_recon_error(x, y, d))))
             goto out;
     }
     out = keyed("reconstructions", rec);
@@ -525,7 +525,7 @@ void tfs_reconstruct(http_req *req, http_resp *resp)
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
     if (verb_ok(req, resp, m, "reconstruct") && run(req, resp, m, &X, &Y, &n, &columnar) == 0)
-        answer(req, resp, tfs_reconstruct_json(X, Y, n, net_get_spec(m->b->net)->n_in));
+        answer(req, resp, tfs_reconstruct_json(X, Y, n, reg_model_spec(m)->n_in));
     infer_bufs_done();
     reg_release(req->app->reg, m);
 }
@@ -534,7 +534,7 @@ void tfs_encode(http_req *req, http_resp *resp)
 {
     reg_model *m = infer_model(req, resp);
     if (!m) return;
-    const net *nt = m->b->net;
+    const net *nt = reg_model_net(m);
     float *X = NULL;
     int n = 0, columnar = 0;
     if (verb_ok(req, resp, m, "encode") && read_rows(req, resp, m, &X, &n, &columnar) == 0) {
@@ -548,7 +548,7 @@ void tfs_encode(http_req *req, http_resp *resp)
             infer_blas_enter();
             net_encode(nt, X, n, C, s);
             infer_blas_leave();
-            metrics_inference(m->name, m->version, n);
+            metrics_inference(reg_model_name(m), reg_model_version(m), n);
             answer(req, resp, tfs_encode_json(C, n, k));
         }
         free(C);

@@ -7,11 +7,11 @@
  * input). Outputs by task: classification "probabilities" [N,K] FP32 and "label" [N] BYTES (the
  * class names as the dataset named them); regression "prediction" [N,K] FP32; autoencoder
  * "reconstruction" [N,D] FP32 and "reconstruction_error" [N] FP64 (mean squared error per
- * feature, computed exactly as /v1 :reconstruct does). The request's "outputs" list selects and
- * orders outputs; "parameters": {"binary_data": true} on an output (or
- * "binary_data_output": true on the request) returns it as raw bytes after the JSON header, and
- * the response then carries Inference-Header-Content-Length. The numbers are those of /v1
- * :predict: both convert the inputs to float32 and call net_predict.
+ * feature, net_recon_error, as /v1 :reconstruct gives it); the label is net_argmax_row's. The
+ * request's "outputs" list selects and orders outputs; "parameters": {"binary_data": true} on an
+ * output (or "binary_data_output": true on the request) returns it as raw bytes after the JSON
+ * header, and the response then carries Inference-Header-Content-Length. The numbers are those of
+ * /v1 :predict: both convert the inputs to float32 and call net_predict.
  *
  * Allocation: the input, output and network scratch matrices are per-thread buffers that grow
  * and are reused (freed at thread exit); a binary infer allocates only the jansson header tree
@@ -68,18 +68,6 @@ void v2_ready(http_req *req, http_resp *resp)
     api_json(resp, 200, json_pack("{s:b}", "ready", 1));
 }
 
-/* The model of the request path (version 0 = latest); answers 400/404 and returns NULL. */
-static reg_model *v2_model(http_req *req, http_resp *resp)
-{
-    const char *name = route_param(&req->m, "name");
-    if (!api_name_ok(name)) {
-        api_failf(req, resp, 400, NULL,
-                  "model name '%s' is not valid ([A-Za-z0-9][A-Za-z0-9._-]{0,63})", name);
-        return NULL;
-    }
-    return infer_model(req, resp);
-}
-
 static const char *const out_names[] = {"probabilities", "label", "prediction", "reconstruction",
                                         "reconstruction_error"};
 static const char *const out_types[] = {"FP32", "BYTES", "FP32", "FP32", "FP64"};
@@ -115,13 +103,13 @@ static json_t *shape_json(long rows, int cols)
 
 void v2_model_meta(http_req *req, http_resp *resp)
 {
-    reg_model *m = v2_model(req, resp);
+    reg_model *m = infer_model(req, resp);
     if (!m) return;
-    const net_spec *sp = net_get_spec(m->b->net);
+    const net_spec *sp = reg_model_spec(m);
     json_t *versions = json_array();
     store_model sm;
     if (route_param(&req->m, "version") == NULL &&
-        store_model_get(req->app->store, m->name, &sm, NULL, NULL) == MLP_OK) {
+        store_model_get(req->app->store, reg_model_name(m), &sm, NULL, NULL) == MLP_OK) {
         for (int i = 0; i < sm.n_versions; i++) {
             char vs[16];
             snprintf(vs, sizeof vs, "%d", sm.versions[i]);
@@ -130,7 +118,7 @@ void v2_model_meta(http_req *req, http_resp *resp)
         store_model_clear(&sm);
     } else {
         char vs[16];
-        snprintf(vs, sizeof vs, "%d", m->version);
+        snprintf(vs, sizeof vs, "%d", reg_model_version(m));
         json_array_append_new(versions, json_string(vs));
     }
     v2_out outs[V2_MAX_OUTPUTS];
@@ -140,18 +128,19 @@ void v2_model_meta(http_req *req, http_resp *resp)
         json_array_append_new(outputs, json_pack("{s:s, s:s, s:o}", "name", out_names[outs[i]],
                                                  "datatype", out_types[outs[i]], "shape",
                                                  shape_json(-1, out_cols(outs[i], sp))));
-    json_t *o = json_pack("{s:s, s:o, s:s, s:[{s:s, s:s, s:o}], s:o}", "name", m->name, "versions",
-                          versions, "platform", "mlpd", "inputs", "name", "input", "datatype",
-                          "FP32", "shape", shape_json(-1, sp->n_in), "outputs", outputs);
+    json_t *o =
+        json_pack("{s:s, s:o, s:s, s:[{s:s, s:s, s:o}], s:o}", "name", reg_model_name(m),
+                  "versions", versions, "platform", "mlpd", "inputs", "name", "input", "datatype",
+                  "FP32", "shape", shape_json(-1, sp->n_in), "outputs", outputs);
     reg_release(req->app->reg, m);
     api_json(resp, 200, o);
 }
 
 void v2_model_ready(http_req *req, http_resp *resp)
 {
-    reg_model *m = v2_model(req, resp);
+    reg_model *m = infer_model(req, resp);
     if (!m) return;
-    json_t *o = json_pack("{s:s, s:b}", "name", m->name, "ready", 1);
+    json_t *o = json_pack("{s:s, s:b}", "name", reg_model_name(m), "ready", 1);
     reg_release(req->app->reg, m);
     api_json(resp, 200, o);
 }
@@ -423,25 +412,14 @@ static int read_input(http_req *req, http_resp *resp, json_t *hdr, const net_spe
     return 0;
 }
 
-/* Class index of row y for the label output: the best probability; a single sigmoid output
- * means class 1 when p >= 0.5 (the same reading as /v1 :classify, which scores class 0 as 1-p). */
-static int label_of(const float *y, int k)
-{
-    if (k == 1) return y[0] >= 0.5f ? 1 : 0;
-    int best = 0;
-    for (int i = 1; i < k; i++)
-        if (y[i] > y[best]) best = i;
-    return best;
-}
-
 /* Bytes of an output's binary form. */
-static size_t out_bytes(v2_out o, const reg_model *m, const float *Y, long N, int K)
+static size_t out_bytes(v2_out o, const v2_result *r, const float *Y, long N, int K)
 {
     if (o == OUT_LABEL) {
         size_t n = 0;
         for (long i = 0; i < N; i++) {
-            int c = label_of(Y + (size_t)i * K, K);
-            n += 4 + (c < m->b->n_labels ? strlen(m->b->labels[c]) : 0);
+            int c = net_argmax_row(Y + (size_t)i * K, K);
+            n += 4 + (c < r->n_labels ? strlen(r->labels[c]) : 0);
         }
         return n;
     }
@@ -449,22 +427,14 @@ static size_t out_bytes(v2_out o, const reg_model *m, const float *Y, long N, in
     return (size_t)N * (size_t)K * 4;
 }
 
-/* Per-row reconstruction error, as /v1 :reconstruct computes it. */
-static double recon_err(const float *x, const float *y, int d)
-{
-    double se = 0;
-    for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
-    return se / d;
-}
-
 /* Writes an output's binary form at p (out_bytes long). */
-static void out_write(v2_out o, const reg_model *m, const float *X, const float *Y, long N, int K,
+static void out_write(v2_out o, const v2_result *r, const float *X, const float *Y, long N, int K,
                       int D, unsigned char *p)
 {
     if (o == OUT_LABEL) {
         for (long i = 0; i < N; i++) {
-            int c = label_of(Y + (size_t)i * K, K);
-            const char *s = c < m->b->n_labels ? m->b->labels[c] : "";
+            int c = net_argmax_row(Y + (size_t)i * K, K);
+            const char *s = c < r->n_labels ? r->labels[c] : "";
             uint32_t n = (uint32_t)strlen(s);
             memcpy(p, &n, 4);
             memcpy(p + 4, s, n);
@@ -472,7 +442,7 @@ static void out_write(v2_out o, const reg_model *m, const float *X, const float 
         }
     } else if (o == OUT_RECON_ERR) {
         for (long i = 0; i < N; i++) {
-            double e = recon_err(X + (size_t)i * D, Y + (size_t)i * K, D);
+            double e = net_recon_error(X + (size_t)i * D, Y + (size_t)i * K, D);
             memcpy(p + (size_t)i * 8, &e, 8);
         }
     } else {
@@ -482,7 +452,7 @@ static void out_write(v2_out o, const reg_model *m, const float *X, const float 
 
 /* An output's JSON "data" (flat, row-major): a new reference, or NULL when any allocation
  * failed. */
-static json_t *out_json_data(v2_out o, const reg_model *m, const float *X, const float *Y, long N,
+static json_t *out_json_data(v2_out o, const v2_result *r, const float *X, const float *Y, long N,
                              int K, int D)
 {
     json_t *a = json_array();
@@ -491,10 +461,10 @@ static json_t *out_json_data(v2_out o, const reg_model *m, const float *X, const
     for (size_t i = 0; i < n; i++) {
         json_t *v;
         if (o == OUT_LABEL) {
-            int c = label_of(Y + i * (size_t)K, K);
-            v = json_string(c < m->b->n_labels ? m->b->labels[c] : "");
+            int c = net_argmax_row(Y + i * (size_t)K, K);
+            v = json_string(c < r->n_labels ? r->labels[c] : "");
         } else if (o == OUT_RECON_ERR) {
-            v = tfs_real_json(recon_err(X + i * (size_t)D, Y + i * (size_t)K, D));
+            v = tfs_real_json(net_recon_error(X + i * (size_t)D, Y + i * (size_t)K, D));
         } else {
             v = tfs_real_json(Y[i]);
         }
@@ -508,7 +478,6 @@ static json_t *out_json_data(v2_out o, const reg_model *m, const float *X, const
 
 json_t *v2_answer_json(const v2_result *r, size_t *bin_total)
 {
-    const reg_model *m = r->m;
     int K = r->sp->n_out, D = r->sp->n_in;
     size_t total = 0;
     char vs[16];
@@ -524,17 +493,17 @@ json_t *v2_answer_json(const v2_result *r, size_t *bin_total)
             json_object_set_new(ot, "shape", shape_json(r->N, out_cols(o, r->sp))))
             goto fail;
         if (r->want[i].binary) {
-            size_t nb = out_bytes(o, m, r->Y, r->N, K);
+            size_t nb = out_bytes(o, r, r->Y, r->N, K);
             if (json_object_set_new(ot, "parameters",
                                     json_pack("{s:I}", "binary_data_size", (json_int_t)nb)))
                 goto fail;
             total += nb;
-        } else if (json_object_set_new(ot, "data", out_json_data(o, m, r->X, r->Y, r->N, K, D))) {
+        } else if (json_object_set_new(ot, "data", out_json_data(o, r, r->X, r->Y, r->N, K, D))) {
             goto fail;
         }
     }
-    snprintf(vs, sizeof vs, "%d", m->version);
-    res = json_pack("{s:s, s:s}", "model_name", m->name, "model_version", vs);
+    snprintf(vs, sizeof vs, "%d", r->version);
+    res = json_pack("{s:s, s:s}", "model_name", r->name, "model_version", vs);
     if (!res || (r->id && json_object_set(res, "id", r->id))) goto fail;
     int set_rc = json_object_set_new(res, "outputs", outputs);
     outputs = NULL; /* json_object_set_new took it, even on failure */
@@ -551,9 +520,9 @@ void v2_infer(http_req *req, http_resp *resp)
 {
     json_t *hdr = NULL, *res = NULL;
     char *head = NULL, *body = NULL;
-    reg_model *m = v2_model(req, resp);
+    reg_model *m = infer_model(req, resp);
     if (!m) return;
-    const net_spec *sp = net_get_spec(m->b->net);
+    const net_spec *sp = reg_model_spec(m);
     infer_bufs *t = infer_bufs_get();
     if (!t) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
@@ -608,7 +577,7 @@ void v2_infer(http_req *req, http_resp *resp)
     long N = 0;
     if (read_input(req, resp, hdr, sp, bin, bin_len, t, &X, &N)) goto out;
 
-    const net *nt = m->b->net;
+    const net *nt = reg_model_net(m);
     int K = sp->n_out, D = sp->n_in;
     float *Y = infer_room(&t->y, (size_t)N * (size_t)K);
     float *S = infer_room(&t->s, net_scratch_floats(nt, (int)N));
@@ -622,13 +591,14 @@ void v2_infer(http_req *req, http_resp *resp)
 
     /* Response header (JSON), then the binary outputs in order. */
     size_t bin_total = 0;
-    v2_result r = {m, sp, id, want, n_want, X, Y, N};
+    v2_result r = {reg_model_name(m), reg_model_version(m), NULL, 0, sp, id, want, n_want, X, Y, N};
+    r.labels = reg_model_labels(m, &r.n_labels);
     if (!(res = v2_answer_json(&r, &bin_total))) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
         goto out;
     }
     if (bin_total == 0) {
-        metrics_inference(m->name, m->version, N);
+        metrics_inference(reg_model_name(m), reg_model_version(m), N);
         api_json(resp, 200, res);
         res = NULL;
         goto out;
@@ -644,14 +614,14 @@ void v2_infer(http_req *req, http_resp *resp)
     unsigned char *p = (unsigned char *)body + hl;
     for (int i = 0; i < n_want; i++) {
         if (!want[i].binary) continue;
-        out_write(want[i].which, m, X, Y, N, K, D, p);
-        p += out_bytes(want[i].which, m, Y, N, K);
+        out_write(want[i].which, &r, X, Y, N, K, D, p);
+        p += out_bytes(want[i].which, &r, Y, N, K);
     }
     resp_take(resp, 200, "application/octet-stream", body, hl + bin_total);
     body = NULL;
     snprintf(resp->hdr_name, sizeof resp->hdr_name, "Inference-Header-Content-Length");
     snprintf(resp->hdr_value, sizeof resp->hdr_value, "%zu", hl);
-    metrics_inference(m->name, m->version, N);
+    metrics_inference(reg_model_name(m), reg_model_version(m), N);
 out:
     free(head);
     free(body);

@@ -5,7 +5,7 @@
 #ifndef INFER_V2_H
 #define INFER_V2_H
 
-#include "registry.h"
+#include "net.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -21,7 +21,10 @@ typedef struct {
 
 /* A computed infer request, what its answer is built from. Every pointer is borrowed. */
 typedef struct {
-    const reg_model *m;  /* name, version and class labels (m->b) */
+    const char *name;    /* the model's */
+    int version;         /* the model's */
+    char *const *labels; /* class names in output order, n_labels of them */
+    int n_labels;
     const net_spec *sp;  /* n_in = D, n_out = K */
     json_t *id;          /* the request's "id", or NULL */
     const v2_want *want; /* the outputs asked for, in answer order */

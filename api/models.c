@@ -1,13 +1,15 @@
 /* models.c — /api/v1/models: list, detail, aliases, version delete, and the self-contained JSON
  * export/import document (task, layers with weights, standardisation, feature names, labels,
  * training params). Floats are written in their shortest round-trip spelling (fj_format_float),
- * so export -> import -> predict gives the same numbers. */
+ * so export -> import -> predict gives the same numbers. Reads go to the store; every write
+ * (import, alias move or delete, version delete) is one call to the models service
+ * (server/modelsvc.h), which keeps the model cache consistent. */
 #include "bundle.h"
 #include "config.h"
 #include "handlers.h"
 #include "jsonout.h"
+#include "modelsvc.h"
 #include "problem.h"
-#include "registry.h"
 #include "store.h"
 
 #include <assert.h>
@@ -116,7 +118,7 @@ void models_alias_put(http_req *req, http_resp *resp)
     }
     int version = (int)json_integer_value(v);
     json_decref(body);
-    mlp_err rc = store_model_alias_set(req->app->store, name, alias, version);
+    mlp_err rc = modelsvc_alias_set(req->app->store, req->app->reg, name, alias, version);
     if (rc == MLP_ENOTFOUND) {
         api_failf(req, resp, 404, "version", "model '%s' has no version %d", name, version);
         return;
@@ -125,7 +127,6 @@ void models_alias_put(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, NULL);
         return;
     }
-    reg_invalidate(req->app->reg, name);
     api_json(resp, 200,
              json_pack("{s:s, s:s, s:i}", "name", name, "alias", alias, "version", version));
 }
@@ -135,7 +136,7 @@ void models_alias_delete(http_req *req, http_resp *resp)
     const char *name = name_param(req, resp);
     if (!name) return;
     const char *alias = route_param(&req->m, "alias");
-    mlp_err rc = store_model_alias_delete(req->app->store, name, alias);
+    mlp_err rc = modelsvc_alias_delete(req->app->store, req->app->reg, name, alias);
     if (rc == MLP_ENOTFOUND) {
         api_failf(req, resp, 404, NULL, "model '%s' has no alias '%s'", name, alias);
         return;
@@ -144,7 +145,6 @@ void models_alias_delete(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, NULL);
         return;
     }
-    reg_invalidate(req->app->reg, name);
     resp_take(resp, 204, NULL, NULL, 0);
 }
 
@@ -155,7 +155,7 @@ void models_delete_version(http_req *req, http_resp *resp)
     if (!name || api_version_param(req, resp, &v)) return;
     mlp_error err;
     mlp_error_clear(&err);
-    mlp_err rc = store_model_version_delete(req->app->store, name, v, &err);
+    mlp_err rc = modelsvc_delete_version(req->app->store, req->app->reg, name, v, &err);
     if (rc == MLP_ENOTFOUND) {
         api_failf(req, resp, 404, NULL, "model '%s' has no version %d", name, v);
         return;
@@ -164,7 +164,6 @@ void models_delete_version(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, &err);
         return;
     }
-    reg_evict(req->app->reg, name, v); /* waits for requests still using it */
     resp_take(resp, 204, NULL, NULL, 0);
 }
 
@@ -366,7 +365,6 @@ void models_import(http_req *req, http_resp *resp)
     net *n = NULL;
     char **fn = NULL, **lb = NULL;
     int nf = 0, nl = 0;
-    void *blob = NULL;
     char *meta_s = NULL;
     mlp_error err;
     mlp_error_clear(&err);
@@ -499,12 +497,6 @@ void models_import(http_req *req, http_resp *resp)
         api_failf(req, resp, 400, "feature_names", "feature_names must have %d names", sp.n_in);
         goto out;
     }
-    size_t blen = 0;
-    rc = bundle_encode(n, nf, fn, nl, lb, &blob, &blen);
-    if (rc) {
-        api_fail(req, resp, rc, NULL);
-        goto out;
-    }
     json_t *meta = json_pack("{s:O, s:O, s:O, s:O}", "feature_names",
                              json_object_get(doc, "feature_names") ?: json_array(), "labels",
                              json_object_get(doc, "labels") ?: json_array(), "metrics",
@@ -513,13 +505,12 @@ void models_import(http_req *req, http_resp *resp)
     meta_s = meta ? json_dumps(meta, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(meta);
     int version = 0;
-    rc = store_model_add_version(req->app->store, name, "", task_name(sp.task), sp.n_in, sp.n_out,
-                                 meta_s ? meta_s : "{}", blob, blen, &version);
+    rc = modelsvc_import(req->app->store, req->app->reg, name, n, nf, fn, nl, lb,
+                         meta_s ? meta_s : "{}", &version);
     if (rc) {
         api_fail(req, resp, rc, NULL);
         goto out;
     }
-    reg_invalidate(req->app->reg, name);
     store_model_version info;
     memset(&info, 0, sizeof info);
     rc = store_model_version_get(req->app->store, name, version, &info, NULL, NULL);
@@ -537,7 +528,6 @@ out:
     for (int i = 0; lb && i < nl; i++) free(lb[i]);
     free(fn);
     free(lb);
-    free(blob);
     free(meta_s);
     net_free(n);
     json_decref(doc);

@@ -555,6 +555,24 @@ mlp_err net_encode(const net *n, const float *X, int rows, float *codes, float *
     return MLP_OK;
 }
 
+int net_argmax_row(const float *y, int k)
+{
+    assert(y && k >= 1);
+    if (k == 1) return y[0] >= 0.5f ? 1 : 0;
+    int best = 0;
+    for (int i = 1; i < k; i++)
+        if (y[i] > y[best]) best = i;
+    return best;
+}
+
+double net_recon_error(const float *x, const float *y, int d)
+{
+    assert(x && y && d >= 1);
+    double se = 0;
+    for (int c = 0; c < d; c++) se += ((double)y[c] - x[c]) * ((double)y[c] - x[c]);
+    return se / d;
+}
+
 /* ---- serialisation -------------------------------------------------------------------------- */
 
 static unsigned char *put_u32(unsigned char *p, uint32_t v)

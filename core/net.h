@@ -123,6 +123,14 @@ int net_serving_prepared(const net *n);
 /* codes (rows × net_code_dim) = activations of the code layer. MLP_EINVAL without one. */
 mlp_err net_encode(const net *n, const float *X, int rows, float *codes, float *scratch);
 
+/* Label index of one output row y (k outputs, as net_predict writes them): the largest value,
+ * the lowest index on ties; a single sigmoid output (k == 1) is class 1 when y[0] >= 0.5. A NaN
+ * never wins (every comparison with it is false), so a row of NaN is class 0. */
+int net_argmax_row(const float *y, int k);
+/* Mean squared error of one row's reconstruction y against its input x (d values each), summed
+ * in double: sum_c (y_c - x_c)^2 / d. NaN or infinite when a value is. */
+double net_recon_error(const float *x, const float *y, int d);
+
 /* Serialises to a versioned, checksummed (CRC-32), little-endian buffer. *buf is new (free()). */
 mlp_err net_save(const net *n, void **buf, size_t *len);
 /* Parses such a buffer. Truncated, corrupted or wrong-version input is MLP_ECORRUPT, never a

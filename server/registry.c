@@ -1,11 +1,31 @@
-/* registry.c — bounded LRU cache of loaded model versions with reference counts (registry.h). */
+/* registry.c — bounded LRU cache of loaded model versions with reference counts (registry.h).
+ *
+ * Lock discipline: r->mu guards the slots, the pointer cache, the generations, the loose list
+ * and each model's last_use and evicted flag; refs is atomic but changes to 0 only under mu (so
+ * reg_evict's wait cannot miss the last release). Every helper that says "caller holds mu"
+ * asserts it with mu_held(), which knows the owning thread the way SQLite's
+ * sqlite3_mutex_held() does: mu is taken and released only through mu_lock, mu_unlock and
+ * mu_wait. */
 #include "registry.h"
 
+#include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct reg_model {
+    char name[72];
+    int version;
+    char task[16];
+    model_bundle *b;              /* owned */
+    atomic_int refs;              /* held references (the cache's own is not counted) */
+    int evicted;                  /* removed from the cache; freed at the last release */
+    struct reg_model *next_loose; /* registry's list of uncached models still referenced */
+    unsigned long last_use;       /* r->tick at the last hold, for the LRU choice */
+};
 
 typedef struct {
     char name[72];
@@ -21,6 +41,8 @@ struct registry {
     store *st;
     int cap;
     pthread_mutex_t mu;
+    pthread_t mu_owner; /* the thread holding mu, valid while mu_locked */
+    int mu_locked;      /* 1 while some thread holds mu (set and cleared by its holder) */
     pthread_cond_t released;
     reg_model **m; /* cap slots, NULL = free */
     reg_pointer ptr[REG_POINTERS];
@@ -29,6 +51,36 @@ struct registry {
     reg_model *loose; /* referenced models served uncached (cache full), via next_loose */
     unsigned long tick;
 };
+
+/* 1 when the calling thread holds r->mu. For asserts only: another thread's answer may race. */
+static int mu_held(registry *r)
+{
+    return r->mu_locked && pthread_equal(r->mu_owner, pthread_self());
+}
+
+static void mu_lock(registry *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->mu_owner = pthread_self();
+    r->mu_locked = 1;
+}
+
+static void mu_unlock(registry *r)
+{
+    assert(mu_held(r));
+    r->mu_locked = 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Waits for a release: mu is let go and taken again. Caller holds mu. */
+static void mu_wait(registry *r)
+{
+    assert(mu_held(r));
+    r->mu_locked = 0;
+    pthread_cond_wait(&r->released, &r->mu);
+    r->mu_owner = pthread_self();
+    r->mu_locked = 1;
+}
 
 mlp_err reg_new(store *s, int capacity, registry **out)
 {
@@ -67,14 +119,17 @@ void reg_free(registry *r)
 /* Cached version for (name, alias); 0 if unknown. Caller holds mu. */
 static int ptr_lookup(registry *r, const char *name, const char *alias)
 {
+    assert(mu_held(r));
     for (int i = 0; i < r->n_ptr; i++)
         if (strcmp(r->ptr[i].name, name) == 0 && strcmp(r->ptr[i].alias, alias) == 0)
             return r->ptr[i].version;
     return 0;
 }
 
+/* Caches (name, alias) -> version. Caller holds mu. */
 static void ptr_store(registry *r, const char *name, const char *alias, int version)
 {
+    assert(mu_held(r));
     if (r->n_ptr == REG_POINTERS) r->n_ptr = 0; /* crude but bounded: start over */
     reg_pointer *p = &r->ptr[r->n_ptr++];
     snprintf(p->name, sizeof p->name, "%s", name);
@@ -85,6 +140,7 @@ static void ptr_store(registry *r, const char *name, const char *alias, int vers
 /* Generation of `name`'s bucket. Caller holds mu. */
 static unsigned long *gen_of(registry *r, const char *name)
 {
+    assert(mu_held(r));
     uint32_t h = 2166136261u; /* FNV-1a */
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 16777619u;
     return &r->gen[h % REG_GEN_BUCKETS];
@@ -93,6 +149,7 @@ static unsigned long *gen_of(registry *r, const char *name)
 /* Forgets name's pointers and bumps its generation. Caller holds mu. */
 static void invalidate_locked(registry *r, const char *name)
 {
+    assert(mu_held(r));
     (*gen_of(r, name))++;
     for (int i = 0; i < r->n_ptr;) {
         if (strcmp(r->ptr[i].name, name) == 0)
@@ -104,13 +161,15 @@ static void invalidate_locked(registry *r, const char *name)
 
 void reg_invalidate(registry *r, const char *name)
 {
-    pthread_mutex_lock(&r->mu);
+    mu_lock(r);
     invalidate_locked(r, name);
-    pthread_mutex_unlock(&r->mu);
+    mu_unlock(r);
 }
 
+/* The cached model (name, version), or NULL. Caller holds mu. */
 static reg_model *find(registry *r, const char *name, int version)
 {
+    assert(mu_held(r));
     for (int i = 0; i < r->cap; i++)
         if (r->m[i] && r->m[i]->version == version && strcmp(r->m[i]->name, name) == 0)
             return r->m[i];
@@ -121,6 +180,7 @@ static reg_model *find(registry *r, const char *name, int version)
  * mu. Returns 0, or -1 when every slot is busy (m is then served uncached). */
 static int insert(registry *r, reg_model *m)
 {
+    assert(mu_held(r));
     int victim = -1;
     for (int i = 0; i < r->cap; i++) {
         if (!r->m[i]) {
@@ -197,6 +257,7 @@ static mlp_err load(registry *r, const char *name, int v, reg_model **out, mlp_e
 /* A cached model: one more reference. Caller holds mu. */
 static reg_model *hold(registry *r, reg_model *m)
 {
+    assert(mu_held(r));
     atomic_fetch_add(&m->refs, 1);
     m->last_use = ++r->tick;
     return m;
@@ -207,48 +268,48 @@ mlp_err reg_get(registry *r, const char *name, int version, const char *alias, r
 {
     const char *key = alias ? alias : "";
     for (int attempt = 0; attempt < REG_ATTEMPTS; attempt++) {
-        pthread_mutex_lock(&r->mu);
+        mu_lock(r);
         unsigned long g = *gen_of(r, name);
         int v = version ? version : ptr_lookup(r, name, key);
         reg_model *m = v ? find(r, name, v) : NULL;
         if (m) {
             *out = hold(r, m);
-            pthread_mutex_unlock(&r->mu);
+            mu_unlock(r);
             return MLP_OK;
         }
-        pthread_mutex_unlock(&r->mu);
+        mu_unlock(r);
 
         mlp_err rc;
         if (!v) {
             if ((rc = resolve(r, name, alias, &v, err)) != MLP_OK) return rc;
-            pthread_mutex_lock(&r->mu);
+            mu_lock(r);
             if (*gen_of(r, name) != g) { /* published, deleted or moved meanwhile: look again */
-                pthread_mutex_unlock(&r->mu);
+                mu_unlock(r);
                 continue;
             }
             ptr_store(r, name, key, v);
             m = find(r, name, v);
             if (m) {
                 *out = hold(r, m);
-                pthread_mutex_unlock(&r->mu);
+                mu_unlock(r);
                 return MLP_OK;
             }
-            pthread_mutex_unlock(&r->mu);
+            mu_unlock(r);
         }
 
         /* Load outside the lock: decoding a big model must not stall other requests. */
         if ((rc = load(r, name, v, &m, err)) != MLP_OK) return rc;
 
-        pthread_mutex_lock(&r->mu);
+        mu_lock(r);
         if (*gen_of(r, name) != g) { /* the version may be deleted: never cache or serve it */
-            pthread_mutex_unlock(&r->mu);
+            mu_unlock(r);
             model_free(m);
             continue;
         }
         reg_model *race = find(r, name, v);
         if (race) { /* another thread loaded it meanwhile: use theirs */
             *out = hold(r, race);
-            pthread_mutex_unlock(&r->mu);
+            mu_unlock(r);
             model_free(m);
             return MLP_OK;
         }
@@ -258,7 +319,7 @@ mlp_err reg_get(registry *r, const char *name, int version, const char *alias, r
             m->next_loose = r->loose;
             r->loose = m;
         }
-        pthread_mutex_unlock(&r->mu);
+        mu_unlock(r);
         *out = m;
         return MLP_OK;
     }
@@ -269,7 +330,7 @@ mlp_err reg_get(registry *r, const char *name, int version, const char *alias, r
 void reg_release(registry *r, reg_model *m)
 {
     if (!m) return;
-    pthread_mutex_lock(&r->mu);
+    mu_lock(r);
     int last = atomic_fetch_sub(&m->refs, 1) == 1;
     int do_free = last && m->evicted;
     if (do_free) /* an uncached one leaves the loose list (a no-op for one reg_evict dropped) */
@@ -279,38 +340,75 @@ void reg_release(registry *r, reg_model *m)
                 break;
             }
     if (last) pthread_cond_broadcast(&r->released);
-    pthread_mutex_unlock(&r->mu);
+    mu_unlock(r);
     if (do_free) model_free(m);
 }
 
 void reg_evict(registry *r, const char *name, int version)
 {
-    pthread_mutex_lock(&r->mu);
+    mu_lock(r);
     invalidate_locked(r, name); /* a load of this version under way is not cached or served */
     for (int i = 0; i < r->cap; i++) {
         reg_model *m = r->m[i];
         if (!m || m->version != version || strcmp(m->name, name) != 0) continue;
         r->m[i] = NULL;
-        while (atomic_load(&m->refs) > 0) pthread_cond_wait(&r->released, &r->mu);
+        while (atomic_load(&m->refs) > 0) mu_wait(r);
         model_free(m);
     }
     /* copies served uncached because the cache was full: their last release frees them */
     for (reg_model *m = r->loose; m;) {
         if (m->version == version && strcmp(m->name, name) == 0) {
-            pthread_cond_wait(&r->released, &r->mu);
+            mu_wait(r);
             m = r->loose; /* the list may have changed: look again from the start */
         } else {
             m = m->next_loose;
         }
     }
-    pthread_mutex_unlock(&r->mu);
+    mu_unlock(r);
 }
 
 int reg_loaded(registry *r)
 {
     int n = 0;
-    pthread_mutex_lock(&r->mu);
+    mu_lock(r);
     for (int i = 0; i < r->cap; i++) n += r->m[i] != NULL;
-    pthread_mutex_unlock(&r->mu);
+    mu_unlock(r);
     return n;
+}
+
+const char *reg_model_name(const reg_model *m)
+{
+    return m->name;
+}
+
+int reg_model_version(const reg_model *m)
+{
+    return m->version;
+}
+
+const char *reg_model_task(const reg_model *m)
+{
+    return m->task;
+}
+
+const net *reg_model_net(const reg_model *m)
+{
+    return m->b->net;
+}
+
+const net_spec *reg_model_spec(const reg_model *m)
+{
+    return net_get_spec(m->b->net);
+}
+
+char *const *reg_model_features(const reg_model *m, int *n)
+{
+    *n = m->b->n_features;
+    return m->b->features;
+}
+
+char *const *reg_model_labels(const reg_model *m, int *n)
+{
+    *n = m->b->n_labels;
+    return m->b->labels;
 }

@@ -14,6 +14,11 @@
  * instead. So once a writer's reg_invalidate or reg_evict has returned, no later reg_get sees
  * the old "latest" or alias target, nor a deleted version.
  *
+ * reg_model is opaque: a handler reads a held model through the reg_model_* accessors (name,
+ * version, task, network, spec, feature names, labels) and never its bundle or reference count.
+ * Who calls reg_invalidate and reg_evict: the models service (server/modelsvc.h), after each of
+ * its store writes; request handlers never do.
+ *
  * Owns: the loaded bundles. Borrows: the store (outlives the registry).
  * Threading: all functions are safe from any thread; one mutex guards the maps (held only for
  * lookups, never during decoding or inference). */
@@ -24,20 +29,11 @@
 #include "mlp.h"
 #include "store.h"
 
-#include <stdatomic.h>
-
 typedef struct registry registry;
 
-typedef struct reg_model {
-    char name[72];
-    int version;
-    char task[16];
-    model_bundle *b;              /* owned */
-    atomic_int refs;              /* held references (the cache's own is not counted) */
-    int evicted;                  /* removed from the cache; freed at the last release */
-    struct reg_model *next_loose; /* registry's list of uncached models still referenced */
-    unsigned long last_use;
-} reg_model;
+/* One loaded version of a model: immutable while a reference is held. Opaque; the accessors
+ * below read it. */
+typedef struct reg_model reg_model;
 
 mlp_err reg_new(store *s, int capacity, registry **out);
 void reg_free(registry *r);
@@ -57,5 +53,18 @@ void reg_invalidate(registry *r, const char *name);
 void reg_evict(registry *r, const char *name, int version);
 /* Versions currently loaded. */
 int reg_loaded(registry *r);
+
+/* What a held model is. Every pointer is borrowed: valid until reg_release of m. */
+const char *reg_model_name(const reg_model *m);
+int reg_model_version(const reg_model *m);
+/* The task as the store recorded it ("classification", ...). */
+const char *reg_model_task(const reg_model *m);
+/* The network (read-only; see core/net.h for concurrent use) and its spec. */
+const net *reg_model_net(const reg_model *m);
+const net_spec *reg_model_spec(const reg_model *m);
+/* Feature names (*n of them; 0 when the model has none) and class labels in output order (*n;
+ * 0 unless classification). */
+char *const *reg_model_features(const reg_model *m, int *n);
+char *const *reg_model_labels(const reg_model *m, int *n);
 
 #endif

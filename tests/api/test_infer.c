@@ -289,8 +289,6 @@ static void non_finite_outputs_are_null(void **state)
 }
 
 /* A classifier of 2 inputs and 3 classes, as v2_answer_json sees it (no network needed). */
-static model_bundle v2_bundle = {NULL, 0, NULL, 3, labels};
-static reg_model v2_model = {.name = "clf", .version = 4, .b = &v2_bundle};
 static const net_spec v2_spec = {.task = TASK_CLASSIFICATION, .n_in = 2, .n_out = 3};
 static const float X42[] = {1, 2, 3, 4, 5, 6, 7, 8};
 
@@ -301,7 +299,7 @@ static json_t *build_v2(const float *Y, int binary, size_t *bin_total)
     static const v2_want want_bin[] = {{OUT_PROB, 1}, {OUT_LABEL, 0}};
     json_t *id = json_string("req-1");
     if (!id) return NULL; /* an injected failure: the answer would need it */
-    v2_result r = {&v2_model, &v2_spec, id, binary ? want_bin : want_json, 2, X42, Y, 4};
+    v2_result r = {"clf", 4, labels, 3, &v2_spec, id, binary ? want_bin : want_json, 2, X42, Y, 4};
     json_t *o = v2_answer_json(&r, bin_total);
     json_decref(id);
     return o;

@@ -1,5 +1,7 @@
-/* test_registry.c — the model cache's answers when a publish or a delete lands between its
- * unlocked store read and its return (server/registry.c).
+/* test_registry.c — the model cache (server/registry.c) and the models service that keeps it
+ * consistent (server/modelsvc.c): answers when a publish or a delete lands between the cache's
+ * unlocked store read and its return; readers racing an evict (run it under ASan: a model freed
+ * under a reader is a use-after-free there); the capacity bound and its LRU choice; invalidation.
  *
  * The test binary is linked with -Wl,--wrap=store_model_version_get and
  * -Wl,--wrap=store_model_alias_resolve (Makefile), so every store read the registry makes goes
@@ -14,6 +16,7 @@
 #include <cmocka.h>
 
 #include "bundle.h"
+#include "modelsvc.h"
 #include "net.h"
 #include "registry.h"
 #include "store.h"
@@ -47,6 +50,7 @@ static struct {
     int victim; /* RACE_DELETE: the version it deletes */
     int fired;  /* the writer ran */
     int last_published;
+    _Atomic int loads; /* store reads of a model's blob: one per load into the cache */
 } T;
 
 static int publish(void)
@@ -63,6 +67,7 @@ mlp_err __wrap_store_model_version_get(store *s, const char *name, int version,
                                        store_model_version *info, void **blob, size_t *len)
 {
     mlp_err rc = __real_store_model_version_get(s, name, version, info, blob, len);
+    if (blob) atomic_fetch_add(&T.loads, 1);
     int race = T.race;
     T.race = RACE_NONE; /* once: the writer's own reads and the retries go straight through */
     if (race == RACE_PUBLISH) {
@@ -144,7 +149,7 @@ static int get_version(int version, const char *alias, mlp_err *rc_out)
     mlp_error_clear(&err);
     mlp_err rc = reg_get(T.reg, "m", version, alias, &m, &err);
     if (rc_out) *rc_out = rc;
-    int v = rc == MLP_OK ? m->version : 0;
+    int v = rc == MLP_OK ? reg_model_version(m) : 0;
     reg_release(T.reg, m);
     return v;
 }
@@ -233,6 +238,204 @@ static void evict_waits_for_an_uncached_reader(void **state)
     for (int i = 0; i < 4; i++) reg_release(T.reg, held[i]);
 }
 
+/* ---- readers racing an evict */
+
+enum { READERS = 4 };
+
+static struct {
+    _Atomic int stop;
+    _Atomic int evicted;  /* 1 once reg_evict of version 1 has returned */
+    _Atomic int late_ok;  /* gets of version 1 begun after that which still found it */
+    _Atomic long served;  /* predictions made on a held version 1 */
+    _Atomic long missing; /* gets of version 1 answered MLP_ENOTFOUND */
+} R;
+
+/* Gets version 1, predicts with it (touching its weights), holds it a moment and releases it,
+ * until told to stop. A get that began after the evict returned must not find it. */
+static void *reader(void *arg)
+{
+    (void)arg;
+    float x[2] = {0.5f, -0.25f}, y[1], scratch[64];
+    while (!atomic_load(&R.stop)) {
+        int after = atomic_load(&R.evicted);
+        reg_model *m = NULL;
+        mlp_error err;
+        mlp_error_clear(&err);
+        mlp_err rc = reg_get(T.reg, "m", 1, NULL, &m, &err);
+        if (rc == MLP_OK) {
+            if (after) atomic_fetch_add(&R.late_ok, 1);
+            const net *n = reg_model_net(m);
+            if (net_scratch_floats(n, 1) <= 64 && reg_model_version(m) == 1 &&
+                net_predict(n, x, 1, y, scratch) == MLP_OK)
+                atomic_fetch_add(&R.served, 1);
+            usleep(50);
+            reg_release(T.reg, m);
+        } else if (rc == MLP_ENOTFOUND) {
+            atomic_fetch_add(&R.missing, 1);
+        }
+    }
+    return NULL;
+}
+
+/* N threads get and release version 1 while it is deleted in the store and evicted: the evict
+ * waits for them (a model freed under a reader is an ASan use-after-free), and once it has
+ * returned no new get finds the version. */
+static void concurrent_gets_and_an_evict(void **state)
+{
+    (void)state;
+    publish();
+    publish();
+    memset(&R, 0, sizeof R);
+    pthread_t th[READERS];
+    for (int i = 0; i < READERS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, reader, NULL), 0);
+    for (int ms = 0; atomic_load(&R.served) < 200 && ms < 10000; ms++) usleep(1000);
+    assert_true(atomic_load(&R.served) >= 200);
+    mlp_error err;
+    mlp_error_clear(&err);
+    assert_int_equal(store_model_version_delete(T.s, "m", 1, &err), MLP_OK);
+    reg_evict(T.reg, "m", 1);
+    atomic_store(&R.evicted, 1);
+    long missing0 = atomic_load(&R.missing);
+    for (int ms = 0; atomic_load(&R.missing) < missing0 + 200 && ms < 10000; ms++) usleep(1000);
+    atomic_store(&R.stop, 1);
+    for (int i = 0; i < READERS; i++) pthread_join(th[i], NULL);
+    assert_int_equal(atomic_load(&R.late_ok), 0);
+    assert_true(atomic_load(&R.missing) >= missing0 + 200);
+    assert_int_equal(get_version(0, NULL, NULL), 2);
+}
+
+/* reg_evict of a cached version blocks while a request holds it and returns at its release. */
+static void *evict_v1(void *arg)
+{
+    (void)arg;
+    reg_evict(T.reg, "m", 1);
+    atomic_store(&evict_done, 1);
+    return NULL;
+}
+
+static void evict_waits_for_a_cached_reader(void **state)
+{
+    (void)state;
+    publish();
+    reg_model *m = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    assert_int_equal(reg_get(T.reg, "m", 1, NULL, &m, &err), MLP_OK);
+    assert_int_equal(reg_loaded(T.reg), 1);
+    pthread_t th;
+    atomic_store(&evict_done, 0);
+    assert_int_equal(pthread_create(&th, NULL, evict_v1, NULL), 0);
+    usleep(200 * 1000);
+    assert_int_equal(atomic_load(&evict_done), 0);
+    assert_string_equal(reg_model_name(m), "m"); /* still whole while held */
+    reg_release(T.reg, m);
+    pthread_join(th, NULL);
+    assert_int_equal(atomic_load(&evict_done), 1);
+    assert_int_equal(reg_loaded(T.reg), 0);
+}
+
+/* ---- capacity and LRU */
+
+/* Loads (name "m", version v) and releases it; returns the number of store loads it made. */
+static int touch(int v)
+{
+    int before = atomic_load(&T.loads);
+    assert_int_equal(get_version(v, NULL, NULL), v);
+    return atomic_load(&T.loads) - before;
+}
+
+/* With 4 slots, a fifth unreferenced version drops the least recently used one: versions 1..4
+ * loaded, 1 used again, 5 loaded -> 2 is the one gone (loading it again reads the store) and 1
+ * is still cached. */
+static void capacity_drops_the_least_recently_used(void **state)
+{
+    (void)state;
+    for (int v = 1; v <= 5; v++) publish();
+    for (int v = 1; v <= 4; v++) assert_int_equal(touch(v), 1);
+    assert_int_equal(reg_loaded(T.reg), 4);
+    assert_int_equal(touch(1), 0); /* cached: no store read */
+    assert_int_equal(touch(5), 1);
+    assert_int_equal(reg_loaded(T.reg), 4); /* bounded */
+    assert_int_equal(touch(1), 0);          /* recently used: kept */
+    assert_int_equal(touch(3), 0);
+    assert_int_equal(touch(4), 0);
+    assert_int_equal(touch(5), 0);
+    assert_int_equal(touch(2), 1); /* the one dropped */
+    assert_int_equal(reg_loaded(T.reg), 4);
+}
+
+/* ---- invalidation, and the models service doing it */
+
+/* A "latest" resolution is cached until reg_invalidate: a version added to the store behind the
+ * registry's back is not seen, and is once invalidated. */
+static void invalidate_makes_the_next_get_see_the_new_latest(void **state)
+{
+    (void)state;
+    publish();
+    assert_int_equal(get_version(0, NULL, NULL), 1);
+    int v = 0;
+    assert_int_equal(
+        store_model_add_version(T.s, "m", "", "regression", 2, 1, "{}", T.blob, T.len, &v), MLP_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(get_version(0, NULL, NULL), 1); /* the cached resolution */
+    reg_invalidate(T.reg, "m");
+    assert_int_equal(get_version(0, NULL, NULL), 2);
+}
+
+/* Every write of the models service leaves the cache agreeing with the store, with no
+ * reg_invalidate or reg_evict by the caller. */
+static void modelsvc_writes_keep_the_cache_consistent(void **state)
+{
+    (void)state;
+    net_spec sp = {.task = TASK_REGRESSION,
+                   .n_in = 2,
+                   .n_out = 1,
+                   .n_hidden = 0,
+                   .act = ACT_LINEAR,
+                   .out_act = ACT_LINEAR,
+                   .loss = LOSS_SQUARED};
+    net *n = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    assert_int_equal(net_new(&sp, &n, &err), MLP_OK);
+    char *feat[] = {"a", "b"};
+    int v = 0;
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(modelsvc_import(T.s, T.reg, "m", n, 2, feat, 0, NULL, "{}", &v), MLP_OK);
+        assert_int_equal(v, i);
+        assert_int_equal(get_version(0, NULL, NULL), i); /* the import is the new latest */
+    }
+    net_free(n);
+    reg_model *m = NULL;
+    assert_int_equal(reg_get(T.reg, "m", 3, NULL, &m, &err), MLP_OK);
+    int nf = 0;
+    char *const *f = reg_model_features(m, &nf);
+    assert_int_equal(nf, 2);
+    assert_string_equal(f[1], "b");
+    assert_string_equal(reg_model_task(m), "regression");
+    assert_int_equal(reg_model_spec(m)->n_in, 2);
+    reg_release(T.reg, m);
+
+    assert_int_equal(modelsvc_alias_set(T.s, T.reg, "m", "stable", 1), MLP_OK);
+    assert_int_equal(get_version(0, "stable", NULL), 1);
+    assert_int_equal(modelsvc_alias_set(T.s, T.reg, "m", "stable", 2), MLP_OK);
+    assert_int_equal(get_version(0, "stable", NULL), 2);
+    assert_int_equal(modelsvc_alias_set(T.s, T.reg, "m", "stable", 9), MLP_ENOTFOUND);
+    assert_int_equal(get_version(0, "stable", NULL), 2);
+    assert_int_equal(modelsvc_alias_delete(T.s, T.reg, "m", "stable"), MLP_OK);
+    mlp_err rc;
+    assert_int_equal(get_version(0, "stable", &rc), 0);
+    assert_int_equal(rc, MLP_ENOTFOUND);
+
+    assert_int_equal(get_version(3, NULL, NULL), 3); /* cached */
+    assert_int_equal(modelsvc_delete_version(T.s, T.reg, "m", 3, &err), MLP_OK);
+    assert_int_equal(get_version(3, NULL, &rc), 0);
+    assert_int_equal(rc, MLP_ENOTFOUND);
+    assert_int_equal(get_version(0, NULL, NULL), 2); /* latest moved back */
+    assert_int_equal(modelsvc_delete_version(T.s, T.reg, "m", 3, &err), MLP_ENOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +444,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(deleted_version_is_not_cached_by_a_racing_load, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(evict_waits_for_an_uncached_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_gets_and_an_evict, setup, teardown),
+        cmocka_unit_test_setup_teardown(evict_waits_for_a_cached_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(capacity_drops_the_least_recently_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(invalidate_makes_the_next_get_see_the_new_latest, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(modelsvc_writes_keep_the_cache_consistent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,63 @@
+/* modelsvc.c — model writes: the store write, then the registry step (modelsvc.h). */
+#include "modelsvc.h"
+
+#include "bundle.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+mlp_err modelsvc_import(store *s, registry *reg, const char *name, const net *n, int n_features,
+                        char *const *features, int n_labels, char *const *labels,
+                        const char *meta_json, int *version)
+{
+    assert(s && reg && name && n && meta_json && version);
+    const net_spec *sp = net_get_spec(n);
+    void *blob = NULL;
+    size_t len = 0;
+    mlp_err rc = bundle_encode(n, n_features, features, n_labels, labels, &blob, &len);
+    if (rc) goto out;
+    rc = store_model_add_version(s, name, "", task_name(sp->task), sp->n_in, sp->n_out, meta_json,
+                                 blob, len, version);
+    if (rc) goto out;
+    reg_invalidate(reg, name);
+out:
+    free(blob);
+    return rc;
+}
+
+mlp_err modelsvc_publish_run(store *s, registry *reg, const char *run_id, const char *model_name,
+                             const char *task, int input_dim, int output_dim, const char *meta_json,
+                             const void *blob, size_t blob_len, int *version)
+{
+    assert(s && reg && run_id && model_name);
+    mlp_err rc = store_run_succeed(s, run_id, model_name, task, input_dim, output_dim, meta_json,
+                                   blob, blob_len, version);
+    if (rc == MLP_OK) reg_invalidate(reg, model_name);
+    return rc;
+}
+
+mlp_err modelsvc_delete_version(store *s, registry *reg, const char *name, int version,
+                                mlp_error *err)
+{
+    assert(s && reg && name);
+    mlp_err rc = store_model_version_delete(s, name, version, err);
+    if (rc == MLP_OK) reg_evict(reg, name, version);
+    return rc;
+}
+
+mlp_err modelsvc_alias_set(store *s, registry *reg, const char *name, const char *alias,
+                           int version)
+{
+    assert(s && reg && name && alias);
+    mlp_err rc = store_model_alias_set(s, name, alias, version);
+    if (rc == MLP_OK) reg_invalidate(reg, name);
+    return rc;
+}
+
+mlp_err modelsvc_alias_delete(store *s, registry *reg, const char *name, const char *alias)
+{
+    assert(s && reg && name && alias);
+    mlp_err rc = store_model_alias_delete(s, name, alias);
+    if (rc == MLP_OK) reg_invalidate(reg, name);
+    return rc;
+}
