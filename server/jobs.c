@@ -35,69 +35,32 @@
  * without a worker; stopped first, the run is still unfinished in the store and the next start
  * takes it up again.
  *
- * BLAS threads: main sets OpenBLAS's (process-wide) thread count to cores / workers, at least
- * 1, so that N concurrent runs never keep more busy threads than cores; one run alone uses all
- * cores. Mini-batches run at SCHED_IDLE — on a compute thread per run (train_at_idle) and on
- * OpenBLAS's pool threads (jobs_idle_blas_threads, called by main before any other thread
- * exists; nice 19 where the policy is refused) — so a request thread that wakes up preempts
- * training at once, and training uses the CPU that serving leaves idle. More than that, a run
- * pauses between mini-batches while heavy inference traffic flows (jobs_hooks.serving_busy:
- * >= 2,000 requests/s over the last 2 ms, api/infer.h; looked at again every SERVING_POLL_US),
- * so it does not even take the short gaps between requests, where its cache footprint and the
- * preemption on each request's arrival cost latency. Both would starve a run for as long as the
- * load lasts; the training share below bounds them. Nothing a request may wait for is held at
- * SCHED_IDLE: the epoch callback (checkpoint, store transaction, events) runs on the worker
- * thread at nice +5. Measured: p99 under training vs idle, bench/RESULTS.md (serving).
+ * Data: a worker prepares its run's matrices with trainset_prepare (server/trainset.c: columns,
+ * the seeded validation split, class lists) and trains them with core/train.c.
  *
- * Training share (--train-share, jobs_opts.train_share, default 0.2 of a core): a running run
- * gets at least that share of one core whatever the inference load. Its worker keeps the account
- * while the compute thread trains (share_tick, every SHARE_TICK_US): debt += share x wall time -
- * the compute thread's CPU time (its CPU-time clock), held within +-share x SHARE_WINDOW_S so
- * that neither a quiet spell nor a long starvation is carried for more than about a second.
- * While the debt is positive the run is owed: the compute thread and OpenBLAS's pool threads are
- * raised to SCHED_OTHER nice 0 (a request thread's priority), OpenBLAS is capped at one thread
- * as for a request (jobs_hooks.blas_single: a pool thread that ran at SCHED_IDLE comes late to
- * the CPU even once raised, and a two-thread product would wait for it), and the pause for
- * serving is skipped; once it is even again everything returns to SCHED_IDLE and the pause. So
- * under a load that keeps every core busy the run advances in slices of about a tick at a
- * request's priority, share of the time; pool-thread time is not counted, so it may get more.
- * The time of the epoch callback is neither owed nor credited. Share 0 keeps no account (a run
- * then trains only on CPU that serving leaves). Raising a thread out of SCHED_IDLE needs
- * CAP_SYS_NICE or RLIMIT_NICE 20; where that is refused mlpd says so once and the run only skips
- * the pause. Tested: tests/server/test_jobs.c; measured: bench/serve.sh (epochs/s under load).
- *
- * Inference before training: while any inference request is computing, api/infer.c caps
- * OpenBLAS at one thread (openblas_set_num_threads(1)) and restores the start-up count when the
- * last one finishes; every request computes only once the cap is in effect. A request's
- * sgemv/sgemm then runs on its own HTTP thread and never queues for OpenBLAS's pool threads —
- * busy with a training sgemm, and at SCHED_IDLE not scheduled while requests keep the cores
- * busy — (single-threaded is also faster for these small products), and training drops to its
- * compute thread alone while requests flow; an sgemm already running keeps its threads until
- * it returns (one mini-batch layer). */
+ * CPU: the worker's own work runs at nice +5, the mini-batches on a compute thread per run at
+ * SCHED_IDLE that pauses while serving is busy, and the worker keeps the run's training share
+ * meanwhile; that policy, and why, is the DESIGN comment of server/cpusched.c (jobs_opts.sched). */
 #include "jobs.h"
 #include "events.h"
 #include "metrics.h"
+#include "cpusched.h"
 #include "trainset.h"
 
 #include "train.h"
 
+#include <assert.h>
 #include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <errno.h>
-#include <sched.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 enum { CANCEL_NONE = 0, CANCEL_USER = 1, CANCEL_SHUTDOWN = 2 };
-
-#define SERVING_POLL_US 1000 /* a paused run looks again this often */
 
 typedef struct {
     char run_id[24];
@@ -172,19 +135,16 @@ static mlp_err on_epoch(void *vctx, const train_metrics *m, trainer *t)
     return rc;
 }
 
-static void train_priority(pid_t tid);
-
 /* ---- the compute thread ----
  * trainer_run's mini-batches run on a thread of their own at SCHED_IDLE; everything else of a
  * run — the store, the events hub, the registry, and the epoch callback with its checkpoint and
  * transaction — stays on the worker thread at nice +5. A SCHED_IDLE thread is not scheduled at
  * all while requests keep the cores busy, so it must not hold anything a request thread may
  * wait for (the SQLite write lock, the hub's mutex, a big malloc's mmap): the compute thread
- * hands each epoch callback to the worker and waits for its answer. */
+ * hands each epoch callback to the worker and waits for its answer. The worker keeps the run's
+ * training share (cpusched.c DESIGN) meanwhile. */
 typedef struct {
     trainer *t;
-    int (*serving_busy)(void);
-    void (*blas_single)(int on); /* jobs_hooks.blas_single, may be NULL */
     const atomic_int *cancel;
     mlp_error *err;
     pthread_mutex_t mu;
@@ -193,15 +153,8 @@ typedef struct {
     mlp_err cb_rc;          /* the worker's answer to the last epoch */
     int finished;
     mlp_err rc;
-    /* The training share (share_tick), kept by the worker under mu; the compute thread reads
-     * only `owed`. */
-    double share;     /* jobs_opts.train_share, cores; 0: no keeper */
-    atomic_int tid;   /* the compute thread's id once it runs, else 0 */
-    clockid_t cpu;    /* the compute thread's CPU-time clock */
-    double debt;      /* CPU seconds owed: share x wall - CPU, within +-share x SHARE_WINDOW_S */
-    double last_wall; /* monotonic seconds at the previous tick; 0: none since (re)start */
-    double last_cpu;  /* the compute thread's CPU seconds then */
-    atomic_int owed;  /* 1 while debt > 0: raised, BLAS on one thread, no pause for serving */
+    sched_share acct; /* the training share, ticked by the worker under mu; the compute thread
+                         reads only sched_share_owed */
 } compute;
 
 static mlp_err epoch_to_worker(void *vc, const train_metrics *m, trainer *t)
@@ -217,106 +170,18 @@ static mlp_err epoch_to_worker(void *vc, const train_metrics *m, trainer *t)
     return rc;
 }
 
-/* Between mini-batches: wait while inference requests flow (jobs_hooks.serving_busy), unless the
- * run is behind its share. */
+/* Between mini-batches: wait while inference requests flow, unless the run is behind its share. */
 static void yield_to_serving(void *vc)
 {
     compute *c = vc;
-    while (c->serving_busy() && !atomic_load(&c->owed) && !(c->cancel && atomic_load(c->cancel)))
-        usleep(SERVING_POLL_US);
-}
-
-/* ---- the training share (DESIGN: "Training share") ----
- * OpenBLAS's pool threads, listed by jobs_idle_blas_threads before any jobs exists and shared by
- * every run as the pool is: a run behind its share raises them with its compute thread, since a
- * training sgemm that began on two threads waits for them to finish it. */
-#define POOL_MAX       64
-#define SHARE_TICK_US  10000 /* the keeper looks this often */
-#define SHARE_WINDOW_S 1.0   /* credit or debt older than about this much is forgotten */
-static pid_t pool_tid[POOL_MAX];
-static int pool_n;
-static int pool_raisers; /* runs behind their share; the pool is raised while > 0 */
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int raise_refused; /* said once per process */
-
-static double clock_s(clockid_t clk)
-{
-    struct timespec ts;
-    if (clock_gettime(clk, &ts) != 0) return -1.0;
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* SCHED_OTHER at nice 0, a request thread's priority. Leaving SCHED_IDLE (or nice 19) needs
- * CAP_SYS_NICE or RLIMIT_NICE 20; without them the run only skips the pause, said once. */
-static void share_raise(pid_t tid)
-{
-    struct sched_param sp = {0};
-    if (sched_setscheduler(tid, SCHED_OTHER, &sp) == 0 &&
-        setpriority(PRIO_PROCESS, (id_t)tid, 0) == 0)
-        return;
-    if (!atomic_exchange(&raise_refused, 1))
-        fprintf(stderr,
-                "mlpd: --train-share: cannot raise training out of SCHED_IDLE (%s; needs "
-                "CAP_SYS_NICE or RLIMIT_NICE 20): a run gets its share only while a core is "
-                "free\n",
-                strerror(errno));
-}
-
-static void pool_raise(int up)
-{
-    pthread_mutex_lock(&pool_mu);
-    int was = pool_raisers;
-    pool_raisers += up ? 1 : -1;
-    if ((was == 0) != (pool_raisers == 0))
-        for (int i = 0; i < pool_n; i++) {
-            if (up)
-                share_raise(pool_tid[i]);
-            else
-                train_priority(pool_tid[i]);
-        }
-    pthread_mutex_unlock(&pool_mu);
-}
-
-/* One tick of the keeper, on the worker under c->mu (so the compute thread has not exited):
- * charges the run share x the wall time since the last tick, credits the CPU time its compute
- * thread got, and while the run is behind raises it and the pool and keeps OpenBLAS on one
- * thread (jobs_hooks.blas_single: new products need no pool thread, whose place in the
- * scheduler's queue after running at SCHED_IDLE is far back); lowers them once it is not. */
-static void share_tick(compute *c)
-{
-    pid_t tid = (pid_t)atomic_load(&c->tid);
-    double wall = clock_s(CLOCK_MONOTONIC), cpu = clock_s(c->cpu);
-    if (!tid || wall < 0 || cpu < 0) return;
-    if (c->last_wall > 0) {
-        double lim = c->share * SHARE_WINDOW_S;
-        c->debt += c->share * (wall - c->last_wall) - (cpu - c->last_cpu);
-        if (c->debt > lim) c->debt = lim;
-        if (c->debt < -lim) c->debt = -lim;
-    }
-    c->last_wall = wall;
-    c->last_cpu = cpu;
-    int owe = c->debt > 0;
-    if (owe == atomic_load(&c->owed)) return;
-    if (owe) {
-        if (c->blas_single) c->blas_single(1);
-        share_raise(tid);
-        pool_raise(1);
-        atomic_store(&c->owed, 1);
-    } else {
-        atomic_store(&c->owed, 0);
-        train_priority(tid);
-        pool_raise(0);
-        if (c->blas_single) c->blas_single(0);
-    }
+    sched_train_yield(&c->acct, c->cancel);
 }
 
 static void *compute_main(void *vc)
 {
     compute *c = vc;
-    pid_t tid = (pid_t)syscall(SYS_gettid);
-    train_priority(tid);
-    atomic_store(&c->tid, (int)tid); /* the keeper may raise it from now on */
-    if (c->serving_busy) trainer_set_yield(c->t, yield_to_serving, c);
+    sched_share_compute_begin(&c->acct);
+    trainer_set_yield(c->t, yield_to_serving, c);
     mlp_err rc = trainer_run(c->t, epoch_to_worker, c, c->cancel, c->err);
     pthread_mutex_lock(&c->mu);
     c->rc = rc;
@@ -330,12 +195,8 @@ static void *compute_main(void *vc)
  * on_epoch here; the same result. Without a thread it trains here. */
 static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel, mlp_error *err)
 {
-    compute c = {.t = t,
-                 .serving_busy = ec->j->hooks.serving_busy,
-                 .blas_single = ec->j->hooks.blas_single,
-                 .cancel = cancel,
-                 .err = err,
-                 .share = ec->j->o.train_share};
+    compute c = {.t = t, .cancel = cancel, .err = err};
+    sched_share_init(&c.acct, ec->j->o.sched);
     pthread_mutex_init(&c.mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -348,7 +209,9 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
         pthread_mutex_destroy(&c.mu);
         return trainer_run(t, on_epoch, ec, cancel, err);
     }
-    if (c.share > 0 && pthread_getcpuclockid(th, &c.cpu) != 0) c.share = 0;
+    clockid_t cpu;
+    int keep = sched_share_kept(&c.acct) && pthread_getcpuclockid(th, &cpu) == 0;
+    if (keep) sched_share_clock(&c.acct, cpu);
     struct timespec tick; /* the keeper's next tick: kept across epoch wake-ups */
     clock_gettime(CLOCK_MONOTONIC, &tick);
     pthread_mutex_lock(&c.mu);
@@ -360,18 +223,18 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
             pthread_mutex_lock(&c.mu);
             c.cb_rc = rc;
             c.m = NULL;
-            c.last_wall = 0; /* the callback's time is neither owed nor credited */
+            sched_share_skip(&c.acct); /* the callback's time is neither owed nor credited */
             pthread_cond_broadcast(&c.cv);
             continue;
         }
-        if (c.share <= 0) {
+        if (!keep) {
             pthread_cond_wait(&c.cv, &c.mu);
             continue;
         }
         if (pthread_cond_timedwait(&c.cv, &c.mu, &tick) != ETIMEDOUT) continue;
-        if (!c.finished && !c.m) share_tick(&c);
+        if (!c.finished && !c.m) sched_share_tick(&c.acct);
         clock_gettime(CLOCK_MONOTONIC, &tick);
-        tick.tv_nsec += SHARE_TICK_US * 1000L;
+        tick.tv_nsec += SCHED_SHARE_TICK_US * 1000L;
         if (tick.tv_nsec >= 1000000000L) {
             tick.tv_sec++;
             tick.tv_nsec -= 1000000000L;
@@ -379,10 +242,7 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
     }
     pthread_mutex_unlock(&c.mu);
     pthread_join(th, NULL);
-    if (atomic_load(&c.owed)) {
-        pool_raise(0);
-        if (c.blas_single) c.blas_single(0);
-    }
+    sched_share_end(&c.acct);
     trainer_set_yield(t, NULL, NULL);
     pthread_cond_destroy(&c.cv);
     pthread_mutex_destroy(&c.mu);
@@ -553,31 +413,6 @@ out:
     store_run_clear(&r);
 }
 
-/* Training threads yield to every other thread: SCHED_IDLE, or nice 19 when that is refused. */
-static void train_priority(pid_t tid)
-{
-    struct sched_param sp = {0};
-    if (sched_setscheduler(tid, SCHED_IDLE, &sp) != 0) setpriority(PRIO_PROCESS, (id_t)tid, 19);
-}
-
-void jobs_idle_blas_threads(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return;
-    pid_t self = getpid();
-    struct dirent *e;
-    pthread_mutex_lock(&pool_mu);
-    pool_n = 0;
-    while ((e = readdir(d)) != NULL) {
-        long tid = strtol(e->d_name, NULL, 10);
-        if (tid <= 0 || tid == self) continue;
-        train_priority((pid_t)tid);
-        if (pool_n < POOL_MAX) pool_tid[pool_n++] = (pid_t)tid;
-    }
-    pthread_mutex_unlock(&pool_mu);
-    closedir(d);
-}
-
 static void *worker_main(void *varg)
 {
     worker_arg *a = varg;
@@ -586,7 +421,7 @@ static void *worker_main(void *varg)
     free(a);
     /* Inference first: the worker's own work (data preparation, the store, events) at nice +5;
      * its mini-batches on a SCHED_IDLE compute thread (train_at_idle). */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
+    sched_worker_thread();
     for (;;) {
         pthread_mutex_lock(&j->mu);
         while (!j->stopping && j->qlen == 0) pthread_cond_wait(&j->cv, &j->mu);
@@ -681,6 +516,7 @@ int jobs_queue_depth(jobs *j)
 mlp_err jobs_start(store *s, registry *reg, const jobs_hooks *hooks, const jobs_opts *o, jobs **out,
                    mlp_error *err)
 {
+    assert(o->sched);
     jobs *j = calloc(1, sizeof *j);
     if (!j) return MLP_ENOMEM;
     j->st = s;

@@ -1,10 +1,10 @@
-/* test_jobs.c — the training queue's share guarantee (server/jobs.c DESIGN, "Training share").
- * A steady inference load is simulated by a jobs_hooks.serving_busy that always answers 1 (what
- * api/infer.c answers while >= 2,000 requests/s finish), and every core is kept busy by spinning
- * threads at nice 0: a run paused for serving, or left at SCHED_IDLE, would make no progress.
- * With --train-share 20% it must still finish, at no less than 5% of its idle rate of epochs:
- * 20% of one core is 10% of an idle run on two, and the run's OpenBLAS pool thread, raised with
- * it, adds to that (about 25% measured); the margin is for a machine shared with other work.
+/* test_jobs.c — the training queue's share guarantee (server/cpusched.c DESIGN, "Training share").
+ * A steady inference load is simulated by a sched_opts.serving_busy that always answers 1 (what
+ * sched_serving_busy answers while >= 2,000 requests/s finish), and every core is kept busy by
+ * spinning threads at nice 0: a run paused for serving, or left at SCHED_IDLE, would make no
+ * progress. With --train-share 20% it must still finish, at no less than 5% of its idle rate of
+ * epochs: 20% of one core is 10% of an idle run on two, and the run's OpenBLAS pool thread, raised
+ * with it, adds to that (about 25% measured); the margin is for a machine shared with other work.
  * With --train-share 0 it stays paused. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "infer.h"
+#include "cpusched.h"
 #include "jobs.h"
 #include "registry.h"
 #include "runspec_api.h"
@@ -46,6 +46,7 @@ typedef struct {
     store *st;
     registry *reg;
     jobs *j;
+    sched *sc;
     char ds[24];
 } fixture;
 
@@ -100,6 +101,11 @@ static void make_dataset(fixture *f)
 
 static void start(fixture *f, double share)
 {
+    /* As main does: the policy, with OpenBLAS's pool threads at training priority, before any
+     * thread of ours starts. */
+    sched_opts so = {.train_share = share, .serving_busy = serving_busy};
+    assert_int_equal(sched_new(&so, &f->sc), MLP_OK);
+    sched_idle_pool(f->sc);
     snprintf(f->dir, sizeof f->dir, "/tmp/mlpd-jobs-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     mlp_error err;
@@ -107,14 +113,15 @@ static void start(fixture *f, double share)
     assert_int_equal(store_open(f->dir, &f->st, &err), MLP_OK);
     assert_int_equal(reg_new(f->st, 4, &f->reg), MLP_OK);
     make_dataset(f);
-    jobs_hooks hooks = {runspec_decode, runspec_describe, serving_busy, infer_blas_hold};
-    jobs_opts o = {1, openblas_get_num_threads(), 50u * 1000u * 1000u, NULL, share};
+    jobs_hooks hooks = {runspec_decode, runspec_describe};
+    jobs_opts o = {1, openblas_get_num_threads(), 50u * 1000u * 1000u, NULL, f->sc};
     assert_int_equal(jobs_start(f->st, f->reg, &hooks, &o, &f->j, &err), MLP_OK);
 }
 
 static void stop(fixture *f)
 {
     jobs_stop(f->j);
+    sched_free(f->sc);
     reg_free(f->reg);
     store_close(f->st);
     nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
@@ -256,10 +263,9 @@ static void share_zero_keeps_the_pause(void **state)
 
 int main(void)
 {
-    /* As main does: OpenBLAS on every core, its pool threads at training priority. */
+    /* As main does: OpenBLAS on every core (its pool threads are lowered by start). */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     openblas_set_num_threads(ncpu > 0 ? (int)ncpu : 1);
-    jobs_idle_blas_threads();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(run_keeps_its_share_under_load),
         cmocka_unit_test(share_zero_keeps_the_pause),
