@@ -498,10 +498,14 @@ mlp_err jobs_cancel(jobs *j, const char *run_id, mlp_error *err)
     /* A "running" run that waited in the FIFO to resume has no worker to end it. */
     if (waiting && now == RUN_RUNNING) {
         rc = store_run_cancel(j->st, run_id);
-        if (rc && rc != MLP_ECONFLICT) /* stored all the same: the next start cancels it */
+        if (rc == MLP_OK)
+            now = RUN_CANCELLED;
+        else if (rc != MLP_ECONFLICT) /* stored all the same: the next start cancels it */
             fprintf(stderr, "mlpd: run %s: cancel stored, but not yet marked: %s\n", run_id,
                     mlp_strerror(rc));
     }
+    /* Ended here (a worker publishes the end of a run it trains). */
+    if (now == RUN_CANCELLED) events_publish_status(j->o.events, j->st, run_id);
     return MLP_OK;
 }
 

@@ -46,7 +46,8 @@ mlp_err jobs_submit(jobs *j, const char *run_id);
  * run is cancelled at once, a running one within one mini-batch, and if the process stops first
  * (SIGTERM, a crash) the next start marks it cancelled; either way the run never succeeds.
  * MLP_ECONFLICT when it is already finished, MLP_ENOTFOUND when unknown, another code (err->msg
- * set) when the store could not record it: then nothing changed. */
+ * set) when the store could not record it: then nothing changed. A run it ends at once (queued,
+ * or waiting to resume) has its "cancelled" event published here; a running one's by its worker. */
 mlp_err jobs_cancel(jobs *j, const char *run_id, mlp_error *err);
 /* Runs waiting in the queue. */
 int jobs_queue_depth(jobs *j);
