@@ -104,6 +104,7 @@ static void start(fixture *f, double share)
 {
     /* As main does: the policy, with OpenBLAS's pool threads at training priority, before any
      * thread of ours starts. */
+    atomic_store(&serving, 0); /* no load unless a test makes one (even after a failed one) */
     sched_opts so = {.train_share = share, .serving_busy = serving_busy};
     assert_int_equal(sched_new(&so, &f->sc), MLP_OK);
     sched_idle_pool(f->sc);
