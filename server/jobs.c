@@ -5,16 +5,20 @@
  * for states; this module keeps only the in-memory FIFO of queued run ids and one slot per
  * worker holding the id and cancel flag of the run it trains.
  *
- * Who may touch what: HTTP threads create runs in the store (queued) and call jobs_submit, which
- * appends the id under `mu`; a worker pops it, marks it running in the store and owns the
- * trainer, its data and its scratch until the run ends — nothing else ever sees them. HTTP
- * threads read progress and metrics from the store only. Training never runs on an HTTP thread.
+ * Who may touch what: HTTP threads create runs through runsvc_submit (server/runsvc.c: the
+ * store, the "queued" event, then jobs_submit, which appends the id under `mu`); a worker pops it,
+ * marks it running in the store and owns the trainer, its data and its scratch until the run ends —
+ * nothing else ever sees them. HTTP threads read progress and metrics from the store only. Training
+ * never runs on an HTTP thread.
  *
  * Cancellation: jobs_cancel first stores the request (store_run_request_cancel, committed
  * before the caller answers 202): a queued run is cancelled there and its id leaves the FIFO; a
  * running one gets cancel_requested, and the worker slot's atomic cancel flag is set to
  * CANCEL_USER; the trainer reads it between mini-batches, so a run stops within one mini-batch,
- * keeps the metrics of its finished epochs and is marked cancelled. A run whose cancel is stored
+ * keeps the metrics of its finished epochs and is marked cancelled. Events: this module publishes
+ * every run event of a queued run (running, epochs, final states), each after its store write; a
+ * cancel that ends a run at once (queued, or waiting to resume) is published by jobs_cancel, one
+ * that a worker ends by the worker (events.h, "Publishers"). A run whose cancel is stored
  * can no longer succeed (store_run_succeed refuses it), so a 202 always ends in "cancelled",
  * whatever happens after it (the last mini-batch, SIGTERM, kill -9).
  *
