@@ -368,7 +368,7 @@ void runs_metrics(http_req *req, http_resp *resp)
     }
     /* {"metrics":[{"name":..,"step":..,"value":..,"timestamp":..},...]}, each value printed by
      * the metrics renderer (events_metric_number); a non-finite value is left out. */
-    size_t per = 96 + JO_STR_MAX(sizeof pts[0].timestamp);
+    size_t per = 128 + JO_STR_MAX(sizeof pts[0].timestamp);
     char *body = malloc(32 + (size_t)n * per);
     char *o = body;
     if (o) o = JO_LIT(o, "{\"metrics\":[");
