@@ -98,7 +98,7 @@ static void categorical_classes_in_level_order(void **state)
 /* 100 rows, x = row index: the split's rows are read back from X. */
 static ds_table *indexed(void)
 {
-    static char buf[100][2][8];
+    static char buf[100][2][16];
     static const char *cells[200];
     for (int r = 0; r < 100; r++) {
         snprintf(buf[r][0], sizeof buf[r][0], "%d", r);
