@@ -304,7 +304,7 @@ static void queue_is_fifo(void **state)
     start(&f, 0);
     char id[5][24];
     for (int i = 0; i < 5; i++) {
-        char model[8];
+        char model[24];
         snprintf(model, sizeof model, "fifo%d", i);
         submit_epochs(&f, model, 2, id[i], sizeof id[i]);
     }
