@@ -2,11 +2,12 @@
  * that sees every layer, so it sits above them at the top level: it wires api/ hooks into
  * server/ services and hands api/'s route table to the HTTP layer and the metrics.
  *
- * Start: config -> store (migrations) -> registry -> jobs (re-queues unfinished runs) -> HTTP.
- * Stop (SIGTERM/SIGINT): refuse new work, stop accepting, pause running runs at their last
- * checkpoint, finish in-flight requests, exit 0. */
+ * Start: config -> store (migrations) -> sched (CPU policy) -> registry -> jobs (re-queues
+ * unfinished runs) -> HTTP. Stop (SIGTERM/SIGINT): refuse new work, stop accepting, pause running
+ * runs at their last checkpoint, finish in-flight requests, exit 0. */
 #include "auth.h"
 #include "config.h"
+#include "cpusched.h"
 #include "events.h"
 #include "http.h"
 #include "infer.h"
@@ -95,6 +96,7 @@ int main(int argc, char **argv)
     store *st = NULL;
     registry *reg = NULL;
     events *ev = NULL;
+    sched *sc = NULL;
     jobs *jb = NULL;
     http_server *srv = NULL;
     int code = 1;
@@ -114,12 +116,14 @@ int main(int argc, char **argv)
     int blas = ncpu > 0 ? (int)(ncpu / cfg.workers) : 1;
     if (blas < 1) blas = 1;
     openblas_set_num_threads(blas);
-    jobs_idle_blas_threads(); /* OpenBLAS's pool threads train: SCHED_IDLE (jobs.c DESIGN) */
+    sched_opts so = {.train_share = cfg.train_share / 100.0};
+    if ((rc = sched_new(&so, &sc)) != MLP_OK) goto out;
+    sched_idle_pool(sc); /* OpenBLAS's pool threads train: SCHED_IDLE (cpusched.c DESIGN) */
 
     if ((rc = reg_new(st, cfg.model_cache, &reg)) != MLP_OK) goto out;
-    jobs_hooks hooks = {runspec_decode, runspec_describe, infer_serving_busy, infer_blas_hold};
+    jobs_hooks hooks = {runspec_decode, runspec_describe};
     if ((rc = events_new(cfg.sse_keepalive_s, &ev)) != MLP_OK) goto out;
-    jobs_opts jo = {cfg.workers, blas, cfg.max_params, ev, cfg.train_share / 100.0};
+    jobs_opts jo = {cfg.workers, blas, cfg.max_params, ev, sc};
     rc = jobs_start(st, reg, &hooks, &jo, &jb, &err);
     if (rc) {
         fprintf(stderr, "mlpd: cannot start the training workers: %s\n", err.msg);
@@ -129,6 +133,7 @@ int main(int argc, char **argv)
     a.jobs = jb;
     a.reg = reg;
     a.events = ev;
+    a.sched = sc;
     metrics_init(route_table, route_count);
     http_opts ho = {.routes = route_table,
                     .n_routes = route_count,
@@ -188,6 +193,7 @@ out:
     jobs_stop(jb);
     events_free(ev);
     reg_free(reg);
+    sched_free(sc);
     store_close(st);
     rl_free(rate);
     auth_keys_free(keys);

@@ -79,9 +79,7 @@ static int frame_done(sse_stream *s, long seq, const store_run *known)
         if (store_run_get(s->app->store, s->run_id, &r) != MLP_OK) return -1;
         use = &r;
     }
-    json_t *o = run_to_json(use);
-    char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    json_decref(o);
+    char *txt = run_json(use); /* as GET /api/v1/runs/{id} answers it */
     store_run_clear(&r);
     int rc = txt ? frame(s, seq, EV_DONE, txt) : -1;
     free(txt);

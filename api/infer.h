@@ -1,13 +1,16 @@
 /* infer.h — what the inference front-ends (/v1 in infer_tfs.c, /v2 in infer_v2.c) share:
  * per-thread buffers for request rows, outputs and activation scratch (no allocation per request
- * once warm), and the rule that puts inference before training on the BLAS threads.
+ * once warm), and the lookup of the model a request path names. The rule that puts inference
+ * before training on the BLAS threads is server/cpusched.h's: every forward pass is bracketed
+ * by sched_infer_enter/leave(req->app->sched).
  *
  * Owns: each request thread's buffers (freed by a key destructor when the thread exits).
- * Threading: infer_bufs returns the calling thread's own buffers; infer_blas_enter/leave may be
- * called from any number of request threads at once. */
+ * Threading: infer_bufs returns the calling thread's own buffers. */
 #ifndef INFER_H
 #define INFER_H
 
+#include "app.h"
+#include "cpusched.h"
 #include "fastjson.h"
 #include "http.h"
 #include "registry.h"
@@ -40,27 +43,5 @@ const char *infer_model_name(http_req *req, http_resp *resp);
  * {version}, {alias} or neither (the latest). A counted reference (reg_release it), or NULL
  * after answering 400 (a bad name or version) or 404. */
 reg_model *infer_model(http_req *req, http_resp *resp);
-
-/* Brackets every forward pass of a request. OpenBLAS's thread count is process-wide, and a
- * multi-threaded sgemv/sgemm from a request thread waits for pool threads that training keeps
- * busy; so while any inference request computes, OpenBLAS runs on one thread (a 784x256 sgemv
- * is faster single-threaded anyway), and the start-up count returns when the last one leaves.
- * See server/jobs.c DESIGN. */
-void infer_blas_enter(void);
-void infer_blas_leave(void);
-/* jobs_hooks.blas_single: a training run behind its --train-share holds the same cap (on = 1)
- * while it computes at request priority, so that its products need no pool thread; on = 0
- * releases it. Not counted as a request by infer_serving_busy. */
-void infer_blas_hold(int on);
-
-/* Training pauses for heavy serving: 1 while inference requests finish at a rate of at least
- * INFER_BUSY_REQUESTS per INFER_BUSY_WINDOW_US (2,000 requests/s: about a tenth of a core of
- * one-instance requests), and for one window after. A lighter load does not pause training: it
- * only preempts it (SCHED_IDLE). The pause is bounded: a run that has had less than
- * --train-share of a core is neither paused nor kept at SCHED_IDLE until it catches up. main
- * passes this to jobs as jobs_hooks.serving_busy; see server/jobs.c DESIGN. Lock-free. */
-#define INFER_BUSY_WINDOW_US 2000
-#define INFER_BUSY_REQUESTS  4
-int infer_serving_busy(void);
 
 #endif

@@ -315,9 +315,9 @@ static int run(http_req *req, http_resp *resp, reg_model *m, float **X, float **
         api_fail(req, resp, MLP_ENOMEM, NULL);
         return -1;
     }
-    infer_blas_enter();
+    sched_infer_enter(req->app->sched);
     net_predict(nt, *X, *n, *Y, s);
-    infer_blas_leave();
+    sched_infer_leave(req->app->sched);
     metrics_inference(reg_model_name(m), reg_model_version(m), *n);
     return 0;
 }
@@ -545,9 +545,9 @@ void tfs_encode(http_req *req, http_resp *resp)
         if (!C || !s) {
             api_fail(req, resp, MLP_ENOMEM, NULL);
         } else {
-            infer_blas_enter();
+            sched_infer_enter(req->app->sched);
             net_encode(nt, X, n, C, s);
-            infer_blas_leave();
+            sched_infer_leave(req->app->sched);
             metrics_inference(reg_model_name(m), reg_model_version(m), n);
             answer(req, resp, tfs_encode_json(C, n, k));
         }

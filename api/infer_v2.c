@@ -585,9 +585,9 @@ void v2_infer(http_req *req, http_resp *resp)
         api_fail(req, resp, MLP_ENOMEM, NULL);
         goto out;
     }
-    infer_blas_enter();
+    sched_infer_enter(req->app->sched);
     net_predict(nt, X, (int)N, Y, S);
-    infer_blas_leave();
+    sched_infer_leave(req->app->sched);
 
     /* Response header (JSON), then the binary outputs in order. */
     size_t bin_total = 0;

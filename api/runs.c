@@ -1,14 +1,16 @@
-/* runs.c — /api/v1/runs: create (validate, store, queue), validate only, list, get, cancel,
- * delete, metrics history. */
+/* runs.c — /api/v1/runs: create (validate, then server/runsvc.c stores, publishes and queues),
+ * validate only, list, get, cancel, delete, metrics history. */
 #include "config.h"
 #include "events.h"
 #include "handlers.h"
-#include "jobs.h"
+#include "jsonout.h"
 #include "problem.h"
 #include "runs.h"
+#include "runsvc.h"
 #include "runspec_api.h"
 #include "store.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,24 +21,21 @@ static json_t *str_or_null(const char *s)
     return s && *s ? json_string(s) : json_null();
 }
 
-json_t *run_to_json(const store_run *r)
+/* The run object but its metrics (run_json appends those). */
+static json_t *run_fields(const store_run *r)
 {
     json_t *req = r->request_json ? json_loads(r->request_json, 0, NULL) : NULL;
-    json_t *metrics = json_object();
-    for (int k = 0; k < MET_COUNT; k++)
-        if (r->last.present & (1u << k))
-            json_object_set_new(metrics, metric_name((metric_id)k), json_real(r->last.v[k]));
     json_t *model = r->model_version ? json_pack("{s:s, s:i}", "name", r->model_name, "version",
                                                  r->model_version)
                                      : json_null();
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:{s:i, s:i, s:f}, s:o, s:o, s:o, s:o, s:o, s:o, "
-        "s:o, s:o, s:o}",
+        "s:o, s:o}",
         "id", r->id, "status", run_state_name(r->status), "task", r->task, "dataset_id",
         r->dataset_id, "model_name", r->model_name, "experiment", str_or_null(r->experiment),
         "params", req ? json_incref(json_object_get(req, "params")) : json_object(), "progress",
         "epoch", r->epoch, "epochs", r->epochs, "fraction",
-        r->epochs ? (double)r->epoch / r->epochs : 0.0, "metrics", metrics, "model", model, "error",
+        r->epochs ? (double)r->epoch / r->epochs : 0.0, "model", model, "error",
         str_or_null(r->error), "created_at", str_or_null(r->created_at), "started_at",
         str_or_null(r->started_at), "finished_at", str_or_null(r->finished_at), "target",
         req ? json_incref(json_object_get(req, "target")) : json_null(), "features",
@@ -48,6 +47,43 @@ json_t *run_to_json(const store_run *r)
     json_object_set_new(o, "resumed_from_epoch",
                         r->resumes ? json_integer(r->resumed_from_epoch) : json_null());
     return o;
+}
+
+char *run_json(const store_run *r)
+{
+    char metrics[512];
+    size_t ml = events_metrics_json(metrics, sizeof metrics, &r->last);
+    json_t *o = run_fields(r);
+    char *fields = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(o);
+    char *out = NULL;
+    size_t fl = fields ? strlen(fields) : 0;
+    if (!ml || fl < 2 || fields[fl - 1] != '}') goto done;
+    static const char key[] = ",\"metrics\":";
+    out = malloc(fl + sizeof key + ml + 1);
+    if (!out) goto done;
+    memcpy(out, fields, fl - 1); /* the fields without their closing brace */
+    size_t n = fl - 1;
+    memcpy(out + n, key, sizeof key - 1);
+    n += sizeof key - 1;
+    memcpy(out + n, metrics, ml);
+    n += ml;
+    out[n++] = '}';
+    out[n] = '\0';
+done:
+    free(fields);
+    return out;
+}
+
+/* Answers status with the run object of r. */
+static void reply_run(http_resp *resp, int status, const store_run *r)
+{
+    char *s = run_json(r);
+    if (!s) {
+        resp_text(resp, 503, "application/json", "{\"error\":\"out of memory\"}");
+        return;
+    }
+    resp_take(resp, status, "application/json", s, strlen(s));
 }
 
 /* OpenBLAS threads a run trains with: cores / workers, at least 1, the rule server/main.c
@@ -180,28 +216,12 @@ void runs_create(http_req *req, http_resp *resp)
     }
     mlp_error err;
     mlp_error_clear(&err);
-    /* The queue limit is counted inside the insert's transaction: concurrent creates cannot
-     * pass it together. */
-    mlp_err rc =
-        store_run_create_limited(req->app->store, &r, req->app->cfg->max_queued_runs, &err);
+    mlp_err rc = runsvc_submit(req->app->store, req->app->jobs, req->app->events, &r,
+                               req->app->cfg->max_queued_runs, &err);
+    store_run_clear(&r);
     if (rc) {
         api_fail(req, resp, rc, &err);
         if (rc == MLP_EBUSY) resp->retry_after = 30;
-        store_run_clear(&r);
-        return;
-    }
-    events_publish_status(req->app->events, req->app->store, r.id); /* queued */
-    rc = jobs_submit(req->app->jobs, r.id);
-    store_run_clear(&r);
-    if (rc) { /* stored but not scheduled: end it rather than leave it waiting for nothing */
-        mlp_err frc = store_run_fail(req->app->store, r.id, "could not be queued");
-        if (frc == MLP_OK) events_publish_status(req->app->events, req->app->store, r.id);
-        mlp_error_clear(&err);
-        mlp_fail(&err, rc,
-                 frc == MLP_OK ? "run %s could not be queued (%s) and was marked failed; retry"
-                               : "run %s could not be queued (%s); it starts at the next restart",
-                 r.id, mlp_strerror(rc));
-        api_fail(req, resp, rc, &err);
         return;
     }
     store_run cur;
@@ -212,7 +232,7 @@ void runs_create(http_req *req, http_resp *resp)
         return;
     }
     snprintf(resp->location, sizeof resp->location, "/api/v1/runs/%s", cur.id);
-    api_json(resp, 202, run_to_json(&cur));
+    reply_run(resp, 202, &cur);
     store_run_clear(&cur);
 }
 
@@ -236,10 +256,32 @@ void runs_list(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, NULL);
         return;
     }
-    json_t *arr = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(arr, run_to_json(&items[i]));
+    /* {"items":[run,...],"total":N}, each run as run_json renders it */
+    char **txt = calloc((size_t)n + 1, sizeof *txt);
+    size_t cap = 64;
+    for (int i = 0; txt && i < n; i++) {
+        if (!(txt[i] = run_json(&items[i]))) break;
+        cap += strlen(txt[i]) + 1;
+    }
     store_runs_free(items, n);
-    api_json(resp, 200, json_pack("{s:o, s:I}", "items", arr, "total", (json_int_t)total));
+    char *body = txt && (n == 0 || txt[n - 1]) ? malloc(cap) : NULL;
+    if (body) {
+        size_t len = (size_t)snprintf(body, cap, "{\"items\":[");
+        for (int i = 0; i < n; i++) {
+            size_t l = strlen(txt[i]);
+            if (i) body[len++] = ',';
+            memcpy(body + len, txt[i], l);
+            len += l;
+        }
+        snprintf(body + len, cap - len, "],\"total\":%ld}", total);
+    }
+    for (int i = 0; txt && i < n; i++) free(txt[i]);
+    free(txt);
+    if (!body) {
+        resp_text(resp, 503, "application/json", "{\"error\":\"out of memory\"}");
+        return;
+    }
+    resp_take(resp, 200, "application/json", body, strlen(body));
 }
 
 int runs_load(http_req *req, http_resp *resp, store_run *r)
@@ -262,7 +304,7 @@ void runs_get(http_req *req, http_resp *resp)
 {
     store_run r;
     if (runs_load(req, resp, &r)) return;
-    api_json(resp, 200, run_to_json(&r));
+    reply_run(resp, 200, &r);
     store_run_clear(&r);
 }
 
@@ -277,17 +319,15 @@ void runs_cancel(http_req *req, http_resp *resp)
     }
     mlp_error err;
     mlp_error_clear(&err);
-    mlp_err rc = jobs_cancel(req->app->jobs, r.id, &err);
+    mlp_err rc = runsvc_cancel(req->app->jobs, r.id, &err);
+    store_run_clear(&r);
     if (rc) {
         api_fail(req, resp, rc, &err);
-        store_run_clear(&r);
         return;
     }
-    store_run_clear(&r);
-    events_publish_status(req->app->events, req->app->store, route_param(&req->m, "id"));
     if (runs_load(req, resp, &r)) return;
     snprintf(resp->location, sizeof resp->location, "/api/v1/runs/%s", r.id);
-    api_json(resp, 202, run_to_json(&r));
+    reply_run(resp, 202, &r);
     store_run_clear(&r);
 }
 
@@ -326,11 +366,31 @@ void runs_metrics(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, NULL);
         return;
     }
-    json_t *arr = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:i, s:f, s:s}", "name",
-                                             metric_name(pts[i].name), "step", pts[i].step, "value",
-                                             pts[i].value, "timestamp", pts[i].timestamp));
+    /* {"metrics":[{"name":..,"step":..,"value":..,"timestamp":..},...]}, each value printed by
+     * the metrics renderer (events_metric_number); a non-finite value is left out. */
+    size_t per = 128 + JO_STR_MAX(sizeof pts[0].timestamp);
+    char *body = malloc(32 + (size_t)n * per);
+    char *o = body;
+    if (o) o = JO_LIT(o, "{\"metrics\":[");
+    for (int i = 0; o && i < n; i++) {
+        char num[32];
+        size_t nl =
+            isfinite(pts[i].value) ? events_metric_number(num, sizeof num, pts[i].value) : 0;
+        if (!nl) continue;
+        if (o[-1] == '}') *o++ = ',';
+        o += sprintf(o, "{\"name\":\"%s\",\"step\":%d,\"value\":", metric_name(pts[i].name),
+                     pts[i].step);
+        o = jo_raw(o, num, nl);
+        o = JO_LIT(o, ",\"timestamp\":");
+        o = jo_str(o, pts[i].timestamp);
+        *o++ = '}';
+    }
     free(pts);
-    api_json(resp, 200, json_pack("{s:o}", "metrics", arr));
+    if (!o) {
+        resp_text(resp, 503, "application/json", "{\"error\":\"out of memory\"}");
+        return;
+    }
+    o = JO_LIT(o, "]}");
+    *o = '\0';
+    resp_take(resp, 200, "application/json", body, (size_t)(o - body));
 }

@@ -9,8 +9,10 @@
 
 #include <jansson.h>
 
-/* The run object of API.md (new reference). */
-json_t *run_to_json(const store_run *r);
+/* The run object of API.md as JSON text (new string, free()), its "metrics" rendered by
+ * events_metrics_json (server/events.h: the one metrics renderer, %.17g) and its other numbers
+ * at 9 significant digits as every answer; NULL when out of memory. */
+char *run_json(const store_run *r);
 /* Loads the run named by the path's {id} into *r (store_run_clear it). On failure answers 404
  * or the store's error and returns -1. */
 int runs_load(http_req *req, http_resp *resp, store_run *r);

@@ -14,6 +14,7 @@ struct store;
 struct jobs;
 struct registry;
 struct events;
+struct sched;
 
 typedef struct app {
     const struct config *cfg;
@@ -21,6 +22,7 @@ typedef struct app {
     struct jobs *jobs;
     struct registry *reg;
     struct events *events;    /* live run events (server/events.h) */
+    struct sched *sched;      /* the CPU policy: inference first (server/cpusched.h) */
     atomic_int shutting_down; /* 1 after SIGTERM/SIGINT: new work gets 503 */
     double started;           /* monotonic seconds at start */
 } app;

@@ -96,19 +96,46 @@ long events_seq_done(int epochs_done)
     return 4 + (long)epochs_done;
 }
 
-size_t events_epoch_json(char *buf, size_t cap, int epoch, const run_metrics *m)
+/* Appends ,"name":value for each present finite metric of m at buf + *len. 0 when it does not
+ * fit. */
+static int metric_members(char *buf, size_t cap, size_t *len, const run_metrics *m)
 {
-    size_t len = 0;
-    int w = snprintf(buf, cap, "{\"epoch\":%d", epoch);
-    if (w < 0 || (size_t)w >= cap) return 0;
-    len = (size_t)w;
     for (int k = 0; k < MET_COUNT; k++) {
         if (!(m->present & (1u << k)) || !isfinite(m->v[k])) continue;
-        w = snprintf(buf + len, cap - len, ",\"%s\":%.17g", metric_name((metric_id)k), m->v[k]);
-        if (w < 0 || (size_t)w >= cap - len) return 0;
-        len += (size_t)w;
+        int w = snprintf(buf + *len, cap - *len, ",\"%s\":", metric_name((metric_id)k));
+        if (w < 0 || (size_t)w >= cap - *len) return 0;
+        *len += (size_t)w;
+        size_t v = events_metric_number(buf + *len, cap - *len, m->v[k]);
+        if (!v) return 0;
+        *len += v;
     }
-    if (len + 2 > cap) return 0;
+    return 1;
+}
+
+size_t events_metric_number(char *buf, size_t cap, double v)
+{
+    int w = snprintf(buf, cap, "%.17g", v);
+    return w < 0 || (size_t)w >= cap ? 0 : (size_t)w;
+}
+
+size_t events_metrics_json(char *buf, size_t cap, const run_metrics *m)
+{
+    if (cap < 3) return 0;
+    size_t len = 0;
+    if (!metric_members(buf, cap, &len, m) || len + 2 > cap) return 0;
+    if (len == 0) len = 1; /* no members: "{}" */
+    buf[0] = '{';          /* the first member's comma */
+    buf[len++] = '}';
+    buf[len] = '\0';
+    return len;
+}
+
+size_t events_epoch_json(char *buf, size_t cap, int epoch, const run_metrics *m)
+{
+    int w = snprintf(buf, cap, "{\"epoch\":%d", epoch);
+    if (w < 0 || (size_t)w >= cap) return 0;
+    size_t len = (size_t)w;
+    if (!metric_members(buf, cap, &len, m) || len + 2 > cap) return 0;
     buf[len++] = '}';
     buf[len] = '\0';
     return len;

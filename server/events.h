@@ -14,8 +14,16 @@
  *   3 + E      the final status  ("succeeded", "failed" or "cancelled")
  *   4 + E      done
  * Numbers increase along a run's history but may skip (a run cancelled while queued goes 1, 3,
- * 4). The hub drops a publish whose number is not above the last one it holds for that run, so
- * the same change published twice (by a handler and by a worker) is sent once.
+ * 4).
+ *
+ * Publishers: each event is published by the module that made its store write (see
+ * server/runsvc.h): runsvc publishes "queued" (and "failed" when a run could not be queued);
+ * jobs publishes "running", every epoch and every final state, the "cancelled" of a cancel it
+ * records included. Handlers publish nothing. The hub still drops a publish whose number is not
+ * above the last one it holds for that run, because events_publish_status renders the state the
+ * store has at publish time, not the one its caller wrote: a cancel that lands between a
+ * worker's write and its publish makes both publishers see the same final state. The filter
+ * keeps each run's log strictly increasing, which events_fetch's "seq > after" cursor needs.
  *
  * Event data is built here, by one function for the live and the replayed case:
  * status {"id":"run_7","status":"running"}, epoch {"epoch":3,"train_loss":0.41,...} (the
@@ -67,8 +75,18 @@ void events_publish_status(events *h, store *st, const char *run_id);
 /* Publishes epoch `epoch` (its metrics already stored). NULL-tolerant (h). */
 void events_publish_epoch(events *h, const char *run_id, int epoch, const run_metrics *m);
 
-/* Formats the data of an epoch event into buf (NUL-terminated); returns its length, or 0 when
- * it does not fit. */
+/* The one rendering of run metrics as JSON, for every path that shows them (the SSE epoch
+ * event, the run object of GET /api/v1/runs/{id} and its list, the done event): the present,
+ * finite metrics in metric id order, each printed %.17g. Metric values are doubles (run_metrics,
+ * the store's REAL), and 17 significant digits read back to the same double, so every path
+ * shows the same digits for the same value. Writes {"train_loss":0.41000000000000003,...}
+ * ("{}" when none) into buf, NUL-terminated; returns its length, or 0 when it does not fit. */
+size_t events_metrics_json(char *buf, size_t cap, const run_metrics *m);
+/* One metric value as events_metrics_json prints it (%.17g; finite v), for the paths that list
+ * single values (GET /api/v1/runs/{id}/metrics). Same contract. */
+size_t events_metric_number(char *buf, size_t cap, double v);
+/* Formats the data of an epoch event, {"epoch":3, then the members of events_metrics_json},
+ * into buf (NUL-terminated); returns its length, or 0 when it does not fit. */
 size_t events_epoch_json(char *buf, size_t cap, int epoch, const run_metrics *m);
 /* Formats the data of a status event. Same contract. */
 size_t events_status_json(char *buf, size_t cap, const char *run_id, run_state st);

@@ -5,6 +5,7 @@
  * | MHD_USE_EPOLL + MHD_OPTION_THREAD_POOL_SIZE), the fastest mode measured for small requests
  * (bench/RESULTS.md); handlers never block on training, which runs on jobs.c's workers. */
 #include "http.h"
+#include "clock.h"
 
 #include "metrics.h"
 
@@ -49,15 +50,8 @@ struct http_server {
     int port;
     char addr[INET6_ADDRSTRLEN + 2]; /* the numeric address listened on, IPv6 in brackets */
     atomic_long inflight;            /* requests begun and not completed (http_stop drains them) */
-    _Atomic uint64_t quiesce_us;     /* http_now_us() at http_quiesce, 0 before */
+    _Atomic uint64_t quiesce_us;     /* clock_now_us() at http_quiesce, 0 before */
 };
-
-uint64_t http_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 void resp_take(http_resp *resp, int status, const char *content_type, char *body, size_t len)
 {
@@ -169,7 +163,7 @@ static enum MHD_Result queue(http_server *s, http_req *r, http_resp *resp)
     /* Counted when queued, not at completion, so a client that has its answer also finds it
      * in /metrics (the completion callback may run after its next request). */
     metrics_request(r->m.rt ? (int)(r->m.rt - s->o.routes) : -1, r->method, resp->status,
-                    http_now_us() - r->t0_us);
+                    clock_now_us() - r->t0_us);
     return ret;
 }
 
@@ -282,7 +276,7 @@ static int check_access(http_server *s, http_req *r)
                 n += 16;
             }
         }
-        int wait = rl_take(s->o.rate, id, n, (double)http_now_us() / 1e6);
+        int wait = rl_take(s->o.rate, id, n, (double)clock_now_us() / 1e6);
         if (wait) {
             fail(s, r, 429,
                  "rate limit exceeded (--rate-limit); retry after the Retry-After seconds");
@@ -322,7 +316,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->method = method;
         r->path = url;
         r->app = s->a;
-        r->t0_us = http_now_us();
+        r->t0_us = clock_now_us();
         r->key_index = -1;
         r->cors_origin = cors_allow(s->o.cors_origins, http_header(r, "Origin"));
         char allow[64];
@@ -443,7 +437,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     http_req *r = *con_cls;
     if (!r) return;
-    uint64_t us = http_now_us() - r->t0_us;
+    uint64_t us = clock_now_us() - r->t0_us;
     if (!s->o.quiet)
         fprintf(stderr, "%s %s %d %zu %llu%s\n", r->method, r->path, r->resp.status, r->resp.len,
                 (unsigned long long)us,
@@ -617,7 +611,7 @@ const char *http_addr(const http_server *s)
 void http_quiesce(http_server *s)
 {
     if (!s) return;
-    atomic_store(&s->quiesce_us, http_now_us());
+    atomic_store(&s->quiesce_us, clock_now_us());
     MHD_socket fd = MHD_quiesce_daemon(s->d);
     if (fd != MHD_INVALID_SOCKET) close(fd);
 }
@@ -627,8 +621,8 @@ void http_stop(http_server *s)
     if (!s) return;
     /* In-flight requests (a slow upload, say) finish first, within a bound that keeps the whole
      * SIGTERM drain under 10 s; idle keep-alive connections are simply closed. */
-    uint64_t t0 = http_now_us();
-    while (atomic_load(&s->inflight) > 0 && http_now_us() - t0 < HTTP_DRAIN_US) {
+    uint64_t t0 = clock_now_us();
+    while (atomic_load(&s->inflight) > 0 && clock_now_us() - t0 < HTTP_DRAIN_US) {
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

@@ -155,8 +155,6 @@ char *http_resp_buf(http_req *r, size_t n);
 /* Sets resp to (status, content_type, the http_resp_buf buffer's first len bytes). */
 void resp_conn(http_resp *resp, int status, const char *content_type, char *body, size_t len);
 
-uint64_t http_now_us(void);
-
 /* Suspends / resumes a streamed response's connection (see http_stream_fn). http_suspend only
  * from inside stream_read; http_resume from any thread, once per http_suspend. */
 void http_suspend(struct MHD_Connection *conn);

@@ -5,16 +5,20 @@
  * for states; this module keeps only the in-memory FIFO of queued run ids and one slot per
  * worker holding the id and cancel flag of the run it trains.
  *
- * Who may touch what: HTTP threads create runs in the store (queued) and call jobs_submit, which
- * appends the id under `mu`; a worker pops it, marks it running in the store and owns the
- * trainer, its data and its scratch until the run ends — nothing else ever sees them. HTTP
- * threads read progress and metrics from the store only. Training never runs on an HTTP thread.
+ * Who may touch what: HTTP threads create runs through runsvc_submit (server/runsvc.c: the
+ * store, the "queued" event, then jobs_submit, which appends the id under `mu`); a worker pops it,
+ * marks it running in the store and owns the trainer, its data and its scratch until the run ends —
+ * nothing else ever sees them. HTTP threads read progress and metrics from the store only. Training
+ * never runs on an HTTP thread.
  *
  * Cancellation: jobs_cancel first stores the request (store_run_request_cancel, committed
  * before the caller answers 202): a queued run is cancelled there and its id leaves the FIFO; a
  * running one gets cancel_requested, and the worker slot's atomic cancel flag is set to
  * CANCEL_USER; the trainer reads it between mini-batches, so a run stops within one mini-batch,
- * keeps the metrics of its finished epochs and is marked cancelled. A run whose cancel is stored
+ * keeps the metrics of its finished epochs and is marked cancelled. Events: this module publishes
+ * every run event of a queued run (running, epochs, final states), each after its store write; a
+ * cancel that ends a run at once (queued, or waiting to resume) is published by jobs_cancel, one
+ * that a worker ends by the worker (events.h, "Publishers"). A run whose cancel is stored
  * can no longer succeed (store_run_succeed refuses it), so a 202 always ends in "cancelled",
  * whatever happens after it (the last mini-batch, SIGTERM, kill -9).
  *
@@ -35,69 +39,34 @@
  * without a worker; stopped first, the run is still unfinished in the store and the next start
  * takes it up again.
  *
- * BLAS threads: main sets OpenBLAS's (process-wide) thread count to cores / workers, at least
- * 1, so that N concurrent runs never keep more busy threads than cores; one run alone uses all
- * cores. Mini-batches run at SCHED_IDLE — on a compute thread per run (train_at_idle) and on
- * OpenBLAS's pool threads (jobs_idle_blas_threads, called by main before any other thread
- * exists; nice 19 where the policy is refused) — so a request thread that wakes up preempts
- * training at once, and training uses the CPU that serving leaves idle. More than that, a run
- * pauses between mini-batches while heavy inference traffic flows (jobs_hooks.serving_busy:
- * >= 2,000 requests/s over the last 2 ms, api/infer.h; looked at again every SERVING_POLL_US),
- * so it does not even take the short gaps between requests, where its cache footprint and the
- * preemption on each request's arrival cost latency. Both would starve a run for as long as the
- * load lasts; the training share below bounds them. Nothing a request may wait for is held at
- * SCHED_IDLE: the epoch callback (checkpoint, store transaction, events) runs on the worker
- * thread at nice +5. Measured: p99 under training vs idle, bench/RESULTS.md (serving).
+ * Data: a worker prepares its run's matrices with trainset_prepare (server/trainset.c: columns,
+ * the seeded validation split, class lists) and trains them with core/train.c.
  *
- * Training share (--train-share, jobs_opts.train_share, default 0.2 of a core): a running run
- * gets at least that share of one core whatever the inference load. Its worker keeps the account
- * while the compute thread trains (share_tick, every SHARE_TICK_US): debt += share x wall time -
- * the compute thread's CPU time (its CPU-time clock), held within +-share x SHARE_WINDOW_S so
- * that neither a quiet spell nor a long starvation is carried for more than about a second.
- * While the debt is positive the run is owed: the compute thread and OpenBLAS's pool threads are
- * raised to SCHED_OTHER nice 0 (a request thread's priority), OpenBLAS is capped at one thread
- * as for a request (jobs_hooks.blas_single: a pool thread that ran at SCHED_IDLE comes late to
- * the CPU even once raised, and a two-thread product would wait for it), and the pause for
- * serving is skipped; once it is even again everything returns to SCHED_IDLE and the pause. So
- * under a load that keeps every core busy the run advances in slices of about a tick at a
- * request's priority, share of the time; pool-thread time is not counted, so it may get more.
- * The time of the epoch callback is neither owed nor credited. Share 0 keeps no account (a run
- * then trains only on CPU that serving leaves). Raising a thread out of SCHED_IDLE needs
- * CAP_SYS_NICE or RLIMIT_NICE 20; where that is refused mlpd says so once and the run only skips
- * the pause. Tested: tests/server/test_jobs.c; measured: bench/serve.sh (epochs/s under load).
- *
- * Inference before training: while any inference request is computing, api/infer.c caps
- * OpenBLAS at one thread (openblas_set_num_threads(1)) and restores the start-up count when the
- * last one finishes; every request computes only once the cap is in effect. A request's
- * sgemv/sgemm then runs on its own HTTP thread and never queues for OpenBLAS's pool threads —
- * busy with a training sgemm, and at SCHED_IDLE not scheduled while requests keep the cores
- * busy — (single-threaded is also faster for these small products), and training drops to its
- * compute thread alone while requests flow; an sgemm already running keeps its threads until
- * it returns (one mini-batch layer). */
+ * CPU: the worker's own work runs at nice +5, the mini-batches on a compute thread per run at
+ * SCHED_IDLE that pauses while serving is busy, and the worker keeps the run's training share
+ * meanwhile; that policy, and why, is the DESIGN comment of server/cpusched.c (jobs_opts.sched). */
 #include "jobs.h"
 #include "events.h"
 #include "metrics.h"
+#include "modelsvc.h"
+#include "bundle.h"
+#include "cpusched.h"
+#include "trainset.h"
 
-#include "rng.h"
 #include "train.h"
 
+#include <assert.h>
 #include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <errno.h>
-#include <sched.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 enum { CANCEL_NONE = 0, CANCEL_USER = 1, CANCEL_SHUTDOWN = 2 };
-
-#define SERVING_POLL_US 1000 /* a paused run looks again this often */
 
 typedef struct {
     char run_id[24];
@@ -129,340 +98,6 @@ typedef struct {
     jobs *j;
     int idx;
 } worker_arg;
-
-/* ---- data preparation ---- */
-
-typedef struct {
-    float *X, *Xv; /* n x d, nv x d */
-    int n, nv, d;
-    float *Y, *Yv; /* regression / multi-label targets, n x k */
-    int *lab, *labv;
-    int k; /* net output width */
-    int n_features;
-    char **features;
-    int n_labels;
-    char **labels;
-} prepared;
-
-static void prepared_clear(prepared *p)
-{
-    free(p->X);
-    free(p->Xv);
-    free(p->Y);
-    free(p->Yv);
-    free(p->lab);
-    free(p->labv);
-    for (int i = 0; i < p->n_features; i++) free(p->features[i]);
-    free(p->features);
-    for (int i = 0; i < p->n_labels; i++) free(p->labels[i]);
-    free(p->labels);
-    memset(p, 0, sizeof *p);
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-/* Resolves column names to indices; a categorical column is refused as a numeric input. */
-static mlp_err resolve_cols(const ds_table *t, int n, char *const *names, int need_numeric,
-                            const char *what, int *idx, mlp_error *err)
-{
-    for (int i = 0; i < n; i++) {
-        idx[i] = ds_table_find(t, names[i]);
-        if (idx[i] < 0)
-            return mlp_fail(err, MLP_EINVAL, "%s column '%s' is not in the dataset", what,
-                            names[i]);
-        const ds_column *c = &t->columns[idx[i]];
-        if (need_numeric && c->type == COL_CATEGORICAL)
-            return mlp_fail(err, MLP_EINVAL,
-                            "%s column '%s' is categorical: row %ld is not a number", what, c->name,
-                            c->first_text_row);
-    }
-    return MLP_OK;
-}
-
-/* Copies the chosen columns of rows `rows[0..n)` into a dense n x k matrix. */
-static void gather(const ds_table *t, const int *rows, int n, const int *cols, int k, float *out)
-{
-    for (int i = 0; i < n; i++) {
-        const float *src = t->data + (size_t)rows[i] * (size_t)t->cols;
-        float *dst = out + (size_t)i * (size_t)k;
-        for (int c = 0; c < k; c++) dst[c] = src[cols[c]];
-    }
-}
-
-/* Class index of every row of column `col` of t, against the class list of the training set.
- * Training (classes == NULL): builds the list (levels of a categorical column, or the sorted
- * distinct values of a numeric one). */
-static mlp_err class_labels(const ds_table *t, int col, const int *rows, int n, int *lab,
-                            int *n_classes, char ***classes, int building, mlp_error *err)
-{
-    const ds_column *c = &t->columns[col];
-    mlp_err rc = MLP_OK;
-    if (building) {
-        if (c->type == COL_CATEGORICAL) {
-            *n_classes = c->n_levels;
-            *classes = calloc((size_t)c->n_levels, sizeof **classes);
-            if (!*classes) return MLP_ENOMEM;
-            for (int i = 0; i < c->n_levels; i++)
-                if (!((*classes)[i] = xstrdup(c->levels[i]))) return MLP_ENOMEM;
-        } else {
-            float *v = malloc((size_t)t->rows * sizeof *v);
-            if (!v) return MLP_ENOMEM;
-            for (long i = 0; i < t->rows; i++) v[i] = t->data[(size_t)i * (size_t)t->cols + col];
-            qsort(v, (size_t)t->rows, sizeof *v, cmp_float);
-            int k = 0;
-            for (long i = 0; i < t->rows; i++)
-                if (i == 0 || v[i] != v[k - 1]) v[k++] = v[i];
-            if (k > 10000) {
-                free(v);
-                return mlp_fail(err, MLP_EINVAL,
-                                "target column '%s' has %d distinct values; classification "
-                                "takes at most 10000 classes (is this a regression?)",
-                                c->name, k);
-            }
-            *n_classes = k;
-            *classes = calloc((size_t)k, sizeof **classes);
-            if (!*classes) {
-                free(v);
-                return MLP_ENOMEM;
-            }
-            for (int i = 0; i < k; i++) {
-                char buf[32];
-                snprintf(buf, sizeof buf, "%.9g", (double)v[i]);
-                if (!((*classes)[i] = xstrdup(buf))) rc = MLP_ENOMEM;
-            }
-            free(v);
-            if (rc) return rc;
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        float cell = t->data[(size_t)rows[i] * (size_t)t->cols + col];
-        char buf[32];
-        const char *key;
-        if (c->type == COL_CATEGORICAL) {
-            key = c->levels[(int)cell];
-        } else {
-            snprintf(buf, sizeof buf, "%.9g", (double)cell);
-            key = buf;
-        }
-        if (building && c->type == COL_CATEGORICAL) {
-            lab[i] = (int)cell;
-            continue;
-        }
-        int found = -1;
-        for (int k = 0; k < *n_classes; k++)
-            if (strcmp((*classes)[k], key) == 0) {
-                found = k;
-                break;
-            }
-        if (found < 0)
-            return mlp_fail(err, MLP_EINVAL,
-                            "validation row %d has class '%s' that the training rows lack",
-                            rows[i] + 1, key);
-        lab[i] = found;
-    }
-    return MLP_OK;
-}
-
-static mlp_err prepare(store *st, runspec *rs, prepared *p, mlp_error *err)
-{
-    ds_table *t = NULL, *tv = NULL;
-    int *fidx = NULL, *tidx = NULL, *rows = NULL, *vrows = NULL;
-    mlp_err rc = store_dataset_load(st, rs->dataset_id, &t);
-    if (rc) {
-        rc = mlp_fail(err, rc == MLP_ENOTFOUND ? MLP_EINVAL : rc, "dataset %s %s", rs->dataset_id,
-                      rc == MLP_ENOTFOUND ? "no longer exists" : "could not be read");
-        goto out;
-    }
-    if (rs->val_dataset_id[0]) {
-        rc = store_dataset_load(st, rs->val_dataset_id, &tv);
-        if (rc) {
-            rc = mlp_fail(err, MLP_EINVAL, "validation dataset %s could not be read",
-                          rs->val_dataset_id);
-            goto out;
-        }
-    }
-    /* Features: the given ones, or every column that is not a target. */
-    tidx = calloc((size_t)rs->n_targets + 1, sizeof *tidx);
-    fidx = calloc((size_t)t->cols + 1, sizeof *fidx);
-    if (!tidx || !fidx) {
-        rc = MLP_ENOMEM;
-        goto out;
-    }
-    int need_numeric_target =
-        rs->task == TASK_REGRESSION || (rs->task == TASK_CLASSIFICATION && rs->n_targets > 1);
-    rc = resolve_cols(t, rs->n_targets, rs->targets, need_numeric_target, "target", tidx, err);
-    if (rc) goto out;
-    int d = 0;
-    if (rs->n_features) {
-        rc = resolve_cols(t, rs->n_features, rs->features, 1, "feature", fidx, err);
-        if (rc) goto out;
-        d = rs->n_features;
-    } else {
-        for (int c = 0; c < t->cols; c++) {
-            int is_target = 0;
-            for (int k = 0; k < rs->n_targets; k++) is_target |= tidx[k] == c;
-            if (is_target) continue;
-            /* An autoencoder has no target: by default it takes every numeric column. */
-            if (t->columns[c].type == COL_CATEGORICAL && rs->task == TASK_AUTOENCODER) continue;
-            if (t->columns[c].type == COL_CATEGORICAL) {
-                rc = mlp_fail(err, MLP_EINVAL,
-                              "feature column '%s' is categorical: row %ld is not a number "
-                              "(list numeric columns in \"features\")",
-                              t->columns[c].name, t->columns[c].first_text_row);
-                goto out;
-            }
-            fidx[d++] = c;
-        }
-    }
-    if (d == 0) {
-        rc = mlp_fail(err, MLP_EINVAL, "no feature columns left");
-        goto out;
-    }
-    p->d = d;
-    p->n_features = d;
-    p->features = calloc((size_t)d, sizeof *p->features);
-    if (!p->features) {
-        rc = MLP_ENOMEM;
-        goto out;
-    }
-    for (int i = 0; i < d; i++)
-        if (!(p->features[i] = xstrdup(t->columns[fidx[i]].name))) {
-            rc = MLP_ENOMEM;
-            goto out;
-        }
-
-    /* Rows: a seeded shuffle splits off the validation fraction. */
-    long N = t->rows;
-    rows = malloc((size_t)N * sizeof *rows);
-    if (!rows) {
-        rc = MLP_ENOMEM;
-        goto out;
-    }
-    for (long i = 0; i < N; i++) rows[i] = (int)i;
-    int nv = 0;
-    if (!tv && rs->val_fraction > 0) {
-        rng r;
-        rng_seed(&r, rs->tp.seed ^ 0x5eedf00dULL);
-        rng_shuffle(&r, rows, (int)N);
-        nv = (int)lround((double)N * rs->val_fraction);
-        if (nv == 0) nv = 1;
-        if (nv >= N) {
-            rc = mlp_fail(err, MLP_EINVAL,
-                          "validation.fraction %.3g leaves no training rows out of %ld",
-                          rs->val_fraction, N);
-            goto out;
-        }
-        /* keep the row order stable inside each part, for readable debugging */
-    }
-    int n = (int)N - nv;
-    p->n = n;
-    int *train_rows = rows, *val_rows = rows + n;
-    const ds_table *vt = t;
-    if (tv) {
-        nv = (int)tv->rows;
-        vrows = malloc((size_t)nv * sizeof *vrows);
-        if (!vrows) {
-            rc = MLP_ENOMEM;
-            goto out;
-        }
-        for (int i = 0; i < nv; i++) vrows[i] = i;
-        val_rows = vrows;
-        vt = tv;
-    }
-    p->nv = nv;
-    int *vfidx = fidx, *vtidx = tidx, *vmap = NULL;
-    if (tv) { /* the validation set's columns, by name */
-        vmap = calloc((size_t)d + (size_t)rs->n_targets + 1, sizeof *vmap);
-        if (!vmap) {
-            rc = MLP_ENOMEM;
-            goto out;
-        }
-        rc = resolve_cols(tv, d, p->features, 1, "validation feature", vmap, err);
-        if (!rc && rs->n_targets)
-            rc = resolve_cols(tv, rs->n_targets, rs->targets, need_numeric_target,
-                              "validation target", vmap + d, err);
-        if (rc) {
-            free(vmap);
-            goto out;
-        }
-        vfidx = vmap;
-        vtidx = vmap + d;
-    }
-    p->X = malloc((size_t)n * (size_t)d * sizeof(float));
-    p->Xv = nv ? malloc((size_t)nv * (size_t)d * sizeof(float)) : NULL;
-    if (!p->X || (nv && !p->Xv)) {
-        free(vmap);
-        rc = MLP_ENOMEM;
-        goto out;
-    }
-    gather(t, train_rows, n, fidx, d, p->X);
-    if (nv) gather(vt, val_rows, nv, vfidx, d, p->Xv);
-
-    if (rs->task == TASK_AUTOENCODER) {
-        p->k = d;
-    } else if (rs->task == TASK_REGRESSION ||
-               (rs->task == TASK_CLASSIFICATION && rs->n_targets > 1)) {
-        int k = rs->n_targets;
-        p->k = k;
-        p->Y = malloc((size_t)n * (size_t)k * sizeof(float));
-        p->Yv = nv ? malloc((size_t)nv * (size_t)k * sizeof(float)) : NULL;
-        if (!p->Y || (nv && !p->Yv)) {
-            free(vmap);
-            rc = MLP_ENOMEM;
-            goto out;
-        }
-        gather(t, train_rows, n, tidx, k, p->Y);
-        if (nv) gather(vt, val_rows, nv, vtidx, k, p->Yv);
-        if (rs->task == TASK_CLASSIFICATION) { /* multi-label: targets are the labels */
-            p->n_labels = k;
-            p->labels = calloc((size_t)k, sizeof *p->labels);
-            for (int i = 0; p->labels && i < k; i++) p->labels[i] = xstrdup(rs->targets[i]);
-            if (!p->labels) rc = MLP_ENOMEM;
-            for (size_t i = 0; !rc && i < (size_t)n * (size_t)k; i++)
-                if (p->Y[i] != 0.0f && p->Y[i] != 1.0f)
-                    rc = mlp_fail(err, MLP_EINVAL,
-                                  "multi-label target columns must hold 0 or 1 (found %g)",
-                                  (double)p->Y[i]);
-        }
-    } else {
-        p->lab = malloc((size_t)n * sizeof *p->lab);
-        p->labv = nv ? malloc((size_t)nv * sizeof *p->labv) : NULL;
-        if (!p->lab || (nv && !p->labv)) {
-            free(vmap);
-            rc = MLP_ENOMEM;
-            goto out;
-        }
-        rc = class_labels(t, tidx[0], train_rows, n, p->lab, &p->n_labels, &p->labels, 1, err);
-        if (!rc && nv)
-            rc =
-                class_labels(vt, vtidx[0], val_rows, nv, p->labv, &p->n_labels, &p->labels, 0, err);
-        if (!rc && p->n_labels < 2)
-            rc = mlp_fail(err, MLP_EINVAL, "target column '%s' has only one class", rs->targets[0]);
-        /* Binary logistic: one sigmoid output, P(second class). */
-        p->k = (rs->net.loss == LOSS_LOGISTIC && p->n_labels == 2) ? 1 : p->n_labels;
-    }
-    free(vmap);
-out:
-    free(fidx);
-    free(tidx);
-    free(rows);
-    free(vrows);
-    ds_table_free(t);
-    ds_table_free(tv);
-    return rc;
-}
 
 /* ---- one run ---- */
 
@@ -506,19 +141,16 @@ static mlp_err on_epoch(void *vctx, const train_metrics *m, trainer *t)
     return rc;
 }
 
-static void train_priority(pid_t tid);
-
 /* ---- the compute thread ----
  * trainer_run's mini-batches run on a thread of their own at SCHED_IDLE; everything else of a
  * run — the store, the events hub, the registry, and the epoch callback with its checkpoint and
  * transaction — stays on the worker thread at nice +5. A SCHED_IDLE thread is not scheduled at
  * all while requests keep the cores busy, so it must not hold anything a request thread may
  * wait for (the SQLite write lock, the hub's mutex, a big malloc's mmap): the compute thread
- * hands each epoch callback to the worker and waits for its answer. */
+ * hands each epoch callback to the worker and waits for its answer. The worker keeps the run's
+ * training share (cpusched.c DESIGN) meanwhile. */
 typedef struct {
     trainer *t;
-    int (*serving_busy)(void);
-    void (*blas_single)(int on); /* jobs_hooks.blas_single, may be NULL */
     const atomic_int *cancel;
     mlp_error *err;
     pthread_mutex_t mu;
@@ -527,15 +159,8 @@ typedef struct {
     mlp_err cb_rc;          /* the worker's answer to the last epoch */
     int finished;
     mlp_err rc;
-    /* The training share (share_tick), kept by the worker under mu; the compute thread reads
-     * only `owed`. */
-    double share;     /* jobs_opts.train_share, cores; 0: no keeper */
-    atomic_int tid;   /* the compute thread's id once it runs, else 0 */
-    clockid_t cpu;    /* the compute thread's CPU-time clock */
-    double debt;      /* CPU seconds owed: share x wall - CPU, within +-share x SHARE_WINDOW_S */
-    double last_wall; /* monotonic seconds at the previous tick; 0: none since (re)start */
-    double last_cpu;  /* the compute thread's CPU seconds then */
-    atomic_int owed;  /* 1 while debt > 0: raised, BLAS on one thread, no pause for serving */
+    sched_share acct; /* the training share, ticked by the worker under mu; the compute thread
+                         reads only sched_share_owed */
 } compute;
 
 static mlp_err epoch_to_worker(void *vc, const train_metrics *m, trainer *t)
@@ -551,106 +176,18 @@ static mlp_err epoch_to_worker(void *vc, const train_metrics *m, trainer *t)
     return rc;
 }
 
-/* Between mini-batches: wait while inference requests flow (jobs_hooks.serving_busy), unless the
- * run is behind its share. */
+/* Between mini-batches: wait while inference requests flow, unless the run is behind its share. */
 static void yield_to_serving(void *vc)
 {
     compute *c = vc;
-    while (c->serving_busy() && !atomic_load(&c->owed) && !(c->cancel && atomic_load(c->cancel)))
-        usleep(SERVING_POLL_US);
-}
-
-/* ---- the training share (DESIGN: "Training share") ----
- * OpenBLAS's pool threads, listed by jobs_idle_blas_threads before any jobs exists and shared by
- * every run as the pool is: a run behind its share raises them with its compute thread, since a
- * training sgemm that began on two threads waits for them to finish it. */
-#define POOL_MAX       64
-#define SHARE_TICK_US  10000 /* the keeper looks this often */
-#define SHARE_WINDOW_S 1.0   /* credit or debt older than about this much is forgotten */
-static pid_t pool_tid[POOL_MAX];
-static int pool_n;
-static int pool_raisers; /* runs behind their share; the pool is raised while > 0 */
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int raise_refused; /* said once per process */
-
-static double clock_s(clockid_t clk)
-{
-    struct timespec ts;
-    if (clock_gettime(clk, &ts) != 0) return -1.0;
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* SCHED_OTHER at nice 0, a request thread's priority. Leaving SCHED_IDLE (or nice 19) needs
- * CAP_SYS_NICE or RLIMIT_NICE 20; without them the run only skips the pause, said once. */
-static void share_raise(pid_t tid)
-{
-    struct sched_param sp = {0};
-    if (sched_setscheduler(tid, SCHED_OTHER, &sp) == 0 &&
-        setpriority(PRIO_PROCESS, (id_t)tid, 0) == 0)
-        return;
-    if (!atomic_exchange(&raise_refused, 1))
-        fprintf(stderr,
-                "mlpd: --train-share: cannot raise training out of SCHED_IDLE (%s; needs "
-                "CAP_SYS_NICE or RLIMIT_NICE 20): a run gets its share only while a core is "
-                "free\n",
-                strerror(errno));
-}
-
-static void pool_raise(int up)
-{
-    pthread_mutex_lock(&pool_mu);
-    int was = pool_raisers;
-    pool_raisers += up ? 1 : -1;
-    if ((was == 0) != (pool_raisers == 0))
-        for (int i = 0; i < pool_n; i++) {
-            if (up)
-                share_raise(pool_tid[i]);
-            else
-                train_priority(pool_tid[i]);
-        }
-    pthread_mutex_unlock(&pool_mu);
-}
-
-/* One tick of the keeper, on the worker under c->mu (so the compute thread has not exited):
- * charges the run share x the wall time since the last tick, credits the CPU time its compute
- * thread got, and while the run is behind raises it and the pool and keeps OpenBLAS on one
- * thread (jobs_hooks.blas_single: new products need no pool thread, whose place in the
- * scheduler's queue after running at SCHED_IDLE is far back); lowers them once it is not. */
-static void share_tick(compute *c)
-{
-    pid_t tid = (pid_t)atomic_load(&c->tid);
-    double wall = clock_s(CLOCK_MONOTONIC), cpu = clock_s(c->cpu);
-    if (!tid || wall < 0 || cpu < 0) return;
-    if (c->last_wall > 0) {
-        double lim = c->share * SHARE_WINDOW_S;
-        c->debt += c->share * (wall - c->last_wall) - (cpu - c->last_cpu);
-        if (c->debt > lim) c->debt = lim;
-        if (c->debt < -lim) c->debt = -lim;
-    }
-    c->last_wall = wall;
-    c->last_cpu = cpu;
-    int owe = c->debt > 0;
-    if (owe == atomic_load(&c->owed)) return;
-    if (owe) {
-        if (c->blas_single) c->blas_single(1);
-        share_raise(tid);
-        pool_raise(1);
-        atomic_store(&c->owed, 1);
-    } else {
-        atomic_store(&c->owed, 0);
-        train_priority(tid);
-        pool_raise(0);
-        if (c->blas_single) c->blas_single(0);
-    }
+    sched_train_yield(&c->acct, c->cancel);
 }
 
 static void *compute_main(void *vc)
 {
     compute *c = vc;
-    pid_t tid = (pid_t)syscall(SYS_gettid);
-    train_priority(tid);
-    atomic_store(&c->tid, (int)tid); /* the keeper may raise it from now on */
-    if (c->serving_busy) trainer_set_yield(c->t, yield_to_serving, c);
+    sched_share_compute_begin(&c->acct);
+    trainer_set_yield(c->t, yield_to_serving, c);
     mlp_err rc = trainer_run(c->t, epoch_to_worker, c, c->cancel, c->err);
     pthread_mutex_lock(&c->mu);
     c->rc = rc;
@@ -664,12 +201,8 @@ static void *compute_main(void *vc)
  * on_epoch here; the same result. Without a thread it trains here. */
 static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel, mlp_error *err)
 {
-    compute c = {.t = t,
-                 .serving_busy = ec->j->hooks.serving_busy,
-                 .blas_single = ec->j->hooks.blas_single,
-                 .cancel = cancel,
-                 .err = err,
-                 .share = ec->j->o.train_share};
+    compute c = {.t = t, .cancel = cancel, .err = err};
+    sched_share_init(&c.acct, ec->j->o.sched);
     pthread_mutex_init(&c.mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -682,7 +215,9 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
         pthread_mutex_destroy(&c.mu);
         return trainer_run(t, on_epoch, ec, cancel, err);
     }
-    if (c.share > 0 && pthread_getcpuclockid(th, &c.cpu) != 0) c.share = 0;
+    clockid_t cpu;
+    int keep = sched_share_kept(&c.acct) && pthread_getcpuclockid(th, &cpu) == 0;
+    if (keep) sched_share_clock(&c.acct, cpu);
     struct timespec tick; /* the keeper's next tick: kept across epoch wake-ups */
     clock_gettime(CLOCK_MONOTONIC, &tick);
     pthread_mutex_lock(&c.mu);
@@ -694,18 +229,18 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
             pthread_mutex_lock(&c.mu);
             c.cb_rc = rc;
             c.m = NULL;
-            c.last_wall = 0; /* the callback's time is neither owed nor credited */
+            sched_share_skip(&c.acct); /* the callback's time is neither owed nor credited */
             pthread_cond_broadcast(&c.cv);
             continue;
         }
-        if (c.share <= 0) {
+        if (!keep) {
             pthread_cond_wait(&c.cv, &c.mu);
             continue;
         }
         if (pthread_cond_timedwait(&c.cv, &c.mu, &tick) != ETIMEDOUT) continue;
-        if (!c.finished && !c.m) share_tick(&c);
+        if (!c.finished && !c.m) sched_share_tick(&c.acct);
         clock_gettime(CLOCK_MONOTONIC, &tick);
-        tick.tv_nsec += SHARE_TICK_US * 1000L;
+        tick.tv_nsec += SCHED_SHARE_TICK_US * 1000L;
         if (tick.tv_nsec >= 1000000000L) {
             tick.tv_sec++;
             tick.tv_nsec -= 1000000000L;
@@ -713,10 +248,7 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
     }
     pthread_mutex_unlock(&c.mu);
     pthread_join(th, NULL);
-    if (atomic_load(&c.owed)) {
-        pool_raise(0);
-        if (c.blas_single) c.blas_single(0);
-    }
+    sched_share_end(&c.acct);
     trainer_set_yield(t, NULL, NULL);
     pthread_cond_destroy(&c.cv);
     pthread_mutex_destroy(&c.mu);
@@ -771,7 +303,7 @@ static void run_one(jobs *j, slot *sl)
     memset(&r, 0, sizeof r);
     runspec rs;
     memset(&rs, 0, sizeof rs);
-    prepared p;
+    trainset p;
     memset(&p, 0, sizeof p);
     trainer *t = NULL;
     net *model = NULL;
@@ -798,7 +330,7 @@ static void run_one(jobs *j, slot *sl)
     events_publish_status(j->o.events, j->st, id); /* running */
     rc = j->hooks.decode(r.request_json, &rs, &err);
     if (rc) goto fail;
-    rc = prepare(j->st, &rs, &p, &err);
+    rc = trainset_prepare(j->st, &rs, &p, &err);
     if (rc) goto fail;
     rs.net.n_in = p.d;
     rs.net.n_out = p.k;
@@ -861,15 +393,14 @@ static void run_one(jobs *j, slot *sl)
         goto fail;
     }
     int version = 0;
-    rc = store_run_succeed(j->st, id, r.model_name, task_name(rs.task), p.d, p.k, meta, blob, blen,
-                           &version);
+    rc = modelsvc_publish_run(j->st, j->reg, id, r.model_name, task_name(rs.task), p.d, p.k, meta,
+                              blob, blen, &version);
     if (rc) goto fail;
-    reg_invalidate(j->reg, r.model_name);
     events_publish_status(j->o.events, j->st, id);
     fprintf(stderr, "mlpd: run %s succeeded: model %s version %d\n", id, r.model_name, version);
     goto out;
 fail:
-    if (rc == MLP_ECANCELLED) { /* store_run_succeed: a stored cancel wins over the last epoch */
+    if (rc == MLP_ECANCELLED) { /* modelsvc_publish_run: a stored cancel wins over the last epoch */
         finish_run(j, id, RUN_CANCELLED, NULL);
         goto out;
     }
@@ -882,34 +413,9 @@ out:
     free(ck);
     net_free(model);
     trainer_free(t);
-    prepared_clear(&p);
+    trainset_clear(&p);
     runspec_clear(&rs);
     store_run_clear(&r);
-}
-
-/* Training threads yield to every other thread: SCHED_IDLE, or nice 19 when that is refused. */
-static void train_priority(pid_t tid)
-{
-    struct sched_param sp = {0};
-    if (sched_setscheduler(tid, SCHED_IDLE, &sp) != 0) setpriority(PRIO_PROCESS, (id_t)tid, 19);
-}
-
-void jobs_idle_blas_threads(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return;
-    pid_t self = getpid();
-    struct dirent *e;
-    pthread_mutex_lock(&pool_mu);
-    pool_n = 0;
-    while ((e = readdir(d)) != NULL) {
-        long tid = strtol(e->d_name, NULL, 10);
-        if (tid <= 0 || tid == self) continue;
-        train_priority((pid_t)tid);
-        if (pool_n < POOL_MAX) pool_tid[pool_n++] = (pid_t)tid;
-    }
-    pthread_mutex_unlock(&pool_mu);
-    closedir(d);
 }
 
 static void *worker_main(void *varg)
@@ -920,7 +426,7 @@ static void *worker_main(void *varg)
     free(a);
     /* Inference first: the worker's own work (data preparation, the store, events) at nice +5;
      * its mini-batches on a SCHED_IDLE compute thread (train_at_idle). */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
+    sched_worker_thread();
     for (;;) {
         pthread_mutex_lock(&j->mu);
         while (!j->stopping && j->qlen == 0) pthread_cond_wait(&j->cv, &j->mu);
@@ -997,10 +503,14 @@ mlp_err jobs_cancel(jobs *j, const char *run_id, mlp_error *err)
     /* A "running" run that waited in the FIFO to resume has no worker to end it. */
     if (waiting && now == RUN_RUNNING) {
         rc = store_run_cancel(j->st, run_id);
-        if (rc && rc != MLP_ECONFLICT) /* stored all the same: the next start cancels it */
+        if (rc == MLP_OK)
+            now = RUN_CANCELLED;
+        else if (rc != MLP_ECONFLICT) /* stored all the same: the next start cancels it */
             fprintf(stderr, "mlpd: run %s: cancel stored, but not yet marked: %s\n", run_id,
                     mlp_strerror(rc));
     }
+    /* Ended here (a worker publishes the end of a run it trains). */
+    if (now == RUN_CANCELLED) events_publish_status(j->o.events, j->st, run_id);
     return MLP_OK;
 }
 
@@ -1015,6 +525,7 @@ int jobs_queue_depth(jobs *j)
 mlp_err jobs_start(store *s, registry *reg, const jobs_hooks *hooks, const jobs_opts *o, jobs **out,
                    mlp_error *err)
 {
+    assert(o->sched);
     jobs *j = calloc(1, sizeof *j);
     if (!j) return MLP_ENOMEM;
     j->st = s;

@@ -1,7 +1,10 @@
 /* jobs.h — the training queue: a FIFO of run ids served by --workers threads (see the DESIGN
- * comment in jobs.c for states, ownership, cancellation, shutdown and restart).
+ * comment in jobs.c for states, ownership, cancellation, shutdown and restart). A run's data is
+ * prepared by server/trainset.h; its threads' CPU priorities and the training share are
+ * server/cpusched.h's.
  *
- * Owns: its worker threads and the in-memory queue. Borrows: the store and the registry.
+ * Owns: its worker threads and the in-memory queue. Borrows: the store, the registry, the event
+ * hub and the sched.
  * Threading: every function may be called from any thread. */
 #ifndef JOBS_H
 #define JOBS_H
@@ -22,12 +25,6 @@ typedef struct {
      * metrics of `epoch`, the epoch whose weights the version serves (trainer_export_epoch). */
     char *(*describe)(const char *request_json, const run_metrics *final, int epoch, int n_features,
                       char *const *features, int n_labels, char *const *labels);
-    /* May be NULL. While it returns 1, training pauses between mini-batches (inference first),
-     * except while a run is behind its train_share. */
-    int (*serving_busy)(void);
-    /* May be NULL. on = 1: a run behind its train_share computes now; keep OpenBLAS on one
-     * thread, as for a request, until the matching call with on = 0. */
-    void (*blas_single)(int on);
 } jobs_hooks;
 
 typedef struct {
@@ -35,13 +32,8 @@ typedef struct {
     int blas_threads;      /* OpenBLAS threads each run may use */
     size_t max_params;     /* network size bound, re-checked at run time */
     struct events *events; /* borrowed, may be NULL: status changes and epochs published */
-    double train_share;    /* CPU a running run is owed, in cores (0..1); 0: none (jobs.c DESIGN) */
+    struct sched *sched;   /* borrowed, not NULL: the CPU policy runs train under (cpusched.h) */
 } jobs_opts;
-
-/* Puts every thread of the process but the calling main thread at training priority
- * (SCHED_IDLE): call it from main after openblas_set_num_threads and before starting any thread
- * of ours, when the only other threads are OpenBLAS's pool (created when the library loads). */
-void jobs_idle_blas_threads(void);
 
 /* Starts the workers and re-queues unfinished runs from the store: runs whose cancel was
  * stored are marked cancelled instead; runs left "running" by a previous process first (they
@@ -54,7 +46,8 @@ mlp_err jobs_submit(jobs *j, const char *run_id);
  * run is cancelled at once, a running one within one mini-batch, and if the process stops first
  * (SIGTERM, a crash) the next start marks it cancelled; either way the run never succeeds.
  * MLP_ECONFLICT when it is already finished, MLP_ENOTFOUND when unknown, another code (err->msg
- * set) when the store could not record it: then nothing changed. */
+ * set) when the store could not record it: then nothing changed. A run it ends at once (queued,
+ * or waiting to resume) has its "cancelled" event published here; a running one's by its worker. */
 mlp_err jobs_cancel(jobs *j, const char *run_id, mlp_error *err);
 /* Runs waiting in the queue. */
 int jobs_queue_depth(jobs *j);

@@ -7,6 +7,7 @@
  * sqlite3_mutex_held() does: mu is taken and released only through mu_lock, mu_unlock and
  * mu_wait. */
 #include "registry.h"
+#include "bundle.h"
 
 #include <assert.h>
 #include <pthread.h>

@@ -25,8 +25,8 @@
 #ifndef REGISTRY_H
 #define REGISTRY_H
 
-#include "bundle.h"
 #include "mlp.h"
+#include "net.h"
 #include "store.h"
 
 typedef struct registry registry;

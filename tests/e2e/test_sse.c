@@ -363,6 +363,21 @@ static void test_finished_run_replays_the_same_events(void **state)
         assert_string_equal(l.ev[i].data, LIVE.ev[i].data);
     }
     sse_free(&l);
+    /* The last epoch event's metrics are printed with the digits of GET /runs/{id}'s: one
+     * renderer (server/events.h events_metrics_json). LIVE.ev[7] is epoch 6: {"epoch":6,...}. */
+    const char *ep = LIVE.ev[7].data;
+    assert_string_equal(LIVE.ev[7].event, "epoch");
+    const char *members = strchr(ep, ',');
+    assert_non_null(members);
+    char want[600];
+    snprintf(want, sizeof want, "\"metrics\":{%s", members + 1);
+    snprintf(path, sizeof path, "/api/v1/runs/%s", RUN);
+    hresp r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(http_do(&S, "GET", path, NULL, NULL, 0, NULL, &r), 200);
+    assert_non_null(r.body);
+    assert_non_null(strstr(r.body, want));
+    hresp_free(&r);
 }
 
 static void test_last_event_id(void **state)

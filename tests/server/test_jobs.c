@@ -1,18 +1,19 @@
-/* test_jobs.c — the training queue's share guarantee (server/jobs.c DESIGN, "Training share").
- * A steady inference load is simulated by a jobs_hooks.serving_busy that always answers 1 (what
- * api/infer.c answers while >= 2,000 requests/s finish), and every core is kept busy by spinning
- * threads at nice 0: a run paused for serving, or left at SCHED_IDLE, would make no progress.
- * With --train-share 20% it must still finish, at no less than 5% of its idle rate of epochs:
- * 20% of one core is 10% of an idle run on two, and the run's OpenBLAS pool thread, raised with
- * it, adds to that (about 25% measured); the margin is for a machine shared with other work.
- * With --train-share 0 it stays paused. */
+/* test_jobs.c — the training queue: first in, first out; cancel of a queued and of a running
+ * run; what jobs_stop leaves in the store; and the share guarantee (server/cpusched.c DESIGN,
+ * "Training share"). A steady inference load is simulated by a sched_opts.serving_busy that always
+ * answers 1 (what sched_serving_busy answers while >= 2,000 requests/s finish), and every core is
+ * kept busy by spinning threads at nice 0: a run paused for serving, or left at SCHED_IDLE, would
+ * make no progress. With --train-share 20% it must still finish, at no less than 5% of its idle
+ * rate of epochs: 20% of one core is 10% of an idle run on two, and the run's OpenBLAS pool thread,
+ * raised with it, adds to that (about 25% measured); the margin is for a machine shared with other
+ * work. With --train-share 0 it stays paused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "infer.h"
+#include "cpusched.h"
 #include "jobs.h"
 #include "registry.h"
 #include "runspec_api.h"
@@ -46,6 +47,7 @@ typedef struct {
     store *st;
     registry *reg;
     jobs *j;
+    sched *sc;
     char ds[24];
 } fixture;
 
@@ -100,6 +102,12 @@ static void make_dataset(fixture *f)
 
 static void start(fixture *f, double share)
 {
+    /* As main does: the policy, with OpenBLAS's pool threads at training priority, before any
+     * thread of ours starts. */
+    atomic_store(&serving, 0); /* no load unless a test makes one (even after a failed one) */
+    sched_opts so = {.train_share = share, .serving_busy = serving_busy};
+    assert_int_equal(sched_new(&so, &f->sc), MLP_OK);
+    sched_idle_pool(f->sc);
     snprintf(f->dir, sizeof f->dir, "/tmp/mlpd-jobs-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     mlp_error err;
@@ -107,20 +115,28 @@ static void start(fixture *f, double share)
     assert_int_equal(store_open(f->dir, &f->st, &err), MLP_OK);
     assert_int_equal(reg_new(f->st, 4, &f->reg), MLP_OK);
     make_dataset(f);
-    jobs_hooks hooks = {runspec_decode, runspec_describe, serving_busy, infer_blas_hold};
-    jobs_opts o = {1, openblas_get_num_threads(), 50u * 1000u * 1000u, NULL, share};
+    jobs_hooks hooks = {runspec_decode, runspec_describe};
+    jobs_opts o = {1, openblas_get_num_threads(), 50u * 1000u * 1000u, NULL, f->sc};
     assert_int_equal(jobs_start(f->st, f->reg, &hooks, &o, &f->j, &err), MLP_OK);
 }
 
 static void stop(fixture *f)
 {
     jobs_stop(f->j);
+    sched_free(f->sc);
     reg_free(f->reg);
     store_close(f->st);
     nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+static void submit_epochs(fixture *f, const char *model, int epochs, char *id, size_t idlen);
+
 static void submit(fixture *f, const char *model, char *id, size_t idlen)
+{
+    submit_epochs(f, model, EPOCHS, id, idlen);
+}
+
+static void submit_epochs(fixture *f, const char *model, int epochs, char *id, size_t idlen)
 {
     char req[512];
     snprintf(req, sizeof req,
@@ -128,14 +144,14 @@ static void submit(fixture *f, const char *model, char *id, size_t idlen)
              "\"validation\": {\"fraction\": 0}, \"params\": {\"hidden\": [256, 256], "
              "\"optimizer\": \"momentum\", \"learning_rate\": 0.05, \"batch_size\": 128, "
              "\"epochs\": %d, \"seed\": 7}}",
-             f->ds, EPOCHS);
+             f->ds, epochs);
     store_run r;
     memset(&r, 0, sizeof r);
     snprintf(r.task, sizeof r.task, "classification");
     snprintf(r.dataset_id, sizeof r.dataset_id, "%s", f->ds);
     snprintf(r.model_name, sizeof r.model_name, "%s", model);
     r.request_json = req;
-    r.epochs = EPOCHS;
+    r.epochs = epochs;
     mlp_error err;
     mlp_error_clear(&err);
     mlp_err rc = store_run_create(f->st, &r, &err);
@@ -254,15 +270,151 @@ static void share_zero_keeps_the_pause(void **state)
     stop(&f);
 }
 
+/* A run's state and completed epochs in the store. */
+static run_state state_of(fixture *f, const char *id, int *epoch, int *started)
+{
+    store_run r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_run_get(f->st, id, &r), MLP_OK);
+    run_state st = r.status;
+    if (epoch) *epoch = r.epoch;
+    if (started) *started = r.started_at[0] != '\0';
+    store_run_clear(&r);
+    return st;
+}
+
+/* Waits until run id has completed at least `epoch` epochs (or the deadline). */
+static int wait_epoch(fixture *f, const char *id, int epoch, double deadline)
+{
+    for (;;) {
+        int e = 0;
+        run_state st = state_of(f, id, &e, NULL);
+        if (e >= epoch || (st != RUN_QUEUED && st != RUN_RUNNING) || now_s() > deadline) return e;
+        usleep(5 * 1000);
+    }
+}
+
+/* One worker serves the queue first in, first out: whenever a run has left "queued", every run
+ * submitted before it has too. */
+static void queue_is_fifo(void **state)
+{
+    (void)state;
+    fixture f;
+    memset(&f, 0, sizeof f);
+    start(&f, 0);
+    char id[5][24];
+    for (int i = 0; i < 5; i++) {
+        char model[24];
+        snprintf(model, sizeof model, "fifo%d", i);
+        submit_epochs(&f, model, 2, id[i], sizeof id[i]);
+    }
+    int done = 0, seen_running[5] = {0};
+    double deadline = now_s() + 120;
+    while (!done && now_s() < deadline) {
+        int left = 0; /* the latest run seen out of the queue, read last to first */
+        done = 1;
+        for (int i = 4; i >= 0; i--) {
+            run_state st = state_of(&f, id[i], NULL, NULL);
+            if (st == RUN_RUNNING) seen_running[i] = 1;
+            if (st != RUN_QUEUED && !left) left = i + 1;
+            if (left && i < left) assert_int_not_equal(st, RUN_QUEUED);
+            done &= st == RUN_SUCCEEDED;
+        }
+        usleep(2 * 1000);
+    }
+    assert_true(done);
+    int observed = 0;
+    for (int i = 0; i < 5; i++) observed += seen_running[i];
+    assert_true(observed >= 2); /* the check above saw runs move, not only the end */
+    stop(&f);
+}
+
+/* A cancelled queued run never runs and ends cancelled at once; a cancelled running run stops
+ * within a mini-batch (no further epoch finishes) and ends cancelled with its epochs' metrics. */
+static void cancel_queued_and_running(void **state)
+{
+    (void)state;
+    fixture f;
+    memset(&f, 0, sizeof f);
+    start(&f, 0);
+    char a[24], b[24];
+    submit_epochs(&f, "long", 1000, a, sizeof a);
+    submit_epochs(&f, "waits", 2, b, sizeof b);
+    assert_true(wait_epoch(&f, a, 1, now_s() + 60) >= 1);
+    mlp_error err;
+    mlp_error_clear(&err);
+    int epoch = 0, started = 1;
+    assert_int_equal(jobs_cancel(f.j, b, &err), MLP_OK);
+    assert_int_equal(state_of(&f, b, &epoch, &started), RUN_CANCELLED); /* at once */
+    assert_int_equal(jobs_queue_depth(f.j), 0);
+    assert_int_equal(jobs_cancel(f.j, b, &err), MLP_ECONFLICT);
+    assert_int_equal(jobs_cancel(f.j, "run_999999", &err), MLP_ENOTFOUND);
+
+    int at_cancel = 0;
+    state_of(&f, a, &at_cancel, NULL);
+    double t0 = now_s();
+    assert_int_equal(jobs_cancel(f.j, a, &err), MLP_OK);
+    run_state st = wait_final(&f, a, t0 + 30, &epoch);
+    assert_int_equal(st, RUN_CANCELLED);
+    /* the epoch under way when the cancel was stored is the last that may finish */
+    assert_true(epoch <= at_cancel + 1);
+    assert_true(epoch >= 1);
+    store_metric *pts = NULL;
+    int n = 0;
+    assert_int_equal(store_run_metrics(f.st, a, NULL, 0, &pts, &n), MLP_OK);
+    assert_true(n > 0); /* the finished epochs' metrics stay */
+    free(pts);
+    /* b never started, even once the worker was free */
+    usleep(100 * 1000);
+    assert_int_equal(state_of(&f, b, &epoch, &started), RUN_CANCELLED);
+    assert_int_equal(epoch, 0);
+    assert_false(started);
+    stop(&f);
+}
+
+/* jobs_stop with one run training and one queued: the running one stays "running" with the
+ * checkpoint of its last finished epoch (the next start resumes it), the queued one stays
+ * queued and never started. */
+static void shutdown_keeps_running_and_queued(void **state)
+{
+    (void)state;
+    fixture f;
+    memset(&f, 0, sizeof f);
+    start(&f, 0);
+    char a[24], b[24];
+    submit_epochs(&f, "stopped", 1000, a, sizeof a);
+    submit_epochs(&f, "queued", 2, b, sizeof b);
+    assert_true(wait_epoch(&f, a, 2, now_s() + 60) >= 2);
+    jobs_stop(f.j);
+    f.j = NULL;
+    int epoch = 0, started = 0;
+    assert_int_equal(state_of(&f, a, &epoch, &started), RUN_RUNNING);
+    assert_true(epoch >= 2 && epoch < 1000);
+    assert_true(started);
+    void *ck = NULL;
+    size_t cklen = 0;
+    int ck_epoch = 0;
+    assert_int_equal(store_run_resume_point(f.st, a, &ck, &cklen, &ck_epoch), MLP_OK);
+    assert_int_equal(ck_epoch, epoch); /* the last finished epoch is checkpointed */
+    assert_true(cklen > 0);
+    free(ck);
+    assert_int_equal(state_of(&f, b, &epoch, &started), RUN_QUEUED);
+    assert_int_equal(epoch, 0);
+    assert_false(started);
+    stop(&f);
+}
+
 int main(void)
 {
-    /* As main does: OpenBLAS on every core, its pool threads at training priority. */
+    /* As main does: OpenBLAS on every core (its pool threads are lowered by start). */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     openblas_set_num_threads(ncpu > 0 ? (int)ncpu : 1);
-    jobs_idle_blas_threads();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(run_keeps_its_share_under_load),
         cmocka_unit_test(share_zero_keeps_the_pause),
+        cmocka_unit_test(queue_is_fifo),
+        cmocka_unit_test(cancel_queued_and_running),
+        cmocka_unit_test(shutdown_keeps_running_and_queued),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,303 @@
+/* cpusched.c — the CPU policy: inference first, training at idle priority, the training share.
+ *
+ * DESIGN
+ * BLAS threads: main sets OpenBLAS's (process-wide) thread count to cores / workers, at least
+ * 1, so that N concurrent runs never keep more busy threads than cores; one run alone uses all
+ * cores. Mini-batches run at SCHED_IDLE — on a compute thread per run (jobs.c, train_at_idle;
+ * sched_share_compute_begin) and on OpenBLAS's pool threads (sched_idle_pool, called by main
+ * before any other thread exists; nice 19 where the policy is refused) — so a request thread
+ * that wakes up preempts training at once, and training uses the CPU that serving leaves idle.
+ * More than that, a run pauses between mini-batches while heavy inference traffic flows
+ * (sched_serving_busy: >= 2,000 requests/s over the last 2 ms; looked at again every
+ * SERVING_POLL_US, sched_train_yield), so it does not even take the short gaps between requests,
+ * where its cache footprint and the preemption on each request's arrival cost latency. Both would
+ * starve a run for as long as the load lasts; the training share below bounds them. Nothing a
+ * request may wait for is held at SCHED_IDLE: the epoch callback (checkpoint, store transaction,
+ * events) runs on the worker thread at nice +5 (sched_worker_thread). Measured: p99 under
+ * training vs idle, bench/RESULTS.md (serving).
+ *
+ * Training share (--train-share, sched_opts.train_share, default 0.2 of a core): a running run
+ * gets at least that share of one core whatever the inference load. Its worker keeps the account
+ * while the compute thread trains (sched_share_tick, every SCHED_SHARE_TICK_US): debt += share x
+ * wall time - the compute thread's CPU time (its CPU-time clock), held within +-share x
+ * SCHED_SHARE_WINDOW_S so that neither a quiet spell nor a long starvation is carried for more
+ * than about a second. While the debt is positive the run is owed: the compute thread and
+ * OpenBLAS's pool threads are raised to SCHED_OTHER nice 0 (a request thread's priority),
+ * OpenBLAS is capped at one thread as for a request (a pool thread that ran at SCHED_IDLE comes
+ * late to the CPU even once raised, and a two-thread product would wait for it), and the pause
+ * for serving is skipped; once it is even again everything returns to SCHED_IDLE and the pause.
+ * So under a load that keeps every core busy the run advances in slices of about a tick at a
+ * request's priority, share of the time; pool-thread time is not counted, so it may get more.
+ * The time of the epoch callback is neither owed nor credited (sched_share_skip). Share 0 keeps
+ * no account (a run then trains only on CPU that serving leaves). Raising a thread out of
+ * SCHED_IDLE needs CAP_SYS_NICE or RLIMIT_NICE 20; where that is refused mlpd says so once and
+ * the run only skips the pause. Tested: tests/server/test_jobs.c; measured: bench/serve.sh
+ * (epochs/s under load).
+ *
+ * Inference before training: while any inference request is computing (sched_infer_enter ..
+ * leave), OpenBLAS is capped at one thread (openblas_set_num_threads(1)) and the start-up count
+ * returns when the last one finishes; every request computes only once the cap is in effect,
+ * because every enter and leave takes the mutex (counting with an atomic and locking only on
+ * 0 <-> 1 would let a second request compute before the first one's cap is set, run a two-thread
+ * sgemv and queue for a pool thread busy with training: p99 of 200-800 ms, bench/RESULTS.md). A
+ * request's sgemv/sgemm then runs on its own HTTP thread and never queues for OpenBLAS's pool
+ * threads — busy with a training sgemm, and at SCHED_IDLE not scheduled while requests keep the
+ * cores busy — (single-threaded is also faster for these small products), and training drops to
+ * its compute thread alone while requests flow; an sgemm already running keeps its threads until
+ * it returns (one mini-batch layer). The critical section is a counter and, on 0 <-> 1, a 3 ns
+ * OpenBLAS call. A run behind its share holds the same cap as a request does, without counting as
+ * one for sched_serving_busy. */
+#include "cpusched.h"
+#include "clock.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <errno.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define SERVING_POLL_US 1000 /* a paused run looks again this often */
+#define POOL_MAX        64
+
+struct sched {
+    sched_opts o;
+    /* the one-thread cap and the serving rate, under blas_mu */
+    pthread_mutex_t blas_mu;
+    int blas_inflight;     /* requests computing + runs behind their share */
+    int blas_default;      /* OpenBLAS's thread count at sched_new */
+    uint64_t win_start_us; /* the current SCHED_BUSY_WINDOW_US window of finished requests */
+    int win_count;         /* requests finished in it */
+    _Atomic uint64_t busy_until_us; /* serving counts as busy until then */
+    /* OpenBLAS's pool threads, shared by every run as the pool is: a run behind its share
+     * raises them with its compute thread, since a training sgemm that began on two threads
+     * waits for them to finish it. Under pool_mu. */
+    pthread_mutex_t pool_mu;
+    pid_t pool_tid[POOL_MAX];
+    int pool_n;
+    int pool_raisers;         /* runs behind their share; the pool is raised while > 0 */
+    atomic_int raise_refused; /* said once */
+};
+
+/* A thread's CPU clock in seconds (-1 when it cannot be read); wall time is clock_now_s. */
+static double cpu_s(clockid_t clk)
+{
+    struct timespec ts;
+    if (clock_gettime(clk, &ts) != 0) return -1.0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+mlp_err sched_new(const sched_opts *o, sched **out)
+{
+    assert(o && out);
+    sched *s = calloc(1, sizeof *s);
+    if (!s) return MLP_ENOMEM;
+    s->o = *o;
+    s->blas_default = openblas_get_num_threads();
+    pthread_mutex_init(&s->blas_mu, NULL);
+    pthread_mutex_init(&s->pool_mu, NULL);
+    *out = s;
+    return MLP_OK;
+}
+
+void sched_free(sched *s)
+{
+    if (!s) return;
+    pthread_mutex_destroy(&s->blas_mu);
+    pthread_mutex_destroy(&s->pool_mu);
+    free(s);
+}
+
+/* Training threads yield to every other thread: SCHED_IDLE, or nice 19 when that is refused. */
+static void train_priority(pid_t tid)
+{
+    struct sched_param sp = {0};
+    if (sched_setscheduler(tid, SCHED_IDLE, &sp) != 0) setpriority(PRIO_PROCESS, (id_t)tid, 19);
+}
+
+void sched_idle_pool(sched *s)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return;
+    pid_t self = getpid();
+    struct dirent *e;
+    pthread_mutex_lock(&s->pool_mu);
+    s->pool_n = 0;
+    while ((e = readdir(d)) != NULL) {
+        long tid = strtol(e->d_name, NULL, 10);
+        if (tid <= 0 || tid == self) continue;
+        train_priority((pid_t)tid);
+        if (s->pool_n < POOL_MAX) s->pool_tid[s->pool_n++] = (pid_t)tid;
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    closedir(d);
+}
+
+/* ---- inference ---- */
+
+/* Under blas_mu: one more (+1) or one fewer (-1) holder of the one-thread cap. */
+static void cap_locked(sched *s, int delta)
+{
+    int was = s->blas_inflight;
+    s->blas_inflight += delta;
+    if (s->blas_default > 1 && (was == 0) != (s->blas_inflight == 0))
+        openblas_set_num_threads(s->blas_inflight ? 1 : s->blas_default);
+}
+
+static void blas_hold(sched *s, int on)
+{
+    pthread_mutex_lock(&s->blas_mu);
+    cap_locked(s, on ? +1 : -1);
+    pthread_mutex_unlock(&s->blas_mu);
+}
+
+void sched_infer_enter(sched *s)
+{
+    blas_hold(s, 1);
+}
+
+void sched_infer_leave(sched *s)
+{
+    pthread_mutex_lock(&s->blas_mu);
+    cap_locked(s, -1);
+    uint64_t now = clock_now_us();
+    if (now - s->win_start_us >= SCHED_BUSY_WINDOW_US) {
+        s->win_start_us = now;
+        s->win_count = 0;
+    }
+    if (++s->win_count >= SCHED_BUSY_REQUESTS)
+        atomic_store_explicit(&s->busy_until_us, now + SCHED_BUSY_WINDOW_US, memory_order_relaxed);
+    pthread_mutex_unlock(&s->blas_mu);
+}
+
+int sched_serving_busy(sched *s)
+{
+    if (s->o.serving_busy) return s->o.serving_busy();
+    return clock_now_us() < atomic_load_explicit(&s->busy_until_us, memory_order_relaxed);
+}
+
+int sched_blas_threads(const sched *s)
+{
+    return s->blas_default;
+}
+
+/* ---- training ---- */
+
+void sched_worker_thread(void)
+{
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
+}
+
+/* SCHED_OTHER at nice 0, a request thread's priority. Leaving SCHED_IDLE (or nice 19) needs
+ * CAP_SYS_NICE or RLIMIT_NICE 20; without them the run only skips the pause, said once. */
+static void share_raise(sched *s, pid_t tid)
+{
+    struct sched_param sp = {0};
+    if (sched_setscheduler(tid, SCHED_OTHER, &sp) == 0 &&
+        setpriority(PRIO_PROCESS, (id_t)tid, 0) == 0)
+        return;
+    if (!atomic_exchange(&s->raise_refused, 1))
+        fprintf(stderr,
+                "mlpd: --train-share: cannot raise training out of SCHED_IDLE (%s; needs "
+                "CAP_SYS_NICE or RLIMIT_NICE 20): a run gets its share only while a core is "
+                "free\n",
+                strerror(errno));
+}
+
+static void pool_raise(sched *s, int up)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    int was = s->pool_raisers;
+    s->pool_raisers += up ? 1 : -1;
+    if ((was == 0) != (s->pool_raisers == 0))
+        for (int i = 0; i < s->pool_n; i++) {
+            if (up)
+                share_raise(s, s->pool_tid[i]);
+            else
+                train_priority(s->pool_tid[i]);
+        }
+    pthread_mutex_unlock(&s->pool_mu);
+}
+
+void sched_share_init(sched_share *a, sched *s)
+{
+    assert(a && s);
+    memset(a, 0, sizeof *a);
+    a->s = s;
+    a->share = s->o.train_share;
+}
+
+int sched_share_kept(const sched_share *a)
+{
+    return a->share > 0;
+}
+
+void sched_share_clock(sched_share *a, clockid_t cpu)
+{
+    a->cpu = cpu;
+}
+
+void sched_share_compute_begin(sched_share *a)
+{
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    train_priority(tid);
+    atomic_store(&a->tid, (int)tid); /* the keeper may raise it from now on */
+}
+
+void sched_share_tick(sched_share *a)
+{
+    pid_t tid = (pid_t)atomic_load(&a->tid);
+    double wall = clock_now_s(), cpu = cpu_s(a->cpu);
+    if (!tid || wall < 0 || cpu < 0) return;
+    if (a->last_wall > 0) {
+        double lim = a->share * SCHED_SHARE_WINDOW_S;
+        a->debt += a->share * (wall - a->last_wall) - (cpu - a->last_cpu);
+        if (a->debt > lim) a->debt = lim;
+        if (a->debt < -lim) a->debt = -lim;
+    }
+    a->last_wall = wall;
+    a->last_cpu = cpu;
+    int owe = a->debt > 0;
+    if (owe == atomic_load(&a->owed)) return;
+    if (owe) {
+        blas_hold(a->s, 1);
+        share_raise(a->s, tid);
+        pool_raise(a->s, 1);
+        atomic_store(&a->owed, 1);
+    } else {
+        atomic_store(&a->owed, 0);
+        train_priority(tid);
+        pool_raise(a->s, 0);
+        blas_hold(a->s, 0);
+    }
+}
+
+void sched_share_skip(sched_share *a)
+{
+    a->last_wall = 0;
+}
+
+int sched_share_owed(const sched_share *a)
+{
+    return atomic_load(&a->owed);
+}
+
+void sched_share_end(sched_share *a)
+{
+    if (!atomic_load(&a->owed)) return;
+    pool_raise(a->s, 0);
+    blas_hold(a->s, 0);
+    atomic_store(&a->owed, 0);
+}
+
+void sched_train_yield(sched_share *a, const atomic_int *cancel)
+{
+    while (sched_serving_busy(a->s) && !atomic_load(&a->owed) && !(cancel && atomic_load(cancel)))
+        usleep(SERVING_POLL_US);
+}

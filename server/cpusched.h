@@ -1,0 +1,107 @@
+/* cpusched.h — the CPU policy of one daemon: inference first, training at idle priority, and the
+ * training share a running run is owed whatever the load (see the DESIGN comment in cpusched.c).
+ * main creates one sched after setting OpenBLAS's thread count and before starting any thread,
+ * keeps it in app->sched, and hands it to jobs (jobs_opts.sched) and to the inference handlers
+ * (api/infer_tfs.c, api/infer_v2.c bracket each forward pass with sched_infer_enter/leave).
+ *
+ * Owns: the OpenBLAS thread cap (the library's one process-wide setting), the list of OpenBLAS's
+ * pool threads, and the request-rate window. Borrows: nothing.
+ * The file is cpusched, not sched, so that it does not shadow <sched.h> under -Iserver.
+ * Threading: every function may be called from any thread, except that a sched_share belongs to
+ * one run (its worker and compute thread, as described per function). No globals: all state is
+ * in the sched object. */
+#ifndef CPUSCHED_H
+#define CPUSCHED_H
+
+#include "mlp.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+typedef struct sched sched;
+
+typedef struct {
+    double train_share; /* CPU a running run is owed, in cores (0..1); 0: none */
+    /* May be NULL (mlpd): the request-rate detector below decides. Tests substitute a steady
+     * inference load: while it returns 1, serving counts as busy. */
+    int (*serving_busy)(void);
+} sched_opts;
+
+/* Training pauses for heavy serving: busy while inference requests finish at a rate of at least
+ * SCHED_BUSY_REQUESTS per SCHED_BUSY_WINDOW_US (2,000 requests/s: about a tenth of a core of
+ * one-instance requests), and for one window after. */
+#define SCHED_BUSY_WINDOW_US 2000
+#define SCHED_BUSY_REQUESTS  4
+
+/* A new policy; its one-thread cap restores OpenBLAS's thread count as it is now (call it after
+ * openblas_set_num_threads). *out new (sched_free). */
+mlp_err sched_new(const sched_opts *o, sched **out);
+/* NULL-tolerant. Call after every thread that uses s has stopped. */
+void sched_free(sched *s);
+
+/* Puts every thread of the process but the caller at training priority (SCHED_IDLE, nice 19
+ * where refused) and remembers them as OpenBLAS's pool: call it from main before starting any
+ * thread of ours, when the only other threads are the pool's (created when the library loads). */
+void sched_idle_pool(sched *s);
+
+/* ---- inference ---- */
+/* Bracket every forward pass of a request: while any request computes, OpenBLAS runs on one
+ * thread, and the start-up count returns when the last one leaves. Each call takes a mutex, so a
+ * request computes only once the cap is in effect. leave also counts the request for
+ * sched_serving_busy. */
+void sched_infer_enter(sched *s);
+void sched_infer_leave(sched *s);
+/* 1 while serving is busy (SCHED_BUSY_*, or sched_opts.serving_busy). Lock-free. */
+int sched_serving_busy(sched *s);
+/* OpenBLAS's start-up thread count (what the cap returns to). */
+int sched_blas_threads(const sched *s);
+
+/* ---- training ---- */
+/* The calling thread runs a run's bookkeeping (data preparation, the store, events): nice +5,
+ * below requests, above SCHED_IDLE. */
+void sched_worker_thread(void);
+
+/* One run's training share, kept by its worker while its compute thread trains. Embedded by
+ * value in the run's state; the fields are private to cpusched.c. */
+typedef struct {
+    sched *s;       /* borrowed */
+    double share;   /* sched_opts.train_share, cores; 0: no account kept */
+    atomic_int tid; /* the compute thread's id once it runs, else 0 */
+    clockid_t cpu;  /* the compute thread's CPU-time clock */
+    double debt; /* CPU seconds owed: share x wall - CPU, within +-share x SCHED_SHARE_WINDOW_S */
+    double last_wall; /* monotonic seconds at the previous tick; 0: none since (re)start */
+    double last_cpu;  /* the compute thread's CPU seconds then */
+    atomic_int owed;  /* 1 while debt > 0: raised, BLAS on one thread, no pause for serving */
+} sched_share;
+
+#define SCHED_SHARE_TICK_US  10000 /* the keeper looks this often */
+#define SCHED_SHARE_WINDOW_S 1.0   /* credit or debt older than about this much is forgotten */
+
+/* Starts an account for a run on s, at s's train_share. */
+void sched_share_init(sched_share *a, sched *s);
+/* 1 when the account is kept (a share > 0 and a CPU clock); the worker then ticks it. */
+int sched_share_kept(const sched_share *a);
+/* On the worker, once the compute thread exists: its CPU-time clock; on failure no account is
+ * kept. */
+void sched_share_clock(sched_share *a, clockid_t cpu);
+/* On the compute thread, first: puts it at SCHED_IDLE and lets the keeper raise it. */
+void sched_share_compute_begin(sched_share *a);
+/* On the worker, every SCHED_SHARE_TICK_US while the compute thread runs (and has not exited):
+ * charges share x the wall time since the last tick, credits the compute thread's CPU time, and
+ * while the run is behind raises it and the pool and holds the one-thread cap; lowers them once
+ * it is not. */
+void sched_share_tick(sched_share *a);
+/* The time until the next tick is neither owed nor credited (the epoch callback's). */
+void sched_share_skip(sched_share *a);
+/* 1 while the run is behind its share (read by the compute thread). */
+int sched_share_owed(const sched_share *a);
+/* On the worker after the compute thread has exited: releases what a run behind its share held. */
+void sched_share_end(sched_share *a);
+
+/* Between mini-batches, on the compute thread: waits while serving is busy, unless the run is
+ * behind its share or *cancel is set. */
+void sched_train_yield(sched_share *a, const atomic_int *cancel);
+
+#endif
