@@ -114,8 +114,13 @@ static int metric_members(char *buf, size_t cap, size_t *len, const run_metrics 
 
 size_t events_metric_number(char *buf, size_t cap, double v)
 {
-    int w = snprintf(buf, cap, "%.17g", v);
-    return w < 0 || (size_t)w >= cap ? 0 : (size_t)w;
+    int w = -1;
+    for (int digits = 15; digits <= 17; digits++) {
+        w = snprintf(buf, cap, "%.*g", digits, v);
+        if (w < 0 || (size_t)w >= cap) return 0;
+        if (strtod(buf, NULL) == v) break;
+    }
+    return (size_t)w;
 }
 
 size_t events_metrics_json(char *buf, size_t cap, const run_metrics *m)

@@ -77,12 +77,13 @@ void events_publish_epoch(events *h, const char *run_id, int epoch, const run_me
 
 /* The one rendering of run metrics as JSON, for every path that shows them (the SSE epoch
  * event, the run object of GET /api/v1/runs/{id} and its list, the done event): the present,
- * finite metrics in metric id order, each printed %.17g. Metric values are doubles (run_metrics,
- * the store's REAL), and 17 significant digits read back to the same double, so every path
- * shows the same digits for the same value. Writes {"train_loss":0.41000000000000003,...}
+ * finite metrics in metric id order, each in the fewest significant digits (15, 16 or 17) that
+ * read back to the same double, as Python's repr and JavaScript print them. Metric values are
+ * doubles (run_metrics, the store's REAL), so every path shows the same digits for the same
+ * value, and 0.41 prints as 0.41, not 0.41000000000000003. Writes {"train_loss":0.41,...}
  * ("{}" when none) into buf, NUL-terminated; returns its length, or 0 when it does not fit. */
 size_t events_metrics_json(char *buf, size_t cap, const run_metrics *m);
-/* One metric value as events_metrics_json prints it (%.17g; finite v), for the paths that list
+/* One metric value as events_metrics_json prints it (shortest round trip; finite v), for the paths that list
  * single values (GET /api/v1/runs/{id}/metrics). Same contract. */
 size_t events_metric_number(char *buf, size_t cap, double v);
 /* Formats the data of an epoch event, {"epoch":3, then the members of events_metrics_json},

@@ -236,6 +236,21 @@ static void sse_and_get_print_the_same_digits(void **state)
         free(get);
         store_run_clear(&r);
     }
+    /* the fewest digits that round-trip: 0.41 stays 0.41, 1/3 needs 16, 0.1+0.2 needs 17 */
+    const struct {
+        double v;
+        const char *text;
+    } shortest[] = {{0.41, "0.41"},
+                    {1.0 / 3, "0.3333333333333333"},
+                    {0.1 + 0.2, "0.30000000000000004"},
+                    {1e-7, "1e-07"},
+                    {2.5, "2.5"}};
+    for (size_t i = 0; i < sizeof shortest / sizeof *shortest; i++) {
+        char num[40];
+        assert_int_equal(events_metric_number(num, sizeof num, shortest[i].v),
+                         strlen(shortest[i].text));
+        assert_string_equal(num, shortest[i].text);
+    }
     run_metrics none;
     memset(&none, 0, sizeof none);
     char mj[8];
