@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int api_status_of(mlp_err e)
+/* The one table from an error code to its HTTP status. */
+static int api_status_of(mlp_err e)
 {
     switch (e) {
     case MLP_OK:
@@ -203,7 +204,9 @@ static int max_json_depth(const http_req *req)
                : 64;
 }
 
-int api_json_depth_check(http_req *req, http_resp *resp)
+/* api_json_depth_ok against --max-json-depth for req's body; answers 400 naming the limit and
+ * returns -1 when too deep, else 0. */
+static int api_json_depth_check(http_req *req, http_resp *resp)
 {
     int max = max_json_depth(req);
     if (req->body && !api_json_depth_ok(req->body, req->body_len, max)) {

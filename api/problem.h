@@ -12,8 +12,6 @@
 
 #include <jansson.h>
 
-/* HTTP status for an error code. */
-int api_status_of(mlp_err e);
 /* Renders an error body (the http_opts.render_error hook). */
 void api_error(http_resp *resp, route_family fam, int status, const char *detail);
 /* Error response for req's family from an mlp_err and its detail (field -> errors[]). */
@@ -34,12 +32,9 @@ json_t *api_body_object(http_req *req, http_resp *resp);
 int api_json_type_ok(http_req *req);
 /* 1 when the JSON text s[0..len) nests arrays/objects at most max deep (a linear scan that skips
  * strings; it does not validate the JSON), else 0. jansson has no depth limit of its own below
- * 2048, so every JSON body is checked with this before it is parsed; a route that parses its
- * body itself should call api_json_depth_check. */
+ * 2048, so every JSON body api_body_object parses is checked with this first (against
+ * --max-json-depth, a 400 naming the limit); a route that parses its body itself checks it too. */
 int api_json_depth_ok(const char *s, size_t len, int max);
-/* api_json_depth_ok against --max-json-depth for req's body; answers 400 naming the limit and
- * returns -1 when too deep, else 0. */
-int api_json_depth_check(http_req *req, http_resp *resp);
 /* Checks an inference request's instance count against --max-instances: answers 413 naming the
  * limit and returns -1 when over, else 0. */
 int api_instances_check(http_req *req, http_resp *resp, size_t n);
