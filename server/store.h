@@ -26,6 +26,7 @@
 
 #include "dataset.h"
 #include "mlp.h"
+#include "run.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -76,36 +77,7 @@ mlp_err store_dataset_list(store *s, int limit, int offset, store_dataset **item
  * err->msg naming the run. The file is removed after the row. */
 mlp_err store_dataset_delete(store *s, const char *id, mlp_error *err);
 
-/* ---- runs ---- */
-typedef enum {
-    RUN_QUEUED = 0,
-    RUN_RUNNING,
-    RUN_SUCCEEDED,
-    RUN_FAILED,
-    RUN_CANCELLED,
-    RUN_STATE_COUNT
-} run_state;
-const char *run_state_name(run_state s); /* "queued", ... */
-mlp_err run_state_parse(const char *s, run_state *out);
-
-/* The fixed per-epoch metrics. */
-typedef enum {
-    MET_TRAIN_LOSS = 0,
-    MET_VAL_LOSS,
-    MET_VAL_ACCURACY,
-    MET_VAL_R2,
-    MET_LEARNING_RATE,
-    MET_EPOCH_SECONDS,
-    MET_COUNT
-} metric_id;
-const char *metric_name(metric_id m); /* "train_loss", ... */
-mlp_err metric_parse(const char *s, metric_id *out);
-
-typedef struct {
-    double v[MET_COUNT];
-    unsigned present; /* bit m set when v[m] is meaningful */
-} run_metrics;
-
+/* ---- runs (states and metric ids: run.h) ---- */
 typedef struct {
     char id[24];
     run_state status;
