@@ -2,10 +2,14 @@
  *
  * This interface speaks in datasets, runs, metrics and models, never in SQL, so that a second
  * backend (PostgreSQL, for several daemons sharing one store) can implement it without touching
- * api/. The SQLite backend (store.c) keeps one database in WAL mode at <data_dir>/mlpd.db and
- * dataset matrices as files under <data_dir>/datasets/ (written to a temporary name, fsynced,
- * renamed into place, directory fsynced, then the row committed). A function that returns
- * MLP_OK for a write has made it durable: callers answer 2xx only after that.
+ * api/, the registry or the job queue. The SQLite backend keeps one database in WAL mode at
+ * <data_dir>/mlpd.db and dataset matrices as blobs (blob.h) under <data_dir>/datasets/ (written
+ * to a temporary name, fsynced, renamed into place, directory fsynced, then the row committed).
+ * Its files: store.c (open, pool, transactions; its DESIGN comment says where a second backend
+ * plugs in), store_datasets.c, store_runs.c, store_models.c (one resource's SQL each),
+ * store_int.h (private), migrate.c, blob_dir.c, f32.c. Run states and metric ids: run.h.
+ * A function that returns MLP_OK for a write has made it durable: callers answer 2xx only
+ * after that.
  *
  * JSON-valued fields (request_json, meta_json) are opaque text to the store: api/ renders and
  * parses them. Ids are strings: "ds_N", "run_N".
