@@ -367,6 +367,7 @@ static int bindv(sqlite3_stmt *st, const char *fmt, va_list ap)
 mlp_err store_prep(store_tx *t, mlp_error *err, sqlite3_stmt **st, const char *sql, const char *fmt,
                    ...)
 {
+    assert(t->db && "no transaction open");
     *st = NULL;
     int rc = sqlite3_prepare_v2(t->db, sql, -1, st, NULL);
     if (rc == SQLITE_OK) {
@@ -397,6 +398,7 @@ int store_step(store_tx *t, sqlite3_stmt *st, mlp_err *e, mlp_error *err)
 /* Runs a statement that returns no rows. *changes (may be NULL) gets sqlite3_changes. */
 mlp_err store_exec(store_tx *t, mlp_error *err, int *changes, const char *sql, const char *fmt, ...)
 {
+    assert(t->db && "no transaction open");
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(t->db, sql, -1, &st, NULL);
     if (rc == SQLITE_OK) {
@@ -419,6 +421,7 @@ mlp_err store_exec(store_tx *t, mlp_error *err, int *changes, const char *sql, c
 mlp_err store_int64(store_tx *t, mlp_error *err, long long *out, const char *sql, const char *fmt,
                     ...)
 {
+    assert(t->db && "no transaction open");
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(t->db, sql, -1, &st, NULL);
     if (rc == SQLITE_OK) {
