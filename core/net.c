@@ -12,6 +12,7 @@
 
 #include "act.h"
 #include "crc32.h"
+#include "le.h"
 #include "loss.h"
 
 #include <assert.h>
@@ -577,32 +578,20 @@ double net_recon_error(const float *x, const float *y, int d)
 
 static unsigned char *put_u32(unsigned char *p, uint32_t v)
 {
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
+    le_put_u32(p, v);
     return p + 4;
 }
 
 static unsigned char *put_u64(unsigned char *p, uint64_t v)
 {
-    p = put_u32(p, (uint32_t)v);
-    return put_u32(p, (uint32_t)(v >> 32));
+    le_put_u64(p, v);
+    return p + 8;
 }
 
 static unsigned char *put_f32s(unsigned char *p, const float *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], sizeof u);
-        p = put_u32(p, u);
-    }
-    return p;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    le_put_f32s(p, v, n);
+    return p + 4 * n;
 }
 
 /* Bounds-checked reader: every read first checks the remaining length. */
@@ -614,7 +603,7 @@ typedef struct {
 static int rd_u32(reader *r, uint32_t *v)
 {
     if (r->left < 4) return 0;
-    *v = get_u32(r->p);
+    *v = le_get_u32(r->p);
     r->p += 4;
     r->left -= 4;
     return 1;
@@ -630,19 +619,17 @@ static int rd_int(reader *r, int *v)
 
 static int rd_u64(reader *r, uint64_t *v)
 {
-    uint32_t lo, hi;
-    if (!rd_u32(r, &lo) || !rd_u32(r, &hi)) return 0;
-    *v = (uint64_t)hi << 32 | lo;
+    if (r->left < 8) return 0;
+    *v = le_get_u64(r->p);
+    r->p += 8;
+    r->left -= 8;
     return 1;
 }
 
 static int rd_f32s(reader *r, float *v, size_t n)
 {
     if (n > r->left / 4) return 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = get_u32(r->p + 4 * i);
-        memcpy(&v[i], &u, sizeof u);
-    }
+    le_get_f32s(v, r->p, n);
     r->p += 4 * n;
     r->left -= 4 * n;
     return 1;
@@ -698,7 +685,7 @@ mlp_err net_load(const void *buf, size_t len, net **out, mlp_error *err)
         rc = corrupt(err, "truncated before the version");
         goto out;
     }
-    uint32_t version = get_u32(b + 4);
+    uint32_t version = le_get_u32(b + 4);
     if (version != NET_FORMAT_V1) {
         rc = mlp_fail(err, MLP_ECORRUPT,
                       "unsupported network format version %u (this build reads 1)",
@@ -709,7 +696,7 @@ mlp_err net_load(const void *buf, size_t len, net **out, mlp_error *err)
         rc = corrupt(err, "truncated header");
         goto out;
     }
-    if (crc32_of(b, len - 4) != get_u32(b + len - 4)) {
+    if (crc32_of(b, len - 4) != le_get_u32(b + len - 4)) {
         rc = corrupt(err, "checksum mismatch (truncated or damaged)");
         goto out;
     }

@@ -16,6 +16,7 @@
 #include "act.h"
 #include "clock.h"
 #include "crc32.h"
+#include "le.h"
 #include "loss.h"
 #include "rng.h"
 #include "train_internal.h"
@@ -1308,51 +1309,46 @@ typedef struct {
 
 static void put_u64(cursor *c, uint64_t x)
 {
-    for (int i = 0; i < 8; i++) c->p[c->pos++] = (unsigned char)(x >> (8 * i));
+    le_put_u64(c->p + c->pos, x);
+    c->pos += 8;
 }
 static void put_u32(cursor *c, uint32_t x)
 {
-    for (int i = 0; i < 4; i++) c->p[c->pos++] = (unsigned char)(x >> (8 * i));
+    le_put_u32(c->p + c->pos, x);
+    c->pos += 4;
 }
 static void put_f64(cursor *c, double d)
 {
-    uint64_t x;
-    memcpy(&x, &d, 8);
-    put_u64(c, x);
+    le_put_f64(c->p + c->pos, d);
+    c->pos += 8;
 }
 static void put_floats(cursor *c, const float *f, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t x;
-        memcpy(&x, &f[i], 4);
-        put_u32(c, x);
-    }
+    le_put_f32s(c->p + c->pos, f, n);
+    c->pos += 4 * n;
 }
 static uint64_t get_u64(cursor *c)
 {
-    uint64_t x = 0;
-    for (int i = 0; i < 8; i++) x |= (uint64_t)c->p[c->pos++] << (8 * i);
+    uint64_t x = le_get_u64(c->p + c->pos);
+    c->pos += 8;
     return x;
 }
 static uint32_t get_u32(cursor *c)
 {
-    uint32_t x = 0;
-    for (int i = 0; i < 4; i++) x |= (uint32_t)c->p[c->pos++] << (8 * i);
+    uint32_t x = le_get_u32(c->p + c->pos);
+    c->pos += 4;
     return x;
 }
 static double get_f64(cursor *c)
 {
-    uint64_t x = get_u64(c);
-    double d;
-    memcpy(&d, &x, 8);
+    double d = le_get_f64(c->p + c->pos);
+    c->pos += 8;
     return d;
 }
 static void get_floats(cursor *c, float *f, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t x = get_u32(c);
-        memcpy(&f[i], &x, 4);
-    }
+    le_get_f32s(f, c->p + c->pos, n);
+    c->pos += 4 * n;
 }
 
 /* Header: magic 8, version 4, optimizer 4, n_all 8, n_train 8, epoch 4, done 4, lr_ready 4,

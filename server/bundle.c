@@ -1,10 +1,12 @@
 /* bundle.c — encode/decode of published model bundles (see bundle.h). */
 #include "bundle.h"
 
+#include "crc32.h"
+#include "le.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #define BUNDLE_VERSION 1u
 
@@ -34,15 +36,16 @@ static void put(wbuf *w, const void *src, size_t n)
 
 static void put_u32(wbuf *w, uint32_t v)
 {
-    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 24)};
+    unsigned char b[4];
+    le_put_u32(b, v);
     put(w, b, 4);
 }
 
 static void put_u64(wbuf *w, uint64_t v)
 {
-    put_u32(w, (uint32_t)v);
-    put_u32(w, (uint32_t)(v >> 32));
+    unsigned char b[8];
+    le_put_u64(b, v);
+    put(w, b, 8);
 }
 
 static void put_str(wbuf *w, const char *s)
@@ -69,7 +72,7 @@ mlp_err bundle_encode(const net *n, int n_features, char *const *features, int n
     put_u64(&w, nlen);
     put(&w, nb, nlen);
     free(nb);
-    if (!w.oom) put_u32(&w, (uint32_t)crc32(0L, w.p, (uInt)w.len));
+    if (!w.oom) put_u32(&w, crc32_of(w.p, w.len));
     if (w.oom) {
         free(w.p);
         return MLP_ENOMEM;
@@ -87,8 +90,7 @@ typedef struct {
 static int get_u32(rbuf *r, uint32_t *v)
 {
     if (r->len - r->off < 4) return -1;
-    const unsigned char *b = r->p + r->off;
-    *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    *v = le_get_u32(r->p + r->off);
     r->off += 4;
     return 0;
 }
@@ -126,10 +128,8 @@ mlp_err bundle_decode(const void *buf, size_t len, model_bundle **out, mlp_error
         mlp_fail(err, rc, "model bundle: bad magic");
         goto out;
     }
-    memcpy(&crc, (const unsigned char *)buf + len - 4, 4);
-    rbuf tail = {buf, len, len - 4};
-    get_u32(&tail, &crc);
-    if (crc != (uint32_t)crc32(0L, buf, (uInt)(len - 4))) {
+    crc = le_get_u32((const unsigned char *)buf + len - 4);
+    if (crc != crc32_of(buf, len - 4)) {
         mlp_fail(err, rc, "model bundle: checksum mismatch");
         goto out;
     }
@@ -156,20 +156,6 @@ mlp_err bundle_decode(const void *buf, size_t len, model_bundle **out, mlp_error
 out:
     bundle_free(b);
     return rc;
-}
-
-mlp_err bundle_wrap(net *n, int n_features, char **features, int n_labels, char **labels,
-                    model_bundle **out)
-{
-    model_bundle *b = calloc(1, sizeof *b);
-    if (!b) return MLP_ENOMEM;
-    b->net = n;
-    b->n_features = n_features;
-    b->features = features;
-    b->n_labels = n_labels;
-    b->labels = labels;
-    *out = b;
-    return MLP_OK;
 }
 
 void bundle_free(model_bundle *b)

@@ -2,7 +2,8 @@
  * user's language (feature names for object instances, class labels as the dataset named them).
  * Binary, versioned, CRC-checked: "MLPB" | u32 version | u32 n_features | names | u32 n_labels |
  * labels | u64 net_len | net bytes (net_save) | u32 crc32 (over everything before it), each
- * string as u32 length + bytes, all little-endian.
+ * string as u32 length + bytes, all little-endian (core/le.h). The CRC is core/crc32.h's
+ * (IEEE, the same value as zlib's crc32()).
  *
  * Owns: a model_bundle owns its net and strings. Threading: read-only once decoded. */
 #ifndef BUNDLE_H
@@ -26,9 +27,7 @@ mlp_err bundle_encode(const net *n, int n_features, char *const *features, int n
                       char *const *labels, void **buf, size_t *len);
 /* *out new (bundle_free). Corrupt or truncated input is MLP_ECORRUPT. */
 mlp_err bundle_decode(const void *buf, size_t len, model_bundle **out, mlp_error *err);
-/* Takes ownership of n and of the strings (which must be malloc'd). *out new. */
-mlp_err bundle_wrap(net *n, int n_features, char **features, int n_labels, char **labels,
-                    model_bundle **out);
+/* NULL-tolerant. */
 void bundle_free(model_bundle *b);
 
 #endif

@@ -2,55 +2,15 @@
  * inside its own BEGIN IMMEDIATE transaction together with the insert of its row into
  * schema_migrations, and the current version is read inside that same transaction, so two
  * processes opening one database at once cannot both apply a migration, and a failure leaves
- * the database at the previous version. */
+ * the database at the previous version. Part of the SQLite backend: errors go through the
+ * store's one SQLite error mapper (store_int.h). */
 #include "migrate.h"
 
-#include <errno.h>
+#include "store_int.h"
+
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
-
-mlp_err migrate_sqlite_err(sqlite3 *db, int rc)
-{
-    int sys = db ? sqlite3_system_errno(db) : 0;
-    switch (rc & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_DONE:
-    case SQLITE_ROW:
-        return MLP_OK;
-    case SQLITE_FULL:
-        return MLP_ENOSPC;
-    case SQLITE_NOMEM:
-        return MLP_ENOMEM;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return MLP_EBUSY;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        return MLP_ECORRUPT;
-    case SQLITE_CONSTRAINT:
-        return MLP_ECONFLICT;
-    case SQLITE_TOOBIG:
-        return MLP_ETOOLARGE;
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-        if (sys == ENOSPC || sys == EFBIG || sys == EDQUOT) return MLP_ENOSPC;
-        return MLP_EIO;
-    default:
-        return MLP_EIO;
-    }
-}
-
-static mlp_err fail_db(sqlite3 *db, int rc, mlp_error *err, const char *what)
-{
-    mlp_err e = migrate_sqlite_err(db, rc);
-    if (e == MLP_OK) e = MLP_EIO;
-    int sys = sqlite3_system_errno(db);
-    if (sys) return mlp_fail(err, e, "%s: %s (%s)", what, sqlite3_errmsg(db), strerror(sys));
-    return mlp_fail(err, e, "%s: %s", what, sqlite3_errmsg(db));
-}
 
 static int read_version(sqlite3 *db, int *version)
 {
@@ -82,7 +42,7 @@ mlp_err migrate_version(sqlite3 *db, int *version, mlp_error *err)
 {
     int rc = ensure_table(db);
     if (rc == SQLITE_OK) rc = read_version(db, version);
-    if (rc != SQLITE_OK) return fail_db(db, rc, err, "reading the schema version");
+    if (rc != SQLITE_OK) return store_db_fail(db, rc, err, "reading the schema version");
     return MLP_OK;
 }
 
@@ -103,7 +63,7 @@ static mlp_err apply_one(sqlite3 *db, const migration *m, int *done, mlp_error *
     snprintf(what, sizeof what, "migration %s failed", m->name);
 
     int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) return fail_db(db, rc, err, what);
+    if (rc != SQLITE_OK) return store_db_fail(db, rc, err, what);
     rc = read_version(db, &cur);
     if (rc != SQLITE_OK) goto fail;
     if (m->version <= cur) {
@@ -129,7 +89,7 @@ static mlp_err apply_one(sqlite3 *db, const migration *m, int *done, mlp_error *
     *done = 1;
     return MLP_OK;
 fail:
-    e = fail_db(db, rc, err, what);
+    e = store_db_fail(db, rc, err, what);
     sqlite3_finalize(st);
     rollback(db);
     return e;

@@ -28,11 +28,6 @@ mlp_err migrate_apply(struct sqlite3 *db, int *applied, int *version, mlp_error 
  * MLP_EINVAL); migrate_apply passes mlpd_migrations. Borrows list. */
 mlp_err migrate_apply_list(struct sqlite3 *db, const migration *list, int n, int *applied,
                            int *version, mlp_error *err);
-/* The mlp_err for a failed SQLite call on db returning rc (shared with store.c): SQLITE_FULL
- * or an ENOSPC/EFBIG/EDQUOT system error is MLP_ENOSPC, other I/O and permission failures
- * MLP_EIO, SQLITE_BUSY/LOCKED MLP_EBUSY, SQLITE_CORRUPT/NOTADB MLP_ECORRUPT, SQLITE_CONSTRAINT
- * MLP_ECONFLICT, SQLITE_NOMEM MLP_ENOMEM, anything else MLP_EIO. */
-mlp_err migrate_sqlite_err(struct sqlite3 *db, int rc);
 /* The version recorded in db (0 for a new database) into *version. */
 mlp_err migrate_version(struct sqlite3 *db, int *version, mlp_error *err);
 

@@ -2,10 +2,14 @@
  *
  * This interface speaks in datasets, runs, metrics and models, never in SQL, so that a second
  * backend (PostgreSQL, for several daemons sharing one store) can implement it without touching
- * api/. The SQLite backend (store.c) keeps one database in WAL mode at <data_dir>/mlpd.db and
- * dataset matrices as files under <data_dir>/datasets/ (written to a temporary name, fsynced,
- * renamed into place, directory fsynced, then the row committed). A function that returns
- * MLP_OK for a write has made it durable: callers answer 2xx only after that.
+ * api/, the registry or the job queue. The SQLite backend keeps one database in WAL mode at
+ * <data_dir>/mlpd.db and dataset matrices as blobs (blob.h) under <data_dir>/datasets/ (written
+ * to a temporary name, fsynced, renamed into place, directory fsynced, then the row committed).
+ * Its files: store.c (open, pool, transactions; its DESIGN comment says where a second backend
+ * plugs in), store_datasets.c, store_runs.c, store_models.c (one resource's SQL each),
+ * store_int.h (private), migrate.c, blob_dir.c, f32.c. Run states and metric ids: run.h.
+ * A function that returns MLP_OK for a write has made it durable: callers answer 2xx only
+ * after that.
  *
  * JSON-valued fields (request_json, meta_json) are opaque text to the store: api/ renders and
  * parses them. Ids are strings: "ds_N", "run_N".
@@ -26,6 +30,7 @@
 
 #include "dataset.h"
 #include "mlp.h"
+#include "run.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -76,36 +81,7 @@ mlp_err store_dataset_list(store *s, int limit, int offset, store_dataset **item
  * err->msg naming the run. The file is removed after the row. */
 mlp_err store_dataset_delete(store *s, const char *id, mlp_error *err);
 
-/* ---- runs ---- */
-typedef enum {
-    RUN_QUEUED = 0,
-    RUN_RUNNING,
-    RUN_SUCCEEDED,
-    RUN_FAILED,
-    RUN_CANCELLED,
-    RUN_STATE_COUNT
-} run_state;
-const char *run_state_name(run_state s); /* "queued", ... */
-mlp_err run_state_parse(const char *s, run_state *out);
-
-/* The fixed per-epoch metrics. */
-typedef enum {
-    MET_TRAIN_LOSS = 0,
-    MET_VAL_LOSS,
-    MET_VAL_ACCURACY,
-    MET_VAL_R2,
-    MET_LEARNING_RATE,
-    MET_EPOCH_SECONDS,
-    MET_COUNT
-} metric_id;
-const char *metric_name(metric_id m); /* "train_loss", ... */
-mlp_err metric_parse(const char *s, metric_id *out);
-
-typedef struct {
-    double v[MET_COUNT];
-    unsigned present; /* bit m set when v[m] is meaningful */
-} run_metrics;
-
+/* ---- runs (states and metric ids: run.h) ---- */
 typedef struct {
     char id[24];
     run_state status;

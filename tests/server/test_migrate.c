@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "migrate.h"
+#include "store_int.h" /* the SQLite error mapper, store_sqlite_err */
 
 typedef struct {
     char dir[64];
@@ -197,17 +198,17 @@ static void bad_lists_and_newer_database(void **state)
 static void sqlite_errors_map(void **state)
 {
     (void)state;
-    assert_int_equal(migrate_sqlite_err(NULL, SQLITE_OK), MLP_OK);
-    assert_int_equal(migrate_sqlite_err(NULL, SQLITE_FULL), MLP_ENOSPC);
-    assert_int_equal(migrate_sqlite_err(NULL, SQLITE_IOERR_WRITE), MLP_EIO);
-    assert_int_equal(migrate_sqlite_err(NULL, SQLITE_CANTOPEN), MLP_EIO);
-    assert_int_equal(migrate_sqlite_err(NULL, SQLITE_READONLY), MLP_EIO);
-    assert_int_equal(migrate_sqlite_err(NULL, SQLITE_BUSY), MLP_EBUSY);
-    assert_int_equal(migrate_sqlite_err(NULL, SQLITE_CORRUPT), MLP_ECORRUPT);
-    assert_int_equal(migrate_sqlite_err(NULL, SQLITE_NOTADB), MLP_ECORRUPT);
-    assert_int_equal(migrate_sqlite_err(NULL, SQLITE_CONSTRAINT_UNIQUE), MLP_ECONFLICT);
-    assert_int_equal(migrate_sqlite_err(NULL, SQLITE_NOMEM), MLP_ENOMEM);
-    assert_int_equal(migrate_sqlite_err(NULL, SQLITE_ERROR), MLP_EIO);
+    assert_int_equal(store_sqlite_err(NULL, SQLITE_OK), MLP_OK);
+    assert_int_equal(store_sqlite_err(NULL, SQLITE_FULL), MLP_ENOSPC);
+    assert_int_equal(store_sqlite_err(NULL, SQLITE_IOERR_WRITE), MLP_EIO);
+    assert_int_equal(store_sqlite_err(NULL, SQLITE_CANTOPEN), MLP_EIO);
+    assert_int_equal(store_sqlite_err(NULL, SQLITE_READONLY), MLP_EIO);
+    assert_int_equal(store_sqlite_err(NULL, SQLITE_BUSY), MLP_EBUSY);
+    assert_int_equal(store_sqlite_err(NULL, SQLITE_CORRUPT), MLP_ECORRUPT);
+    assert_int_equal(store_sqlite_err(NULL, SQLITE_NOTADB), MLP_ECORRUPT);
+    assert_int_equal(store_sqlite_err(NULL, SQLITE_CONSTRAINT_UNIQUE), MLP_ECONFLICT);
+    assert_int_equal(store_sqlite_err(NULL, SQLITE_NOMEM), MLP_ENOMEM);
+    assert_int_equal(store_sqlite_err(NULL, SQLITE_ERROR), MLP_EIO);
 }
 
 static void not_a_database(void **state)

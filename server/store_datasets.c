@@ -1,0 +1,393 @@
+/* store_datasets.c — the datasets of store.h: a row in datasets (name, shape, SHA-256 of the
+ * matrix), its columns and categorical levels in dataset_columns and dataset_levels, and the
+ * matrix as blob "ds_N" (blob.h) in the .f32 format (f32.h), published inside the transaction
+ * that inserts the row (see the DESIGN comment in store.c). */
+#include "store_int.h"
+
+#include "f32.h"
+
+#include <assert.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DS_COLS_SQL "SELECT id, name, rows, cols, bytes, sha256, created_at FROM datasets"
+
+static void ds_from_row(sqlite3_stmt *st, store_dataset *d)
+{
+    memset(d, 0, sizeof *d);
+    snprintf(d->id, sizeof d->id, "ds_%lld", (long long)sqlite3_column_int64(st, 0));
+    store_col_str(st, 1, d->name, sizeof d->name);
+    d->rows = (long)sqlite3_column_int64(st, 2);
+    d->cols = sqlite3_column_int(st, 3);
+    d->bytes = sqlite3_column_int64(st, 4);
+    store_col_str(st, 5, d->sha256, sizeof d->sha256);
+    store_col_str(st, 6, d->created_at, sizeof d->created_at);
+}
+
+static mlp_err ds_get_tx(store_tx *t, long long id, store_dataset *out, mlp_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    mlp_err e = store_prep(t, err, &st, DS_COLS_SQL " WHERE id = ?1", "I", id);
+    if (e != MLP_OK) return e;
+    int r = store_step(t, st, &e, err);
+    if (r == 1)
+        ds_from_row(st, out);
+    else if (r == 0)
+        e = MLP_ENOTFOUND;
+    sqlite3_finalize(st);
+    return e;
+}
+
+/* Columns (with levels, no data) of dataset id into a new table. */
+static mlp_err ds_load_columns(store_tx *t, long long id, long rows, int cols, ds_table **out)
+{
+    sqlite3_stmt *st = NULL;
+    mlp_err e = MLP_OK;
+    int oom = 0;
+    ds_table *tb = calloc(1, sizeof *tb);
+    if (!tb) return MLP_ENOMEM;
+    tb->rows = rows;
+    tb->columns = calloc((size_t)cols, sizeof *tb->columns);
+    if (!tb->columns) {
+        e = MLP_ENOMEM;
+        goto out;
+    }
+    tb->cols = cols;
+    e = store_prep(t, NULL, &st,
+                   "SELECT idx, name, type, min, max, mean, std, n_levels, first_text_row"
+                   " FROM dataset_columns WHERE dataset_id = ?1 ORDER BY idx",
+                   "I", id);
+    if (e != MLP_OK) goto out;
+    int i = 0, r;
+    while ((r = store_step(t, st, &e, NULL)) == 1) {
+        if (i >= cols || sqlite3_column_int(st, 0) != i) {
+            e = MLP_ECORRUPT;
+            goto out;
+        }
+        ds_column *c = &tb->columns[i++];
+        c->name = store_col_dup(st, 1, &oom);
+        const unsigned char *type = sqlite3_column_text(st, 2);
+        c->type =
+            type && strcmp((const char *)type, "categorical") == 0 ? COL_CATEGORICAL : COL_NUMERIC;
+        c->min = store_col_double(st, 3);
+        c->max = store_col_double(st, 4);
+        c->mean = store_col_double(st, 5);
+        c->std = store_col_double(st, 6);
+        int nl = sqlite3_column_int(st, 7);
+        c->first_text_row = (long)sqlite3_column_int64(st, 8);
+        if (nl > 0) {
+            c->levels = calloc((size_t)nl, sizeof *c->levels);
+            if (!c->levels)
+                oom = 1;
+            else
+                c->n_levels = nl;
+        }
+        if (oom || !c->name) {
+            e = MLP_ENOMEM;
+            goto out;
+        }
+    }
+    if (r < 0) goto out;
+    if (i != cols) {
+        e = MLP_ECORRUPT;
+        goto out;
+    }
+    sqlite3_finalize(st);
+    e = store_prep(t, NULL, &st,
+                   "SELECT col, idx, value FROM dataset_levels WHERE dataset_id = ?1"
+                   " ORDER BY col, idx",
+                   "I", id);
+    if (e != MLP_OK) goto out;
+    while ((r = store_step(t, st, &e, NULL)) == 1) {
+        int ci = sqlite3_column_int(st, 0), li = sqlite3_column_int(st, 1);
+        if (ci < 0 || ci >= cols || li < 0 || li >= tb->columns[ci].n_levels ||
+            tb->columns[ci].levels[li]) {
+            e = MLP_ECORRUPT;
+            goto out;
+        }
+        tb->columns[ci].levels[li] = store_col_dup(st, 2, &oom);
+        if (oom || !tb->columns[ci].levels[li]) {
+            e = MLP_ENOMEM;
+            goto out;
+        }
+    }
+    if (r < 0) goto out;
+    for (int c = 0; c < cols; c++)
+        for (int l = 0; l < tb->columns[c].n_levels; l++)
+            if (!tb->columns[c].levels[l]) e = MLP_ECORRUPT;
+out:
+    sqlite3_finalize(st);
+    if (e != MLP_OK) {
+        ds_table_free(tb);
+        return e;
+    }
+    *out = tb;
+    return MLP_OK;
+}
+
+static mlp_err ds_check_table(const char *name, const ds_table *t, mlp_error *err)
+{
+    if (!store_name_ok(name, STORE_NAME_MAX))
+        return mlp_fail(err, MLP_EINVAL, "dataset name must be 1 to %d bytes", STORE_NAME_MAX);
+    if (!t || t->rows < 0 || t->cols < 1 || !t->columns || (t->rows > 0 && !t->data))
+        return mlp_fail(err, MLP_EINVAL, "dataset table is empty or incomplete");
+    if ((unsigned long long)t->rows > (unsigned long long)LLONG_MAX / 4 / (unsigned)t->cols ||
+        (unsigned long long)t->rows * (unsigned)t->cols > SIZE_MAX / 4)
+        return mlp_fail(err, MLP_ETOOLARGE, "dataset of %ld x %d values is too large", t->rows,
+                        t->cols);
+    for (int i = 0; i < t->cols; i++) {
+        const ds_column *c = &t->columns[i];
+        if (!c->name || c->n_levels < 0 || (c->n_levels > 0 && !c->levels))
+            return mlp_fail(err, MLP_EINVAL, "dataset column %d is incomplete", i + 1);
+        for (int l = 0; l < c->n_levels; l++)
+            if (!c->levels[l])
+                return mlp_fail(err, MLP_EINVAL, "dataset column %d has a missing level", i + 1);
+    }
+    return MLP_OK;
+}
+
+static mlp_err ds_insert_meta(store_tx *t, long long id, const ds_table *tb, mlp_error *err)
+{
+    sqlite3_stmt *cs = NULL, *ls = NULL;
+    mlp_err e =
+        store_prep(t, err, &cs,
+                   "INSERT INTO dataset_columns (dataset_id, idx, name, type, min, max, mean,"
+                   " std, n_levels, first_text_row) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                   NULL);
+    if (e == MLP_OK)
+        e = store_prep(
+            t, err, &ls,
+            "INSERT INTO dataset_levels (dataset_id, col, idx, value) VALUES (?1,?2,?3,?4)", NULL);
+    for (int i = 0; e == MLP_OK && i < tb->cols; i++) {
+        const ds_column *c = &tb->columns[i];
+        int num = c->type == COL_NUMERIC;
+        sqlite3_reset(cs);
+        sqlite3_bind_int64(cs, 1, id);
+        sqlite3_bind_int(cs, 2, i);
+        sqlite3_bind_text(cs, 3, c->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(cs, 4, num ? "numeric" : "categorical", -1, SQLITE_STATIC);
+        double st4[4] = {c->min, c->max, c->mean, c->std};
+        for (int k = 0; k < 4; k++) {
+            if (num && isfinite(st4[k]))
+                sqlite3_bind_double(cs, 5 + k, st4[k]);
+            else
+                sqlite3_bind_null(cs, 5 + k);
+        }
+        sqlite3_bind_int(cs, 9, c->n_levels);
+        sqlite3_bind_int64(cs, 10, c->first_text_row);
+        if (store_step(t, cs, &e, err) < 0) break;
+        for (int l = 0; l < c->n_levels; l++) {
+            sqlite3_reset(ls);
+            sqlite3_bind_int64(ls, 1, id);
+            sqlite3_bind_int(ls, 2, i);
+            sqlite3_bind_int(ls, 3, l);
+            sqlite3_bind_text(ls, 4, c->levels[l], -1, SQLITE_STATIC);
+            if (store_step(t, ls, &e, err) < 0) break;
+        }
+    }
+    sqlite3_finalize(cs);
+    sqlite3_finalize(ls);
+    return e;
+}
+
+mlp_err store_dataset_create(store *s, const char *name, const ds_table *t, store_dataset *out,
+                             mlp_error *err)
+{
+    char blob_id[32], sha[F32_SHA_HEX], created[32];
+    blob_put *bp = NULL;
+    int published = 0;
+    store_tx x = {0};
+    mlp_err e = ds_check_table(name, t, err);
+    if (e != MLP_OK) return e;
+
+    /* The heavy I/O (write and fsync) happens before the write transaction, so other writers
+     * are not held up. */
+    e = blob_put_begin(s->ds_blobs, &bp, err);
+    if (e == MLP_OK) e = f32_write(bp, t->data, t->rows, t->cols, sha, err);
+    if (e != MLP_OK) goto out;
+
+    e = store_tx_begin(s, 1, &x, err);
+    if (e != MLP_OK) goto out;
+    store_now(created, sizeof created, 0);
+    long long bytes = (long long)t->rows * t->cols * 4;
+    e = store_exec(&x, err, NULL,
+                   "INSERT INTO datasets (name, rows, cols, bytes, sha256, created_at)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                   "tIiItt", name, (long long)t->rows, t->cols, bytes, sha, created);
+    if (e != MLP_OK) goto out;
+    long long id = sqlite3_last_insert_rowid(x.db);
+    e = ds_insert_meta(&x, id, t, err);
+    if (e != MLP_OK) goto out;
+    snprintf(blob_id, sizeof blob_id, "ds_%lld", id);
+    e = blob_put_commit(bp, blob_id, err); /* takes bp */
+    bp = NULL;
+    if (e != MLP_OK) goto out;
+    published = 1;
+    e = store_tx_end(&x, MLP_OK, err);
+    if (e == MLP_OK && out) {
+        memset(out, 0, sizeof *out);
+        snprintf(out->id, sizeof out->id, "ds_%lld", id);
+        snprintf(out->name, sizeof out->name, "%s", name);
+        out->rows = t->rows;
+        out->cols = t->cols;
+        out->bytes = bytes;
+        memcpy(out->sha256, sha, sizeof out->sha256);
+        memcpy(out->created_at, created, sizeof out->created_at);
+    }
+out:
+    e = store_tx_end(&x, e, err);
+    /* No committed row names the matrix: remove it under whichever name it has. */
+    blob_put_abort(bp);
+    if (e != MLP_OK && published) blob_delete(s->ds_blobs, blob_id);
+    return e;
+}
+
+mlp_err store_dataset_get(store *s, const char *id, store_dataset *out, ds_table **cols_out)
+{
+    store_tx t;
+    store_dataset d;
+    long long n = store_parse_id(id, "ds_");
+    if (cols_out) *cols_out = NULL;
+    if (n <= 0) return MLP_ENOTFOUND;
+    mlp_err e = store_tx_begin(s, 0, &t, NULL);
+    if (e != MLP_OK) return e;
+    e = ds_get_tx(&t, n, &d, NULL);
+    if (e == MLP_OK && cols_out) e = ds_load_columns(&t, n, d.rows, d.cols, cols_out);
+    e = store_tx_end(&t, e, NULL);
+    if (e == MLP_OK && out) *out = d;
+    if (e != MLP_OK && cols_out && *cols_out) {
+        ds_table_free(*cols_out);
+        *cols_out = NULL;
+    }
+    return e;
+}
+
+mlp_err store_dataset_load(store *s, const char *id, ds_table **out)
+{
+    store_dataset d;
+    ds_table *tb = NULL;
+    blob_get *g = NULL;
+    *out = NULL;
+    mlp_err e = store_dataset_get(s, id, &d, &tb);
+    if (e != MLP_OK) return e;
+    e = blob_open(s->ds_blobs, d.id, &g);
+    if (e == MLP_OK) e = f32_check(g, d.rows, d.cols);
+    if (e == MLP_OK) e = f32_read_all(g, d.rows, d.cols, d.sha256, &tb->data);
+    blob_close(g);
+    if (e != MLP_OK) {
+        ds_table_free(tb);
+        return e;
+    }
+    *out = tb;
+    return MLP_OK;
+}
+
+mlp_err store_dataset_read_rows(store *s, const char *id, long offset, long limit, float **vals,
+                                long *n_rows)
+{
+    store_dataset d;
+    blob_get *g = NULL;
+    float *v = NULL;
+    *vals = NULL;
+    *n_rows = 0;
+    if (offset < 0 || limit < 0) return MLP_EINVAL;
+    mlp_err e = store_dataset_get(s, id, &d, NULL);
+    if (e != MLP_OK) return e;
+    long n = 0;
+    if (offset < d.rows) n = limit < d.rows - offset ? limit : d.rows - offset;
+    size_t cells = (size_t)n * (size_t)d.cols;
+    v = f32_alloc(cells * 4);
+    if (!v) return MLP_ENOMEM;
+    if (cells) {
+        e = blob_open(s->ds_blobs, d.id, &g);
+        if (e == MLP_OK) e = f32_check(g, d.rows, d.cols);
+        if (e == MLP_OK) e = f32_read_rows(g, d.cols, offset, n, v);
+        blob_close(g);
+    }
+    if (e != MLP_OK) {
+        free(v);
+        return e;
+    }
+    *vals = v;
+    *n_rows = n;
+    return MLP_OK;
+}
+
+mlp_err store_dataset_list(store *s, int limit, int offset, store_dataset **items, int *n,
+                           long *total)
+{
+    store_tx t;
+    sqlite3_stmt *st = NULL;
+    store_dataset *v = NULL;
+    int cnt = 0, cap = 0, r;
+    long long tot = 0;
+    *items = NULL;
+    *n = 0;
+    if (total) *total = 0;
+    if (limit < 0 || offset < 0) return MLP_EINVAL;
+    mlp_err e = store_tx_begin(s, 0, &t, NULL);
+    if (e != MLP_OK) return e;
+    e = store_int64(&t, NULL, &tot, "SELECT COUNT(*) FROM datasets", NULL);
+    if (e == MLP_OK)
+        e = store_prep(&t, NULL, &st, DS_COLS_SQL " ORDER BY id DESC LIMIT ?1 OFFSET ?2", "ii",
+                       limit, offset);
+    if (e != MLP_OK) goto out;
+    if (!store_grow((void **)&v, &cap, 1, sizeof *v)) {
+        e = MLP_ENOMEM;
+        goto out;
+    }
+    while ((r = store_step(&t, st, &e, NULL)) == 1) {
+        if (!store_grow((void **)&v, &cap, cnt + 1, sizeof *v)) {
+            e = MLP_ENOMEM;
+            goto out;
+        }
+        ds_from_row(st, &v[cnt++]);
+    }
+out:
+    sqlite3_finalize(st);
+    e = store_tx_end(&t, e, NULL);
+    if (e != MLP_OK) {
+        free(v);
+        return e;
+    }
+    *items = v;
+    *n = cnt;
+    if (total) *total = (long)tot;
+    return MLP_OK;
+}
+
+mlp_err store_dataset_delete(store *s, const char *id, mlp_error *err)
+{
+    store_tx t;
+    long long n = store_parse_id(id, "ds_"), run = 0;
+    char name[48];
+    if (n <= 0) return mlp_fail(err, MLP_ENOTFOUND, "dataset %s not found", id ? id : "(null)");
+    mlp_err e = store_tx_begin(s, 1, &t, err);
+    if (e != MLP_OK) return e;
+    int changes = 0;
+    e = store_int64(&t, err, &run,
+                    "SELECT id FROM runs WHERE status IN ('queued', 'running')"
+                    " AND (dataset_id = ?1 OR val_dataset_id = ?1) ORDER BY id LIMIT 1",
+                    "I", n);
+    if (e == MLP_OK) {
+        e = mlp_fail(err, MLP_ECONFLICT,
+                     "dataset %s is used by run run_%lld, which is queued or "
+                     "running",
+                     id, run);
+    } else if (e == MLP_ENOTFOUND) {
+        e = store_exec(&t, err, &changes, "DELETE FROM datasets WHERE id = ?1", "I", n);
+        if (e == MLP_OK && changes == 0)
+            e = mlp_fail(err, MLP_ENOTFOUND, "dataset %s not found", id);
+    }
+    e = store_tx_end(&t, e, err);
+    if (e != MLP_OK) return e;
+    /* The row is gone; a matrix that cannot be removed now is an orphan removed at the next
+     * open. */
+    snprintf(name, sizeof name, "ds_%lld", n);
+    blob_delete(s->ds_blobs, name);
+    return MLP_OK;
+}
