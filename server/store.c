@@ -66,21 +66,6 @@
 
 /* ---------------------------------------------------------------- small helpers */
 
-void store_now(char *buf, size_t n, int millis)
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    if (millis) {
-        char base[24];
-        strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(buf, n, "%.19s.%03uZ", base, (unsigned)(ts.tv_nsec / 1000000) % 1000u);
-    } else {
-        strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    }
-}
-
 /* "ds_12" with prefix "ds_" -> 12. 0 when malformed (ids start at 1). */
 long long store_parse_id(const char *s, const char *prefix)
 {

@@ -3,6 +3,7 @@
  * matrix as blob "ds_N" (blob.h) in the .f32 format (f32.h), published inside the transaction
  * that inserts the row (see the DESIGN comment in store.c). */
 #include "store_int.h"
+#include "clock.h"
 
 #include "f32.h"
 
@@ -197,7 +198,7 @@ static mlp_err ds_insert_meta(store_tx *t, long long id, const ds_table *tb, mlp
 mlp_err store_dataset_create(store *s, const char *name, const ds_table *t, store_dataset *out,
                              mlp_error *err)
 {
-    char blob_id[32], sha[F32_SHA_HEX], created[32];
+    char blob_id[32], sha[F32_SHA_HEX], created[CLOCK_RFC3339_LEN];
     blob_put *bp = NULL;
     int published = 0;
     store_tx x = {0};
@@ -212,7 +213,7 @@ mlp_err store_dataset_create(store *s, const char *name, const ds_table *t, stor
 
     e = store_tx_begin(s, 1, &x, err);
     if (e != MLP_OK) goto out;
-    store_now(created, sizeof created, 0);
+    clock_rfc3339(0, created);
     long long bytes = (long long)t->rows * t->cols * 4;
     e = store_exec(&x, err, NULL,
                    "INSERT INTO datasets (name, rows, cols, bytes, sha256, created_at)"

@@ -103,8 +103,6 @@ int store_grow(void **p, int *cap, int need, size_t elem);
 long long store_parse_id(const char *s, const char *prefix);
 /* 1 when s is 1 to max bytes. */
 int store_name_ok(const char *s, size_t max);
-/* The current UTC time as RFC 3339 ("2026-11-28T23:10:09Z"; with millis, ".123Z"). */
-void store_now(char *buf, size_t n, int millis);
 
 /* ---- shared between resource files ---- */
 /* The checks of a new model version (store_models.c), MLP_EINVAL with err->msg. */

@@ -2,6 +2,7 @@
  * versions in model_versions (task, dimensions, meta JSON and the bundle, server/bundle.h, as a
  * BLOB) and aliases. A version's number is never reused while its model exists. */
 #include "store_int.h"
+#include "clock.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -16,9 +17,9 @@ mlp_err store_model_add_tx(store_tx *t, const char *name, long long run_id, cons
                            int input_dim, int output_dim, const char *meta_json, const void *blob,
                            size_t blob_len, int *version, mlp_error *err)
 {
-    char now[32];
+    char now[CLOCK_RFC3339_LEN];
     long long mid = 0, ver = 0;
-    store_now(now, sizeof now, 0);
+    clock_rfc3339(0, now);
     mlp_err e = store_exec(t, err, NULL,
                            "INSERT INTO models (name, created_at) VALUES (?1, ?2)"
                            " ON CONFLICT (name) DO NOTHING",

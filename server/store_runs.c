@@ -4,6 +4,7 @@
  * checked inside its write transaction. A run's success publishes its model version in the
  * same transaction (store_model_add_tx, store_models.c). */
 #include "store_int.h"
+#include "clock.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -154,7 +155,7 @@ mlp_err store_run_create_limited(store *s, store_run *r, int max_queued, mlp_err
     if (r->val_dataset_id[0] && vds <= 0)
         return mlp_fail(err, MLP_ENOTFOUND, "dataset %.24s not found", r->val_dataset_id);
 
-    char created[32];
+    char created[CLOCK_RFC3339_LEN];
     mlp_err e = store_tx_begin(s, 1, &t, err);
     if (e != MLP_OK) return e;
     /* Checked inside the write transaction: a concurrent delete cannot slip in between, nor a
@@ -176,7 +177,7 @@ mlp_err store_run_create_limited(store *s, store_run *r, int max_queued, mlp_err
         e = store_int64(&t, err, &found, "SELECT 1 FROM datasets WHERE id = ?1", "I", vds);
         if (e == MLP_ENOTFOUND) e = mlp_fail(err, e, "dataset %.24s not found", r->val_dataset_id);
     }
-    store_now(created, sizeof created, 0);
+    clock_rfc3339(0, created);
     if (e == MLP_OK)
         e = store_exec(&t, err, NULL,
                        "INSERT INTO runs (status, task, dataset_id, val_dataset_id, model_name,"
@@ -297,13 +298,13 @@ mlp_err store_run_start(store *s, const char *id)
 {
     store_tx t;
     run_state st;
-    char now[32];
+    char now[CLOCK_RFC3339_LEN];
     long long n = store_parse_id(id, "run_");
     if (n <= 0) return MLP_ENOTFOUND;
     mlp_err e = store_tx_begin(s, 1, &t, NULL);
     if (e != MLP_OK) return e;
     e = run_status_tx(&t, n, &st);
-    store_now(now, sizeof now, 0);
+    clock_rfc3339(0, now);
     if (e == MLP_OK && st == RUN_QUEUED)
         e = store_exec(&t, NULL, NULL,
                        "UPDATE runs SET status = 'running', started_at = ?2 WHERE id = ?1", "It", n,
@@ -318,7 +319,7 @@ mlp_err store_run_epoch(store *s, const char *id, int epoch, const run_metrics *
 {
     store_tx t;
     run_state st;
-    char now[32];
+    char now[CLOCK_RFC3339_LEN];
     long long n = store_parse_id(id, "run_");
     if (n <= 0) return MLP_ENOTFOUND;
     if (epoch < 1 || !m) return MLP_EINVAL;
@@ -326,7 +327,7 @@ mlp_err store_run_epoch(store *s, const char *id, int epoch, const run_metrics *
     if (e != MLP_OK) return e;
     e = run_status_tx(&t, n, &st);
     if (e == MLP_OK && st != RUN_RUNNING) e = MLP_ECONFLICT;
-    store_now(now, sizeof now, 1);
+    clock_rfc3339(1, now);
     for (int k = 0; e == MLP_OK && k < MET_COUNT; k++) {
         if (!(m->present & (1u << k))) continue;
         e = store_exec(&t, NULL, NULL,
@@ -405,7 +406,7 @@ mlp_err store_run_succeed(store *s, const char *id, const char *model_name, cons
 {
     store_tx t;
     run_state st;
-    char now[32];
+    char now[CLOCK_RFC3339_LEN];
     int ver = 0;
     long long n = store_parse_id(id, "run_");
     if (n <= 0) return MLP_ENOTFOUND;
@@ -424,7 +425,7 @@ mlp_err store_run_succeed(store *s, const char *id, const char *model_name, cons
     if (e == MLP_OK)
         e = store_model_add_tx(&t, model_name, n, task, input_dim, output_dim, meta_json, blob,
                                blob_len, &ver, NULL);
-    store_now(now, sizeof now, 0);
+    clock_rfc3339(0, now);
     if (e == MLP_OK)
         e = store_exec(&t, NULL, NULL,
                        "UPDATE runs SET status = 'succeeded', model_name = ?2, model_version = ?3,"
@@ -442,14 +443,14 @@ static mlp_err run_finish(store *s, const char *id, run_state to, const char *er
 {
     store_tx t;
     run_state st;
-    char now[32];
+    char now[CLOCK_RFC3339_LEN];
     long long n = store_parse_id(id, "run_");
     if (n <= 0) return MLP_ENOTFOUND;
     mlp_err e = store_tx_begin(s, 1, &t, NULL);
     if (e != MLP_OK) return e;
     e = run_status_tx(&t, n, &st);
     if (e == MLP_OK && !run_active(st)) e = MLP_ECONFLICT;
-    store_now(now, sizeof now, 0);
+    clock_rfc3339(0, now);
     if (e == MLP_OK)
         e = store_exec(&t, NULL, NULL,
                        "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
@@ -473,14 +474,14 @@ mlp_err store_run_request_cancel(store *s, const char *id, run_state *now)
 {
     store_tx t;
     run_state st = RUN_QUEUED;
-    char ts[32];
+    char ts[CLOCK_RFC3339_LEN];
     long long n = store_parse_id(id, "run_");
     if (n <= 0) return MLP_ENOTFOUND;
     mlp_err e = store_tx_begin(s, 1, &t, NULL);
     if (e != MLP_OK) return e;
     e = run_status_tx(&t, n, &st);
     if (e == MLP_OK && !run_active(st)) e = MLP_ECONFLICT;
-    store_now(ts, sizeof ts, 0);
+    clock_rfc3339(0, ts);
     if (e == MLP_OK && st == RUN_QUEUED) {
         e = store_exec(
             &t, NULL, NULL,
