@@ -49,6 +49,7 @@
  * one for sched_serving_busy. */
 #include "cpusched.h"
 #include "clock.h"
+#include "hmutex.h"
 
 #include <assert.h>
 #include <cblas.h>
@@ -69,7 +70,7 @@
 struct sched {
     sched_opts o;
     /* the one-thread cap and the serving rate, under blas_mu */
-    pthread_mutex_t blas_mu;
+    hmutex blas_mu;
     int blas_inflight;     /* requests computing + runs behind their share */
     int blas_default;      /* OpenBLAS's thread count at sched_new */
     uint64_t win_start_us; /* the current SCHED_BUSY_WINDOW_US window of finished requests */
@@ -78,7 +79,7 @@ struct sched {
     /* OpenBLAS's pool threads, shared by every run as the pool is: a run behind its share
      * raises them with its compute thread, since a training sgemm that began on two threads
      * waits for them to finish it. Under pool_mu. */
-    pthread_mutex_t pool_mu;
+    hmutex pool_mu;
     pid_t pool_tid[POOL_MAX];
     int pool_n;
     int pool_raisers;         /* runs behind their share; the pool is raised while > 0 */
@@ -100,8 +101,8 @@ mlp_err sched_new(const sched_opts *o, sched **out)
     if (!s) return MLP_ENOMEM;
     s->o = *o;
     s->blas_default = openblas_get_num_threads();
-    pthread_mutex_init(&s->blas_mu, NULL);
-    pthread_mutex_init(&s->pool_mu, NULL);
+    hmutex_init(&s->blas_mu);
+    hmutex_init(&s->pool_mu);
     *out = s;
     return MLP_OK;
 }
@@ -109,8 +110,8 @@ mlp_err sched_new(const sched_opts *o, sched **out)
 void sched_free(sched *s)
 {
     if (!s) return;
-    pthread_mutex_destroy(&s->blas_mu);
-    pthread_mutex_destroy(&s->pool_mu);
+    hmutex_destroy(&s->blas_mu);
+    hmutex_destroy(&s->pool_mu);
     free(s);
 }
 
@@ -127,7 +128,7 @@ void sched_idle_pool(sched *s)
     if (!d) return;
     pid_t self = getpid();
     struct dirent *e;
-    pthread_mutex_lock(&s->pool_mu);
+    hmutex_lock(&s->pool_mu);
     s->pool_n = 0;
     while ((e = readdir(d)) != NULL) {
         long tid = strtol(e->d_name, NULL, 10);
@@ -135,7 +136,7 @@ void sched_idle_pool(sched *s)
         train_priority((pid_t)tid);
         if (s->pool_n < POOL_MAX) s->pool_tid[s->pool_n++] = (pid_t)tid;
     }
-    pthread_mutex_unlock(&s->pool_mu);
+    hmutex_unlock(&s->pool_mu);
     closedir(d);
 }
 
@@ -144,6 +145,7 @@ void sched_idle_pool(sched *s)
 /* Under blas_mu: one more (+1) or one fewer (-1) holder of the one-thread cap. */
 static void cap_locked(sched *s, int delta)
 {
+    assert(hmutex_held(&s->blas_mu));
     int was = s->blas_inflight;
     s->blas_inflight += delta;
     if (s->blas_default > 1 && (was == 0) != (s->blas_inflight == 0))
@@ -152,9 +154,9 @@ static void cap_locked(sched *s, int delta)
 
 static void blas_hold(sched *s, int on)
 {
-    pthread_mutex_lock(&s->blas_mu);
+    hmutex_lock(&s->blas_mu);
     cap_locked(s, on ? +1 : -1);
-    pthread_mutex_unlock(&s->blas_mu);
+    hmutex_unlock(&s->blas_mu);
 }
 
 void sched_infer_enter(sched *s)
@@ -164,7 +166,7 @@ void sched_infer_enter(sched *s)
 
 void sched_infer_leave(sched *s)
 {
-    pthread_mutex_lock(&s->blas_mu);
+    hmutex_lock(&s->blas_mu);
     cap_locked(s, -1);
     uint64_t now = clock_now_us();
     if (now - s->win_start_us >= SCHED_BUSY_WINDOW_US) {
@@ -173,7 +175,7 @@ void sched_infer_leave(sched *s)
     }
     if (++s->win_count >= SCHED_BUSY_REQUESTS)
         atomic_store_explicit(&s->busy_until_us, now + SCHED_BUSY_WINDOW_US, memory_order_relaxed);
-    pthread_mutex_unlock(&s->blas_mu);
+    hmutex_unlock(&s->blas_mu);
 }
 
 int sched_serving_busy(sched *s)
@@ -212,7 +214,7 @@ static void share_raise(sched *s, pid_t tid)
 
 static void pool_raise(sched *s, int up)
 {
-    pthread_mutex_lock(&s->pool_mu);
+    hmutex_lock(&s->pool_mu);
     int was = s->pool_raisers;
     s->pool_raisers += up ? 1 : -1;
     if ((was == 0) != (s->pool_raisers == 0))
@@ -222,7 +224,7 @@ static void pool_raise(sched *s, int up)
             else
                 train_priority(s->pool_tid[i]);
         }
-    pthread_mutex_unlock(&s->pool_mu);
+    hmutex_unlock(&s->pool_mu);
 }
 
 void sched_share_init(sched_share *a, sched *s)

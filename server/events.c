@@ -6,7 +6,9 @@
  * fetches copy a handful of short strings, so one lock is not a bottleneck at hundreds of
  * listeners (bench/RESULTS.md, "SSE listeners"). */
 #include "events.h"
+#include "hmutex.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -35,7 +37,7 @@ typedef struct hrun {
 } hrun;
 
 struct events {
-    pthread_mutex_t mu;
+    hmutex mu;
     pthread_cond_t cv; /* ticker sleep; close waits for subscribers */
     hrun *runs;
     int n_subs;
@@ -156,6 +158,7 @@ size_t events_status_json(char *buf, size_t cap, const char *run_id, run_state s
  * Caller holds h->mu. */
 static void append(events *h, const char *run_id, long seq, ev_kind kind, const char *data)
 {
+    assert(hmutex_held(&h->mu));
     hrun *r = find_run(h, run_id, 1);
     if (!r || seq <= r->last_seq) return;
     char *d = strdup(data);
@@ -186,7 +189,7 @@ void events_publish_status(events *h, store *st, const char *run_id)
     if (store_run_get(st, run_id, &r) != MLP_OK) return;
     char data[128];
     events_status_json(data, sizeof data, r.id, r.status);
-    pthread_mutex_lock(&h->mu);
+    hmutex_lock(&h->mu);
     if (r.status == RUN_QUEUED) {
         append(h, r.id, 1, EV_STATUS, data);
     } else if (r.status == RUN_RUNNING) {
@@ -195,7 +198,7 @@ void events_publish_status(events *h, store *st, const char *run_id)
         append(h, r.id, events_seq_final(r.epoch), EV_STATUS, data);
         append(h, r.id, events_seq_done(r.epoch), EV_DONE, "");
     }
-    pthread_mutex_unlock(&h->mu);
+    hmutex_unlock(&h->mu);
     store_run_clear(&r);
 }
 
@@ -204,9 +207,9 @@ void events_publish_epoch(events *h, const char *run_id, int epoch, const run_me
     if (!h) return;
     char data[512];
     if (!events_epoch_json(data, sizeof data, epoch, m)) return;
-    pthread_mutex_lock(&h->mu);
+    hmutex_lock(&h->mu);
     append(h, run_id, events_seq_epoch(epoch), EV_EPOCH, data);
-    pthread_mutex_unlock(&h->mu);
+    hmutex_unlock(&h->mu);
 }
 
 mlp_err events_subscribe(events *h, const char *run_id, events_wake_fn wake, void *ctx,
@@ -217,7 +220,7 @@ mlp_err events_subscribe(events *h, const char *run_id, events_wake_fn wake, voi
     if (!s) return MLP_ENOMEM;
     s->wake = wake;
     s->ctx = ctx;
-    pthread_mutex_lock(&h->mu);
+    hmutex_lock(&h->mu);
     mlp_err rc = MLP_OK;
     hrun *r = h->closing ? NULL : find_run(h, run_id, 1);
     if (!r) {
@@ -229,7 +232,7 @@ mlp_err events_subscribe(events *h, const char *run_id, events_wake_fn wake, voi
         r->n_subs++;
         h->n_subs++;
     }
-    pthread_mutex_unlock(&h->mu);
+    hmutex_unlock(&h->mu);
     if (rc) {
         free(s);
         return rc;
@@ -241,7 +244,7 @@ mlp_err events_subscribe(events *h, const char *run_id, events_wake_fn wake, voi
 void events_unsubscribe(events *h, events_sub *sub)
 {
     if (!h || !sub) return;
-    pthread_mutex_lock(&h->mu);
+    hmutex_lock(&h->mu);
     hrun *r = sub->run;
     for (events_sub **p = &r->subs; *p; p = &(*p)->next)
         if (*p == sub) {
@@ -252,14 +255,14 @@ void events_unsubscribe(events *h, events_sub *sub)
     h->n_subs--;
     maybe_drop(h, r);
     pthread_cond_broadcast(&h->cv);
-    pthread_mutex_unlock(&h->mu);
+    hmutex_unlock(&h->mu);
     free(sub);
 }
 
 int events_fetch(events *h, events_sub *sub, long after, ev_item *items, int max, int *gap)
 {
     int got = 0;
-    pthread_mutex_lock(&h->mu);
+    hmutex_lock(&h->mu);
     hrun *r = sub->run;
     *gap = after < r->trimmed_upto;
     for (int i = 0; i < r->n && got < max; i++) {
@@ -275,7 +278,7 @@ int events_fetch(events *h, events_sub *sub, long after, ev_item *items, int max
         items[got].data = d;
         got++;
     }
-    pthread_mutex_unlock(&h->mu);
+    hmutex_unlock(&h->mu);
     return got;
 }
 
@@ -289,9 +292,9 @@ void events_items_clear(ev_item *items, int n)
 
 int events_closing(events *h)
 {
-    pthread_mutex_lock(&h->mu);
+    hmutex_lock(&h->mu);
     int c = h->closing;
-    pthread_mutex_unlock(&h->mu);
+    hmutex_unlock(&h->mu);
     return c;
 }
 
@@ -304,17 +307,17 @@ static void wake_all(events *h, int why)
 static void *ticker_main(void *arg)
 {
     events *h = arg;
-    pthread_mutex_lock(&h->mu);
+    hmutex_lock(&h->mu);
     struct timespec next;
     clock_gettime(CLOCK_REALTIME, &next);
     while (!h->stopping) {
         next.tv_sec += h->keepalive_s;
         int rc = 0;
-        while (!h->stopping && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&h->cv, &h->mu, &next);
+        while (!h->stopping && rc != ETIMEDOUT) rc = hmutex_timedwait(&h->cv, &h->mu, &next);
         if (h->stopping) break;
         if (!h->closing) wake_all(h, EV_WAKE_KEEPALIVE);
     }
-    pthread_mutex_unlock(&h->mu);
+    hmutex_unlock(&h->mu);
     return NULL;
 }
 
@@ -323,7 +326,7 @@ mlp_err events_new(int keepalive_s, events **out)
     *out = NULL;
     events *h = calloc(1, sizeof *h);
     if (!h) return MLP_ENOMEM;
-    pthread_mutex_init(&h->mu, NULL);
+    hmutex_init(&h->mu);
     pthread_cond_init(&h->cv, NULL);
     h->keepalive_s = keepalive_s;
     if (keepalive_s > 0) {
@@ -348,22 +351,22 @@ void events_close(events *h, int timeout_ms)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    pthread_mutex_lock(&h->mu);
+    hmutex_lock(&h->mu);
     h->closing = 1;
     wake_all(h, EV_WAKE_CLOSE);
     int rc = 0;
-    while (h->n_subs > 0 && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&h->cv, &h->mu, &until);
-    pthread_mutex_unlock(&h->mu);
+    while (h->n_subs > 0 && rc != ETIMEDOUT) rc = hmutex_timedwait(&h->cv, &h->mu, &until);
+    hmutex_unlock(&h->mu);
 }
 
 void events_free(events *h)
 {
     if (!h) return;
     if (h->have_ticker) {
-        pthread_mutex_lock(&h->mu);
+        hmutex_lock(&h->mu);
         h->stopping = 1;
         pthread_cond_broadcast(&h->cv);
-        pthread_mutex_unlock(&h->mu);
+        hmutex_unlock(&h->mu);
         pthread_join(h->ticker, NULL);
     }
     while (h->runs) {
@@ -376,7 +379,7 @@ void events_free(events *h)
         }
         free_run(r);
     }
-    pthread_mutex_destroy(&h->mu);
+    hmutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
     free(h);
 }

@@ -8,6 +8,7 @@
  * mu_wait. */
 #include "registry.h"
 #include "bundle.h"
+#include "hmutex.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -41,9 +42,7 @@ typedef struct {
 struct registry {
     store *st;
     int cap;
-    pthread_mutex_t mu;
-    pthread_t mu_owner; /* the thread holding mu, valid while mu_locked */
-    int mu_locked;      /* 1 while some thread holds mu (set and cleared by its holder) */
+    hmutex mu;
     pthread_cond_t released;
     reg_model **m; /* cap slots, NULL = free */
     reg_pointer ptr[REG_POINTERS];
@@ -53,34 +52,26 @@ struct registry {
     unsigned long tick;
 };
 
-/* 1 when the calling thread holds r->mu. For asserts only: another thread's answer may race. */
 static int mu_held(registry *r)
 {
-    return r->mu_locked && pthread_equal(r->mu_owner, pthread_self());
+    return hmutex_held(&r->mu);
 }
-
 static void mu_lock(registry *r)
 {
-    pthread_mutex_lock(&r->mu);
-    r->mu_owner = pthread_self();
-    r->mu_locked = 1;
+    hmutex_lock(&r->mu);
 }
 
 static void mu_unlock(registry *r)
 {
     assert(mu_held(r));
-    r->mu_locked = 0;
-    pthread_mutex_unlock(&r->mu);
+    hmutex_unlock(&r->mu);
 }
 
 /* Waits for a release: mu is let go and taken again. Caller holds mu. */
 static void mu_wait(registry *r)
 {
     assert(mu_held(r));
-    r->mu_locked = 0;
-    pthread_cond_wait(&r->released, &r->mu);
-    r->mu_owner = pthread_self();
-    r->mu_locked = 1;
+    hmutex_wait(&r->released, &r->mu);
 }
 
 mlp_err reg_new(store *s, int capacity, registry **out)
@@ -94,7 +85,7 @@ mlp_err reg_new(store *s, int capacity, registry **out)
     }
     r->st = s;
     r->cap = capacity;
-    pthread_mutex_init(&r->mu, NULL);
+    hmutex_init(&r->mu);
     pthread_cond_init(&r->released, NULL);
     *out = r;
     return MLP_OK;
@@ -112,7 +103,7 @@ void reg_free(registry *r)
     if (!r) return;
     for (int i = 0; i < r->cap; i++) model_free(r->m[i]);
     free(r->m);
-    pthread_mutex_destroy(&r->mu);
+    hmutex_destroy(&r->mu);
     pthread_cond_destroy(&r->released);
     free(r);
 }
