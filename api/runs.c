@@ -86,7 +86,7 @@ static void reply_run(http_resp *resp, int status, const store_run *r)
     resp_take(resp, status, "application/json", s, strlen(s));
 }
 
-/* OpenBLAS threads a run trains with: cores / workers, at least 1, the rule server/main.c
+/* OpenBLAS threads a run trains with: cores / workers, at least 1, the rule main.c
  * applies at start-up (jobs_opts.blas_threads), repeated here because api/ has no handle on
  * the jobs options; it only sizes the BLAS share of the memory estimate. */
 static int run_blas_threads(const config *cfg)
