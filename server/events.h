@@ -83,8 +83,8 @@ void events_publish_epoch(events *h, const char *run_id, int epoch, const run_me
  * value, and 0.41 prints as 0.41, not 0.41000000000000003. Writes {"train_loss":0.41,...}
  * ("{}" when none) into buf, NUL-terminated; returns its length, or 0 when it does not fit. */
 size_t events_metrics_json(char *buf, size_t cap, const run_metrics *m);
-/* One metric value as events_metrics_json prints it (shortest round trip; finite v), for the paths that list
- * single values (GET /api/v1/runs/{id}/metrics). Same contract. */
+/* One metric value as events_metrics_json prints it (shortest round trip; finite v), for the
+ * paths that list single values (GET /api/v1/runs/{id}/metrics). Same contract. */
 size_t events_metric_number(char *buf, size_t cap, double v);
 /* Formats the data of an epoch event, {"epoch":3, then the members of events_metrics_json},
  * into buf (NUL-terminated); returns its length, or 0 when it does not fit. */
