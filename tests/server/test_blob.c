@@ -18,20 +18,13 @@
 #include <unistd.h>
 
 #include "blob.h"
+#include "tmpdir.h"
 
 typedef struct {
     char dir[64];
     char sub[80];
     blob_store *b;
 } fixture;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -49,7 +42,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     blob_store_free(f->b);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

@@ -13,20 +13,13 @@
 #include "events.h"
 #include "runs.h"
 #include "store.h"
+#include "tmpdir.h"
 
 #include <ftw.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static atomic_int wakes;
 
@@ -85,7 +78,7 @@ static void teardown(fixture *f)
 {
     events_free(f->h);
     store_close(f->st);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(f->dir);
 }
 
 static run_metrics metrics_of(int epoch)

@@ -17,20 +17,13 @@
 
 #include "blob.h"
 #include "f32.h"
+#include "tmpdir.h"
 
 typedef struct {
     char dir[64];
     char sub[80];
     blob_store *b;
 } fixture;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -48,7 +41,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     blob_store_free(f->b);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

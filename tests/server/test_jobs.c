@@ -18,6 +18,7 @@
 #include "registry.h"
 #include "runspec_api.h"
 #include "store.h"
+#include "tmpdir.h"
 
 #include <cblas.h>
 #include <ftw.h>
@@ -56,14 +57,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
 }
 
 /* ROWS x (FEATURES + 1): seeded noise features and a label "y" that depends on two of them. */
@@ -126,7 +119,7 @@ static void stop(fixture *f)
     sched_free(f->sc);
     reg_free(f->reg);
     store_close(f->st);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(f->dir);
 }
 
 static void submit_epochs(fixture *f, const char *model, int epochs, char *id, size_t idlen);

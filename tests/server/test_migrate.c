@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "migrate.h"
+#include "tmpdir.h"
 #include "store_int.h" /* the SQLite error mapper, store_sqlite_err */
 
 typedef struct {
@@ -22,14 +23,6 @@ typedef struct {
     char path[128];
     sqlite3 *db;
 } fixture;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -47,7 +40,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     sqlite3_close(f->db);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "net.h"
 #include "registry.h"
 #include "store.h"
+#include "tmpdir.h"
 
 #include <ftw.h>
 #include <pthread.h>
@@ -96,14 +97,6 @@ mlp_err __wrap_store_model_alias_resolve(store *s, const char *name, const char 
     return rc;
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static char dir[64];
 
 static int setup(void **state)
@@ -138,7 +131,7 @@ static int teardown(void **state)
     reg_free(T.reg);
     store_close(T.s);
     free(T.blob);
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(dir);
     return 0;
 }
 

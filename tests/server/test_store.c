@@ -28,19 +28,12 @@
 
 #include "migrate.h"
 #include "store.h"
+#include "tmpdir.h"
 
 typedef struct {
     char dir[64];
     store *s;
 } fixture;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -61,7 +54,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     store_close(f->s);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(f->dir);
     free(f);
     return 0;
 }
