@@ -17,7 +17,10 @@ work=$(mktemp -d /tmp/mlpd-exports-XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
 for o do
   [ -f "$o" ] || { echo "check_exports: no object $o" >&2; exit 2; }
-  nm -g --defined-only "$o" | awk -v o="$o" 'NF == 3 && $2 ~ /^[TDRBGSV]$/ { print o, $3 }'
+  # Symbols a sanitizer or the compiler adds (__odr_asan.*, __asan_*, __ubsan_*, __sancov_*)
+  # are not the program's exports.
+  nm -g --defined-only "$o" |
+    awk -v o="$o" 'NF == 3 && $2 ~ /^[TDRBGSV]$/ && $3 !~ /^__(odr_asan|asan|ubsan|sancov)/ { print o, $3 }'
 done > "$work/defs"
 for o do nm -u "$o" | awk -v o="$o" '{ print o, $NF }'; done > "$work/uses"
 # Every identifier the test and fuzz sources name (their binaries link the archives).
