@@ -70,12 +70,101 @@ void tfs_status(http_req *req, http_resp *resp)
     api_json(resp, 200, json_pack("{s:o}", "model_version_status", list));
 }
 
-static json_t *tensor_info(const char *name, int dim)
+/* The method of a signature, which is also the kind of body a verb reads: :predict (and the
+ * mlpd verbs) take rows; :classify and :regress take rows or TF Serving's Example list. */
+typedef enum { SIG_PREDICT = 0, SIG_CLASSIFY, SIG_REGRESS } sig_method;
+
+static const char *const sig_method_names[] = {
+    "tensorflow/serving/predict", "tensorflow/serving/classify", "tensorflow/serving/regress"};
+static const char *const sig_kind[] = {"predict", "classification", "regression"};
+
+/* 1 when m has a two-label classifier's single score (the probability of labels[1]). */
+static int binary_classifier(const reg_model *m)
 {
-    char ds[16];
-    snprintf(ds, sizeof ds, "%d", dim);
-    return json_pack("{s:s, s:s, s:{s:[{s:s}, {s:s}]}}", "name", name, "dtype", "DT_FLOAT",
-                     "tensor_shape", "dim", "size", "-1", "size", ds);
+    int nl;
+    (void)reg_model_labels(m, &nl);
+    return reg_model_spec(m)->task == TASK_CLASSIFICATION && nl == 2;
+}
+
+/* 1 when m answers :regress: a single-output regression, or a binary classifier (its
+ * positive-class score). */
+static int regress_ok(const reg_model *m)
+{
+    const net_spec *sp = reg_model_spec(m);
+    return (sp->task == TASK_REGRESSION && sp->n_out == 1) || binary_classifier(m);
+}
+
+/* The signature_def map of m: "serving_default" (method predict, every model), plus
+ * "tensorflow/serving/classify" for a classifier and "tensorflow/serving/regress" for a model
+ * that answers :regress. The method of the signature named name, or -1 when m has none. */
+static int signature_method(const reg_model *m, const char *name)
+{
+    if (strcmp(name, "serving_default") == 0) return SIG_PREDICT;
+    if (strcmp(name, sig_method_names[SIG_CLASSIFY]) == 0 &&
+        reg_model_spec(m)->task == TASK_CLASSIFICATION)
+        return SIG_CLASSIFY;
+    if (strcmp(name, sig_method_names[SIG_REGRESS]) == 0 && regress_ok(m)) return SIG_REGRESS;
+    return -1;
+}
+
+/* The request's "signature_name" (sig, borrowed; NULL when absent) checked as TF Serving checks
+ * it for a verb of method want: absent or "serving_default" is the default signature, which in
+ * mlpd serves every verb the model's task has; any other name must be in the model's map and,
+ * for :classify and :regress, of the verb's method. 0, or -1 after answering 400 with TF
+ * Serving's text. */
+static int signature_check(http_req *req, http_resp *resp, const reg_model *m, json_t *sig,
+                           sig_method want)
+{
+    if (!sig) return 0;
+    if (!json_is_string(sig)) {
+        api_failf(req, resp, 400, NULL,
+                  "not formatted correctly. 'signature_name' key must be a string value.");
+        return -1;
+    }
+    const char *name = json_string_value(sig);
+    int have = signature_method(m, name);
+    if (have < 0) {
+        if (want == SIG_PREDICT)
+            api_failf(req, resp, 400, NULL,
+                      "Serving signature name: \"%s\" not found in signature def", name);
+        else
+            api_failf(req, resp, 400, NULL, "No signature was found with the name: %s", name);
+        return -1;
+    }
+    if (want != SIG_PREDICT && have != (int)want && strcmp(name, "serving_default") != 0) {
+        api_failf(req, resp, 400, NULL, "Expected %s signature method_name to be %s. Was: %s",
+                  sig_kind[want], sig_method_names[want], sig_method_names[have]);
+        return -1;
+    }
+    return 0;
+}
+
+/* A TensorInfo as TF Serving renders it (protobuf JSON with every field printed): dtype, and a
+ * tensor_shape of a batch dimension (-1) followed by dim when dim > 0. New reference. */
+static json_t *tensor_info(const char *name, const char *dtype, int dim)
+{
+    json_t *dims = json_array();
+    json_array_append_new(dims, json_pack("{s:s, s:s}", "size", "-1", "name", ""));
+    if (dim > 0) {
+        char ds[16];
+        snprintf(ds, sizeof ds, "%d", dim);
+        json_array_append_new(dims, json_pack("{s:s, s:s}", "size", ds, "name", ""));
+    }
+    return json_pack("{s:s, s:s, s:{s:o, s:b}}", "name", name, "dtype", dtype, "tensor_shape",
+                     "dim", dims, "unknown_rank", 0);
+}
+
+/* A SignatureDef: inputs, outputs (both taken), method_name, and the empty defaults map. */
+static json_t *signature_def(json_t *inputs, json_t *outputs, const char *method)
+{
+    return json_pack("{s:o, s:o, s:s, s:{}}", "inputs", inputs, "outputs", outputs, "method_name",
+                     method, "defaults");
+}
+
+/* The Example-list signature of :classify or :regress: one input, serialized Examples. */
+static json_t *example_input(void)
+{
+    return json_pack("{s:o}", "inputs", tensor_info("input_example_tensor:0", "DT_STRING", 0));
 }
 
 void tfs_metadata(http_req *req, http_resp *resp)
@@ -94,17 +183,40 @@ void tfs_metadata(http_req *req, http_resp *resp)
     char vs[16];
     snprintf(vs, sizeof vs, "%d", reg_model_version(m));
     json_t *outputs = json_object();
-    json_object_set_new(outputs, out_name, tensor_info(out_name, sp->n_out));
+    json_object_set_new(outputs, out_name, tensor_info(out_name, "DT_FLOAT", sp->n_out));
     if (sp->task == TASK_AUTOENCODER)
-        json_object_set_new(outputs, "code", tensor_info("code", net_code_dim(reg_model_net(m))));
-    json_t *o = json_pack("{s:{s:s, s:s}, s:{s:s, s:i, s:i, s:o, s:o, s:{s:{s:{s:o}, s:o, s:s}}}}",
-                          "model_spec", "name", reg_model_name(m), "version", vs, "metadata",
-                          "task", task_name(sp->task), "input_dim", sp->n_in, "output_dim",
-                          sp->n_out, "feature_names", fn, "labels", lb, "signature_def",
-                          "serving_default", "inputs", "input", tensor_info("input", sp->n_in),
-                          "outputs", outputs, "method_name", "tensorflow/serving/predict");
+        json_object_set_new(outputs, "code",
+                            tensor_info("code", "DT_FLOAT", net_code_dim(reg_model_net(m))));
+    json_t *sigs = json_object();
+    json_object_set_new(
+        sigs, "serving_default",
+        signature_def(json_pack("{s:o}", "input", tensor_info("input", "DT_FLOAT", sp->n_in)),
+                      outputs, sig_method_names[SIG_PREDICT]));
+    if (sp->task == TASK_CLASSIFICATION)
+        json_object_set_new(
+            sigs, sig_method_names[SIG_CLASSIFY],
+            signature_def(example_input(),
+                          json_pack("{s:o, s:o}", "classes",
+                                    tensor_info("classes", "DT_STRING", nl), "scores",
+                                    tensor_info("scores", "DT_FLOAT", nl)),
+                          sig_method_names[SIG_CLASSIFY]));
+    if (regress_ok(m))
+        json_object_set_new(
+            sigs, sig_method_names[SIG_REGRESS],
+            signature_def(example_input(),
+                          json_pack("{s:o}", "outputs", tensor_info("outputs", "DT_FLOAT", 1)),
+                          sig_method_names[SIG_REGRESS]));
+    json_t *o =
+        json_pack("{s:{s:s, s:s, s:s}, s:{s:s, s:i, s:i, s:o, s:o, s:{s:s, s:o}}}", "model_spec",
+                  "name", reg_model_name(m), "signature_name", "", "version", vs, "metadata",
+                  "task", task_name(sp->task), "input_dim", sp->n_in, "output_dim", sp->n_out,
+                  "feature_names", fn, "labels", lb, "signature_def", "@type",
+                  "type.googleapis.com/tensorflow.serving.SignatureDefMap", "signature_def", sigs);
     reg_release(req->app->reg, m);
-    api_json(resp, 200, o);
+    if (o) /* json_pack fails whole, freeing what it took, when anything ran out of memory */
+        api_json(resp, 200, o);
+    else
+        api_fail(req, resp, MLP_ENOMEM, NULL);
 }
 
 /* The verbs of /v1/models/{name}:{verb} and the tasks that answer each. */
@@ -165,13 +277,202 @@ static int float_ok(double v)
     return isfinite(v) && fabs(v) <= 3.4e38;
 }
 
-/* The rows of a request: {"instances": [...]} or {"inputs": [...] | {"<one name>": [...]}}.
- * Each row is an array of d numbers or an object keyed by feature name. *X (borrowed: this
- * thread's buffer, valid until the thread's next request) gets the n x d rows. The fast reader
- * takes plain bodies; everything else goes through jansson. Answers 400 naming the instance and
- * returns -1 on bad input. */
-static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float **X, int *n,
-                     int *columnar)
+/* One feature value of an Example: a number, or a list of exactly one number (TF Serving's
+ * Feature is a list). 0 with *out set, else -1 after answering 400 naming where. */
+static int example_value(http_req *req, http_resp *resp, json_t *v, const char *where,
+                         const char *feature, float *out)
+{
+    if (json_is_array(v) && json_array_size(v) == 1) v = json_array_get(v, 0);
+    if (!json_is_number(v)) {
+        api_failf(req, resp, 400, NULL, "Feature: %s of %s is not a number or a list of one number",
+                  feature, where);
+        return -1;
+    }
+    double dv = json_number_value(v);
+    if (!float_ok(dv)) {
+        api_failf(req, resp, 400, NULL, "Feature: %s of %s is not a finite float", feature, where);
+        return -1;
+    }
+    *out = (float)dv;
+    return 0;
+}
+
+/* TF Serving's Example list: {"context": {feature: value}, "examples": [{feature: value}, ...]},
+ * each example merged with the context into one row of the model's d features (by name).
+ * Borrows body; x has room for the rows (grown here). Answers 400 and returns -1 on bad input. */
+static int read_examples(http_req *req, http_resp *resp, const reg_model *m, json_t *body,
+                         float **X, int *n)
+{
+    int d = reg_model_spec(m)->n_in, n_features;
+    char *const *features = reg_model_features(m, &n_features);
+    json_t *ctx = json_object_get(body, "context"), *ex = json_object_get(body, "examples");
+    if (ctx && !json_is_object(ctx)) {
+        api_failf(req, resp, 400, NULL, "Example must be JSON object but got JSON %s",
+                  json_is_array(ctx) ? "Array" : "a value");
+        return -1;
+    }
+    if (!ex) {
+        api_failf(req, resp, 400, NULL, "key 'examples' is expected and was not found");
+        return -1;
+    }
+    if (!json_is_array(ex)) {
+        api_failf(req, resp, 400, NULL, "Expecting 'examples' value to be an list/array");
+        return -1;
+    }
+    size_t N = json_array_size(ex);
+    if (N == 0) {
+        api_failf(req, resp, 400, NULL, "'examples' value is an empty array");
+        return -1;
+    }
+    if (n_features != d) {
+        api_failf(req, resp, 400, NULL, "this model has no feature names; send \"instances\"");
+        return -1;
+    }
+    if (api_instances_check(req, resp, N)) return -1;
+    float *x = infer_room(&infer_bufs_get()->x, N * (size_t)d); /* read_rows got them */
+    if (!x) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return -1;
+    }
+    for (size_t i = 0; i < N; i++) {
+        json_t *e = json_array_get(ex, i);
+        char where[40];
+        snprintf(where, sizeof where, "examples[%zu]", i);
+        if (!json_is_object(e)) {
+            api_failf(req, resp, 400, NULL, "Example must be JSON object but got JSON %s",
+                      json_is_array(e) ? "Array" : "a value");
+            return -1;
+        }
+        size_t used = 0;
+        for (int c = 0; c < d; c++) {
+            json_t *v = json_object_get(e, features[c]),
+                   *cv = ctx ? json_object_get(ctx, features[c]) : NULL;
+            if (v && cv) {
+                api_failf(req, resp, 400, NULL,
+                          "Feature: %s is in both 'context' and %s; a context feature must not "
+                          "appear in examples",
+                          features[c], where);
+                return -1;
+            }
+            if (v) used++;
+            if (!v) v = cv;
+            if (!v) {
+                api_failf(req, resp, 400, NULL, "%s lacks feature '%s' (and 'context' has none)",
+                          where, features[c]);
+                return -1;
+            }
+            if (example_value(req, resp, v, where, features[c], x + i * (size_t)d + c)) return -1;
+        }
+        if (used != json_object_size(e)) {
+            const char *k;
+            json_t *v;
+            json_object_foreach(e, k, v)
+            {
+                int known = 0;
+                for (int c = 0; c < d && !known; c++) known = strcmp(k, features[c]) == 0;
+                if (!known) {
+                    api_failf(req, resp, 400, NULL, "%s has feature '%s', which the model lacks",
+                              where, k);
+                    return -1;
+                }
+            }
+        }
+    }
+    if (ctx) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(ctx, k, v)
+        {
+            int known = 0;
+            for (int c = 0; c < d && !known; c++) known = strcmp(k, features[c]) == 0;
+            if (!known) {
+                api_failf(req, resp, 400, NULL, "context has feature '%s', which the model lacks",
+                          k);
+                return -1;
+            }
+        }
+    }
+    *X = x;
+    *n = (int)N;
+    return 0;
+}
+
+/* {"inputs": {"<feature>": [v, ...], ...}}: one list per feature of the model, all of the same
+ * length, into the n x d rows of x (grown here). 0, or -1 after answering 400. */
+static int read_columns(http_req *req, http_resp *resp, const reg_model *m, json_t *cols, float **X,
+                        int *n)
+{
+    int d = reg_model_spec(m)->n_in, n_features;
+    char *const *features = reg_model_features(m, &n_features);
+    if (n_features != d) {
+        api_failf(req, resp, 400, NULL, "this model has no feature names; send arrays");
+        return -1;
+    }
+    if (json_object_size(cols) != (size_t)d) {
+        api_failf(req, resp, 400, NULL, "inputs has %zu named inputs; the model takes %d",
+                  json_object_size(cols), d);
+        return -1;
+    }
+    size_t N = 0;
+    for (int c = 0; c < d; c++) {
+        json_t *col = json_object_get(cols, features[c]);
+        if (!col) {
+            api_failf(req, resp, 400, NULL, "Missing named input: %s in 'inputs' object.",
+                      features[c]);
+            return -1;
+        }
+        if (!json_is_array(col) || json_array_size(col) == 0) {
+            api_failf(req, resp, 400, NULL, "inputs.%s must be a non-empty list of numbers",
+                      features[c]);
+            return -1;
+        }
+        if (c == 0) N = json_array_size(col);
+        if (json_array_size(col) != N) {
+            api_failf(req, resp, 400, NULL,
+                      "inputs.%s has %zu values and inputs.%s has %zu; every input needs one "
+                      "value per instance",
+                      features[c], json_array_size(col), features[0], N);
+            return -1;
+        }
+    }
+    if (api_instances_check(req, resp, N)) return -1;
+    float *x = infer_room(&infer_bufs_get()->x, N * (size_t)d); /* read_rows got them */
+    if (!x) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return -1;
+    }
+    for (int c = 0; c < d; c++) {
+        json_t *col = json_object_get(cols, features[c]);
+        for (size_t i = 0; i < N; i++) {
+            json_t *v = json_array_get(col, i);
+            if (json_is_array(v) && json_array_size(v) == 1) v = json_array_get(v, 0);
+            if (!json_is_number(v)) {
+                api_failf(req, resp, 400, NULL, "inputs.%s[%zu] is not a number", features[c], i);
+                return -1;
+            }
+            double dv = json_number_value(v);
+            if (!float_ok(dv)) {
+                api_failf(req, resp, 400, NULL, "inputs.%s[%zu] is not a finite float", features[c],
+                          i);
+                return -1;
+            }
+            x[i * (size_t)d + c] = (float)dv;
+        }
+    }
+    *X = x;
+    *n = (int)N;
+    return 0;
+}
+
+/* The rows of a request: {"instances": [...]} or {"inputs": [...] | {"<one name>": [...]} |
+ * {"<feature>": [...], ...}}, with an optional "signature_name" (serving_default). Each row is an
+ * array of d numbers, an object keyed by feature name, or (for a one-input model) a bare number.
+ * For :classify and :regress (form) a body with "examples" is read as TF Serving's Example list. *X
+ * (borrowed: this thread's buffer, valid until the thread's next request) gets the n x d rows.
+ * The fast reader takes plain bodies; everything else goes through jansson. Answers 400 naming
+ * the instance and returns -1 on bad input. */
+static int read_rows(http_req *req, http_resp *resp, const reg_model *m, sig_method form, float **X,
+                     int *n, int *columnar)
 {
     const net_spec *sp = reg_model_spec(m);
     int d = sp->n_in, n_features;
@@ -201,13 +502,35 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
     }
     json_t *body = api_body_object(req, resp);
     if (!body) return -1;
+    if (signature_check(req, resp, m, json_object_get(body, "signature_name"), form)) {
+        json_decref(body);
+        return -1;
+    }
+    *columnar = 0;
+    if (form != SIG_PREDICT && !json_object_get(body, "instances") &&
+        !json_object_get(body, "inputs")) {
+        int rc = read_examples(req, resp, m, body, X, n);
+        json_decref(body);
+        return rc;
+    }
     json_t *rows = json_object_get(body, "instances");
     const char *key = "instances";
-    *columnar = 0;
+    if (rows && json_object_get(body, "inputs")) {
+        json_decref(body);
+        api_failf(req, resp, 400, NULL,
+                  "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to "
+                  "exist");
+        return -1;
+    }
     if (!rows) {
         rows = json_object_get(body, "inputs");
         key = "inputs";
         *columnar = 1;
+        if (json_is_object(rows) && json_object_size(rows) > 1) {
+            int rc = read_columns(req, resp, m, rows, X, n);
+            json_decref(body);
+            return rc;
+        }
         if (json_is_object(rows) && json_object_size(rows) == 1) {
             void *it = json_object_iter(rows);
             rows = json_object_iter_value(it);
@@ -286,6 +609,13 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, float *
                 }
                 dst[c] = (float)dv;
             }
+        } else if (d == 1 && json_is_number(r)) { /* {"instances": [1.0, 2.0, 5.0]} */
+            double dv = json_number_value(r);
+            if (!float_ok(dv)) {
+                api_failf(req, resp, 400, NULL, "%s[%zu] is not a finite float", key, i);
+                goto bad;
+            }
+            dst[0] = (float)dv;
         } else {
             api_failf(req, resp, 400, NULL, "%s[%zu] must be a list of numbers or an object", key,
                       i);
@@ -302,10 +632,10 @@ bad:
 }
 
 /* Runs the model on the request's rows: *X and *Y (n x n_out) borrowed, this thread's buffers. */
-static int run(http_req *req, http_resp *resp, reg_model *m, float **X, float **Y, int *n,
-               int *columnar)
+static int run(http_req *req, http_resp *resp, reg_model *m, sig_method form, float **X, float **Y,
+               int *n, int *columnar)
 {
-    if (read_rows(req, resp, m, X, n, columnar)) return -1;
+    if (read_rows(req, resp, m, form, X, n, columnar)) return -1;
     const net *nt = reg_model_net(m);
     const net_spec *sp = net_get_spec(nt);
     infer_bufs *t = infer_bufs_get(); /* non-NULL: read_rows got it */
@@ -412,7 +742,7 @@ void tfs_predict(http_req *req, http_resp *resp)
     if (!m) return;
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
-    if (run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
+    if (run(req, resp, m, SIG_PREDICT, &X, &Y, &n, &columnar) == 0) {
         const net_spec *sp = reg_model_spec(m);
         predict_answer(req, resp, columnar ? "outputs" : "predictions", Y, n, sp->n_out,
                        sp->task == TASK_REGRESSION && sp->n_out == 1);
@@ -470,11 +800,43 @@ void tfs_classify(http_req *req, http_resp *resp)
     if (!m) return;
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
-    if (verb_ok(req, resp, m, "classify") && run(req, resp, m, &X, &Y, &n, &columnar) == 0) {
+    if (verb_ok(req, resp, m, "classify") &&
+        run(req, resp, m, SIG_CLASSIFY, &X, &Y, &n, &columnar) == 0) {
         int nl;
         char *const *labels = reg_model_labels(m, &nl);
         answer(req, resp, tfs_classify_json(Y, n, reg_model_spec(m)->n_out, labels, nl));
     }
+    infer_bufs_done();
+    reg_release(req->app->reg, m);
+}
+
+json_t *tfs_regress_json(const float *Y, int n, int n_out, int col)
+{
+    json_t *results = json_array();
+    if (!results) return NULL;
+    for (int i = 0; i < n; i++)
+        if (json_array_append_new(results,
+                                  tfs_real_json(Y[(size_t)i * (size_t)n_out + (size_t)col]))) {
+            json_decref(results);
+            return NULL;
+        }
+    return keyed("results", results);
+}
+
+void tfs_regress(http_req *req, http_resp *resp)
+{
+    reg_model *m = infer_model(req, resp);
+    if (!m) return;
+    float *X = NULL, *Y = NULL;
+    int n = 0, columnar = 0;
+    const net_spec *sp = reg_model_spec(m);
+    if (!regress_ok(m))
+        api_failf(req, resp, 400, NULL, "Expected %s signature method_name to be %s. Was: %s",
+                  sig_kind[SIG_REGRESS], sig_method_names[SIG_REGRESS],
+                  sig_method_names[sp->task == TASK_CLASSIFICATION ? SIG_CLASSIFY : SIG_PREDICT]);
+    else if (run(req, resp, m, SIG_REGRESS, &X, &Y, &n, &columnar) == 0)
+        /* a binary classifier's score of labels[1]: its one sigmoid output, or softmax's second */
+        answer(req, resp, tfs_regress_json(Y, n, sp->n_out, sp->n_out == 2 ? 1 : 0));
     infer_bufs_done();
     reg_release(req->app->reg, m);
 }
@@ -524,7 +886,8 @@ void tfs_reconstruct(http_req *req, http_resp *resp)
     if (!m) return;
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
-    if (verb_ok(req, resp, m, "reconstruct") && run(req, resp, m, &X, &Y, &n, &columnar) == 0)
+    if (verb_ok(req, resp, m, "reconstruct") &&
+        run(req, resp, m, SIG_PREDICT, &X, &Y, &n, &columnar) == 0)
         answer(req, resp, tfs_reconstruct_json(X, Y, n, reg_model_spec(m)->n_in));
     infer_bufs_done();
     reg_release(req->app->reg, m);
@@ -537,7 +900,8 @@ void tfs_encode(http_req *req, http_resp *resp)
     const net *nt = reg_model_net(m);
     float *X = NULL;
     int n = 0, columnar = 0;
-    if (verb_ok(req, resp, m, "encode") && read_rows(req, resp, m, &X, &n, &columnar) == 0) {
+    if (verb_ok(req, resp, m, "encode") &&
+        read_rows(req, resp, m, SIG_PREDICT, &X, &n, &columnar) == 0) {
         int k = net_code_dim(nt);
         float *C = malloc((size_t)n * (size_t)k * sizeof *C);
         float *s =

@@ -18,6 +18,11 @@ json_t *tfs_real_json(double v);
  * allocation failed (never a partial answer). */
 json_t *tfs_classify_json(const float *Y, int n, int n_out, char *const *labels, int n_labels);
 
+/* The :regress answer {"results": [v, ...]}: column col of each of the n rows of Y (n x n_out,
+ * row-major); a value that is not finite is null. New reference, or NULL when any allocation
+ * failed (never a partial answer). */
+json_t *tfs_regress_json(const float *Y, int n, int n_out, int col);
+
 /* The :reconstruct answer {"reconstructions": [[...], ...], "errors": [e, ...]} for the n rows
  * of X and their reconstructions Y (both n x d, row-major); e is a row's mean squared error; a
  * value that is not finite is null. New reference, or NULL when any allocation failed (never a
