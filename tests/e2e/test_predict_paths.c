@@ -161,6 +161,56 @@ static void same_answers(void **state)
     free(a), free(b), free(c), free(d), free(e);
 }
 
+/* TF Serving's named forms go through jansson and give the fast reader's bytes: columnar with
+ * one list per feature ({"inputs": {"f1": [...], ...}}, answered as "outputs") against
+ * {"inputs": [[...]]}, and :classify's {"context", "examples"} against its {"instances"}. */
+static void named_forms(void **state)
+{
+    (void)state;
+    char percol[4096], *p = percol;
+    p += sprintf(p, "{\"inputs\": {");
+    for (int j = 0; j < 4; j++) {
+        p += sprintf(p, "%s\"%s\": [", j ? ", " : "", names[j]);
+        for (int i = 0; i < NROWS; i++) p += sprintf(p, "%s%s", i ? ", " : "", rows[i][j]);
+        p += sprintf(p, "]");
+    }
+    sprintf(p, "}}");
+    fj_floats X = {NULL, 0};
+    int n = 0, col = 0;
+    assert_int_equal(fj_rows(percol, strlen(percol), 4, FJ_NO_LIMIT, &X, &n, &col), FJ_OTHER);
+    free(X.p);
+    char *cols = build("{\"inputs\": [", 0, "]}");
+    char *a = predict(cols, 200), *b = predict(percol, 200);
+    assert_string_equal(a, b);
+    free(a), free(b), free(cols);
+
+    /* f4 in the context (every row's f4 the first row's), the rest per example */
+    char ex[4096], rowsb[4096];
+    p = ex;
+    p += sprintf(p, "{\"context\": {\"f4\": %s}, \"examples\": [", rows[0][3]);
+    char *q = rowsb;
+    q += sprintf(q, "{\"instances\": [");
+    for (int i = 0; i < NROWS; i++) {
+        p += sprintf(p, "%s{\"f1\": %s, \"f2\": %s, \"f3\": [%s]}", i ? ", " : "", rows[i][0],
+                     rows[i][1], rows[i][2]);
+        q += sprintf(q, "%s[%s, %s, %s, %s]", i ? ", " : "", rows[i][0], rows[i][1], rows[i][2],
+                     rows[0][3]);
+    }
+    sprintf(p, "]}");
+    sprintf(q, "]}");
+    hresp r1, r2;
+    assert_int_equal(http_do(&S, "POST", "/v1/models/paths:classify", "application/json", rowsb,
+                             strlen(rowsb), NULL, &r1),
+                     200);
+    assert_int_equal(http_do(&S, "POST", "/v1/models/paths:classify", "application/json", ex,
+                             strlen(ex), NULL, &r2),
+                     200);
+    assert_string_equal(r1.body, r2.body);
+    assert_non_null(strstr(r1.body, "{\"results\":[[["));
+    hresp_free(&r1);
+    hresp_free(&r2);
+}
+
 /* Bodies the fast reader refuses get jansson's (or the handler's) errors. */
 static void strict_errors(void **state)
 {
@@ -279,6 +329,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_answers),
+        cmocka_unit_test(named_forms),
         cmocka_unit_test(strict_errors),
         cmocka_unit_test(keep_alive_reuse),
     };
