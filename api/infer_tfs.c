@@ -1,6 +1,17 @@
-/* infer_tfs.c — inference in the TensorFlow Serving REST style at
- * /v1/models/{name}[/versions/{v}|/labels/{alias}]: status, metadata, :predict, :classify,
- * :reconstruct, :encode. Errors are {"error": "..."} naming the instance at fault.
+/* infer_tfs.c — inference in TensorFlow Serving's REST form (its "RESTful API" page, with
+ * tensorflow_serving/util/json_tensor.cc for the exact JSON and error texts) at
+ * /v1/models/{name}[/versions/{v}|/labels/{alias}]: status (GetModelStatusResponse), metadata
+ * (GetModelMetadataResponse, with a SignatureDefMap), :predict, :classify, :regress, and mlpd's
+ * own :reconstruct and :encode. Errors are {"error": "..."} naming the instance at fault.
+ *
+ * Request forms: rows ({"instances": ...}: lists, objects keyed by feature name, or bare numbers
+ * for a one-input model; answered as "predictions") and columnar ({"inputs": ...}: rows, one
+ * named tensor, or one list per feature; answered as "outputs"), with an optional
+ * "signature_name"; :classify and :regress also take TF Serving's {"context", "examples"}. Each
+ * model's signature map is serving_default (predict), plus tensorflow/serving/classify for a
+ * classifier and tensorflow/serving/regress for a one-output regression or a binary classifier
+ * (signature_method). Classify and Regress answer "results", as TF Serving's server does (the
+ * page's format section says "result"; its curl example and json_tensor.cc say "results").
  *
  * Hot path (:predict): the body is read by api/fastjson's strict single-pass reader straight
  * into a per-thread float matrix; bodies it does not handle (object rows, extra keys, errors)
