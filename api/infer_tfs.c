@@ -288,6 +288,20 @@ static int float_ok(double v)
     return isfinite(v) && fabs(v) <= 3.4e38;
 }
 
+/* The first key of object o that is none of the d feature names, or NULL (borrowed from o). */
+static const char *unknown_feature(json_t *o, char *const *features, int d)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        int known = 0;
+        for (int c = 0; c < d && !known; c++) known = strcmp(k, features[c]) == 0;
+        if (!known) return k;
+    }
+    return NULL;
+}
+
 /* One feature value of an Example: a number, or a list of exactly one number (TF Serving's
  * Feature is a list). 0 with *out set, else -1 after answering 400 naming where. */
 static int example_value(http_req *req, http_resp *resp, json_t *v, const char *where,
@@ -375,32 +389,19 @@ static int read_examples(http_req *req, http_resp *resp, const reg_model *m, jso
             if (example_value(req, resp, v, where, features[c], x + i * (size_t)d + c)) return -1;
         }
         if (used != json_object_size(e)) {
-            const char *k;
-            json_t *v;
-            json_object_foreach(e, k, v)
-            {
-                int known = 0;
-                for (int c = 0; c < d && !known; c++) known = strcmp(k, features[c]) == 0;
-                if (!known) {
-                    api_failf(req, resp, 400, NULL, "%s has feature '%s', which the model lacks",
-                              where, k);
-                    return -1;
-                }
+            const char *k = unknown_feature(e, features, d);
+            if (k) {
+                api_failf(req, resp, 400, NULL, "%s has feature '%s', which the model lacks", where,
+                          k);
+                return -1;
             }
         }
     }
     if (ctx) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(ctx, k, v)
-        {
-            int known = 0;
-            for (int c = 0; c < d && !known; c++) known = strcmp(k, features[c]) == 0;
-            if (!known) {
-                api_failf(req, resp, 400, NULL, "context has feature '%s', which the model lacks",
-                          k);
-                return -1;
-            }
+        const char *k = unknown_feature(ctx, features, d);
+        if (k) {
+            api_failf(req, resp, 400, NULL, "context has feature '%s', which the model lacks", k);
+            return -1;
         }
     }
     *X = x;
@@ -417,11 +418,6 @@ static int read_columns(http_req *req, http_resp *resp, const reg_model *m, json
     char *const *features = reg_model_features(m, &n_features);
     if (n_features != d) {
         api_failf(req, resp, 400, NULL, "this model has no feature names; send arrays");
-        return -1;
-    }
-    if (json_object_size(cols) != (size_t)d) {
-        api_failf(req, resp, 400, NULL, "inputs has %zu named inputs; the model takes %d",
-                  json_object_size(cols), d);
         return -1;
     }
     size_t N = 0;
@@ -443,6 +439,14 @@ static int read_columns(http_req *req, http_resp *resp, const reg_model *m, json
                       "inputs.%s has %zu values and inputs.%s has %zu; every input needs one "
                       "value per instance",
                       features[c], json_array_size(col), features[0], N);
+            return -1;
+        }
+    }
+    if (json_object_size(cols) != (size_t)d) { /* every feature is there: a key is not one */
+        const char *k = unknown_feature(cols, features, d);
+        if (k) {
+            api_failf(req, resp, 400, NULL, "inputs has named input '%s', which the model lacks",
+                      k);
             return -1;
         }
     }
@@ -537,7 +541,15 @@ static int read_rows(http_req *req, http_resp *resp, const reg_model *m, sig_met
         rows = json_object_get(body, "inputs");
         key = "inputs";
         *columnar = 1;
-        if (json_is_object(rows) && json_object_size(rows) > 1) {
+        /* one list per feature; a single key that names a feature of a wider model is that
+         * form with the other features missing, not one named tensor of rows */
+        int per_feature = json_is_object(rows) && json_object_size(rows) > 1;
+        if (json_is_object(rows) && json_object_size(rows) == 1 && d > 1 && n_features == d) {
+            const char *only = json_object_iter_key(json_object_iter(rows));
+            for (int c = 0; c < d && !per_feature; c++)
+                per_feature = strcmp(only, features[c]) == 0;
+        }
+        if (per_feature) {
             int rc = read_columns(req, resp, m, rows, X, n);
             json_decref(body);
             return rc;

@@ -253,6 +253,11 @@ static void predict_named_inputs(void **state)
     json_decref(cols);
     expect_error("/v1/models/kinds:predict", "{\"inputs\": {\"f1\": [3, 0.2], \"f3\": [0.1, 2.9]}}",
                  400, "Missing named input: f2 in 'inputs' object.");
+    expect_error("/v1/models/kinds:predict",
+                 "{\"inputs\": {\"f1\": [3], \"f2\": [0.1], \"f7\": [1]}}", 400,
+                 "inputs has named input 'f7', which the model lacks");
+    expect_error("/v1/models/kinds:predict", "{\"inputs\": {\"f1\": [3, 0.2]}}", 400,
+                 "Missing named input: f2 in 'inputs' object.");
     expect_error("/v1/models/kinds:predict", "{\"inputs\": {\"f1\": [3, 0.2], \"f2\": [0.1]}}", 400,
                  "every input needs one value per instance");
     expect_error("/v1/models/kinds:predict", "{\"instances\": [[3, 0.1]], \"inputs\": [[3, 0.1]]}",
@@ -293,6 +298,9 @@ static void classify_examples(void **state)
                  "Expecting 'examples' value to be an list/array");
     expect_error("/v1/models/kinds:classify", "{\"examples\": [{\"f1\": 3, \"f2\": 1, \"f9\": 2}]}",
                  400, "examples[0] has feature 'f9', which the model lacks");
+    expect_error("/v1/models/kinds:classify",
+                 "{\"context\": {\"f9\": 1}, \"examples\": [{\"f1\": 3, \"f2\": 1}]}", 400,
+                 "context has feature 'f9', which the model lacks");
     expect_error("/v1/models/kinds:classify", "{\"examples\": [{\"f1\": \"a\", \"f2\": 1}]}", 400,
                  "Feature: f1 of examples[0] is not a number");
 }
