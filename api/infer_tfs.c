@@ -234,20 +234,28 @@ void tfs_metadata(http_req *req, http_resp *resp)
 typedef struct {
     const char *verb;
     route_fn fn;
-    unsigned tasks;   /* bit 1u << net_task per task that answers the verb */
+    unsigned tasks;                     /* bit 1u << net_task per task that answers the verb */
+    int (*answers)(const reg_model *m); /* when set, decides instead of tasks */
     const char *need; /* the tasks, for the message when the model's task is not one of them */
 } tfs_verb_def;
 
 #define TASK_BIT(t) (1u << (t))
 static const tfs_verb_def tfs_verbs[] = {
     {"predict", tfs_predict,
-     TASK_BIT(TASK_CLASSIFICATION) | TASK_BIT(TASK_REGRESSION) | TASK_BIT(TASK_AUTOENCODER),
+     TASK_BIT(TASK_CLASSIFICATION) | TASK_BIT(TASK_REGRESSION) | TASK_BIT(TASK_AUTOENCODER), NULL,
      "any model"},
-    {"classify", tfs_classify, TASK_BIT(TASK_CLASSIFICATION), "classification"},
-    {"reconstruct", tfs_reconstruct, TASK_BIT(TASK_AUTOENCODER), "an autoencoder"},
-    {"encode", tfs_encode, TASK_BIT(TASK_AUTOENCODER), "an autoencoder"},
+    {"classify", tfs_classify, TASK_BIT(TASK_CLASSIFICATION), NULL, "classification"},
+    {"regress", tfs_regress, 0, regress_ok, "a one-output regression or a binary classifier"},
+    {"reconstruct", tfs_reconstruct, TASK_BIT(TASK_AUTOENCODER), NULL, "an autoencoder"},
+    {"encode", tfs_encode, TASK_BIT(TASK_AUTOENCODER), NULL, "an autoencoder"},
 };
 #define N_TFS_VERBS (sizeof tfs_verbs / sizeof tfs_verbs[0])
+
+/* 1 when model m answers verb v. */
+static int verb_answers(const tfs_verb_def *v, const reg_model *m)
+{
+    return v->answers ? v->answers(m) : (v->tasks & TASK_BIT(reg_model_spec(m)->task)) != 0;
+}
 
 static const tfs_verb_def *verb_def(const char *verb)
 {
@@ -262,12 +270,12 @@ static int verb_ok(http_req *req, http_resp *resp, const reg_model *m, const cha
 {
     net_task task = reg_model_spec(m)->task;
     const tfs_verb_def *v = verb_def(verb);
-    if (v && (v->tasks & TASK_BIT(task))) return 1;
+    if (v && verb_answers(v, m)) return 1;
     char list[128];
     size_t used = 0;
     list[0] = '\0';
     for (size_t i = 0; i < N_TFS_VERBS; i++) {
-        if (!(tfs_verbs[i].tasks & TASK_BIT(task))) continue;
+        if (!verb_answers(&tfs_verbs[i], m)) continue;
         int w =
             snprintf(list + used, sizeof list - used, "%s:%s", used ? ", " : "", tfs_verbs[i].verb);
         if (w > 0 && (size_t)w < sizeof list - used) used += (size_t)w;
