@@ -193,6 +193,19 @@ static void regress_as_documented(void **state)
     assert_int_equal(json_array_size(r), 2);
     near(json_array_get(r, 0), 2.5, 0.02);
     near(json_array_get(r, 1), 3.0, 0.02);
+    /* a version's path and an alias's path answer the same */
+    hresp h;
+    assert_int_equal(http_do(&S, "PUT", "/api/v1/models/half_plus_two/aliases/stable", NULL,
+                             "{\"version\":1}", 13, NULL, &h),
+                     200);
+    hresp_free(&h);
+    const char *paths[2] = {"/v1/models/half_plus_two/versions/1:regress",
+                            "/v1/models/half_plus_two/labels/stable:regress"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = post(paths[i], "{\"examples\": [{\"x\": 1.0}, {\"x\": 2.0}]}", 200);
+        assert_true(json_equal(v, o));
+        json_decref(v);
+    }
     json_decref(o);
     /* the default signature too, and a feature given as a list of one value */
     o = post("/v1/models/half_plus_two:regress", "{\"examples\": [{\"x\": [5.0]}]}", 200);
