@@ -236,6 +236,27 @@ static void non_finite_outputs_are_null(void **state)
     json_decref(o);
 }
 
+/* :regress answers one column of the outputs per row ({"results": [v, ...]}, TF Serving's
+ * key): a regressor's only output, or a binary classifier's second label; not finite -> null. */
+static void regress_answer_takes_its_column(void **state)
+{
+    (void)state;
+    const float Y[] = {0.25f, 0.75f, 0.9f, 0.1f, NAN, 0.5f};
+    json_t *o = tfs_regress_json(Y, 3, 2, 1);
+    assert_non_null(o);
+    json_t *res = json_object_get(o, "results");
+    assert_int_equal(json_array_size(res), 3);
+    assert_true(json_real_value(json_array_get(res, 0)) == 0.75);
+    assert_true(json_real_value(json_array_get(res, 1)) == (double)0.1f);
+    assert_true(json_real_value(json_array_get(res, 2)) == 0.5);
+    json_decref(o);
+    o = tfs_regress_json(Y, 3, 2, 0);
+    res = json_object_get(o, "results");
+    assert_true(json_real_value(json_array_get(res, 1)) == (double)0.9f);
+    assert_true(json_is_null(json_array_get(res, 2)));
+    json_decref(o);
+}
+
 /* A classifier of 2 inputs and 3 classes, as v2_answer_json sees it (no network needed). */
 static const net_spec v2_spec = {.task = TASK_CLASSIFICATION, .n_in = 2, .n_out = 3};
 static const float X42[] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -346,6 +367,7 @@ int main(void)
         cmocka_unit_test(reconstruct_answer_never_partial),
         cmocka_unit_test(encode_answer_never_partial),
         cmocka_unit_test(non_finite_outputs_are_null),
+        cmocka_unit_test(regress_answer_takes_its_column),
         cmocka_unit_test(v2_answer_never_partial),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
