@@ -1,5 +1,9 @@
 /* infer_v2.c — the Open Inference Protocol (KServe V2) at /v2: server metadata and health, model
- * metadata and readiness, and infer, with the binary tensor data extension as Triton defines it.
+ * metadata and readiness, and infer, with three of Triton's extensions: binary tensor data,
+ * classification (an output's parameters.classification = k answers the k best classes as BYTES
+ * "score:index:label"), and the model repository (index, load, unload over the model cache).
+ * Every $parameters object (request, input, output) must hold strings, numbers or booleans; names
+ * this server does not use are accepted and ignored.
  *
  * Infer takes one input tensor "input" of shape [N, D] (FP32 or FP64; JSON "data" flat or nested,
  * row-major; or raw little-endian bytes after the JSON header, whose length is given by the
@@ -45,8 +49,8 @@ void v2_server_meta(http_req *req, http_resp *resp)
 {
     (void)req;
     api_json(resp, 200,
-             json_pack("{s:s, s:s, s:[s]}", "name", "mlpd", "version", V2_SERVER_VERSION,
-                       "extensions", "binary_tensor_data"));
+             json_pack("{s:s, s:s, s:[s, s, s]}", "name", "mlpd", "version", V2_SERVER_VERSION,
+                       "extensions", "binary_tensor_data", "classification", "model_repository"));
 }
 
 void v2_live(http_req *req, http_resp *resp)
@@ -71,6 +75,29 @@ void v2_ready(http_req *req, http_resp *resp)
 static const char *const out_names[] = {"probabilities", "label", "prediction", "reconstruction",
                                         "reconstruction_error"};
 static const char *const out_types[] = {"FP32", "BYTES", "FP32", "FP32", "FP64"};
+
+/* Checks a $parameters object of the protocol: name -> string, number or boolean. Absent (NULL)
+ * is fine; names this server does not know are accepted and ignored, as the protocol lets a
+ * server define its own. Returns 0, or -1 after answering 400. */
+static int params_check(http_req *req, http_resp *resp, json_t *p, const char *where)
+{
+    if (!p) return 0;
+    if (!json_is_object(p)) {
+        api_failf(req, resp, 400, NULL, "%s must be an object of name: string, number or boolean",
+                  where);
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(p, k, v)
+    {
+        if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v)) {
+            api_failf(req, resp, 400, NULL, "%s.%s must be a string, number or boolean", where, k);
+            return -1;
+        }
+    }
+    return 0;
+}
 
 /* The outputs a task has, in their default order. Returns how many. */
 static int task_outputs(net_task t, v2_out out[V2_MAX_OUTPUTS])
@@ -201,10 +228,7 @@ static int read_outputs(http_req *req, http_resp *resp, json_t *hdr, const net_s
     int n_avail = task_outputs(sp->task, avail);
     int all_binary = 0;
     json_t *params = json_object_get(hdr, "parameters");
-    if (params && !json_is_object(params)) {
-        api_failf(req, resp, 400, NULL, "parameters must be an object");
-        return -1;
-    }
+    if (params_check(req, resp, params, "parameters")) return -1;
     json_t *bdo = json_object_get(params, "binary_data_output");
     if (bdo && !json_is_boolean(bdo)) {
         api_failf(req, resp, 400, NULL, "parameters.binary_data_output must be true or false");
@@ -213,7 +237,7 @@ static int read_outputs(http_req *req, http_resp *resp, json_t *hdr, const net_s
     all_binary = json_is_true(bdo);
     json_t *outs = json_object_get(hdr, "outputs");
     if (!outs) {
-        for (int i = 0; i < n_avail; i++) want[i] = (v2_want){avail[i], all_binary};
+        for (int i = 0; i < n_avail; i++) want[i] = (v2_want){avail[i], all_binary, 0};
         return n_avail;
     }
     if (!json_is_array(outs) || json_array_size(outs) == 0) {
@@ -249,13 +273,37 @@ static int read_outputs(http_req *req, http_resp *resp, json_t *hdr, const net_s
                 return -1;
             }
         json_t *op = json_object_get(o, "parameters");
+        char where[48];
+        snprintf(where, sizeof where, "outputs[%zu].parameters", i);
+        if (params_check(req, resp, op, where)) return -1;
         json_t *bd = json_object_get(op, "binary_data");
-        if ((op && !json_is_object(op)) || (bd && !json_is_boolean(bd))) {
+        if (bd && !json_is_boolean(bd)) {
             api_failf(req, resp, 400, NULL,
                       "outputs[%zu].parameters.binary_data must be true or false", i);
             return -1;
         }
-        want[n++] = (v2_want){avail[found], bd ? json_is_true(bd) : all_binary};
+        /* Triton's classification extension: the k best classes instead of the probabilities */
+        json_t *cl = json_object_get(op, "classification");
+        int top = 0;
+        if (cl) {
+            if (avail[found] != OUT_PROB) {
+                api_failf(req, resp, 400, NULL,
+                          "outputs[%zu].parameters.classification applies to the probabilities "
+                          "output of a classification model, not to '%s'",
+                          i, name);
+                return -1;
+            }
+            if (!json_is_integer(cl) || json_integer_value(cl) < 1 ||
+                json_integer_value(cl) > sp->n_out) {
+                api_failf(req, resp, 400, NULL,
+                          "outputs[%zu].parameters.classification must be a whole number of "
+                          "classes from 1 to %d",
+                          i, sp->n_out);
+                return -1;
+            }
+            top = (int)json_integer_value(cl);
+        }
+        want[n++] = (v2_want){avail[found], bd ? json_is_true(bd) : all_binary, top};
     }
     return n;
 }
@@ -315,6 +363,8 @@ static int read_input(http_req *req, http_resp *resp, json_t *hdr, const net_spe
     if (api_instances_check(req, resp, (size_t)N)) return -1;
     size_t count = (size_t)N * (size_t)D;
     json_t *data = json_object_get(in, "data");
+    if (params_check(req, resp, json_object_get(in, "parameters"), "inputs[0].parameters"))
+        return -1;
     json_t *bds = json_object_get(json_object_get(in, "parameters"), "binary_data_size");
     float *x = NULL;
     if (bds) {
@@ -412,9 +462,50 @@ static int read_input(http_req *req, http_resp *resp, json_t *hdr, const net_spe
     return 0;
 }
 
-/* Bytes of an output's binary form. */
-static size_t out_bytes(v2_out o, const v2_result *r, const float *Y, long N, int K)
+/* Whether class i ranks before class j in a row: higher probability first, the lower index on
+ * ties, NaN last. A strict total order, so "the next after prev" is well defined. */
+static int ranks_before(const float *row, int i, int j)
 {
+    int ni = isnan(row[i]), nj = isnan(row[j]);
+    if (ni != nj) return nj;
+    if (!ni && row[i] != row[j]) return row[i] > row[j];
+    return i < j;
+}
+
+/* The class ranked right after class prev in a row (prev -1: the best). O(K), no memory. */
+static int next_class(const float *row, int K, int prev)
+{
+    int best = -1;
+    for (int j = 0; j < K; j++)
+        if ((prev < 0 || ranks_before(row, prev, j)) && (best < 0 || ranks_before(row, j, best)))
+            best = j;
+    return best;
+}
+
+/* One element of the classification extension, "score:index:label" (Triton's form; the score
+ * with float32's 9 significant digits), into buf; returns its length (snprintf's: may exceed
+ * cap, then buf holds a prefix). */
+static int class_str(char *buf, size_t cap, const v2_result *r, float p, int c)
+{
+    return c < r->n_labels ? snprintf(buf, cap, "%.9g:%d:%s", (double)p, c, r->labels[c])
+                           : snprintf(buf, cap, "%.9g:%d", (double)p, c);
+}
+
+/* Bytes of an output's binary form. */
+static size_t out_bytes(v2_want w, const v2_result *r, const float *Y, long N, int K)
+{
+    v2_out o = w.which;
+    if (w.top) {
+        size_t n = 0;
+        for (long i = 0; i < N; i++) {
+            const float *row = Y + (size_t)i * K;
+            for (int k = 0, c = -1; k < w.top; k++) {
+                c = next_class(row, K, c);
+                n += 4 + (size_t)class_str(NULL, 0, r, row[c], c);
+            }
+        }
+        return n;
+    }
     if (o == OUT_LABEL) {
         size_t n = 0;
         for (long i = 0; i < N; i++) {
@@ -428,10 +519,24 @@ static size_t out_bytes(v2_out o, const v2_result *r, const float *Y, long N, in
 }
 
 /* Writes an output's binary form at p (out_bytes long). */
-static void out_write(v2_out o, const v2_result *r, const float *X, const float *Y, long N, int K,
+static void out_write(v2_want w, const v2_result *r, const float *X, const float *Y, long N, int K,
                       int D, unsigned char *p)
 {
-    if (o == OUT_LABEL) {
+    v2_out o = w.which;
+    if (w.top) {
+        for (long i = 0; i < N; i++) {
+            const float *row = Y + (size_t)i * K;
+            for (int k = 0, c = -1; k < w.top; k++) {
+                c = next_class(row, K, c);
+                uint32_t n = (uint32_t)class_str(NULL, 0, r, row[c], c);
+                memcpy(p, &n, 4);
+                /* snprintf writes n + 1 bytes; the NUL lands on the next length prefix, or on the
+                 * byte after the body's end, which is why the caller allocates one spare byte */
+                class_str((char *)p + 4, (size_t)n + 1, r, row[c], c);
+                p += 4 + n;
+            }
+        }
+    } else if (o == OUT_LABEL) {
         for (long i = 0; i < N; i++) {
             int c = net_argmax_row(Y + (size_t)i * K, K);
             const char *s = c < r->n_labels ? r->labels[c] : "";
@@ -452,17 +557,34 @@ static void out_write(v2_out o, const v2_result *r, const float *X, const float 
 
 /* An output's JSON "data" (flat, row-major): a new reference, or NULL when any allocation
  * failed. */
-static json_t *out_json_data(v2_out o, const v2_result *r, const float *X, const float *Y, long N,
+static json_t *out_json_data(v2_want w, const v2_result *r, const float *X, const float *Y, long N,
                              int K, int D)
 {
+    v2_out o = w.which;
     json_t *a = json_array();
     if (!a) return NULL;
-    size_t n = o == OUT_LABEL || o == OUT_RECON_ERR ? (size_t)N : (size_t)N * (size_t)K;
+    size_t n = w.top                                  ? (size_t)N * (size_t)w.top
+               : o == OUT_LABEL || o == OUT_RECON_ERR ? (size_t)N
+                                                      : (size_t)N * (size_t)K;
+    int c = -1; /* the classification extension's class of the previous element */
     for (size_t i = 0; i < n; i++) {
         json_t *v;
-        if (o == OUT_LABEL) {
-            int c = net_argmax_row(Y + i * (size_t)K, K);
-            v = json_string(c < r->n_labels ? r->labels[c] : "");
+        if (w.top) {
+            const float *row = Y + i / (size_t)w.top * (size_t)K;
+            c = next_class(row, K, i % (size_t)w.top ? c : -1);
+            char small[64];
+            int len = class_str(small, sizeof small, r, row[c], c);
+            if (len < (int)sizeof small) {
+                v = json_string(small);
+            } else { /* a long label */
+                char *big = malloc((size_t)len + 1);
+                if (big) class_str(big, (size_t)len + 1, r, row[c], c);
+                v = big ? json_string(big) : NULL;
+                free(big);
+            }
+        } else if (o == OUT_LABEL) {
+            int best = net_argmax_row(Y + i * (size_t)K, K);
+            v = json_string(best < r->n_labels ? r->labels[best] : "");
         } else if (o == OUT_RECON_ERR) {
             v = tfs_real_json(net_recon_error(X + i * (size_t)D, Y + i * (size_t)K, D));
         } else {
@@ -485,20 +607,21 @@ json_t *v2_answer_json(const v2_result *r, size_t *bin_total)
     if (!outputs) goto fail;
     /* each append and set frees its value on failure, and fails on a NULL value */
     for (int i = 0; i < r->n_want; i++) {
-        v2_out o = r->want[i].which;
+        v2_want w = r->want[i];
+        v2_out o = w.which;
         json_t *ot = json_object();
         if (json_array_append_new(outputs, ot) ||
             json_object_set_new(ot, "name", json_string(out_names[o])) ||
-            json_object_set_new(ot, "datatype", json_string(out_types[o])) ||
-            json_object_set_new(ot, "shape", shape_json(r->N, out_cols(o, r->sp))))
+            json_object_set_new(ot, "datatype", json_string(w.top ? "BYTES" : out_types[o])) ||
+            json_object_set_new(ot, "shape", shape_json(r->N, w.top ? w.top : out_cols(o, r->sp))))
             goto fail;
-        if (r->want[i].binary) {
-            size_t nb = out_bytes(o, r, r->Y, r->N, K);
+        if (w.binary) {
+            size_t nb = out_bytes(w, r, r->Y, r->N, K);
             if (json_object_set_new(ot, "parameters",
                                     json_pack("{s:I}", "binary_data_size", (json_int_t)nb)))
                 goto fail;
             total += nb;
-        } else if (json_object_set_new(ot, "data", out_json_data(o, r, r->X, r->Y, r->N, K, D))) {
+        } else if (json_object_set_new(ot, "data", out_json_data(w, r, r->X, r->Y, r->N, K, D))) {
             goto fail;
         }
     }
@@ -605,7 +728,7 @@ void v2_infer(http_req *req, http_resp *resp)
     }
     head = json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(9));
     size_t hl = head ? strlen(head) : 0;
-    body = head ? malloc(hl + bin_total) : NULL;
+    body = head ? malloc(hl + bin_total + 1) : NULL; /* + 1: out_write's last NUL */
     if (!body) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
         goto out;
@@ -614,8 +737,8 @@ void v2_infer(http_req *req, http_resp *resp)
     unsigned char *p = (unsigned char *)body + hl;
     for (int i = 0; i < n_want; i++) {
         if (!want[i].binary) continue;
-        out_write(want[i].which, &r, X, Y, N, K, D, p);
-        p += out_bytes(want[i].which, &r, Y, N, K);
+        out_write(want[i], &r, X, Y, N, K, D, p);
+        p += out_bytes(want[i], &r, Y, N, K);
     }
     resp_take(resp, 200, "application/octet-stream", body, hl + bin_total);
     body = NULL;
@@ -629,4 +752,128 @@ out:
     json_decref(hdr);
     infer_bufs_done();
     reg_release(req->app->reg, m);
+}
+
+/* ---- model repository extension (Triton's): index, load, unload over the model cache ----
+ *
+ * mlpd's repository is its store; every stored version is servable, and the first request for
+ * one loads it into the registry's cache (--model-cache). So "load" warms the latest version into
+ * the cache, "unload" drops every cached version of the model (the store keeps them: the next
+ * request loads again), and the index lists each stored version as READY when it is cached,
+ * UNAVAILABLE (reason: not loaded) when it is not. */
+
+/* The optional request body of the repository calls: NULL when empty, else an object (*o, new)
+ * whose "parameters" are checked. Returns 0, or -1 after answering. */
+static int repo_body(http_req *req, http_resp *resp, json_t **o)
+{
+    *o = NULL;
+    if (!req->body || req->body_len == 0) return 0;
+    if (!(*o = api_body_object(req, resp))) return -1;
+    if (params_check(req, resp, json_object_get(*o, "parameters"), "parameters")) {
+        json_decref(*o);
+        *o = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+#define V2_INDEX_PAGE 1000 /* models per store read while listing them all */
+
+void v2_repo_index(http_req *req, http_resp *resp)
+{
+    json_t *body = NULL, *arr = NULL;
+    store_model *items = NULL;
+    int n = 0;
+    if (repo_body(req, resp, &body)) return;
+    json_t *ready = json_object_get(body, "ready");
+    if (ready && !json_is_boolean(ready)) {
+        api_failf(req, resp, 400, NULL, "ready must be true or false");
+        goto out;
+    }
+    int only_ready = json_is_true(ready);
+    if (!(arr = json_array())) goto nomem;
+    for (int offset = 0;; offset += V2_INDEX_PAGE) {
+        long total = 0;
+        mlp_err rc = store_model_list(req->app->store, V2_INDEX_PAGE, offset, &items, &n, &total);
+        if (rc) {
+            api_fail(req, resp, rc, NULL);
+            goto out;
+        }
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < items[i].n_versions; k++) {
+                int cached = reg_cached(req->app->reg, items[i].name, items[i].versions[k]);
+                if (only_ready && !cached) continue;
+                char vs[16];
+                snprintf(vs, sizeof vs, "%d", items[i].versions[k]);
+                if (json_array_append_new(
+                        arr, json_pack("{s:s, s:s, s:s, s:s}", "name", items[i].name, "version", vs,
+                                       "state", cached ? "READY" : "UNAVAILABLE", "reason",
+                                       cached ? "" : "not loaded; the first request loads it")))
+                    goto nomem;
+            }
+        store_models_free(items, n);
+        items = NULL;
+        if (n < V2_INDEX_PAGE || offset + n >= total) break;
+    }
+    api_json(resp, 200, arr);
+    arr = NULL;
+    goto out;
+nomem:
+    api_fail(req, resp, MLP_ENOMEM, NULL);
+out:
+    store_models_free(items, n);
+    json_decref(arr);
+    json_decref(body);
+}
+
+void v2_repo_load(http_req *req, http_resp *resp)
+{
+    json_t *body = NULL;
+    if (!infer_model_name(req, resp) || repo_body(req, resp, &body)) return;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(body, "parameters"), k, v)
+    {
+        if (strcmp(k, "config") == 0 || strncmp(k, "file:", 5) == 0) {
+            api_failf(req, resp, 400, NULL,
+                      "parameters.%s is not supported: mlpd loads the versions in its store "
+                      "(POST /api/v1/models/{name}/versions imports one)",
+                      k);
+            json_decref(body);
+            return;
+        }
+    }
+    json_decref(body);
+    reg_model *m = infer_model(req, resp); /* loads the latest version into the cache */
+    if (!m) return;
+    reg_release(req->app->reg, m);
+    resp_take(resp, 200, NULL, NULL, 0);
+}
+
+void v2_repo_unload(http_req *req, http_resp *resp)
+{
+    json_t *body = NULL;
+    const char *name = infer_model_name(req, resp);
+    if (!name || repo_body(req, resp, &body)) return;
+    json_t *dep = json_object_get(json_object_get(body, "parameters"), "unload_dependents");
+    int bad_dep = dep && !json_is_boolean(dep);
+    json_decref(body);
+    if (bad_dep) { /* a model has no dependents here; the flag is accepted for Triton's clients */
+        api_failf(req, resp, 400, NULL, "parameters.unload_dependents must be true or false");
+        return;
+    }
+    store_model sm;
+    memset(&sm, 0, sizeof sm);
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = store_model_get(req->app->store, name, &sm, NULL, NULL);
+    if (rc) {
+        if (rc == MLP_ENOTFOUND) mlp_fail(&err, rc, "no model named '%s'", name);
+        api_fail(req, resp, rc, rc == MLP_ENOTFOUND ? &err : NULL);
+        return;
+    }
+    /* waits for the requests using a version; the store keeps every one */
+    for (int i = 0; i < sm.n_versions; i++) reg_evict(req->app->reg, name, sm.versions[i]);
+    store_model_clear(&sm);
+    resp_take(resp, 200, NULL, NULL, 0);
 }

@@ -1,5 +1,7 @@
 /* infer_v2.h — the parts of the /v2 inference front-end (api/infer_v2.c) that tests drive
- * without a server: the infer answer's JSON, which is whole or nothing.
+ * without a server: the infer answer's JSON, which is whole or nothing. The handlers themselves
+ * (health, metadata, infer, and the model repository extension) are declared by handlers.h from
+ * the route table.
  *
  * Threading: reentrant. */
 #ifndef INFER_V2_H
@@ -17,6 +19,8 @@ typedef enum { OUT_PROB = 0, OUT_LABEL, OUT_PRED, OUT_RECON, OUT_RECON_ERR } v2_
 typedef struct {
     v2_out which;
     int binary; /* 1: raw bytes after the JSON header; 0: JSON "data" */
+    int top;    /* classification extension: the k best classes as BYTES "score:index:label"
+                   ([N, k]) instead of the FP32 probabilities; 0 = off */
 } v2_want;
 
 /* A computed infer request, what its answer is built from. Every pointer is borrowed. */

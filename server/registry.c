@@ -368,6 +368,14 @@ int reg_loaded(registry *r)
     return n;
 }
 
+int reg_cached(registry *r, const char *name, int version)
+{
+    mu_lock(r);
+    int hit = find(r, name, version) != NULL;
+    mu_unlock(r);
+    return hit;
+}
+
 const char *reg_model_name(const reg_model *m)
 {
     return m->name;

@@ -17,7 +17,8 @@
  * reg_model is opaque: a handler reads a held model through the reg_model_* accessors (name,
  * version, task, network, spec, feature names, labels) and never its bundle or reference count.
  * Who calls reg_invalidate and reg_evict: the models service (server/modelsvc.h), after each of
- * its store writes; request handlers never do.
+ * its store writes; and the /v2 repository extension's unload (api/infer_v2.c), which drops a
+ * model's versions from the cache without touching the store (the next request loads again).
  *
  * Owns: the loaded bundles. Borrows: the store (outlives the registry).
  * Threading: all functions are safe from any thread; one mutex guards the maps (held only for
@@ -53,6 +54,9 @@ void reg_invalidate(registry *r, const char *name);
 void reg_evict(registry *r, const char *name, int version);
 /* Versions currently loaded. */
 int reg_loaded(registry *r);
+/* Whether (name, version) is in the cache now (a hint: it may be dropped right after). Loads
+ * nothing. */
+int reg_cached(registry *r, const char *name, int version);
 
 /* What a held model is. Every pointer is borrowed: valid until reg_release of m. */
 const char *reg_model_name(const reg_model *m);

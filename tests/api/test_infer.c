@@ -264,8 +264,8 @@ static const float X42[] = {1, 2, 3, 4, 5, 6, 7, 8};
 /* JSON probabilities and labels, with an id; or probabilities as binary data. */
 static json_t *build_v2(const float *Y, int binary, size_t *bin_total)
 {
-    static const v2_want want_json[] = {{OUT_PROB, 0}, {OUT_LABEL, 0}};
-    static const v2_want want_bin[] = {{OUT_PROB, 1}, {OUT_LABEL, 0}};
+    static const v2_want want_json[] = {{OUT_PROB, 0, 0}, {OUT_LABEL, 0, 0}};
+    static const v2_want want_bin[] = {{OUT_PROB, 1, 0}, {OUT_LABEL, 0, 0}};
     json_t *id = json_string("req-1");
     if (!id) return NULL; /* an injected failure: the answer would need it */
     v2_result r = {"clf", 4, labels, 3, &v2_spec, id, binary ? want_bin : want_json, 2, X42, Y, 4};

@@ -1,8 +1,9 @@
 /* test_v2.c — the Open Inference Protocol (/v2) end to end against the real daemon: server
  * metadata and health, model metadata and readiness, infer with JSON data flat and nested, FP64,
  * output selection, id echo, the binary tensor extension (binary request, binary response, BYTES
- * labels), the error cases, and identical numbers to /v1 :predict, :classify and :reconstruct for
- * the same model and rows (classification, regression with two targets, autoencoder). */
+ * labels, the classification extension's BYTES in binary and JSON alike), the error cases, and
+ * identical numbers to /v1 :predict, :classify and :reconstruct for the same model and rows
+ * (classification, regression with two targets, autoencoder). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -527,6 +528,63 @@ static void binary_extension(void **state)
     hresp_free(&r);
 }
 
+/* The classification extension's BYTES tensor is the same in binary (4-byte little-endian length,
+ * then the bytes, per element) as in JSON, for every row and rank. */
+static void classification_binary_equals_json(void **state)
+{
+    (void)state;
+    enum { N = 64, D = 2 };
+    char v1[16384], flat[16384], nested[16384];
+    double vals[N * D];
+    rows_text(D, N, v1, flat, nested, vals);
+    static const char out[] =
+        "\"outputs\":[{\"name\":\"probabilities\",\"parameters\":{\"classification\":3%s}}]}";
+    char body[20000], tail[256];
+    snprintf(tail, sizeof tail, out, "");
+    snprintf(body, sizeof body,
+             "{\"inputs\":[{\"name\":\"input\",\"shape\":[%d,%d],\"datatype\":\"FP32\","
+             "\"data\":%s}],%s",
+             N, D, flat, tail);
+    long st;
+    json_t *j = post_json(&S, "/v2/models/clf/infer", body, &st);
+    assert_int_equal(st, 200);
+    json_t *o = output_named(j, "probabilities");
+    assert_string_equal(json_string_value(json_object_get(o, "datatype")), "BYTES");
+    assert_shape(o, N, 3);
+    json_t *data = json_object_get(o, "data");
+    assert_int_equal(json_array_size(data), N * 3);
+
+    snprintf(tail, sizeof tail, out, ",\"binary_data\":true");
+    snprintf(body, sizeof body,
+             "{\"inputs\":[{\"name\":\"input\",\"shape\":[%d,%d],\"datatype\":\"FP32\","
+             "\"data\":%s}],%s",
+             N, D, flat, tail);
+    hresp r;
+    st = http_do(&S, "POST", "/v2/models/clf/infer", NULL, body, strlen(body), NULL, &r);
+    assert_int_equal(st, 200);
+    size_t rhl = strtoul(r.infer_header_len, NULL, 10);
+    json_t *h = json_loadb(r.body, rhl, 0, NULL);
+    assert_non_null(h);
+    json_t *ho = json_array_get(json_object_get(h, "outputs"), 0);
+    assert_string_equal(json_string_value(json_object_get(ho, "datatype")), "BYTES");
+    size_t sz = (size_t)json_integer_value(
+        json_object_get(json_object_get(ho, "parameters"), "binary_data_size"));
+    assert_int_equal(rhl + sz, r.len);
+    const unsigned char *b = (const unsigned char *)r.body + rhl;
+    for (size_t i = 0; i < N * 3; i++) {
+        uint32_t len;
+        memcpy(&len, b, 4);
+        const char *w = json_string_value(json_array_get(data, i));
+        assert_int_equal(len, strlen(w));
+        assert_memory_equal(b + 4, w, len);
+        b += 4 + len;
+    }
+    assert_ptr_equal(b, (const unsigned char *)r.body + r.len);
+    json_decref(h);
+    json_decref(j);
+    hresp_free(&r);
+}
+
 static void infer_errors(void **state)
 {
     (void)state;
@@ -677,6 +735,7 @@ int main(void)
         cmocka_unit_test(classification_same_as_v1),
         cmocka_unit_test(regression_and_autoencoder_same_as_v1),
         cmocka_unit_test(binary_extension),
+        cmocka_unit_test(classification_binary_equals_json),
         cmocka_unit_test(infer_errors),
         cmocka_unit_test(limits_before_allocation),
     };
