@@ -251,13 +251,19 @@ def main():
     pool = ctx.Pool(2, initializer=_pool_init)
     del os.environ["OPENBLAS_NUM_THREADS"]
     pool.map(_fit, [("clf", 99)] * 2)  # both workers warm (imports done)
+    # MLPD_BASE=/path/to/an/older/mlpd: each --workers value also on that binary, right after
+    # (a before/after in one run); its rows are labelled "base:W".
+    sides = [(w, binary, w) for w in wlist]
+    if os.environ.get("MLPD_BASE"):
+        sides = [s for w in wlist for s in ((w, binary, w), (f"base:{w}", os.environ["MLPD_BASE"], w))]
+    wlist = [label for label, _, _ in sides]
     sk, ml = [], {w: [] for w in wlist}
     for r in range(rounds):
         s = sklearn_burst(pool)
         sk.append(s)
         print(f"== round {r + 1}: scikit-learn (2-process pool) {s:.2f} s", flush=True)
-        for w in wlist:
-            t, ep = mlpd_burst(binary, w, csvs)
+        for w, b, flag in sides:
+            t, ep = mlpd_burst(b, flag, csvs)
             ml[w].append(t)
             print(f"== round {r + 1}: mlpd --workers {w}: {t:.2f} s, of which the 3,200 epochs' "
                   f"epoch_seconds sum to {ep:.2f} s (scikit-learn / mlpd {s / t:.2f})",
@@ -277,7 +283,7 @@ def main():
                           "per_round_ratio": [round(a / b, 2) for a, b in zip(sk, ml[w])]}
         print(f"== --workers {w}: median {m:.2f} s over {rounds}; scikit-learn / mlpd "
               f"{skm / m:.2f} (per round {res['mlpd'][w]['per_round_ratio']})")
-    best = min(wlist, key=lambda w: statistics.median(ml[w]))
+    best = min((w for w in wlist if not w.startswith("base:")), key=lambda w: statistics.median(ml[w]))
     res["fastest_workers"] = best
     print(f"== fastest: --workers {best}")
     if over:

@@ -15,7 +15,8 @@
 # 50) 1-epoch runs on a 20-row dataset, one after another, on a default daemon: per-run overhead
 # = wall (POST to the end of the run's event stream) - the run's epoch_seconds. Prints the
 # medians, scikit-learn / mlpd per --workers value, the fastest value and the overhead; the last
-# line is one JSON object. The driver is bench/class_burst.py.
+# line is one JSON object. The driver is bench/class_burst.py. MLPD_BASE=/path/to/an/older/mlpd
+# runs each --workers value on that binary too, right after ("base:W"): a before/after in one run.
 set -eu
 ROUNDS=${1:-2}
 WORKERS=${2:-default}
