@@ -124,20 +124,26 @@ static void to_run_metrics(const train_metrics *m, run_metrics *rm)
 #undef SET
 }
 
-static mlp_err on_epoch(void *vctx, const train_metrics *m, trainer *t)
+/* Records one epoch: its metrics and the checkpoint ck (taken when the epoch ended) in one
+ * store transaction, then its event. */
+static mlp_err epoch_commit(epoch_ctx *c, const train_metrics *m, const void *ck, size_t cklen)
 {
-    epoch_ctx *c = vctx;
     run_metrics rm;
     to_run_metrics(m, &rm);
+    mlp_err rc = store_run_epoch(c->j->st, c->id, m->epoch, &rm, ck, cklen);
+    if (rc == MLP_OK) events_publish_epoch(c->j->o.events, c->id, m->epoch, &rm);
+    c->store_rc = rc;
+    if (rc == MLP_OK) metrics_epoch();
+    return rc;
+}
+
+static mlp_err on_epoch(void *vctx, const train_metrics *m, trainer *t)
+{
     void *ck = NULL;
     size_t cklen = 0;
     mlp_err rc = trainer_checkpoint(t, &ck, &cklen);
-    if (rc) return rc;
-    rc = store_run_epoch(c->j->st, c->id, m->epoch, &rm, ck, cklen);
-    if (rc == MLP_OK) events_publish_epoch(c->j->o.events, c->id, m->epoch, &rm);
+    if (rc == MLP_OK) rc = epoch_commit(vctx, m, ck, cklen);
     free(ck);
-    c->store_rc = rc;
-    if (rc == MLP_OK) metrics_epoch();
     return rc;
 }
 
@@ -147,8 +153,10 @@ static mlp_err on_epoch(void *vctx, const train_metrics *m, trainer *t)
  * transaction — stays on the worker thread at nice +5. A SCHED_IDLE thread is not scheduled at
  * all while requests keep the cores busy, so it must not hold anything a request thread may
  * wait for (the SQLite write lock, the hub's mutex, a big malloc's mmap): the compute thread
- * hands each epoch callback to the worker and waits for its answer. The worker keeps the run's
- * training share (cpusched.c DESIGN) meanwhile. */
+ * hands each epoch callback to the worker and waits for its answer: the checkpoint, taken while
+ * the trainer stands still. The worker stores that epoch while the next one trains (the fsync of
+ * a small run's commit costs about as much as its epoch: bench/RESULTS.md, "Class burst"), and
+ * keeps the run's training share (cpusched.c DESIGN) meanwhile. */
 typedef struct {
     trainer *t;
     const atomic_int *cancel;
@@ -218,19 +226,31 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
     clockid_t cpu;
     int keep = sched_share_kept(&c.acct) && pthread_getcpuclockid(th, &cpu) == 0;
     if (keep) sched_share_clock(&c.acct, cpu);
-    struct timespec tick; /* the keeper's next tick: kept across epoch wake-ups */
+    mlp_err commit_rc = MLP_OK; /* the last epoch_commit's, if it failed */
+    struct timespec tick;       /* the keeper's next tick: kept across epoch wake-ups */
     clock_gettime(CLOCK_MONOTONIC, &tick);
     pthread_mutex_lock(&c.mu);
     while (!c.finished) {
         if (c.m) {
-            const train_metrics *m = c.m;
+            /* The compute thread waits only for the checkpoint (t is ours meanwhile); the store
+             * transaction and the event follow while it trains the next epoch. A failed commit
+             * is the answer to the next epoch, or the run's result if there is none. */
+            train_metrics m = *c.m;
             pthread_mutex_unlock(&c.mu);
-            mlp_err rc = on_epoch(ec, m, t); /* the compute thread waits: t is ours */
+            void *ck = NULL;
+            size_t cklen = 0;
+            mlp_err rc = commit_rc ? commit_rc : trainer_checkpoint(t, &ck, &cklen);
             pthread_mutex_lock(&c.mu);
             c.cb_rc = rc;
             c.m = NULL;
             sched_share_skip(&c.acct); /* the callback's time is neither owed nor credited */
             pthread_cond_broadcast(&c.cv);
+            if (rc == MLP_OK) {
+                pthread_mutex_unlock(&c.mu);
+                commit_rc = epoch_commit(ec, &m, ck, cklen);
+                pthread_mutex_lock(&c.mu);
+            }
+            free(ck);
             continue;
         }
         if (!keep) {
@@ -246,6 +266,7 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
             tick.tv_nsec -= 1000000000L;
         }
     }
+    if (commit_rc && (c.rc == MLP_OK || c.rc == MLP_ECANCELLED)) c.rc = commit_rc;
     pthread_mutex_unlock(&c.mu);
     pthread_join(th, NULL);
     sched_share_end(&c.acct);

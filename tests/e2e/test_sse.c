@@ -41,11 +41,15 @@ typedef struct {
     double t; /* arrival, monotonic seconds */
 } sse_ev;
 
+/* Events one log keeps: a cancelled 100000-epoch run replays every epoch it finished before
+ * the cancel landed, which depends on how fast epochs go. */
+#define SSE_LOG_MAX 4096
+
 typedef struct {
     pthread_mutex_t mu;
     char *buf; /* bytes not yet parsed */
     size_t len;
-    sse_ev ev[64];
+    sse_ev ev[SSE_LOG_MAX];
     int n;
     int comments;    /* ": ..." lines seen */
     long stop_after; /* abort the transfer once an event with this id arrived; 0 = never */
@@ -90,7 +94,7 @@ static int sse_parse(sse_log *l)
                 is_event = 1;
             }
         }
-        if (is_event && l->n < 64) {
+        if (is_event && l->n < SSE_LOG_MAX) {
             l->ev[l->n++] = e;
             if (l->stop_after && e.id == l->stop_after) stop = 1;
         } else {

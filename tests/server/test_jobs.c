@@ -365,6 +365,29 @@ static void cancel_queued_and_running(void **state)
     stop(&f);
 }
 
+/* The worker stores an epoch while the next one trains; a commit the store refuses still stops
+ * the run at the next epoch. Here the run is marked cancelled in the store behind jobs' back (as
+ * another process could), so every later store_run_epoch answers MLP_ECONFLICT: the worker must
+ * come free for the queued run long before the 1000 epochs would end. */
+static void refused_commit_stops_the_run(void **state)
+{
+    (void)state;
+    fixture f;
+    memset(&f, 0, sizeof f);
+    start(&f, 0);
+    char a[24], b[24];
+    submit_epochs(&f, "refused", 1000, a, sizeof a);
+    submit_epochs(&f, "next", 2, b, sizeof b);
+    assert_true(wait_epoch(&f, a, 2, now_s() + 60) >= 2);
+    assert_int_equal(store_run_cancel(f.st, a), MLP_OK);
+    int epoch = 0, at = 0;
+    assert_int_equal(wait_final(&f, b, now_s() + 30, &epoch), RUN_SUCCEEDED);
+    assert_int_equal(epoch, 2);
+    assert_int_equal(state_of(&f, a, &at, NULL), RUN_CANCELLED);
+    assert_true(at >= 2 && at < 1000);
+    stop(&f);
+}
+
 /* jobs_stop with one run training and one queued: the running one stays "running" with the
  * checkpoint of its last finished epoch (the next start resumes it), the queued one stays
  * queued and never started. */
@@ -408,6 +431,7 @@ int main(void)
         cmocka_unit_test(queue_is_fifo),
         cmocka_unit_test(cancel_queued_and_running),
         cmocka_unit_test(shutdown_keeps_running_and_queued),
+        cmocka_unit_test(refused_commit_stops_the_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
