@@ -350,7 +350,13 @@ static void capacity_drops_the_least_recently_used(void **state)
     assert_int_equal(touch(1), 0); /* cached: no store read */
     assert_int_equal(touch(5), 1);
     assert_int_equal(reg_loaded(T.reg), 4); /* bounded */
-    assert_int_equal(touch(1), 0);          /* recently used: kept */
+    /* reg_cached says which versions the cache holds, and loads nothing */
+    assert_false(reg_cached(T.reg, "m", 2));
+    assert_true(reg_cached(T.reg, "m", 1));
+    assert_true(reg_cached(T.reg, "m", 5));
+    assert_false(reg_cached(T.reg, "other", 1));
+    assert_int_equal(reg_loaded(T.reg), 4);
+    assert_int_equal(touch(1), 0); /* recently used: kept */
     assert_int_equal(touch(3), 0);
     assert_int_equal(touch(4), 0);
     assert_int_equal(touch(5), 0);
