@@ -251,6 +251,49 @@ json_t *wait_run(srv *s, const char *run_id, double timeout_s)
     return NULL;
 }
 
+int train_csv(srv *s, const char *name, const char *csv, const char *run_tail, double timeout_s)
+{
+    char path[128], body[1024], rid[32];
+    snprintf(path, sizeof path, "/api/v1/datasets?name=%s", name);
+    hresp r;
+    long st = http_do(s, "POST", path, "text/csv", csv, strlen(csv), NULL, &r);
+    json_t *j = st == 201 ? hresp_json(&r) : NULL;
+    const char *ds = j ? json_string_value(json_object_get(j, "id")) : NULL;
+    if (!ds) {
+        fprintf(stderr, "train_csv %s: upload answered %ld\n", name, st);
+        json_decref(j);
+        hresp_free(&r);
+        return -1;
+    }
+    snprintf(body, sizeof body, "{\"dataset_id\":\"%s\",\"model_name\":\"%s\",%s}", ds, name,
+             run_tail);
+    json_decref(j);
+    hresp_free(&r);
+    json_t *run = post_json(s, "/api/v1/runs", body, &st);
+    const char *id = st == 202 ? json_string_value(json_object_get(run, "id")) : NULL;
+    if (!id) {
+        fprintf(stderr, "train_csv %s: POST /api/v1/runs answered %ld\n", name, st);
+        json_decref(run);
+        return -1;
+    }
+    snprintf(rid, sizeof rid, "%s", id);
+    json_decref(run);
+    json_t *done = wait_run(s, rid, timeout_s);
+    const char *status = done ? json_string_value(json_object_get(done, "status")) : NULL;
+    int ok = status && strcmp(status, "succeeded") == 0;
+    if (!ok)
+        fprintf(stderr, "train_csv %s: run %s ended %s\n", name, rid,
+                status ? status : "(timeout)");
+    json_decref(done);
+    return ok ? 0 : -1;
+}
+
+double h_urand(unsigned *state)
+{
+    *state = *state * 1103515245u + 12345u;
+    return ((*state >> 8) & 0xFFFFFF) / (double)0x1000000;
+}
+
 int wait_epoch(srv *s, const char *run_id, int epoch, double timeout_s)
 {
     char path[128];

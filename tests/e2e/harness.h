@@ -58,6 +58,12 @@ json_t *get_json(srv *s, const char *path, long *status);
 json_t *wait_run(srv *s, const char *run_id, double timeout_s);
 /* Waits until the run has at least `epoch` epochs done. Returns 0 when it got there. */
 int wait_epoch(srv *s, const char *run_id, int epoch, double timeout_s);
+/* Uploads csv as dataset `name` (text/csv), then runs {"dataset_id": its id, "model_name": name,
+ * <run_tail>} and waits up to timeout_s: 0 when the run succeeded (one new version of model
+ * `name`), else -1 with the step that failed on stderr. */
+int train_csv(srv *s, const char *name, const char *csv, const char *run_tail, double timeout_s);
+/* Deterministic pseudo-random numbers in [0,1) for generated test data: an LCG on *state. */
+double h_urand(unsigned *state);
 
 /* A field of /proc/<pid>/status in kB ("VmRSS", "VmHWM"), or -1. */
 long proc_status_kb(pid_t pid, const char *field);

@@ -34,12 +34,7 @@ static const char *const key_names[K_COUNT] = {"{NUM}",  "{MIX}",  "{BUSY}", "{Q
                                                "{GONE}", "{DONE}", "{LIVE}", "{QUEUED}"};
 static char key_vals[K_COUNT][64];
 
-static unsigned rnd_state = 12345u;
-static double urand(void)
-{
-    rnd_state = rnd_state * 1103515245u + 12345u;
-    return ((rnd_state >> 8) & 0xFFFFFF) / (double)0x1000000;
-}
+static unsigned rnd_state = 12345u; /* h_urand's state for the generated datasets */
 
 /* POSTs a CSV dataset and copies its id to id. Returns the status. */
 static long upload(srv *s, const char *name, const char *csv, char id[64])
@@ -64,7 +59,7 @@ static char *num_csv(int n)
     if (!b) return NULL;
     p += sprintf(p, "x1,x2,y\n");
     for (int i = 0; i < n; i++) {
-        double a = urand(), c = urand();
+        double a = h_urand(&rnd_state), c = h_urand(&rnd_state);
         p += sprintf(p, "%.4f,%.4f,%.4f\n", a, c, 2 * a - c);
     }
     return b;
@@ -77,7 +72,7 @@ static char *mix_csv(int n)
     if (!b) return NULL;
     p += sprintf(p, "a,b,note,kind,y\n");
     for (int i = 0; i < n; i++) {
-        double a = urand() * 4 - 2, c = urand() * 4 - 2;
+        double a = h_urand(&rnd_state) * 4 - 2, c = h_urand(&rnd_state) * 4 - 2;
         if (i == 3)
             p += sprintf(p, "%.4f,%.4f,n/a,%s,%.4f\n", a, c, a > 0 ? "dog" : "cat", a + c);
         else

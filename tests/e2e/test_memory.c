@@ -33,12 +33,6 @@ static srv S;
 static char DS[64];  /* 20000 rows: x1..x4, y in {0, 1, 2} */
 static char DSV[64]; /* the same rows, y shifted to (y + 1) % 3 */
 
-static double urand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return ((*s >> 8) & 0xFFFFFF) / (double)0x1000000;
-}
-
 static int upload(const char *name, int shift, char id[64])
 {
     enum { N = 20000 };
@@ -47,7 +41,7 @@ static int upload(const char *name, int shift, char id[64])
     unsigned seed = 11;
     p += sprintf(p, "x1,x2,x3,x4,y\n");
     for (int i = 0; i < N; i++) {
-        double a = urand(&seed), b = urand(&seed), c = urand(&seed), d = urand(&seed);
+        double a = h_urand(&seed), b = h_urand(&seed), c = h_urand(&seed), d = h_urand(&seed);
         int y = ((int)(3 * a) + shift) % 3;
         p += sprintf(p, "%.3f,%.3f,%.3f,%.3f,%d\n", a, b, c, d, y);
     }

@@ -23,36 +23,10 @@
 
 static srv S;
 
-/* Deterministic pseudo-random in [0,1). */
-static double urand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return ((*s >> 8) & 0xFFFFFF) / (double)0x1000000;
-}
-
 /* Uploads csv as a dataset and trains one version of model `name` from it. */
 static void train(const char *name, const char *csv, const char *run_tail)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/api/v1/datasets?name=%s", name);
-    hresp r;
-    long st = http_do(&S, "POST", path, "text/csv", csv, strlen(csv), NULL, &r);
-    assert_int_equal(st, 201);
-    json_t *j = hresp_json(&r);
-    char body[1024];
-    snprintf(body, sizeof body, "{\"dataset_id\":\"%s\",\"model_name\":\"%s\",%s}",
-             json_string_value(json_object_get(j, "id")), name, run_tail);
-    json_decref(j);
-    hresp_free(&r);
-    json_t *run = post_json(&S, "/api/v1/runs", body, &st);
-    assert_int_equal(st, 202);
-    char rid[32];
-    snprintf(rid, sizeof rid, "%s", json_string_value(json_object_get(run, "id")));
-    json_decref(run);
-    json_t *done = wait_run(&S, rid, 120);
-    assert_non_null(done);
-    assert_string_equal(json_string_value(json_object_get(done, "status")), "succeeded");
-    json_decref(done);
+    assert_int_equal(train_csv(&S, name, csv, run_tail, 120), 0);
 }
 
 static int setup(void **state)
@@ -68,8 +42,8 @@ static int setup(void **state)
                      (k == 0   ? -2.0
                       : k == 1 ? 2.0
                                : 0.0) +
-                         urand(&s) - 0.5,
-                     (k == 2 ? 3.0 : 0.0) + urand(&s) - 0.5,
+                         h_urand(&s) - 0.5,
+                     (k == 2 ? 3.0 : 0.0) + h_urand(&s) - 0.5,
                      k == 0   ? "cat"
                      : k == 1 ? "dog"
                               : "emu");
@@ -81,7 +55,7 @@ static int setup(void **state)
     p = csv;
     p += sprintf(p, "x1,x2,y\n");
     for (int i = 0; i < 160; i++) {
-        double a = urand(&s) * 4 - 2, b = urand(&s) * 4 - 2;
+        double a = h_urand(&s) * 4 - 2, b = h_urand(&s) * 4 - 2;
         p += sprintf(p, "%.4f,%.4f,%.4f\n", a, b, 0.5 * a + 2 - b);
     }
     train("reg", csv,

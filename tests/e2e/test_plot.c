@@ -207,12 +207,6 @@ static void check_checker(void **state)
 
 /* ---- fixtures ---- */
 
-static double urand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return ((*s >> 8) & 0xFFFFFF) / (double)0x1000000;
-}
-
 static char *run(const char *body_fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *run(const char *body_fmt, ...)
 {
@@ -238,7 +232,7 @@ static int setup(void **state)
     unsigned seed = 5;
     p += sprintf(p, "a,b,y,kind\n");
     for (int i = 0; i < 400; i++) {
-        double a = urand(&seed), b = urand(&seed);
+        double a = h_urand(&seed), b = h_urand(&seed);
         p += sprintf(p, "%.4f,%.4f,%.4f,%s\n", a, b, 2 * a - b, a > b ? "x" : "o");
     }
     hresp r;

@@ -158,12 +158,6 @@ static long sse_get(srv *s, const char *path, const char *last_id, sse_log *l, d
 
 /* ---- fixtures ---- */
 
-static double urand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return ((*s >> 8) & 0xFFFFFF) / (double)0x1000000;
-}
-
 static int upload(srv *s, char *id_out)
 {
     size_t cap = 2000 * 40 + 64;
@@ -171,7 +165,7 @@ static int upload(srv *s, char *id_out)
     unsigned seed = 3;
     p += sprintf(p, "a,b,c,kind\n");
     for (int i = 0; i < 2000; i++) {
-        double a = urand(&seed), b = urand(&seed), c = urand(&seed);
+        double a = h_urand(&seed), b = h_urand(&seed), c = h_urand(&seed);
         p += sprintf(p, "%.4f,%.4f,%.4f,%s\n", a, b, c, a + b > 1 ? "hi" : "lo");
     }
     hresp r;

@@ -33,13 +33,6 @@ static int teardown(void **state)
     return rc == 0 ? 0 : -1;
 }
 
-/* Deterministic pseudo-random in [0,1). */
-static double urand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return ((*s >> 8) & 0xFFFFFF) / (double)0x1000000;
-}
-
 static char *upload_csv(const char *name, const char *csv, long *status)
 {
     char path[128];
@@ -66,7 +59,7 @@ static char *blobs_csv(int n, int numeric_labels)
     for (int i = 0; i < n; i++) {
         int k = i % 3;
         double cx = k == 0 ? -2 : k == 1 ? 2 : 0, cy = k == 2 ? 3 : 0;
-        double x = cx + (urand(&s) - 0.5), y = cy + (urand(&s) - 0.5);
+        double x = cx + (h_urand(&s) - 0.5), y = cy + (h_urand(&s) - 0.5);
         if (numeric_labels)
             p += sprintf(p, "%.4f,%.4f,%d\n", x, y, k * 10);
         else
@@ -209,7 +202,7 @@ static void regression_two_targets_original_units(void **state)
     unsigned s = 11;
     p += sprintf(p, "x1,x2,y1,y2\n");
     for (int i = 0; i < 400; i++) {
-        double x1 = urand(&s) * 10, x2 = urand(&s) * 100;
+        double x1 = h_urand(&s) * 10, x2 = h_urand(&s) * 100;
         p += sprintf(p, "%.5f,%.5f,%.5f,%.5f\n", x1, x2, 3 * x1 - 0.5 * x2 + 1000,
                      -20 * x1 + 0.1 * x2);
     }
@@ -242,9 +235,9 @@ static char *ae_csv(int n)
     for (int i = 0; i < 8; i++) p += sprintf(p, "%sf%d", i ? "," : "", i);
     *p++ = '\n';
     for (int r = 0; r < n; r++) {
-        double u = urand(&s), v = urand(&s);
+        double u = h_urand(&s), v = h_urand(&s);
         for (int i = 0; i < 8; i++) {
-            double x = (i < 4 ? u : v) * (0.5 + 0.1 * i) + 0.02 * urand(&s);
+            double x = (i < 4 ? u : v) * (0.5 + 0.1 * i) + 0.02 * h_urand(&s);
             p += sprintf(p, "%s%.4f", i ? "," : "", x);
         }
         *p++ = '\n';
