@@ -23,6 +23,16 @@
 #include <string.h>
 #include <strings.h>
 
+/* Room for N rows of d floats in this thread's input buffer, after the --max-instances check:
+ * NULL after answering 413 (too many) or 503 (out of memory). */
+static float *rows_room(http_req *req, http_resp *resp, size_t N, int d)
+{
+    if (api_instances_check(req, resp, N)) return NULL;
+    float *x = infer_room(&infer_bufs_get()->x, N * (size_t)d);
+    if (!x) api_fail(req, resp, MLP_ENOMEM, NULL);
+    return x;
+}
+
 /* 1 when a JSON number is a finite float32: the bound the fast reader uses (fastjson.h). */
 static int float_ok(double v)
 {
@@ -94,12 +104,8 @@ static int read_examples(http_req *req, http_resp *resp, const reg_model *m, jso
         api_failf(req, resp, 400, NULL, "this model has no feature names; send \"instances\"");
         return -1;
     }
-    if (api_instances_check(req, resp, N)) return -1;
-    float *x = infer_room(&infer_bufs_get()->x, N * (size_t)d); /* read_rows got them */
-    if (!x) {
-        api_fail(req, resp, MLP_ENOMEM, NULL);
-        return -1;
-    }
+    float *x = rows_room(req, resp, N, d);
+    if (!x) return -1;
     for (size_t i = 0; i < N; i++) {
         json_t *e = json_array_get(ex, i);
         char where[40];
@@ -191,12 +197,8 @@ static int read_columns(http_req *req, http_resp *resp, const reg_model *m, json
             return -1;
         }
     }
-    if (api_instances_check(req, resp, N)) return -1;
-    float *x = infer_room(&infer_bufs_get()->x, N * (size_t)d); /* read_rows got them */
-    if (!x) {
-        api_fail(req, resp, MLP_ENOMEM, NULL);
-        return -1;
-    }
+    float *x = rows_room(req, resp, N, d);
+    if (!x) return -1;
     for (int c = 0; c < d; c++) {
         json_t *col = json_object_get(cols, features[c]);
         for (size_t i = 0; i < N; i++) {
@@ -311,14 +313,9 @@ int tfs_read_rows(http_req *req, http_resp *resp, const reg_model *m, sig_method
         api_failf(req, resp, 400, NULL, "%s is empty", key);
         return -1;
     }
-    if (api_instances_check(req, resp, N)) {
-        json_decref(body);
-        return -1;
-    }
-    float *x = infer_room(&t->x, N * (size_t)d);
+    float *x = rows_room(req, resp, N, d);
     if (!x) {
         json_decref(body);
-        api_fail(req, resp, MLP_ENOMEM, NULL);
         return -1;
     }
     for (size_t i = 0; i < N; i++) {
