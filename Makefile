@@ -195,7 +195,8 @@ test: all $(TEST_BINS) check-layers check-exports
 	if [ $$fail = 0 ]; then echo "all test binaries passed"; else echo "some tests FAILED"; exit 1; fi
 
 # The dashboard end to end in a real browser: Debian's chromium driven by playwright-core (pinned
-# in tests/browser/package-lock.json) against the real daemon; saves $(BUILD)/dashboard.png.
+# in tests/browser/package-lock.json) against the real daemon; saves $(BUILD)/dashboard.png. Every
+# tests/browser/*.test.js runs, one file at a time (each starts its own daemon and browser).
 # Fails, never skips, when chromium is missing and cannot be installed.
 tests/browser/node_modules/.package-lock.json: tests/browser/package.json tests/browser/package-lock.json
 	./scripts/install-browser-deps.sh
@@ -204,7 +205,7 @@ tests/browser/node_modules/.package-lock.json: tests/browser/package.json tests/
 test-browser: $(BUILD)/mlpd tests/browser/node_modules/.package-lock.json
 	./scripts/install-browser-deps.sh
 	cd tests/browser && MLPD_BIN=$(abspath $(BUILD))/mlpd MLPD_SHOT=$(abspath $(BUILD))/dashboard.png \
-	  node --test dashboard.test.js
+	  node --test --test-concurrency=1 $(sort $(notdir $(wildcard tests/browser/*.test.js)))
 
 # Tests outside cmocka: the OpenAPI document validated by @apidevtools/swagger-parser (pinned in
 # tests/openapi/package-lock.json, fetched by npm ci), /metrics parsed by Debian's
