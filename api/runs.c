@@ -207,6 +207,7 @@ void runs_create(http_req *req, http_resp *resp)
     if (json_is_string(ex))
         snprintf(r.experiment, sizeof r.experiment, "%s", json_string_value(ex));
     r.epochs = rs.tp.epochs;
+    r.owner_id = req->who.id;
     r.request_json = json_dumps(norm, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(norm);
     runspec_clear(&rs);

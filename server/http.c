@@ -255,6 +255,10 @@ static int check_access(http_server *s, http_req *r)
         if (st == 401) r->resp.www_authenticate = "Bearer realm=\"mlpd\"";
         return -1;
     }
+    /* Flag keys, and every caller of a server with no key, act as the bootstrap admin; an
+     * anonymous caller let in by --public-predict is nobody. */
+    r->who = (r->key_index >= 0 || auth_keys_count(s->o.keys) == 0) ? user_bootstrap()
+                                                                    : user_anonymous();
     if (s->o.rate && r->m.rt->scope == SCOPE_PREDICT && strcmp(r->method, "POST") == 0) {
         /* Bucket: the key for keyed callers, else the client address. */
         unsigned char id[1 + 16];

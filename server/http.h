@@ -33,6 +33,7 @@
 
 #include "app.h"
 #include "router.h"
+#include "user.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +95,7 @@ typedef struct http_req {
     const char *cors_origin;
     int preflight;
     int key_index;
+    principal who;        /* the caller, set once access is granted (user.h) */
     struct http_conn *hc; /* the connection's reusable buffers (http.c), or NULL */
 } http_req;
 

@@ -100,13 +100,14 @@ typedef struct {
     int cancel_requested;   /* 1 once a cancel was stored (store_run_request_cancel) */
     int resumes;            /* times it resumed from a checkpoint (store_run_resume_point) */
     int resumed_from_epoch; /* checkpointed epoch the last resume started after; 0 when none */
+    long long owner_id;     /* users.id of the user who created it (user.h) */
 } store_run;
 void store_run_clear(store_run *r); /* frees owned strings; NULL-tolerant */
 void store_runs_free(store_run *items, int n);
 
 /* New queued run from r's task, dataset_id, val_dataset_id, model_name ("" means "run-N",
- * filled in), experiment, request_json (borrowed, required) and epochs; fills r->id, status
- * and created_at.
+ * filled in), experiment, request_json (borrowed, required), epochs and owner_id (>= 1); fills
+ * r->id, status and created_at.
  * MLP_ENOTFOUND (err->msg naming it) when a dataset does not exist. */
 mlp_err store_run_create(store *s, store_run *r, mlp_error *err);
 /* The same, refused with MLP_EBUSY (err->msg saying so) when max_queued > 0 runs are already

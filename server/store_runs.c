@@ -33,7 +33,7 @@ void store_runs_free(store_run *items, int n)
 #define RUN_COLS_SQL                                                                               \
     "SELECT id, status, task, dataset_id, val_dataset_id, model_name, experiment, request_json,"   \
     " epoch, epochs, error, model_version, created_at, started_at, finished_at,"                   \
-    " cancel_requested, resumes, COALESCE(resumed_from_epoch, 0) FROM runs"
+    " cancel_requested, resumes, COALESCE(resumed_from_epoch, 0), owner_id FROM runs"
 
 /* Fills r from a RUN_COLS_SQL row (owned strings new). MLP_ENOMEM or MLP_ECORRUPT. */
 static mlp_err run_from_row(sqlite3_stmt *st, store_run *r)
@@ -62,6 +62,7 @@ static mlp_err run_from_row(sqlite3_stmt *st, store_run *r)
     r->cancel_requested = sqlite3_column_int(st, 15);
     r->resumes = sqlite3_column_int(st, 16);
     r->resumed_from_epoch = sqlite3_column_int(st, 17);
+    r->owner_id = sqlite3_column_int64(st, 18);
     if (oom) e = MLP_ENOMEM;
     if (e != MLP_OK) store_run_clear(r);
     return e;
@@ -151,6 +152,7 @@ mlp_err store_run_create_limited(store *s, store_run *r, int max_queued, mlp_err
         return mlp_fail(err, MLP_EINVAL, "experiment must be at most %d bytes", STORE_NAME_MAX);
     if (!r->request_json) return mlp_fail(err, MLP_EINVAL, "run has no request_json");
     if (r->epochs < 0) return mlp_fail(err, MLP_EINVAL, "epochs must be >= 0");
+    if (r->owner_id < 1) return mlp_fail(err, MLP_EINVAL, "run has no owner");
     if (ds <= 0) return mlp_fail(err, MLP_ENOTFOUND, "dataset %.24s not found", r->dataset_id);
     if (r->val_dataset_id[0] && vds <= 0)
         return mlp_fail(err, MLP_ENOTFOUND, "dataset %.24s not found", r->val_dataset_id);
@@ -181,10 +183,10 @@ mlp_err store_run_create_limited(store *s, store_run *r, int max_queued, mlp_err
     if (e == MLP_OK)
         e = store_exec(&t, err, NULL,
                        "INSERT INTO runs (status, task, dataset_id, val_dataset_id, model_name,"
-                       " experiment, request_json, epochs, created_at)"
-                       " VALUES ('queued', ?1, ?2, NULLIF(?3, 0), ?4, ?5, ?6, ?7, ?8)",
-                       "tIItttit", r->task, ds, vds, r->model_name, r->experiment, r->request_json,
-                       r->epochs, created);
+                       " experiment, request_json, epochs, created_at, owner_id)"
+                       " VALUES ('queued', ?1, ?2, NULLIF(?3, 0), ?4, ?5, ?6, ?7, ?8, ?9)",
+                       "tIItttitI", r->task, ds, vds, r->model_name, r->experiment, r->request_json,
+                       r->epochs, created, r->owner_id);
     long long id = e == MLP_OK ? sqlite3_last_insert_rowid(t.db) : 0;
     if (e == MLP_OK && default_name)
         e = store_exec(&t, err, NULL, "UPDATE runs SET model_name = 'run-' || ?1 WHERE id = ?1",

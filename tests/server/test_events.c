@@ -68,6 +68,7 @@ static void setup(fixture *f)
     r.request_json = "{\"params\": {\"learning_rate\": 0.05}, \"target\": \"y\", "
                      "\"features\": null, \"validation\": {\"fraction\": 0}}";
     r.epochs = 3;
+    r.owner_id = 1;
     assert_int_equal(store_run_create(f->st, &r, &err), MLP_OK);
     r.request_json = NULL;
     snprintf(f->run, sizeof f->run, "%s", r.id);

@@ -147,6 +147,7 @@ static void submit_epochs(fixture *f, const char *model, int epochs, char *id, s
     r.epochs = epochs;
     mlp_error err;
     mlp_error_clear(&err);
+    r.owner_id = 1;
     mlp_err rc = store_run_create(f->st, &r, &err);
     if (rc != MLP_OK) fail_msg("store_run_create: %s", err.msg);
     r.request_json = NULL;

@@ -129,6 +129,7 @@ static void make_run(store *s, const char *ds, const char *val, const char *mode
     r->request_json = strdup("{\"params\":{\"epochs\":3}}");
     r->epochs = 3;
     mlp_error err = {0};
+    r->owner_id = 1;
     mlp_err e = store_run_create(s, r, &err);
     if (e != MLP_OK) fail_msg("store_run_create: %s %s", mlp_strerror(e), err.msg);
     free(r->request_json);
@@ -395,6 +396,7 @@ static void dataset_delete_conflict(void **state)
     snprintf(r.dataset_id, sizeof r.dataset_id, "%s", a.id);
     snprintf(r.model_name, sizeof r.model_name, "m");
     r.request_json = (char *)"{}";
+    r.owner_id = 1;
     assert_int_equal(store_run_create(f->s, &r, &err), MLP_ENOTFOUND);
     assert_non_null(strstr(err.msg, a.id));
 }
@@ -785,6 +787,7 @@ static void *create_limited_worker(void *va)
         r.request_json = "{}";
         r.epochs = 1;
         mlp_error err = {0};
+        r.owner_id = 1;
         mlp_err e = store_run_create_limited(a->s, &r, a->max_queued, &err);
         if (e == MLP_OK)
             atomic_fetch_add(&a->ok, 1);
@@ -1111,6 +1114,7 @@ static void *writer_main(void *arg)
         snprintf(r.model_name, sizeof r.model_name, "shared");
         r.request_json = (char *)"{}";
         r.epochs = 3;
+        r.owner_id = 1;
         note(w, "create", store_run_create(w->s, &r, NULL));
         note(w, "start", store_run_start(w->s, r.id));
         for (int e = 1; e <= 3; e++) {
@@ -1217,6 +1221,7 @@ static void crash_keeps_acknowledged_writes(void **state)
         snprintf(r.model_name, sizeof r.model_name, "m");
         r.request_json = (char *)"{}";
         r.epochs = 5;
+        r.owner_id = 1;
         if (store_run_create(s, &r, NULL) != MLP_OK || store_run_start(s, r.id) != MLP_OK)
             _exit(12);
         run_metrics m = metrics_for(1);
