@@ -92,6 +92,8 @@ struct jobs {
     pthread_t *threads;
     int n_threads;
     int stopping;
+    void (*epoch_fn)(void *ctx, jobs *j, const char *run_id, int epoch); /* under mu */
+    void *epoch_ctx;
 };
 
 typedef struct {
@@ -134,6 +136,13 @@ static mlp_err epoch_commit(epoch_ctx *c, const train_metrics *m, const void *ck
     if (rc == MLP_OK) events_publish_epoch(c->j->o.events, c->id, m->epoch, &rm);
     c->store_rc = rc;
     if (rc == MLP_OK) metrics_epoch();
+    if (rc == MLP_OK) { /* the per-epoch hook (jobs_on_epoch): a sweep's early stopping */
+        pthread_mutex_lock(&c->j->mu);
+        void (*fn)(void *, jobs *, const char *, int) = c->j->epoch_fn;
+        void *fctx = c->j->epoch_ctx;
+        pthread_mutex_unlock(&c->j->mu);
+        if (fn) fn(fctx, c->j, c->id, m->epoch);
+    }
     return rc;
 }
 
@@ -533,6 +542,15 @@ mlp_err jobs_cancel(jobs *j, const char *run_id, mlp_error *err)
     /* Ended here (a worker publishes the end of a run it trains). */
     if (now == RUN_CANCELLED) events_publish_status(j->o.events, j->st, run_id);
     return MLP_OK;
+}
+
+void jobs_on_epoch(jobs *j, void (*fn)(void *ctx, jobs *j, const char *run_id, int epoch),
+                   void *ctx)
+{
+    pthread_mutex_lock(&j->mu);
+    j->epoch_fn = fn;
+    j->epoch_ctx = ctx;
+    pthread_mutex_unlock(&j->mu);
 }
 
 int jobs_queue_depth(jobs *j)
