@@ -25,8 +25,8 @@ void sweep_plan_clear(sweep_plan *p)
 
 /* MLP_EINVAL, with the message in err and the field at fault. */
 #define FAIL_AT(fld, ...)                                                                          \
-    (mlp_fail(err, MLP_EINVAL, __VA_ARGS__), snprintf(err->field, sizeof err->field, "%.127s", (fld)), \
-     MLP_EINVAL)
+    (mlp_fail(err, MLP_EINVAL, __VA_ARGS__),                                                       \
+     snprintf(err->field, sizeof err->field, "%.127s", (fld)), MLP_EINVAL)
 
 /* The base run request: body without the sweep's own keys (new). */
 static json_t *base_of(json_t *body)
@@ -288,11 +288,15 @@ void sweep_params_text(json_t *params, char *buf, size_t cap)
     json_object_foreach(params, key, v)
     {
         if (len >= cap) break;
-        char *txt = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        char num[32];
+        char *txt = NULL;
+        if (json_is_real(v)) /* %g: 0.3, not the 17 digits of its double */
+            snprintf(num, sizeof num, "%g", json_real_value(v));
+        else if (!json_is_string(v))
+            txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));
+        const char *shown = json_is_string(v) ? json_string_value(v) : json_is_real(v) ? num : txt;
         len += (size_t)snprintf(buf + len, cap - len, "%s%s=%s", len ? ", " : "", key,
-                                json_is_string(v) ? json_string_value(v)
-                                : txt             ? txt
-                                                  : "?");
+                                shown ? shown : "?");
         free(txt);
     }
 }
