@@ -299,7 +299,7 @@ void sweeps_list(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, NULL);
         return;
     }
-    api_json(resp, 200, json_pack("{s:o, s:I}", "items", arr, (json_int_t)total));
+    api_json(resp, 200, json_pack("{s:o, s:I}", "items", arr, "total", (json_int_t)total));
 }
 
 void sweeps_get(http_req *req, http_resp *resp)
