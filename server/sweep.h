@@ -35,7 +35,8 @@ void sweep_on_epoch(void *ctx, jobs *j, const char *run_id, int epoch);
  * linked with params_json[i], then queued and published once all are stored). Refused with
  * MLP_EBUSY (err set, nothing stored) when max_queued > 0 and the queue cannot take n more.
  * When storing fails part way, the runs already stored are cancelled and deleted and the sweep
- * deleted again: nothing of it is left queued. */
+ * deleted again: nothing of it is left queued. (A daemon killed part way leaves the runs stored
+ * so far as runs of no sweep, queued at the next start like any run.) */
 mlp_err sweep_submit(store *st, jobs *j, events *ev, store_sweep *sw, store_run *runs,
                      char *const *params_json, int n, int max_queued, mlp_error *err);
 
