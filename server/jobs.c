@@ -42,6 +42,10 @@
  * Data: a worker prepares its run's matrices with trainset_prepare (server/trainset.c: columns,
  * the seeded validation split, class lists) and trains them with core/train.c.
  *
+ * Epoch hook: after an epoch is stored and published, the worker calls the jobs_on_epoch hook
+ * (a sweep's successive halving, server/sweep.c) on its own thread, without `mu`; the hook may
+ * cancel runs through jobs_cancel, its own included (then it stops within one mini-batch).
+ *
  * CPU: the worker's own work runs at nice +5, the mini-batches on a compute thread per run at
  * SCHED_IDLE that pauses while serving is busy, and the worker keeps the run's training share
  * meanwhile; that policy, and why, is the DESIGN comment of server/cpusched.c (jobs_opts.sched). */
