@@ -320,7 +320,8 @@ void sweeps_delete(http_req *req, http_resp *resp)
     for (int i = 0; !rc && i < l.n; i++) {
         if (l.rows[i].run.status != RUN_QUEUED && l.rows[i].run.status != RUN_RUNNING) continue;
         rc = runsvc_cancel(req->app->jobs, l.rows[i].run.id, &err);
-        if (rc == MLP_ECONFLICT) rc = MLP_OK; /* finished meanwhile */
+        if (rc == MLP_ECONFLICT || rc == MLP_ENOTFOUND)
+            rc = MLP_OK; /* ended or deleted meanwhile */
     }
     if (!rc) rc = store_sweep_delete(req->app->store, l.sw.id);
     if (rc == MLP_ENOTFOUND)
