@@ -19,6 +19,7 @@
 #include "routes.h"
 #include "runspec_api.h"
 #include "store.h"
+#include "sweep.h"
 
 #include <cblas.h>
 #include <malloc.h>
@@ -129,6 +130,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mlpd: cannot start the training workers: %s\n", err.msg);
         goto out;
     }
+    jobs_on_epoch(jb, sweep_on_epoch, st); /* a sweep's successive halving */
     a.store = st;
     a.jobs = jb;
     a.reg = reg;

@@ -7,23 +7,24 @@
  * has; a run without any draws empty axes and a note. ?compare=run_3,run_5 overlays each run's
  * validation loss (train loss when a run has no validation rows, said in the legend): the
  * lecture's "compare step sizes", so the legend names each run with its learning rate. At most
- * PLOT_MAX_RUNS runs in one plot, the path's run included.
+ * PLOT_MAX_RUNS runs in one plot, the path's run included. plot_overlay (plot.h) draws such an
+ * overlay for other callers too: a sweep's runs, labelled by the params it varies.
  *
  * Every series is one <polyline class="series" data-series=… data-run=…> with one point per
  * epoch (tests count them). Every text taken from the store is XML-escaped.
  * Threading: reentrant; everything is per request. */
 #include "handlers.h"
+#include "plot.h"
 #include "runs.h"
 #include "problem.h"
 #include "sbuf.h"
 #include "store.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PLOT_MAX_RUNS 12
 
 enum { W = 760, H = 470, X0 = 80, X1 = W - 90, Y0 = 56, Y1 = H - 130 };
 
@@ -461,14 +462,50 @@ static int compare_ids(http_req *req, http_resp *resp, const char *base, const c
     return 0;
 }
 
+void plot_overlay(http_req *req, http_resp *resp, const store_run *runs, char *const *labels, int n,
+                  const char *title, const char *caption)
+{
+    assert(n >= 0 && n <= PLOT_MAX_RUNS);
+    series_set ss;
+    ss.n = 0;
+    sbuf b = {0};
+    for (int i = 0; i < n; i++) {
+        store_metric *pts = NULL;
+        int np = 0;
+        mlp_err rc = store_run_metrics(req->app->store, runs[i].id, NULL, 0, &pts, &np);
+        int has_val = 0;
+        for (int k = 0; !rc && k < np; k++) has_val |= pts[k].name == MET_VAL_LOSS;
+        char label[160];
+        snprintf(label, sizeof label, "%s%s", labels[i], has_val ? "" : " (train loss)");
+        if (!rc)
+            rc = add_series(&ss, pts, np, has_val ? MET_VAL_LOSS : MET_TRAIN_LOSS, runs[i].id,
+                            label, palette[i], 0, 0);
+        free(pts);
+        if (rc) {
+            api_fail(req, resp, rc, NULL);
+            goto out;
+        }
+    }
+    plot_text t = {
+        title, {caption, NULL}, "validation loss", NULL, 0, "no finished epoch yet in these runs"};
+    render(&b, &ss, &t);
+    if (b.oom) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+    answer(resp, &b);
+out:
+    free(b.p);
+    series_free(&ss);
+}
+
 static void plot_compare(http_req *req, http_resp *resp, const store_run *base, const char *list)
 {
     char ids[PLOT_MAX_RUNS][24];
     int n_ids = 0;
-    series_set ss;
-    ss.n = 0;
-    sbuf b = {0};
     store_run runs[PLOT_MAX_RUNS];
+    char labels[PLOT_MAX_RUNS][160];
+    char *lab[PLOT_MAX_RUNS];
     memset(runs, 0, sizeof runs);
     if (compare_ids(req, resp, base->id, list, ids, &n_ids)) return;
     for (int i = 0; i < n_ids; i++) {
@@ -481,27 +518,12 @@ static void plot_compare(http_req *req, http_resp *resp, const store_run *base, 
             api_fail(req, resp, rc, NULL);
             goto out;
         }
-    }
-    for (int i = 0; i < n_ids; i++) {
-        store_metric *pts = NULL;
-        int n = 0;
-        mlp_err rc = store_run_metrics(req->app->store, runs[i].id, NULL, 0, &pts, &n);
-        int has_val = 0;
-        for (int k = 0; !rc && k < n; k++) has_val |= pts[k].name == MET_VAL_LOSS;
         json_t *params = run_params(&runs[i]);
-        char lr[64], label[160];
+        char lr[64];
         param_text(lr, sizeof lr, params, "learning_rate");
         json_decref(params);
-        snprintf(label, sizeof label, "%.23s \xc2\xb7 lr %.63s%s", runs[i].id, lr,
-                 has_val ? "" : " (train loss)");
-        if (!rc)
-            rc = add_series(&ss, pts, n, has_val ? MET_VAL_LOSS : MET_TRAIN_LOSS, runs[i].id, label,
-                            palette[i], 0, 0);
-        free(pts);
-        if (rc) {
-            api_fail(req, resp, rc, NULL);
-            goto out;
-        }
+        snprintf(labels[i], sizeof labels[i], "%.23s \xc2\xb7 lr %.63s", runs[i].id, lr);
+        lab[i] = labels[i];
     }
     char title[512], cap1[512];
     size_t len = (size_t)snprintf(title, sizeof title, "Validation loss: ");
@@ -509,18 +531,9 @@ static void plot_compare(http_req *req, http_resp *resp, const store_run *base, 
         len += (size_t)snprintf(title + len, sizeof title - len, "%s%s", i ? ", " : "", ids[i]);
     snprintf(cap1, sizeof cap1, "model %s \xc2\xb7 %s \xc2\xb7 one line per run, by learning rate",
              base->model_name, base->task);
-    plot_text t = {
-        title, {cap1, NULL}, "validation loss", NULL, 0, "no finished epoch yet in these runs"};
-    render(&b, &ss, &t);
-    if (b.oom) {
-        api_fail(req, resp, MLP_ENOMEM, NULL);
-        goto out;
-    }
-    answer(resp, &b);
+    plot_overlay(req, resp, runs, lab, n_ids, title, cap1);
 out:
-    free(b.p);
     for (int i = 0; i < PLOT_MAX_RUNS; i++) store_run_clear(&runs[i]);
-    series_free(&ss);
 }
 
 void runs_plot(http_req *req, http_resp *resp)

@@ -96,14 +96,9 @@ static int run_blas_threads(const config *cfg)
     return n < 1 ? 1 : (int)n;
 }
 
-/* Parses and checks a run request against its datasets and --max-train-memory. Returns the
- * normalised request (new) or NULL after answering the error; *mem receives the memory
- * estimate. */
-static json_t *check_request(http_req *req, http_resp *resp, runspec *rs, runspec_mem *mem)
+json_t *runs_check_body(http_req *req, http_resp *resp, json_t *body, runspec *rs, runspec_mem *mem)
 {
     memset(rs, 0, sizeof *rs); /* "out:" clears it, also when runspec_parse never ran */
-    json_t *body = api_body_object(req, resp);
-    if (!body) return NULL;
     json_t *norm = NULL;
     ds_table *cols = NULL;
     mlp_error err;
@@ -174,8 +169,34 @@ static json_t *check_request(http_req *req, http_resp *resp, runspec *rs, runspe
 out:
     if (!norm) runspec_clear(rs);
     ds_table_free(cols);
+    return norm;
+}
+
+/* runs_check_body on req's JSON body. */
+static json_t *check_request(http_req *req, http_resp *resp, runspec *rs, runspec_mem *mem)
+{
+    memset(rs, 0, sizeof *rs);
+    json_t *body = api_body_object(req, resp);
+    if (!body) return NULL;
+    json_t *norm = runs_check_body(req, resp, body, rs, mem);
     json_decref(body);
     return norm;
+}
+
+void runs_record(store_run *r, const runspec *rs, json_t *norm, long long owner_id)
+{
+    memset(r, 0, sizeof *r);
+    r->status = RUN_QUEUED;
+    snprintf(r->task, sizeof r->task, "%s", task_name(rs->task));
+    snprintf(r->dataset_id, sizeof r->dataset_id, "%s", rs->dataset_id);
+    snprintf(r->val_dataset_id, sizeof r->val_dataset_id, "%s", rs->val_dataset_id);
+    snprintf(r->model_name, sizeof r->model_name, "%s", rs->model_name);
+    json_t *ex = json_object_get(norm, "experiment");
+    if (json_is_string(ex))
+        snprintf(r->experiment, sizeof r->experiment, "%s", json_string_value(ex));
+    r->epochs = rs->tp.epochs;
+    r->owner_id = owner_id;
+    r->request_json = json_dumps(norm, JSON_COMPACT | JSON_REAL_PRECISION(17));
 }
 
 void runs_validate(http_req *req, http_resp *resp)
@@ -197,18 +218,7 @@ void runs_create(http_req *req, http_resp *resp)
     json_t *norm = check_request(req, resp, &rs, &mem);
     if (!norm) return;
     store_run r;
-    memset(&r, 0, sizeof r);
-    r.status = RUN_QUEUED;
-    snprintf(r.task, sizeof r.task, "%s", task_name(rs.task));
-    snprintf(r.dataset_id, sizeof r.dataset_id, "%s", rs.dataset_id);
-    snprintf(r.val_dataset_id, sizeof r.val_dataset_id, "%s", rs.val_dataset_id);
-    snprintf(r.model_name, sizeof r.model_name, "%s", rs.model_name);
-    json_t *ex = json_object_get(norm, "experiment");
-    if (json_is_string(ex))
-        snprintf(r.experiment, sizeof r.experiment, "%s", json_string_value(ex));
-    r.epochs = rs.tp.epochs;
-    r.owner_id = req->who.id;
-    r.request_json = json_dumps(norm, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    runs_record(&r, &rs, norm, req->who.id);
     json_decref(norm);
     runspec_clear(&rs);
     if (!r.request_json) {

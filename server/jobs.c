@@ -42,6 +42,10 @@
  * Data: a worker prepares its run's matrices with trainset_prepare (server/trainset.c: columns,
  * the seeded validation split, class lists) and trains them with core/train.c.
  *
+ * Epoch hook: after an epoch is stored and published, the worker calls the jobs_on_epoch hook
+ * (a sweep's successive halving, server/sweep.c) on its own thread, without `mu`; the hook may
+ * cancel runs through jobs_cancel, its own included (then it stops within one mini-batch).
+ *
  * CPU: the worker's own work runs at nice +5, the mini-batches on a compute thread per run at
  * SCHED_IDLE that pauses while serving is busy, and the worker keeps the run's training share
  * meanwhile; that policy, and why, is the DESIGN comment of server/cpusched.c (jobs_opts.sched). */
@@ -92,6 +96,8 @@ struct jobs {
     pthread_t *threads;
     int n_threads;
     int stopping;
+    void (*epoch_fn)(void *ctx, jobs *j, const char *run_id, int epoch); /* under mu */
+    void *epoch_ctx;
 };
 
 typedef struct {
@@ -134,6 +140,13 @@ static mlp_err epoch_commit(epoch_ctx *c, const train_metrics *m, const void *ck
     if (rc == MLP_OK) events_publish_epoch(c->j->o.events, c->id, m->epoch, &rm);
     c->store_rc = rc;
     if (rc == MLP_OK) metrics_epoch();
+    if (rc == MLP_OK) { /* the per-epoch hook (jobs_on_epoch): a sweep's early stopping */
+        pthread_mutex_lock(&c->j->mu);
+        void (*fn)(void *, jobs *, const char *, int) = c->j->epoch_fn;
+        void *fctx = c->j->epoch_ctx;
+        pthread_mutex_unlock(&c->j->mu);
+        if (fn) fn(fctx, c->j, c->id, m->epoch);
+    }
     return rc;
 }
 
@@ -533,6 +546,15 @@ mlp_err jobs_cancel(jobs *j, const char *run_id, mlp_error *err)
     /* Ended here (a worker publishes the end of a run it trains). */
     if (now == RUN_CANCELLED) events_publish_status(j->o.events, j->st, run_id);
     return MLP_OK;
+}
+
+void jobs_on_epoch(jobs *j, void (*fn)(void *ctx, jobs *j, const char *run_id, int epoch),
+                   void *ctx)
+{
+    pthread_mutex_lock(&j->mu);
+    j->epoch_fn = fn;
+    j->epoch_ctx = ctx;
+    pthread_mutex_unlock(&j->mu);
 }
 
 int jobs_queue_depth(jobs *j)

@@ -49,6 +49,11 @@ mlp_err jobs_submit(jobs *j, const char *run_id);
  * set) when the store could not record it: then nothing changed. A run it ends at once (queued,
  * or waiting to resume) has its "cancelled" event published here; a running one's by its worker. */
 mlp_err jobs_cancel(jobs *j, const char *run_id, mlp_error *err);
+/* Sets the hook every worker calls after it has stored an epoch of a run (its metrics durable,
+ * its event published), on the worker's thread: fn(ctx, j, run_id, epoch). fn may cancel runs
+ * (jobs_cancel) and must not block for long. Set it once, right after jobs_start; NULL: none. */
+void jobs_on_epoch(jobs *j, void (*fn)(void *ctx, jobs *j, const char *run_id, int epoch),
+                   void *ctx);
 /* Runs waiting in the queue. */
 int jobs_queue_depth(jobs *j);
 /* Stops: running runs stop within one mini-batch and stay "running" with their last epoch

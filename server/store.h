@@ -225,4 +225,47 @@ mlp_err store_model_alias_delete(store *s, const char *name, const char *alias);
  * version deletes the model. */
 mlp_err store_model_version_delete(store *s, const char *name, int version, mlp_error *err);
 
+/* ---- sweeps (store_sweeps.c): a sweep row and the runs it queued ---- */
+typedef struct {
+    char run_id[24];
+    char *params_json;    /* owned: {"field": value, ...} of the params the sweep varies */
+    char *pruned;         /* owned, NULL unless successive halving cancelled the run: why */
+    double best_val_loss; /* lowest val_loss of any epoch; NaN when none yet */
+    double best_val_acc;  /* highest val_accuracy of any epoch; NaN when none */
+} store_sweep_run;
+
+typedef struct {
+    char id[24];        /* "swp_3" */
+    char *request_json; /* owned: the normalised sweep request, opaque to the store */
+    int rung;           /* epochs between successive-halving decisions; 0 = none */
+    char created_at[32];
+    store_sweep_run *runs; /* owned, in generation order; NULL and 0 from store_sweep_list */
+    int n_runs;
+} store_sweep;
+void store_sweep_clear(store_sweep *s); /* frees owned members; NULL-tolerant */
+void store_sweeps_free(store_sweep *items, int n);
+
+/* New sweep from request_json (required) and rung; fills id and created_at. Its runs are
+ * linked afterwards with store_sweep_add_run. */
+mlp_err store_sweep_create(store *s, store_sweep *sw, mlp_error *err);
+/* Links run run_id as run idx of sweep sweep_id, with the params it varies (JSON text).
+ * MLP_ENOTFOUND for an unknown sweep or run; MLP_ECONFLICT when the run is in a sweep. */
+mlp_err store_sweep_add_run(store *s, const char *sweep_id, int idx, const char *run_id,
+                            const char *params_json, mlp_error *err);
+/* The sweep with its runs (generation order) and their best validation metrics. */
+mlp_err store_sweep_get(store *s, const char *id, store_sweep *out);
+/* Newest first, without runs. *items new (store_sweeps_free). total may be NULL. */
+mlp_err store_sweep_list(store *s, int limit, int offset, store_sweep **items, int *n, long *total);
+/* Deletes the sweep record and its links; the runs stay. MLP_ENOTFOUND. */
+mlp_err store_sweep_delete(store *s, const char *id);
+/* The sweep run_id belongs to (sweep_id holds 24 bytes) and its rung; MLP_ENOTFOUND when none. */
+mlp_err store_sweep_of_run(store *s, const char *run_id, char *sweep_id, int *rung);
+/* The val_loss recorded at `epoch` by the runs of sweep_id that have one, in generation order:
+ * *run_ids (24 bytes each) and *vals new (free()), *n their count. */
+mlp_err store_sweep_rung_losses(store *s, const char *sweep_id, int epoch, char (**run_ids)[24],
+                                double **vals, int *n);
+/* Records that successive halving prunes run_id, and why: the link's pruned text and the run's
+ * error (kept when the run then ends cancelled). MLP_ECONFLICT when the run already finished. */
+mlp_err store_sweep_prune(store *s, const char *run_id, const char *reason);
+
 #endif

@@ -440,7 +440,8 @@ mlp_err store_run_succeed(store *s, const char *id, const char *model_name, cons
     return e;
 }
 
-/* queued/running -> final state `to` (failed or cancelled), dropping the checkpoint. */
+/* queued/running -> final state `to` (failed or cancelled), dropping the checkpoint. A cancel
+ * (error NULL) keeps an error text set before it: why a sweep pruned the run. */
 static mlp_err run_finish(store *s, const char *id, run_state to, const char *error)
 {
     store_tx t;
@@ -455,7 +456,8 @@ static mlp_err run_finish(store *s, const char *id, run_state to, const char *er
     clock_rfc3339(0, now);
     if (e == MLP_OK)
         e = store_exec(&t, NULL, NULL,
-                       "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
+                       "UPDATE runs SET status = ?2, error = COALESCE(?3, error), finished_at = ?4"
+                       " WHERE id = ?1",
                        "Ittt", n, run_state_name(to), error, now);
     if (e == MLP_OK)
         e = store_exec(&t, NULL, NULL, "DELETE FROM run_checkpoints WHERE run_id = ?1", "I", n);
