@@ -2,13 +2,14 @@
 /* users.js — class mode in the dashboard (README, Class mode): once a key is in use, the header
  * says who it belongs to (GET /api/v1/me: name and role); for an admin, a Users panel imports a
  * roster (CSV, POST /api/v1/users:import) and offers the answer, with each new user's key, as a
- * keys.csv download, lists the users with their role (changed in place: PATCH), and lists a
- * user's keys with a revoke button (DELETE /api/v1/users/{name}/keys/{id}).
+ * keys.csv download, lists the users with their role (changed in place: PATCH), edits a user's
+ * quotas (empty for the server default: PATCH), and lists a user's keys with a revoke button
+ * (DELETE /api/v1/users/{name}/keys/{id}).
  *
  * Uses app.js's api() and el() (classic scripts share their global names) and listens to the
  * same "Use key" button; app.js knows nothing of it. */
 
-const users = { me: null, keysOf: null, lastCsvUrl: null };
+const users = { me: null, keysOf: null, quotasOf: null, lastCsvUrl: null };
 window.mlpdUsers = users; // for the browser test
 
 /* GET path with the page's key: the answer's JSON, or null when refused. fetch, not api(): a
@@ -50,8 +51,11 @@ async function loadUsers() {
     role.addEventListener("change", () => setRole(u.name, role.value));
     const keys = el("button", { type: "button", class: "user-keys" }, "keys");
     keys.addEventListener("click", () => showKeys(u.name));
+    const quotas = el("button", { type: "button", class: "user-quotas" }, "quotas");
+    quotas.addEventListener("click", () => editQuotas(u));
     tbody.append(el("tr", { "data-user": u.name },
-      el("td", {}, u.name), el("td", {}, u.display_name || ""), el("td", {}, role), el("td", {}, keys)));
+      el("td", {}, u.name), el("td", {}, u.display_name || ""), el("td", {}, role),
+      el("td", {}, keys, " ", quotas)));
   }
   document.getElementById("users-count").textContent = `${data.total} user(s)`;
 }
@@ -61,6 +65,32 @@ async function setRole(name, role) {
     await api("PATCH", `/api/v1/users/${enc(name)}`, { role });
     usersMsg(`${name} is now ${role}`);
   } catch (e) { usersMsg(e.message, true); await loadUsers(); }
+}
+
+const QUOTAS = ["storage_bytes", "active_runs", "train_seconds_per_day", "models", "predict_per_second"];
+
+/* The quota form for user u: one number per quota, empty for the server default. */
+function editQuotas(u) {
+  const box = document.getElementById("user-quotas");
+  box.hidden = false;
+  document.getElementById("user-quotas-of").textContent = u.name;
+  const fields = document.getElementById("user-quotas-fields");
+  fields.replaceChildren(...QUOTAS.map((q) => el("label", {}, q + " ",
+    el("input", { type: "number", min: "0", step: "1", "data-quota": q, size: "10",
+      placeholder: "default", value: u.quotas[q] === null ? undefined : String(u.quotas[q]) }))));
+  users.quotasOf = u.name;
+}
+
+async function saveQuotas() {
+  const name = users.quotasOf;
+  const quotas = {};
+  for (const i of document.querySelectorAll("#user-quotas-fields input"))
+    quotas[i.dataset.quota] = i.value.trim() === "" ? null : Number(i.value);
+  try {
+    await api("PATCH", `/api/v1/users/${enc(name)}`, { quotas });
+    usersMsg(`quotas of ${name} saved`);
+    await loadUsers();
+  } catch (e) { usersMsg(e.message, true); }
 }
 
 async function showKeys(name) {
@@ -127,6 +157,10 @@ function initUsers() {
       el("thead", {}, el("tr", {}, el("th", {}, "name"), el("th", {}, "display name"),
         el("th", {}, "role"), el("th", {}, ""))),
       el("tbody")),
+    el("div", { id: "user-quotas", hidden: "" },
+      el("h3", {}, "Quotas of ", el("span", { id: "user-quotas-of" })),
+      el("div", { id: "user-quotas-fields", class: "grid2" }),
+      el("button", { id: "user-quotas-save", type: "button" }, "Save quotas")),
     el("div", { id: "user-keys", hidden: "" },
       el("h3", {}, "Keys of ", el("span", { id: "user-keys-of" })),
       el("table", { id: "user-keys-table", class: "list" },
@@ -136,6 +170,7 @@ function initUsers() {
   const cols = document.querySelectorAll("main .col");
   cols[cols.length - 1].append(panel);
   document.getElementById("roster-import").addEventListener("click", importRoster);
+  document.getElementById("user-quotas-save").addEventListener("click", saveQuotas);
   document.getElementById("key-save").addEventListener("click", () => whoAmI());
   whoAmI();
 }

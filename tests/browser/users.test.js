@@ -2,9 +2,9 @@
 /* users.test.js — class mode in the dashboard (web/users.js), in Debian's chromium driven by
  * playwright-core against the real build/mlpd: with an admin key the header names the caller
  * and the Users panel appears; the admin imports a roster of 3 (one name already taken), gets
- * keys.csv to download with a key for each new user, changes a role in place and revokes a key,
- * which the server then refuses; with a student's key the header says student and the panel
- * stays hidden.
+ * keys.csv to download with a key for each new user, changes a role in place, sets and resets a
+ * quota, and revokes a key, which the server then refuses; with a student's key the header says
+ * student and the panel stays hidden.
  *
  * Environment: MLPD_BIN (default ../../build/mlpd). Fails when /usr/bin/chromium is missing
  * (scripts/install-browser-deps.sh). Run: `make test-browser`, or `node --test users.test.js`. */
@@ -128,6 +128,24 @@ test("an admin imports a roster of 3, downloads the keys, edits a role and revok
   await page.waitForFunction(() => /cat is now admin/.test(document.querySelector("#users-msg").textContent));
   const me = await fetch(daemon.url + "/api/v1/me", { headers: { Authorization: "Bearer " + rows.cat.k } });
   assert.equal((await me.json()).role, "admin");
+
+  // Quotas: models 3 for ann, the rest left to the server's defaults; then back to the default.
+  await page.click('#users-table tr[data-user="ann"] .user-quotas');
+  assert.equal(await page.textContent("#user-quotas-of"), "ann");
+  await page.fill('#user-quotas-fields input[data-quota="models"]', "3");
+  await page.click("#user-quotas-save");
+  await page.waitForFunction(() => /quotas of ann saved/.test(document.querySelector("#users-msg").textContent));
+  let ann = await (await fetch(daemon.url + "/api/v1/users/ann", { headers: { Authorization: "Bearer " + ADMIN } })).json();
+  assert.equal(ann.quotas.models, 3);
+  assert.equal(ann.quotas.storage_bytes, null);
+  await page.click('#users-table tr[data-user="ann"] .user-quotas');
+  assert.equal(await page.inputValue('#user-quotas-fields input[data-quota="models"]'), "3");
+  await page.fill('#user-quotas-fields input[data-quota="models"]', "");
+  await page.evaluate(() => { document.querySelector("#users-msg").textContent = ""; });
+  await page.click("#user-quotas-save");
+  await page.waitForFunction(() => /quotas of ann saved/.test(document.querySelector("#users-msg").textContent));
+  ann = await (await fetch(daemon.url + "/api/v1/users/ann", { headers: { Authorization: "Bearer " + ADMIN } })).json();
+  assert.equal(ann.quotas.models, null);
 
   // Revoke ann's key: refused from then on.
   assert.equal(await meStatus(rows.ann.k), 200);
