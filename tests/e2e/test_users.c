@@ -109,8 +109,8 @@ static void student_key_resolves(void **state)
     me_role(&s, ann2, role, sizeof role);
     assert_string_equal(role, "student");
 
-    /* The run a student creates is theirs: req->who reaches the handlers. A run on an unknown
-     * dataset is refused after the access check (404), so the scope let the student in. */
+    /* A student's key has the train scope: a run on an unknown dataset gets past the access
+     * check to the handler (which answers 404). */
     hresp r;
     st = call(&s, "POST", "/api/v1/runs", ann, NULL,
               "{\"dataset_id\":\"ds_99\",\"task\":\"classification\",\"target\":\"y\"}", &r);
