@@ -1,6 +1,7 @@
 /* ratelimit.c — striped token buckets (see ratelimit.h). */
 #include "ratelimit.h"
 
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -60,6 +61,12 @@ void rl_free(rl *r)
 
 int rl_take(rl *r, const void *id, size_t len, double now_s)
 {
+    return rl_take_rate(r, id, len, now_s, r->rate, r->burst);
+}
+
+int rl_take_rate(rl *r, const void *id, size_t len, double now_s, double rate, double burst)
+{
+    assert(rate > 0 && burst >= 1);
     uint64_t h = rl_hash(id, len);
     rl_stripe *st = &r->stripes[h & (RL_STRIPES - 1)];
     size_t home = (size_t)(h >> 6) & (RL_SLOTS - 1);
@@ -82,17 +89,17 @@ int rl_take(rl *r, const void *id, size_t len, double now_s)
     if (!b) { /* new caller, or one evicted: a full bucket */
         b = victim;
         b->id = h;
-        b->tokens = r->burst;
+        b->tokens = burst;
         b->last = now_s;
     }
     if (now_s > b->last) {
-        b->tokens = fmin(r->burst, b->tokens + (now_s - b->last) * r->rate);
+        b->tokens = fmin(burst, b->tokens + (now_s - b->last) * rate);
         b->last = now_s;
     }
     if (b->tokens >= 1.0) {
         b->tokens -= 1.0;
     } else {
-        wait = (int)ceil((1.0 - b->tokens) / r->rate);
+        wait = (int)ceil((1.0 - b->tokens) / rate);
         if (wait < 1) wait = 1;
     }
     pthread_mutex_unlock(&st->mu);
