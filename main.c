@@ -12,6 +12,7 @@
 #include "http.h"
 #include "infer.h"
 #include "jobs.h"
+#include "quota.h"
 #include "metrics.h"
 #include "problem.h"
 #include "ratelimit.h"
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
     events *ev = NULL;
     sched *sc = NULL;
     jobs *jb = NULL;
+    quota *qt = NULL;
     http_server *srv = NULL;
     int code = 1;
     mlp_err rc = store_open(cfg.data_dir, &st, &err);
@@ -123,7 +125,11 @@ int main(int argc, char **argv)
     if ((rc = reg_new(st, cfg.model_cache, &reg)) != MLP_OK) goto out;
     jobs_hooks hooks = {runspec_decode, runspec_describe};
     if ((rc = events_new(cfg.sse_keepalive_s, &ev)) != MLP_OK) goto out;
-    jobs_opts jo = {cfg.workers, blas, cfg.max_params, ev, sc};
+    quota_limits ql = {{cfg.quota_storage_bytes, cfg.quota_active_runs,
+                        cfg.quota_train_seconds_per_day, cfg.quota_models,
+                        cfg.quota_predict_per_second}};
+    if ((rc = quota_new(st, &ql, &qt)) != MLP_OK) goto out;
+    jobs_opts jo = {cfg.workers, blas, cfg.max_params, ev, sc, qt};
     rc = jobs_start(st, reg, &hooks, &jo, &jb, &err);
     if (rc) {
         fprintf(stderr, "mlpd: cannot start the training workers: %s\n", err.msg);
@@ -134,6 +140,7 @@ int main(int argc, char **argv)
     a.reg = reg;
     a.events = ev;
     a.sched = sc;
+    a.quota = qt;
     metrics_init(route_table, route_count);
     http_opts ho = {.routes = route_table,
                     .n_routes = route_count,
@@ -193,6 +200,7 @@ out:
     jobs_stop(jb);
     events_free(ev);
     reg_free(reg);
+    quota_free(qt);
     sched_free(sc);
     store_close(st);
     rl_free(rate);

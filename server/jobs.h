@@ -33,7 +33,13 @@ typedef struct {
     size_t max_params;     /* network size bound, re-checked at run time */
     struct events *events; /* borrowed, may be NULL: status changes and epochs published */
     struct sched *sched;   /* borrowed, not NULL: the CPU policy runs train under (cpusched.h) */
+    struct quota *quota;   /* borrowed, may be NULL (no quotas): train_seconds_per_day pauses */
 } jobs_opts;
+
+/* The window of training seconds that fair scheduling compares between users (fairq.h): long
+ * enough that a user's last few runs count, short enough that a busy morning is forgotten by
+ * the afternoon. */
+#define JOBS_FAIR_WINDOW_S 3600
 
 /* Starts the workers and re-queues unfinished runs from the store: runs whose cancel was
  * stored are marked cancelled instead; runs left "running" by a previous process first (they
