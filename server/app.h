@@ -16,6 +16,7 @@ struct registry;
 struct events;
 struct sched;
 struct quota;
+struct users;
 
 typedef struct app {
     const struct config *cfg;
@@ -25,6 +26,7 @@ typedef struct app {
     struct events *events;    /* live run events (server/events.h) */
     struct sched *sched;      /* the CPU policy: inference first (server/cpusched.h) */
     struct quota *quota;      /* per-user limits and usage (server/quota.h) */
+    struct users *users;      /* class-mode API keys and their cache (server/users.h) */
     atomic_int shutting_down; /* 1 after SIGTERM/SIGINT: new work gets 503 */
     double started;           /* monotonic seconds at start */
 } app;
