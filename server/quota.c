@@ -3,6 +3,7 @@
 #include "quota.h"
 #include "clock.h"
 #include "ratelimit.h"
+#include "user.h"
 
 #include <assert.h>
 #include <math.h>
@@ -27,6 +28,14 @@ struct quota {
     pthread_mutex_t mu;
     cache_slot cache[CACHE_SLOTS];
 };
+
+/* users.quota_* as store_user reads them: the same quotas in the same order. */
+_Static_assert(QUOTA_N == (int)STORE_QUOTA_N && QUOTA_STORAGE_BYTES == (int)STORE_QUOTA_STORAGE_BYTES &&
+                   QUOTA_ACTIVE_RUNS == (int)STORE_QUOTA_ACTIVE_RUNS &&
+                   QUOTA_TRAIN_SECONDS_PER_DAY == (int)STORE_QUOTA_TRAIN_SECONDS_PER_DAY &&
+                   QUOTA_MODELS == (int)STORE_QUOTA_MODELS &&
+                   QUOTA_PREDICT_PER_SECOND == (int)STORE_QUOTA_PREDICT_PER_SECOND,
+               "quota_kind follows store_quota");
 
 static const char *const names[QUOTA_N] = {"storage_bytes", "active_runs", "train_seconds_per_day",
                                            "models", "predict_per_second"};
@@ -69,16 +78,18 @@ mlp_err quota_limits_of(quota *q, long long user_id, quota_limits *out)
     if (hit) *out = sl->lim;
     pthread_mutex_unlock(&q->mu);
     if (hit) return MLP_OK;
-    long long ov[QUOTA_N];
-    int privileged = 0;
-    mlp_err rc = store_user_quota(q->st, user_id, ov, &privileged);
+    store_user u;
+    mlp_err rc = store_user_get_id(q->st, user_id, &u);
     if (rc == MLP_ENOTFOUND) { /* not (yet) a user row: the student defaults */
-        for (int k = 0; k < QUOTA_N; k++) ov[k] = -1;
+        memset(&u, 0, sizeof u);
+        u.role = ROLE_STUDENT;
+        for (int k = 0; k < QUOTA_N; k++) u.quota[k] = -1;
         rc = MLP_OK;
     }
     if (rc) return rc;
+    int privileged = u.role >= ROLE_STAFF;
     for (int k = 0; k < QUOTA_N; k++)
-        out->v[k] = ov[k] >= 0 ? ov[k] : privileged ? 0 : q->defaults.v[k];
+        out->v[k] = u.quota[k] >= 0 ? u.quota[k] : privileged ? 0 : q->defaults.v[k];
     pthread_mutex_lock(&q->mu);
     sl->user_id = user_id;
     sl->at = now;
@@ -101,7 +112,11 @@ mlp_err quota_usage_of(quota *q, long long user_id, quota_usage *out)
     if (!rc) rc = store_usage_models(q->st, user_id, &out->used[QUOTA_MODELS]);
     if (rc) return rc;
     out->used[QUOTA_TRAIN_SECONDS_PER_DAY] = (long long)ceil(secs);
-    out->used[QUOTA_PREDICT_PER_SECOND] = 0; /* a rate: nothing is held */
+    /* a rate: the requests its bucket holds back now, about those of the last second */
+    double rate = (double)lim.v[QUOTA_PREDICT_PER_SECOND];
+    if (rate > 0)
+        out->used[QUOTA_PREDICT_PER_SECOND] = (long long)ceil(
+            rate - rl_tokens(q->predict, &user_id, sizeof user_id, clock_now_s(), rate, rate));
     for (int k = 0; k < QUOTA_N; k++) out->limit[k] = lim.v[k];
     return MLP_OK;
 }

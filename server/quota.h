@@ -45,7 +45,7 @@ typedef struct {
 } quota_limits;
 
 typedef struct {
-    long long used[QUOTA_N]; /* predict_per_second: requests in the current second */
+    long long used[QUOTA_N]; /* predict_per_second: requests of about the last second */
     long long limit[QUOTA_N];
 } quota_usage;
 

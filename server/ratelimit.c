@@ -59,6 +59,24 @@ void rl_free(rl *r)
     free(r);
 }
 
+double rl_tokens(rl *r, const void *id, size_t len, double now_s, double rate, double burst)
+{
+    uint64_t h = rl_hash(id, len);
+    rl_stripe *st = &r->stripes[h & (RL_STRIPES - 1)];
+    size_t home = (size_t)(h >> 6) & (RL_SLOTS - 1);
+    double tokens = burst;
+    pthread_mutex_lock(&st->mu);
+    for (size_t k = 0; k < RL_PROBE; k++) {
+        const rl_bucket *c = &st->slots[(home + k) & (RL_SLOTS - 1)];
+        if (c->id == h) {
+            tokens = fmin(burst, c->tokens + fmax(0.0, now_s - c->last) * rate);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return tokens;
+}
+
 int rl_take(rl *r, const void *id, size_t len, double now_s)
 {
     return rl_take_rate(r, id, len, now_s, r->rate, r->burst);

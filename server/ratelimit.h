@@ -28,5 +28,8 @@ int rl_take(rl *r, const void *id, size_t len, double now_s);
 /* rl_take with this caller's own rate and burst (>= 1) instead of the limiter's: per-user quotas
  * (server/quota.h) whose limits differ by user. */
 int rl_take_rate(rl *r, const void *id, size_t len, double now_s, double rate, double burst);
+/* The tokens caller id's bucket would hold at now_s with this rate and burst (burst for a caller
+ * with no bucket), taking none. */
+double rl_tokens(rl *r, const void *id, size_t len, double now_s, double rate, double burst);
 
 #endif

@@ -227,10 +227,6 @@ mlp_err store_model_alias_delete(store *s, const char *name, const char *alias);
 mlp_err store_model_version_delete(store *s, const char *name, int version, mlp_error *err);
 
 /* ---- usage and quotas (store_usage.c; server/quota.h applies the rules) ---- */
-/* A user's quota overrides from users.quota_* (-1 where NULL: the server default), in the order
- * storage_bytes, active_runs, train_seconds_per_day, models, predict_per_second, and whether the
- * user is staff or admin (*privileged 1). An unknown user is MLP_ENOTFOUND. */
-mlp_err store_user_quota(store *s, long long user_id, long long overrides[5], int *privileged);
 /* Charges `seconds` of training of run_id's epoch to user_id at unix time `at` (usage ledger). */
 mlp_err store_usage_charge(store *s, long long user_id, const char *run_id, int epoch,
                            double seconds, long long at);

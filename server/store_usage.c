@@ -1,6 +1,5 @@
 /* store_usage.c — usage and quotas in the SQLite backend of store.h: the training-seconds
- * ledger (usage_ledger, migration 0006), a user's quota overrides (users.quota_*), what a user
- * uses now (stored bytes, active runs, model names), a queued run's wait_reason and the pause of
+ * ledger (usage_ledger, migration 0006), what a user uses now (stored bytes, active runs, model names), a queued run's wait_reason and the pause of
  * a running run back to queued; and the quota checks that other resource files make inside
  * their own insert transactions (store_int.h), so that two concurrent requests cannot pass a
  * quota together. */
@@ -8,33 +7,6 @@
 
 #include <stdio.h>
 #include <string.h>
-
-mlp_err store_user_quota(store *s, long long user_id, long long overrides[5], int *privileged)
-{
-    store_tx t;
-    sqlite3_stmt *st = NULL;
-    mlp_err e = store_tx_begin(s, 0, &t, NULL);
-    if (e != MLP_OK) return e;
-    e = store_prep(&t, NULL, &st,
-                   "SELECT role, quota_storage_bytes, quota_active_runs,"
-                   " quota_train_seconds_per_day, quota_models, quota_predict_per_second"
-                   " FROM users WHERE id = ?1",
-                   "I", user_id);
-    if (e == MLP_OK) {
-        int r = store_step(&t, st, &e, NULL);
-        if (r == 0) e = MLP_ENOTFOUND;
-        if (r == 1) {
-            const char *role = (const char *)sqlite3_column_text(st, 0);
-            *privileged = role && (strcmp(role, "admin") == 0 || strcmp(role, "staff") == 0);
-            for (int i = 0; i < 5; i++)
-                overrides[i] = sqlite3_column_type(st, i + 1) == SQLITE_NULL
-                                   ? -1
-                                   : (long long)sqlite3_column_int64(st, i + 1);
-        }
-    }
-    sqlite3_finalize(st);
-    return store_tx_end(&t, e, NULL);
-}
 
 mlp_err store_usage_charge(store *s, long long user_id, const char *run_id, int epoch,
                            double seconds, long long at)

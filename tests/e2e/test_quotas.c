@@ -12,9 +12,10 @@
  * - models: a run that would publish a new model name past the quota is 429; a new version of an
  *   owned model is not;
  * - predict_per_second: requests past the rate are 429 naming it, with Retry-After;
- * - fair share: with --workers 1, the lone run of a user who trained nothing starts before the
- *   second of ten runs of a user who trains (the owner is changed in the store while the daemon
- *   is stopped: the queue is rebuilt from it at start). */
+ * - the flags' defaults bind a student and not the admin; GET /api/v1/me reports use against
+ *   each quota; a PATCHed override wins;
+ * - fair share: with --workers 1, student B's lone run starts before the second of student A's
+ *   ten runs, A having trained. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,11 +33,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static srv s; /* static: the teardown kills it when an assertion fails half-way */
+static srv s;              /* static: the teardown kills it when an assertion fails half-way */
+static const char *bearer; /* the key get_run, cancel and wait_epoch_of send; NULL: none */
 
 static int teardown(void **state)
 {
     (void)state;
+    bearer = NULL;
     srv_cleanup(&s);
     return 0;
 }
@@ -121,14 +124,40 @@ static long submit(const char *model, int epochs, int hidden, char id[32], json_
     return submit_h(model, epochs, h, id, out);
 }
 
+/* A request as `bearer`, the body parsed (new reference, NULL when not JSON). */
+static json_t *call(const char *method, const char *path, const char *body, long *st)
+{
+    char auth[160];
+    if (bearer) snprintf(auth, sizeof auth, "Authorization: Bearer %s", bearer);
+    hresp r;
+    *st = http_do(&s, method, path, body ? "application/json" : NULL, body, body ? strlen(body) : 0,
+                  bearer ? auth : NULL, &r);
+    json_t *j = hresp_json(&r);
+    hresp_free(&r);
+    return j;
+}
+
 static json_t *get_run(const char *id)
 {
     char path[96];
     snprintf(path, sizeof path, "/api/v1/runs/%s", id);
     long st;
-    json_t *j = get_json(&s, path, &st);
+    json_t *j = call("GET", path, NULL, &st);
     assert_int_equal(st, 200);
     return j;
+}
+
+/* 0 once run id has at least `epoch` epochs done, -1 after timeout_s. */
+static int wait_epoch_of(const char *id, int epoch, double timeout_s)
+{
+    for (double t = 0; t < timeout_s; t += 0.1) {
+        json_t *j = get_run(id);
+        json_int_t e = json_integer_value(json_object_get(json_object_get(j, "progress"), "epoch"));
+        json_decref(j);
+        if (e >= epoch) return 0;
+        sleep_s(0.1);
+    }
+    return -1;
 }
 
 static const char *str(json_t *o, const char *k)
@@ -142,7 +171,7 @@ static void cancel(const char *id)
     char path[96];
     snprintf(path, sizeof path, "/api/v1/runs/%s/cancel", id);
     long st;
-    json_decref(post_json(&s, path, "{}", &st));
+    json_decref(call("POST", path, "{}", &st));
 }
 
 static void storage_quota(void **state)
@@ -360,44 +389,166 @@ static void train_seconds_pause_and_resume(void **state)
     assert_int_equal(srv_finish(&s), 0);
 }
 
-/* A's ten runs, then B's one; A's first trains. With the owner of the last run set to a second
- * user while the daemon is stopped, the queue rebuilt at start is: A's first (resumed), then B's
- * run (B trained nothing), then A's others. */
+/* ---- with real students (users routes): the flags' defaults, /me's usage, PATCH ---- */
+
+#define ADMIN "quota-admin-key-0123456789"
+
+/* One request as `key`; body JSON or NULL. Returns the status; *out the parsed body (new) or
+ * NULL to drop. */
+static long as(const char *key, const char *method, const char *path, const char *body,
+               json_t **out)
+{
+    char auth[160];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    hresp r;
+    long st = http_do(&s, method, path, body ? "application/json" : NULL, body,
+                      body ? strlen(body) : 0, auth, &r);
+    if (out) *out = hresp_json(&r);
+    hresp_free(&r);
+    return st;
+}
+
+/* Creates student `name`; its key into key (64 bytes). */
+static void student(const char *name, char *key)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"name\":\"%s\",\"role\":\"student\"}", name);
+    json_t *j = NULL;
+    assert_int_equal(as(ADMIN, "POST", "/api/v1/users", body, &j), 201);
+    snprintf(key, 64, "%s", json_string_value(json_object_get(json_object_get(j, "key"), "key")));
+    json_decref(j);
+}
+
+/* Uploads rows x (features + y) as `key`; the dataset id into ds (24 bytes). */
+static void upload_as(const char *key, const char *name, int rows, int features, char *ds)
+{
+    char *csv = make_csv(rows, features);
+    char path[128], auth[160];
+    snprintf(path, sizeof path, "/api/v1/datasets?name=%s", name);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    hresp r;
+    assert_int_equal(http_do(&s, "POST", path, "text/csv", csv, strlen(csv), auth, &r), 201);
+    free(csv);
+    json_t *j = hresp_json(&r);
+    snprintf(ds, 24, "%s", str(j, "id"));
+    json_decref(j);
+    hresp_free(&r);
+}
+
+static long run_as(const char *key, const char *ds, const char *model, int epochs, char id[32])
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"dataset_id\":\"%s\",\"task\":\"classification\",\"target\":\"y\","
+             "\"model_name\":\"%s\",\"params\":{\"hidden\":[32],\"epochs\":%d,"
+             "\"batch_size\":16,\"seed\":7}}",
+             ds, model, epochs);
+    json_t *j = NULL;
+    long st = as(key, "POST", "/api/v1/runs", body, &j);
+    if (id) snprintf(id, 32, "%s", st == 202 ? str(j, "id") : "");
+    json_decref(j);
+    return st;
+}
+
+static long long usage_of(json_t *me, const char *quota, const char *what)
+{
+    json_t *v = json_object_get(json_object_get(json_object_get(me, "usage"), quota), what);
+    return json_is_null(v) ? -1 : (long long)json_integer_value(v);
+}
+
+/* The --quota-* flags bind a student (not the flag-key admin); /me reports use against each;
+ * a PATCHed override wins within the cache's second. */
+static void student_defaults_and_me_usage(void **state)
+{
+    (void)state;
+    const char *args[] = {"--api-key",
+                          ADMIN ":admin",
+                          "--quota-storage-bytes",
+                          "5000",
+                          "--quota-active-runs",
+                          "1",
+                          "--quota-models",
+                          "4",
+                          "--quota-train-seconds-per-day",
+                          "3600",
+                          "--quota-predict-per-second",
+                          "10",
+                          NULL};
+    assert_int_equal(srv_start(&s, args), 0);
+    char ann[64], ds[24], id[32], id2[32];
+    student("ann", ann);
+    upload_as(ann, "d", 100, 4, ds); /* 2000 bytes */
+    json_t *me = NULL;
+    assert_int_equal(as(ann, "GET", "/api/v1/me", NULL, &me), 200);
+    assert_int_equal(usage_of(me, "storage_bytes", "used"), 2000);
+    assert_int_equal(usage_of(me, "storage_bytes", "limit"), 5000);
+    assert_int_equal(usage_of(me, "active_runs", "used"), 0);
+    assert_int_equal(usage_of(me, "active_runs", "limit"), 1);
+    assert_int_equal(usage_of(me, "models", "limit"), 4);
+    assert_int_equal(usage_of(me, "train_seconds_per_day", "limit"), 3600);
+    assert_int_equal(usage_of(me, "predict_per_second", "limit"), 10);
+    json_decref(me);
+    assert_int_equal(run_as(ann, ds, "a1", 100000, id), 202);
+    assert_int_equal(run_as(ann, ds, "a2", 1, NULL), 429);   /* the flag's default */
+    assert_int_equal(run_as(ADMIN, ds, "x1", 1, NULL), 202); /* the admin: unlimited */
+    assert_int_equal(run_as(ADMIN, ds, "x2", 1, NULL), 202);
+    assert_int_equal(
+        as(ADMIN, "PATCH", "/api/v1/users/ann", "{\"quotas\":{\"active_runs\":2}}", NULL), 200);
+    sleep_s(1.2);
+    assert_int_equal(run_as(ann, ds, "a2", 100000, id2), 202);
+    bearer = ADMIN;
+    assert_int_equal(wait_epoch_of(id, 1, 60), 0);
+    assert_int_equal(as(ann, "GET", "/api/v1/me", NULL, &me), 200);
+    assert_int_equal(usage_of(me, "active_runs", "used"), 2);
+    assert_int_equal(usage_of(me, "active_runs", "limit"), 2);
+    assert_true(usage_of(me, "train_seconds_per_day", "used") >= 1); /* ceil of the charges */
+    json_decref(me);
+    /* the admin's /me: unlimited (null limits) */
+    assert_int_equal(as(ADMIN, "GET", "/api/v1/me", NULL, &me), 200);
+    assert_int_equal(usage_of(me, "active_runs", "limit"), -1);
+    json_decref(me);
+    cancel(id);
+    cancel(id2);
+    assert_int_equal(srv_finish(&s), 0);
+}
+
+/* --workers 1: student A submits ten runs, then student B one while A's first trains (and has
+ * been charged its epochs). When A's first ends, B's run starts next, before A's second. */
 static void fair_share_newcomer_second(void **state)
 {
     (void)state;
-    const char *one[] = {"--workers", "1", NULL};
-    assert_int_equal(srv_start(&s, one), 0);
-    hresp r;
-    assert_int_equal(upload("d", 1000, 8, &r), 201);
-    hresp_free(&r);
-    char ids[11][32];
-    assert_int_equal(submit("a0", 100000, 64, ids[0], NULL), 202);
+    const char *args[] = {"--api-key", ADMIN ":admin", "--workers", "1", NULL};
+    assert_int_equal(srv_start(&s, args), 0);
+    char ka[64], kb[64], da[24], db[24], ids[11][32];
+    student("a", ka);
+    student("b", kb);
+    upload_as(ka, "da", 1000, 8, da);
+    upload_as(kb, "db", 1000, 8, db);
+    assert_int_equal(run_as(ka, da, "a0", 100000, ids[0]), 202);
     for (int i = 1; i < 10; i++) {
         char m[8];
         snprintf(m, sizeof m, "a%d", i);
-        assert_int_equal(submit(m, 1, 4, ids[i], NULL), 202);
+        assert_int_equal(run_as(ka, da, m, 100000, ids[i]), 202);
     }
-    assert_int_equal(submit("b", 1, 4, ids[10], NULL), 202);
-    assert_int_equal(wait_epoch(&s, ids[0], 2, 60), 0);
-    assert_int_equal(srv_stop(&s, SIGTERM), 0);
-    db_exec("INSERT INTO users (id, name, role, created_at) VALUES (2, 'b', 'student', "
-            "'2026-01-01T00:00:00Z')");
-    char sql[128];
-    snprintf(sql, sizeof sql, "UPDATE runs SET owner_id = 2 WHERE id = %s", ids[10] + 4);
-    db_exec(sql);
-    assert_int_equal(srv_restart(&s, one), 0);
-    sleep_s(0.5);
-    cancel(ids[0]); /* the resumed run ends: the next one starts */
-    json_t *b = wait_run(&s, ids[10], 60);
-    assert_string_equal(str(b, "status"), "succeeded");
-    json_t *a1 = get_run(ids[1]);
-    /* B's run started before A's second */
-    const char *bs = str(b, "started_at"), *a1s = str(a1, "started_at");
-    assert_true(a1s[0] == '\0' || strcmp(bs, a1s) <= 0);
-    json_decref(a1);
+    bearer = ADMIN;
+    assert_int_equal(wait_epoch_of(ids[0], 2, 60), 0);
+    assert_int_equal(run_as(kb, db, "b", 100000, ids[10]), 202);
+    cancel(ids[0]);
+    json_t *b = NULL;
+    for (int t = 0; t < 600; t++) { /* until B's run leaves the queue */
+        b = get_run(ids[10]);
+        if (strcmp(str(b, "status"), "queued") != 0) break;
+        json_decref(b);
+        b = NULL;
+        sleep_s(0.1);
+    }
+    assert_non_null(b);
+    assert_string_equal(str(b, "status"), "running");
     json_decref(b);
-    for (int i = 1; i < 10; i++) json_decref(wait_run(&s, ids[i], 60));
+    json_t *a1 = get_run(ids[1]);
+    assert_string_equal(str(a1, "status"), "queued"); /* A's second still waits */
+    json_decref(a1);
+    for (int i = 1; i <= 10; i++) cancel(ids[i]);
     assert_int_equal(srv_finish(&s), 0);
 }
 
@@ -410,6 +561,7 @@ int main(void)
         cmocka_unit_test_teardown(models_quota, teardown),
         cmocka_unit_test_teardown(predict_quota, teardown),
         cmocka_unit_test_teardown(train_seconds_pause_and_resume, teardown),
+        cmocka_unit_test_teardown(student_defaults_and_me_usage, teardown),
         cmocka_unit_test_teardown(fair_share_newcomer_second, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
