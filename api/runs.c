@@ -211,6 +211,14 @@ void runs_create(http_req *req, http_resp *resp)
     runspec_mem mem;
     json_t *norm = check_request(req, resp, &rs, &mem);
     if (!norm) return;
+    if (rs.priority_high && req->who.role < ROLE_STAFF) { /* server/fairq.h */
+        api_failf(req, resp, 403, "params.priority",
+                  "params.priority \"high\" is for staff and admin; you are a %s",
+                  user_role_name(req->who.role));
+        json_decref(norm);
+        runspec_clear(&rs);
+        return;
+    }
     store_run r;
     memset(&r, 0, sizeof r);
     r.status = RUN_QUEUED;

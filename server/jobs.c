@@ -594,12 +594,23 @@ static void *worker_main(void *varg)
     return NULL;
 }
 
+/* The queue class of a new run: params.priority "high" goes ahead of the fair-share order. */
+static int run_class(jobs *j, const char *request_json)
+{
+    runspec rs;
+    int cls = FAIRQ_NORMAL;
+    if (j->hooks.decode(request_json, &rs, NULL) == MLP_OK && rs.priority_high) cls = FAIRQ_HIGH;
+    runspec_clear(&rs);
+    return cls;
+}
+
 mlp_err jobs_submit(jobs *j, const char *run_id)
 {
     store_run r;
     mlp_err rc = store_run_get(j->st, run_id, &r);
     if (rc) return rc;
     long long owner = r.owner_id;
+    int cls = run_class(j, r.request_json);
     store_run_clear(&r);
     /* Accepted even when its owner's training budget is spent: it waits, saying why. */
     char reason[256];
@@ -611,7 +622,7 @@ mlp_err jobs_submit(jobs *j, const char *run_id)
         spent)
         store_run_set_wait_reason(j->st, run_id, reason);
     pthread_mutex_lock(&j->mu);
-    rc = fairq_push(j->q, run_id, owner, FAIRQ_NORMAL);
+    rc = fairq_push(j->q, run_id, owner, cls);
     if (!rc) pthread_cond_signal(&j->cv);
     pthread_mutex_unlock(&j->mu);
     return rc;
@@ -688,7 +699,7 @@ mlp_err jobs_start(store *s, registry *reg, const jobs_hooks *hooks, const jobs_
         for (int i = 0; i < n && !rc; i++)
             if (items[i].status != RUN_CANCELLED && (pass == 0) == (items[i].status == RUN_RUNNING))
                 rc = fairq_push(j->q, items[i].id, items[i].owner_id,
-                                pass == 0 ? FAIRQ_RESUME : FAIRQ_NORMAL);
+                                pass == 0 ? FAIRQ_RESUME : run_class(j, items[i].request_json));
     store_runs_free(items, n);
     if (rc) goto fail;
     j->n_threads = o->workers;

@@ -15,7 +15,8 @@
  * - the flags' defaults bind a student and not the admin; GET /api/v1/me reports use against
  *   each quota; a PATCHed override wins;
  * - fair share: with --workers 1, student B's lone run starts before the second of student A's
- *   ten runs, A having trained. */
+ *   ten runs, A having trained;
+ * - params.priority "high": 403 for a student, ahead of the fair-share order for the admin. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -450,6 +451,38 @@ static long run_as(const char *key, const char *ds, const char *model, int epoch
     return st;
 }
 
+/* run_as with params.priority "high". */
+static long run_high_as(const char *key, const char *ds, const char *model, char id[32],
+                        json_t **out)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"dataset_id\":\"%s\",\"task\":\"classification\",\"target\":\"y\","
+             "\"model_name\":\"%s\",\"params\":{\"hidden\":[32],\"epochs\":100000,"
+             "\"priority\":\"high\"}}",
+             ds, model);
+    json_t *j = NULL;
+    long st = as(key, "POST", "/api/v1/runs", body, &j);
+    if (id) snprintf(id, 32, "%s", st == 202 ? str(j, "id") : "");
+    if (out)
+        *out = j;
+    else
+        json_decref(j);
+    return st;
+}
+
+/* Until run id leaves "queued" (as `bearer`); its JSON (new). */
+static json_t *wait_started(const char *id)
+{
+    for (int t = 0; t < 600; t++) {
+        json_t *j = get_run(id);
+        if (strcmp(str(j, "status"), "queued") != 0) return j;
+        json_decref(j);
+        sleep_s(0.1);
+    }
+    return NULL;
+}
+
 static long long usage_of(json_t *me, const char *quota, const char *what)
 {
     json_t *v = json_object_get(json_object_get(json_object_get(me, "usage"), quota), what);
@@ -552,6 +585,43 @@ static void fair_share_newcomer_second(void **state)
     assert_int_equal(srv_finish(&s), 0);
 }
 
+/* params.priority "high": a student's is 403 naming the rule; the admin's starts ahead of the
+ * fair-share order (before the run of a student who trained nothing). */
+static void priority_high_jumps(void **state)
+{
+    (void)state;
+    const char *args[] = {"--api-key", ADMIN ":admin", "--workers", "1", NULL};
+    assert_int_equal(srv_start(&s, args), 0);
+    bearer = ADMIN;
+    char kb[64], db[24], first[32], b[32], high[32];
+    student("b", kb);
+    upload_as(kb, "db", 500, 8, db);
+    json_t *j = NULL;
+    assert_int_equal(run_high_as(kb, db, "hb", NULL, &j), 403);
+    assert_string_equal(str(json_array_get(json_object_get(j, "errors"), 0), "field"),
+                        "params.priority");
+    assert_non_null(strstr(str(j, "detail"), "staff and admin"));
+    json_decref(j);
+    assert_int_equal(run_as(ADMIN, db, "x0", 100000, first), 202);
+    assert_int_equal(wait_epoch_of(first, 2, 60), 0); /* the admin has trained */
+    assert_int_equal(run_as(kb, db, "b", 100000, b), 202);
+    assert_int_equal(run_high_as(ADMIN, db, "xh", high, &j), 202);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "params"), "priority")), "high");
+    json_decref(j);
+    cancel(first);
+    j = wait_started(high);
+    assert_non_null(j);
+    assert_string_equal(str(j, "status"), "running");
+    json_decref(j);
+    j = get_run(b);
+    assert_string_equal(str(j, "status"), "queued");
+    json_decref(j);
+    cancel(high);
+    cancel(b);
+    assert_int_equal(srv_finish(&s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +633,7 @@ int main(void)
         cmocka_unit_test_teardown(train_seconds_pause_and_resume, teardown),
         cmocka_unit_test_teardown(student_defaults_and_me_usage, teardown),
         cmocka_unit_test_teardown(fair_share_newcomer_second, teardown),
+        cmocka_unit_test_teardown(priority_high_jumps, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
