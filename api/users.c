@@ -661,10 +661,10 @@ static json_t *me_json(http_req *req, const store_user *u)
         }
         json_t *usage = json_object(); /* server/quota.h: limit null = unlimited */
         for (int k = 0; k < QUOTA_N; k++)
-            json_object_set_new(usage, quota_name((quota_kind)k),
-                                json_pack("{s:I, s:o}", "used", (json_int_t)qu.used[k], "limit",
-                                          qu.limit[k] > 0 ? json_integer(qu.limit[k])
-                                                          : json_null()));
+            json_object_set_new(
+                usage, quota_name((quota_kind)k),
+                json_pack("{s:I, s:o}", "used", (json_int_t)qu.used[k], "limit",
+                          qu.limit[k] > 0 ? json_integer(qu.limit[k]) : json_null()));
         json_object_set_new(me, "usage", usage);
     }
     return me;

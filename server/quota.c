@@ -30,7 +30,8 @@ struct quota {
 };
 
 /* users.quota_* as store_user reads them: the same quotas in the same order. */
-_Static_assert(QUOTA_N == (int)STORE_QUOTA_N && QUOTA_STORAGE_BYTES == (int)STORE_QUOTA_STORAGE_BYTES &&
+_Static_assert(QUOTA_N == (int)STORE_QUOTA_N &&
+                   QUOTA_STORAGE_BYTES == (int)STORE_QUOTA_STORAGE_BYTES &&
                    QUOTA_ACTIVE_RUNS == (int)STORE_QUOTA_ACTIVE_RUNS &&
                    QUOTA_TRAIN_SECONDS_PER_DAY == (int)STORE_QUOTA_TRAIN_SECONDS_PER_DAY &&
                    QUOTA_MODELS == (int)STORE_QUOTA_MODELS &&

@@ -1,8 +1,8 @@
 /* store_usage.c — usage and quotas in the SQLite backend of store.h: the training-seconds
- * ledger (usage_ledger, migration 0006), what a user uses now (stored bytes, active runs, model names), a queued run's wait_reason and the pause of
- * a running run back to queued; and the quota checks that other resource files make inside
- * their own insert transactions (store_int.h), so that two concurrent requests cannot pass a
- * quota together. */
+ * ledger (usage_ledger, migration 0006), what a user uses now (stored bytes, active runs, model
+ * names), a queued run's wait_reason and the pause of a running run back to queued; and the quota
+ * checks that other resource files make inside their own insert transactions (store_int.h), so that
+ * two concurrent requests cannot pass a quota together. */
 #include "store_int.h"
 
 #include <stdio.h>
