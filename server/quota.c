@@ -153,6 +153,36 @@ mlp_err quota_train_spent(quota *q, long long user_id, long long now, int *spent
     return MLP_OK;
 }
 
+mlp_err quota_check_import(quota *q, long long user_id, const char *name, long long bytes,
+                           mlp_error *err)
+{
+    quota_limits lim;
+    mlp_err rc = quota_limits_of(q, user_id, &lim);
+    if (rc) return rc;
+    long long models = lim.v[QUOTA_MODELS], storage = lim.v[QUOTA_STORAGE_BYTES], used = 0;
+    if (models > 0) {
+        rc = store_model_get(q->st, name, NULL, NULL, NULL);
+        if (rc == MLP_ENOTFOUND) {
+            rc = store_usage_models(q->st, user_id, &used);
+            if (!rc && used + 1 > models)
+                return mlp_fail(err, MLP_EBUSY,
+                                "quota models exceeded: limit %lld, used %lld (model names "
+                                "owned); %s would be a new one",
+                                models, used, name);
+        }
+        if (rc) return rc;
+    }
+    if (storage > 0) {
+        rc = store_usage_storage(q->st, user_id, &used);
+        if (!rc && used + bytes > storage)
+            return mlp_fail(err, MLP_ENOSPC,
+                            "quota storage_bytes exceeded: limit %lld, used %lld, this model about "
+                            "%lld bytes; delete datasets or model versions to make room",
+                            storage, used, bytes);
+    }
+    return rc;
+}
+
 int quota_predict_take(quota *q, long long user_id, double now_s, long long *limit)
 {
     quota_limits lim;

@@ -66,6 +66,12 @@ mlp_err quota_usage_of(quota *q, long long user_id, quota_usage *out);
  * *spent 0 when it is not (or unlimited). reason may be NULL. */
 mlp_err quota_train_spent(quota *q, long long user_id, long long now, int *spent, char *reason,
                           size_t cap, long long *frees_at);
+/* Whether user_id may import a version of model `name` holding about `bytes` of weights:
+ * MLP_EBUSY when `name` is a new model past the models quota, MLP_ENOSPC when the bytes would
+ * pass the storage quota, each with err->msg naming the quota, its limit and the use. A check
+ * before the write (the import's transaction does not repeat it). */
+mlp_err quota_check_import(quota *q, long long user_id, const char *name, long long bytes,
+                           mlp_error *err);
 /* One inference request of user_id at monotonic time now_s: 0 when it may go on (or the user
  * has no predict quota), else the whole seconds to wait; *limit gets the limit. */
 int quota_predict_take(quota *q, long long user_id, double now_s, long long *limit);

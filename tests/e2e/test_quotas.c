@@ -292,6 +292,23 @@ static void models_quota(void **state)
     json_decref(j);
     assert_int_equal(submit("m1", 2, 4, id, NULL), 202); /* a new version of an owned model */
     json_decref(wait_run(&s, id, 60));
+    /* import: a new name is refused, a version of an owned model is not */
+    hresp ex;
+    assert_int_equal(
+        http_do(&s, "GET", "/api/v1/models/m1/versions/1/export", NULL, NULL, 0, NULL, &ex), 200);
+    assert_int_equal(
+        http_do(&s, "POST", "/api/v1/models/m9/versions", NULL, ex.body, ex.len, NULL, &r), 429);
+    assert_non_null(strstr(r.body, "quota models"));
+    hresp_free(&r);
+    assert_int_equal(
+        http_do(&s, "POST", "/api/v1/models/m1/versions", NULL, ex.body, ex.len, NULL, &r), 201);
+    hresp_free(&r);
+    db_exec("UPDATE users SET quota_storage_bytes = 100 WHERE id = 1");
+    assert_int_equal(
+        http_do(&s, "POST", "/api/v1/models/m1/versions", NULL, ex.body, ex.len, NULL, &r), 507);
+    assert_non_null(strstr(r.body, "storage_bytes"));
+    hresp_free(&r);
+    hresp_free(&ex);
     assert_int_equal(srv_finish(&s), 0);
 }
 
