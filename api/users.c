@@ -19,8 +19,8 @@
 #include "audit.h"
 #include "handlers.h"
 #include "problem.h"
+#include "modelsvc.h"
 #include "quota.h"
-#include "registry.h"
 #include "store.h"
 #include "users.h"
 
@@ -556,11 +556,7 @@ void usr_delete(http_req *req, http_resp *resp)
         return;
     }
     users_forget_user(req->app->users, u.id);
-    for (int i = 0; i < n_purged; i++) {
-        reg_invalidate(req->app->reg, purged[i].name);
-        for (int v = 1; v <= purged[i].latest_version; v++)
-            reg_evict(req->app->reg, purged[i].name, v);
-    }
+    modelsvc_forget_purged(req->app->reg, purged, n_purged);
     store_models_free(purged, n_purged);
     char res[96];
     snprintf(res, sizeof res, "users/%s", u.name);

@@ -15,7 +15,10 @@
 #      interleaved), SKIP_PEERS=1 skips those rounds (no peer is started), SKIP_TRAINING=1 skips
 #      the under-training part, TRAIN_ROUNDS (3: idle / training alternations), TRAIN_SHARE
 #      (passed as --train-share when set), MLPD_BASE=/path/to/an/older/mlpd
-#      adds that binary (on a copy of the data dir, port +3) to the rounds as "base".
+#      adds that binary (on a copy of the data dir, port +3) to the rounds as "base",
+#      CLASS_KEYS=1 adds class mode's key resolution: ROUNDS pairs of 1-instance rounds on the
+#      same daemon (in ABBA order), without a key (open server) and with a student's key (a user
+#      created through /api/v1/users: the key is resolved through the users' key cache).
 # The mlpd model is trained through the daemon itself (IDX gzip upload, hidden [256,128], relu,
 # momentum, lr 0.05, batch 128, 2 epochs) into OUT_DIR/mlpd-data, and reused on later runs.
 # Prints one summary table (medians over rounds; with each server's CPU time per request, its
@@ -137,6 +140,20 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 
+# --- class mode: the same daemon, the same body, no key vs a student's key ---
+if [ "${CLASS_KEYS:-0}" = 1 ]; then
+  STUDENT=$(curl -s -X POST "$API/users" -d '{"name":"bench-student","role":"student"}' |
+            "$PY" -c 'import json,sys; print(json.load(sys.stdin)["key"]["key"])' 2>/dev/null) ||
+  STUDENT=$(curl -s -X POST "$API/users/bench-student/keys" | # a data dir reused: one more key
+            "$PY" -c 'import json,sys; print(json.load(sys.stdin)["key"])') || exit 1
+  echo "student key sanity: $(curl -s -H "Authorization: Bearer $STUDENT" "$API/me" | head -c 120)"
+  for r in $(seq 1 "$ROUNDS"); do # ABBA: odd rounds open first, even rounds the key first
+    [ $((r % 2)) = 1 ] && run_wrk "open_b1_r$r" "$OUT/body_1.json" "$URL_MLPD" "$PID_MLPD"
+    AUTHORIZATION="Bearer $STUDENT" run_wrk "student_b1_r$r" "$OUT/body_1.json" "$URL_MLPD" "$PID_MLPD"
+    [ $((r % 2)) = 0 ] && run_wrk "open_b1_r$r" "$OUT/body_1.json" "$URL_MLPD" "$PID_MLPD"
+  done
+fi
+
 # --- inference vs training: TRAIN_ROUNDS rounds of (1) DURATION s of 1-instance load, nothing
 # training: idle p99; (2) a run of the same network starts (hundreds of epochs: it is cancelled
 # at the end of the round); once its first epoch is done, DURATION s with no request: the run's
@@ -193,6 +210,11 @@ for b in (1, 64):
             errs = sum(x["err_status"] + x["err_connect"] + x["err_read"] + x["err_timeout"] for x in res[k])
             cpu = med(k, 'cpu_us_per_req') if all('cpu_us_per_req' in x for x in res[k]) else float('nan')
             lines.append(f"| {s} | {b} | {med(k,'rps'):,.0f} | {med(k,'p50_ms'):.3f} | {med(k,'p99_ms'):.3f} | {cpu:.1f} | {errs} |")
+for k in ("open_b1", "student_b1"):
+    if k in res:
+        errs = sum(x["err_status"] + x["err_connect"] + x["err_read"] + x["err_timeout"] for x in res[k])
+        rpss = ", ".join(f"{x['rps']:,.0f}" for x in res[k])
+        lines.append(f"| mlpd {k.replace('_b1','')} | 1 | {med(k,'rps'):,.0f} (rounds: {rpss}) | {med(k,'p50_ms'):.3f} | {med(k,'p99_ms'):.3f} | {med(k,'cpu_us_per_req'):.1f} | {errs} |")
 for k in ("idle_b1", "training_b1"):
     if k in res:
         p99s = ", ".join(f"{x['p99_ms']:.2f}" for x in res[k])
@@ -236,6 +258,8 @@ checks = [
     ("1 instance: bare MHD / mlpd server CPU per request (the req/s ratio without wrk's share)", ratio("mhd_b1", "mlpd_b1", "cpu_us_per_req"), lambda v: True),
     ("1 instance: mlpd / older mlpd (MLPD_BASE) req/s", ratio("mlpd_b1", "base_b1"), lambda v: True),
     ("64 instances: mlpd / older mlpd (MLPD_BASE) req/s", ratio("mlpd_b64", "base_b64"), lambda v: True),
+    ("class mode: student key / open server req/s, same daemon (target >= 0.95)", ratio("student_b1", "open_b1"), lambda v: v >= 0.95),
+    ("class mode: student key / open server CPU per request", ratio("student_b1", "open_b1", "cpu_us_per_req"), lambda v: True),
     ("under training: p99 / idle p99 (target <= 2)", ratio("training_b1", "idle_b1", "p99_ms"), lambda v: v <= 2),
     ("under the load: the run's epochs/s / its epochs/s without requests, median of rounds (target >= 0.15)", train_ratio, lambda v: v >= 0.15),
 ]

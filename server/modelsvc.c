@@ -61,3 +61,10 @@ mlp_err modelsvc_alias_delete(store *s, registry *reg, const char *name, const c
     if (rc == MLP_OK) reg_invalidate(reg, name);
     return rc;
 }
+
+void modelsvc_forget_purged(registry *reg, const store_model *models, int n)
+{
+    assert(reg && (models || n == 0));
+    for (int i = 0; i < n; i++)
+        for (int v = 1; v <= models[i].latest_version; v++) reg_evict(reg, models[i].name, v);
+}

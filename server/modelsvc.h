@@ -5,7 +5,8 @@
  *   import, publish (a run's new version), move or delete an alias -> store, then reg_invalidate
  *     (so the next "latest" or alias lookup reads the store again);
  *   delete a version -> store delete, then reg_evict (which also waits until no request still
- *     uses the deleted version).
+ *     uses the deleted version);
+ *   purge a user's models (store_user_delete) -> the store delete, then modelsvc_forget_purged.
  * The registry step runs only after the store has made the write durable, and only when it
  * succeeded. That is the whole rule; nothing else (no handler, not the job workers) calls
  * reg_invalidate or reg_evict. Reads (list, detail, export) go to the store directly.
@@ -53,5 +54,9 @@ mlp_err modelsvc_alias_set(store *s, registry *reg, const char *name, const char
 
 /* Removes alias `alias` of `name` (MLP_ENOTFOUND when there is none); then lookups by it fail. */
 mlp_err modelsvc_alias_delete(store *s, registry *reg, const char *name, const char *alias);
+
+/* After store_user_delete purged `models` (n of them, each with its name and latest_version):
+ * drops every version of each from the cache, waiting for their readers. */
+void modelsvc_forget_purged(registry *reg, const store_model *models, int n);
 
 #endif

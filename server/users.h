@@ -17,7 +17,8 @@
  * last_used_at is written at most once a minute per key (the cache remembers when), never once
  * per request.
  *
- * Owns: the cache. Borrows: the store (must outlive the users service).
+ * Owns: the cache, and each request thread's SHA-256 context (freed when that thread ends).
+ * Borrows: the store (must outlive the users service).
  * Threading: every function may be called from any thread; the cache is guarded by one mutex
  * that is never held across a database call. */
 #ifndef USERS_H
