@@ -576,7 +576,7 @@ static void fair_share_newcomer_second(void **state)
     upload_as(kb, "db", 1000, 8, db);
     assert_int_equal(run_as(ka, da, "a0", 100000, ids[0]), 202);
     for (int i = 1; i < 10; i++) {
-        char m[8];
+        char m[16];
         snprintf(m, sizeof m, "a%d", i);
         assert_int_equal(run_as(ka, da, m, 100000, ids[i]), 202);
     }
