@@ -1,10 +1,12 @@
-/* jobs.h — the training queue: a FIFO of run ids served by --workers threads (see the DESIGN
- * comment in jobs.c for states, ownership, cancellation, shutdown and restart). A run's data is
+/* jobs.h — the training queue: run ids in fair-share order between their owners (FIFO within
+ * one, server/fairq.h) served by --workers threads, which charge each epoch to the owner's usage
+ * and pause a run whose owner's training quota is spent (server/quota.h); see the DESIGN comment
+ * in jobs.c for states, ownership, cancellation, quotas, shutdown and restart). A run's data is
  * prepared by server/trainset.h; its threads' CPU priorities and the training share are
  * server/cpusched.h's.
  *
  * Owns: its worker threads and the in-memory queue. Borrows: the store, the registry, the event
- * hub and the sched.
+ * hub, the sched and the quota service.
  * Threading: every function may be called from any thread. */
 #ifndef JOBS_H
 #define JOBS_H

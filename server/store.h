@@ -6,9 +6,11 @@
  * <data_dir>/mlpd.db and dataset matrices as blobs (blob.h) under <data_dir>/datasets/ (written
  * to a temporary name, fsynced, renamed into place, directory fsynced, then the row committed).
  * Its files: store.c (open, pool, transactions; its DESIGN comment says where a second backend
- * plugs in), store_datasets.c, store_runs.c, store_models.c, store_users.c (one resource's SQL
- * each), store_int.h (private), migrate.c, blob_dir.c, f32.c. Run states and metric ids: run.h. A
- * function that returns MLP_OK for a write has made it durable: callers answer 2xx only after that.
+ * plugs in), store_datasets.c, store_runs.c, store_models.c, store_users.c, store_usage.c (the
+ * usage ledger and the quota checks made inside other resources' transactions; one resource's
+ * SQL each), store_int.h (private), migrate.c, blob_dir.c, f32.c. Run states and metric ids: run.h.
+ * A function that returns MLP_OK for a write has made it durable: callers answer 2xx only after
+ * that.
  *
  * JSON-valued fields (request_json, meta_json) are opaque text to the store: api/ renders and
  * parses them. Ids are strings: "ds_N", "run_N".
