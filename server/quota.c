@@ -15,7 +15,10 @@
 
 #define CACHE_SLOTS 256
 
+/* One user's limits as last read; a mutex per slot, so that the inference path (one lookup
+ * per request) never waits for another user's. */
 typedef struct {
+    pthread_mutex_t mu;
     long long user_id; /* 0 = empty */
     double at;         /* monotonic seconds when read */
     quota_limits lim;
@@ -24,9 +27,8 @@ typedef struct {
 struct quota {
     store *st;
     quota_limits defaults;
-    rl *predict; /* buckets keyed by user id; rate and burst per call */
-    pthread_mutex_t mu;
-    cache_slot cache[CACHE_SLOTS];
+    rl *predict;                   /* buckets keyed by user id; rate and burst per call */
+    cache_slot cache[CACHE_SLOTS]; /* direct-mapped by user id */
 };
 
 /* users.quota_* as store_user reads them: the same quotas in the same order. */
@@ -57,7 +59,7 @@ mlp_err quota_new(store *s, const quota_limits *defaults, quota **out)
         free(q);
         return MLP_ENOMEM;
     }
-    pthread_mutex_init(&q->mu, NULL);
+    for (int i = 0; i < CACHE_SLOTS; i++) pthread_mutex_init(&q->cache[i].mu, NULL);
     *out = q;
     return MLP_OK;
 }
@@ -66,7 +68,7 @@ void quota_free(quota *q)
 {
     if (!q) return;
     rl_free(q->predict);
-    pthread_mutex_destroy(&q->mu);
+    for (int i = 0; i < CACHE_SLOTS; i++) pthread_mutex_destroy(&q->cache[i].mu);
     free(q);
 }
 
@@ -74,10 +76,10 @@ mlp_err quota_limits_of(quota *q, long long user_id, quota_limits *out)
 {
     double now = clock_now_s();
     cache_slot *sl = &q->cache[(unsigned long long)user_id % CACHE_SLOTS];
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(&sl->mu);
     int hit = sl->user_id == user_id && now - sl->at < QUOTA_CACHE_S;
     if (hit) *out = sl->lim;
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(&sl->mu);
     if (hit) return MLP_OK;
     store_user u;
     mlp_err rc = store_user_get_id(q->st, user_id, &u);
@@ -91,11 +93,11 @@ mlp_err quota_limits_of(quota *q, long long user_id, quota_limits *out)
     int privileged = u.role >= ROLE_STAFF;
     for (int k = 0; k < QUOTA_N; k++)
         out->v[k] = u.quota[k] >= 0 ? u.quota[k] : privileged ? 0 : q->defaults.v[k];
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(&sl->mu);
     sl->user_id = user_id;
     sl->at = now;
     sl->lim = *out;
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(&sl->mu);
     return MLP_OK;
 }
 
