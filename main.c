@@ -12,6 +12,7 @@
 #include "http.h"
 #include "infer.h"
 #include "jobs.h"
+#include "quota.h"
 #include "metrics.h"
 #include "problem.h"
 #include "ratelimit.h"
@@ -101,6 +102,7 @@ int main(int argc, char **argv)
     sched *sc = NULL;
     users *us = NULL;
     jobs *jb = NULL;
+    quota *qt = NULL;
     http_server *srv = NULL;
     int code = 1;
     mlp_err rc = store_open(cfg.data_dir, &st, &err);
@@ -127,7 +129,11 @@ int main(int argc, char **argv)
     if ((rc = users_new(st, &us)) != MLP_OK) goto out;
     jobs_hooks hooks = {runspec_decode, runspec_describe};
     if ((rc = events_new(cfg.sse_keepalive_s, &ev)) != MLP_OK) goto out;
-    jobs_opts jo = {cfg.workers, blas, cfg.max_params, ev, sc};
+    quota_limits ql = {{cfg.quota_storage_bytes, cfg.quota_active_runs,
+                        cfg.quota_train_seconds_per_day, cfg.quota_models,
+                        cfg.quota_predict_per_second}};
+    if ((rc = quota_new(st, &ql, &qt)) != MLP_OK) goto out;
+    jobs_opts jo = {cfg.workers, blas, cfg.max_params, ev, sc, qt};
     rc = jobs_start(st, reg, &hooks, &jo, &jb, &err);
     if (rc) {
         fprintf(stderr, "mlpd: cannot start the training workers: %s\n", err.msg);
@@ -139,6 +145,7 @@ int main(int argc, char **argv)
     a.reg = reg;
     a.events = ev;
     a.sched = sc;
+    a.quota = qt;
     a.users = us;
     metrics_init(route_table, route_count);
     http_opts ho = {.routes = route_table,
@@ -199,6 +206,7 @@ out:
     jobs_stop(jb);
     events_free(ev);
     reg_free(reg);
+    quota_free(qt);
     users_free(us);
     sched_free(sc);
     store_close(st);

@@ -6,6 +6,7 @@
 #include "ingest.h"
 #include "jsonout.h"
 #include "problem.h"
+#include "quota.h"
 #include "store.h"
 
 #include <malloc.h>
@@ -50,6 +51,24 @@ static json_t *dataset_to_json(const store_dataset *d, const ds_table *cols)
                      "sha256", d->sha256, "created_at", d->created_at, "columns", c);
 }
 
+/* The caller's storage_bytes quota and use (server/quota.h): the ingest refuses an upload that
+ * would pass it while it arrives, the store again when it commits. *limit 0 = none. */
+static int ds_storage_quota(http_req *req, http_resp *resp, long long *limit, long long *used)
+{
+    quota_limits lim;
+    *limit = *used = 0;
+    if (!req->app->quota) return 0;
+    mlp_err rc = quota_limits_of(req->app->quota, req->who.id, &lim);
+    if (!rc && lim.v[QUOTA_STORAGE_BYTES] > 0)
+        rc = store_usage_storage(req->app->store, req->who.id, used);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return -1;
+    }
+    *limit = lim.v[QUOTA_STORAGE_BYTES];
+    return 0;
+}
+
 static int up_begin(http_req *req, http_resp *resp)
 {
     const char *name = http_query(req, "name");
@@ -71,6 +90,7 @@ static int up_begin(http_req *req, http_resp *resp)
     o.max_bytes = req->app->cfg->max_upload;
     o.max_table_bytes = req->app->cfg->max_upload;
     o.max_depth = req->app->cfg->max_json_depth;
+    if (ds_storage_quota(req, resp, &o.storage_limit, &o.storage_used) != 0) return -1;
     const char *cl = http_header(req, "Content-Length");
     if (cl) { /* a size hint only (bounded: a lie costs address space, never a wrong answer) */
         unsigned long long v = strtoull(cl, NULL, 10);
@@ -147,7 +167,9 @@ void ds_create(http_req *req, http_resp *resp)
         goto out;
     }
     store_dataset d;
-    rc = store_dataset_create(req->app->store, name, t, &d, &err);
+    long long limit = 0, used = 0;
+    if (ds_storage_quota(req, resp, &limit, &used) != 0) goto out;
+    rc = store_dataset_create_owned(req->app->store, name, t, req->who.id, limit, &d, &err);
     if (rc) {
         api_fail(req, resp, rc, &err);
         goto out;

@@ -384,6 +384,18 @@ out:
     return MLP_OK;
 }
 
+/* MLP_ENOSPC once the matrix decoded so far would pass the uploader's storage quota. */
+static mlp_err storage_check(const ingest *in, mlp_error *e)
+{
+    if (in->opts.storage_limit <= 0) return MLP_OK;
+    long long matrix = (long long)ds_builder_rows(in->b) * ds_builder_cols(in->b) * 4;
+    if (in->opts.storage_used + matrix <= in->opts.storage_limit) return MLP_OK;
+    return mlp_fail(e, MLP_ENOSPC,
+                    "quota storage_bytes exceeded: limit %lld, used %lld, and this upload is "
+                    "already %lld bytes of matrix; delete datasets or model versions to make room",
+                    in->opts.storage_limit, in->opts.storage_used, matrix);
+}
+
 mlp_err ingest_feed(ingest *in, const void *data, size_t len, mlp_error *err)
 {
     if (in->failed) {
@@ -398,6 +410,7 @@ mlp_err ingest_feed(ingest *in, const void *data, size_t len, mlp_error *err)
     else
         rc = gunzip_feed(in->body.gz, data, len, &e);
     in->raw_bytes += len;
+    if (rc == MLP_OK) rc = storage_check(in, &e);
     if (rc != MLP_OK) {
         in->failed = rc;
         in->failed_err = e;

@@ -22,6 +22,11 @@
  * category names, see ds_builder_new) by opts->max_table_bytes, checked as rows arrive and
  * before the matrix grows, so a small gzip that decodes to a huge matrix costs at most that.
  *
+ * Quota: with opts->storage_limit set, the upload is refused (MLP_ENOSPC naming the quota, its
+ * limit and use) as soon as the matrix decoded so far (rows x columns x 4 bytes, what the store
+ * keeps) would bring the uploader past it, while the body still arrives; the store checks again
+ * when it commits the dataset (store_dataset_create_owned), so parallel uploads cannot pass it.
+ *
  * Errors carry err->row / err->col (1-based data rows, header not counted, see csv.h) for cell
  * problems, and err->field for JSON bodies ("rows[3][2]", 0-based JSON indices) and form parts.
  *
@@ -43,6 +48,8 @@ typedef struct {
     size_t size_hint; /* expected body bytes (Content-Length), 0 = unknown: lets an uncompressed
                          CSV reserve its matrix once (csv_set_size_hint) */
     int max_depth;    /* bound on the nesting of a JSON body (--max-json-depth); 0 = 64 */
+    long long storage_limit; /* the uploader's storage_bytes quota (server/quota.h); 0 = none */
+    long long storage_used;  /* bytes the uploader already stores */
 } ingest_opts;
 
 typedef struct ingest ingest;

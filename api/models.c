@@ -10,6 +10,7 @@
 #include "jsonout.h"
 #include "modelsvc.h"
 #include "problem.h"
+#include "quota.h"
 #include "store.h"
 
 #include <assert.h>
@@ -504,6 +505,16 @@ void models_import(http_req *req, http_resp *resp)
                              json_object_get(doc, "params") ?: json_null());
     meta_s = meta ? json_dumps(meta, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(meta);
+    if (req->app->quota) { /* models and storage_bytes (server/quota.h): 4 bytes a parameter */
+        mlp_error qerr;
+        mlp_error_clear(&qerr);
+        rc = quota_check_import(req->app->quota, req->who.id, name,
+                                (long long)net_spec_param_count(&sp) * 4, &qerr);
+        if (rc) {
+            api_fail(req, resp, rc, &qerr);
+            goto out;
+        }
+    }
     int version = 0;
     rc = modelsvc_import(req->app->store, req->app->reg, name, n, nf, fn, nl, lb,
                          meta_s ? meta_s : "{}", &version);

@@ -5,6 +5,7 @@
 #include "handlers.h"
 #include "jsonout.h"
 #include "problem.h"
+#include "quota.h"
 #include "runs.h"
 #include "runsvc.h"
 #include "runspec_api.h"
@@ -43,6 +44,8 @@ static json_t *run_fields(const store_run *r)
         req ? json_incref(json_object_get(req, "validation")) : json_null());
     json_decref(req);
     json_object_set_new(o, "cancel_requested", json_boolean(r->cancel_requested));
+    if (r->status == RUN_QUEUED && r->wait_reason[0]) /* a quota holds it (server/quota.h) */
+        json_object_set_new(o, "reason", json_string(r->wait_reason));
     json_object_set_new(o, "resumes", json_integer(r->resumes));
     json_object_set_new(o, "resumed_from_epoch",
                         r->resumes ? json_integer(r->resumed_from_epoch) : json_null());
@@ -211,12 +214,32 @@ void runs_validate(http_req *req, http_resp *resp)
                        runspec_mem_json(&mem)));
 }
 
+/* The owner's active_runs and models quotas, checked by the run's insert (server/quota.h). */
+static mlp_err runs_quota(http_req *req, long long owner, store_run_quota *q)
+{
+    quota_limits lim;
+    if (!req->app->quota) return MLP_OK;
+    mlp_err rc = quota_limits_of(req->app->quota, owner, &lim);
+    if (rc) return rc;
+    q->active_runs = lim.v[QUOTA_ACTIVE_RUNS];
+    q->models = lim.v[QUOTA_MODELS];
+    return MLP_OK;
+}
+
 void runs_create(http_req *req, http_resp *resp)
 {
     runspec rs;
     runspec_mem mem;
     json_t *norm = check_request(req, resp, &rs, &mem);
     if (!norm) return;
+    if (rs.priority_high && req->who.role < ROLE_STAFF) { /* server/fairq.h */
+        api_failf(req, resp, 403, "params.priority",
+                  "params.priority \"high\" is for staff and admin; you are a %s",
+                  user_role_name(req->who.role));
+        json_decref(norm);
+        runspec_clear(&rs);
+        return;
+    }
     store_run r;
     runs_record(&r, &rs, norm, req->who.id);
     json_decref(norm);
@@ -227,8 +250,11 @@ void runs_create(http_req *req, http_resp *resp)
     }
     mlp_error err;
     mlp_error_clear(&err);
-    mlp_err rc = runsvc_submit(req->app->store, req->app->jobs, req->app->events, &r,
-                               req->app->cfg->max_queued_runs, &err);
+    store_run_quota q = {0, 0};
+    mlp_err rc = runs_quota(req, r.owner_id, &q);
+    if (!rc)
+        rc = runsvc_submit_quota(req->app->store, req->app->jobs, req->app->events, &r,
+                                 req->app->cfg->max_queued_runs, &q, &err);
     store_run_clear(&r);
     if (rc) {
         api_fail(req, resp, rc, &err);

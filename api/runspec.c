@@ -34,7 +34,8 @@ static const char *const param_keys[] = {
     "optimizer",   "learning_rate", "momentum",          "beta1",       "beta2",
     "epsilon",     "lr_schedule",   "lr_decay",          "step_epochs", "bias_lr_multiplier",
     "batch_size",  "epochs",        "weight_decay",      "batch_norm",  "dropout",
-    "standardize", "noise",         "early_stopping",    "seed",        NULL};
+    "standardize", "noise",         "early_stopping",    "seed",        "priority",
+    NULL};
 
 static int known(const char *const *keys, const char *k)
 {
@@ -409,6 +410,13 @@ mlp_err runspec_parse(json_t *body, const ds_table *cols, size_t max_params, run
             FAIL("params.seed", "params.seed must be a whole number >= 0");
         tp->seed = (uint64_t)json_integer_value(x);
     }
+    x = json_object_get(p, "priority");
+    if (x) {
+        const char *pv = json_string_value(x);
+        if (!pv || (strcmp(pv, "normal") && strcmp(pv, "high")))
+            FAIL("params.priority", "params.priority must be \"normal\" or \"high\"");
+        rs->priority_high = strcmp(pv, "high") == 0;
+    }
     x = json_object_get(p, "noise");
     if (x && !json_is_null(x)) {
         if (!json_is_object(x)) FAIL("params.noise", "params.noise must be an object");
@@ -485,6 +493,8 @@ mlp_err runspec_parse(json_t *body, const ds_table *cols, size_t max_params, run
             "early_stopping",
             tp->patience ? json_pack("{s:i}", "patience", tp->patience) : json_null(), "seed",
             (json_int_t)tp->seed);
+        if (params && rs->priority_high) /* server/fairq.h; absent means normal */
+            json_object_set_new(params, "priority", json_string("high"));
         json_t *validation = rs->val_dataset_id[0]
                                  ? json_pack("{s:s}", "dataset_id", rs->val_dataset_id)
                                  : json_pack("{s:f}", "fraction", rs->val_fraction);

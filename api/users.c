@@ -20,6 +20,7 @@
 #include "handlers.h"
 #include "problem.h"
 #include "modelsvc.h"
+#include "quota.h"
 #include "store.h"
 #include "users.h"
 
@@ -647,8 +648,21 @@ void usr_key_revoke(http_req *req, http_resp *resp)
  * goes here. New reference. */
 static json_t *me_json(http_req *req, const store_user *u)
 {
-    (void)req;
     json_t *me = user_json(u);
+    quota_usage qu;
+    if (req->app->quota) {
+        if (quota_usage_of(req->app->quota, u->id, &qu) != MLP_OK) {
+            json_decref(me);
+            return NULL;
+        }
+        json_t *usage = json_object(); /* server/quota.h: limit null = unlimited */
+        for (int k = 0; k < QUOTA_N; k++)
+            json_object_set_new(
+                usage, quota_name((quota_kind)k),
+                json_pack("{s:I, s:o}", "used", (json_int_t)qu.used[k], "limit",
+                          qu.limit[k] > 0 ? json_integer(qu.limit[k]) : json_null()));
+        json_object_set_new(me, "usage", usage);
+    }
     return me;
 }
 
@@ -665,7 +679,12 @@ void usr_me(http_req *req, http_resp *resp)
         api_fail(req, resp, e, NULL);
         return;
     }
-    api_json(resp, 200, me_json(req, &u));
+    json_t *me = me_json(req, &u);
+    if (!me) {
+        api_failf(req, resp, 500, NULL, "could not read the caller's usage from the store");
+        return;
+    }
+    api_json(resp, 200, me);
 }
 
 /* ---- the audit log ---- */

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -11,8 +12,18 @@
 #include <unistd.h>
 
 /* OPT_LIST: repeatable; values joined with ','; the environment twin holds a ','-separated list,
- * and flags replace it. OPT_RATE: "N/s" or "N" requests per second. */
-typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_FLAG, OPT_LISTEN, OPT_LIST, OPT_RATE } opt_type;
+ * and flags replace it. OPT_RATE: "N/s" or "N" requests per second. OPT_QUOTA: a count >= 0
+ * (0 = unlimited) into a long long, with the K/M/G suffixes of a size. */
+typedef enum {
+    OPT_STR,
+    OPT_INT,
+    OPT_SIZE,
+    OPT_FLAG,
+    OPT_LISTEN,
+    OPT_LIST,
+    OPT_RATE,
+    OPT_QUOTA
+} opt_type;
 
 typedef struct {
     const char *flag, *env, *arg, *help;
@@ -88,6 +99,23 @@ static const opt opts[] = {
     {"--min-free-disk", "MLPD_MIN_FREE_DISK", "BYTES",
      "free space in the data dir below which /readyz answers 503 (default 64M)", OPT_SIZE,
      OFF(min_free_disk), 0, 1, 0},
+    /* Quotas: each student's default (users.quota_* overrides it; staff and admin unlimited). */
+    {"--quota-storage-bytes", "MLPD_QUOTA_STORAGE_BYTES", "BYTES",
+     "dataset and model bytes a student may store; 507 beyond (default 0 = unlimited)", OPT_QUOTA,
+     OFF(quota_storage_bytes), 0, 0, 0},
+    {"--quota-active-runs", "MLPD_QUOTA_ACTIVE_RUNS", "N",
+     "queued + running runs per student; 429 beyond (default 0 = unlimited)", OPT_QUOTA,
+     OFF(quota_active_runs), 0, 0, 0},
+    {"--quota-train-seconds-per-day", "MLPD_QUOTA_TRAIN_SECONDS_PER_DAY", "SECONDS",
+     "training CPU-seconds per student per rolling 24 h; runs pause beyond (default 0 = "
+     "unlimited)",
+     OPT_QUOTA, OFF(quota_train_seconds_per_day), 0, 0, 0},
+    {"--quota-models", "MLPD_QUOTA_MODELS", "N",
+     "model names a student may own; 429 beyond (default 0 = unlimited)", OPT_QUOTA,
+     OFF(quota_models), 0, 0, 0},
+    {"--quota-predict-per-second", "MLPD_QUOTA_PREDICT_PER_SECOND", "N",
+     "inference requests per second per student; 429 beyond (default 0 = unlimited)", OPT_QUOTA,
+     OFF(quota_predict_per_second), 0, 0, 0},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
@@ -176,6 +204,15 @@ static int set_opt(config *c, const opt *o, const char *val, FILE *err)
             return -1;
         }
         return 0;
+    case OPT_QUOTA: {
+        size_t v = 0;
+        if (strcmp(val, "0") != 0 && (parse_size(val, &v) != 0 || v > (size_t)LLONG_MAX)) {
+            fprintf(err, "mlpd: %s: '%s' is not a count >= 0 (e.g. 0, 20, 64M)\n", o->flag, val);
+            return -1;
+        }
+        *(long long *)(base + o->off) = (long long)v;
+        return 0;
+    }
     case OPT_LIST: {
         char *dst = base + o->off;
         size_t have = strlen(dst), n = strlen(val);

@@ -38,6 +38,12 @@ typedef struct config {
     int max_json_depth;       /* --max-json-depth: nesting of a JSON request body */
     double rate_limit;        /* --rate-limit N/s: inference requests per caller; 0 = off */
     size_t min_free_disk;     /* --min-free-disk bytes: /readyz fails below this in data_dir */
+    /* Per-student quota defaults (server/quota.h); 0 = unlimited. */
+    long long quota_storage_bytes;         /* --quota-storage-bytes: datasets + model bundles */
+    long long quota_active_runs;           /* --quota-active-runs: queued + running runs */
+    long long quota_train_seconds_per_day; /* --quota-train-seconds-per-day: rolling 24 h */
+    long long quota_models;                /* --quota-models: model names owned */
+    long long quota_predict_per_second;    /* --quota-predict-per-second: inference requests */
 } config;
 
 /* Parses argv and the environment into *c. Returns 0 to run, 1 when --help/--version printed

@@ -5,6 +5,7 @@
  * | MHD_USE_EPOLL + MHD_OPTION_THREAD_POOL_SIZE), the fastest mode measured for small requests
  * (bench/RESULTS.md); handlers never block on training, which runs on jobs.c's workers. */
 #include "http.h"
+#include "app.h"
 #include "clock.h"
 
 #include "metrics.h"
@@ -12,6 +13,7 @@
 #include "auth.h"
 #include "config.h"
 #include "gunzip.h"
+#include "quota.h"
 #include "ratelimit.h"
 
 #include <arpa/inet.h>
@@ -239,6 +241,26 @@ static int token_in_query_ok(const http_req *r)
            strcmp(r->m.rt->pattern, "/api/v1/runs/{id}/events") == 0;
 }
 
+/* The caller's predict_per_second quota (server/quota.h) on the inference routes: one bucket per
+ * user. 0 when the request may go on. */
+static int check_predict_quota(http_server *s, http_req *r)
+{
+    if (!r->app->quota || r->who.id <= 0 || r->m.rt->scope != SCOPE_PREDICT ||
+        strcmp(r->method, "POST") != 0)
+        return 0;
+    long long limit = 0;
+    int wait = quota_predict_take(r->app->quota, r->who.id, (double)clock_now_us() / 1e6, &limit);
+    if (!wait) return 0;
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "quota predict_per_second exceeded: limit %lld requests per second, used %lld; "
+             "retry after the Retry-After seconds",
+             limit, limit);
+    fail(s, r, 429, detail);
+    r->resp.retry_after = wait;
+    return -1;
+}
+
 /* The access check and rate limit of a matched route (API.md, Security). 0 when the request
  * may go on; otherwise the error is in r->resp. */
 static int check_access(http_server *s, http_req *r)
@@ -291,7 +313,7 @@ static int check_access(http_server *s, http_req *r)
             return -1;
         }
     }
-    return 0;
+    return check_predict_quota(s, r);
 }
 
 /* Bytes of a failed request's body read and dropped, past its limit, before the connection is

@@ -1,9 +1,25 @@
 /* jobs.c — the training queue and its worker threads.
  *
  * DESIGN
- * States: a run is queued -> running -> succeeded | failed | cancelled. The store is the truth
- * for states; this module keeps only the in-memory FIFO of queued run ids and one slot per
- * worker holding the id and cancel flag of the run it trains.
+ * States: a run is queued -> running -> succeeded | failed | cancelled, and running -> queued
+ * when its owner's train-seconds quota runs out (below). The store is the truth for states; this
+ * module keeps only the in-memory queue of run ids (with their owners) and one slot per worker
+ * holding the id, owner and cancel flag of the run it trains.
+ *
+ * Order: fair share between users (server/fairq.h). A free worker starts the oldest run of the
+ * owner with the fewest training seconds charged over the last JOBS_FAIR_WINDOW_S (the usage
+ * ledger), ties to the owner with fewer runs training; FIFO within one owner, so a single user
+ * sees the old FIFO. Runs resumed after a restart go first, in their old order.
+ *
+ * Usage and quotas: each epoch's CPU-seconds (the compute thread's own clock: what the run
+ * consumed, not the time it waited while inference had the cores; OpenBLAS's pool threads are
+ * not counted) are charged to the run's owner in the usage ledger right after the epoch's
+ * commit. When that spends the owner's train_seconds_per_day (server/quota.h), the slot's cancel
+ * flag becomes CANCEL_QUOTA: the run stops within a mini-batch, goes back to "queued" with a
+ * wait_reason naming the quota and when it frees (store_run_pause, checkpoint kept), and waits
+ * in the queue, skipped while its owner's budget is spent (checked again each second), then
+ * resumes from its checkpoint like a restarted run. A run submitted while the budget is spent
+ * is accepted and waits the same way, with the same reason.
  *
  * Who may touch what: HTTP threads create runs through runsvc_submit (server/runsvc.c: the
  * store, the "queued" event, then jobs_submit, which appends the id under `mu`); a worker pops it,
@@ -51,6 +67,8 @@
  * meanwhile; that policy, and why, is the DESIGN comment of server/cpusched.c (jobs_opts.sched). */
 #include "jobs.h"
 #include "events.h"
+#include "fairq.h"
+#include "quota.h"
 #include "metrics.h"
 #include "modelsvc.h"
 #include "bundle.h"
@@ -70,17 +88,14 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { CANCEL_NONE = 0, CANCEL_USER = 1, CANCEL_SHUTDOWN = 2 };
+enum { CANCEL_NONE = 0, CANCEL_USER = 1, CANCEL_SHUTDOWN = 2, CANCEL_QUOTA = 3 };
 
 typedef struct {
     char run_id[24];
     atomic_int cancel;
     int active;
+    long long owner; /* the run's owner while active */
 } slot;
-
-typedef struct {
-    char id[24];
-} qitem;
 
 struct jobs {
     store *st;
@@ -90,8 +105,7 @@ struct jobs {
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* queue not empty, or stopping */
     pthread_cond_t stop_cv; /* stopping: cuts store_retry's pause short */
-    qitem *q;               /* ring buffer */
-    int qhead, qlen, qcap;
+    fairq *q;               /* queued runs in fair-share order (fairq.h) */
     slot *slots;
     pthread_t *threads;
     int n_threads;
@@ -111,6 +125,11 @@ typedef struct {
     jobs *j;
     const char *id;
     mlp_err store_rc;
+    slot *sl;         /* the worker's slot: a spent quota sets its cancel to CANCEL_QUOTA */
+    long long owner;  /* charged for the epochs */
+    int epochs;       /* planned: the last epoch is never paused for */
+    double cpu_s;     /* CPU-seconds of the epoch being committed (the usage ledger) */
+    char reason[256]; /* why a quota paused the run */
 } epoch_ctx;
 
 static void to_run_metrics(const train_metrics *m, run_metrics *rm)
@@ -130,6 +149,28 @@ static void to_run_metrics(const train_metrics *m, run_metrics *rm)
 #undef SET
 }
 
+/* Charges the epoch's CPU-seconds to the run's owner (the usage ledger behind fair scheduling
+ * and the train-seconds quota), then pauses the run at this epoch boundary when that spent its
+ * owner's budget: the flag stops it within a mini-batch and run_one puts it back in the queue.
+ * A ledger write that fails costs the owner nothing (logged); the run goes on. */
+static void charge_epoch(epoch_ctx *c, int epoch)
+{
+    long long now = (long long)time(NULL);
+    mlp_err rc = store_usage_charge(c->j->st, c->owner, c->id, epoch, c->cpu_s, now);
+    if (rc)
+        fprintf(stderr, "mlpd: run %s: could not charge epoch %d to user %lld: %s\n", c->id, epoch,
+                c->owner, mlp_strerror(rc));
+    if (!c->j->o.quota || !c->sl || epoch >= c->epochs) return;
+    int spent = 0;
+    long long frees_at = 0;
+    if (quota_train_spent(c->j->o.quota, c->owner, now, &spent, c->reason, sizeof c->reason,
+                          &frees_at) != MLP_OK ||
+        !spent)
+        return;
+    int none = CANCEL_NONE;
+    atomic_compare_exchange_strong(&c->sl->cancel, &none, CANCEL_QUOTA);
+}
+
 /* Records one epoch: its metrics and the checkpoint ck (taken when the epoch ended) in one
  * store transaction, then its event. */
 static mlp_err epoch_commit(epoch_ctx *c, const train_metrics *m, const void *ck, size_t cklen)
@@ -140,6 +181,7 @@ static mlp_err epoch_commit(epoch_ctx *c, const train_metrics *m, const void *ck
     if (rc == MLP_OK) events_publish_epoch(c->j->o.events, c->id, m->epoch, &rm);
     c->store_rc = rc;
     if (rc == MLP_OK) metrics_epoch();
+    if (rc == MLP_OK) charge_epoch(c, m->epoch);
     if (rc == MLP_OK) { /* the per-epoch hook (jobs_on_epoch): a sweep's early stopping */
         pthread_mutex_lock(&c->j->mu);
         void (*fn)(void *, jobs *, const char *, int) = c->j->epoch_fn;
@@ -152,6 +194,7 @@ static mlp_err epoch_commit(epoch_ctx *c, const train_metrics *m, const void *ck
 
 static mlp_err on_epoch(void *vctx, const train_metrics *m, trainer *t)
 {
+    ((epoch_ctx *)vctx)->cpu_s = m->epoch_seconds; /* no compute thread to measure: wall time */
     void *ck = NULL;
     size_t cklen = 0;
     mlp_err rc = trainer_checkpoint(t, &ck, &cklen);
@@ -218,6 +261,14 @@ static void *compute_main(void *vc)
     return NULL;
 }
 
+/* CPU-seconds consumed so far by the thread of clock cpu. */
+static double thread_cpu_s(clockid_t cpu)
+{
+    struct timespec ts;
+    if (clock_gettime(cpu, &ts) != 0) return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* trainer_run(t, on_epoch, ec, cancel, err) with the batches on a SCHED_IDLE compute thread and
  * on_epoch here; the same result. Without a thread it trains here. */
 static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel, mlp_error *err)
@@ -237,10 +288,12 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
         return trainer_run(t, on_epoch, ec, cancel, err);
     }
     clockid_t cpu;
-    int keep = sched_share_kept(&c.acct) && pthread_getcpuclockid(th, &cpu) == 0;
+    int have_cpu = pthread_getcpuclockid(th, &cpu) == 0;
+    int keep = sched_share_kept(&c.acct) && have_cpu;
     if (keep) sched_share_clock(&c.acct, cpu);
-    mlp_err commit_rc = MLP_OK; /* the last epoch_commit's, if it failed */
-    struct timespec tick;       /* the keeper's next tick: kept across epoch wake-ups */
+    double cpu_last = have_cpu ? thread_cpu_s(cpu) : 0; /* the compute thread's, at its start */
+    mlp_err commit_rc = MLP_OK;                         /* the last epoch_commit's, if it failed */
+    struct timespec tick; /* the keeper's next tick: kept across epoch wake-ups */
     clock_gettime(CLOCK_MONOTONIC, &tick);
     pthread_mutex_lock(&c.mu);
     while (!c.finished) {
@@ -250,6 +303,11 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
              * is the answer to the next epoch, or the run's result if there is none. */
             train_metrics m = *c.m;
             pthread_mutex_unlock(&c.mu);
+            /* What the epoch cost: the compute thread's CPU-seconds since the last epoch (the
+             * thread stands still until answered, so nothing of the next epoch is in them). */
+            double cpu_now = have_cpu ? thread_cpu_s(cpu) : 0;
+            ec->cpu_s = have_cpu ? cpu_now - cpu_last : m.epoch_seconds;
+            cpu_last = cpu_now;
             void *ck = NULL;
             size_t cklen = 0;
             mlp_err rc = commit_rc ? commit_rc : trainer_checkpoint(t, &ck, &cklen);
@@ -330,6 +388,31 @@ static void finish_run(jobs *j, const char *id, run_state to, const char *error)
     if (rc == MLP_OK) events_publish_status(j->o.events, j->st, id);
 }
 
+/* A quota stopped run id at an epoch boundary: back to queued with the reason (its checkpoint
+ * stays), published, and into the queue again, where it waits until its owner's budget frees.
+ * A cancel stored meanwhile wins: the run ends cancelled. */
+static void pause_for_quota(jobs *j, const char *id, long long owner, const char *reason)
+{
+    int attempt = 0;
+    mlp_err rc;
+    do rc = store_run_pause(j->st, id, reason);
+    while (store_retry(j, id, "pause it for its quota", rc, &attempt));
+    if (rc == MLP_ECANCELLED) {
+        finish_run(j, id, RUN_CANCELLED, NULL);
+        return;
+    }
+    if (rc) return; /* the daemon stops, or it already ended: the next start takes it up */
+    fprintf(stderr, "mlpd: run %s paused: %s\n", id, reason);
+    events_publish_status(j->o.events, j->st, id); /* queued */
+    pthread_mutex_lock(&j->mu);
+    rc = fairq_push(j->q, id, owner, FAIRQ_NORMAL);
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    if (rc)
+        fprintf(stderr, "mlpd: run %s: could not queue it again (it resumes at the next start)\n",
+                id);
+}
+
 static void run_one(jobs *j, slot *sl)
 {
     const char *id = sl->run_id;
@@ -388,10 +471,12 @@ static void run_one(jobs *j, slot *sl)
     } else if (rc != MLP_ENOTFOUND) {
         goto fail;
     }
-    epoch_ctx ec = {j, id, MLP_OK};
+    epoch_ctx ec = {.j = j, .id = id, .sl = sl, .owner = r.owner_id, .epochs = rs.tp.epochs};
     rc = train_at_idle(t, &ec, &sl->cancel, &err);
     if (rc == MLP_ECANCELLED) {
-        if (atomic_load(&sl->cancel) == CANCEL_SHUTDOWN) {
+        if (atomic_load(&sl->cancel) == CANCEL_QUOTA) {
+            pause_for_quota(j, id, r.owner_id, ec.reason);
+        } else if (atomic_load(&sl->cancel) == CANCEL_SHUTDOWN) {
             fprintf(stderr, "mlpd: run %s paused for shutdown after epoch %d\n", id,
                     trainer_epoch(t));
         } else {
@@ -452,6 +537,45 @@ out:
     store_run_clear(&r);
 }
 
+/* Owners whose usage one pick weighs; owners past this many in the queue count as idle. */
+#define FAIR_MAX_OWNERS 256
+
+/* Pops the next run to start, in fair-share order (fairq.h), into *it: 1, or 0 once stopping.
+ * Called and returns with j->mu held; the owners' usage (training seconds over the last
+ * JOBS_FAIR_WINDOW_S, and whether their train-seconds quota is spent) is read from the store
+ * with the lock released. When every waiting owner is out of budget it looks again each second:
+ * a raised quota or charges leaving the 24 h window let them go on. */
+static int next_run(jobs *j, fairq_item *it)
+{
+    for (;;) {
+        while (!j->stopping && fairq_len(j->q) == 0) pthread_cond_wait(&j->cv, &j->mu);
+        if (j->stopping) return 0;
+        long long owners[FAIR_MAX_OWNERS];
+        fairq_usage us[FAIR_MAX_OWNERS];
+        int n = fairq_owners(j->q, owners, FAIR_MAX_OWNERS);
+        pthread_mutex_unlock(&j->mu);
+        long long now = (long long)time(NULL);
+        for (int i = 0; i < n; i++) {
+            us[i] = (fairq_usage){owners[i], 0.0, 0, 0};
+            if (store_usage_seconds(j->st, owners[i], now - JOBS_FAIR_WINDOW_S, &us[i].used_s))
+                us[i].used_s = 0; /* unknown: counted as unused rather than starved */
+            long long frees_at = 0;
+            if (j->o.quota)
+                quota_train_spent(j->o.quota, owners[i], now, &us[i].blocked, NULL, 0, &frees_at);
+        }
+        pthread_mutex_lock(&j->mu);
+        if (j->stopping) return 0;
+        for (int i = 0; i < n; i++)
+            for (int w = 0; w < j->n_threads; w++)
+                if (j->slots[w].active && j->slots[w].owner == owners[i]) us[i].running++;
+        if (fairq_pop(j->q, us, n, it)) return 1;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&j->cv, &j->mu, &until);
+    }
+}
+
 static void *worker_main(void *varg)
 {
     worker_arg *a = varg;
@@ -463,17 +587,15 @@ static void *worker_main(void *varg)
     sched_worker_thread();
     for (;;) {
         pthread_mutex_lock(&j->mu);
-        while (!j->stopping && j->qlen == 0) pthread_cond_wait(&j->cv, &j->mu);
-        if (j->stopping) {
+        fairq_item it;
+        if (!next_run(j, &it)) {
             pthread_mutex_unlock(&j->mu);
             break;
         }
-        qitem it = j->q[j->qhead];
-        j->qhead = (j->qhead + 1) % j->qcap;
-        j->qlen--;
         snprintf(sl->run_id, sizeof sl->run_id, "%s", it.id);
         atomic_store(&sl->cancel, CANCEL_NONE);
         sl->active = 1;
+        sl->owner = it.owner;
         pthread_mutex_unlock(&j->mu);
         run_one(j, sl);
         malloc_trim(0); /* the run's freed pages back to the OS: idle RSS (bench/RESULTS.md) */
@@ -485,27 +607,35 @@ static void *worker_main(void *varg)
     return NULL;
 }
 
-static mlp_err push(jobs *j, const char *id)
+/* The queue class of a new run: params.priority "high" goes ahead of the fair-share order. */
+static int run_class(jobs *j, const char *request_json)
 {
-    if (j->qlen == j->qcap) {
-        int ncap = j->qcap ? j->qcap * 2 : 64;
-        qitem *q = malloc((size_t)ncap * sizeof *q);
-        if (!q) return MLP_ENOMEM;
-        for (int i = 0; i < j->qlen; i++) q[i] = j->q[(j->qhead + i) % j->qcap];
-        free(j->q);
-        j->q = q;
-        j->qcap = ncap;
-        j->qhead = 0;
-    }
-    snprintf(j->q[(j->qhead + j->qlen) % j->qcap].id, sizeof j->q[0].id, "%s", id);
-    j->qlen++;
-    return MLP_OK;
+    runspec rs;
+    int cls = FAIRQ_NORMAL;
+    if (j->hooks.decode(request_json, &rs, NULL) == MLP_OK && rs.priority_high) cls = FAIRQ_HIGH;
+    runspec_clear(&rs);
+    return cls;
 }
 
 mlp_err jobs_submit(jobs *j, const char *run_id)
 {
+    store_run r;
+    mlp_err rc = store_run_get(j->st, run_id, &r);
+    if (rc) return rc;
+    long long owner = r.owner_id;
+    int cls = run_class(j, r.request_json);
+    store_run_clear(&r);
+    /* Accepted even when its owner's training budget is spent: it waits, saying why. */
+    char reason[256];
+    int spent = 0;
+    long long frees_at = 0;
+    if (j->o.quota &&
+        quota_train_spent(j->o.quota, owner, (long long)time(NULL), &spent, reason, sizeof reason,
+                          &frees_at) == MLP_OK &&
+        spent)
+        store_run_set_wait_reason(j->st, run_id, reason);
     pthread_mutex_lock(&j->mu);
-    mlp_err rc = push(j, run_id);
+    rc = fairq_push(j->q, run_id, owner, cls);
     if (!rc) pthread_cond_signal(&j->cv);
     pthread_mutex_unlock(&j->mu);
     return rc;
@@ -519,17 +649,10 @@ mlp_err jobs_cancel(jobs *j, const char *run_id, mlp_error *err)
     if (rc == MLP_ECONFLICT)
         return mlp_fail(err, rc, "run %s is already %s", run_id, run_state_name(now));
     if (rc) return mlp_fail(err, rc, "could not record the cancel of run %s", run_id);
-    /* Stored: from here on the run ends cancelled, at the latest at the next start. */
-    int waiting = 0;
+    /* Stored: from here on the run ends cancelled, at the latest at the next start. A run a
+     * quota paused is queued again and leaves the queue here like any other. */
     pthread_mutex_lock(&j->mu);
-    for (int i = 0; i < j->qlen && !waiting; i++) {
-        int at = (j->qhead + i) % j->qcap;
-        if (strcmp(j->q[at].id, run_id) != 0) continue;
-        for (int k = i; k < j->qlen - 1; k++)
-            j->q[(j->qhead + k) % j->qcap] = j->q[(j->qhead + k + 1) % j->qcap];
-        j->qlen--;
-        waiting = 1;
-    }
+    int waiting = fairq_remove(j->q, run_id);
     for (int i = 0; i < j->n_threads && !waiting; i++)
         if (j->slots[i].active && strcmp(j->slots[i].run_id, run_id) == 0)
             atomic_store(&j->slots[i].cancel, CANCEL_USER);
@@ -560,7 +683,7 @@ void jobs_on_epoch(jobs *j, void (*fn)(void *ctx, jobs *j, const char *run_id, i
 int jobs_queue_depth(jobs *j)
 {
     pthread_mutex_lock(&j->mu);
-    int n = j->qlen;
+    int n = fairq_len(j->q);
     pthread_mutex_unlock(&j->mu);
     return n;
 }
@@ -580,7 +703,9 @@ mlp_err jobs_start(store *s, registry *reg, const jobs_hooks *hooks, const jobs_
     pthread_cond_init(&j->stop_cv, NULL);
     store_run *items = NULL;
     int n = 0;
-    mlp_err rc = store_run_list_unfinished(s, &items, &n);
+    mlp_err rc = fairq_new(&j->q);
+    if (rc) goto fail;
+    rc = store_run_list_unfinished(s, &items, &n);
     if (rc) {
         mlp_fail(err, rc, "cannot list unfinished runs");
         goto fail;
@@ -595,7 +720,8 @@ mlp_err jobs_start(store *s, registry *reg, const jobs_hooks *hooks, const jobs_
     for (int pass = 0; pass < 2 && !rc; pass++) /* running ones first, then queued */
         for (int i = 0; i < n && !rc; i++)
             if (items[i].status != RUN_CANCELLED && (pass == 0) == (items[i].status == RUN_RUNNING))
-                rc = push(j, items[i].id);
+                rc = fairq_push(j->q, items[i].id, items[i].owner_id,
+                                pass == 0 ? FAIRQ_RESUME : run_class(j, items[i].request_json));
     store_runs_free(items, n);
     if (rc) goto fail;
     j->n_threads = o->workers;
@@ -644,7 +770,7 @@ void jobs_stop(jobs *j)
     for (int i = 0; i < j->n_threads; i++) pthread_join(j->threads[i], NULL);
     free(j->threads);
     free(j->slots);
-    free(j->q);
+    fairq_free(j->q);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     pthread_cond_destroy(&j->stop_cv);

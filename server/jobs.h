@@ -1,10 +1,12 @@
-/* jobs.h — the training queue: a FIFO of run ids served by --workers threads (see the DESIGN
- * comment in jobs.c for states, ownership, cancellation, shutdown and restart). A run's data is
+/* jobs.h — the training queue: run ids in fair-share order between their owners (FIFO within
+ * one, server/fairq.h) served by --workers threads, which charge each epoch to the owner's usage
+ * and pause a run whose owner's training quota is spent (server/quota.h); see the DESIGN comment
+ * in jobs.c for states, ownership, cancellation, quotas, shutdown and restart). A run's data is
  * prepared by server/trainset.h; its threads' CPU priorities and the training share are
  * server/cpusched.h's.
  *
  * Owns: its worker threads and the in-memory queue. Borrows: the store, the registry, the event
- * hub and the sched.
+ * hub, the sched and the quota service.
  * Threading: every function may be called from any thread. */
 #ifndef JOBS_H
 #define JOBS_H
@@ -33,7 +35,13 @@ typedef struct {
     size_t max_params;     /* network size bound, re-checked at run time */
     struct events *events; /* borrowed, may be NULL: status changes and epochs published */
     struct sched *sched;   /* borrowed, not NULL: the CPU policy runs train under (cpusched.h) */
+    struct quota *quota;   /* borrowed, may be NULL (no quotas): train_seconds_per_day pauses */
 } jobs_opts;
+
+/* The window of training seconds that fair scheduling compares between users (fairq.h): long
+ * enough that a user's last few runs count, short enough that a busy morning is forgotten by
+ * the afternoon. */
+#define JOBS_FAIR_WINDOW_S 3600
 
 /* Starts the workers and re-queues unfinished runs from the store: runs whose cancel was
  * stored are marked cancelled instead; runs left "running" by a previous process first (they

@@ -1,6 +1,7 @@
 /* ratelimit.c — striped token buckets (see ratelimit.h). */
 #include "ratelimit.h"
 
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -58,8 +59,32 @@ void rl_free(rl *r)
     free(r);
 }
 
+double rl_tokens(rl *r, const void *id, size_t len, double now_s, double rate, double burst)
+{
+    uint64_t h = rl_hash(id, len);
+    rl_stripe *st = &r->stripes[h & (RL_STRIPES - 1)];
+    size_t home = (size_t)(h >> 6) & (RL_SLOTS - 1);
+    double tokens = burst;
+    pthread_mutex_lock(&st->mu);
+    for (size_t k = 0; k < RL_PROBE; k++) {
+        const rl_bucket *c = &st->slots[(home + k) & (RL_SLOTS - 1)];
+        if (c->id == h) {
+            tokens = fmin(burst, c->tokens + fmax(0.0, now_s - c->last) * rate);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return tokens;
+}
+
 int rl_take(rl *r, const void *id, size_t len, double now_s)
 {
+    return rl_take_rate(r, id, len, now_s, r->rate, r->burst);
+}
+
+int rl_take_rate(rl *r, const void *id, size_t len, double now_s, double rate, double burst)
+{
+    assert(rate > 0 && burst >= 1);
     uint64_t h = rl_hash(id, len);
     rl_stripe *st = &r->stripes[h & (RL_STRIPES - 1)];
     size_t home = (size_t)(h >> 6) & (RL_SLOTS - 1);
@@ -82,17 +107,17 @@ int rl_take(rl *r, const void *id, size_t len, double now_s)
     if (!b) { /* new caller, or one evicted: a full bucket */
         b = victim;
         b->id = h;
-        b->tokens = r->burst;
+        b->tokens = burst;
         b->last = now_s;
     }
     if (now_s > b->last) {
-        b->tokens = fmin(r->burst, b->tokens + (now_s - b->last) * r->rate);
+        b->tokens = fmin(burst, b->tokens + (now_s - b->last) * rate);
         b->last = now_s;
     }
     if (b->tokens >= 1.0) {
         b->tokens -= 1.0;
     } else {
-        wait = (int)ceil((1.0 - b->tokens) / r->rate);
+        wait = (int)ceil((1.0 - b->tokens) / rate);
         if (wait < 1) wait = 1;
     }
     pthread_mutex_unlock(&st->mu);

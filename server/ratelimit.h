@@ -6,6 +6,8 @@
  * two callers rarely contend. It holds up to 64 x 1024 callers; when a probe window is full the
  * bucket idle the longest is reused (that caller starts again with a full bucket).
  *
+ * rl_take_rate gives each caller its own rate (server/quota.h: predict_per_second per user).
+ *
  * Owns: the table. Threading: rl_take may be called from any thread. */
 #ifndef RATELIMIT_H
 #define RATELIMIT_H
@@ -23,5 +25,11 @@ void rl_free(rl *r);
 /* Takes one token from the bucket of caller id (any bytes) at monotonic time now_s. Returns 0
  * when the request may go on, else the whole seconds (>= 1) until a token is available. */
 int rl_take(rl *r, const void *id, size_t len, double now_s);
+/* rl_take with this caller's own rate and burst (>= 1) instead of the limiter's: per-user quotas
+ * (server/quota.h) whose limits differ by user. */
+int rl_take_rate(rl *r, const void *id, size_t len, double now_s, double rate, double burst);
+/* The tokens caller id's bucket would hold at now_s with this rate and burst (burst for a caller
+ * with no bucket), taking none. */
+double rl_tokens(rl *r, const void *id, size_t len, double now_s, double rate, double burst);
 
 #endif

@@ -21,6 +21,8 @@ typedef struct {
     char model_name[72];
     net_spec net; /* hidden, act, out_act, loss, batch_norm; n_in/n_out filled by jobs */
     train_params tp;
+    int priority_high; /* params.priority "high": starts ahead of the fair-share order (staff and
+                          admin only: api/runs.c checks the caller's role) */
 } runspec;
 
 /* Frees the owned arrays; NULL-tolerant. */

@@ -5,10 +5,16 @@
 
 mlp_err runsvc_submit(store *st, jobs *j, events *ev, store_run *r, int max_queued, mlp_error *err)
 {
+    return runsvc_submit_quota(st, j, ev, r, max_queued, NULL, err);
+}
+
+mlp_err runsvc_submit_quota(store *st, jobs *j, events *ev, store_run *r, int max_queued,
+                            const store_run_quota *q, mlp_error *err)
+{
     assert(st && j && r);
-    /* The queue limit is counted inside the insert's transaction: concurrent creates cannot
-     * pass it together. */
-    mlp_err rc = store_run_create_limited(st, r, max_queued, err);
+    /* The queue limit and the quotas are counted inside the insert's transaction: concurrent
+     * creates cannot pass them together. */
+    mlp_err rc = store_run_create_quota(st, r, max_queued, q, err);
     if (rc) return rc;
     events_publish_status(ev, st, r->id); /* queued */
     rc = jobs_submit(j, r->id);

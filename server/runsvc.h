@@ -23,6 +23,10 @@
  * fails, left queued for the next start; either way the queue's code is returned with err->msg
  * saying which. ev may be NULL. */
 mlp_err runsvc_submit(store *st, jobs *j, events *ev, store_run *r, int max_queued, mlp_error *err);
+/* The same, also refused with MLP_EBUSY when r's owner would pass q's active_runs or models
+ * quota (counted inside the insert's transaction); q may be NULL. */
+mlp_err runsvc_submit_quota(store *st, jobs *j, events *ev, store_run *r, int max_queued,
+                            const store_run_quota *q, mlp_error *err);
 /* Cancels a queued or running run (jobs_cancel: MLP_OK means durable; MLP_ECONFLICT when it
  * already finished, MLP_ENOTFOUND when unknown). */
 mlp_err runsvc_cancel(jobs *j, const char *run_id, mlp_error *err);

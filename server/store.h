@@ -6,9 +6,11 @@
  * <data_dir>/mlpd.db and dataset matrices as blobs (blob.h) under <data_dir>/datasets/ (written
  * to a temporary name, fsynced, renamed into place, directory fsynced, then the row committed).
  * Its files: store.c (open, pool, transactions; its DESIGN comment says where a second backend
- * plugs in), store_datasets.c, store_runs.c, store_models.c, store_users.c (one resource's SQL
- * each), store_int.h (private), migrate.c, blob_dir.c, f32.c. Run states and metric ids: run.h. A
- * function that returns MLP_OK for a write has made it durable: callers answer 2xx only after that.
+ * plugs in), store_datasets.c, store_runs.c, store_models.c, store_users.c, store_usage.c (the
+ * usage ledger and the quota checks made inside other resources' transactions; one resource's
+ * SQL each), store_int.h (private), migrate.c, blob_dir.c, f32.c. Run states and metric ids: run.h.
+ * A function that returns MLP_OK for a write has made it durable: callers answer 2xx only after
+ * that.
  *
  * JSON-valued fields (request_json, meta_json) are opaque text to the store: api/ renders and
  * parses them. Ids are strings: "ds_N", "run_N".
@@ -101,6 +103,7 @@ typedef struct {
     int resumes;            /* times it resumed from a checkpoint (store_run_resume_point) */
     int resumed_from_epoch; /* checkpointed epoch the last resume started after; 0 when none */
     long long owner_id;     /* users.id of the user who created it (user.h) */
+    char wait_reason[256];  /* why a queued run waits for a quota; "" otherwise */
 } store_run;
 void store_run_clear(store_run *r); /* frees owned strings; NULL-tolerant */
 void store_runs_free(store_run *items, int n);
@@ -267,6 +270,47 @@ mlp_err store_sweep_rung_losses(store *s, const char *sweep_id, int epoch, char 
 /* Records that successive halving prunes run_id, and why: the link's pruned text and the run's
  * error (kept when the run then ends cancelled). MLP_ECONFLICT when the run already finished. */
 mlp_err store_sweep_prune(store *s, const char *run_id, const char *reason);
+/* ---- usage and quotas (store_usage.c; server/quota.h applies the rules) ---- */
+/* Charges `seconds` of training of run_id's epoch to user_id at unix time `at` (usage ledger). */
+mlp_err store_usage_charge(store *s, long long user_id, const char *run_id, int epoch,
+                           double seconds, long long at);
+/* Training seconds charged to user_id at unix times > since. */
+mlp_err store_usage_seconds(store *s, long long user_id, long long since, double *out);
+/* The unix time after which the seconds charged to user_id at times > since drop to at most
+ * keep: the charge time at which enough of them leave a window that starts at `since` (the
+ * caller adds the window's length). *at = since when they already do. */
+mlp_err store_usage_frees_at(store *s, long long user_id, long long since, double keep,
+                             long long *at);
+/* Bytes user_id stores: dataset matrices plus model version bundles of models it owns. */
+mlp_err store_usage_storage(store *s, long long user_id, long long *bytes);
+/* user_id's runs that are queued or running. */
+mlp_err store_usage_active_runs(store *s, long long user_id, long long *n);
+/* Model names user_id owns. */
+mlp_err store_usage_models(store *s, long long user_id, long long *n);
+/* Sets (reason != NULL) or clears the wait_reason of queued run id ("" when not waiting). */
+mlp_err store_run_set_wait_reason(store *s, const char *id, const char *reason);
+/* The wait_reason of run id into buf ("" when none). */
+mlp_err store_run_wait_reason(store *s, const char *id, char *buf, size_t cap);
+/* running -> queued with wait_reason, keeping its checkpoint and metrics (a quota paused it at
+ * an epoch boundary; the queue resumes it later). MLP_ECANCELLED when its cancel was requested
+ * meanwhile (end it with store_run_cancel), MLP_ECONFLICT when it is not running. */
+mlp_err store_run_pause(store *s, const char *id, const char *reason);
+/* Limits that store_run_create_quota checks inside its insert transaction; 0 = unlimited. */
+typedef struct {
+    long long active_runs; /* the owner's queued + running runs, this one included */
+    long long models;      /* model names the owner owns, counting this run's if new */
+} store_run_quota;
+/* store_run_create_limited, also refusing with MLP_EBUSY (err->msg naming the quota, its limit
+ * and the use) when the owner would pass q's limits; q may be NULL. */
+mlp_err store_run_create_quota(store *s, store_run *r, int max_queued, const store_run_quota *q,
+                               mlp_error *err);
+/* store_dataset_create owned by owner_id (>= 1), refused with MLP_ENOSPC (err->msg naming the
+ * quota, its limit and the use) when its matrix would bring the owner's stored bytes past
+ * storage_limit (0 = unlimited), checked inside the insert transaction. */
+mlp_err store_dataset_create_owned(store *s, const char *name, const ds_table *t,
+                                   long long owner_id, long long storage_limit, store_dataset *out,
+                                   mlp_error *err);
+
 /* ---- users, API keys and the audit log (class mode; store_users.c) ----
  * Users are named by API.md's naming rule (the api layer checks it); user 1 is the bootstrap
  * admin "admin" (user.h), which cannot be deleted nor change role. A quota value of -1 means

@@ -198,6 +198,13 @@ static mlp_err ds_insert_meta(store_tx *t, long long id, const ds_table *tb, mlp
 mlp_err store_dataset_create(store *s, const char *name, const ds_table *t, store_dataset *out,
                              mlp_error *err)
 {
+    return store_dataset_create_owned(s, name, t, 1, 0, out, err);
+}
+
+mlp_err store_dataset_create_owned(store *s, const char *name, const ds_table *t,
+                                   long long owner_id, long long storage_limit, store_dataset *out,
+                                   mlp_error *err)
+{
     char blob_id[32], sha[F32_SHA_HEX], created[CLOCK_RFC3339_LEN];
     blob_put *bp = NULL;
     int published = 0;
@@ -215,10 +222,12 @@ mlp_err store_dataset_create(store *s, const char *name, const ds_table *t, stor
     if (e != MLP_OK) goto out;
     clock_rfc3339(0, created);
     long long bytes = (long long)t->rows * t->cols * 4;
+    e = store_quota_storage_tx(&x, owner_id, bytes, storage_limit, err);
+    if (e != MLP_OK) goto out;
     e = store_exec(&x, err, NULL,
-                   "INSERT INTO datasets (name, rows, cols, bytes, sha256, created_at)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                   "tIiItt", name, (long long)t->rows, t->cols, bytes, sha, created);
+                   "INSERT INTO datasets (name, rows, cols, bytes, sha256, created_at, owner_id)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                   "tIiIttI", name, (long long)t->rows, t->cols, bytes, sha, created, owner_id);
     if (e != MLP_OK) goto out;
     long long id = sqlite3_last_insert_rowid(x.db);
     e = ds_insert_meta(&x, id, t, err);

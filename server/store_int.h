@@ -114,4 +114,12 @@ mlp_err store_model_add_tx(store_tx *t, const char *name, long long run_id, cons
                            int input_dim, int output_dim, const char *meta_json, const void *blob,
                            size_t blob_len, int *version, mlp_error *err);
 
+/* ---- quota checks inside another resource's write transaction (store_usage.c) ---- */
+/* MLP_EBUSY with err->msg when run r (not yet inserted) would pass q for its owner. */
+mlp_err store_quota_run_tx(store_tx *t, const store_run *r, const store_run_quota *q,
+                           mlp_error *err);
+/* MLP_ENOSPC with err->msg when `bytes` more would bring owner_id past limit (> 0). */
+mlp_err store_quota_storage_tx(store_tx *t, long long owner_id, long long bytes, long long limit,
+                               mlp_error *err);
+
 #endif

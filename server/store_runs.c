@@ -33,7 +33,7 @@ void store_runs_free(store_run *items, int n)
 #define RUN_COLS_SQL                                                                               \
     "SELECT id, status, task, dataset_id, val_dataset_id, model_name, experiment, request_json,"   \
     " epoch, epochs, error, model_version, created_at, started_at, finished_at,"                   \
-    " cancel_requested, resumes, COALESCE(resumed_from_epoch, 0), owner_id FROM runs"
+    " cancel_requested, resumes, COALESCE(resumed_from_epoch, 0), owner_id, wait_reason FROM runs"
 
 /* Fills r from a RUN_COLS_SQL row (owned strings new). MLP_ENOMEM or MLP_ECORRUPT. */
 static mlp_err run_from_row(sqlite3_stmt *st, store_run *r)
@@ -63,6 +63,7 @@ static mlp_err run_from_row(sqlite3_stmt *st, store_run *r)
     r->resumes = sqlite3_column_int(st, 16);
     r->resumed_from_epoch = sqlite3_column_int(st, 17);
     r->owner_id = sqlite3_column_int64(st, 18);
+    store_col_str(st, 19, r->wait_reason, sizeof r->wait_reason);
     if (oom) e = MLP_ENOMEM;
     if (e != MLP_OK) store_run_clear(r);
     return e;
@@ -139,6 +140,12 @@ mlp_err store_run_create(store *s, store_run *r, mlp_error *err)
 
 mlp_err store_run_create_limited(store *s, store_run *r, int max_queued, mlp_error *err)
 {
+    return store_run_create_quota(s, r, max_queued, NULL, err);
+}
+
+mlp_err store_run_create_quota(store *s, store_run *r, int max_queued, const store_run_quota *q,
+                               mlp_error *err)
+{
     store_tx t;
     long long found = 0;
     long long ds = store_parse_id(r->dataset_id, "ds_");
@@ -172,6 +179,7 @@ mlp_err store_run_create_limited(store *s, store_run *r, int max_queued, mlp_err
                          "--max-queued-runs); retry later",
                          queued);
     }
+    if (e == MLP_OK && q) e = store_quota_run_tx(&t, r, q, err);
     if (e == MLP_OK)
         e = store_int64(&t, err, &found, "SELECT 1 FROM datasets WHERE id = ?1", "I", ds);
     if (e == MLP_ENOTFOUND) e = mlp_fail(err, e, "dataset %.24s not found", r->dataset_id);
@@ -309,8 +317,9 @@ mlp_err store_run_start(store *s, const char *id)
     clock_rfc3339(0, now);
     if (e == MLP_OK && st == RUN_QUEUED)
         e = store_exec(&t, NULL, NULL,
-                       "UPDATE runs SET status = 'running', started_at = ?2 WHERE id = ?1", "It", n,
-                       now);
+                       "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?2),"
+                       " wait_reason = NULL WHERE id = ?1",
+                       "It", n, now);
     else if (e == MLP_OK && st != RUN_RUNNING)
         e = MLP_ECONFLICT;
     return store_tx_end(&t, e, NULL);

@@ -727,7 +727,8 @@ async function predict() {
 
 // ---- start ----------------------------------------------------------------------------------
 async function refreshAll() {
-  const results = await Promise.allSettled([loadDatasets(), loadRuns(), loadModels()]);
+  const results = await Promise.allSettled([loadDatasets(), loadRuns(), loadModels(),
+    window.mlpdQuotas ? window.mlpdQuotas.refresh() : null]);
   const bad = results.find((r) => r.status === "rejected");
   if (bad) msg("#upload-msg", bad.reason.message, "err");
   else if (apiKey()) keyMsg("key accepted");

@@ -103,7 +103,7 @@ static void part(buf *b, const char *name, const void *d, size_t n)
 
 static ingest_opts opts(void)
 {
-    ingest_opts o = {CSV_HEADER_AUTO, 1 << 24, 0, 0, 0};
+    ingest_opts o = {CSV_HEADER_AUTO, 1 << 24, 0, 0, 0, 0, 0};
     return o;
 }
 
@@ -484,6 +484,41 @@ static void json_bodies(void **state)
     free(b.p);
 }
 
+/* The uploader's storage quota stops an upload while it arrives, once the matrix decoded so far
+ * (rows x columns x 4 bytes) would pass it: before the last chunk is fed. */
+static void storage_quota_while_receiving(void **state)
+{
+    (void)state;
+    buf b = {0};
+    puts_(&b, "a,b\n");
+    for (int r = 0; r < 1000; r++) puts_(&b, "1,2\n"); /* 8000 bytes of matrix */
+    ingest_opts o = opts();
+    o.storage_limit = 5000;
+    o.storage_used = 1000;
+    ingest *in = NULL;
+    mlp_error e;
+    assert_int_equal(ingest_new("text/csv", NULL, &o, &in, &e), MLP_OK);
+    size_t fed = 0;
+    mlp_err rc = MLP_OK;
+    while (fed < b.len && rc == MLP_OK) {
+        size_t k = b.len - fed < 64 ? b.len - fed : 64;
+        rc = ingest_feed(in, b.p + fed, k, &e);
+        fed += k;
+    }
+    assert_int_equal(rc, MLP_ENOSPC);
+    assert_true(fed < b.len / 2 + 64); /* 4000 bytes of room: about half of the rows */
+    assert_non_null(strstr(e.msg, "storage_bytes"));
+    assert_non_null(strstr(e.msg, "limit 5000"));
+    ingest_free(in);
+    /* within the quota: stored whole */
+    ds_table *t = NULL;
+    o.storage_limit = 9000;
+    assert_int_equal(run("text/csv", NULL, &o, &b, 7, &t, NULL, &e), MLP_OK);
+    assert_int_equal(t->rows, 1000);
+    ds_table_free(t);
+    free(b.p);
+}
+
 static void limits_and_types(void **state)
 {
     (void)state;
@@ -655,9 +690,10 @@ static void json_cell_and_row_caps(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(csv_plain_and_gzip), cmocka_unit_test(multipart_uploads),
-        cmocka_unit_test(octet_stream_idx),   cmocka_unit_test(json_bodies),
-        cmocka_unit_test(limits_and_types),   cmocka_unit_test(json_cell_and_row_caps),
+        cmocka_unit_test(csv_plain_and_gzip),     cmocka_unit_test(multipart_uploads),
+        cmocka_unit_test(octet_stream_idx),       cmocka_unit_test(json_bodies),
+        cmocka_unit_test(limits_and_types),       cmocka_unit_test(storage_quota_while_receiving),
+        cmocka_unit_test(json_cell_and_row_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -249,6 +249,42 @@ static void rate_flag(void **state)
     }
 }
 
+/* The --quota-* flags: counts >= 0 (0 = unlimited, the default) with size suffixes, and their
+ * MLPD_QUOTA_* twins. */
+static void quota_flags(void **state)
+{
+    (void)state;
+    config c;
+    assert_int_equal(parse_args(&c, NULL, NULL).rc, 0);
+    assert_true(c.quota_storage_bytes == 0 && c.quota_active_runs == 0 &&
+                c.quota_train_seconds_per_day == 0 && c.quota_models == 0 &&
+                c.quota_predict_per_second == 0);
+    assert_int_equal(parse_args(&c,
+                                ARGS("--quota-storage-bytes", "64M", "--quota-active-runs", "3",
+                                     "--quota-train-seconds-per-day", "3600", "--quota-models", "0",
+                                     "--quota-predict-per-second", "20"),
+                                NULL)
+                         .rc,
+                     0);
+    assert_true(c.quota_storage_bytes == 64LL << 20);
+    assert_true(c.quota_active_runs == 3);
+    assert_true(c.quota_train_seconds_per_day == 3600);
+    assert_true(c.quota_models == 0);
+    assert_true(c.quota_predict_per_second == 20);
+    setenv("MLPD_QUOTA_MODELS", "5", 1);
+    assert_int_equal(parse_args(&c, NULL, NULL).rc, 0);
+    assert_true(c.quota_models == 5);
+    assert_int_equal(parse1(&c, "--quota-models", "6").rc, 0); /* the flag wins */
+    assert_true(c.quota_models == 6);
+    unsetenv("MLPD_QUOTA_MODELS");
+    const char *bad[] = {"-1", "abc", "", "5x", "1.5"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        result r = parse1(&c, "--quota-active-runs", bad[k]);
+        assert_int_equal(r.rc, -1);
+        assert_contains(r.err, "is not a count >= 0");
+    }
+}
+
 static void listen_forms(void **state)
 {
     (void)state;
@@ -453,6 +489,7 @@ int main(void)
         cmocka_unit_test_setup(int_flags_range, clear_env),
         cmocka_unit_test_setup(size_flags, clear_env),
         cmocka_unit_test_setup(rate_flag, clear_env),
+        cmocka_unit_test_setup(quota_flags, clear_env),
         cmocka_unit_test_setup(listen_forms, clear_env),
         cmocka_unit_test_setup(strings_and_switches, clear_env),
         cmocka_unit_test_setup(environment_twins, clear_env),

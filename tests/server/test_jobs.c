@@ -109,7 +109,7 @@ static void start(fixture *f, double share)
     assert_int_equal(reg_new(f->st, 4, &f->reg), MLP_OK);
     make_dataset(f);
     jobs_hooks hooks = {runspec_decode, runspec_describe};
-    jobs_opts o = {1, openblas_get_num_threads(), 50u * 1000u * 1000u, NULL, f->sc};
+    jobs_opts o = {1, openblas_get_num_threads(), 50u * 1000u * 1000u, NULL, f->sc, NULL};
     assert_int_equal(jobs_start(f->st, f->reg, &hooks, &o, &f->j, &err), MLP_OK);
 }
 
