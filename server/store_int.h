@@ -109,9 +109,32 @@ int store_name_ok(const char *s, size_t max);
 mlp_err store_model_check(const char *name, const char *task, int input_dim, int output_dim,
                           const char *meta_json, const void *blob, size_t blob_len, mlp_error *err);
 /* Adds version (last_version + 1) of model `name` inside t (store_models.c); run_id 0 for an
- * imported version. */
-mlp_err store_model_add_tx(store_tx *t, const char *name, long long run_id, const char *task,
-                           int input_dim, int output_dim, const char *meta_json, const void *blob,
-                           size_t blob_len, int *version, mlp_error *err);
+ * imported version. owner_id publishes it: a new name becomes theirs (with their default
+ * visibility); an existing one they may not change is MLP_ECONFLICT naming its owner. */
+mlp_err store_model_add_tx(store_tx *t, const char *name, long long run_id, long long owner_id,
+                           const char *task, int input_dim, int output_dim, const char *meta_json,
+                           const void *blob, size_t blob_len, int *version, mlp_error *err);
+/* The role of user id inside t (store_models.c); MLP_ENOTFOUND when there is no such user. */
+mlp_err store_user_role_tx(store_tx *t, long long id, user_role *out);
+/* The SQL of a list's store_view, as a condition on a table aliased x with owner_id and
+ * visibility columns (store_models.c states the rules of access.h in SQL): bind
+ * store_view_args in this order (fmt STORE_VIEW_FMT) at parameters ?1 to ?4. */
+#define STORE_VIEW_SQL                                                                             \
+    "(?1 OR x.owner_id = ?2 OR x.visibility = 'public' OR (?3 AND x.visibility = 'class'))"        \
+    " AND (?4 IS NULL OR x.owner_id = (SELECT id FROM users WHERE name = ?4))"
+#define STORE_VIEW_FMT "iIit"
+typedef struct {
+    int all;           /* 1: no visibility filter (no viewer, or staff and admin) */
+    long long me;      /* the viewer's users.id (0 for anonymous) */
+    int class_ok;      /* 1 when the viewer is a signed-in user */
+    const char *owner; /* owner name filter, or NULL */
+} store_view_args;
+store_view_args store_view_of(const store_view *v);
+/* Owner id, owner name and visibility, in this order, of a table aliased x (with
+ * store_owner_from_row to read them back from column i on). */
+#define STORE_OWNER_COLS                                                                           \
+    "x.owner_id, COALESCE((SELECT name FROM users WHERE id = x.owner_id), ''), x.visibility"
+void store_owner_from_row(sqlite3_stmt *st, int i, long long *id, char *name, size_t n,
+                          visibility *vis);
 
 #endif
