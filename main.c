@@ -20,6 +20,7 @@
 #include "routes.h"
 #include "runspec_api.h"
 #include "store.h"
+#include "users.h"
 
 #include <cblas.h>
 #include <malloc.h>
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
     registry *reg = NULL;
     events *ev = NULL;
     sched *sc = NULL;
+    users *us = NULL;
     jobs *jb = NULL;
     http_server *srv = NULL;
     int code = 1;
@@ -122,6 +124,7 @@ int main(int argc, char **argv)
     sched_idle_pool(sc); /* OpenBLAS's pool threads train: SCHED_IDLE (cpusched.c DESIGN) */
 
     if ((rc = reg_new(st, cfg.model_cache, &reg)) != MLP_OK) goto out;
+    if ((rc = users_new(st, &us)) != MLP_OK) goto out;
     jobs_hooks hooks = {runspec_decode, runspec_describe};
     if ((rc = events_new(cfg.sse_keepalive_s, &ev)) != MLP_OK) goto out;
     jobs_opts jo = {cfg.workers, blas, cfg.max_params, ev, sc};
@@ -135,6 +138,7 @@ int main(int argc, char **argv)
     a.reg = reg;
     a.events = ev;
     a.sched = sc;
+    a.users = us;
     metrics_init(route_table, route_count);
     http_opts ho = {.routes = route_table,
                     .n_routes = route_count,
@@ -195,6 +199,7 @@ out:
     jobs_stop(jb);
     events_free(ev);
     reg_free(reg);
+    users_free(us);
     sched_free(sc);
     store_close(st);
     rl_free(rate);

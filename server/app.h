@@ -15,6 +15,7 @@ struct jobs;
 struct registry;
 struct events;
 struct sched;
+struct users;
 
 typedef struct app {
     const struct config *cfg;
@@ -23,6 +24,7 @@ typedef struct app {
     struct registry *reg;
     struct events *events;    /* live run events (server/events.h) */
     struct sched *sched;      /* the CPU policy: inference first (server/cpusched.h) */
+    struct users *users;      /* class-mode API keys and their cache (server/users.h) */
     atomic_int shutting_down; /* 1 after SIGTERM/SIGINT: new work gets 503 */
     double started;           /* monotonic seconds at start */
 } app;

@@ -1,5 +1,6 @@
 /* auth.c — API key digests, constant-time lookup and the access decision (see auth.h). */
 #include "auth.h"
+#include "users.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -176,35 +177,96 @@ const char *auth_bearer(const char *header, size_t *len)
     return v;
 }
 
-int auth_decide(const auth_keys *k, int public_predict, route_scope need, const char *presented,
-                size_t plen, int *index, const char **detail)
+route_scope auth_role_scope(user_role r)
+{
+    switch (r) {
+    case ROLE_ADMIN:
+        return SCOPE_ADMIN;
+    case ROLE_STAFF:
+    case ROLE_STUDENT:
+        return SCOPE_TRAIN;
+    case ROLE_NONE:
+        break;
+    }
+    return SCOPE_NONE;
+}
+
+/* The 401 sentence for a request with no key to a route needing `need`. */
+static const char *no_key_detail(route_scope need)
+{
+    return need <= SCOPE_PREDICT ? "this route needs an API key (Authorization: Bearer <key>) "
+                                   "with scope predict or higher"
+           : need == SCOPE_TRAIN
+               ? "this route needs an API key (Authorization: Bearer <key>) with scope "
+                 "train or admin"
+               : "this route needs an API key (Authorization: Bearer <key>) with scope admin";
+}
+
+/* The 403 sentence for a key of scope `have` (user's role `role`, ROLE_NONE for a flag key). */
+static const char *too_small_detail(route_scope need, user_role role)
+{
+    if (role == ROLE_STUDENT)
+        return need == SCOPE_ADMIN ? "this route needs the admin role; the API key belongs to a "
+                                     "student"
+                                   : "the API key's role (student) may not use this route";
+    if (role == ROLE_STAFF)
+        return need == SCOPE_ADMIN ? "this route needs the admin role; the API key belongs to "
+                                     "staff"
+                                   : "the API key's role (staff) may not use this route";
+    return need == SCOPE_ADMIN   ? "this API key's scope is too small: the route needs admin"
+           : need == SCOPE_TRAIN ? "this API key's scope is too small: the route needs train or "
+                                   "admin"
+                                 : "this API key's scope is too small";
+}
+
+int auth_decide_who(const auth_keys *k, struct users *u, int public_predict, route_scope need,
+                    const char *presented, size_t plen, int *index, principal *who,
+                    const char **detail)
 {
     *index = -1;
     *detail = "";
-    if (need == SCOPE_NONE || auth_keys_count(k) == 0) return 0;
+    *who = user_anonymous();
+    int open = auth_keys_count(k) == 0;
+    principal p;
+    if (need == SCOPE_NONE) {
+        if (open) *who = user_bootstrap();
+        return 0;
+    }
     if (!presented) {
+        if (open) {
+            *who = user_bootstrap();
+            return 0;
+        }
         if (public_predict && need <= SCOPE_PREDICT) return 0;
-        *detail =
-            need <= SCOPE_PREDICT
-                ? "this route needs an API key (Authorization: Bearer <key>) with scope "
-                  "predict or higher"
-            : need == SCOPE_TRAIN
-                ? "this route needs an API key (Authorization: Bearer <key>) with scope "
-                  "train or admin"
-                : "this route needs an API key (Authorization: Bearer <key>) with scope admin";
+        *detail = no_key_detail(need);
         return 401;
     }
-    route_scope have = auth_lookup(k, presented, plen, index);
-    if (have == SCOPE_NONE) {
+    route_scope have = open ? SCOPE_NONE : auth_lookup(k, presented, plen, index);
+    user_role role = ROLE_NONE;
+    if (have != SCOPE_NONE) {
+        p = user_bootstrap();
+    } else if (users_resolve(u, presented, plen, &p)) {
+        role = p.role;
+        have = auth_role_scope(role);
+    } else if (open) {
+        /* A server with no flag key lets every caller in as the bootstrap admin. */
+        *who = user_bootstrap();
+        return 0;
+    } else {
         *detail = "the API key is not valid";
         return 401;
     }
     if (have < need) {
-        *detail = need == SCOPE_ADMIN ? "this API key's scope is too small: the route needs admin"
-                  : need == SCOPE_TRAIN
-                      ? "this API key's scope is too small: the route needs train or admin"
-                      : "this API key's scope is too small";
+        *detail = too_small_detail(need, role);
         return 403;
     }
+    *who = p;
     return 0;
+}
+
+int auth_decide(const auth_keys *k, int public_predict, route_scope need, const char *presented,
+                size_t plen, int *index, const char **detail)
+{
+    principal who;
+    return auth_decide_who(k, NULL, public_predict, need, presented, plen, index, &who, detail);
 }

@@ -1,17 +1,22 @@
-/* auth.h — API keys and scopes (API.md, Security). Keys come from --api-key KEY:SCOPE and
- * MLPD_API_KEYS ("k1:admin,k2:predict"); only their SHA-256 digests are kept, and a presented key
- * is hashed and compared with every stored digest in constant time (CRYPTO_memcmp), so neither
- * the answer's timing nor memory reveals a key. Scopes: admin > train > predict; the route table
- * (api/routes.def) gives each route the scope it needs, and server/http.c asks auth_decide once
- * per request, right after the route match.
+/* auth.h — API keys, scopes and who a request acts as (API.md, Security; README, Class mode).
+ * Two kinds of key. Flag keys come from --api-key KEY:SCOPE and MLPD_API_KEYS
+ * ("k1:admin,k2:predict"); only their SHA-256 digests are kept, and a presented key is hashed
+ * and compared with every flag digest in constant time (CRYPTO_memcmp), so neither the answer's
+ * timing nor memory reveals a key; a flag key acts as the bootstrap admin (user.h). Class-mode
+ * keys belong to users in the database (server/users.h resolves them, through its cache); their
+ * scope follows the user's role (auth_role_scope). A presented key is tried as a flag key first,
+ * then as a user's key. Scopes: admin > train > predict; the route table (api/routes.def) gives
+ * each route the scope it needs, and server/http.c asks auth_decide_who once per request, right
+ * after the route match; finer rules (whose resource it is) are the handlers'.
  *
- * Owns: the digest table. Threading: built once in main before the HTTP daemon starts, then
- * read-only; every function is reentrant. */
+ * Owns: the flag digest table. Borrows: the users service. Threading: the table is built once in
+ * main before the HTTP daemon starts, then read-only; every function is reentrant. */
 #ifndef AUTH_H
 #define AUTH_H
 
 #include "mlp.h"
 #include "router.h"
+#include "user.h"
 
 #include <stddef.h>
 
@@ -41,6 +46,20 @@ route_scope auth_lookup(const auth_keys *k, const char *key, size_t len, int *in
  * presented but unknown key is 401 even where anonymous use is allowed. */
 int auth_decide(const auth_keys *k, int public_predict, route_scope need, const char *presented,
                 size_t plen, int *index, const char **detail);
+
+struct users;
+/* The scope a user's key has: admin -> SCOPE_ADMIN; staff and student -> SCOPE_TRAIN;
+ * ROLE_NONE -> SCOPE_NONE. */
+route_scope auth_role_scope(user_role r);
+
+/* auth_decide, with who the request acts as in *who: a flag key, and every caller of a server
+ * with no flag key, act as the bootstrap admin; a user's key (resolved through u, which may be
+ * NULL for none) acts as that user, with auth_role_scope's scope, also on a server with no flag
+ * key; an anonymous caller (let in by public_predict or a SCOPE_NONE route) is
+ * user_anonymous(). On refusal *who is user_anonymous(). */
+int auth_decide_who(const auth_keys *k, struct users *u, int public_predict, route_scope need,
+                    const char *presented, size_t plen, int *index, principal *who,
+                    const char **detail);
 
 /* The key in an "Authorization" header value: the token after "Bearer " (case-insensitive
  * scheme, surrounding blanks skipped), with its length; NULL when the header is not Bearer. */

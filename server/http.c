@@ -248,25 +248,28 @@ static int check_access(http_server *s, http_req *r)
     if (!key && token_in_query_ok(r) && (key = http_query(r, "access_token")) != NULL)
         plen = strlen(key);
     const char *detail;
-    int st = auth_decide(s->o.keys, s->o.public_predict, r->m.rt->scope, key, plen, &r->key_index,
-                         &detail);
+    /* Flag keys, and every caller of a server with no flag key, act as the bootstrap admin; a
+     * user's key acts as its user; an anonymous caller let in by --public-predict is nobody. */
+    int st = auth_decide_who(s->o.keys, r->app->users, s->o.public_predict, r->m.rt->scope, key,
+                             plen, &r->key_index, &r->who, &detail);
     if (st) {
         fail(s, r, st, detail);
         if (st == 401) r->resp.www_authenticate = "Bearer realm=\"mlpd\"";
         return -1;
     }
-    /* Flag keys, and every caller of a server with no key, act as the bootstrap admin; an
-     * anonymous caller let in by --public-predict is nobody. */
-    r->who = (r->key_index >= 0 || auth_keys_count(s->o.keys) == 0) ? user_bootstrap()
-                                                                    : user_anonymous();
     if (s->o.rate && r->m.rt->scope == SCOPE_PREDICT && strcmp(r->method, "POST") == 0) {
-        /* Bucket: the key for keyed callers, else the client address. */
+        /* Bucket: the flag key for its callers, the user for a user's key, else the client
+         * address. */
         unsigned char id[1 + 16];
         size_t n = 1;
         if (r->key_index >= 0) {
             id[0] = 'k';
             memcpy(id + 1, &r->key_index, sizeof r->key_index);
             n += sizeof r->key_index;
+        } else if (r->who.id > 0 && r->who.id != USER_BOOTSTRAP_ID) {
+            id[0] = 'u';
+            memcpy(id + 1, &r->who.id, sizeof r->who.id);
+            n += sizeof r->who.id;
         } else {
             id[0] = 'a';
             const union MHD_ConnectionInfo *ci =

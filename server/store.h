@@ -6,10 +6,9 @@
  * <data_dir>/mlpd.db and dataset matrices as blobs (blob.h) under <data_dir>/datasets/ (written
  * to a temporary name, fsynced, renamed into place, directory fsynced, then the row committed).
  * Its files: store.c (open, pool, transactions; its DESIGN comment says where a second backend
- * plugs in), store_datasets.c, store_runs.c, store_models.c (one resource's SQL each),
- * store_int.h (private), migrate.c, blob_dir.c, f32.c. Run states and metric ids: run.h.
- * A function that returns MLP_OK for a write has made it durable: callers answer 2xx only
- * after that.
+ * plugs in), store_datasets.c, store_runs.c, store_models.c, store_users.c (one resource's SQL
+ * each), store_int.h (private), migrate.c, blob_dir.c, f32.c. Run states and metric ids: run.h. A
+ * function that returns MLP_OK for a write has made it durable: callers answer 2xx only after that.
  *
  * JSON-valued fields (request_json, meta_json) are opaque text to the store: api/ renders and
  * parses them. Ids are strings: "ds_N", "run_N".
@@ -291,5 +290,102 @@ mlp_err store_model_add_version_as(store *s, long long owner_id, const char *nam
                                    const char *run_id, const char *task, int input_dim,
                                    int output_dim, const char *meta_json, const void *blob,
                                    size_t blob_len, int *version, mlp_error *err);
+
+/* ---- users, API keys and the audit log (class mode; store_users.c) ----
+ * Users are named by API.md's naming rule (the api layer checks it); user 1 is the bootstrap
+ * admin "admin" (user.h), which cannot be deleted nor change role. A quota value of -1 means
+ * "no override: the server default" (NULL in the database). Keys are kept as their SHA-256
+ * digest only. The audit log is append-only. */
+#define STORE_USER_DISPLAY_MAX 128 /* bytes of a display name */
+
+typedef enum {
+    STORE_QUOTA_STORAGE_BYTES = 0,
+    STORE_QUOTA_ACTIVE_RUNS,
+    STORE_QUOTA_TRAIN_SECONDS_PER_DAY,
+    STORE_QUOTA_MODELS,
+    STORE_QUOTA_PREDICT_PER_SECOND,
+    STORE_QUOTA_N
+} store_quota;
+
+typedef struct {
+    long long id;
+    char name[USER_NAME_MAX + 1];
+    user_role role;
+    char display_name[STORE_USER_DISPLAY_MAX + 1];
+    char created_at[32];
+    long long quota[STORE_QUOTA_N]; /* -1: the server default */
+} store_user;
+
+typedef struct {
+    long long id;
+    long long user_id;
+    char prefix[24];       /* the key's first characters (users.h: USERS_KEY_PREFIX_LEN) */
+    char created_at[32];   /* RFC 3339 UTC */
+    char last_used_at[32]; /* "" when never used */
+    char revoked_at[32];   /* "" while valid */
+} store_key;
+
+typedef struct {
+    long long id;
+    char at[32];
+    long long actor_id;
+    char actor_name[USER_NAME_MAX + 1];
+    char action[48];
+    char resource[128];
+    char *detail; /* owned: a JSON object as text */
+} store_audit;
+void store_audits_free(store_audit *items, int n);
+
+/* New user from u's name, role, display_name and quota (fills u->id and created_at) and, when
+ * digest != NULL, its first key (32-byte SHA-256, prefix shown in listings; *key_id may be
+ * NULL), in one transaction. MLP_ECONFLICT (err->msg naming it) when the name is taken. */
+mlp_err store_user_create(store *s, store_user *u, const unsigned char *digest, const char *prefix,
+                          long long *key_id, mlp_error *err);
+/* By name (or by id with store_user_get_id). MLP_ENOTFOUND. */
+mlp_err store_user_get(store *s, const char *name, store_user *out);
+mlp_err store_user_get_id(store *s, long long id, store_user *out);
+/* Ordered by id. *items new (free()). total may be NULL. */
+mlp_err store_user_list(store *s, int limit, int offset, store_user **items, int *n, long *total);
+
+/* Which fields store_user_update writes. */
+#define STORE_USER_SET_ROLE     (1u << 0)
+#define STORE_USER_SET_DISPLAY  (1u << 1)
+#define STORE_USER_SET_QUOTA(q) (1u << (2 + (q)))
+/* Writes the fields of u named by `set` to the user named u->name, then fills *u with the
+ * stored user. The role of user 1 cannot change (MLP_ECONFLICT). MLP_ENOTFOUND. */
+mlp_err store_user_update(store *s, store_user *u, unsigned set, mlp_error *err);
+/* Deletes the user `name` and their keys in one transaction. Without purge their datasets,
+ * runs and models are handed to heir_id; with purge they are deleted (dataset files removed
+ * after the commit), refused with MLP_ECONFLICT (err->msg naming the run) while the user has a
+ * queued or running run or another user's queued or running run uses one of their datasets.
+ * *purged (may be NULL) gets the models deleted, each with its name and latest_version only
+ * (new, store_models_free), so that the caller can drop them from the model cache. User 1 is
+ * MLP_ECONFLICT. *deleted (may be NULL) gets the user as it was. MLP_ENOTFOUND. */
+mlp_err store_user_delete(store *s, const char *name, long long heir_id, int purge,
+                          store_user *deleted, store_model **purged, int *n_purged, mlp_error *err);
+
+/* A new key for user_id (digest 32 bytes). *out (may be NULL) filled. MLP_ENOTFOUND for an
+ * unknown user, MLP_ECONFLICT for a digest already stored. */
+mlp_err store_key_create(store *s, long long user_id, const unsigned char *digest,
+                         const char *prefix, store_key *out);
+/* Every key of user_id, revoked ones too, oldest first. *items new (free()). */
+mlp_err store_key_list(store *s, long long user_id, store_key **items, int *n);
+/* Revokes key key_id of user_id (a key already revoked stays as it was: MLP_OK).
+ * MLP_ENOTFOUND when user_id has no such key. */
+mlp_err store_key_revoke(store *s, long long user_id, long long key_id);
+/* The user holding the valid (unrevoked) key with this digest: *who filled, *key_id and
+ * *last_used (Unix seconds, 0 when never used) too. MLP_ENOTFOUND. A read, never a write. */
+mlp_err store_key_lookup(store *s, const unsigned char *digest, principal *who, long long *key_id,
+                         long long *last_used);
+/* Sets the key's last_used_at to now. */
+mlp_err store_key_touch(store *s, long long key_id);
+
+/* Appends one audit entry (detail_json: a JSON object as text, NULL for "{}"). */
+mlp_err store_audit_append(store *s, const principal *actor, const char *action,
+                           const char *resource, const char *detail_json);
+/* Entries newest first, filtered (NULL for "any") by actor name, action and resource.
+ * *items new (store_audits_free). total may be NULL. */
+mlp_err store_audit_list(store *s, const char *actor, const char *action, const char *resource,
+                         int limit, int offset, store_audit **items, int *n, long *total);
 
 #endif

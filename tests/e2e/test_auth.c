@@ -1,9 +1,10 @@
 /* test_auth.c — access control and limits through the real daemon (API.md, Security):
  * - walks the route table (api/routes.def via route_table): every route of scope train refuses
  *   a missing key and an unknown key (401, WWW-Authenticate) and a predict key (403) in its
- *   family's error style, and lets train and admin keys through; no route needs admin (it is
- *   train for now); predict routes refuse anonymous callers unless --public-predict, where
- *   writes still need a key;
+ *   family's error style, and lets train and admin keys through; every route of scope admin
+ *   (class mode's user management) refuses predict and train keys (403) and lets admin keys
+ *   through; predict routes refuse anonymous callers unless --public-predict, where writes
+ *   still need a key;
  * - ?access_token= on the event stream route only;
  * - CORS: preflight 204 with the Allow-* headers and Max-Age, ACAO + Vary for an allowed origin,
  *   no CORS header for another origin;
@@ -219,20 +220,24 @@ static void walk_route_table(void **state)
     const char *args[] = {"--api-key", K_ADMIN ":admin",     "--api-key", K_TRAIN ":train",
                           "--api-key", K_PREDICT ":predict", NULL};
     assert_int_equal(srv_start(&s, args), 0);
-    int writes = 0, reads = 0;
+    int writes = 0, reads = 0, admins = 0;
     for (size_t i = 0; i < route_count; i++) {
         const route *rt = &route_table[i];
         char path[256];
         concrete_path(rt->pattern, path, sizeof path);
-        /* admin grants nothing beyond train yet (README, Security); a route of scope admin
-         * needs a check here that a train key gets 403 */
-        assert_int_not_equal(rt->scope, SCOPE_ADMIN);
         if (rt->scope == SCOPE_NONE) {
             expect_through(&s, rt, path, NULL);
             continue;
         }
         expect_refused(&s, rt, path, NULL, 401);
         expect_refused(&s, rt, path, "not-a-key-0123456789", 401);
+        if (rt->scope == SCOPE_ADMIN) { /* class mode's user management (README, Class mode) */
+            admins++;
+            expect_refused(&s, rt, path, K_PREDICT, 403);
+            expect_refused(&s, rt, path, K_TRAIN, 403);
+            expect_through(&s, rt, path, K_ADMIN);
+            continue;
+        }
         if (rt->scope == SCOPE_TRAIN) {
             writes++;
             expect_refused(&s, rt, path, K_PREDICT, 403);
@@ -245,6 +250,7 @@ static void walk_route_table(void **state)
     }
     assert_true(writes >= 10);
     assert_true(reads >= 10);
+    assert_true(admins >= 5);
     assert_int_equal(srv_stop(&s, SIGTERM), 0);
     srv_cleanup(&s);
 }
