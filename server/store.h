@@ -13,6 +13,10 @@
  * JSON-valued fields (request_json, meta_json) are opaque text to the store: api/ renders and
  * parses them. Ids are strings: "ds_N", "run_N".
  *
+ * Class mode: every dataset, run and model has an owner (a users.id, with the user's name read
+ * back), datasets and models a visibility; the lists can be seen through a caller (store_view),
+ * filtered in SQL by the rules of server/access.h. See the blocks at the end.
+ *
  * Owns: the database connections and files. Returned structs and arrays are new: free them with
  * the matching *_free function. Strings inside them belong to the struct.
  * Names (dataset, model, alias, experiment) are at most 71 bytes and tasks at most 15: longer

@@ -8,7 +8,9 @@
  * - a class dataset is trainable by another student, but its rows are 403 until rows_visible;
  * - PATCH visibility opens and closes a model; a model name owned by someone else is 403 naming
  *   the owner;
- * - ownership and visibility survive kill -9. */
+ * - ownership and visibility survive kill -9;
+ * - with --public-predict an anonymous caller sees public models (and their runs) only, and
+ *   never /metrics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -642,6 +644,36 @@ static void restart_keeps_ownership(void **state)
     json_decref(r);
 }
 
+/* With --public-predict an anonymous caller sees public models, and nothing else. */
+static void public_models_for_anonymous(void **state)
+{
+    (void)state;
+    assert_int_equal(srv_stop(&S, SIGTERM), 0);
+    const char *args[] = {"--api-key", K_ADMIN ":admin", "--public-predict", NULL};
+    assert_int_equal(srv_restart(&S, args), 0);
+    char ds[24], run[24], path[64];
+    upload(R_ALICE, "open-data", "class", ds, sizeof ds);
+    train(R_ALICE, ds, "alice-open", run, sizeof run);
+    const char *pred = "{\"instances\":[[0.5]]}";
+    json_decref(must(R_ANON, 404, "POST", "/v1/models/alice-open:predict", NULL, pred));
+    set_model_vis(R_ALICE, "alice-open", "class");
+    json_decref(must(R_ANON, 404, "GET", "/v2/models/alice-open", NULL, NULL));
+    set_model_vis(R_ALICE, "alice-open", "public");
+    json_decref(must(R_ANON, 200, "POST", "/v1/models/alice-open:predict", NULL, pred));
+    json_decref(must(R_ANON, 200, "GET", "/v2/models/alice-open", NULL, NULL));
+    snprintf(path, sizeof path, "/api/v1/runs/%s", run); /* its run shows with it */
+    json_decref(must(R_ANON, 200, "GET", path, NULL, NULL));
+    json_t *l = must(R_ANON, 200, "GET", "/api/v1/models", NULL, NULL);
+    assert_true(listed(l, "name", "alice-open"));
+    assert_false(listed(l, "visibility", "class"));
+    assert_false(listed(l, "visibility", "private"));
+    json_decref(l);
+    l = must(R_ANON, 200, "GET", "/api/v1/datasets", NULL, NULL);
+    assert_int_equal(json_integer_value(json_object_get(l, "total")), 0); /* none is public */
+    json_decref(l);
+    json_decref(must(R_ANON, 401, "GET", "/metrics", NULL, NULL));
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -670,6 +702,7 @@ int main(void)
         cmocka_unit_test(class_dataset_trainable_rows_hidden),
         cmocka_unit_test(model_name_owned_by_someone_else),
         cmocka_unit_test(restart_keeps_ownership),
+        cmocka_unit_test(public_models_for_anonymous),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
