@@ -16,6 +16,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -43,6 +44,17 @@ struct store {
     store_conn *free_list; /* idle connections */
     int n_open;            /* connections open (idle or borrowed) */
     pthread_mutex_t wmu;   /* held for the whole of every write transaction */
+    /* Class mode: owner and visibility of recently asked model names (store_model_access, on
+     * every request a student makes to a model), valid while no write has committed since they
+     * were read: wgen counts this process's committed write transactions. */
+    _Atomic unsigned long long wgen;
+    pthread_mutex_t amu; /* guards acache */
+    struct store_acache {
+        char name[STORE_NAME_MAX + 1];
+        unsigned long long gen; /* wgen when read; 0: empty */
+        int found;
+        store_access a;
+    } acache[64];
 };
 
 /* One borrowed connection inside one transaction. */

@@ -509,12 +509,33 @@ out:
     return store_tx_end(&t, e, err);
 }
 
+/* The slot of name in s->acache (FNV-1a). */
+static struct store_acache *acache_slot(store *s, const char *name)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 16777619u;
+    return &s->acache[h % (sizeof s->acache / sizeof s->acache[0])];
+}
+
 mlp_err store_model_access(store *s, const char *name, store_access *out)
 {
     store_tx t;
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof *out);
-    if (!name) return MLP_ENOTFOUND;
+    if (!name || strlen(name) > STORE_NAME_MAX) return MLP_ENOTFOUND;
+    /* A cached answer stands while no write has committed since it was read; gen is taken
+     * before the read, so a write racing the read makes the entry stale, never wrong. */
+    struct store_acache *slot = acache_slot(s, name);
+    unsigned long long gen = atomic_load(&s->wgen) + 1; /* + 1: 0 marks an empty slot */
+    int hit = 0, found = 0;
+    pthread_mutex_lock(&s->amu);
+    if (slot->gen == gen && strcmp(slot->name, name) == 0) {
+        hit = 1;
+        found = slot->found;
+        *out = slot->a;
+    }
+    pthread_mutex_unlock(&s->amu);
+    if (hit) return found ? MLP_OK : MLP_ENOTFOUND;
     mlp_err e = store_tx_begin(s, 0, &t, NULL);
     if (e != MLP_OK) return e;
     e = store_prep(&t, NULL, &st, "SELECT " STORE_OWNER_COLS " FROM models x WHERE x.name = ?1",
@@ -524,7 +545,16 @@ mlp_err store_model_access(store *s, const char *name, store_access *out)
     if (r == 1)
         store_owner_from_row(st, 0, &out->owner_id, out->owner, sizeof out->owner, &out->vis);
     sqlite3_finalize(st);
-    return store_tx_end(&t, e, NULL);
+    e = store_tx_end(&t, e, NULL);
+    if (e == MLP_OK || e == MLP_ENOTFOUND) {
+        pthread_mutex_lock(&s->amu);
+        snprintf(slot->name, sizeof slot->name, "%s", name);
+        slot->gen = gen;
+        slot->found = e == MLP_OK;
+        slot->a = *out;
+        pthread_mutex_unlock(&s->amu);
+    }
+    return e;
 }
 
 mlp_err store_model_set_visibility(store *s, const char *name, visibility vis)

@@ -1,8 +1,9 @@
 /* test_access.c — class mode's ownership and visibility rules (server/access.h) as a table over
  * roles, ownership and visibility; every route of api/routes.def carrying a rule that fits what
  * it names; the store's list filters (SQL) agreeing with those rules for every viewer, with
- * ?owner= and paging totals; default visibility by the creator's role; and a model name owned by
- * one student refused to another, at import and at a run's publish. */
+ * ?owner= and paging totals; default visibility by the creator's role; the model-access cache
+ * following every write; and a model name owned by one student refused to another, at import
+ * and at a run's publish. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -372,6 +373,34 @@ static void set_access_round_trips(void **state)
     ds_table_free(t);
 }
 
+/* store_model_access answers from a cache that every committed write invalidates. */
+static void model_access_cache_follows_writes(void **state)
+{
+    fixture *f = *state;
+    store_access a;
+    add_model(f->s, 2, "cached", NULL);
+    for (int i = 0; i < 2; i++) { /* a read, then a hit */
+        assert_int_equal(store_model_access(f->s, "cached", &a), MLP_OK);
+        assert_int_equal(a.vis, VIS_PRIVATE);
+        assert_string_equal(a.owner, "alice");
+    }
+    assert_int_equal(store_model_set_visibility(f->s, "cached", VIS_PUBLIC), MLP_OK);
+    assert_int_equal(store_model_access(f->s, "cached", &a), MLP_OK);
+    assert_int_equal(a.vis, VIS_PUBLIC);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(store_model_access(f->s, "later", &a), MLP_ENOTFOUND);
+    add_model(f->s, 3, "later", NULL);
+    assert_int_equal(store_model_access(f->s, "later", &a), MLP_OK);
+    assert_string_equal(a.owner, "bob");
+    /* deleting the last version deletes the model, and another user may take the name */
+    mlp_error err = {0};
+    assert_int_equal(store_model_version_delete(f->s, "later", 1, &err), MLP_OK);
+    assert_int_equal(store_model_access(f->s, "later", &a), MLP_ENOTFOUND);
+    add_model(f->s, 2, "later", NULL);
+    assert_int_equal(store_model_access(f->s, "later", &a), MLP_OK);
+    assert_string_equal(a.owner, "alice");
+}
+
 static void model_names_belong_to_their_first_publisher(void **state)
 {
     fixture *f = *state;
@@ -437,6 +466,7 @@ int main(void)
         cmocka_unit_test(every_route_has_a_fitting_rule),
         cmocka_unit_test_setup_teardown(lists_agree_with_the_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(set_access_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(model_access_cache_follows_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(model_names_belong_to_their_first_publisher, setup,
                                         teardown),
     };
