@@ -1,6 +1,7 @@
 /* datasets.c — /api/v1/datasets: streaming upload (CSV, JSON, multipart, IDX, gzip; parsed
  * while the body arrives), list, get (columns and statistics), rows (a page capped at
  * --max-body bytes), delete. */
+#include "audit.h"
 #include "config.h"
 #include "guard.h"
 #include "handlers.h"
@@ -425,6 +426,7 @@ void ds_patch(http_req *req, http_resp *resp)
             if ((v = json_object_get(body, ds_patch_fields[i].field)) &&
                 ds_patch_fields[i].fn(req, resp, d.id, v, apply) != 0)
                 goto out;
+    guard_audit_patch(req, "dataset.update", "datasets", d.id, body);
     if (load(req, resp, &d, &cols)) goto out;
     api_json(resp, 200, dataset_to_json(&d, cols));
 out:

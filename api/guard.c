@@ -1,10 +1,12 @@
 /* guard.c — enforcement of the per-route rules (see guard.h; the rules are server/access.h). */
 #include "guard.h"
 
+#include "audit.h"
 #include "problem.h"
 
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *guard_rule_name(route_rule r)
@@ -192,4 +194,14 @@ int guard_check(http_req *req, http_resp *resp)
     api_failf(req, resp, 500, NULL, "route %s %s has no access rule", req->m.rt->method,
               req->m.rt->pattern);
     return -1;
+}
+
+void guard_audit_patch(http_req *req, const char *action, const char *kind, const char *id,
+                       json_t *body)
+{
+    char res[160];
+    snprintf(res, sizeof res, "%s/%s", kind, id);
+    char *detail = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    audit_record(req->app, &req->who, action, res, detail);
+    free(detail);
 }

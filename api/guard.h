@@ -18,6 +18,8 @@
 #include "http.h"
 #include "store.h"
 
+#include <jansson.h>
+
 /* The http_opts.authorize hook: 0 when req may go on, else resp holds the 401, 403 or 404. */
 int guard_check(http_req *req, http_resp *resp);
 /* The rule's name in error details ("dataset-rows"); "missing" for RULE_MISSING. */
@@ -32,5 +34,9 @@ int guard_sees_dataset(const http_req *req, const store_dataset *d);
 int guard_may_publish(http_req *req, http_resp *resp, const char *name, const char *field);
 /* 1 when the caller may see run `id` (access_run); 0 for an unknown or hidden run. */
 int guard_sees_run(http_req *req, const char *id);
+/* Records an applied PATCH in the audit log (server/audit.h): action ("model.update"), the
+ * resource kind/id ("models", "iris") and the fields changed (body, borrowed). */
+void guard_audit_patch(http_req *req, const char *action, const char *kind, const char *id,
+                       json_t *body);
 
 #endif

@@ -4,6 +4,7 @@
  * so export -> import -> predict gives the same numbers. Reads go to the store; every write
  * (import, alias move or delete, version delete) is one call to the models service
  * (server/modelsvc.h), which keeps the model cache consistent. */
+#include "audit.h"
 #include "bundle.h"
 #include "config.h"
 #include "guard.h"
@@ -590,6 +591,7 @@ void models_patch(http_req *req, http_resp *resp)
             if ((v = json_object_get(body, model_patch_fields[i].field)) &&
                 model_patch_fields[i].fn(req, resp, name, v, apply) != 0)
                 goto out;
+    guard_audit_patch(req, "model.update", "models", name, body);
     store_model m;
     mlp_err rc = store_model_get(req->app->store, name, &m, NULL, NULL);
     if (rc == MLP_ENOTFOUND) {

@@ -551,6 +551,11 @@ static void private_model_is_invisible(void **state)
                      "{\"visibility\":\"public\"}"));
     set_model_vis(R_ALICE, "alice-secret", "private");
     json_decref(must(R_BOB, 404, "GET", "/v1/models/alice-secret", NULL, NULL));
+    /* each change is in the audit log, by alice */
+    l = must(R_ADMIN, 200, "GET", "/api/v1/audit?action=model.update&resource=models/alice-secret",
+             NULL, NULL);
+    assert_int_equal(json_integer_value(json_object_get(l, "total")), 2);
+    json_decref(l);
     json_decref(must(R_BOB, 404, "GET", path, NULL, NULL));
     json_decref(must(R_ALICE, 400, "PATCH", "/api/v1/models/alice-secret", NULL,
                      "{\"visibility\":\"everyone\"}"));
