@@ -135,14 +135,17 @@ static int check_model(http_req *req, http_resp *resp, route_rule rule)
     if (rule == RULE_MODEL_PUBLISH) return guard_may_publish(req, resp, name, NULL);
     store_access a;
     mlp_err rc = store_model_access(req->app->store, name, &a);
-    if (rc == MLP_ENOTFOUND) return 0; /* the handler's own 404, in its family's style */
-    if (rc) {
+    if (rc && rc != MLP_ENOTFOUND) {
         api_fail(req, resp, rc, NULL);
         return -1;
     }
-    access_verdict v = rule == RULE_MODEL_SEE ? access_see(&req->who, a.owner_id, a.vis)
-                                              : access_change(&req->who, a.owner_id, a.vis);
-    if (v == ACCESS_HIDDEN) { /* the answer of an unknown model (api/infer_tfs.c, models.c) */
+    access_verdict v = rc == MLP_ENOTFOUND      ? ACCESS_HIDDEN
+                       : rule == RULE_MODEL_SEE ? access_see(&req->who, a.owner_id, a.vis)
+                                                : access_change(&req->who, a.owner_id, a.vis);
+    if (v == ACCESS_HIDDEN) {
+        /* One answer, in the route family's style, for a model that does not exist and one the
+         * caller may not see (the handlers' own 404s name versions and aliases, which would
+         * tell the two apart). */
         api_failf(req, resp, 404, NULL, "no model named '%s'", name);
         return -1;
     }

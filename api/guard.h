@@ -7,8 +7,9 @@
  * change, both naming the rule.
  *
  * Staff and admin pass every rule but RULE_ADMIN without a store lookup (so flag keys and an
- * open server pay nothing). A name that is not valid, or a resource that does not exist for
- * such callers, is left to the handler's own answer.
+ * open server pay nothing), and get the handlers' own answers. For everyone else a resource
+ * that does not exist gets the same 404 as one they may not see; a name that is not valid is
+ * left to the handler's 400.
  *
  * Owns: nothing. Threading: reentrant (reads the store). */
 #ifndef GUARD_H
