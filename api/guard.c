@@ -71,8 +71,9 @@ int guard_sees_run(http_req *req, const char *id)
            ACCESS_OK;
 }
 
-/* Answers 404 (hidden, or absent) or 403 (denied) for verdict v on `what` ("dataset 'ds_7'"),
- * owned by owner. Returns 0 for ACCESS_OK. */
+/* Answers 404 (hidden, or absent) or 403 (denied, `denied` saying who may) for verdict v on the
+ * `kind` ("dataset") named id, owned by user `owner`, naming the route's rule. 0 for ACCESS_OK,
+ * else -1. */
 static int answer(http_req *req, http_resp *resp, access_verdict v, const char *kind,
                   const char *id, const char *owner, const char *denied)
 {
