@@ -9,6 +9,7 @@
 #include "config.h"
 #include "cpusched.h"
 #include "events.h"
+#include "guard.h"
 #include "http.h"
 #include "infer.h"
 #include "jobs.h"
@@ -165,7 +166,8 @@ int main(int argc, char **argv)
                     .keys = keys,
                     .public_predict = cfg.public_predict,
                     .cors_origins = cfg.cors_origins,
-                    .rate = rate};
+                    .rate = rate,
+                    .authorize = guard_check};
     char ebuf[256];
     if (http_start(&ho, &a, &srv, ebuf, sizeof ebuf) != 0) {
         fprintf(stderr, "mlpd: %s\n", ebuf);

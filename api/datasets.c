@@ -1,7 +1,9 @@
 /* datasets.c — /api/v1/datasets: streaming upload (CSV, JSON, multipart, IDX, gzip; parsed
  * while the body arrives), list, get (columns and statistics), rows (a page capped at
  * --max-body bytes), delete. */
+#include "audit.h"
 #include "config.h"
+#include "guard.h"
 #include "handlers.h"
 #include "ingest.h"
 #include "jsonout.h"
@@ -17,14 +19,42 @@
 
 typedef struct {
     ingest *in;
-    char name[72]; /* from ?name=, or "" */
-    mlp_err rc;    /* first error while feeding */
+    char name[72];  /* from ?name=, or "" */
+    visibility vis; /* from ?visibility= when has_vis, else the owner's default */
+    int has_vis, rows_visible;
+    mlp_err rc; /* first error while feeding */
     mlp_error err;
 } upload;
 
 static json_t *num(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* Adds owner, visibility and rows_visible of d to o; returns o. */
+static json_t *ds_access_json(json_t *o, const store_dataset *d)
+{
+    json_object_set_new(o, "owner", json_string(d->owner));
+    json_object_set_new(o, "visibility", json_string(access_vis_name(d->vis)));
+    json_object_set_new(o, "rows_visible", json_boolean(d->rows_visible));
+    return o;
+}
+
+/* ?visibility= and ?rows_visible= of an upload into u; answers 400 and returns -1 when bad. */
+static int up_access(http_req *req, http_resp *resp, upload *u)
+{
+    const char *v = http_query(req, "visibility"), *rv = http_query(req, "rows_visible");
+    if (v && access_vis_parse(v, &u->vis) != MLP_OK) {
+        api_failf(req, resp, 400, "visibility", "visibility must be private, class or public");
+        return -1;
+    }
+    u->has_vis = v != NULL;
+    if (rv && strcmp(rv, "true") != 0 && strcmp(rv, "false") != 0) {
+        api_failf(req, resp, 400, "rows_visible", "rows_visible must be true or false");
+        return -1;
+    }
+    u->rows_visible = rv && strcmp(rv, "true") == 0;
+    return 0;
 }
 
 static json_t *dataset_to_json(const store_dataset *d, const ds_table *cols)
@@ -46,9 +76,11 @@ static json_t *dataset_to_json(const store_dataset *d, const ds_table *cols)
         }
         json_array_append_new(c, o);
     }
-    return json_pack("{s:s, s:s, s:I, s:i, s:I, s:s, s:s, s:o}", "id", d->id, "name", d->name,
-                     "rows", (json_int_t)d->rows, "cols", d->cols, "bytes", (json_int_t)d->bytes,
-                     "sha256", d->sha256, "created_at", d->created_at, "columns", c);
+    return ds_access_json(json_pack("{s:s, s:s, s:I, s:i, s:I, s:s, s:s, s:o}", "id", d->id, "name",
+                                    d->name, "rows", (json_int_t)d->rows, "cols", d->cols, "bytes",
+                                    (json_int_t)d->bytes, "sha256", d->sha256, "created_at",
+                                    d->created_at, "columns", c),
+                          d);
 }
 
 /* The caller's storage_bytes quota and use (server/quota.h): the ingest refuses an upload that
@@ -102,6 +134,10 @@ static int up_begin(http_req *req, http_resp *resp)
         return -1;
     }
     if (name) snprintf(u->name, sizeof u->name, "%s", name);
+    if (up_access(req, resp, u)) {
+        free(u);
+        return -1;
+    }
     mlp_err rc = ingest_new(http_header(req, "Content-Type"), http_header(req, "Content-Encoding"),
                             &o, &u->in, &err);
     if (rc) {
@@ -169,7 +205,8 @@ void ds_create(http_req *req, http_resp *resp)
     store_dataset d;
     long long limit = 0, used = 0;
     if (ds_storage_quota(req, resp, &limit, &used) != 0) goto out;
-    rc = store_dataset_create_owned(req->app->store, name, t, req->who.id, limit, &d, &err);
+    rc = store_dataset_create_as(req->app->store, req->who.id, u->has_vis ? &u->vis : NULL,
+                                 u->rows_visible, limit, name, t, &d, &err);
     if (rc) {
         api_fail(req, resp, rc, &err);
         goto out;
@@ -191,7 +228,8 @@ void ds_list(http_req *req, http_resp *resp)
     store_dataset *items = NULL;
     int n = 0;
     long total = 0;
-    mlp_err rc = store_dataset_list(req->app->store, limit, offset, &items, &n, &total);
+    store_view view = guard_view(req);
+    mlp_err rc = store_dataset_list_for(req->app->store, &view, limit, offset, &items, &n, &total);
     if (rc) {
         api_fail(req, resp, rc, NULL);
         return;
@@ -202,7 +240,7 @@ void ds_list(http_req *req, http_resp *resp)
                               items[i].name, "rows", (json_int_t)items[i].rows, "cols",
                               items[i].cols, "bytes", (json_int_t)items[i].bytes, "sha256",
                               items[i].sha256, "created_at", items[i].created_at);
-        json_array_append_new(arr, o);
+        json_array_append_new(arr, ds_access_json(o, &items[i]));
     }
     free(items);
     api_json(resp, 200, json_pack("{s:o, s:I}", "items", arr, "total", (json_int_t)total));
@@ -349,4 +387,71 @@ void ds_delete(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, &err);
     else
         resp_take(resp, 204, NULL, NULL, 0);
+}
+
+/* PATCH /api/v1/datasets/{id}: a dispatcher over the fields that may change, each checked (apply
+ * 0) and then applied (apply 1) by its own function, so a bad field changes nothing. Who may
+ * call it is the route's rule (dataset-change). */
+typedef int (*ds_patch_fn)(http_req *req, http_resp *resp, const char *id, json_t *v, int apply);
+
+static int patch_visibility(http_req *req, http_resp *resp, const char *id, json_t *v, int apply)
+{
+    visibility vis;
+    if (!json_is_string(v) || access_vis_parse(json_string_value(v), &vis) != MLP_OK) {
+        api_failf(req, resp, 400, "visibility", "visibility must be private, class or public");
+        return -1;
+    }
+    mlp_err rc = apply ? store_dataset_set_access(req->app->store, id, &vis, NULL) : MLP_OK;
+    if (rc) api_fail(req, resp, rc, NULL);
+    return rc ? -1 : 0;
+}
+
+static int patch_rows_visible(http_req *req, http_resp *resp, const char *id, json_t *v, int apply)
+{
+    if (!json_is_boolean(v)) {
+        api_failf(req, resp, 400, "rows_visible", "rows_visible must be true or false");
+        return -1;
+    }
+    int rv = json_is_true(v);
+    mlp_err rc = apply ? store_dataset_set_access(req->app->store, id, NULL, &rv) : MLP_OK;
+    if (rc) api_fail(req, resp, rc, NULL);
+    return rc ? -1 : 0;
+}
+
+static const struct {
+    const char *field;
+    ds_patch_fn fn;
+} ds_patch_fields[] = {{"visibility", patch_visibility}, {"rows_visible", patch_rows_visible}};
+
+void ds_patch(http_req *req, http_resp *resp)
+{
+    store_dataset d;
+    ds_table *cols = NULL;
+    if (load(req, resp, &d, NULL)) return;
+    json_t *body = api_body_object(req, resp);
+    if (!body) return;
+    const size_t nf = sizeof ds_patch_fields / sizeof ds_patch_fields[0];
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        size_t i = 0;
+        while (i < nf && strcmp(key, ds_patch_fields[i].field) != 0) i++;
+        if (i == nf) {
+            api_failf(req, resp, 400, key,
+                      "%s cannot be changed (fields: visibility, rows_visible)", key);
+            goto out;
+        }
+    }
+    for (int apply = 0; apply < 2; apply++)
+        for (size_t i = 0; i < nf; i++)
+            if ((v = json_object_get(body, ds_patch_fields[i].field)) &&
+                ds_patch_fields[i].fn(req, resp, d.id, v, apply) != 0)
+                goto out;
+    guard_audit_patch(req, "dataset.update", "datasets", d.id, body);
+    if (load(req, resp, &d, &cols)) goto out;
+    api_json(resp, 200, dataset_to_json(&d, cols));
+out:
+    ds_table_free(cols);
+    json_decref(body);
 }

@@ -9,7 +9,7 @@
 #include "http.h"
 #include "router.h"
 
-#define ROUTE(method, pattern, fn, scope, family, flags, upload)                                   \
+#define ROUTE(method, pattern, fn, scope, rule, family, flags, upload)                             \
     void fn(struct http_req *req, struct http_resp *resp);
 #include "routes.def"
 #undef ROUTE

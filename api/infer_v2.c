@@ -794,7 +794,9 @@ void v2_repo_index(http_req *req, http_resp *resp)
     if (!(arr = json_array())) goto nomem;
     for (int offset = 0;; offset += V2_INDEX_PAGE) {
         long total = 0;
-        mlp_err rc = store_model_list(req->app->store, V2_INDEX_PAGE, offset, &items, &n, &total);
+        store_view view = {&req->who, NULL}; /* only the models the caller sees (model-see) */
+        mlp_err rc =
+            store_model_list_for(req->app->store, &view, V2_INDEX_PAGE, offset, &items, &n, &total);
         if (rc) {
             api_fail(req, resp, rc, NULL);
             goto out;

@@ -4,8 +4,10 @@
  * so export -> import -> predict gives the same numbers. Reads go to the store; every write
  * (import, alias move or delete, version delete) is one call to the models service
  * (server/modelsvc.h), which keeps the model cache consistent. */
+#include "audit.h"
 #include "bundle.h"
 #include "config.h"
+#include "guard.h"
 #include "handlers.h"
 #include "jsonout.h"
 #include "modelsvc.h"
@@ -28,8 +30,9 @@ static json_t *model_to_json(const store_model *m)
     for (int i = 0; i < m->n_versions; i++) json_array_append_new(v, json_integer(m->versions[i]));
     for (int i = 0; i < m->n_aliases; i++)
         json_object_set_new(al, m->aliases[i].alias, json_integer(m->aliases[i].version));
-    return json_pack("{s:s, s:i, s:o, s:o}", "name", m->name, "latest_version", m->latest_version,
-                     "versions", v, "aliases", al);
+    return json_pack("{s:s, s:i, s:o, s:o, s:s, s:s}", "name", m->name, "latest_version",
+                     m->latest_version, "versions", v, "aliases", al, "owner", m->owner,
+                     "visibility", access_vis_name(m->vis));
 }
 
 static json_t *version_to_json(const store_model_version *v)
@@ -54,7 +57,8 @@ void models_list(http_req *req, http_resp *resp)
     store_model *items = NULL;
     int n = 0;
     long total = 0;
-    mlp_err rc = store_model_list(req->app->store, limit, offset, &items, &n, &total);
+    store_view view = guard_view(req);
+    mlp_err rc = store_model_list_for(req->app->store, &view, limit, offset, &items, &n, &total);
     if (rc) {
         api_fail(req, resp, rc, NULL);
         return;
@@ -516,8 +520,13 @@ void models_import(http_req *req, http_resp *resp)
         }
     }
     int version = 0;
-    rc = modelsvc_import(req->app->store, req->app->reg, name, n, nf, fn, nl, lb,
-                         meta_s ? meta_s : "{}", &version);
+    rc = modelsvc_import_as(req->app->store, req->app->reg, req->who.id, name, n, nf, fn, nl, lb,
+                            meta_s ? meta_s : "{}", &version, &err);
+    if (rc == MLP_ECONFLICT) { /* the name became someone else's since guard_check */
+        api_failf(req, resp, 403, NULL, "%s (rule %s)", err.msg,
+                  guard_rule_name(RULE_MODEL_PUBLISH));
+        goto out;
+    }
     if (rc) {
         api_fail(req, resp, rc, NULL);
         goto out;
@@ -542,4 +551,70 @@ out:
     free(meta_s);
     net_free(n);
     json_decref(doc);
+}
+
+/* PATCH /api/v1/models/{name}: {"visibility": "private" | "class" | "public"}. Who may call it
+ * is the route's rule (model-change). Each field is checked by its own function before any is
+ * applied, so a bad field changes nothing. */
+static int patch_visibility(http_req *req, http_resp *resp, const char *name, json_t *v, int apply)
+{
+    visibility vis;
+    if (!json_is_string(v) || access_vis_parse(json_string_value(v), &vis) != MLP_OK) {
+        api_failf(req, resp, 400, "visibility", "visibility must be private, class or public");
+        return -1;
+    }
+    if (!apply) return 0;
+    mlp_err rc = store_model_set_visibility(req->app->store, name, vis);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+typedef int (*model_patch_fn)(http_req *req, http_resp *resp, const char *name, json_t *v,
+                              int apply);
+static const struct {
+    const char *field;
+    model_patch_fn fn;
+} model_patch_fields[] = {{"visibility", patch_visibility}};
+
+void models_patch(http_req *req, http_resp *resp)
+{
+    const char *name = name_param(req, resp);
+    if (!name) return;
+    json_t *body = api_body_object(req, resp);
+    if (!body) return;
+    const size_t nf = sizeof model_patch_fields / sizeof model_patch_fields[0];
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        size_t i = 0;
+        while (i < nf && strcmp(key, model_patch_fields[i].field) != 0) i++;
+        if (i == nf) {
+            api_failf(req, resp, 400, key, "%s cannot be changed (fields: visibility)", key);
+            goto out;
+        }
+    }
+    for (int apply = 0; apply < 2; apply++)
+        for (size_t i = 0; i < nf; i++)
+            if ((v = json_object_get(body, model_patch_fields[i].field)) &&
+                model_patch_fields[i].fn(req, resp, name, v, apply) != 0)
+                goto out;
+    guard_audit_patch(req, "model.update", "models", name, body);
+    store_model m;
+    mlp_err rc = store_model_get(req->app->store, name, &m, NULL, NULL);
+    if (rc == MLP_ENOTFOUND) {
+        api_failf(req, resp, 404, NULL, "no model named '%s'", name);
+        goto out;
+    }
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        goto out;
+    }
+    api_json(resp, 200, model_to_json(&m));
+    store_model_clear(&m);
+out:
+    json_decref(body);
 }

@@ -13,6 +13,7 @@
  * Every series is one <polyline class="series" data-series=… data-run=…> with one point per
  * epoch (tests count them). Every text taken from the store is XML-escaped.
  * Threading: reentrant; everything is per request. */
+#include "guard.h"
 #include "handlers.h"
 #include "plot.h"
 #include "runs.h"
@@ -510,6 +511,7 @@ static void plot_compare(http_req *req, http_resp *resp, const store_run *base, 
     if (compare_ids(req, resp, base->id, list, ids, &n_ids)) return;
     for (int i = 0; i < n_ids; i++) {
         mlp_err rc = store_run_get(req->app->store, ids[i], &runs[i]);
+        if (rc == MLP_OK && !guard_sees_run(req, ids[i])) rc = MLP_ENOTFOUND; /* run-see */
         if (rc == MLP_ENOTFOUND) {
             api_failf(req, resp, 404, "compare", "compare: no run '%s'", ids[i]);
             goto out;

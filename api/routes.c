@@ -4,8 +4,8 @@
 #include "handlers.h"
 
 const route route_table[] = {
-#define ROUTE(method, pattern, fn, scope, family, flags, upload)                                   \
-    {#method, pattern, fn, scope, family, flags, upload, #fn},
+#define ROUTE(method, pattern, fn, scope, rule, family, flags, upload)                             \
+    {#method, pattern, fn, scope, family, flags, upload, #fn, rule},
 #include "routes.def"
 #undef ROUTE
 };

@@ -2,6 +2,7 @@
  * validate only, list, get, cancel, delete, metrics history. */
 #include "config.h"
 #include "events.h"
+#include "guard.h"
 #include "handlers.h"
 #include "jsonout.h"
 #include "problem.h"
@@ -43,6 +44,7 @@ static json_t *run_fields(const store_run *r)
         req ? json_incref(json_object_get(req, "features")) : json_null(), "validation",
         req ? json_incref(json_object_get(req, "validation")) : json_null());
     json_decref(req);
+    json_object_set_new(o, "owner", json_string(r->owner));
     json_object_set_new(o, "cancel_requested", json_boolean(r->cancel_requested));
     if (r->status == RUN_QUEUED && r->wait_reason[0]) /* a quota holds it (server/quota.h) */
         json_object_set_new(o, "reason", json_string(r->wait_reason));
@@ -113,6 +115,7 @@ json_t *runs_check_body(http_req *req, http_resp *resp, json_t *body, runspec *r
     }
     store_dataset info;
     mlp_err rc = store_dataset_get(req->app->store, json_string_value(ds), &info, &cols);
+    if (rc == MLP_OK && !guard_sees_dataset(req, &info)) rc = MLP_ENOTFOUND;
     if (rc == MLP_ENOTFOUND) {
         api_failf(req, resp, 404, "dataset_id", "dataset_id: no dataset '%s'",
                   json_string_value(ds));
@@ -127,11 +130,21 @@ json_t *runs_check_body(http_req *req, http_resp *resp, json_t *body, runspec *r
         api_fail(req, resp, rc, &err);
         goto out;
     }
+    if (guard_may_publish(req, resp, rs->model_name, "model_name")) {
+        json_decref(norm);
+        norm = NULL;
+        goto out;
+    }
     store_dataset vinfo;
     memset(&vinfo, 0, sizeof vinfo);
     if (rs->val_dataset_id[0]) {
         ds_table *vcols = NULL;
         rc = store_dataset_get(req->app->store, rs->val_dataset_id, &vinfo, &vcols);
+        if (rc == MLP_OK && !guard_sees_dataset(req, &vinfo)) {
+            ds_table_free(vcols);
+            vcols = NULL;
+            rc = MLP_ENOTFOUND;
+        }
         if (rc == MLP_ENOTFOUND) {
             api_failf(req, resp, 404, "validation.dataset_id",
                       "validation.dataset_id: no dataset '%s'", rs->val_dataset_id);
@@ -287,8 +300,10 @@ void runs_list(http_req *req, http_resp *resp)
     store_run *items = NULL;
     int n = 0;
     long total = 0;
-    mlp_err rc = store_run_list(req->app->store, st ? &state : NULL, http_query(req, "experiment"),
-                                http_query(req, "model_name"), limit, offset, &items, &n, &total);
+    store_view view = guard_view(req);
+    mlp_err rc = store_run_list_for(req->app->store, &view, st ? &state : NULL,
+                                    http_query(req, "experiment"), http_query(req, "model_name"),
+                                    limit, offset, &items, &n, &total);
     if (rc) {
         api_fail(req, resp, rc, NULL);
         return;

@@ -313,6 +313,10 @@ static int check_access(http_server *s, http_req *r)
             return -1;
         }
     }
+    if (s->o.authorize && s->o.authorize(r, &r->resp) != 0) {
+        r->have_resp = 1;
+        return -1;
+    }
     return check_predict_quota(s, r);
 }
 

@@ -129,6 +129,10 @@ typedef struct {
     int public_predict;           /* anonymous callers may use SCOPE_PREDICT routes */
     const char *cors_origins;     /* ','-joined allow-list, "*" = any, NULL/"" = no CORS */
     struct rl *rate;              /* borrowed; per-caller limit on POST predict routes, or NULL */
+    /* The route's rule (route.rule) for req->who, right after the scope check and before any
+     * body is read: 0 when the request may go on, else resp is filled (404 or 403). Set by main
+     * to guard_check (api/guard.h); NULL checks nothing. */
+    int (*authorize)(http_req *req, http_resp *resp);
 } http_opts;
 
 /* Starts listening. *out new. The bound port is available from http_port. */

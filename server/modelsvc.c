@@ -10,14 +10,22 @@ mlp_err modelsvc_import(store *s, registry *reg, const char *name, const net *n,
                         char *const *features, int n_labels, char *const *labels,
                         const char *meta_json, int *version)
 {
+    return modelsvc_import_as(s, reg, USER_BOOTSTRAP_ID, name, n, n_features, features, n_labels,
+                              labels, meta_json, version, NULL);
+}
+
+mlp_err modelsvc_import_as(store *s, registry *reg, long long owner_id, const char *name,
+                           const net *n, int n_features, char *const *features, int n_labels,
+                           char *const *labels, const char *meta_json, int *version, mlp_error *err)
+{
     assert(s && reg && name && n && meta_json && version);
     const net_spec *sp = net_get_spec(n);
     void *blob = NULL;
     size_t len = 0;
     mlp_err rc = bundle_encode(n, n_features, features, n_labels, labels, &blob, &len);
     if (rc) goto out;
-    rc = store_model_add_version(s, name, "", task_name(sp->task), sp->n_in, sp->n_out, meta_json,
-                                 blob, len, version);
+    rc = store_model_add_version_as(s, owner_id, name, "", task_name(sp->task), sp->n_in, sp->n_out,
+                                    meta_json, blob, len, version, err);
     if (rc) goto out;
     reg_invalidate(reg, name);
 out:

@@ -33,6 +33,13 @@
 mlp_err modelsvc_import(store *s, registry *reg, const char *name, const net *n, int n_features,
                         char *const *features, int n_labels, char *const *labels,
                         const char *meta_json, int *version);
+/* The same, published by user owner_id (store_model_add_version_as: a new name becomes theirs;
+ * MLP_ECONFLICT with err->msg naming the owner when they may not publish to it). err may be
+ * NULL. modelsvc_import publishes as the bootstrap admin. */
+mlp_err modelsvc_import_as(store *s, registry *reg, long long owner_id, const char *name,
+                           const net *n, int n_features, char *const *features, int n_labels,
+                           char *const *labels, const char *meta_json, int *version,
+                           mlp_error *err);
 
 /* Ends run `run_id` as succeeded and publishes its model version atomically (store_run_succeed:
  * same arguments, same errors, MLP_ECANCELLED when a cancel was stored first); on success the

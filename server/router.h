@@ -23,6 +23,31 @@
 /* Who may call a route (API.md, Security): each scope includes the ones after it. */
 typedef enum { SCOPE_NONE = 0, SCOPE_PREDICT, SCOPE_TRAIN, SCOPE_ADMIN } route_scope;
 
+/* Who may act on what a route names, in class mode (server/access.h states the rules; the
+ * api/ layer enforces them once per request through http_opts.authorize, after the scope).
+ * Every route has one: RULE_MISSING (0) in a table is a defect that tests/api/test_openapi.c
+ * and tests/e2e/test_access.c refuse. "Seen" and "changed" are access_see and access_change;
+ * what the caller may not see answers 404, what it sees but may not change 403. */
+typedef enum {
+    RULE_MISSING = 0,
+    RULE_OPEN,           /* whoever the scope lets in */
+    RULE_LIST,           /* whoever the scope lets in; the handler lists only what they see */
+    RULE_USER,           /* a signed-in user of any role (POST /runs: its datasets must be seen
+                            and its model_name changeable, checked by the handler) */
+    RULE_STAFF,          /* staff or admin */
+    RULE_ADMIN,          /* admin */
+    RULE_DATASET_SEE,    /* {id}: a dataset the caller sees */
+    RULE_DATASET_ROWS,   /* {id}: ... whose raw rows it may read (access_rows) */
+    RULE_DATASET_CHANGE, /* {id}: a dataset the caller may change */
+    RULE_RUN_SEE,        /* {id}: a run the caller sees (access_run) */
+    RULE_RUN_CHANGE,     /* {id}: a run the caller may cancel or delete */
+    RULE_MODEL_SEE,      /* {name}: a model the caller sees (an unknown name: the handler's 404) */
+    RULE_MODEL_CHANGE,   /* {name}: a model the caller may change */
+    RULE_MODEL_PUBLISH   /* {name}: a new name, or a model the caller may change; else 403
+                            naming its owner */
+} route_rule;
+#define RULE_COUNT ((int)RULE_MODEL_PUBLISH + 1)
+
 /* Error body style of a route family. */
 typedef enum {
     FAM_PLAIN = 0, /* /healthz, /metrics, / */
@@ -54,6 +79,7 @@ typedef struct {
     unsigned flags; /* ROUTE_UPLOAD */
     const route_upload *upload;
     const char *name; /* handler name, for logs and metrics labels */
+    route_rule rule;  /* class mode's per-route rule */
 } route;
 
 typedef struct {

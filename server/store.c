@@ -304,6 +304,7 @@ mlp_err store_tx_end(store_tx *t, mlp_err e, mlp_error *err)
         if (rc != SQLITE_OK) e = store_db_fail(t->db, rc, err, "cannot commit");
     }
     if (!sqlite3_get_autocommit(t->db)) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+    if (t->write && e == MLP_OK) atomic_fetch_add(&t->s->wgen, 1); /* store_model_access cache */
     pool_put(t->s, t->c);
     if (t->write) pthread_mutex_unlock(&t->s->wmu);
     memset(t, 0, sizeof *t);
@@ -496,6 +497,7 @@ mlp_err store_open(const char *data_dir, store **out, mlp_error *err)
     s->lock_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->wmu, NULL);
+    pthread_mutex_init(&s->amu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->dir = strdup(data_dir);
     s->db_path = path_join(data_dir, "mlpd.db");
@@ -566,6 +568,7 @@ void store_close(store *s)
     if (s->lock_fd >= 0) close(s->lock_fd);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->wmu);
+    pthread_mutex_destroy(&s->amu);
     pthread_mutex_destroy(&s->mu);
     free(s->dir);
     free(s->db_path);

@@ -15,6 +15,10 @@
  * JSON-valued fields (request_json, meta_json) are opaque text to the store: api/ renders and
  * parses them. Ids are strings: "ds_N", "run_N".
  *
+ * Class mode: every dataset, run and model has an owner (a users.id, with the user's name read
+ * back), datasets and models a visibility; the lists can be seen through a caller (store_view),
+ * filtered in SQL by the rules of server/access.h. See the blocks at the end.
+ *
  * Owns: the database connections and files. Returned structs and arrays are new: free them with
  * the matching *_free function. Strings inside them belong to the struct.
  * Names (dataset, model, alias, experiment) are at most 71 bytes and tasks at most 15: longer
@@ -29,6 +33,7 @@
 #ifndef STORE_H
 #define STORE_H
 
+#include "access.h"
 #include "dataset.h"
 #include "mlp.h"
 #include "run.h"
@@ -62,6 +67,10 @@ typedef struct {
     long long bytes;     /* size of the float matrix: rows * cols * 4 */
     char sha256[65];     /* hex SHA-256 of the float matrix bytes (little-endian float32) */
     char created_at[32]; /* RFC 3339 UTC, "2026-11-28T23:10:09Z" */
+    long long owner_id;  /* users.id of its owner (access.h) */
+    char owner[USER_NAME_MAX + 1]; /* that user's name */
+    visibility vis;
+    int rows_visible; /* 1 when whoever sees it may read its rows (access_rows) */
 } store_dataset;
 
 /* Stores t (columns with stats and levels, and the data) durably under a new id. A full disk
@@ -104,6 +113,7 @@ typedef struct {
     int resumed_from_epoch; /* checkpointed epoch the last resume started after; 0 when none */
     long long owner_id;     /* users.id of the user who created it (user.h) */
     char wait_reason[256];  /* why a queued run waits for a quota; "" otherwise */
+    char owner[USER_NAME_MAX + 1]; /* that user's name */
 } store_run;
 void store_run_clear(store_run *r); /* frees owned strings; NULL-tolerant */
 void store_runs_free(store_run *items, int n);
@@ -194,6 +204,9 @@ typedef struct {
     int n_versions;
     store_alias *aliases; /* owned */
     int n_aliases;
+    long long owner_id; /* users.id of the user who first published the name (access.h) */
+    char owner[USER_NAME_MAX + 1]; /* that user's name */
+    visibility vis;
 } store_model;
 /* Frees an array of n models from store_model_list (NULL or n <= 0: nothing). */
 void store_models_free(store_model *m, int n);
@@ -310,6 +323,63 @@ mlp_err store_run_create_quota(store *s, store_run *r, int max_queued, const sto
 mlp_err store_dataset_create_owned(store *s, const char *name, const ds_table *t,
                                    long long owner_id, long long storage_limit, store_dataset *out,
                                    mlp_error *err);
+/* ---- class mode: owners and visibility (server/access.h states the rules) ----
+ * Every dataset, run and model has an owner; datasets and models a visibility. The functions
+ * above that create without naming an owner act for the bootstrap admin (USER_BOOTSTRAP_ID).
+ * A new dataset or model gets its owner's default visibility (access_default_vis of the
+ * owner's role) unless told otherwise. Owner names come from the users table. */
+
+/* Who is listing: viewer NULL lists everything; else only what access_see (datasets, models)
+ * or access_run (runs) lets viewer see. owner (a user name, NULL for any) keeps that user's
+ * items only (an unknown name lists nothing). Both borrowed for the call. */
+typedef struct {
+    const principal *viewer;
+    const char *owner;
+} store_view;
+
+/* What the rules of access.h need about one resource. */
+typedef struct {
+    long long owner_id;
+    char owner[USER_NAME_MAX + 1];
+    visibility vis;   /* VIS_PRIVATE for a run (runs have no visibility of their own) */
+    int rows_visible; /* datasets only */
+} store_access;
+
+/* store_dataset_create, owned by owner_id with visibility vis (NULL: the owner's default) and
+ * rows_visible, refused with MLP_ENOSPC when storage_limit > 0 and the owner's stored bytes
+ * would pass it (store_dataset_create_owned). MLP_EINVAL when owner_id names no user. */
+mlp_err store_dataset_create_as(store *s, long long owner_id, const visibility *vis,
+                                int rows_visible, long long storage_limit, const char *name,
+                                const ds_table *t, store_dataset *out, mlp_error *err);
+/* The lists above, seen through v (may be NULL: everything). Totals count the same rows. */
+mlp_err store_dataset_list_for(store *s, const store_view *v, int limit, int offset,
+                               store_dataset **items, int *n, long *total);
+mlp_err store_run_list_for(store *s, const store_view *v, const run_state *status,
+                           const char *experiment, const char *model_name, int limit, int offset,
+                           store_run **items, int *n, long *total);
+mlp_err store_model_list_for(store *s, const store_view *v, int limit, int offset,
+                             store_model **items, int *n, long *total);
+/* Owner and visibility of a dataset or a model. MLP_ENOTFOUND. */
+mlp_err store_dataset_access(store *s, const char *id, store_access *out);
+mlp_err store_model_access(store *s, const char *name, store_access *out);
+/* A run's owner in *run and, in *model, the owner and visibility of the model named by its
+ * model_name (*has_model 0 when no such model exists). MLP_ENOTFOUND for an unknown run. */
+mlp_err store_run_access(store *s, const char *id, store_access *run, int *has_model,
+                         store_access *model);
+/* Changes a dataset's visibility and/or rows_visible (NULL: unchanged). MLP_ENOTFOUND. */
+mlp_err store_dataset_set_access(store *s, const char *id, const visibility *vis,
+                                 const int *rows_visible);
+/* Changes a model's visibility. MLP_ENOTFOUND. */
+mlp_err store_model_set_visibility(store *s, const char *name, visibility vis);
+/* store_model_add_version for an import by owner_id: a new name is created owned by owner_id
+ * with its default visibility. A name that exists and that owner_id may not change (access.h:
+ * it is not the owner, staff or admin) is MLP_ECONFLICT with err->msg naming the owner, checked
+ * in the same transaction as the insert. A run's success (store_run_succeed) makes the same
+ * check for the run's owner. */
+mlp_err store_model_add_version_as(store *s, long long owner_id, const char *name,
+                                   const char *run_id, const char *task, int input_dim,
+                                   int output_dim, const char *meta_json, const void *blob,
+                                   size_t blob_len, int *version, mlp_error *err);
 
 /* ---- users, API keys and the audit log (class mode; store_users.c) ----
  * Users are named by API.md's naming rule (the api layer checks it); user 1 is the bootstrap

@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DS_COLS_SQL "SELECT id, name, rows, cols, bytes, sha256, created_at FROM datasets"
+#define DS_COLS_SQL                                                                                \
+    "SELECT x.id, x.name, x.rows, x.cols, x.bytes, x.sha256, x.created_at, " STORE_OWNER_COLS      \
+    ", x.rows_visible FROM datasets x"
 
 static void ds_from_row(sqlite3_stmt *st, store_dataset *d)
 {
@@ -27,12 +29,14 @@ static void ds_from_row(sqlite3_stmt *st, store_dataset *d)
     d->bytes = sqlite3_column_int64(st, 4);
     store_col_str(st, 5, d->sha256, sizeof d->sha256);
     store_col_str(st, 6, d->created_at, sizeof d->created_at);
+    store_owner_from_row(st, 7, &d->owner_id, d->owner, sizeof d->owner, &d->vis);
+    d->rows_visible = sqlite3_column_int(st, 10);
 }
 
 static mlp_err ds_get_tx(store_tx *t, long long id, store_dataset *out, mlp_error *err)
 {
     sqlite3_stmt *st = NULL;
-    mlp_err e = store_prep(t, err, &st, DS_COLS_SQL " WHERE id = ?1", "I", id);
+    mlp_err e = store_prep(t, err, &st, DS_COLS_SQL " WHERE x.id = ?1", "I", id);
     if (e != MLP_OK) return e;
     int r = store_step(t, st, &e, err);
     if (r == 1)
@@ -198,13 +202,22 @@ static mlp_err ds_insert_meta(store_tx *t, long long id, const ds_table *tb, mlp
 mlp_err store_dataset_create(store *s, const char *name, const ds_table *t, store_dataset *out,
                              mlp_error *err)
 {
-    return store_dataset_create_owned(s, name, t, 1, 0, out, err);
+    return store_dataset_create_as(s, USER_BOOTSTRAP_ID, NULL, 0, 0, name, t, out, err);
 }
 
 mlp_err store_dataset_create_owned(store *s, const char *name, const ds_table *t,
                                    long long owner_id, long long storage_limit, store_dataset *out,
                                    mlp_error *err)
 {
+    return store_dataset_create_as(s, owner_id, NULL, 0, storage_limit, name, t, out, err);
+}
+
+mlp_err store_dataset_create_as(store *s, long long owner_id, const visibility *vis,
+                                int rows_visible, long long storage_limit, const char *name,
+                                const ds_table *t, store_dataset *out, mlp_error *err)
+{
+    user_role role = ROLE_NONE;
+    visibility v = VIS_PRIVATE;
     char blob_id[32], sha[F32_SHA_HEX], created[CLOCK_RFC3339_LEN];
     blob_put *bp = NULL;
     int published = 0;
@@ -224,10 +237,15 @@ mlp_err store_dataset_create_owned(store *s, const char *name, const ds_table *t
     long long bytes = (long long)t->rows * t->cols * 4;
     e = store_quota_storage_tx(&x, owner_id, bytes, storage_limit, err);
     if (e != MLP_OK) goto out;
+    e = store_user_role_tx(&x, owner_id, &role);
+    if (e == MLP_ENOTFOUND) e = mlp_fail(err, MLP_EINVAL, "no user with id %lld", owner_id);
+    if (e != MLP_OK) goto out;
+    v = vis ? *vis : access_default_vis(role);
     e = store_exec(&x, err, NULL,
-                   "INSERT INTO datasets (name, rows, cols, bytes, sha256, created_at, owner_id)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                   "tIiIttI", name, (long long)t->rows, t->cols, bytes, sha, created, owner_id);
+                   "INSERT INTO datasets (name, rows, cols, bytes, sha256, created_at, owner_id,"
+                   " visibility, rows_visible) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                   "tIiIttIti", name, (long long)t->rows, t->cols, bytes, sha, created, owner_id,
+                   access_vis_name(v), rows_visible != 0);
     if (e != MLP_OK) goto out;
     long long id = sqlite3_last_insert_rowid(x.db);
     e = ds_insert_meta(&x, id, t, err);
@@ -247,6 +265,12 @@ mlp_err store_dataset_create_owned(store *s, const char *name, const ds_table *t
         out->bytes = bytes;
         memcpy(out->sha256, sha, sizeof out->sha256);
         memcpy(out->created_at, created, sizeof out->created_at);
+        out->owner_id = owner_id;
+        out->vis = v;
+        out->rows_visible = rows_visible != 0;
+        store_access a;
+        if (store_dataset_access(s, out->id, &a) == MLP_OK)
+            memcpy(out->owner, a.owner, sizeof out->owner);
     }
 out:
     e = store_tx_end(&x, e, err);
@@ -330,6 +354,13 @@ mlp_err store_dataset_read_rows(store *s, const char *id, long offset, long limi
 mlp_err store_dataset_list(store *s, int limit, int offset, store_dataset **items, int *n,
                            long *total)
 {
+    return store_dataset_list_for(s, NULL, limit, offset, items, n, total);
+}
+
+mlp_err store_dataset_list_for(store *s, const store_view *view, int limit, int offset,
+                               store_dataset **items, int *n, long *total)
+{
+    store_view_args va = store_view_of(view);
     store_tx t;
     sqlite3_stmt *st = NULL;
     store_dataset *v = NULL;
@@ -341,10 +372,13 @@ mlp_err store_dataset_list(store *s, int limit, int offset, store_dataset **item
     if (limit < 0 || offset < 0) return MLP_EINVAL;
     mlp_err e = store_tx_begin(s, 0, &t, NULL);
     if (e != MLP_OK) return e;
-    e = store_int64(&t, NULL, &tot, "SELECT COUNT(*) FROM datasets", NULL);
+    e = store_int64(&t, NULL, &tot, "SELECT COUNT(*) FROM datasets x WHERE " STORE_VIEW_SQL,
+                    STORE_VIEW_FMT, va.all, va.me, va.class_ok, va.owner);
     if (e == MLP_OK)
-        e = store_prep(&t, NULL, &st, DS_COLS_SQL " ORDER BY id DESC LIMIT ?1 OFFSET ?2", "ii",
-                       limit, offset);
+        e = store_prep(&t, NULL, &st,
+                       DS_COLS_SQL " WHERE " STORE_VIEW_SQL
+                                   " ORDER BY x.id DESC LIMIT ?5 OFFSET ?6",
+                       STORE_VIEW_FMT "ii", va.all, va.me, va.class_ok, va.owner, limit, offset);
     if (e != MLP_OK) goto out;
     if (!store_grow((void **)&v, &cap, 1, sizeof *v)) {
         e = MLP_ENOMEM;
@@ -400,4 +434,35 @@ mlp_err store_dataset_delete(store *s, const char *id, mlp_error *err)
     snprintf(name, sizeof name, "ds_%lld", n);
     blob_delete(s->ds_blobs, name);
     return MLP_OK;
+}
+
+mlp_err store_dataset_access(store *s, const char *id, store_access *out)
+{
+    store_dataset d;
+    memset(out, 0, sizeof *out);
+    mlp_err e = store_dataset_get(s, id, &d, NULL);
+    if (e != MLP_OK) return e;
+    out->owner_id = d.owner_id;
+    memcpy(out->owner, d.owner, sizeof out->owner);
+    out->vis = d.vis;
+    out->rows_visible = d.rows_visible;
+    return MLP_OK;
+}
+
+mlp_err store_dataset_set_access(store *s, const char *id, const visibility *vis,
+                                 const int *rows_visible)
+{
+    store_tx t;
+    int changes = 0;
+    long long n = store_parse_id(id, "ds_");
+    if (n <= 0) return MLP_ENOTFOUND;
+    mlp_err e = store_tx_begin(s, 1, &t, NULL);
+    if (e != MLP_OK) return e;
+    e = store_exec(&t, NULL, &changes,
+                   "UPDATE datasets SET visibility = COALESCE(?2, visibility),"
+                   " rows_visible = COALESCE(?3, rows_visible) WHERE id = ?1",
+                   "Itt", n, vis ? access_vis_name(*vis) : NULL,
+                   rows_visible ? (*rows_visible ? "1" : "0") : NULL);
+    if (e == MLP_OK && changes == 0) e = MLP_ENOTFOUND;
+    return store_tx_end(&t, e, NULL);
 }

@@ -16,6 +16,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -43,6 +44,17 @@ struct store {
     store_conn *free_list; /* idle connections */
     int n_open;            /* connections open (idle or borrowed) */
     pthread_mutex_t wmu;   /* held for the whole of every write transaction */
+    /* Class mode: owner and visibility of recently asked model names (store_model_access, on
+     * every request a student makes to a model), valid while no write has committed since they
+     * were read: wgen counts this process's committed write transactions. */
+    _Atomic unsigned long long wgen;
+    pthread_mutex_t amu; /* guards acache */
+    struct store_acache {
+        char name[STORE_NAME_MAX + 1];
+        unsigned long long gen; /* wgen when read; 0: empty */
+        int found;
+        store_access a;
+    } acache[64];
 };
 
 /* One borrowed connection inside one transaction. */
@@ -109,10 +121,33 @@ int store_name_ok(const char *s, size_t max);
 mlp_err store_model_check(const char *name, const char *task, int input_dim, int output_dim,
                           const char *meta_json, const void *blob, size_t blob_len, mlp_error *err);
 /* Adds version (last_version + 1) of model `name` inside t (store_models.c); run_id 0 for an
- * imported version. */
-mlp_err store_model_add_tx(store_tx *t, const char *name, long long run_id, const char *task,
-                           int input_dim, int output_dim, const char *meta_json, const void *blob,
-                           size_t blob_len, int *version, mlp_error *err);
+ * imported version. owner_id publishes it: a new name becomes theirs (with their default
+ * visibility); an existing one they may not change is MLP_ECONFLICT naming its owner. */
+mlp_err store_model_add_tx(store_tx *t, const char *name, long long run_id, long long owner_id,
+                           const char *task, int input_dim, int output_dim, const char *meta_json,
+                           const void *blob, size_t blob_len, int *version, mlp_error *err);
+/* The role of user id inside t (store_models.c); MLP_ENOTFOUND when there is no such user. */
+mlp_err store_user_role_tx(store_tx *t, long long id, user_role *out);
+/* The SQL of a list's store_view, as a condition on a table aliased x with owner_id and
+ * visibility columns (store_models.c states the rules of access.h in SQL): bind
+ * store_view_args in this order (fmt STORE_VIEW_FMT) at parameters ?1 to ?4. */
+#define STORE_VIEW_SQL                                                                             \
+    "(?1 OR x.owner_id = ?2 OR x.visibility = 'public' OR (?3 AND x.visibility = 'class'))"        \
+    " AND (?4 IS NULL OR x.owner_id = (SELECT id FROM users WHERE name = ?4))"
+#define STORE_VIEW_FMT "iIit"
+typedef struct {
+    int all;           /* 1: no visibility filter (no viewer, or staff and admin) */
+    long long me;      /* the viewer's users.id (0 for anonymous) */
+    int class_ok;      /* 1 when the viewer is a signed-in user */
+    const char *owner; /* owner name filter, or NULL */
+} store_view_args;
+store_view_args store_view_of(const store_view *v);
+/* Owner id, owner name and visibility, in this order, of a table aliased x (with
+ * store_owner_from_row to read them back from column i on). */
+#define STORE_OWNER_COLS                                                                           \
+    "x.owner_id, COALESCE((SELECT name FROM users WHERE id = x.owner_id), ''), x.visibility"
+void store_owner_from_row(sqlite3_stmt *st, int i, long long *id, char *name, size_t n,
+                          visibility *vis);
 
 /* ---- quota checks inside another resource's write transaction (store_usage.c) ---- */
 /* MLP_EBUSY with err->msg when run r (not yet inserted) would pass q for its owner. */

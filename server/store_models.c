@@ -12,18 +12,84 @@
 #include <stdlib.h>
 #include <string.h>
 
+mlp_err store_user_role_tx(store_tx *t, long long id, user_role *out)
+{
+    sqlite3_stmt *st = NULL;
+    mlp_err e = store_prep(t, NULL, &st, "SELECT role FROM users WHERE id = ?1", "I", id);
+    if (e != MLP_OK) return e;
+    int r = store_step(t, st, &e, NULL);
+    if (r == 0) e = MLP_ENOTFOUND;
+    if (r == 1 && user_role_parse((const char *)sqlite3_column_text(st, 0), out) != MLP_OK)
+        e = MLP_ECORRUPT;
+    sqlite3_finalize(st);
+    return e;
+}
+
+store_view_args store_view_of(const store_view *v)
+{
+    store_view_args a = {1, 0, 1, NULL};
+    if (!v) return a;
+    a.owner = v->owner;
+    if (v->viewer) {
+        a.all = access_sees_all(v->viewer);
+        a.me = v->viewer->id;
+        a.class_ok = v->viewer->role >= ROLE_STUDENT;
+    }
+    return a;
+}
+
+void store_owner_from_row(sqlite3_stmt *st, int i, long long *id, char *name, size_t n,
+                          visibility *vis)
+{
+    *id = sqlite3_column_int64(st, i);
+    store_col_str(st, i + 1, name, n);
+    if (access_vis_parse((const char *)sqlite3_column_text(st, i + 2), vis) != MLP_OK)
+        *vis = VIS_PRIVATE;
+}
+
+/* MLP_ECONFLICT naming the owner when model `name` exists and owner_id may not change it;
+ * *role gets owner_id's role. */
+static mlp_err model_publish_check(store_tx *t, const char *name, long long owner_id,
+                                   user_role *role, mlp_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    mlp_err e = store_user_role_tx(t, owner_id, role);
+    if (e == MLP_ENOTFOUND) return mlp_fail(err, MLP_EINVAL, "no user with id %lld", owner_id);
+    if (e != MLP_OK) return e;
+    principal who = {.id = owner_id, .role = *role};
+    e = store_prep(t, err, &st, "SELECT " STORE_OWNER_COLS " FROM models x WHERE x.name = ?1", "t",
+                   name);
+    if (e != MLP_OK) return e;
+    if (store_step(t, st, &e, err) == 1) {
+        long long oid;
+        char oname[USER_NAME_MAX + 1];
+        visibility vis;
+        store_owner_from_row(st, 0, &oid, oname, sizeof oname, &vis);
+        if (access_change(&who, oid, VIS_PUBLIC) != ACCESS_OK)
+            e = mlp_fail(err, MLP_ECONFLICT,
+                         "model '%s' is owned by user '%s': only its owner, staff or admin may "
+                         "publish versions to it",
+                         name, oname);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
 /* Adds version (last_version + 1) of model `name` inside t. */
-mlp_err store_model_add_tx(store_tx *t, const char *name, long long run_id, const char *task,
-                           int input_dim, int output_dim, const char *meta_json, const void *blob,
-                           size_t blob_len, int *version, mlp_error *err)
+mlp_err store_model_add_tx(store_tx *t, const char *name, long long run_id, long long owner_id,
+                           const char *task, int input_dim, int output_dim, const char *meta_json,
+                           const void *blob, size_t blob_len, int *version, mlp_error *err)
 {
     char now[CLOCK_RFC3339_LEN];
     long long mid = 0, ver = 0;
+    user_role role = ROLE_NONE;
     clock_rfc3339(0, now);
-    mlp_err e = store_exec(t, err, NULL,
-                           "INSERT INTO models (name, created_at) VALUES (?1, ?2)"
-                           " ON CONFLICT (name) DO NOTHING",
-                           "tt", name, now);
+    mlp_err e = model_publish_check(t, name, owner_id, &role, err);
+    if (e == MLP_OK)
+        e = store_exec(t, err, NULL,
+                       "INSERT INTO models (name, created_at, owner_id, visibility)"
+                       " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING",
+                       "ttIt", name, now, owner_id, access_vis_name(access_default_vis(role)));
     if (e == MLP_OK)
         e = store_exec(t, err, NULL,
                        "UPDATE models SET last_version = last_version + 1 WHERE name = ?1", "t",
@@ -125,24 +191,41 @@ mlp_err store_model_add_version(store *s, const char *name, const char *run_id, 
                                 int input_dim, int output_dim, const char *meta_json,
                                 const void *blob, size_t blob_len, int *version)
 {
+    return store_model_add_version_as(s, USER_BOOTSTRAP_ID, name, run_id, task, input_dim,
+                                      output_dim, meta_json, blob, blob_len, version, NULL);
+}
+
+mlp_err store_model_add_version_as(store *s, long long owner_id, const char *name,
+                                   const char *run_id, const char *task, int input_dim,
+                                   int output_dim, const char *meta_json, const void *blob,
+                                   size_t blob_len, int *version, mlp_error *err)
+{
     store_tx t;
     int ver = 0;
     long long rid = 0;
     mlp_err e =
-        store_model_check(name, task, input_dim, output_dim, meta_json, blob, blob_len, NULL);
+        store_model_check(name, task, input_dim, output_dim, meta_json, blob, blob_len, err);
     if (e != MLP_OK) return e;
-    if (run_id && run_id[0] && (rid = store_parse_id(run_id, "run_")) <= 0) return MLP_EINVAL;
-    e = store_tx_begin(s, 1, &t, NULL);
+    if (run_id && run_id[0] && (rid = store_parse_id(run_id, "run_")) <= 0)
+        return mlp_fail(err, MLP_EINVAL, "run id %s is malformed", run_id);
+    e = store_tx_begin(s, 1, &t, err);
     if (e != MLP_OK) return e;
-    e = store_model_add_tx(&t, name, rid, task, input_dim, output_dim, meta_json, blob, blob_len,
-                           &ver, NULL);
-    e = store_tx_end(&t, e, NULL);
+    e = store_model_add_tx(&t, name, rid, owner_id, task, input_dim, output_dim, meta_json, blob,
+                           blob_len, &ver, err);
+    e = store_tx_end(&t, e, err);
     if (e == MLP_OK && version) *version = ver;
     return e;
 }
 
 mlp_err store_model_list(store *s, int limit, int offset, store_model **items, int *n, long *total)
 {
+    return store_model_list_for(s, NULL, limit, offset, items, n, total);
+}
+
+mlp_err store_model_list_for(store *s, const store_view *view, int limit, int offset,
+                             store_model **items, int *n, long *total)
+{
+    store_view_args va = store_view_of(view);
     store_tx t;
     sqlite3_stmt *st = NULL;
     store_model *v = NULL;
@@ -155,11 +238,13 @@ mlp_err store_model_list(store *s, int limit, int offset, store_model **items, i
     if (limit < 0 || offset < 0) return MLP_EINVAL;
     mlp_err e = store_tx_begin(s, 0, &t, NULL);
     if (e != MLP_OK) return e;
-    e = store_int64(&t, NULL, &tot, "SELECT COUNT(*) FROM models", NULL);
+    e = store_int64(&t, NULL, &tot, "SELECT COUNT(*) FROM models x WHERE " STORE_VIEW_SQL,
+                    STORE_VIEW_FMT, va.all, va.me, va.class_ok, va.owner);
     if (e == MLP_OK)
         e = store_prep(&t, NULL, &st,
-                       "SELECT id, name FROM models ORDER BY name LIMIT ?1 OFFSET ?2", "ii", limit,
-                       offset);
+                       "SELECT x.id, x.name, " STORE_OWNER_COLS
+                       " FROM models x WHERE " STORE_VIEW_SQL " ORDER BY x.name LIMIT ?5 OFFSET ?6",
+                       STORE_VIEW_FMT "ii", va.all, va.me, va.class_ok, va.owner, limit, offset);
     if (e != MLP_OK) goto out;
     if (!store_grow((void **)&v, &cap, 1, sizeof *v)) {
         e = MLP_ENOMEM;
@@ -173,6 +258,8 @@ mlp_err store_model_list(store *s, int limit, int offset, store_model **items, i
         }
         ids[cnt] = sqlite3_column_int64(st, 0);
         store_col_str(st, 1, v[cnt].name, sizeof v[cnt].name);
+        store_owner_from_row(st, 2, &v[cnt].owner_id, v[cnt].owner, sizeof v[cnt].owner,
+                             &v[cnt].vis);
         cnt++;
     }
     sqlite3_finalize(st);
@@ -229,7 +316,18 @@ mlp_err store_model_get(store *s, const char *name, store_model *out,
     if (!name) return MLP_ENOTFOUND;
     mlp_err e = store_tx_begin(s, 0, &t, NULL);
     if (e != MLP_OK) return e;
-    e = store_int64(&t, NULL, &mid, "SELECT id FROM models WHERE name = ?1", "t", name);
+    e = store_prep(&t, NULL, &st,
+                   "SELECT x.id, " STORE_OWNER_COLS " FROM models x WHERE x.name = ?1", "t", name);
+    if (e == MLP_OK) {
+        r = store_step(&t, st, &e, NULL);
+        if (r == 0) e = MLP_ENOTFOUND;
+        if (r == 1) {
+            mid = sqlite3_column_int64(st, 0);
+            store_owner_from_row(st, 1, &m.owner_id, m.owner, sizeof m.owner, &m.vis);
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
     if (e != MLP_OK) goto out;
     snprintf(m.name, sizeof m.name, "%s", name);
     e = model_fill(&t, mid, &m);
@@ -409,4 +507,65 @@ mlp_err store_model_version_delete(store *s, const char *name, int version, mlp_
 out:
     sqlite3_finalize(st);
     return store_tx_end(&t, e, err);
+}
+
+/* The slot of name in s->acache (FNV-1a). */
+static struct store_acache *acache_slot(store *s, const char *name)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 16777619u;
+    return &s->acache[h % (sizeof s->acache / sizeof s->acache[0])];
+}
+
+mlp_err store_model_access(store *s, const char *name, store_access *out)
+{
+    store_tx t;
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    if (!name || strlen(name) > STORE_NAME_MAX) return MLP_ENOTFOUND;
+    /* A cached answer stands while no write has committed since it was read; gen is taken
+     * before the read, so a write racing the read makes the entry stale, never wrong. */
+    struct store_acache *slot = acache_slot(s, name);
+    unsigned long long gen = atomic_load(&s->wgen) + 1; /* + 1: 0 marks an empty slot */
+    int hit = 0, found = 0;
+    pthread_mutex_lock(&s->amu);
+    if (slot->gen == gen && strcmp(slot->name, name) == 0) {
+        hit = 1;
+        found = slot->found;
+        *out = slot->a;
+    }
+    pthread_mutex_unlock(&s->amu);
+    if (hit) return found ? MLP_OK : MLP_ENOTFOUND;
+    mlp_err e = store_tx_begin(s, 0, &t, NULL);
+    if (e != MLP_OK) return e;
+    e = store_prep(&t, NULL, &st, "SELECT " STORE_OWNER_COLS " FROM models x WHERE x.name = ?1",
+                   "t", name);
+    int r = e == MLP_OK ? store_step(&t, st, &e, NULL) : -1;
+    if (r == 0) e = MLP_ENOTFOUND;
+    if (r == 1)
+        store_owner_from_row(st, 0, &out->owner_id, out->owner, sizeof out->owner, &out->vis);
+    sqlite3_finalize(st);
+    e = store_tx_end(&t, e, NULL);
+    if (e == MLP_OK || e == MLP_ENOTFOUND) {
+        pthread_mutex_lock(&s->amu);
+        snprintf(slot->name, sizeof slot->name, "%s", name);
+        slot->gen = gen;
+        slot->found = e == MLP_OK;
+        slot->a = *out;
+        pthread_mutex_unlock(&s->amu);
+    }
+    return e;
+}
+
+mlp_err store_model_set_visibility(store *s, const char *name, visibility vis)
+{
+    store_tx t;
+    int changes = 0;
+    if (!name) return MLP_ENOTFOUND;
+    mlp_err e = store_tx_begin(s, 1, &t, NULL);
+    if (e != MLP_OK) return e;
+    e = store_exec(&t, NULL, &changes, "UPDATE models SET visibility = ?2 WHERE name = ?1", "tt",
+                   name, access_vis_name(vis));
+    if (e == MLP_OK && changes == 0) e = MLP_ENOTFOUND;
+    return store_tx_end(&t, e, NULL);
 }

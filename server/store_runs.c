@@ -33,7 +33,8 @@ void store_runs_free(store_run *items, int n)
 #define RUN_COLS_SQL                                                                               \
     "SELECT id, status, task, dataset_id, val_dataset_id, model_name, experiment, request_json,"   \
     " epoch, epochs, error, model_version, created_at, started_at, finished_at,"                   \
-    " cancel_requested, resumes, COALESCE(resumed_from_epoch, 0), owner_id, wait_reason FROM runs"
+    " cancel_requested, resumes, COALESCE(resumed_from_epoch, 0), owner_id, wait_reason,"          \
+    " COALESCE((SELECT name FROM users WHERE users.id = runs.owner_id), '') FROM runs"
 
 /* Fills r from a RUN_COLS_SQL row (owned strings new). MLP_ENOMEM or MLP_ECORRUPT. */
 static mlp_err run_from_row(sqlite3_stmt *st, store_run *r)
@@ -64,6 +65,7 @@ static mlp_err run_from_row(sqlite3_stmt *st, store_run *r)
     r->resumed_from_epoch = sqlite3_column_int(st, 17);
     r->owner_id = sqlite3_column_int64(st, 18);
     store_col_str(st, 19, r->wait_reason, sizeof r->wait_reason);
+    store_col_str(st, 20, r->owner, sizeof r->owner);
     if (oom) e = MLP_ENOMEM;
     if (e != MLP_OK) store_run_clear(r);
     return e;
@@ -228,6 +230,15 @@ mlp_err store_run_list(store *s, const run_state *status, const char *experiment
                        const char *model_name, int limit, int offset, store_run **items, int *n,
                        long *total)
 {
+    return store_run_list_for(s, NULL, status, experiment, model_name, limit, offset, items, n,
+                              total);
+}
+
+mlp_err store_run_list_for(store *s, const store_view *view, const run_state *status,
+                           const char *experiment, const char *model_name, int limit, int offset,
+                           store_run **items, int *n, long *total)
+{
+    store_view_args va = store_view_of(view);
     store_tx t;
     sqlite3_stmt *st = NULL;
     long long tot = 0;
@@ -237,17 +248,23 @@ mlp_err store_run_list(store *s, const run_state *status, const char *experiment
     if (total) *total = 0;
     if (limit < 0 || offset < 0 || (status && (unsigned)*status >= RUN_STATE_COUNT))
         return MLP_EINVAL;
+/* The view (?1 to ?4) states access_run in SQL: the owner, staff and admin, or whoever sees
+ * the run's model when that model is class or public. */
 #define RUN_FILTER                                                                                 \
-    " WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR experiment = ?2)"                       \
-    " AND (?3 IS NULL OR model_name = ?3)"
+    " WHERE (?1 OR owner_id = ?2 OR EXISTS (SELECT 1 FROM models m WHERE m.name = runs.model_name" \
+    " AND (m.visibility = 'public' OR (?3 AND m.visibility = 'class'))))"                          \
+    " AND (?4 IS NULL OR owner_id = (SELECT id FROM users WHERE name = ?4))"                       \
+    " AND (?5 IS NULL OR status = ?5) AND (?6 IS NULL OR experiment = ?6)"                         \
+    " AND (?7 IS NULL OR model_name = ?7)"
     mlp_err e = store_tx_begin(s, 0, &t, NULL);
     if (e != MLP_OK) return e;
-    e = store_int64(&t, NULL, &tot, "SELECT COUNT(*) FROM runs" RUN_FILTER, "ttt", sn, experiment,
-                    model_name);
+    e = store_int64(&t, NULL, &tot, "SELECT COUNT(*) FROM runs" RUN_FILTER, STORE_VIEW_FMT "ttt",
+                    va.all, va.me, va.class_ok, va.owner, sn, experiment, model_name);
     if (e == MLP_OK)
         e = store_prep(&t, NULL, &st,
-                       RUN_COLS_SQL RUN_FILTER " ORDER BY id DESC LIMIT ?4 OFFSET ?5", "tttii", sn,
-                       experiment, model_name, limit, offset);
+                       RUN_COLS_SQL RUN_FILTER " ORDER BY id DESC LIMIT ?8 OFFSET ?9",
+                       STORE_VIEW_FMT "tttii", va.all, va.me, va.class_ok, va.owner, sn, experiment,
+                       model_name, limit, offset);
 #undef RUN_FILTER
     if (e == MLP_OK) e = run_collect(&t, st, items, n);
     sqlite3_finalize(st);
@@ -433,9 +450,12 @@ mlp_err store_run_succeed(store *s, const char *id, const char *model_name, cons
         e = store_int64(&t, NULL, &cancel, "SELECT cancel_requested FROM runs WHERE id = ?1", "I",
                         n);
     if (e == MLP_OK && cancel) e = MLP_ECANCELLED;
+    long long owner = 0;
     if (e == MLP_OK)
-        e = store_model_add_tx(&t, model_name, n, task, input_dim, output_dim, meta_json, blob,
-                               blob_len, &ver, NULL);
+        e = store_int64(&t, NULL, &owner, "SELECT owner_id FROM runs WHERE id = ?1", "I", n);
+    if (e == MLP_OK)
+        e = store_model_add_tx(&t, model_name, n, owner, task, input_dim, output_dim, meta_json,
+                               blob, blob_len, &ver, NULL);
     clock_rfc3339(0, now);
     if (e == MLP_OK)
         e = store_exec(&t, NULL, NULL,
@@ -576,4 +596,22 @@ out:
     *items = v;
     *n = cnt;
     return MLP_OK;
+}
+
+mlp_err store_run_access(store *s, const char *id, store_access *run, int *has_model,
+                         store_access *model)
+{
+    store_run r;
+    memset(run, 0, sizeof *run);
+    *has_model = 0;
+    mlp_err e = store_run_get(s, id, &r);
+    if (e != MLP_OK) return e;
+    run->owner_id = r.owner_id;
+    memcpy(run->owner, r.owner, sizeof run->owner);
+    run->vis = VIS_PRIVATE;
+    e = store_model_access(s, r.model_name, model);
+    store_run_clear(&r);
+    if (e == MLP_ENOTFOUND) return MLP_OK;
+    if (e == MLP_OK) *has_model = 1;
+    return e;
 }

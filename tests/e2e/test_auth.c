@@ -269,7 +269,11 @@ static void public_predict(void **state)
         char path[256];
         concrete_path(rt->pattern, path, sizeof path);
         if (rt->scope <= SCOPE_PREDICT) {
-            expect_through(&s, rt, path, NULL);
+            /* class mode: a route for staff or admin (GET /metrics) wants a user's key */
+            if (rt->rule == RULE_STAFF || rt->rule == RULE_ADMIN)
+                expect_refused(&s, rt, path, NULL, 401);
+            else
+                expect_through(&s, rt, path, NULL);
             /* a wrong key is still refused, even where anonymous callers are let in */
             if (rt->scope == SCOPE_PREDICT)
                 expect_refused(&s, rt, path, "not-a-key-0123456789", 401);

@@ -22,9 +22,9 @@ static void h(struct http_req *req, struct http_resp *resp)
 }
 
 static const route table[] = {
-    {"GET", "/a/{id}", h, SCOPE_NONE, FAM_PLAIN, 0, NULL, "a"},
-    {"POST", "/b", h, SCOPE_NONE, FAM_PLAIN, 0, NULL, "b"},
-    {"DELETE", "/c/\"q\"", h, SCOPE_NONE, FAM_PLAIN, 0, NULL, "c"},
+    {"GET", "/a/{id}", h, SCOPE_NONE, FAM_PLAIN, 0, NULL, "a", RULE_OPEN},
+    {"POST", "/b", h, SCOPE_NONE, FAM_PLAIN, 0, NULL, "b", RULE_OPEN},
+    {"DELETE", "/c/\"q\"", h, SCOPE_NONE, FAM_PLAIN, 0, NULL, "c", RULE_OPEN},
 };
 
 static char *render(const metrics_gauges *g)

@@ -25,15 +25,18 @@ static void h_list(struct http_req *req, struct http_resp *resp)
 
 /* Literal verbs of {name} before the captured {verb}: the first match wins. */
 static const route table[] = {
-    {"GET", "/api/v1/runs", h_list, SCOPE_PREDICT, FAM_MGMT, 0, NULL, "list"},
-    {"POST", "/api/v1/runs", h_create, SCOPE_TRAIN, FAM_MGMT, 0, NULL, "create"},
-    {"GET", "/api/v1/runs/{id}", h_get, SCOPE_PREDICT, FAM_MGMT, 0, NULL, "get"},
-    {"DELETE", "/api/v1/runs/{id}", h_delete, SCOPE_TRAIN, FAM_MGMT, 0, NULL, "delete"},
-    {"POST", "/api/v1/runs:validate", h_create, SCOPE_TRAIN, FAM_MGMT, 0, NULL, "validate"},
-    {"POST", "/v1/models/{name}:predict", h_predict, SCOPE_PREDICT, FAM_TFS, 0, NULL, "predict"},
+    {"GET", "/api/v1/runs", h_list, SCOPE_PREDICT, FAM_MGMT, 0, NULL, "list", RULE_OPEN},
+    {"POST", "/api/v1/runs", h_create, SCOPE_TRAIN, FAM_MGMT, 0, NULL, "create", RULE_OPEN},
+    {"GET", "/api/v1/runs/{id}", h_get, SCOPE_PREDICT, FAM_MGMT, 0, NULL, "get", RULE_OPEN},
+    {"DELETE", "/api/v1/runs/{id}", h_delete, SCOPE_TRAIN, FAM_MGMT, 0, NULL, "delete", RULE_OPEN},
+    {"POST", "/api/v1/runs:validate", h_create, SCOPE_TRAIN, FAM_MGMT, 0, NULL, "validate",
+     RULE_OPEN},
+    {"POST", "/v1/models/{name}:predict", h_predict, SCOPE_PREDICT, FAM_TFS, 0, NULL, "predict",
+     RULE_OPEN},
     {"POST", "/v1/models/{name}/versions/{version}:{verb}", h_verb, SCOPE_PREDICT, FAM_TFS, 0, NULL,
-     "verb"},
-    {"POST", "/v1/models/{name}:{verb}", h_verb, SCOPE_PREDICT, FAM_TFS, 0, NULL, "anyverb"},
+     "verb", RULE_OPEN},
+    {"POST", "/v1/models/{name}:{verb}", h_verb, SCOPE_PREDICT, FAM_TFS, 0, NULL, "anyverb",
+     RULE_OPEN},
 };
 #define N (sizeof table / sizeof table[0])
 
