@@ -245,6 +245,38 @@ static void test_codes_pca(void **state)
     json_decref(o);
 }
 
+/* Each autoencoder version states its compression (input width / code width) and its
+ * reconstruction error beside PCA's at the code's size; a classifier states none. */
+static void test_compression(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *model;
+        int code;
+    } cases[] = {{"ae2", 2}, {"ae4", 4}};
+    for (size_t i = 0; i < 2; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/api/v1/models/%s", cases[i].model);
+        json_t *o = get_ok(path);
+        json_t *c =
+            json_object_get(json_array_get(json_object_get(o, "model_versions"), 0), "compression");
+        assert_non_null(c);
+        assert_int_equal(json_integer_value(json_object_get(c, "input_dim")), D);
+        assert_int_equal(json_integer_value(json_object_get(c, "code_dim")), cases[i].code);
+        assert_true(json_number_value(json_object_get(c, "ratio")) == (double)D / cases[i].code);
+        assert_string_equal(json_string_value(json_object_get(c, "on")), "validation");
+        double ae = json_number_value(json_object_get(c, "reconstruction_mse")),
+               pc = json_number_value(json_object_get(c, "pca_mse"));
+        fprintf(stderr, "%s: reconstruction mse %.5f, pca %.5f\n", cases[i].model, ae, pc);
+        assert_true(ae > 0 && pc > 0 && ae < 1 && pc < 1);
+        json_decref(o);
+    }
+    json_t *o = get_ok("/api/v1/models/cls");
+    assert_null(
+        json_object_get(json_array_get(json_object_get(o, "model_versions"), 0), "compression"));
+    json_decref(o);
+}
+
 /* Expects status for path; when want is not NULL, the detail names it. */
 static void expect(const char *path, long status, const char *want)
 {
@@ -319,9 +351,8 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_outliers),
-        cmocka_unit_test(test_codes_2d),
-        cmocka_unit_test(test_codes_pca),
+        cmocka_unit_test(test_outliers),  cmocka_unit_test(test_codes_2d),
+        cmocka_unit_test(test_codes_pca), cmocka_unit_test(test_compression),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
