@@ -7,8 +7,10 @@
  * map of them: the code itself when it is 2-D (a 1-D code is drawn at y = 0), else the codes'
  * first two principal components (core/pca.h, fitted on the codes answered).
  *
- * Both read the dataset in blocks of MS_BLOCK rows (store_dataset_read_rows), so memory is
- * bounded by a block plus the answer whatever the dataset's size, and run the model's own
+ * Both read the dataset in blocks of at most MS_BLOCK rows and MS_BLOCK_VALUES values
+ * (store_dataset_read_rows), so memory is bounded by a block plus the answer (at most
+ * MS_ANSWER_VALUES numbers: a larger top or limit for so wide a model is a 400) whatever the
+ * dataset's size, and run the model's own
  * forward pass (net_predict, net_encode) on each block, bracketed by sched_infer_enter/leave as
  * every inference is.
  *
@@ -30,7 +32,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define MS_BLOCK         512 /* dataset rows read and run at a time */
+#define MS_BLOCK         512               /* dataset rows read and run at a time, at most */
+#define MS_BLOCK_VALUES  ((size_t)1 << 21) /* values of one block (inputs or dataset cells) */
+#define MS_ANSWER_VALUES ((long)1 << 23)   /* numbers in one answer (8 Mi: some 100 MB of JSON) */
 #define MS_TOP_MAX       200 /* ?top= bound: each answered row carries 2 × d values */
 #define MS_TOP_DEFAULT   20
 #define MS_LIMIT_MAX     100000 /* ?limit= bound of /codes */
@@ -147,6 +151,25 @@ static int scope_open(http_req *req, http_resp *resp, const char *what, ms_scope
     return find_label(req, resp, s);
 }
 
+/* Rows per block for this model and dataset: MS_BLOCK, fewer for wide rows, at least 1. */
+static long block_rows(const ms_scope *s)
+{
+    size_t w = (size_t)(s->d > s->cols->cols ? s->d : s->cols->cols);
+    size_t b = MS_BLOCK_VALUES / w;
+    return b < 1 ? 1 : b > MS_BLOCK ? MS_BLOCK : (long)b;
+}
+
+/* 400 naming `name` when n rows of `per` numbers each pass MS_ANSWER_VALUES; -1 after it. */
+static int answer_fits(http_req *req, http_resp *resp, const char *name, long n, long per)
+{
+    if (n <= MS_ANSWER_VALUES / per) return 0;
+    api_failf(
+        req, resp, 400, name,
+        "%s %ld is too many for this model: an answer holds at most %ld numbers (%ld per row)",
+        name, n, MS_ANSWER_VALUES, per);
+    return -1;
+}
+
 /* ?name= as a whole number in [lo, hi] (def when absent) in *v; -1 after a 400. */
 static int int_query(http_req *req, http_resp *resp, const char *name, long lo, long hi, long def,
                      long *v)
@@ -252,12 +275,14 @@ void ms_outliers(http_req *req, http_resp *resp)
     worst *h = NULL;
     int nh = 0;
     if (scope_open(req, resp, "outliers", &s) ||
-        int_query(req, resp, "top", 1, MS_TOP_MAX, MS_TOP_DEFAULT, &top))
+        int_query(req, resp, "top", 1, MS_TOP_MAX, MS_TOP_DEFAULT, &top) ||
+        answer_fits(req, resp, "top", top, 2 * (long)s.d))
         goto out;
     size_t d = (size_t)s.d;
-    X = malloc(MS_BLOCK * d * sizeof *X);
-    Y = malloc(MS_BLOCK * d * sizeof *Y);
-    scratch = malloc(net_scratch_floats(s.nt, MS_BLOCK) * sizeof *scratch);
+    long bl = block_rows(&s);
+    X = malloc((size_t)bl * d * sizeof *X);
+    Y = malloc((size_t)bl * d * sizeof *Y);
+    scratch = malloc(net_scratch_floats(s.nt, (int)bl) * sizeof *scratch);
     slab = malloc((size_t)top * 2 * d * sizeof *slab);
     h = calloc((size_t)top, sizeof *h);
     if (!X || !Y || !scratch || !slab || !h) {
@@ -270,11 +295,11 @@ void ms_outliers(http_req *req, http_resp *resp)
     }
     double sum = 0;
     long scored = 0;
-    for (long off = 0; off < s.ds.rows; off += MS_BLOCK) {
+    for (long off = 0; off < s.ds.rows; off += bl) {
         long n = 0;
         free(vals);
         vals = NULL;
-        mlp_err rc = read_block(req, &s, off, MS_BLOCK, &vals, &n, X);
+        mlp_err rc = read_block(req, &s, off, bl, &vals, &n, X);
         if (!rc) {
             sched_infer_enter(req->app->sched);
             rc = net_predict(s.nt, X, (int)n, Y, scratch);
@@ -345,12 +370,19 @@ void ms_codes(http_req *req, http_resp *resp)
     json_t *labels = NULL;
     pca *p = NULL;
     if (scope_open(req, resp, "codes", &s) ||
-        int_query(req, resp, "limit", 1, MS_LIMIT_MAX, MS_LIMIT_DEFAULT, &limit))
+        int_query(req, resp, "limit", 1, MS_LIMIT_MAX, MS_LIMIT_DEFAULT, &limit) ||
+        answer_fits(req, resp, "limit", limit, net_code_dim(s.nt) + 2))
         goto out;
     int c = net_code_dim(s.nt);
-    long total = s.ds.rows < limit ? s.ds.rows : limit;
-    X = malloc(MS_BLOCK * (size_t)s.d * sizeof *X);
-    scratch = malloc(net_scratch_floats(s.nt, MS_BLOCK) * sizeof *scratch);
+    if (c > PCA_MAX_D) {
+        api_failf(req, resp, 400, NULL,
+                  "model '%s' has a code of %d values; its map needs a PCA of at most %d",
+                  reg_model_name(s.m), c, PCA_MAX_D);
+        goto out;
+    }
+    long total = s.ds.rows < limit ? s.ds.rows : limit, bl = block_rows(&s);
+    X = malloc((size_t)bl * (size_t)s.d * sizeof *X);
+    scratch = malloc(net_scratch_floats(s.nt, (int)bl) * sizeof *scratch);
     codes = malloc((size_t)total * (size_t)c * sizeof *codes);
     map = calloc((size_t)total * 2, sizeof *map);
     labels = json_array();
@@ -358,8 +390,8 @@ void ms_codes(http_req *req, http_resp *resp)
         api_fail(req, resp, MLP_ENOMEM, NULL);
         goto out;
     }
-    for (long off = 0; off < total; off += MS_BLOCK) {
-        long n = 0, want = total - off < MS_BLOCK ? total - off : MS_BLOCK;
+    for (long off = 0; off < total; off += bl) {
+        long n = 0, want = total - off < bl ? total - off : bl;
         free(vals);
         vals = NULL;
         mlp_err rc = read_block(req, &s, off, want, &vals, &n, X);

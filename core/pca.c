@@ -180,6 +180,9 @@ mlp_err pca_fit(const float *X, long n, int d, int k, pca **out, mlp_error *err)
     if (n < 1 || d < 1) return mlp_fail(err, MLP_EINVAL, "PCA needs at least one row and column");
     if (k < 1 || k > d)
         return mlp_fail(err, MLP_EINVAL, "PCA components must be 1 to %d, not %d", d, k);
+    if (d > PCA_MAX_D)
+        return mlp_fail(err, MLP_ETOOLARGE, "a PCA of %d columns is too wide (at most %d)", d,
+                        PCA_MAX_D);
     mlp_err rc = MLP_ENOMEM;
     size_t dd = (size_t)d * (size_t)d;
     long bl = n < PCA_BLOCK ? n : PCA_BLOCK;

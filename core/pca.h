@@ -20,6 +20,9 @@
 #include "mlp.h"
 
 #define PCA_JACOBI_MAX_D 128
+/* The covariance takes d² doubles (and d² floats while it is summed): 4096 columns cost 192 MiB,
+ * and wider fits are refused rather than allowed to take the machine's memory. */
+#define PCA_MAX_D 4096
 
 typedef struct {
     int d;             /* input width */
@@ -30,8 +33,8 @@ typedef struct {
     double total;      /* trace of the covariance: the variance of all d columns together */
 } pca;
 
-/* Fits k components to X (n × d, n >= 1). MLP_EINVAL (err->msg) for k outside 1..d or n < 1.
- * *out is new: pca_free it. */
+/* Fits k components to X (n × d, n >= 1). MLP_EINVAL (err->msg) for k outside 1..d or n < 1;
+ * MLP_ETOOLARGE (err->msg) for d > PCA_MAX_D. *out is new: pca_free it. */
 mlp_err pca_fit(const float *X, long n, int d, int k, pca **out, mlp_error *err);
 /* NULL-tolerant. */
 void pca_free(pca *p);

@@ -26,10 +26,14 @@ mlp_err aecompress_measure(const net *model, const trainset *p, aecompress *out,
     long nf = p->n < AECOMPRESS_MAX_ROWS ? p->n : AECOMPRESS_MAX_ROWS;
     out->rows = ne;
     pca *pc = NULL;
-    mlp_err rc = pca_fit(p->X, nf, d, c < d ? c : d, &pc, err);
-    if (!rc) rc = pca_recon_mse(pc, E, ne, &out->pca_mse);
-    pca_free(pc);
-    if (rc) return rc == MLP_ENOMEM ? mlp_fail(err, rc, "out of memory for the PCA") : rc;
+    mlp_err rc = MLP_OK;
+    out->pca_mse = NAN; /* no baseline for inputs wider than a PCA may be */
+    if (d <= PCA_MAX_D) {
+        rc = pca_fit(p->X, nf, d, c < d ? c : d, &pc, err);
+        if (!rc) rc = pca_recon_mse(pc, E, ne, &out->pca_mse);
+        pca_free(pc);
+        if (rc) return rc == MLP_ENOMEM ? mlp_fail(err, rc, "out of memory for the PCA") : rc;
+    }
     float *Y = malloc((size_t)AECOMPRESS_BLOCK * (size_t)d * sizeof *Y);
     float *s = malloc(net_scratch_floats(model, AECOMPRESS_BLOCK) * sizeof *s);
     double sum = 0;

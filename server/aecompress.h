@@ -4,7 +4,8 @@
  * autoencoder should beat. Both errors are net_recon_error's mean squared error per value, in
  * the data's own units, on the run's validation rows (its training rows when it had none); the
  * PCA is fitted on the training rows. Each side uses at most AECOMPRESS_MAX_ROWS rows (the
- * first ones), so publishing a large run costs a bounded, small fraction of its training.
+ * first ones), so publishing a large run costs a bounded, small fraction of its training; a
+ * model wider than PCA_MAX_D inputs gets no PCA baseline (pca_mse NaN, written as null).
  * Measured once at publish and stored in the version's meta_json (immutable, like the
  * version), so reading a model costs nothing.
  *

@@ -1,6 +1,6 @@
 /* test_pca.c — core/pca: the Jacobi solver on a matrix with known eigenpairs, a fit whose
  * covariance is known exactly (components, variances, projection, reconstruction error), the
- * subspace-iteration path (d > PCA_JACOBI_MAX_D) finding planted directions, and bad k. */
+ * subspace-iteration path (d > PCA_JACOBI_MAX_D) finding planted directions, and bad k or d. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -130,6 +130,9 @@ static void test_fit_bad_k(void **state)
     assert_null(p);
     assert_int_equal(pca_fit(X, 2, 3, 4, &p, &err), MLP_EINVAL);
     assert_non_null(strstr(err.msg, "1 to 3"));
+    static float wide[PCA_MAX_D + 1];
+    assert_int_equal(pca_fit(wide, 1, PCA_MAX_D + 1, 1, &p, &err), MLP_ETOOLARGE);
+    assert_null(p);
     pca_free(NULL);
 }
 

@@ -298,6 +298,7 @@ static void expect(const char *path, long status, const char *want)
 static void test_errors(void **state)
 {
     (void)state;
+    json_t *o;
     /* a dataset without p63, and one whose p5 is text */
     size_t cap = 4 * D * 18;
     char *csv = malloc(cap), *p = csv, id[32];
@@ -337,8 +338,36 @@ static void test_errors(void **state)
     expect("/api/v1/models/ae2/versions/1/outliers?dataset_id=ds_99", 404, "ds_99");
     expect("/api/v1/models/ae2/versions/9/codes?dataset_id=ds_1", 404, NULL);
     expect("/api/v1/models/nope/versions/1/codes?dataset_id=ds_1", 404, NULL);
+    /* a model 21000 wide: 200 rows of input and reconstruction pass the answer's bound */
+    enum { W = 21000 };
+    char *wide = malloc((size_t)W * 16 * 4), *q = wide;
+    for (int j = 0; j < W; j++) q += sprintf(q, "%sw%d", j ? "," : "", j);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < W; j++) q += sprintf(q, "%c%d", j ? ',' : '\n', (i + j) % 3);
+    q += sprintf(q, "\n");
+    assert_int_equal(train_csv(&S, "wide", wide,
+                               "\"task\":\"autoencoder\",\"validation\":{\"fraction\":0},"
+                               "\"params\":{\"hidden\":[2],\"epochs\":1}",
+                               60),
+                     0);
+    free(wide);
+    json_t *w = get_ok("/api/v1/models/wide");
+    json_t *v1 = json_array_get(json_object_get(w, "model_versions"), 0);
+    assert_string_equal(json_string_value(json_object_get(v1, "run_id")), "run_4");
+    /* wider than a PCA may be: the compression has no PCA baseline */
+    json_t *wc = json_object_get(v1, "compression");
+    assert_true(json_number_value(json_object_get(wc, "ratio")) == W / 2);
+    assert_true(json_is_null(json_object_get(wc, "pca_mse")));
+    assert_true(json_is_number(json_object_get(wc, "reconstruction_mse")));
+    json_decref(w);
+    expect("/api/v1/models/wide/versions/1/outliers?dataset_id=ds_4&top=200", 400,
+           "at most 8388608 numbers");
+    o = get_ok("/api/v1/models/wide/versions/1/outliers?dataset_id=ds_4&top=3");
+    assert_int_equal(json_array_size(json_object_get(o, "items")), 3);
+    json_decref(o);
+
     /* an explicit label column, numeric: its values printed */
-    json_t *o = get_ok("/api/v1/models/ae2/versions/1/codes?dataset_id=ds_1&limit=2&label=p0");
+    o = get_ok("/api/v1/models/ae2/versions/1/codes?dataset_id=ds_1&limit=2&label=p0");
     assert_string_equal(json_string_value(json_object_get(o, "label_column")), "p0");
     char want[32];
     snprintf(want, sizeof want, "%.9g", (double)IMG[0][0]);
