@@ -46,6 +46,8 @@ static json_t *version_to_json(const store_model_version *v)
                   "labels", meta ? json_incref(json_object_get(meta, "labels")) : json_array(),
                   "metrics", meta ? json_incref(json_object_get(meta, "metrics")) : json_object(),
                   "created_at", v->created_at);
+    json_t *comp = meta ? json_object_get(meta, "compression") : NULL; /* autoencoders */
+    if (o && json_is_object(comp)) json_object_set(o, "compression", comp);
     json_decref(meta);
     return o;
 }

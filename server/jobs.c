@@ -66,6 +66,7 @@
  * SCHED_IDLE that pauses while serving is busy, and the worker keeps the run's training share
  * meanwhile; that policy, and why, is the DESIGN comment of server/cpusched.c (jobs_opts.sched). */
 #include "jobs.h"
+#include "aecompress.h"
 #include "events.h"
 #include "fairq.h"
 #include "quota.h"
@@ -413,6 +414,24 @@ static void pause_for_quota(jobs *j, const char *id, long long owner, const char
                 id);
 }
 
+/* Adds an autoencoder's compression against PCA (server/aecompress.h) to its version's meta. A
+ * measurement that fails is logged and left out: it describes the model, and the model is good. */
+static void annotate_compression(const char *id, const net *model, const trainset *p, char **meta)
+{
+    aecompress c;
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = aecompress_measure(model, p, &c, &err);
+    char *with = rc ? NULL : aecompress_meta(*meta, &c);
+    if (!with) {
+        fprintf(stderr, "mlpd: run %s: compression not measured: %s\n", id,
+                err.msg[0] ? err.msg : mlp_strerror(rc ? rc : MLP_ENOMEM));
+        return;
+    }
+    free(*meta);
+    *meta = with;
+}
+
 static void run_one(jobs *j, slot *sl)
 {
     const char *id = sl->run_id;
@@ -511,6 +530,7 @@ static void run_one(jobs *j, slot *sl)
         rc = MLP_ENOMEM;
         goto fail;
     }
+    if (rs.task == TASK_AUTOENCODER) annotate_compression(id, model, &p, &meta);
     int version = 0;
     rc = modelsvc_publish_run(j->st, j->reg, id, r.model_name, task_name(rs.task), p.d, p.k, meta,
                               blob, blen, &version);

@@ -608,6 +608,7 @@ async function chooseModel(name, version) {
       $("#try-noise").value = nz.type === "none" ? "gaussian" : nz.type;
       $("#try-noise-amt").value = nz.type === "mask" ? nz.p : nz.type === "gaussian" ? nz.std : 0.3;
     }
+    if (window.mlpdMicroscope) window.mlpdMicroscope.show(state.tryMeta, vinfo); // web/microscope.js
   } catch (e) { msg("#try-msg", e.message, "err"); }
 }
 
