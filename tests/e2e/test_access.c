@@ -10,7 +10,10 @@
  *   the owner;
  * - ownership and visibility survive kill -9;
  * - with --public-predict an anonymous caller sees public models (and their runs) only, and
- *   never /metrics. */
+ *   never /metrics;
+ * - a sweep is its owner's: another student gets 404 for it (and for a sweep over a private
+ *   dataset of someone else), staff see it, ?owner= lists one user's; :promote needs the
+ *   model's change rule; the owner's active_runs quota refuses a too-big sweep whole. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,6 +141,7 @@ typedef struct {
     char ds[24];     /* alice's dataset (rows hidden) */
     char model[64];  /* alice's model, trained from ds */
     char run[24];    /* the run that published it */
+    char sweep[24];  /* alice's sweep over ds, publishing to model */
     char *doc;       /* the model's export document, for imports */
     int fresh;       /* counter for fresh names */
 } fixture;
@@ -183,6 +187,32 @@ static void train(int who, const char *ds, const char *model, char *run, size_t 
     fail_msg("run %s did not finish", run);
 }
 
+/* A sweep body over ds publishing to model: the runs of a grid over n learning rates. */
+static void sweep_body(const char *ds, const char *model, int n, char *buf, size_t cap)
+{
+    static const char *const rates[] = {"0.1", "0.05", "0.02", "0.01", "0.005"};
+    char grid[128];
+    size_t o = 0;
+    for (int i = 0; i < n && i < 5; i++)
+        o += (size_t)snprintf(grid + o, sizeof grid - o, "%s%s", i ? "," : "", rates[i]);
+    snprintf(buf, cap,
+             "{\"dataset_id\":\"%s\",\"model_name\":\"%s\",\"task\":\"regression\","
+             "\"target\":\"y\",\"params\":{\"hidden\":[2],\"epochs\":1,\"seed\":1},"
+             "\"grid\":{\"learning_rate\":[%s]}}",
+             ds, model, grid);
+}
+
+/* A sweep of n runs by who; its id into id. */
+static void sweep(int who, const char *ds, const char *model, int n, char *id, size_t cap)
+{
+    char body[512];
+    sweep_body(ds, model, n, body, sizeof body);
+    json_t *j = must(who, 201, "POST", "/api/v1/sweeps", NULL, body);
+    snprintf(id, cap, "%s", json_string_value(json_object_get(j, "id")));
+    assert_string_equal(json_string_value(json_object_get(j, "owner")), role_label[who]);
+    json_decref(j);
+}
+
 static void set_model_vis(int who, const char *model, const char *vis)
 {
     char path[128], body[64];
@@ -208,12 +238,22 @@ static void fixture_make(fixture *f, const char *vis)
     json_t *doc = must(R_ALICE, 200, "GET", path, NULL, NULL);
     f->doc = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
+    sweep(R_ALICE, f->ds, f->model, 1, f->sweep, sizeof f->sweep);
 }
 
 /* ---- the matrix ---- */
 
 /* What a cell needs besides the pass's fixtures, made by alice just before the request. */
-typedef enum { FR_NONE, FR_DATASET, FR_VERSIONS, FR_RUN, FR_ALIAS, FR_USER, FR_KEY } fresh_kind;
+typedef enum {
+    FR_NONE,
+    FR_DATASET,
+    FR_VERSIONS,
+    FR_RUN,
+    FR_ALIAS,
+    FR_USER,
+    FR_KEY,
+    FR_SWEEP
+} fresh_kind;
 
 /* Expected answers for admin, staff, alice (the owner) and bob (another student): A allowed
  * (past the rules: not 401, 403 or 404), F 403, N 404. One string for alice's private
@@ -232,6 +272,7 @@ typedef struct {
 #define STAFFONLY "AAFF", "AAFF"
 #define ADMINONLY "AFFF", "AFFF"
 #define SELF      "ANAN", "ANAN"
+#define OWNER     "AAAN", "AAAN" /* sweeps: their owner, staff and admin, whatever the data */
 
 static const cell_row matrix[] = {
     {"GET", "/healthz", OPEN, FR_NONE},
@@ -255,6 +296,13 @@ static const cell_row matrix[] = {
     {"GET", "/api/v1/runs/{id}/metrics", SEE, FR_NONE},
     {"GET", "/api/v1/runs/{id}/events", SEE, FR_NONE},
     {"GET", "/api/v1/runs/{id}/plot.svg", SEE, FR_NONE},
+    /* as POST /runs for each of its runs */
+    {"POST", "/api/v1/sweeps", CHANGE, FR_NONE},
+    {"GET", "/api/v1/sweeps", OPEN, FR_NONE},
+    {"GET", "/api/v1/sweeps/{id}", OWNER, FR_NONE},
+    {"DELETE", "/api/v1/sweeps/{id}", OWNER, FR_SWEEP},
+    {"GET", "/api/v1/sweeps/{id}/plot.svg", OWNER, FR_NONE},
+    {"POST", "/api/v1/sweeps/{id}:promote", OWNER, FR_NONE},
     {"GET", "/api/v1/models", OPEN, FR_NONE},
     {"GET", "/api/v1/models/{name}", SEE, FR_NONE},
     {"POST", "/api/v1/models/{name}/versions", PUBLISH, FR_NONE},
@@ -377,6 +425,10 @@ static const char *body_of(const cell_row *row, const fixture *f, char *buf, siz
                  "{\"dataset_id\":\"%s\",\"model_name\":\"%s\",\"task\":\"regression\","
                  "\"target\":\"y\",\"params\":{\"hidden\":[2],\"epochs\":1,\"seed\":1}}",
                  f->ds, f->model);
+    else if (strcmp(p, "/api/v1/sweeps") == 0)
+        sweep_body(f->ds, f->model, 1, buf, cap);
+    else if (strcmp(p, "/api/v1/sweeps/{id}:promote") == 0)
+        snprintf(buf, cap, "{\"alias\":\"best\"}");
     else if (strcmp(p, "/api/v1/models/{name}/versions") == 0)
         return f->doc;
     else if (strstr(p, "/aliases/"))
@@ -434,6 +486,9 @@ static void fresh(const cell_row *row, fixture *f, char *id, size_t idcap, char 
         json_decref(k);
         break;
     }
+    case FR_SWEEP:
+        sweep(R_ALICE, f->ds, f->model, 1, id, idcap);
+        break;
     }
 }
 
@@ -450,7 +505,9 @@ static void walk(fixture *f)
             char id[32], name[64], path[512], buf[512];
             const char *ctype;
             snprintf(id, sizeof id, "%s",
-                     strncmp(rt->pattern, "/api/v1/runs/", 13) == 0 ? f->run : f->ds);
+                     strncmp(rt->pattern, "/api/v1/runs/", 13) == 0     ? f->run
+                     : strncmp(rt->pattern, "/api/v1/sweeps/", 15) == 0 ? f->sweep
+                                                                        : f->ds);
             snprintf(name, sizeof name, "%s",
                      strncmp(rt->pattern, "/api/v1/users/", 14) == 0 ? "alice" : f->model);
             fresh(row, f, id, sizeof id, name, sizeof name);
