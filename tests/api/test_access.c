@@ -436,6 +436,13 @@ static void sweeps_agree_with_the_rules(void **state)
     store_access a;
     assert_int_equal(store_sweep_access(f->s, "swp_99", &a), MLP_ENOTFOUND);
     assert_int_equal(store_sweep_access(f->s, "run_1", &a), MLP_ENOTFOUND);
+    /* A deleted user's sweeps go to the heir, or with the purge. */
+    assert_int_equal(store_user_delete(f->s, "bob", 2, 0, NULL, NULL, NULL, &err), MLP_OK);
+    assert_int_equal(store_sweep_access(f->s, "swp_2", &a), MLP_OK);
+    assert_string_equal(a.owner, "alice");
+    assert_int_equal(store_user_delete(f->s, "tara", 0, 1, NULL, NULL, NULL, &err), MLP_OK);
+    assert_int_equal(store_sweep_access(f->s, "swp_3", &a), MLP_ENOTFOUND);
+    assert_int_equal(store_sweep_access(f->s, "swp_1", &a), MLP_OK);
 }
 
 static void set_access_round_trips(void **state)
