@@ -12,8 +12,9 @@
  * - with --public-predict an anonymous caller sees public models (and their runs) only, and
  *   never /metrics;
  * - a sweep is its owner's: another student gets 404 for it (and for a sweep over a private
- *   dataset of someone else), staff see it, ?owner= lists one user's; :promote needs the
- *   model's change rule; the owner's active_runs quota refuses a too-big sweep whole. */
+ *   dataset of someone else), staff see it, ?owner= lists one user's; a student's sweep may
+ *   not ask for priority high; :promote needs the model's change rule; the owner's active_runs
+ *   quota refuses a too-big sweep whole. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -826,6 +827,13 @@ static void sweeps_are_their_owners(void **state)
     json_t *e = must(R_BOB, 404, "POST", "/api/v1/sweeps", NULL, body);
     assert_non_null(strstr(json_string_value(json_object_get(e, "detail")), ds));
     json_decref(e);
+    /* ... as is a student's sweep at priority high (fair scheduling's rule for runs) */
+    snprintf(body, sizeof body,
+             "{\"dataset_id\":\"%s\",\"task\":\"regression\",\"target\":\"y\","
+             "\"params\":{\"epochs\":1,\"priority\":\"high\"},"
+             "\"grid\":{\"learning_rate\":[0.1,0.2]}}",
+             ds);
+    json_decref(must(R_ALICE, 403, "POST", "/api/v1/sweeps", NULL, body));
     assert_int_equal(total_of(R_ADMIN, "/api/v1/runs?limit=1"), runs_before);
     assert_int_equal(total_of(R_ADMIN, "/api/v1/sweeps?limit=1"), sweeps_before);
     /* :promote moves an alias of the model: the sweep's owner may while it owns the model */
