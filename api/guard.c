@@ -26,6 +26,8 @@ const char *guard_rule_name(route_rule r)
         [RULE_MODEL_SEE] = "model-see",
         [RULE_MODEL_CHANGE] = "model-change",
         [RULE_MODEL_PUBLISH] = "model-publish",
+        [RULE_SWEEP_SEE] = "sweep-see",
+        [RULE_SWEEP_CHANGE] = "sweep-change",
     };
     return (int)r >= 0 && (int)r < RULE_COUNT && names[r] ? names[r] : "missing";
 }
@@ -153,6 +155,38 @@ static int check_model(http_req *req, http_resp *resp, route_rule rule)
     return answer(req, resp, v, "model", name, a.owner, only_owner);
 }
 
+static int check_sweep(http_req *req, http_resp *resp)
+{
+    const char *id = route_param(&req->m, "id");
+    store_access a;
+    mlp_err rc = store_sweep_access(req->app->store, id, &a);
+    if (rc == MLP_ENOTFOUND) return answer(req, resp, ACCESS_HIDDEN, "sweep", id, "", "");
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return -1;
+    }
+    return answer(req, resp, access_sweep(&req->who, a.owner_id), "sweep", id, a.owner, only_owner);
+}
+
+int guard_may_move_alias(http_req *req, http_resp *resp, const char *name)
+{
+    store_access a;
+    mlp_err rc = store_model_access(req->app->store, name, &a);
+    if (rc == MLP_ENOTFOUND) return 0; /* gone: the caller's own answer */
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return -1;
+    }
+    /* A model the caller may not see is refused by its owner's name too: the sweep's run
+     * published to it, so its name is no secret to the sweep's owner. */
+    if (access_change(&req->who, a.owner_id, VIS_PUBLIC) == ACCESS_OK) return 0;
+    api_failf(req, resp, 403, NULL,
+              "model '%s' is owned by user '%s': only its owner, staff or admin may move its "
+              "aliases (rule: %s)",
+              name, a.owner, guard_rule_name(RULE_MODEL_CHANGE));
+    return -1;
+}
+
 int guard_check(http_req *req, http_resp *resp)
 {
     route_rule rule = req->m.rt->rule;
@@ -190,6 +224,9 @@ int guard_check(http_req *req, http_resp *resp)
     case RULE_MODEL_CHANGE:
     case RULE_MODEL_PUBLISH:
         return check_model(req, resp, rule);
+    case RULE_SWEEP_SEE:
+    case RULE_SWEEP_CHANGE:
+        return check_sweep(req, resp);
     case RULE_MISSING:
     case RULE_OPEN:
     case RULE_LIST:

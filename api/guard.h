@@ -1,8 +1,8 @@
 /* guard.h — class mode's per-route rules (route.rule, api/routes.def), enforced once per request:
  * main.c sets http_opts.authorize to guard_check, which server/http.c calls right after the
  * scope check and before any body is read. The rules themselves are server/access.h; this file
- * looks up what the path names (a dataset's, run's or model's owner and visibility) and turns
- * a verdict into an answer: 404 for what the caller may not see (the same answer as for
+ * looks up what the path names (a dataset's, run's, model's or sweep's owner and visibility) and
+ * turns a verdict into an answer: 404 for what the caller may not see (the same answer as for
  * something that does not exist, so existence is not leaked), 403 for what it sees but may not
  * change, both naming the rule.
  *
@@ -33,6 +33,10 @@ int guard_sees_dataset(const http_req *req, const store_dataset *d);
  * caller may change it; else answers 403 naming the owner, with field as the error's field,
  * and returns -1 (also -1 after answering a store error). */
 int guard_may_publish(http_req *req, http_resp *resp, const char *name, const char *field);
+/* For a sweep's :promote, which moves an alias of model `name`: 0 when the caller may change
+ * the model or no such model exists (the caller answers that); else answers 403 naming the
+ * owner (rule model-change), or the store's error, and returns -1. */
+int guard_may_move_alias(http_req *req, http_resp *resp, const char *name);
 /* 1 when the caller may see run `id` (access_run); 0 for an unknown or hidden run. */
 int guard_sees_run(http_req *req, const char *id);
 /* Records an applied PATCH in the audit log (server/audit.h): action ("model.update"), the

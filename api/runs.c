@@ -228,7 +228,7 @@ void runs_validate(http_req *req, http_resp *resp)
 }
 
 /* The owner's active_runs and models quotas, checked by the run's insert (server/quota.h). */
-static mlp_err runs_quota(http_req *req, long long owner, store_run_quota *q)
+mlp_err runs_quota(http_req *req, long long owner, store_run_quota *q)
 {
     quota_limits lim;
     if (!req->app->quota) return MLP_OK;

@@ -26,5 +26,8 @@ json_t *runs_check_body(http_req *req, http_resp *resp, json_t *body, runspec *r
  * owned by user owner_id; r->request_json is new (NULL when out of memory; store_run_clear
  * frees it). */
 void runs_record(store_run *r, const runspec *rs, json_t *norm, long long owner_id);
+/* The active_runs and models limits of user owner that a run's insert checks (server/quota.h),
+ * into *q (left as is when the server has no quota service). */
+mlp_err runs_quota(http_req *req, long long owner, store_run_quota *q);
 
 #endif

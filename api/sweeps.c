@@ -1,12 +1,18 @@
 /* sweeps.c — /api/v1/sweeps: create (expand with sweepgen.c, check every run as POST /runs does,
- * then server/sweep.c stores and queues them all or none), list, get (the runs best first),
+ * then server/sweep.c stores and queues them all or none, within the caller's active_runs
+ * quota), list (what the caller may see), get (the runs best first),
  * plot.svg (their validation curves overlaid), :promote (an alias to the best finished run's
  * version) and delete (cancels the unfinished runs; finished runs stay).
+ *
+ * Class mode: a sweep and its runs are owned by the caller who created it; api/guard.c lets only
+ * its owner, staff and admin read, delete or promote it (server/access.h, access_sweep), and
+ * :promote also needs the right to move the model's aliases.
  *
  * "Best" everywhere is the lowest best_val_loss (the lowest val_loss of any epoch); runs
  * without one come last, in generation order, and ties keep generation order.
  * Threading: handlers are reentrant; everything is per request. */
 #include "config.h"
+#include "guard.h"
 #include "handlers.h"
 #include "modelsvc.h"
 #include "plot.h"
@@ -147,11 +153,11 @@ static json_t *sweep_json(const loaded *l)
     const sweep_row *best = best_finished(l);
     json_t *grid = json_object_get(l->req, "grid");
     json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:i, s:i, s:i, s:i, s:i}, s:o, "
-        "s:o}",
-        "id", l->sw.id, "status", status, "created_at", l->sw.created_at, "search",
-        grid ? "grid" : "random", "space", get_or_null(l->req, grid ? "grid" : "random"), "varying",
-        get_or_null(l->req, "varying"), "budget", get_or_null(l->req, "budget"), "seed",
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:i, s:i, s:i, s:i, s:i}, "
+        "s:o, s:o}",
+        "id", l->sw.id, "status", status, "owner", l->sw.owner, "created_at", l->sw.created_at,
+        "search", grid ? "grid" : "random", "space", get_or_null(l->req, grid ? "grid" : "random"),
+        "varying", get_or_null(l->req, "varying"), "budget", get_or_null(l->req, "budget"), "seed",
         get_or_null(l->req, "seed"), "early_stopping", get_or_null(l->req, "early_stopping"),
         "model_name", get_or_null(l->req, "model_name"), "counts", "queued", counts[RUN_QUEUED],
         "running", counts[RUN_RUNNING], "succeeded", counts[RUN_SUCCEEDED], "failed",
@@ -225,6 +231,14 @@ void sweeps_create(http_req *req, http_resp *resp)
             if (!sub.body_conn) free(sub.body);
             goto out;
         }
+        if (rs.priority_high && req->who.role < ROLE_STAFF) { /* as POST /runs: server/fairq.h */
+            api_failf(req, resp, 403, "params.priority",
+                      "params.priority \"high\" is for staff and admin; you are a %s",
+                      user_role_name(req->who.role));
+            json_decref(norm);
+            runspec_clear(&rs);
+            goto out;
+        }
         runs_record(&runs[i], &rs, norm, req->who.id);
         json_decref(norm);
         runspec_clear(&rs);
@@ -241,12 +255,16 @@ void sweeps_create(http_req *req, http_resp *resp)
         json_object_set_new(body, "seed", json_integer(1));
     sw.request_json = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17));
     sw.rung = plan.rung;
+    sw.owner_id = req->who.id;
     if (!sw.request_json) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
         goto out;
     }
-    rc = sweep_submit(req->app->store, req->app->jobs, req->app->events, &sw, runs, pj, plan.n,
-                      req->app->cfg->max_queued_runs, &err);
+    store_run_quota q = {0, 0};
+    rc = runs_quota(req, sw.owner_id, &q);
+    if (!rc)
+        rc = sweep_submit(req->app->store, req->app->jobs, req->app->events, &sw, runs, pj, plan.n,
+                          req->app->cfg->max_queued_runs, &q, &err);
     if (rc) {
         api_fail(req, resp, rc, &err);
         if (rc == MLP_EBUSY) resp->retry_after = 30;
@@ -277,7 +295,8 @@ void sweeps_list(http_req *req, http_resp *resp)
     store_sweep *items = NULL;
     int n = 0;
     long total = 0;
-    mlp_err rc = store_sweep_list(req->app->store, limit, offset, &items, &n, &total);
+    store_view view = guard_view(req);
+    mlp_err rc = store_sweep_list_for(req->app->store, &view, limit, offset, &items, &n, &total);
     if (rc) {
         api_fail(req, resp, rc, NULL);
         return;
@@ -383,6 +402,7 @@ void sweeps_promote(http_req *req, http_resp *resp)
                   l.sw.id);
         goto out;
     }
+    if (guard_may_move_alias(req, resp, best->run.model_name)) goto out;
     mlp_err rc = modelsvc_alias_set(req->app->store, req->app->reg, best->run.model_name, alias,
                                     best->run.model_version);
     if (rc == MLP_ENOTFOUND) {

@@ -77,6 +77,12 @@ access_verdict access_run(const principal *who, long long run_owner, int has_mod
     return change ? ACCESS_DENIED : ACCESS_OK;
 }
 
+access_verdict access_sweep(const principal *who, long long sweep_owner)
+{
+    assert(who);
+    return access_sees_all(who) || owns(who, sweep_owner) ? ACCESS_OK : ACCESS_HIDDEN;
+}
+
 access_verdict access_role(const principal *who, user_role min)
 {
     assert(who);

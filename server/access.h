@@ -7,7 +7,8 @@
  * (publishing versions, moving aliases, deleting, PATCH) is for the owner, staff and admin.
  * A dataset's raw rows are for the owner, staff and admin, or anyone who sees it when
  * rows_visible. A run is seen by its owner, staff and admin, and by whoever sees the model the
- * run publishes to when that model is class or public.
+ * run publishes to when that model is class or public. A sweep has no visibility: it is seen
+ * and changed by its owner, staff and admin only (its runs keep the rules of runs).
  *
  * Verdicts keep "may not see" (404: existence is not leaked) apart from "sees but may not"
  * (403). The SQL list filters of the store (store_*_list_for) state the same rules and are
@@ -53,6 +54,9 @@ access_verdict access_rows(const principal *who, long long owner_id, visibility 
  * (owner, staff, admin only). */
 access_verdict access_run(const principal *who, long long run_owner, int has_model,
                           long long model_owner, visibility model_vis, int change);
+/* A sweep owned by sweep_owner: OK for its owner, staff and admin (to read it, delete it or
+ * promote its best run), HIDDEN for everyone else. */
+access_verdict access_sweep(const principal *who, long long sweep_owner);
 /* OK when who's role is at least min; a caller with no role (anonymous) is HIDDEN from
  * nothing but still refused: DENIED. */
 access_verdict access_role(const principal *who, user_role min);

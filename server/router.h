@@ -43,10 +43,12 @@ typedef enum {
     RULE_RUN_CHANGE,     /* {id}: a run the caller may cancel or delete */
     RULE_MODEL_SEE,      /* {name}: a model the caller sees (an unknown name: the handler's 404) */
     RULE_MODEL_CHANGE,   /* {name}: a model the caller may change */
-    RULE_MODEL_PUBLISH   /* {name}: a new name, or a model the caller may change; else 403
+    RULE_MODEL_PUBLISH,  /* {name}: a new name, or a model the caller may change; else 403
                             naming its owner */
+    RULE_SWEEP_SEE,      /* {id}: a sweep the caller sees (access_sweep: its owner, staff, admin) */
+    RULE_SWEEP_CHANGE    /* {id}: a sweep the caller may delete or promote (the same callers) */
 } route_rule;
-#define RULE_COUNT ((int)RULE_MODEL_PUBLISH + 1)
+#define RULE_COUNT ((int)RULE_SWEEP_CHANGE + 1)
 
 /* Error body style of a route family. */
 typedef enum {

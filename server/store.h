@@ -257,12 +257,15 @@ typedef struct {
     char created_at[32];
     store_sweep_run *runs; /* owned, in generation order; NULL and 0 from store_sweep_list */
     int n_runs;
+    long long owner_id;            /* users.id of its owner, who owns its runs too (access.h) */
+    char owner[USER_NAME_MAX + 1]; /* that user's name */
 } store_sweep;
 void store_sweep_clear(store_sweep *s); /* frees owned members; NULL-tolerant */
 void store_sweeps_free(store_sweep *items, int n);
 
-/* New sweep from request_json (required) and rung; fills id and created_at. Its runs are
- * linked afterwards with store_sweep_add_run. */
+/* New sweep from request_json (required), rung and owner_id (0: the bootstrap admin, as for
+ * the creates that name no owner); fills id, created_at, owner_id and owner. MLP_EINVAL when
+ * owner_id names no user. Its runs are linked afterwards with store_sweep_add_run. */
 mlp_err store_sweep_create(store *s, store_sweep *sw, mlp_error *err);
 /* Links run run_id as run idx of sweep sweep_id, with the params it varies (JSON text).
  * MLP_ENOTFOUND for an unknown sweep or run; MLP_ECONFLICT when the run is in a sweep. */
@@ -366,6 +369,12 @@ mlp_err store_model_access(store *s, const char *name, store_access *out);
  * model_name (*has_model 0 when no such model exists). MLP_ENOTFOUND for an unknown run. */
 mlp_err store_run_access(store *s, const char *id, store_access *run, int *has_model,
                          store_access *model);
+/* store_sweep_list seen through v (NULL: everything): a sweep is seen by its owner, staff and
+ * admin (access_sweep); v->owner keeps that user's sweeps. The total counts the same rows. */
+mlp_err store_sweep_list_for(store *s, const store_view *v, int limit, int offset,
+                             store_sweep **items, int *n, long *total);
+/* A sweep's owner (out->vis is VIS_PRIVATE: sweeps have no visibility). MLP_ENOTFOUND. */
+mlp_err store_sweep_access(store *s, const char *id, store_access *out);
 /* Changes a dataset's visibility and/or rows_visible (NULL: unchanged). MLP_ENOTFOUND. */
 mlp_err store_dataset_set_access(store *s, const char *id, const visibility *vis,
                                  const int *rows_visible);
@@ -445,7 +454,7 @@ mlp_err store_user_list(store *s, int limit, int offset, store_user **items, int
  * stored user. The role of user 1 cannot change (MLP_ECONFLICT). MLP_ENOTFOUND. */
 mlp_err store_user_update(store *s, store_user *u, unsigned set, mlp_error *err);
 /* Deletes the user `name` and their keys in one transaction. Without purge their datasets,
- * runs and models are handed to heir_id; with purge they are deleted (dataset files removed
+ * runs, models and sweeps are handed to heir_id; with purge they are deleted (dataset files removed
  * after the commit), refused with MLP_ECONFLICT (err->msg naming the run) while the user has a
  * queued or running run or another user's queued or running run uses one of their datasets.
  * *purged (may be NULL) gets the models deleted, each with its name and latest_version only

@@ -1,7 +1,8 @@
 /* store_sweeps.c — the sweeps of store.h: one row per sweep in sweeps (its request as opaque
- * JSON, the successive-halving rung) and the runs it queued in sweep_runs (generation order,
- * the params varied, why a run was pruned). A run's best validation metrics are aggregated from
- * run_metrics when the sweep is read. */
+ * JSON, the successive-halving rung, its owner) and the runs it queued in sweep_runs (generation
+ * order, the params varied, why a run was pruned). A run's best validation metrics are
+ * aggregated from run_metrics when the sweep is read. The list filter states access_sweep
+ * (server/access.h) in SQL: a sweep is private to its owner, staff and admin. */
 #include "store_int.h"
 #include "clock.h"
 
@@ -35,15 +36,26 @@ mlp_err store_sweep_create(store *s, store_sweep *sw, mlp_error *err)
 {
     if (!sw->request_json) return mlp_fail(err, MLP_EINVAL, "sweep has no request_json");
     if (sw->rung < 0) return mlp_fail(err, MLP_EINVAL, "rung must be >= 0");
+    if (sw->owner_id < 0) return mlp_fail(err, MLP_EINVAL, "bad sweep owner");
+    if (sw->owner_id == 0) sw->owner_id = USER_BOOTSTRAP_ID;
     store_tx t;
     char now[CLOCK_RFC3339_LEN];
     clock_rfc3339(0, now);
     mlp_err e = store_tx_begin(s, 1, &t, err);
     if (e != MLP_OK) return e;
     e = store_exec(&t, err, NULL,
-                   "INSERT INTO sweeps (request_json, rung, created_at) VALUES (?1, ?2, ?3)", "tit",
-                   sw->request_json, sw->rung, now);
+                   "INSERT INTO sweeps (request_json, rung, created_at, owner_id)"
+                   " VALUES (?1, ?2, ?3, ?4)",
+                   "titI", sw->request_json, sw->rung, now, sw->owner_id);
     long long id = e == MLP_OK ? sqlite3_last_insert_rowid(t.db) : 0;
+    if (e == MLP_OK) {
+        sqlite3_stmt *st = NULL;
+        e = store_prep(&t, err, &st, "SELECT name FROM users WHERE id = ?1", "I", sw->owner_id);
+        int r = e == MLP_OK ? store_step(&t, st, &e, err) : -1;
+        if (r == 0) e = mlp_fail(err, MLP_EINVAL, "sweep owner %lld is no user", sw->owner_id);
+        if (r == 1) store_col_str(st, 0, sw->owner, sizeof sw->owner);
+        sqlite3_finalize(st);
+    }
     e = store_tx_end(&t, e, err);
     if (e != MLP_OK) return e;
     snprintf(sw->id, sizeof sw->id, "swp_%lld", id);
@@ -109,7 +121,9 @@ static mlp_err sweep_runs_tx(store_tx *t, long long sid, store_sweep *out)
     return e;
 }
 
-#define SWEEP_COLS_SQL "SELECT id, request_json, rung, created_at FROM sweeps"
+#define SWEEP_COLS_SQL                                                                             \
+    "SELECT id, request_json, rung, created_at, owner_id,"                                         \
+    " COALESCE((SELECT name FROM users WHERE users.id = sweeps.owner_id), '') FROM sweeps"
 
 static mlp_err sweep_from_row(sqlite3_stmt *st, store_sweep *sw)
 {
@@ -119,6 +133,8 @@ static mlp_err sweep_from_row(sqlite3_stmt *st, store_sweep *sw)
     sw->request_json = store_col_dup(st, 1, &oom);
     sw->rung = sqlite3_column_int(st, 2);
     store_col_str(st, 3, sw->created_at, sizeof sw->created_at);
+    sw->owner_id = sqlite3_column_int64(st, 4);
+    store_col_str(st, 5, sw->owner, sizeof sw->owner);
     if (oom) return MLP_ENOMEM;
     return sw->request_json ? MLP_OK : MLP_ECORRUPT;
 }
@@ -147,7 +163,19 @@ mlp_err store_sweep_get(store *s, const char *id, store_sweep *out)
 
 mlp_err store_sweep_list(store *s, int limit, int offset, store_sweep **items, int *n, long *total)
 {
+    return store_sweep_list_for(s, NULL, limit, offset, items, n, total);
+}
+
+/* The view (?1, ?2, ?4 of store_view_args) states access_sweep: the owner, staff and admin. */
+#define SWEEP_FILTER                                                                               \
+    " WHERE (?1 OR owner_id = ?2) AND (?3 IS NULL OR owner_id = (SELECT id FROM users"             \
+    " WHERE name = ?3))"
+
+mlp_err store_sweep_list_for(store *s, const store_view *view, int limit, int offset,
+                             store_sweep **items, int *n, long *total)
+{
     if (limit < 0 || offset < 0) return MLP_EINVAL;
+    store_view_args va = store_view_of(view);
     store_tx t;
     sqlite3_stmt *st = NULL;
     store_sweep *v = NULL;
@@ -156,8 +184,9 @@ mlp_err store_sweep_list(store *s, int limit, int offset, store_sweep **items, i
     if (!store_grow((void **)&v, &cap, 1, sizeof *v)) return MLP_ENOMEM;
     mlp_err e = store_tx_begin(s, 0, &t, NULL);
     if (e == MLP_OK)
-        e = store_prep(&t, NULL, &st, SWEEP_COLS_SQL " ORDER BY id DESC LIMIT ?1 OFFSET ?2", "ii",
-                       limit, offset);
+        e = store_prep(&t, NULL, &st,
+                       SWEEP_COLS_SQL SWEEP_FILTER " ORDER BY id DESC LIMIT ?4 OFFSET ?5", "iItii",
+                       va.all, va.me, va.owner, limit, offset);
     while (e == MLP_OK && (r = store_step(&t, st, &e, NULL)) == 1) {
         if (!store_grow((void **)&v, &cap, cnt + 1, sizeof *v)) {
             e = MLP_ENOMEM;
@@ -171,7 +200,9 @@ mlp_err store_sweep_list(store *s, int limit, int offset, store_sweep **items, i
         cnt++;
     }
     sqlite3_finalize(st);
-    if (e == MLP_OK && total) e = store_int64(&t, NULL, &tot, "SELECT COUNT(*) FROM sweeps", NULL);
+    if (e == MLP_OK && total)
+        e = store_int64(&t, NULL, &tot, "SELECT COUNT(*) FROM sweeps" SWEEP_FILTER, "iIt", va.all,
+                        va.me, va.owner);
     e = store_tx_end(&t, e, NULL);
     if (e != MLP_OK) {
         store_sweeps_free(v, cnt);
@@ -181,6 +212,33 @@ mlp_err store_sweep_list(store *s, int limit, int offset, store_sweep **items, i
     *n = cnt;
     if (total) *total = (long)tot;
     return MLP_OK;
+}
+#undef SWEEP_FILTER
+
+mlp_err store_sweep_access(store *s, const char *id, store_access *out)
+{
+    long long sid = store_parse_id(id, "swp_");
+    memset(out, 0, sizeof *out);
+    out->vis = VIS_PRIVATE;
+    if (sid <= 0) return MLP_ENOTFOUND;
+    store_tx t;
+    sqlite3_stmt *st = NULL;
+    mlp_err e = store_tx_begin(s, 0, &t, NULL);
+    if (e != MLP_OK) return e;
+    e = store_prep(&t, NULL, &st,
+                   "SELECT owner_id, COALESCE((SELECT name FROM users WHERE users.id ="
+                   " sweeps.owner_id), '') FROM sweeps WHERE id = ?1",
+                   "I", sid);
+    if (e == MLP_OK) {
+        int r = store_step(&t, st, &e, NULL);
+        if (r == 0) e = MLP_ENOTFOUND;
+        if (r == 1) {
+            out->owner_id = sqlite3_column_int64(st, 0);
+            store_col_str(st, 1, out->owner, sizeof out->owner);
+        }
+        sqlite3_finalize(st);
+    }
+    return store_tx_end(&t, e, NULL);
 }
 
 mlp_err store_sweep_delete(store *s, const char *id)

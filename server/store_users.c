@@ -1,6 +1,7 @@
 /* store_users.c — the users, API keys and audit log of store.h (class mode): rows of users
  * (migration 0003), api_keys and audit (migration 0004). A user's deletion hands their
- * datasets, runs and models to an heir, or purges them, in the same transaction as the delete. */
+ * datasets, runs, models and sweeps to an heir, or purges them, in the same transaction as the
+ * delete. */
 #include "store_int.h"
 #include "clock.h"
 
@@ -292,7 +293,8 @@ mlp_err store_user_delete(store *s, const char *name, long long heir_id, int pur
         if (e == MLP_ENOTFOUND) e = mlp_fail(err, MLP_EINVAL, "the heir user does not exist");
         const char *const moves[] = {"UPDATE datasets SET owner_id = ?2 WHERE owner_id = ?1",
                                      "UPDATE runs SET owner_id = ?2 WHERE owner_id = ?1",
-                                     "UPDATE models SET owner_id = ?2 WHERE owner_id = ?1"};
+                                     "UPDATE models SET owner_id = ?2 WHERE owner_id = ?1",
+                                     "UPDATE sweeps SET owner_id = ?2 WHERE owner_id = ?1"};
         for (size_t i = 0; e == MLP_OK && i < sizeof moves / sizeof moves[0]; i++)
             e = store_exec(&t, err, NULL, moves[i], "II", u.id, heir_id);
     } else if (e == MLP_OK) {
@@ -321,6 +323,7 @@ mlp_err store_user_delete(store *s, const char *name, long long heir_id, int pur
             "DELETE FROM model_aliases WHERE model_id IN"
             " (SELECT id FROM models WHERE owner_id = ?1)",
             "DELETE FROM models WHERE owner_id = ?1",
+            "DELETE FROM sweeps WHERE owner_id = ?1",
             "DELETE FROM runs WHERE owner_id = ?1",
             "DELETE FROM datasets WHERE owner_id = ?1",
         };

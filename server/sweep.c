@@ -70,8 +70,25 @@ static void unwind(store *st, store_sweep *sw, store_run *runs, int n)
     store_sweep_delete(st, sw->id);
 }
 
+/* MLP_EBUSY with err->msg when n more runs would bring owner past q's active_runs quota. */
+static mlp_err check_active_runs(store *st, long long owner, int n, const store_run_quota *q,
+                                 mlp_error *err)
+{
+    long long used = 0;
+    if (!q || q->active_runs <= 0) return MLP_OK;
+    mlp_err rc = store_usage_active_runs(st, owner, &used);
+    if (rc) return mlp_fail(err, rc, "could not count the active runs: %s", mlp_strerror(rc));
+    if (used + n <= q->active_runs) return MLP_OK;
+    return mlp_fail(err, MLP_EBUSY,
+                    "quota active_runs exceeded: limit %lld, used %lld (queued and running "
+                    "runs); the sweep's %d runs would make %lld, so none was queued; retry with "
+                    "a smaller budget or when runs end",
+                    q->active_runs, used, n, used + n);
+}
+
 mlp_err sweep_submit(store *st, jobs *j, events *ev, store_sweep *sw, store_run *runs,
-                     char *const *params_json, int n, int max_queued, mlp_error *err)
+                     char *const *params_json, int n, int max_queued, const store_run_quota *quota,
+                     mlp_error *err)
 {
     assert(st && j && sw && runs && params_json && n > 0);
     if (max_queued > 0) {
@@ -88,11 +105,14 @@ mlp_err sweep_submit(store *st, jobs *j, events *ev, store_sweep *sw, store_run 
                             "the limit (--max-queued-runs) is %d; retry later",
                             n, queued, max_queued);
     }
-    mlp_err rc = store_sweep_create(st, sw, err);
+    mlp_err rc = check_active_runs(st, sw->owner_id, n, quota, err);
+    if (rc) return rc;
+    rc = store_sweep_create(st, sw, err);
     if (rc) return rc;
     int made = 0;
     for (; made < n; made++) {
-        rc = store_run_create(st, &runs[made], err);
+        assert(runs[made].owner_id == sw->owner_id);
+        rc = store_run_create_quota(st, &runs[made], 0, quota, err);
         if (rc) break;
         rc = store_sweep_add_run(st, sw->id, made, runs[made].id, params_json[made], err);
         if (rc) {

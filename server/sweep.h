@@ -31,13 +31,17 @@ int sweep_halving_prunes(const double *vals, int n, int me);
  * when it belongs to a sweep with a rung. Errors are logged, never fatal to the run. */
 void sweep_on_epoch(void *ctx, jobs *j, const char *run_id, int epoch);
 
-/* Creates sweep sw (store_sweep_create) and its n runs (each like runsvc_submit: stored,
- * linked with params_json[i], then queued and published once all are stored). Refused with
- * MLP_EBUSY (err set, nothing stored) when max_queued > 0 and the queue cannot take n more.
- * When storing fails part way, the runs already stored are cancelled and deleted and the sweep
- * deleted again: nothing of it is left queued. (A daemon killed part way leaves the runs stored
- * so far as runs of no sweep, queued at the next start like any run.) */
+/* Creates sweep sw (store_sweep_create, owned by sw->owner_id, who owns the runs too) and its n
+ * runs (each like runsvc_submit_quota: stored, linked with params_json[i], then queued and
+ * published once all are stored). Refused with MLP_EBUSY (err set, nothing stored) when
+ * max_queued > 0 and the queue cannot take n more, or when the n runs would bring the owner past
+ * quota's active_runs limit (err->msg naming the quota, its limit and the use); quota may be NULL.
+ * Each run's insert checks quota again (store_run_create_quota), so a concurrent submission cannot
+ * slip past it. When storing fails part way, the runs already stored are cancelled and deleted and
+ * the sweep deleted again: nothing of it is left queued. (A daemon killed part way leaves the
+ * runs stored so far as runs of no sweep, queued at the next start like any run.) */
 mlp_err sweep_submit(store *st, jobs *j, events *ev, store_sweep *sw, store_run *runs,
-                     char *const *params_json, int n, int max_queued, mlp_error *err);
+                     char *const *params_json, int n, int max_queued, const store_run_quota *quota,
+                     mlp_error *err);
 
 #endif

@@ -2,8 +2,8 @@
  * roles, ownership and visibility; every route of api/routes.def carrying a rule that fits what
  * it names; the store's list filters (SQL) agreeing with those rules for every viewer, with
  * ?owner= and paging totals; default visibility by the creator's role; the model-access cache
- * following every write; and a model name owned by one student refused to another, at import
- * and at a run's publish. */
+ * following every write; a model name owned by one student refused to another, at import
+ * and at a run's publish; and sweeps, private to their owner, staff and admin, listed so. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +96,25 @@ static void run_rules(void **state)
     assert_int_equal(access_run(&people[P_BOB], 2, 1, 3, VIS_PRIVATE, 0), ACCESS_HIDDEN);
 }
 
+static void sweep_rules(void **state)
+{
+    (void)state;
+    /* alice's sweep, and the bootstrap admin's: admin alice bob staff anon */
+    static const struct {
+        long long owner;
+        const char *want;
+    } sc[] = {{2, "oohoh"}, {3, "ohooh"}, {1, "ohhoh"}};
+    for (size_t c = 0; c < sizeof sc / sizeof sc[0]; c++)
+        for (int p = 0; p < P_COUNT; p++) {
+            char got = letter(access_sweep(&people[p], sc[c].owner));
+            if (got != sc[c].want[p])
+                fail_msg("sweep of user %lld, caller %s: got %c want %c", sc[c].owner,
+                         people[p].name, got, sc[c].want[p]);
+        }
+    /* An anonymous caller owns nothing, even with the id 0 of "no owner". */
+    assert_int_equal(access_sweep(&people[P_ANON], 0), ACCESS_HIDDEN);
+}
+
 static void names_and_defaults(void **state)
 {
     (void)state;
@@ -126,16 +145,19 @@ static void every_route_has_a_fitting_rule(void **state)
         int ds = strncmp(p, "/api/v1/datasets/{id}", 21) == 0;
         int run = strncmp(p, "/api/v1/runs/{id}", 17) == 0;
         int model = strstr(p, "models/{name}") != NULL;
+        int sweep = strncmp(p, "/api/v1/sweeps/{id}", 19) == 0;
         int is_ds = r->rule >= RULE_DATASET_SEE && r->rule <= RULE_DATASET_CHANGE;
         int is_run = r->rule == RULE_RUN_SEE || r->rule == RULE_RUN_CHANGE;
         int is_model = r->rule >= RULE_MODEL_SEE && r->rule <= RULE_MODEL_PUBLISH;
-        if (ds != is_ds || run != is_run || model != is_model)
+        int is_sweep = r->rule == RULE_SWEEP_SEE || r->rule == RULE_SWEEP_CHANGE;
+        if (ds != is_ds || run != is_run || model != is_model || sweep != is_sweep)
             fail_msg("route %s %s: rule %d does not fit what the path names", r->method, p,
                      (int)r->rule);
         /* A write to an /api/v1 resource needs more than seeing it. */
         int write = strcmp(r->method, "GET") != 0;
-        if (write && (r->rule == RULE_DATASET_SEE || r->rule == RULE_RUN_SEE ||
-                      (r->rule == RULE_MODEL_SEE && strncmp(p, "/api/v1/", 8) == 0)))
+        if (write &&
+            (r->rule == RULE_DATASET_SEE || r->rule == RULE_RUN_SEE || r->rule == RULE_SWEEP_SEE ||
+             (r->rule == RULE_MODEL_SEE && strncmp(p, "/api/v1/", 8) == 0)))
             fail_msg("route %s %s writes with a read rule", r->method, p);
     }
 }
@@ -219,9 +241,9 @@ static void lists_agree_with_the_rules(void **state)
         for (int v = -1; v <= VIS_PUBLIC; v++) {
             visibility vis = (visibility)v;
             store_dataset d;
-            assert_int_equal(
-                store_dataset_create_as(f->s, owners[o], v < 0 ? NULL : &vis, 0, 0, "d", t, &d, &err),
-                MLP_OK);
+            assert_int_equal(store_dataset_create_as(f->s, owners[o], v < 0 ? NULL : &vis, 0, 0,
+                                                     "d", t, &d, &err),
+                             MLP_OK);
             if (v < 0)
                 assert_int_equal(d.vis,
                                  access_default_vis(owners[o] == 2 || owners[o] == 3 ? ROLE_STUDENT
@@ -344,6 +366,85 @@ static void lists_agree_with_the_rules(void **state)
     store_models_free(ms, n);
 }
 
+/* Sweeps: one per user (and one created naming no owner: the bootstrap admin's); each caller
+ * lists exactly those access_sweep lets it see, ?owner= narrows, paging keeps the total. */
+static void sweeps_agree_with_the_rules(void **state)
+{
+    fixture *f = *state;
+    mlp_error err = {0};
+    const long long owners[] = {2, 3, 4, 1, 0};
+    const int n_sw = (int)(sizeof owners / sizeof owners[0]);
+    for (int i = 0; i < n_sw; i++) {
+        store_sweep sw;
+        memset(&sw, 0, sizeof sw);
+        sw.request_json = "{}";
+        sw.owner_id = owners[i];
+        assert_int_equal(store_sweep_create(f->s, &sw, &err), MLP_OK);
+        assert_int_equal(sw.owner_id, owners[i] ? owners[i] : 1);
+        assert_string_equal(sw.owner, people[sw.owner_id - 1].name);
+    }
+    store_sweep bad;
+    memset(&bad, 0, sizeof bad);
+    bad.request_json = "{}";
+    bad.owner_id = 99; /* no such user */
+    assert_int_equal(store_sweep_create(f->s, &bad, &err), MLP_EINVAL);
+    for (int p = 0; p < P_COUNT; p++) {
+        store_view v = {&people[p], NULL};
+        store_sweep *items = NULL;
+        int n = 0, want = 0;
+        long total = 0;
+        assert_int_equal(store_sweep_list_for(f->s, &v, 100, 0, &items, &n, &total), MLP_OK);
+        for (int i = 1; i <= n_sw; i++) {
+            char id[24];
+            snprintf(id, sizeof id, "swp_%d", i);
+            store_access a;
+            assert_int_equal(store_sweep_access(f->s, id, &a), MLP_OK);
+            int seen = access_sweep(&people[p], a.owner_id) == ACCESS_OK, listed = 0;
+            for (int k = 0; k < n; k++)
+                if (strcmp(items[k].id, id) == 0) {
+                    listed = 1;
+                    assert_int_equal(items[k].owner_id, a.owner_id);
+                    assert_string_equal(items[k].owner, a.owner);
+                }
+            if (seen != listed)
+                fail_msg("caller %d: sweep %s seen %d but listed %d", p, id, seen, listed);
+            want += seen;
+        }
+        assert_int_equal(n, want);
+        assert_int_equal(total, want);
+        store_sweeps_free(items, n);
+        assert_int_equal(store_sweep_list_for(f->s, &v, 1, 0, &items, &n, &total), MLP_OK);
+        assert_int_equal(total, want);
+        store_sweeps_free(items, n);
+    }
+    /* ?owner=: staff narrowed to alice's; alice asking for bob's gets none; NULL view: all. */
+    store_view tv = {&people[P_STAFF], "alice"}, av = {&people[P_ALICE], "bob"}, all = {NULL, NULL};
+    store_sweep *items = NULL;
+    int n = 0;
+    long total = 0;
+    assert_int_equal(store_sweep_list_for(f->s, &tv, 100, 0, &items, &n, &total), MLP_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0].owner, "alice");
+    store_sweeps_free(items, n);
+    assert_int_equal(store_sweep_list_for(f->s, &av, 100, 0, &items, &n, &total), MLP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(total, 0);
+    store_sweeps_free(items, n);
+    assert_int_equal(store_sweep_list_for(f->s, &all, 100, 0, &items, &n, &total), MLP_OK);
+    assert_int_equal(total, n_sw);
+    store_sweeps_free(items, n);
+    store_access a;
+    assert_int_equal(store_sweep_access(f->s, "swp_99", &a), MLP_ENOTFOUND);
+    assert_int_equal(store_sweep_access(f->s, "run_1", &a), MLP_ENOTFOUND);
+    /* A deleted user's sweeps go to the heir, or with the purge. */
+    assert_int_equal(store_user_delete(f->s, "bob", 2, 0, NULL, NULL, NULL, &err), MLP_OK);
+    assert_int_equal(store_sweep_access(f->s, "swp_2", &a), MLP_OK);
+    assert_string_equal(a.owner, "alice");
+    assert_int_equal(store_user_delete(f->s, "tara", 0, 1, NULL, NULL, NULL, &err), MLP_OK);
+    assert_int_equal(store_sweep_access(f->s, "swp_3", &a), MLP_ENOTFOUND);
+    assert_int_equal(store_sweep_access(f->s, "swp_1", &a), MLP_OK);
+}
+
 static void set_access_round_trips(void **state)
 {
     fixture *f = *state;
@@ -462,9 +563,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rules_table),
         cmocka_unit_test(run_rules),
+        cmocka_unit_test(sweep_rules),
         cmocka_unit_test(names_and_defaults),
         cmocka_unit_test(every_route_has_a_fitting_rule),
         cmocka_unit_test_setup_teardown(lists_agree_with_the_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(sweeps_agree_with_the_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(set_access_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(model_access_cache_follows_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(model_names_belong_to_their_first_publisher, setup,

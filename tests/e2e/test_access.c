@@ -10,7 +10,11 @@
  *   the owner;
  * - ownership and visibility survive kill -9;
  * - with --public-predict an anonymous caller sees public models (and their runs) only, and
- *   never /metrics. */
+ *   never /metrics;
+ * - a sweep is its owner's: another student gets 404 for it (and for a sweep over a private
+ *   dataset of someone else), staff see it, ?owner= lists one user's; a student's sweep may
+ *   not ask for priority high; :promote needs the model's change rule; the owner's active_runs
+ *   quota refuses a too-big sweep whole. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,6 +142,7 @@ typedef struct {
     char ds[24];     /* alice's dataset (rows hidden) */
     char model[64];  /* alice's model, trained from ds */
     char run[24];    /* the run that published it */
+    char sweep[24];  /* alice's sweep over ds, publishing to model */
     char *doc;       /* the model's export document, for imports */
     int fresh;       /* counter for fresh names */
 } fixture;
@@ -183,6 +188,32 @@ static void train(int who, const char *ds, const char *model, char *run, size_t 
     fail_msg("run %s did not finish", run);
 }
 
+/* A sweep body over ds publishing to model: the runs of a grid over n learning rates. */
+static void sweep_body(const char *ds, const char *model, int n, char *buf, size_t cap)
+{
+    static const char *const rates[] = {"0.1", "0.05", "0.02", "0.01", "0.005"};
+    char grid[128];
+    size_t o = 0;
+    for (int i = 0; i < n && i < 5; i++)
+        o += (size_t)snprintf(grid + o, sizeof grid - o, "%s%s", i ? "," : "", rates[i]);
+    snprintf(buf, cap,
+             "{\"dataset_id\":\"%s\",\"model_name\":\"%s\",\"task\":\"regression\","
+             "\"target\":\"y\",\"params\":{\"hidden\":[2],\"epochs\":1,\"seed\":1},"
+             "\"grid\":{\"learning_rate\":[%s]}}",
+             ds, model, grid);
+}
+
+/* A sweep of n runs by who; its id into id. */
+static void sweep(int who, const char *ds, const char *model, int n, char *id, size_t cap)
+{
+    char body[512];
+    sweep_body(ds, model, n, body, sizeof body);
+    json_t *j = must(who, 201, "POST", "/api/v1/sweeps", NULL, body);
+    snprintf(id, cap, "%s", json_string_value(json_object_get(j, "id")));
+    assert_string_equal(json_string_value(json_object_get(j, "owner")), role_label[who]);
+    json_decref(j);
+}
+
 static void set_model_vis(int who, const char *model, const char *vis)
 {
     char path[128], body[64];
@@ -208,12 +239,22 @@ static void fixture_make(fixture *f, const char *vis)
     json_t *doc = must(R_ALICE, 200, "GET", path, NULL, NULL);
     f->doc = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
+    sweep(R_ALICE, f->ds, f->model, 1, f->sweep, sizeof f->sweep);
 }
 
 /* ---- the matrix ---- */
 
 /* What a cell needs besides the pass's fixtures, made by alice just before the request. */
-typedef enum { FR_NONE, FR_DATASET, FR_VERSIONS, FR_RUN, FR_ALIAS, FR_USER, FR_KEY } fresh_kind;
+typedef enum {
+    FR_NONE,
+    FR_DATASET,
+    FR_VERSIONS,
+    FR_RUN,
+    FR_ALIAS,
+    FR_USER,
+    FR_KEY,
+    FR_SWEEP
+} fresh_kind;
 
 /* Expected answers for admin, staff, alice (the owner) and bob (another student): A allowed
  * (past the rules: not 401, 403 or 404), F 403, N 404. One string for alice's private
@@ -232,6 +273,7 @@ typedef struct {
 #define STAFFONLY "AAFF", "AAFF"
 #define ADMINONLY "AFFF", "AFFF"
 #define SELF      "ANAN", "ANAN"
+#define OWNER     "AAAN", "AAAN" /* sweeps: their owner, staff and admin, whatever the data */
 
 static const cell_row matrix[] = {
     {"GET", "/healthz", OPEN, FR_NONE},
@@ -255,6 +297,13 @@ static const cell_row matrix[] = {
     {"GET", "/api/v1/runs/{id}/metrics", SEE, FR_NONE},
     {"GET", "/api/v1/runs/{id}/events", SEE, FR_NONE},
     {"GET", "/api/v1/runs/{id}/plot.svg", SEE, FR_NONE},
+    /* as POST /runs for each of its runs */
+    {"POST", "/api/v1/sweeps", CHANGE, FR_NONE},
+    {"GET", "/api/v1/sweeps", OPEN, FR_NONE},
+    {"GET", "/api/v1/sweeps/{id}", OWNER, FR_NONE},
+    {"DELETE", "/api/v1/sweeps/{id}", OWNER, FR_SWEEP},
+    {"GET", "/api/v1/sweeps/{id}/plot.svg", OWNER, FR_NONE},
+    {"POST", "/api/v1/sweeps/{id}:promote", OWNER, FR_NONE},
     {"GET", "/api/v1/models", OPEN, FR_NONE},
     {"GET", "/api/v1/models/{name}", SEE, FR_NONE},
     {"POST", "/api/v1/models/{name}/versions", PUBLISH, FR_NONE},
@@ -377,6 +426,10 @@ static const char *body_of(const cell_row *row, const fixture *f, char *buf, siz
                  "{\"dataset_id\":\"%s\",\"model_name\":\"%s\",\"task\":\"regression\","
                  "\"target\":\"y\",\"params\":{\"hidden\":[2],\"epochs\":1,\"seed\":1}}",
                  f->ds, f->model);
+    else if (strcmp(p, "/api/v1/sweeps") == 0)
+        sweep_body(f->ds, f->model, 1, buf, cap);
+    else if (strcmp(p, "/api/v1/sweeps/{id}:promote") == 0)
+        snprintf(buf, cap, "{\"alias\":\"best\"}");
     else if (strcmp(p, "/api/v1/models/{name}/versions") == 0)
         return f->doc;
     else if (strstr(p, "/aliases/"))
@@ -434,6 +487,9 @@ static void fresh(const cell_row *row, fixture *f, char *id, size_t idcap, char 
         json_decref(k);
         break;
     }
+    case FR_SWEEP:
+        sweep(R_ALICE, f->ds, f->model, 1, id, idcap);
+        break;
     }
 }
 
@@ -450,7 +506,9 @@ static void walk(fixture *f)
             char id[32], name[64], path[512], buf[512];
             const char *ctype;
             snprintf(id, sizeof id, "%s",
-                     strncmp(rt->pattern, "/api/v1/runs/", 13) == 0 ? f->run : f->ds);
+                     strncmp(rt->pattern, "/api/v1/runs/", 13) == 0     ? f->run
+                     : strncmp(rt->pattern, "/api/v1/sweeps/", 15) == 0 ? f->sweep
+                                                                        : f->ds);
             snprintf(name, sizeof name, "%s",
                      strncmp(rt->pattern, "/api/v1/users/", 14) == 0 ? "alice" : f->model);
             fresh(row, f, id, sizeof id, name, sizeof name);
@@ -689,6 +747,172 @@ static void public_models_for_anonymous(void **state)
     json_decref(must(R_ANON, 401, "GET", "/metrics", NULL, NULL));
 }
 
+/* ---- sweeps: their owner's, like their runs ---- */
+
+static long total_of(int who, const char *path)
+{
+    json_t *l = must(who, 200, "GET", path, NULL, NULL);
+    long n = (long)json_integer_value(json_object_get(l, "total"));
+    json_decref(l);
+    return n;
+}
+
+/* Polls as the owner until sweep id is "finished". */
+static void wait_sweep(int who, const char *id)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/sweeps/%s", id);
+    for (int i = 0; i < 3000; i++) {
+        json_t *j = must(who, 200, "GET", path, NULL, NULL);
+        int done = strcmp(json_string_value(json_object_get(j, "status")), "finished") == 0;
+        json_decref(j);
+        if (done) return;
+        usleep(10000);
+    }
+    fail_msg("sweep %s did not finish", id);
+}
+
+static void sweeps_are_their_owners(void **state)
+{
+    (void)state;
+    char ds[24], id[24], path[128], body[512];
+    upload(R_ALICE, "swp-data", "private", ds, sizeof ds);
+    sweep(R_ALICE, ds, "alice-swp", 2, id, sizeof id);
+    /* bob: every sweep route answers as for a sweep that does not exist */
+    static const char *const shapes[][2] = {
+        {"GET", ""}, {"GET", "/plot.svg"}, {"POST", ":promote"}, {"DELETE", ""}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const char *b = strcmp(shapes[i][0], "POST") == 0 ? "{\"alias\":\"best\"}" : NULL;
+        snprintf(path, sizeof path, "/api/v1/sweeps/%s%s", id, shapes[i][1]);
+        json_decref(must(R_BOB, 404, shapes[i][0], path, NULL, b));
+        snprintf(path, sizeof path, "/api/v1/sweeps/swp_999%s", shapes[i][1]);
+        json_decref(must(R_BOB, 404, shapes[i][0], path, NULL, b));
+    }
+    snprintf(path, sizeof path, "/api/v1/sweeps/%s", id);
+    json_t *j = must(R_STAFF, 200, "GET", path, NULL, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "owner")), "alice");
+    json_decref(j);
+    /* its runs are alice's too */
+    j = must(R_ALICE, 200, "GET", path, NULL, NULL);
+    json_t *runs = json_object_get(j, "runs"), *r;
+    size_t i;
+    assert_int_equal(json_array_size(runs), 2);
+    json_array_foreach(runs, i, r)
+    {
+        char rp[64];
+        snprintf(rp, sizeof rp, "/api/v1/runs/%s", json_string_value(json_object_get(r, "run_id")));
+        json_t *run = must(R_ALICE, 200, "GET", rp, NULL, NULL);
+        assert_string_equal(json_string_value(json_object_get(run, "owner")), "alice");
+        json_decref(run);
+        json_decref(must(R_BOB, 404, "GET", rp, NULL, NULL));
+    }
+    json_decref(j);
+    /* lists: what the caller sees; ?owner= one user's */
+    json_t *l = must(R_BOB, 200, "GET", "/api/v1/sweeps", NULL, NULL);
+    assert_false(listed(l, "id", id));
+    assert_false(listed(l, "owner", "alice"));
+    json_decref(l);
+    l = must(R_STAFF, 200, "GET", "/api/v1/sweeps?owner=alice", NULL, NULL);
+    assert_true(listed(l, "id", id));
+    assert_false(listed(l, "owner", "admin"));
+    assert_int_equal(json_integer_value(json_object_get(l, "total")),
+                     json_array_size(json_object_get(l, "items")));
+    json_decref(l);
+    assert_int_equal(total_of(R_ALICE, "/api/v1/sweeps?owner=bob"), 0);
+    assert_int_equal(total_of(R_STAFF, "/api/v1/sweeps?owner=nobody"), 0);
+    /* a sweep over a private dataset of someone else: 404, nothing queued */
+    long runs_before = total_of(R_ADMIN, "/api/v1/runs?limit=1");
+    long sweeps_before = total_of(R_ADMIN, "/api/v1/sweeps?limit=1");
+    sweep_body(ds, "bob-swp", 2, body, sizeof body);
+    json_t *e = must(R_BOB, 404, "POST", "/api/v1/sweeps", NULL, body);
+    assert_non_null(strstr(json_string_value(json_object_get(e, "detail")), ds));
+    json_decref(e);
+    /* ... as is a student's sweep at priority high (fair scheduling's rule for runs) */
+    snprintf(body, sizeof body,
+             "{\"dataset_id\":\"%s\",\"task\":\"regression\",\"target\":\"y\","
+             "\"params\":{\"epochs\":1,\"priority\":\"high\"},"
+             "\"grid\":{\"learning_rate\":[0.1,0.2]}}",
+             ds);
+    json_decref(must(R_ALICE, 403, "POST", "/api/v1/sweeps", NULL, body));
+    assert_int_equal(total_of(R_ADMIN, "/api/v1/runs?limit=1"), runs_before);
+    assert_int_equal(total_of(R_ADMIN, "/api/v1/sweeps?limit=1"), sweeps_before);
+    /* :promote moves an alias of the model: the sweep's owner may while it owns the model */
+    wait_sweep(R_ALICE, id);
+    snprintf(path, sizeof path, "/api/v1/sweeps/%s:promote", id);
+    json_decref(must(R_ALICE, 200, "POST", path, NULL, "{\"alias\":\"best\"}"));
+    /* ... and not once the name is someone else's: alice drops her model, bob takes the name */
+    json_t *doc =
+        must(R_ALICE, 200, "GET", "/api/v1/models/alice-swp/versions/1/export", NULL, NULL);
+    char *txt = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    json_decref(must(R_ALICE, 204, "DELETE", "/api/v1/models/alice-swp/aliases/best", NULL, NULL));
+    json_decref(must(R_ALICE, 204, "DELETE", "/api/v1/models/alice-swp/versions/2", NULL, NULL));
+    json_decref(must(R_ALICE, 204, "DELETE", "/api/v1/models/alice-swp/versions/1", NULL, NULL));
+    json_decref(must(R_BOB, 201, "POST", "/api/v1/models/alice-swp/versions", NULL, txt));
+    free(txt);
+    e = must(R_ALICE, 403, "POST", path, NULL, "{\"alias\":\"best\"}");
+    const char *detail = json_string_value(json_object_get(e, "detail"));
+    assert_non_null(strstr(detail, "'bob'"));
+    assert_non_null(strstr(detail, "model-change"));
+    json_decref(e);
+    /* staff may delete it; its runs stay alice's */
+    snprintf(path, sizeof path, "/api/v1/sweeps/%s", id);
+    json_decref(must(R_STAFF, 204, "DELETE", path, NULL, NULL));
+    json_decref(must(R_ALICE, 404, "GET", path, NULL, NULL));
+}
+
+/* Polls alice's /me until none of her runs is queued or running. */
+static void wait_idle(int who)
+{
+    for (int i = 0; i < 6000; i++) {
+        json_t *me = must(who, 200, "GET", "/api/v1/me", NULL, NULL);
+        json_int_t used = json_integer_value(
+            json_object_get(json_object_get(json_object_get(me, "usage"), "active_runs"), "used"));
+        json_decref(me);
+        if (used == 0) return;
+        usleep(10000);
+    }
+    fail_msg("%s's runs did not end", role_label[who]);
+}
+
+static void sweep_quota_refuses_whole(void **state)
+{
+    (void)state;
+    char ds[24], id[24], body[512];
+    upload(R_ALICE, "swp-quota", "private", ds, sizeof ds);
+    wait_idle(R_ALICE);
+    json_decref(must(R_ADMIN, 200, "PATCH", "/api/v1/users/alice", NULL,
+                     "{\"quotas\":{\"active_runs\":2}}"));
+    usleep(1200000); /* the limits cache (QUOTA_CACHE_S) */
+    long runs_before = total_of(R_ALICE, "/api/v1/runs?owner=alice&limit=1");
+    long sweeps_before = total_of(R_ALICE, "/api/v1/sweeps?limit=1");
+    sweep_body(ds, "alice-quota", 3, body, sizeof body);
+    json_t *e = must(R_ALICE, 429, "POST", "/api/v1/sweeps", NULL, body);
+    const char *detail = json_string_value(json_object_get(e, "detail"));
+    assert_non_null(strstr(detail, "quota active_runs exceeded: limit 2, used 0"));
+    assert_non_null(strstr(detail, "3 runs"));
+    json_decref(e);
+    assert_int_equal(total_of(R_ALICE, "/api/v1/runs?owner=alice&limit=1"), runs_before);
+    assert_int_equal(total_of(R_ALICE, "/api/v1/sweeps?limit=1"), sweeps_before);
+    /* two fit, and then count: a run past them is refused */
+    sweep(R_ALICE, ds, "alice-quota", 2, id, sizeof id);
+    char rb[512];
+    snprintf(rb, sizeof rb,
+             "{\"dataset_id\":\"%s\",\"model_name\":\"alice-quota\",\"task\":\"regression\","
+             "\"target\":\"y\",\"params\":{\"hidden\":[2],\"epochs\":1,\"seed\":1}}",
+             ds);
+    xresp r;
+    long st = req(R_ALICE, "POST", "/api/v1/runs", NULL, rb, &r);
+    xfree(&r);
+    /* 429 unless a sweep's run already ended: either way never a third active run */
+    assert_true(st == 429 || st == 202);
+    if (st == 429)
+        assert_int_equal(total_of(R_ALICE, "/api/v1/runs?owner=alice&limit=1"), runs_before + 2);
+    wait_sweep(R_ALICE, id);
+    json_decref(must(R_ADMIN, 200, "PATCH", "/api/v1/users/alice", NULL,
+                     "{\"quotas\":{\"active_runs\":null}}"));
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -718,6 +942,8 @@ int main(void)
         cmocka_unit_test(model_name_owned_by_someone_else),
         cmocka_unit_test(restart_keeps_ownership),
         cmocka_unit_test(public_models_for_anonymous),
+        cmocka_unit_test(sweeps_are_their_owners),
+        cmocka_unit_test(sweep_quota_refuses_whole),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

@@ -5,7 +5,7 @@
  * runs for the same seed and stays inside its ranges; one invalid combination refuses the whole
  * sweep with nothing queued; successive halving cancels the run that is worse than the better
  * half at its rung, with a reason; DELETE cancels the unfinished runs and keeps them; a sweep
- * survives a restart. */
+ * survives a restart. Its owner and the class-mode rules are tests/e2e/test_access.c's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -123,6 +123,8 @@ static void test_grid(void **state)
     assert_int_equal(runs_total(), before + 4); /* runs of their own, in GET /runs */
     assert_string_equal(json_string_value(json_object_get(sw, "search")), "grid");
     assert_int_equal(json_integer_value(json_object_get(sw, "budget")), 4);
+    /* without users, everything is the bootstrap admin's (class mode: tests/e2e/test_access.c) */
+    assert_string_equal(json_string_value(json_object_get(sw, "owner")), "admin");
     /* generation order while nothing has a metric: the first field varies slowest */
     const double lr[4] = {0.3, 0.3, 0.001, 0.001};
     const char *opt[4] = {"sgd", "adam", "sgd", "adam"};
