@@ -308,6 +308,9 @@ static const cell_row matrix[] = {
     {"GET", "/api/v1/models/{name}", SEE, FR_NONE},
     {"POST", "/api/v1/models/{name}/versions", PUBLISH, FR_NONE},
     {"GET", "/api/v1/models/{name}/versions/{version}/export", SEE, FR_NONE},
+    /* the model's see rule first; then (microscope_rows_rule) the dataset's rows rule */
+    {"GET", "/api/v1/models/{name}/versions/{version}/outliers", SEE, FR_NONE},
+    {"GET", "/api/v1/models/{name}/versions/{version}/codes", SEE, FR_NONE},
     {"DELETE", "/api/v1/models/{name}/versions/{version}", CHANGE, FR_VERSIONS},
     {"PUT", "/api/v1/models/{name}/aliases/{alias}", CHANGE, FR_NONE},
     {"DELETE", "/api/v1/models/{name}/aliases/{alias}", CHANGE, FR_ALIAS},
@@ -672,6 +675,54 @@ static void class_dataset_trainable_rows_hidden(void **state)
         must(R_BOB, 400, "POST", "/api/v1/datasets?name=x&visibility=world", "text/csv", CSV));
 }
 
+/* The microscope answers rows (inputs, labels, codes) of the dataset it is pointed at: bob's own
+ * autoencoder on tara's class dataset whose rows are hidden is a 403 naming the rule, on alice's
+ * private dataset a 404; once tara shows the rows, he may. */
+static void microscope_rows_rule(void **state)
+{
+    (void)state;
+    char tds[24], ads[24], bds[24], path[256], body[512];
+    upload(R_STAFF, "ms-class", "class", tds, sizeof tds);
+    upload(R_ALICE, "ms-private", "private", ads, sizeof ads);
+    upload(R_BOB, "ms-own", "private", bds, sizeof bds);
+    snprintf(body, sizeof body,
+             "{\"dataset_id\":\"%s\",\"model_name\":\"bob-ae\",\"task\":\"autoencoder\","
+             "\"params\":{\"hidden\":[1],\"epochs\":2,\"seed\":1}}",
+             bds);
+    json_t *j = must(R_BOB, 202, "POST", "/api/v1/runs", NULL, body);
+    char run[24];
+    snprintf(run, sizeof run, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    for (int i = 0;; i++) {
+        snprintf(path, sizeof path, "/api/v1/runs/%s", run);
+        j = must(R_BOB, 200, "GET", path, NULL, NULL);
+        int ok = strcmp(json_string_value(json_object_get(j, "status")), "succeeded") == 0;
+        json_decref(j);
+        if (ok) break;
+        if (i > 2000) fail_msg("run %s did not succeed", run);
+        usleep(10000);
+    }
+    static const char *const what[] = {"outliers", "codes"};
+    for (int w = 0; w < 2; w++) {
+        snprintf(path, sizeof path, "/api/v1/models/bob-ae/versions/1/%s?dataset_id=%s", what[w],
+                 bds);
+        json_decref(must(R_BOB, 200, "GET", path, NULL, NULL));
+        snprintf(path, sizeof path, "/api/v1/models/bob-ae/versions/1/%s?dataset_id=%s", what[w],
+                 tds);
+        json_t *e = must(R_BOB, 403, "GET", path, NULL, NULL);
+        assert_non_null(strstr(json_string_value(json_object_get(e, "detail")), "rows_visible"));
+        json_decref(e);
+        json_decref(must(R_STAFF, 200, "GET", path, NULL, NULL));
+        snprintf(path, sizeof path, "/api/v1/models/bob-ae/versions/1/%s?dataset_id=%s", what[w],
+                 ads);
+        json_decref(must(R_BOB, 404, "GET", path, NULL, NULL));
+    }
+    snprintf(path, sizeof path, "/api/v1/datasets/%s", tds);
+    json_decref(must(R_STAFF, 200, "PATCH", path, NULL, "{\"rows_visible\":true}"));
+    snprintf(path, sizeof path, "/api/v1/models/bob-ae/versions/1/outliers?dataset_id=%s", tds);
+    json_decref(must(R_BOB, 200, "GET", path, NULL, NULL));
+}
+
 static void model_name_owned_by_someone_else(void **state)
 {
     (void)state;
@@ -939,6 +990,7 @@ int main(void)
         cmocka_unit_test(every_route_every_role),
         cmocka_unit_test(private_model_is_invisible),
         cmocka_unit_test(class_dataset_trainable_rows_hidden),
+        cmocka_unit_test(microscope_rows_rule),
         cmocka_unit_test(model_name_owned_by_someone_else),
         cmocka_unit_test(restart_keeps_ownership),
         cmocka_unit_test(public_models_for_anonymous),
