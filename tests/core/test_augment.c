@@ -1,0 +1,256 @@
+/* test_augment.c — core/augment: exact shifts with a zero border, the identity cases (no
+ * rotation, two flips, a 90° turn four times), bilinear values within the input's range,
+ * draws within their bounds and fixed by the seed, the checks, and the augmented moments. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include "augment.h"
+
+static aug_spec shape(int h, int w, int c)
+{
+    aug_spec a;
+    aug_default(&a);
+    a.height = h;
+    a.width = w;
+    a.channels = c;
+    return a;
+}
+
+static aug_draw none(void)
+{
+    aug_draw d = {0, 0, 0.0, 1.0, 0.0, 0};
+    return d;
+}
+
+/* in[(y·W + x)·C + c] = 1 + y·100 + x + c·1000: every value distinct and non-zero */
+static void fill(float *in, int H, int W, int C)
+{
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            for (int c = 0; c < C; c++) in[(y * W + x) * C + c] = 1.0f + y * 100 + x + c * 1000;
+}
+
+static void shift_moves_pixels_exactly(void **state)
+{
+    (void)state;
+    enum { H = 5, W = 7, C = 2 };
+    float in[H * W * C], out[H * W * C];
+    fill(in, H, W, C);
+    aug_spec a = shape(H, W, C);
+    int shifts[][2] = {{2, 1}, {-3, 2}, {0, -4}, {6, -1}, {-7, 0}};
+    for (size_t k = 0; k < sizeof shifts / sizeof shifts[0]; k++) {
+        aug_draw d = none();
+        d.dx = shifts[k][0];
+        d.dy = shifts[k][1];
+        aug_apply(&a, &d, in, out);
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < C; c++) {
+                    int sx = x - d.dx, sy = y - d.dy;
+                    float want =
+                        (sx >= 0 && sx < W && sy >= 0 && sy < H) ? in[(sy * W + sx) * C + c] : 0.0f;
+                    assert_true(out[(y * W + x) * C + c] == want);
+                }
+    }
+}
+
+static void rotate_zero_is_identity(void **state)
+{
+    (void)state;
+    enum { H = 6, W = 6, C = 1 };
+    float in[H * W], out[H * W];
+    fill(in, H, W, C);
+    aug_spec a = shape(H, W, C);
+    a.rotate = 30;
+    aug_draw d = none();
+    aug_apply(&a, &d, in, out);
+    assert_memory_equal(in, out, sizeof in);
+    /* through the bilinear path too: a tiny angle is the identity within float rounding */
+    d.angle = 1e-12;
+    aug_apply(&a, &d, in, out);
+    for (int i = 0; i < H * W; i++) assert_true(fabsf(out[i] - in[i]) < 1e-3f);
+}
+
+static void quarter_turns_and_flips(void **state)
+{
+    (void)state;
+    enum { N = 5, C = 3 };
+    float in[N * N * C], a1[N * N * C], a2[N * N * C];
+    fill(in, N, N, C);
+    aug_spec a = shape(N, N, C);
+    aug_draw d = none();
+    d.flip = 1;
+    aug_apply(&a, &d, in, a1);
+    for (int y = 0; y < N; y++) /* one flip mirrors each row */
+        for (int x = 0; x < N; x++)
+            for (int c = 0; c < C; c++)
+                assert_true(a1[(y * N + x) * C + c] == in[(y * N + (N - 1 - x)) * C + c]);
+    aug_apply(&a, &d, a1, a2);
+    assert_memory_equal(in, a2, sizeof in);
+    /* a 90° turn moves (x, y) onto the grid exactly; four of them are the identity */
+    d = none();
+    d.angle = acos(-1.0) / 2;
+    memcpy(a1, in, sizeof in);
+    for (int k = 0; k < 4; k++) {
+        aug_apply(&a, &d, a1, a2);
+        memcpy(a1, a2, sizeof a2);
+        if (k == 0) assert_true(fabsf(a2[0] - in[0]) > 1.0f); /* the first turn moved something */
+    }
+    for (int i = 0; i < N * N * C; i++) assert_true(fabsf(a1[i] - in[i]) < 1e-2f);
+}
+
+static void bilinear_stays_in_bounds(void **state)
+{
+    (void)state;
+    enum { H = 9, W = 8 };
+    float in[H * W], out[H * W];
+    fill(in, H, W, 1);
+    float lo = 0.0f, hi = 0.0f; /* the zero border may appear */
+    for (int i = 0; i < H * W; i++) hi = in[i] > hi ? in[i] : hi;
+    aug_spec a = shape(H, W, 1);
+    a.shift = 3;
+    a.rotate = 40;
+    a.scale_lo = 0.7;
+    a.scale_hi = 1.3;
+    a.hflip = 0.5;
+    assert_int_equal(aug_check(&a, NULL), MLP_OK);
+    rng r;
+    rng_seed(&r, 3);
+    int interpolated = 0;
+    for (int k = 0; k < 200; k++) {
+        aug_draw d;
+        aug_draw_one(&a, &r, &d);
+        assert_true(d.dx >= -3 && d.dx <= 3 && d.dy >= -3 && d.dy <= 3);
+        assert_true(fabs(d.angle) <= 40 * acos(-1.0) / 180 + 1e-12);
+        assert_true(d.scale >= 0.7 && d.scale <= 1.3);
+        assert_true(d.flip == 0 || d.flip == 1);
+        aug_apply(&a, &d, in, out);
+        for (int i = 0; i < H * W; i++) {
+            assert_true(out[i] >= lo - 1e-3f && out[i] <= hi + 1e-3f);
+            interpolated += out[i] != floorf(out[i]);
+        }
+    }
+    assert_true(interpolated > 0);
+    /* brightness adds within its range */
+    a = shape(H, W, 1);
+    a.bright_lo = -0.5;
+    a.bright_hi = 0.25;
+    for (int k = 0; k < 50; k++) {
+        aug_draw d;
+        aug_draw_one(&a, &r, &d);
+        aug_apply(&a, &d, in, out);
+        float b = out[0] - in[0];
+        assert_true(b >= -0.5f - 1e-4f && b <= 0.25f + 1e-4f);
+        for (int i = 1; i < H * W; i++) assert_true(fabsf(out[i] - in[i] - b) < 1e-3f);
+    }
+}
+
+static void same_seed_same_draws(void **state)
+{
+    (void)state;
+    enum { H = 8, W = 8 };
+    float in[H * W], o1[H * W], o2[H * W];
+    fill(in, H, W, 1);
+    aug_spec a = shape(H, W, 1);
+    a.shift = 2;
+    a.rotate = 10;
+    a.bright_lo = -1;
+    a.bright_hi = 1;
+    a.hflip = 0.5;
+    rng r1, r2, r3;
+    rng_seed(&r1, 11);
+    rng_seed(&r2, 11);
+    rng_seed(&r3, 12);
+    int differ = 0;
+    for (int k = 0; k < 20; k++) {
+        aug_draw d1, d2, d3;
+        aug_draw_one(&a, &r1, &d1);
+        aug_draw_one(&a, &r2, &d2);
+        aug_draw_one(&a, &r3, &d3);
+        aug_apply(&a, &d1, in, o1);
+        aug_apply(&a, &d2, in, o2);
+        assert_memory_equal(o1, o2, sizeof o1);
+        differ += memcmp(&d1, &d3, sizeof d1) != 0;
+    }
+    assert_true(differ > 15);
+    /* a disabled option draws nothing: the stream is untouched */
+    aug_spec off = shape(H, W, 1);
+    aug_draw d;
+    uint64_t before = r1.s[0];
+    aug_draw_one(&off, &r1, &d);
+    assert_true(r1.s[0] == before);
+    assert_int_equal(aug_enabled(&off), 0);
+}
+
+static void checks_name_the_field(void **state)
+{
+    (void)state;
+    mlp_error e;
+    aug_spec a = shape(0, 0, 0);
+    assert_int_equal(aug_check(&a, &e), MLP_OK); /* off needs no shape */
+    a.rotate = 5;
+    assert_int_equal(aug_check(&a, &e), MLP_EINVAL);
+    assert_string_equal(e.field, "params.augment");
+    a = shape(4, 4, 1);
+    a.rotate = 200;
+    assert_int_equal(aug_check(&a, &e), MLP_EINVAL);
+    assert_string_equal(e.field, "params.augment.rotate");
+    a = shape(4, 4, 1);
+    a.shift = 5;
+    assert_int_equal(aug_check(&a, &e), MLP_EINVAL);
+    assert_string_equal(e.field, "params.augment.shift");
+    a = shape(4, 4, 1);
+    a.scale_lo = 1.2;
+    a.scale_hi = 1.1;
+    assert_int_equal(aug_check(&a, &e), MLP_EINVAL);
+    assert_string_equal(e.field, "params.augment.scale");
+    a = shape(4, 4, 1);
+    a.bright_lo = NAN;
+    assert_int_equal(aug_check(&a, &e), MLP_EINVAL);
+    assert_string_equal(e.field, "params.augment.brightness");
+    a = shape(4, 4, 1);
+    a.hflip = 1.5;
+    assert_int_equal(aug_check(&a, &e), MLP_EINVAL);
+    assert_string_equal(e.field, "params.augment.hflip");
+}
+
+/* The moments are those of the augmented copies: with shift on, a border column that is always
+ * 0 in the data gets ink, hence a spread, from its neighbours. */
+static void moments_follow_the_augmentation(void **state)
+{
+    (void)state;
+    enum { H = 4, W = 4, R = 400 };
+    static float X[R * H * W];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < H * W; j++) X[i * H * W + j] = (j % W == 1) ? 1.0f + (i % 3) : 0.0f;
+    aug_spec a = shape(H, W, 1);
+    float scratch[H * W];
+    double mean[H * W], var[H * W];
+    rng r;
+    rng_seed(&r, 5);
+    aug_moments(&a, &r, X, R, scratch, mean, var); /* off: the plain moments */
+    assert_true(fabs(mean[1] - 2.0) < 0.01 && fabs(var[1] - 2.0 / 3) < 0.01);
+    assert_true(mean[0] == 0.0 && var[0] == 0.0);
+    a.shift = 1;
+    aug_moments(&a, &r, X, R, scratch, mean, var);
+    assert_true(mean[0] > 0.2 && var[0] > 0.2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(shift_moves_pixels_exactly),
+        cmocka_unit_test(rotate_zero_is_identity),
+        cmocka_unit_test(quarter_turns_and_flips),
+        cmocka_unit_test(bilinear_stays_in_bounds),
+        cmocka_unit_test(same_seed_same_draws),
+        cmocka_unit_test(checks_name_the_field),
+        cmocka_unit_test(moments_follow_the_augmentation),
+    };
+    return cmocka_run_group_tests_name("core/augment", tests, NULL, NULL);
+}
