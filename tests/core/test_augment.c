@@ -1,6 +1,7 @@
 /* test_augment.c — core/augment: exact shifts with a zero border, the identity cases (no
  * rotation, two flips, a 90° turn four times), bilinear values within the input's range,
- * draws within their bounds and fixed by the seed, the checks, and the augmented moments. */
+ * draws within their bounds and fixed by the seed, the checks, the augmented moments, and the
+ * trainer with params.augment: deterministic by seed, resumable from a checkpoint. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,10 @@
 #include <string.h>
 
 #include "augment.h"
+#include "spec.h"
+#include "train.h"
+
+#include <stdlib.h>
 
 static aug_spec shape(int h, int w, int c)
 {
@@ -241,6 +246,99 @@ static void moments_follow_the_augmentation(void **state)
     assert_true(mean[0] > 0.2 && var[0] > 0.2);
 }
 
+/* 8×8 images of a horizontal (class 0) or vertical (class 1) bar. */
+enum { TR = 96, TD = 64 };
+static float TX[TR * TD];
+static int TY[TR];
+
+static void bars(void)
+{
+    for (int i = 0; i < TR; i++) {
+        int vertical = i % 2, k = 1 + (i / 2) % 6;
+        TY[i] = vertical;
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 8; x++) TX[i * TD + y * 8 + x] = (vertical ? x == k : y == k);
+    }
+}
+
+typedef struct {
+    int at;
+    void *buf;
+    size_t len;
+} at_epoch;
+
+static mlp_err keep_checkpoint(void *ctx, const train_metrics *m, trainer *t)
+{
+    at_epoch *c = ctx;
+    if (m->epoch == c->at) assert_int_equal(trainer_checkpoint(t, &c->buf, &c->len), MLP_OK);
+    return MLP_OK;
+}
+
+/* The whole final state (weights, optimiser, rng) of a run of p, resumed from epoch `from`
+ * when from > 0. *len receives its size; new. */
+static void *final_state(const train_params *p, int from, size_t *len)
+{
+    int hid[1] = {16};
+    net_spec s =
+        test_spec(TASK_CLASSIFICATION, TD, 2, 1, hid, ACT_RELU, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
+    train_data d = {TX, TR, TD, NULL, TY};
+    trainer *t = NULL;
+    mlp_error err = {0};
+    assert_int_equal(trainer_new(&s, p, &d, NULL, &t, &err), MLP_OK);
+    at_epoch c = {from, NULL, 0};
+    assert_int_equal(trainer_run(t, keep_checkpoint, &c, NULL, NULL), MLP_OK);
+    if (from > 0) {
+        trainer_free(t);
+        assert_int_equal(trainer_new(&s, p, &d, NULL, &t, &err), MLP_OK);
+        assert_int_equal(trainer_restore(t, c.buf, c.len, &err), MLP_OK);
+        assert_int_equal(trainer_run(t, NULL, NULL, NULL, NULL), MLP_OK);
+    }
+    free(c.buf);
+    void *buf = NULL;
+    assert_int_equal(trainer_checkpoint(t, &buf, len), MLP_OK);
+    trainer_free(t);
+    return buf;
+}
+
+static void trainer_augments_deterministically(void **state)
+{
+    (void)state;
+    bars();
+    train_params p;
+    train_params_default(&p, TASK_CLASSIFICATION, ACT_RELU);
+    p.epochs = 4;
+    p.batch_size = 16;
+    p.seed = 9;
+    size_t n0, n1, n2, n3;
+    void *plain = final_state(&p, 0, &n0);
+    p.augment.height = p.augment.width = 8;
+    p.augment.channels = 1;
+    p.augment.shift = 1;
+    p.augment.rotate = 10;
+    void *a1 = final_state(&p, 0, &n1);
+    void *a2 = final_state(&p, 0, &n2);
+    void *resumed = final_state(&p, 2, &n3);
+    assert_true(n0 == n1 && n1 == n2 && n2 == n3);
+    assert_memory_equal(a1, a2, n1);      /* same seed, same run */
+    assert_memory_equal(a1, resumed, n1); /* resumed from epoch 2, same run */
+    assert_memory_not_equal(plain, a1, n0);
+    free(plain);
+    free(a1);
+    free(a2);
+    free(resumed);
+    /* an image that is not the inputs is refused, naming the field */
+    p.augment.width = 7;
+    int hid[1] = {4};
+    net_spec s =
+        test_spec(TASK_CLASSIFICATION, TD, 2, 1, hid, ACT_RELU, ACT_SOFTMAX, LOSS_CROSS_ENTROPY);
+    train_data d = {TX, TR, TD, NULL, TY};
+    trainer *t = NULL;
+    mlp_error err = {0};
+    assert_int_equal(trainer_new(&s, &p, &d, NULL, &t, &err), MLP_EINVAL);
+    assert_string_equal(err.field, "params.augment");
+    assert_null(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +349,7 @@ int main(void)
         cmocka_unit_test(same_seed_same_draws),
         cmocka_unit_test(checks_name_the_field),
         cmocka_unit_test(moments_follow_the_augmentation),
+        cmocka_unit_test(trainer_augments_deterministically),
     };
     return cmocka_run_group_tests_name("core/augment", tests, NULL, NULL);
 }
