@@ -21,6 +21,18 @@
  * [scale_lo, scale_hi]; b uniform in [brightness_lo, brightness_hi]; flip with probability
  * hflip. A disabled option draws nothing.
  *
+ * Standardisation (DESIGN). The trainer (core/train.c) transforms raw rows, then standardises
+ * them, and takes the standardisation statistics over augmented rows (aug_moments: one
+ * augmented copy of each training row, from a stream of its own), not over the data as
+ * uploaded. The statistics so describe what the network sees. With statistics of the plain
+ * data, a border pixel that is blank in every centred image has a spread of about zero (scale
+ * 1 by the constant-column rule, or a tiny std), and ink shifted or rotated into it would
+ * become an input of hundreds of standard deviations. The alternative, standardising first
+ * and transforming standardised rows, was not taken: its zero fill would be the column mean
+ * rather than blank, and brightness would be in per-pixel units rather than the data's.
+ * The statistics are folded into the exported model like any others, so serving takes raw,
+ * untransformed rows.
+ *
  * Owns: nothing. Borrows: the rows and the rng passed in.
  * Threading: reentrant; an rng belongs to its caller. No allocation. */
 #ifndef AUGMENT_H
