@@ -1,6 +1,8 @@
 /* datasets.c — /api/v1/datasets: streaming upload (CSV, JSON, multipart, IDX, gzip; parsed
  * while the body arrives), list, get (columns and statistics), rows (a page capped at
- * --max-body bytes), delete. */
+ * --max-body bytes), patch (a dispatcher over the fields a dataset lets change), delete. The
+ * image shape's logic is api/augment.c's. */
+#include "augment_api.h"
 #include "config.h"
 #include "handlers.h"
 #include "ingest.h"
@@ -17,6 +19,7 @@
 typedef struct {
     ingest *in;
     char name[72]; /* from ?name=, or "" */
+    int image[3];  /* from ?image=, or all 0 */
     mlp_err rc;    /* first error while feeding */
     mlp_error err;
 } upload;
@@ -45,9 +48,10 @@ static json_t *dataset_to_json(const store_dataset *d, const ds_table *cols)
         }
         json_array_append_new(c, o);
     }
-    return json_pack("{s:s, s:s, s:I, s:i, s:I, s:s, s:s, s:o}", "id", d->id, "name", d->name,
+    return json_pack("{s:s, s:s, s:I, s:i, s:I, s:s, s:s, s:o, s:o}", "id", d->id, "name", d->name,
                      "rows", (json_int_t)d->rows, "cols", d->cols, "bytes", (json_int_t)d->bytes,
-                     "sha256", d->sha256, "created_at", d->created_at, "columns", c);
+                     "sha256", d->sha256, "created_at", d->created_at, "image",
+                     augapi_image_json(d->image), "columns", c);
 }
 
 static int up_begin(http_req *req, http_resp *resp)
@@ -82,6 +86,12 @@ static int up_begin(http_req *req, http_resp *resp)
         return -1;
     }
     if (name) snprintf(u->name, sizeof u->name, "%s", name);
+    const char *image = http_query(req, "image");
+    if (image && augapi_image_parse_text(image, "image", u->image, &err) != MLP_OK) {
+        free(u);
+        api_fail(req, resp, MLP_EINVAL, &err);
+        return -1;
+    }
     mlp_err rc = ingest_new(http_header(req, "Content-Type"), http_header(req, "Content-Encoding"),
                             &o, &u->in, &err);
     if (rc) {
@@ -146,6 +156,13 @@ void ds_create(http_req *req, http_resp *resp)
         api_failf(req, resp, 400, "name", "name must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
         goto out;
     }
+    if (u->image[0]) { /* declared: it wins over an IDX file's own */
+        if ((rc = augapi_image_check(t, u->image, "image", &err)) != MLP_OK) {
+            api_fail(req, resp, rc, &err);
+            goto out;
+        }
+        memcpy(t->image, u->image, sizeof t->image);
+    }
     store_dataset d;
     rc = store_dataset_create(req->app->store, name, t, &d, &err);
     if (rc) {
@@ -176,10 +193,11 @@ void ds_list(http_req *req, http_resp *resp)
     }
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:i, s:I, s:s, s:s}", "id", items[i].id, "name",
-                              items[i].name, "rows", (json_int_t)items[i].rows, "cols",
-                              items[i].cols, "bytes", (json_int_t)items[i].bytes, "sha256",
-                              items[i].sha256, "created_at", items[i].created_at);
+        json_t *o =
+            json_pack("{s:s, s:s, s:I, s:i, s:I, s:s, s:s, s:o}", "id", items[i].id, "name",
+                      items[i].name, "rows", (json_int_t)items[i].rows, "cols", items[i].cols,
+                      "bytes", (json_int_t)items[i].bytes, "sha256", items[i].sha256, "created_at",
+                      items[i].created_at, "image", augapi_image_json(items[i].image));
         json_array_append_new(arr, o);
     }
     free(items);
@@ -313,6 +331,43 @@ void ds_rows(http_req *req, http_resp *resp)
 out:
     if (!conn_buf) free(buf);
     free(vals);
+    ds_table_free(cols);
+}
+
+/* PATCH: every field of the body is one the dataset lets change, each applied by its own
+ * function (which answers and returns -1 on failure); any other field is a 400 naming it,
+ * before anything changes. Answers the dataset as it is afterwards. */
+void ds_patch(http_req *req, http_resp *resp)
+{
+    static const char *const fields[] = {"image", NULL};
+    store_dataset d;
+    ds_table *cols = NULL;
+    json_t *body = NULL;
+    if (load(req, resp, &d, &cols)) return;
+    if (!(body = api_body_object(req, resp))) goto out;
+    const char *key;
+    json_t *val;
+    json_object_foreach(body, key, val)
+    {
+        int known = 0;
+        for (int k = 0; fields[k]; k++) known |= strcmp(key, fields[k]) == 0;
+        if (!known) {
+            api_failf(req, resp, 400, key, "%s: not a field a dataset lets change (image)", key);
+            goto out;
+        }
+    }
+    if (json_object_size(body) == 0) {
+        api_failf(req, resp, 400, NULL, "the body names no field to change (image)");
+        goto out;
+    }
+    json_t *image = json_object_get(body, "image");
+    if (image && augapi_patch_image(req, resp, d.id, cols, image)) goto out;
+    ds_table_free(cols);
+    cols = NULL;
+    if (load(req, resp, &d, &cols)) goto out;
+    api_json(resp, 200, dataset_to_json(&d, cols));
+out:
+    json_decref(body);
     ds_table_free(cols);
 }
 

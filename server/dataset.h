@@ -40,6 +40,8 @@ typedef struct {
     ds_column *columns; /* cols entries, owned */
     float *data;        /* rows * cols, row-major, owned; may be NULL for metadata-only tables;
                            categorical cells hold the level index */
+    int image[3];       /* image shape {height, width, channels} of the numeric columns; all 0
+                           when the dataset is not an image dataset (core/augment.h) */
 } ds_table;
 
 /* NULL-tolerant. Frees columns, levels, data and the table. */

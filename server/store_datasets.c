@@ -1,7 +1,7 @@
-/* store_datasets.c — the datasets of store.h: a row in datasets (name, shape, SHA-256 of the
- * matrix), its columns and categorical levels in dataset_columns and dataset_levels, and the
- * matrix as blob "ds_N" (blob.h) in the .f32 format (f32.h), published inside the transaction
- * that inserts the row (see the DESIGN comment in store.c). */
+/* store_datasets.c — the datasets of store.h: a row in datasets (name, shape, image shape,
+ * SHA-256 of the matrix), its columns and categorical levels in dataset_columns and dataset_levels,
+ * and the matrix as blob "ds_N" (blob.h) in the .f32 format (f32.h), published inside the
+ * transaction that inserts the row (see the DESIGN comment in store.c). */
 #include "store_int.h"
 #include "clock.h"
 
@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DS_COLS_SQL "SELECT id, name, rows, cols, bytes, sha256, created_at FROM datasets"
+#define DS_COLS_SQL                                                                                \
+    "SELECT id, name, rows, cols, bytes, sha256, created_at, image_height, image_width,"           \
+    " image_channels FROM datasets"
 
 static void ds_from_row(sqlite3_stmt *st, store_dataset *d)
 {
@@ -27,6 +29,14 @@ static void ds_from_row(sqlite3_stmt *st, store_dataset *d)
     d->bytes = sqlite3_column_int64(st, 4);
     store_col_str(st, 5, d->sha256, sizeof d->sha256);
     store_col_str(st, 6, d->created_at, sizeof d->created_at);
+    if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+        for (int k = 0; k < 3; k++) d->image[k] = sqlite3_column_int(st, 7 + k);
+}
+
+/* SQL NULL (NaN) for every part of an unset shape. */
+static double image_part(const int image[3], int k)
+{
+    return image && image[0] > 0 ? (double)image[k] : NAN;
 }
 
 static mlp_err ds_get_tx(store_tx *t, long long id, store_dataset *out, mlp_error *err)
@@ -216,9 +226,11 @@ mlp_err store_dataset_create(store *s, const char *name, const ds_table *t, stor
     clock_rfc3339(0, created);
     long long bytes = (long long)t->rows * t->cols * 4;
     e = store_exec(&x, err, NULL,
-                   "INSERT INTO datasets (name, rows, cols, bytes, sha256, created_at)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                   "tIiItt", name, (long long)t->rows, t->cols, bytes, sha, created);
+                   "INSERT INTO datasets (name, rows, cols, bytes, sha256, created_at,"
+                   " image_height, image_width, image_channels)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                   "tIiIttddd", name, (long long)t->rows, t->cols, bytes, sha, created,
+                   image_part(t->image, 0), image_part(t->image, 1), image_part(t->image, 2));
     if (e != MLP_OK) goto out;
     long long id = sqlite3_last_insert_rowid(x.db);
     e = ds_insert_meta(&x, id, t, err);
@@ -238,6 +250,7 @@ mlp_err store_dataset_create(store *s, const char *name, const ds_table *t, stor
         out->bytes = bytes;
         memcpy(out->sha256, sha, sizeof out->sha256);
         memcpy(out->created_at, created, sizeof out->created_at);
+        if (t->image[0] > 0) memcpy(out->image, t->image, sizeof out->image);
     }
 out:
     e = store_tx_end(&x, e, err);
@@ -258,6 +271,7 @@ mlp_err store_dataset_get(store *s, const char *id, store_dataset *out, ds_table
     if (e != MLP_OK) return e;
     e = ds_get_tx(&t, n, &d, NULL);
     if (e == MLP_OK && cols_out) e = ds_load_columns(&t, n, d.rows, d.cols, cols_out);
+    if (e == MLP_OK && cols_out) memcpy((*cols_out)->image, d.image, sizeof d.image);
     e = store_tx_end(&t, e, NULL);
     if (e == MLP_OK && out) *out = d;
     if (e != MLP_OK && cols_out && *cols_out) {
@@ -359,6 +373,22 @@ out:
     *n = cnt;
     if (total) *total = (long)tot;
     return MLP_OK;
+}
+
+mlp_err store_dataset_set_image(store *s, const char *id, const int image[3], mlp_error *err)
+{
+    store_tx t;
+    long long n = store_parse_id(id, "ds_");
+    if (n <= 0) return mlp_fail(err, MLP_ENOTFOUND, "no dataset '%s'", id ? id : "(null)");
+    mlp_err e = store_tx_begin(s, 1, &t, err);
+    if (e != MLP_OK) return e;
+    int changes = 0;
+    e = store_exec(&t, err, &changes,
+                   "UPDATE datasets SET image_height = ?2, image_width = ?3, image_channels = ?4"
+                   " WHERE id = ?1",
+                   "Iddd", n, image_part(image, 0), image_part(image, 1), image_part(image, 2));
+    if (e == MLP_OK && changes == 0) e = mlp_fail(err, MLP_ENOTFOUND, "no dataset '%s'", id);
+    return store_tx_end(&t, e, err);
 }
 
 mlp_err store_dataset_delete(store *s, const char *id, mlp_error *err)
