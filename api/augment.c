@@ -303,7 +303,7 @@ void ds_augmented(http_req *req, http_resp *resp)
     const char *id = route_param(&req->m, "id");
     store_dataset d;
     ds_table *cols = NULL;
-    float *vals = NULL, *img = NULL, *out = NULL;
+    float *vals = NULL, *img = NULL, *out = NULL, *pad = NULL;
     json_t *copies = NULL;
     mlp_error err;
     mlp_error_clear(&err);
@@ -346,7 +346,8 @@ void ds_augmented(http_req *req, http_resp *resp)
     if (rc == MLP_OK && n_rows != 1) rc = MLP_ENOTFOUND;
     img = malloc((size_t)len * sizeof *img);
     out = malloc((size_t)len * sizeof *out);
-    if (rc == MLP_OK && (!img || !out)) rc = MLP_ENOMEM;
+    pad = malloc((size_t)aug_scratch_len(&a) * sizeof *pad);
+    if (rc == MLP_OK && (!img || !out || !pad)) rc = MLP_ENOMEM;
     if (rc) {
         api_fail(req, resp, rc, NULL);
         goto out;
@@ -365,7 +366,7 @@ void ds_augmented(http_req *req, http_resp *resp)
     for (long long i = 0; i < n; i++) {
         aug_draw dr;
         aug_draw_one(&a, &r, &dr);
-        aug_apply(&a, &dr, img, out);
+        aug_apply(&a, &dr, img, out, pad);
         json_t *draw = json_pack("{s:i, s:i, s:f, s:f, s:f, s:b}", "dx", dr.dx, "dy", dr.dy,
                                  "rotate", dr.angle * 180.0 / 3.14159265358979323846, "scale",
                                  dr.scale, "brightness", dr.bright, "hflip", dr.flip);
@@ -386,5 +387,6 @@ out:
     free(vals);
     free(img);
     free(out);
+    free(pad);
     ds_table_free(cols);
 }

@@ -2,15 +2,19 @@
  * the order of the draws).
  *
  * The inverse map is affine in (x, y), so each output row walks its source coordinates by
- * constant steps; the bilinear sample reads the four neighbours with a zero for any outside the
- * image. The exact path (no rotation, no scaling) is a row copy with a zero border. */
+ * constant steps; the bilinear sample reads its four neighbours from a copy of the image padded
+ * with zeros, so that the loop over a row has no bounds checks (the augmentation runs on every
+ * training row of every epoch, next to the GEMMs). The exact path (no rotation, no scaling) is a
+ * row copy with a zero border. */
 #include "augment.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #define AUG_PI 3.14159265358979323846
+#define PAD    2 /* zero pixels around the padded copy the bilinear loop samples */
 
 void aug_default(aug_spec *a)
 {
@@ -41,8 +45,8 @@ mlp_err aug_check(const aug_spec *a, mlp_error *err)
         return bad(err, "params.augment.shift", "must be a whole number from 0 to 1000");
     if (!(a->rotate >= 0.0 && a->rotate <= 180.0))
         return bad(err, "params.augment.rotate", "must be a number of degrees from 0 to 180");
-    if (!(a->scale_lo > 0.0 && a->scale_lo <= a->scale_hi && a->scale_hi <= 10.0))
-        return bad(err, "params.augment.scale", "must be [lo, hi] with 0 < lo <= hi <= 10");
+    if (!(a->scale_lo >= 0.01 && a->scale_lo <= a->scale_hi && a->scale_hi <= 10.0))
+        return bad(err, "params.augment.scale", "must be [lo, hi] with 0.01 <= lo <= hi <= 10");
     if (!(isfinite(a->bright_lo) && isfinite(a->bright_hi) && a->bright_lo <= a->bright_hi &&
           fabs(a->bright_lo) <= 1e6 && fabs(a->bright_hi) <= 1e6))
         return bad(err, "params.augment.brightness",
@@ -116,50 +120,116 @@ static void apply_exact(const aug_spec *a, const aug_draw *d, const float *in, f
     }
 }
 
-/* Bilinear resampling through the inverse affine map of augment.h. */
-static void apply_affine(const aug_spec *a, const aug_draw *d, const float *in, float *out)
+/* Narrows [*lo, *hi) to the x of [0, n_x) where a + b·x lies in [-1.5, side + 0.5] (inv_b:
+ * 1 / b, for a b that is not about 0). Outside
+ * it a sample has no neighbour in the image (the value is 0); inside it the four neighbours are
+ * in the image padded by PAD zeros, with half a pixel to spare for rounding. */
+static void sampled(double a, double b, double inv_b, int side, int n_x, int *lo, int *hi)
+{
+    double first = -1.5, last = side + 0.5;
+    int l, h;
+    if (fabs(b) < 1e-12) {
+        l = (a >= first && a <= last) ? 0 : n_x;
+        h = (a >= first && a <= last) ? n_x : 0;
+    } else { /* [ceil(t1), floor(t2)] clamped to [0, n_x), without libm's ceil and floor */
+        double t1 = (first - a) * inv_b, t2 = (last - a) * inv_b;
+        if (t1 > t2) {
+            double t = t1;
+            t1 = t2;
+            t2 = t;
+        }
+        if (t1 <= 0)
+            l = 0;
+        else if (t1 >= n_x)
+            l = n_x;
+        else
+            l = (int)t1 + ((int)t1 < t1);
+        h = t2 < 0 ? 0 : t2 >= n_x ? n_x : (int)t2 + 1;
+    }
+    if (*lo < l) *lo = l;
+    if (*hi > h) *hi = h;
+}
+
+/* in copied into pad, (H + 2·PAD) × (W + 2·PAD) × C with a zero border. */
+static void pad_copy(const aug_spec *a, const float *in, float *pad)
 {
     int H = a->height, W = a->width, C = a->channels;
+    size_t pw = (size_t)(W + 2 * PAD) * C, row = (size_t)W * C;
+    memset(pad, 0, pw * PAD * sizeof(float));
+    for (int y = 0; y < H; y++) {
+        float *p = pad + (size_t)(y + PAD) * pw;
+        memset(p, 0, (size_t)PAD * C * sizeof(float));
+        memcpy(p + (size_t)PAD * C, in + (size_t)y * row, row * sizeof(float));
+        memset(p + (size_t)PAD * C + row, 0, (size_t)PAD * C * sizeof(float));
+    }
+    memset(pad + (size_t)(H + PAD) * pw, 0, pw * PAD * sizeof(float));
+}
+
+#define FIX_ONE 4294967296.0 /* 2^32: source coordinates walk in 32.32 fixed point */
+
+/* Bilinear resampling through the inverse affine map of augment.h. Each output row walks its
+ * source coordinates linearly, sx = ax + bx·x and sy = ay + by·x, in fixed point on the padded
+ * copy (integer part: the neighbour, fraction: the weight), with no bounds checks: the x whose
+ * samples miss the image entirely are zeros without sampling. */
+static void apply_affine(const aug_spec *a, const aug_draw *d, const float *in, float *out,
+                         float *pad)
+{
+    int H = a->height, W = a->width, C = a->channels;
+    size_t pw = (size_t)(W + 2 * PAD) * C;
     double cx = (W - 1) * 0.5, cy = (H - 1) * 0.5;
     double ca = cos(d->angle) / d->scale, sa = sin(d->angle) / d->scale;
+    double bx = d->flip ? -ca : ca, by = -sa; /* the same steps on every row */
+    double ibx = fabs(bx) < 1e-12 ? 0.0 : 1.0 / bx, iby = fabs(by) < 1e-12 ? 0.0 : 1.0 / by;
+    pad_copy(a, in, pad);
     for (int y = 0; y < H; y++) {
         double v = y - d->dy - cy, u0 = -d->dx - cx;
-        /* source of (0, y); each step in x adds (ca, −sa) */
-        double sx = ca * u0 + sa * v + cx, sy = -sa * u0 + ca * v + cy;
+        double ax = ca * u0 + sa * v + cx, ay = -sa * u0 + ca * v + cy;
+        if (d->flip) ax = (W - 1) - ax;
+        int lo = 0, hi = W;
+        sampled(ax, bx, ibx, W, W, &lo, &hi);
+        sampled(ay, by, iby, H, W, &lo, &hi);
+        if (hi < lo) hi = lo;
         float *o = out + (size_t)y * W * C;
-        for (int x = 0; x < W; x++, sx += ca, sy -= sa) {
-            double fxs = d->flip ? (W - 1) - sx : sx;
-            double fx0 = floor(fxs), fy0 = floor(sy);
-            float *p = o + (size_t)x * C;
-            if (fx0 < -1.0 || fx0 >= W || fy0 < -1.0 || fy0 >= H) {
-                for (int c = 0; c < C; c++) p[c] = 0.0f;
-                continue;
+        memset(o, 0, (size_t)lo * C * sizeof(float));
+        memset(o + (size_t)hi * C, 0, (size_t)(W - hi) * C * sizeof(float));
+        /* padded coordinates, >= PAD - 1.5 > 0 on [lo, hi) */
+        if (lo == hi) continue;
+        int64_t fx = (int64_t)((ax + bx * lo + PAD) * FIX_ONE + 0.5), dfx = (int64_t)(bx * FIX_ONE);
+        int64_t fy = (int64_t)((ay + by * lo + PAD) * FIX_ONE + 0.5), dfy = (int64_t)(by * FIX_ONE);
+        const float frac = (float)(1.0 / FIX_ONE);
+        if (C == 1) {
+            for (int x = lo; x < hi; x++, fx += dfx, fy += dfy) {
+                float tx = (float)(uint32_t)fx * frac, ty = (float)(uint32_t)fy * frac;
+                const float *p = pad + (size_t)(fy >> 32) * pw + (size_t)(fx >> 32);
+                float top = p[0] + tx * (p[1] - p[0]), bot = p[pw] + tx * (p[pw + 1] - p[pw]);
+                o[x] = top + ty * (bot - top);
             }
-            int x0 = (int)fx0, y0 = (int)fy0;
-            float tx = (float)(fxs - fx0), ty = (float)(sy - fy0);
-            float w00 = (1 - tx) * (1 - ty), w01 = tx * (1 - ty), w10 = (1 - tx) * ty,
-                  w11 = tx * ty;
-            int in_x0 = x0 >= 0, in_x1 = x0 + 1 < W, in_y0 = y0 >= 0, in_y1 = y0 + 1 < H;
-            const float *r0 = in + ((size_t)(in_y0 ? y0 : 0) * W) * C;
-            const float *r1 = in + ((size_t)(in_y1 ? y0 + 1 : 0) * W) * C;
-            for (int c = 0; c < C; c++) {
-                float s = 0.0f;
-                if (in_y0 && in_x0) s += w00 * r0[(size_t)x0 * C + c];
-                if (in_y0 && in_x1) s += w01 * r0[(size_t)(x0 + 1) * C + c];
-                if (in_y1 && in_x0) s += w10 * r1[(size_t)x0 * C + c];
-                if (in_y1 && in_x1) s += w11 * r1[(size_t)(x0 + 1) * C + c];
-                p[c] = s;
+        } else {
+            for (int x = lo; x < hi; x++, fx += dfx, fy += dfy) {
+                float tx = (float)(uint32_t)fx * frac, ty = (float)(uint32_t)fy * frac;
+                const float *p = pad + (size_t)(fy >> 32) * pw + (size_t)(fx >> 32) * C;
+                const float *q = p + pw;
+                for (int c = 0; c < C; c++) {
+                    float top = p[c] + tx * (p[C + c] - p[c]);
+                    float bot = q[c] + tx * (q[C + c] - q[c]);
+                    o[(size_t)x * C + c] = top + ty * (bot - top);
+                }
             }
         }
     }
 }
 
-void aug_apply(const aug_spec *a, const aug_draw *d, const float *in, float *out)
+long aug_scratch_len(const aug_spec *a)
+{
+    return (long)(a->height + 2 * PAD) * (a->width + 2 * PAD) * a->channels;
+}
+
+void aug_apply(const aug_spec *a, const aug_draw *d, const float *in, float *out, float *scratch)
 {
     if (d->angle == 0.0 && d->scale == 1.0)
         apply_exact(a, d, in, out);
     else
-        apply_affine(a, d, in, out);
+        apply_affine(a, d, in, out, scratch);
     if (d->bright != 0.0) {
         float b = (float)d->bright;
         long n = aug_row_len(a);
@@ -175,7 +245,7 @@ void aug_moments(const aug_spec *a, rng *r, const float *X, int rows, float *scr
     for (int i = 0; i < rows; i++) {
         aug_draw d;
         aug_draw_one(a, r, &d);
-        aug_apply(a, &d, X + (size_t)i * n, scratch);
+        aug_apply(a, &d, X + (size_t)i * n, scratch, scratch + n);
         double k = i + 1;
         for (long j = 0; j < n; j++) { /* var holds M2 until the end */
             double delta = scratch[j] - mean[j];

@@ -45,7 +45,7 @@ typedef struct {
     int height, width, channels; /* image shape of a row (HWC); 0 = not set */
     int shift;                   /* max |dx| and |dy| in pixels, 0..height/width; 0 = off */
     double rotate;               /* max |θ| in degrees, [0, 180]; 0 = off */
-    double scale_lo, scale_hi;   /* zoom range, 0 < lo <= hi <= 10; [1, 1] = off */
+    double scale_lo, scale_hi;   /* zoom range, 0.01 <= lo <= hi <= 10; [1, 1] = off */
     double bright_lo, bright_hi; /* additive brightness range, lo <= hi; [0, 0] = off */
     double hflip;                /* probability of a horizontal flip, [0, 1]; 0 = off */
 } aug_spec;
@@ -71,12 +71,16 @@ long aug_row_len(const aug_spec *a);
 
 /* Draws the transform of one row from r (see "Draws"). */
 void aug_draw_one(const aug_spec *a, rng *r, aug_draw *d);
-/* Writes the transformed in (aug_row_len values) to out; in and out must not overlap. */
-void aug_apply(const aug_spec *a, const aug_draw *d, const float *in, float *out);
+/* Floats of the scratch aug_apply needs: a zero-padded copy of the image. */
+long aug_scratch_len(const aug_spec *a);
+/* Writes the transformed in (aug_row_len values) to out; in and out must not overlap.
+ * scratch: aug_scratch_len floats, overwritten. */
+void aug_apply(const aug_spec *a, const aug_draw *d, const float *in, float *out, float *scratch);
 
 /* Column means and population variances of one augmented copy of each of the rows of X (rows ×
  * aug_row_len, row-major), transforms drawn from r row by row (Welford's update, in double).
- * scratch: aug_row_len floats. mean, var: aug_row_len doubles each, overwritten. */
+ * scratch: aug_row_len + aug_scratch_len floats. mean, var: aug_row_len doubles each,
+ * overwritten. */
 void aug_moments(const aug_spec *a, rng *r, const float *X, int rows, float *scratch, double *mean,
                  double *var);
 

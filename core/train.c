@@ -74,9 +74,10 @@ struct trainer {
     float *x_mean, *x_inv; /* n_in: standardisation (x - mean) * inv, inv = 1/scale */
     float *x_scale;
     float *y_mean, *y_inv, *y_scale; /* n_out */
-    float *aug_row;                  /* n_in: one augmented training row; NULL without augment */
-    double *val_ybar;                /* n_out: validation target means (raw), regression */
-    double val_sst;                  /* sum of squares about val_ybar */
+    float *aug_row;   /* n_in + aug_scratch_len: one augmented training row and the transform's
+                         scratch; NULL without augment */
+    double *val_ybar; /* n_out: validation target means (raw), regression */
+    double val_sst;   /* sum of squares about val_ybar */
     /* scratch, all sized for B rows */
     int B;                         /* min(batch_size, rows) */
     int *perm;                     /* tr.rows */
@@ -427,7 +428,7 @@ static mlp_err aug_setup(trainer *t, mlp_error *err)
                         "inputs",
                         a->height, a->width, a->channels, aug_row_len(a), n_in);
     }
-    t->aug_row = malloc((size_t)n_in * sizeof(float));
+    t->aug_row = malloc((size_t)(n_in + aug_scratch_len(a)) * sizeof(float));
     if (!t->aug_row) return mlp_fail(err, MLP_ENOMEM, "out of memory allocating the trainer");
     if (!t->std_x) return MLP_OK;
     double *mean = malloc((size_t)n_in * 2 * sizeof(double));
@@ -717,7 +718,7 @@ static const float *augment_row(trainer *t, const float *x)
 {
     aug_draw d;
     aug_draw_one(&t->p.augment, &t->r, &d);
-    aug_apply(&t->p.augment, &d, x, t->aug_row);
+    aug_apply(&t->p.augment, &d, x, t->aug_row, t->aug_row + t->spec.n_in);
     return t->aug_row;
 }
 
@@ -1558,7 +1559,8 @@ mlp_err trainer_mem_estimate(const net_spec *spec, const train_params *params, l
                        2 * B * k * F +
                        B * (size_t)(da_width(dim, nl, 0) + da_width(dim, nl, 1)) * F +
                        (3 * d + 3 * k) * F + k * sizeof(double) + maxw * (2 * F + sizeof(double));
-    if (aug_enabled(&params->augment)) out->activations += d * F; /* the augmented row */
+    if (aug_enabled(&params->augment)) /* the augmented row and its scratch */
+        out->activations += (d + (size_t)aug_scratch_len(&params->augment)) * F;
     if (params->dropout > 0.0) out->dropout = 2 * B * hid * F;
     if (spec->batch_norm) out->batch_norm = B * hid * F + hid * F;
     size_t S = 0;

@@ -1,5 +1,6 @@
 /* test_augment.c — core/augment: exact shifts with a zero border, the identity cases (no
- * rotation, two flips, a 90° turn four times), bilinear values within the input's range,
+ * rotation, two flips, a 90° turn four times), the fast bilinear loops against a plain
+ * per-value reference of augment.h's formula, bilinear values within the input's range,
  * draws within their bounds and fixed by the seed, the checks, the augmented moments, and the
  * trainer with params.augment: deterministic by seed, resumable from a checkpoint. */
 #include <setjmp.h>
@@ -24,6 +25,15 @@ static aug_spec shape(int h, int w, int c)
     a.width = w;
     a.channels = c;
     return a;
+}
+
+/* aug_apply with a scratch of its own. */
+static void apply(const aug_spec *a, const aug_draw *d, const float *in, float *out)
+{
+    float *scratch = malloc((size_t)aug_scratch_len(a) * sizeof(float));
+    assert_non_null(scratch);
+    aug_apply(a, d, in, out, scratch);
+    free(scratch);
 }
 
 static aug_draw none(void)
@@ -52,7 +62,7 @@ static void shift_moves_pixels_exactly(void **state)
         aug_draw d = none();
         d.dx = shifts[k][0];
         d.dy = shifts[k][1];
-        aug_apply(&a, &d, in, out);
+        apply(&a, &d, in, out);
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++)
                 for (int c = 0; c < C; c++) {
@@ -73,11 +83,11 @@ static void rotate_zero_is_identity(void **state)
     aug_spec a = shape(H, W, C);
     a.rotate = 30;
     aug_draw d = none();
-    aug_apply(&a, &d, in, out);
+    apply(&a, &d, in, out);
     assert_memory_equal(in, out, sizeof in);
     /* through the bilinear path too: a tiny angle is the identity within float rounding */
     d.angle = 1e-12;
-    aug_apply(&a, &d, in, out);
+    apply(&a, &d, in, out);
     for (int i = 0; i < H * W; i++) assert_true(fabsf(out[i] - in[i]) < 1e-3f);
 }
 
@@ -90,23 +100,80 @@ static void quarter_turns_and_flips(void **state)
     aug_spec a = shape(N, N, C);
     aug_draw d = none();
     d.flip = 1;
-    aug_apply(&a, &d, in, a1);
+    apply(&a, &d, in, a1);
     for (int y = 0; y < N; y++) /* one flip mirrors each row */
         for (int x = 0; x < N; x++)
             for (int c = 0; c < C; c++)
                 assert_true(a1[(y * N + x) * C + c] == in[(y * N + (N - 1 - x)) * C + c]);
-    aug_apply(&a, &d, a1, a2);
+    apply(&a, &d, a1, a2);
     assert_memory_equal(in, a2, sizeof in);
     /* a 90° turn moves (x, y) onto the grid exactly; four of them are the identity */
     d = none();
     d.angle = acos(-1.0) / 2;
     memcpy(a1, in, sizeof in);
     for (int k = 0; k < 4; k++) {
-        aug_apply(&a, &d, a1, a2);
+        apply(&a, &d, a1, a2);
         memcpy(a1, a2, sizeof a2);
         if (k == 0) assert_true(fabsf(a2[0] - in[0]) > 1.0f); /* the first turn moved something */
     }
     for (int i = 0; i < N * N * C; i++) assert_true(fabsf(a1[i] - in[i]) < 1e-2f);
+}
+
+/* The transform of augment.h computed plainly, one checked bilinear sample per value. */
+static float reference(const aug_spec *a, const aug_draw *d, const float *in, int x, int y, int c)
+{
+    int H = a->height, W = a->width, C = a->channels;
+    double cx = (W - 1) * 0.5, cy = (H - 1) * 0.5, u = x - d->dx - cx, v = y - d->dy - cy;
+    double sx = (cos(d->angle) * u + sin(d->angle) * v) / d->scale + cx;
+    double sy = (-sin(d->angle) * u + cos(d->angle) * v) / d->scale + cy;
+    if (d->flip) sx = W - 1 - sx;
+    double fx = floor(sx), fy = floor(sy), tx = sx - fx, ty = sy - fy, s = 0;
+    for (int j = 0; j < 2; j++)
+        for (int i = 0; i < 2; i++) {
+            int px = (int)fx + i, py = (int)fy + j;
+            double w = (i ? tx : 1 - tx) * (j ? ty : 1 - ty);
+            if (px >= 0 && px < W && py >= 0 && py < H) s += w * in[(py * W + px) * C + c];
+        }
+    return (float)(s + d->bright);
+}
+
+static void affine_matches_reference(void **state)
+{
+    (void)state;
+    static const int shapes[][3] = {{28, 28, 1}, {9, 13, 3}, {5, 4, 2}, {1, 7, 1}};
+    rng r;
+    rng_seed(&r, 21);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int H = shapes[s][0], W = shapes[s][1], C = shapes[s][2];
+        float *in = malloc(sizeof(float) * H * W * C), *out = malloc(sizeof(float) * H * W * C);
+        for (int i = 0; i < H * W * C; i++) in[i] = (float)rng_uniform(&r);
+        aug_spec a = shape(H, W, C);
+        a.shift = 1;
+        a.rotate = 60;
+        a.scale_lo = 0.5;
+        a.scale_hi = 1.5;
+        a.bright_lo = -0.2;
+        a.bright_hi = 0.2;
+        a.hflip = 0.5;
+        for (int k = 0; k < 100; k++) {
+            aug_draw d;
+            aug_draw_one(&a, &r, &d);
+            apply(&a, &d, in, out);
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    for (int c = 0; c < C; c++) {
+                        float want = reference(&a, &d, in, x, y, c);
+                        float got = out[(y * W + x) * C + c];
+                        if (fabsf(got - want) > 1e-4f)
+                            fail_msg("%dx%dx%d draw %d (dx %d dy %d a %g s %g b %g f %d) at (%d, "
+                                     "%d, %d): %g, want %g",
+                                     H, W, C, k, d.dx, d.dy, d.angle, d.scale, d.bright, d.flip, x,
+                                     y, c, got, want);
+                    }
+        }
+        free(in);
+        free(out);
+    }
 }
 
 static void bilinear_stays_in_bounds(void **state)
@@ -134,7 +201,7 @@ static void bilinear_stays_in_bounds(void **state)
         assert_true(fabs(d.angle) <= 40 * acos(-1.0) / 180 + 1e-12);
         assert_true(d.scale >= 0.7 && d.scale <= 1.3);
         assert_true(d.flip == 0 || d.flip == 1);
-        aug_apply(&a, &d, in, out);
+        apply(&a, &d, in, out);
         for (int i = 0; i < H * W; i++) {
             assert_true(out[i] >= lo - 1e-3f && out[i] <= hi + 1e-3f);
             interpolated += out[i] != floorf(out[i]);
@@ -148,7 +215,7 @@ static void bilinear_stays_in_bounds(void **state)
     for (int k = 0; k < 50; k++) {
         aug_draw d;
         aug_draw_one(&a, &r, &d);
-        aug_apply(&a, &d, in, out);
+        apply(&a, &d, in, out);
         float b = out[0] - in[0];
         assert_true(b >= -0.5f - 1e-4f && b <= 0.25f + 1e-4f);
         for (int i = 1; i < H * W; i++) assert_true(fabsf(out[i] - in[i] - b) < 1e-3f);
@@ -177,8 +244,8 @@ static void same_seed_same_draws(void **state)
         aug_draw_one(&a, &r1, &d1);
         aug_draw_one(&a, &r2, &d2);
         aug_draw_one(&a, &r3, &d3);
-        aug_apply(&a, &d1, in, o1);
-        aug_apply(&a, &d2, in, o2);
+        apply(&a, &d1, in, o1);
+        apply(&a, &d2, in, o2);
         assert_memory_equal(o1, o2, sizeof o1);
         differ += memcmp(&d1, &d3, sizeof d1) != 0;
     }
@@ -234,7 +301,7 @@ static void moments_follow_the_augmentation(void **state)
     for (int i = 0; i < R; i++)
         for (int j = 0; j < H * W; j++) X[i * H * W + j] = (j % W == 1) ? 1.0f + (i % 3) : 0.0f;
     aug_spec a = shape(H, W, 1);
-    float scratch[H * W];
+    float *scratch = malloc(sizeof(float) * (size_t)(H * W + aug_scratch_len(&a)));
     double mean[H * W], var[H * W];
     rng r;
     rng_seed(&r, 5);
@@ -244,6 +311,7 @@ static void moments_follow_the_augmentation(void **state)
     a.shift = 1;
     aug_moments(&a, &r, X, R, scratch, mean, var);
     assert_true(mean[0] > 0.2 && var[0] > 0.2);
+    free(scratch);
 }
 
 /* 8×8 images of a horizontal (class 0) or vertical (class 1) bar. */
@@ -346,6 +414,7 @@ int main(void)
         cmocka_unit_test(shift_moves_pixels_exactly),
         cmocka_unit_test(rotate_zero_is_identity),
         cmocka_unit_test(quarter_turns_and_flips),
+        cmocka_unit_test(affine_matches_reference),
         cmocka_unit_test(bilinear_stays_in_bounds),
         cmocka_unit_test(same_seed_same_draws),
         cmocka_unit_test(checks_name_the_field),
