@@ -118,10 +118,11 @@ void augapi_no_image(mlp_error *err, const char *field, const char *dataset_id)
 {
     snprintf(err->field, sizeof err->field, "%s", field);
     mlp_fail(err, MLP_EINVAL,
-             "%s needs an image dataset, and dataset '%s' has no image shape (a number of "
-             "columns is not one). Declare its shape: PATCH /api/v1/datasets/%s with {\"image\": "
-             "{\"height\": 8, \"width\": 8, \"channels\": 1}}, or upload with ?image=8x8x1; IDX "
-             "image files have theirs",
+             "%s needs an image dataset, and dataset '%s' has no image shape: its columns are "
+             "plain features, with nothing to shift or rotate. If its rows are images, declare "
+             "their shape: PATCH /api/v1/datasets/%s with {\"image\": {\"height\": 8, "
+             "\"width\": 8, \"channels\": 1}}, or upload with ?image=8x8x1 (IDX image files "
+             "carry theirs)",
              field, dataset_id, dataset_id);
 }
 
