@@ -120,13 +120,13 @@ static void apply_exact(const aug_spec *a, const aug_draw *d, const float *in, f
     }
 }
 
-/* Narrows [*lo, *hi) to the x of [0, n_x) where a + b·x lies in [-1.5, side + 0.5] (inv_b:
- * 1 / b, for a b that is not about 0). Outside
- * it a sample has no neighbour in the image (the value is 0); inside it the four neighbours are
- * in the image padded by PAD zeros, with half a pixel to spare for rounding. */
+/* Narrows [*lo, *hi) to the x of [0, n_x) where a + b·x lies in [−1, side] (inv_b: 1 / b, for
+ * a b that is not about 0). Outside it a sample has no neighbour in the image (the value is 0);
+ * inside it the four neighbours are in the image padded by PAD zeros, with a pixel to spare
+ * for rounding. */
 static void sampled(double a, double b, double inv_b, int side, int n_x, int *lo, int *hi)
 {
-    double first = -1.5, last = side + 0.5;
+    double first = -1.0, last = side;
     int l, h;
     if (fabs(b) < 1e-12) {
         l = (a >= first && a <= last) ? 0 : n_x;
@@ -192,7 +192,7 @@ static void apply_affine(const aug_spec *a, const aug_draw *d, const float *in, 
         float *o = out + (size_t)y * W * C;
         memset(o, 0, (size_t)lo * C * sizeof(float));
         memset(o + (size_t)hi * C, 0, (size_t)(W - hi) * C * sizeof(float));
-        /* padded coordinates, >= PAD - 1.5 > 0 on [lo, hi) */
+        /* padded coordinates, >= PAD - 1 - rounding > 0 on [lo, hi) */
         if (lo == hi) continue;
         int64_t fx = (int64_t)((ax + bx * lo + PAD) * FIX_ONE + 0.5), dfx = (int64_t)(bx * FIX_ONE);
         int64_t fy = (int64_t)((ay + by * lo + PAD) * FIX_ONE + 0.5), dfy = (int64_t)(by * FIX_ONE);
