@@ -77,7 +77,9 @@ mlp_err augapi_image_parse_text(const char *s, const char *field, int image[3], 
     return MLP_OK;
 }
 
-mlp_err augapi_image_parse_json(json_t *x, const char *field, int image[3], mlp_error *err)
+/* {"height", "width", "channels" (default 1)} into image; MLP_EINVAL naming field (or
+ * field.height ...) otherwise. */
+static mlp_err image_parse_json(json_t *x, const char *field, int image[3], mlp_error *err)
 {
     static const char *const keys[3] = {"height", "width", "channels"};
     if (!json_is_object(x))
@@ -185,7 +187,7 @@ mlp_err augapi_parse_json(json_t *x, aug_spec *a, mlp_error *err)
     v = json_object_get(x, "image");
     if (v) {
         int image[3];
-        if ((rc = augapi_image_parse_json(v, "params.augment.image", image, err))) return rc;
+        if ((rc = image_parse_json(v, "params.augment.image", image, err))) return rc;
         a->height = image[0];
         a->width = image[1];
         a->channels = image[2];
@@ -209,7 +211,7 @@ int augapi_patch_image(http_req *req, http_resp *resp, const char *id, const ds_
     int image[3] = {0, 0, 0};
     mlp_err rc = MLP_OK;
     if (!json_is_null(value)) {
-        rc = augapi_image_parse_json(value, "image", image, &err);
+        rc = image_parse_json(value, "image", image, &err);
         if (rc == MLP_OK) rc = augapi_image_check(cols, image, "image", &err);
     }
     if (rc == MLP_OK) rc = store_dataset_set_image(req->app->store, id, image, &err);

@@ -27,9 +27,6 @@ mlp_err augapi_image_check(const ds_table *cols, const int image[3], const char 
                            mlp_error *err);
 /* "HxWxC" (or "HxW", one channel) into image; MLP_EINVAL naming field otherwise. */
 mlp_err augapi_image_parse_text(const char *s, const char *field, int image[3], mlp_error *err);
-/* {"height", "width", "channels" (default 1)} into image; MLP_EINVAL naming field (or
- * field.height ...) otherwise. */
-mlp_err augapi_image_parse_json(json_t *x, const char *field, int image[3], mlp_error *err);
 /* {"height", "width", "channels"}, or JSON null when image is unset; new. */
 json_t *augapi_image_json(const int image[3]);
 
