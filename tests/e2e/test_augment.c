@@ -4,7 +4,8 @@
  * clears it), params.augment refused on a dataset without an image shape (naming the field and
  * saying how to declare one) and for bad options, echoed with its defaults, a run that augments
  * succeeding and repeating itself exactly for a seed, and the preview route's copies (exact
- * shifts of the row, fixed by the seed, and its 400s and 404s). */
+ * shifts of the row, fixed by the seed, and its 400s and 404s), and the shape kept across a
+ * restart. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -474,6 +475,21 @@ static void preview_route(void **state)
     json_decref(j);
 }
 
+/* The shape is stored: a restarted daemon (migrated store) still has it. */
+static void image_shape_survives_restart(void **state)
+{
+    (void)state;
+    assert_int_equal(srv_stop(&S, SIGTERM), 0);
+    assert_int_equal(srv_restart(&S, NULL), 0);
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/datasets/%s", BARS);
+    long st;
+    json_t *j = get_json(&S, path, &st);
+    assert_int_equal(st, 200);
+    assert_image(j, 8, 8, 1);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +499,7 @@ int main(void)
         cmocka_unit_test(augment_needs_an_image_dataset),
         cmocka_unit_test(run_with_augment_is_deterministic),
         cmocka_unit_test(preview_route),
+        cmocka_unit_test(image_shape_survives_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
