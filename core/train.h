@@ -1,8 +1,9 @@
 /* train.h — mini-batch stochastic-gradient training of a net_spec, with every technique of the
  * lecture: optimisers (sgd, heavy-ball momentum, nesterov, adagrad, rmsprop, adam), bias step
  * multiplier, schedules, the Bottou step-size search, L2 weight decay, batch norm, inverted
- * dropout, standardisation folded into the model, denoising noise, validation metrics, early
- * stopping, divergence detection, cooperative cancellation, and checkpoint/resume.
+ * dropout, standardisation folded into the model, denoising noise, image augmentation
+ * (core/augment.h), validation metrics, early stopping, divergence detection, cooperative
+ * cancellation, and checkpoint/resume.
  *
  * Owns: its working copy of the parameters, optimiser state, scratch, RNG. Borrows: the
  * train_data matrices (valid until trainer_free).

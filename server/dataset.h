@@ -9,6 +9,8 @@
  * copies) joined once at finish, so peak memory stays within about 2x the final matrix, and
  * remembers, per categorical column, the
  * first data row whose cell is not a number, for the "column X is not numeric (row R)" error.
+ * A table may carry an image shape (its numeric columns are images, laid out as core/augment.h
+ * says): IDX image uploads set it, the API declares it.
  *
  * Owns: a ds_table owns its columns, names, levels and data. Borrows: nothing.
  * Threading: a builder or table belongs to one thread; a finished table may be shared read-only. */
