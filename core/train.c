@@ -74,10 +74,8 @@ struct trainer {
     float *x_mean, *x_inv; /* n_in: standardisation (x - mean) * inv, inv = 1/scale */
     float *x_scale;
     float *y_mean, *y_inv, *y_scale; /* n_out */
-    float *aug_row;   /* n_in + aug_scratch_len: one augmented training row and the transform's
-                         scratch; NULL without augment */
-    double *val_ybar; /* n_out: validation target means (raw), regression */
-    double val_sst;   /* sum of squares about val_ybar */
+    double *val_ybar;                /* n_out: validation target means (raw), regression */
+    double val_sst;                  /* sum of squares about val_ybar */
     /* scratch, all sized for B rows */
     int B;                         /* min(batch_size, rows) */
     int *perm;                     /* tr.rows */
@@ -106,6 +104,10 @@ struct trainer {
     int best_epoch;
     int bad_epochs; /* epochs since the last improvement */
     int has_best;
+
+    /* params.augment: one augmented training row, then the transform's scratch (n_in +
+     * aug_scratch_len floats); NULL without augment */
+    float *aug_row;
 };
 
 /* Row kernels. restrict parameters (not restrict locals, which GCC largely ignores) let the
