@@ -1,7 +1,9 @@
 /* datasets.c — /api/v1/datasets: streaming upload (CSV, JSON, multipart, IDX, gzip; parsed
  * while the body arrives), list, get (columns and statistics), rows (a page capped at
- * --max-body bytes), delete. */
+ * --max-body bytes), patch (a dispatcher over the fields a dataset lets change), delete. The
+ * image shape's logic is api/augment.c's. */
 #include "audit.h"
+#include "augment_api.h"
 #include "config.h"
 #include "guard.h"
 #include "handlers.h"
@@ -22,7 +24,8 @@ typedef struct {
     char name[72];  /* from ?name=, or "" */
     visibility vis; /* from ?visibility= when has_vis, else the owner's default */
     int has_vis, rows_visible;
-    mlp_err rc; /* first error while feeding */
+    int image[3]; /* from ?image=, or all 0 */
+    mlp_err rc;   /* first error while feeding */
     mlp_error err;
 } upload;
 
@@ -76,10 +79,11 @@ static json_t *dataset_to_json(const store_dataset *d, const ds_table *cols)
         }
         json_array_append_new(c, o);
     }
-    return ds_access_json(json_pack("{s:s, s:s, s:I, s:i, s:I, s:s, s:s, s:o}", "id", d->id, "name",
-                                    d->name, "rows", (json_int_t)d->rows, "cols", d->cols, "bytes",
-                                    (json_int_t)d->bytes, "sha256", d->sha256, "created_at",
-                                    d->created_at, "columns", c),
+    return ds_access_json(json_pack("{s:s, s:s, s:I, s:i, s:I, s:s, s:s, s:o, s:o}", "id", d->id,
+                                    "name", d->name, "rows", (json_int_t)d->rows, "cols", d->cols,
+                                    "bytes", (json_int_t)d->bytes, "sha256", d->sha256,
+                                    "created_at", d->created_at, "image",
+                                    augapi_image_json(d->image), "columns", c),
                           d);
 }
 
@@ -136,6 +140,12 @@ static int up_begin(http_req *req, http_resp *resp)
     if (name) snprintf(u->name, sizeof u->name, "%s", name);
     if (up_access(req, resp, u)) {
         free(u);
+        return -1;
+    }
+    const char *image = http_query(req, "image");
+    if (image && augapi_image_parse_text(image, "image", u->image, &err) != MLP_OK) {
+        free(u);
+        api_fail(req, resp, MLP_EINVAL, &err);
         return -1;
     }
     mlp_err rc = ingest_new(http_header(req, "Content-Type"), http_header(req, "Content-Encoding"),
@@ -202,6 +212,13 @@ void ds_create(http_req *req, http_resp *resp)
         api_failf(req, resp, 400, "name", "name must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
         goto out;
     }
+    if (u->image[0]) { /* declared: it wins over an IDX file's own */
+        if ((rc = augapi_image_check(t, u->image, "image", &err)) != MLP_OK) {
+            api_fail(req, resp, rc, &err);
+            goto out;
+        }
+        memcpy(t->image, u->image, sizeof t->image);
+    }
     store_dataset d;
     long long limit = 0, used = 0;
     if (ds_storage_quota(req, resp, &limit, &used) != 0) goto out;
@@ -236,10 +253,11 @@ void ds_list(http_req *req, http_resp *resp)
     }
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:i, s:I, s:s, s:s}", "id", items[i].id, "name",
-                              items[i].name, "rows", (json_int_t)items[i].rows, "cols",
-                              items[i].cols, "bytes", (json_int_t)items[i].bytes, "sha256",
-                              items[i].sha256, "created_at", items[i].created_at);
+        json_t *o =
+            json_pack("{s:s, s:s, s:I, s:i, s:I, s:s, s:s, s:o}", "id", items[i].id, "name",
+                      items[i].name, "rows", (json_int_t)items[i].rows, "cols", items[i].cols,
+                      "bytes", (json_int_t)items[i].bytes, "sha256", items[i].sha256, "created_at",
+                      items[i].created_at, "image", augapi_image_json(items[i].image));
         json_array_append_new(arr, ds_access_json(o, &items[i]));
     }
     free(items);
@@ -418,10 +436,27 @@ static int patch_rows_visible(http_req *req, http_resp *resp, const char *id, js
     return rc ? -1 : 0;
 }
 
+/* The image shape {height, width, channels} (or null to clear it), checked against the columns
+ * (api/augment.c). */
+static int patch_image(http_req *req, http_resp *resp, const char *id, json_t *v, int apply)
+{
+    store_dataset d;
+    ds_table *cols = NULL;
+    mlp_err rc = store_dataset_get(req->app->store, id, &d, &cols);
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        return -1;
+    }
+    int r = augapi_patch_image(req, resp, id, cols, v, apply);
+    ds_table_free(cols);
+    return r;
+}
+
 static const struct {
     const char *field;
     ds_patch_fn fn;
-} ds_patch_fields[] = {{"visibility", patch_visibility}, {"rows_visible", patch_rows_visible}};
+} ds_patch_fields[] = {
+    {"visibility", patch_visibility}, {"rows_visible", patch_rows_visible}, {"image", patch_image}};
 
 void ds_patch(http_req *req, http_resp *resp)
 {
@@ -439,7 +474,7 @@ void ds_patch(http_req *req, http_resp *resp)
         while (i < nf && strcmp(key, ds_patch_fields[i].field) != 0) i++;
         if (i == nf) {
             api_failf(req, resp, 400, key,
-                      "%s cannot be changed (fields: visibility, rows_visible)", key);
+                      "%s cannot be changed (fields: visibility, rows_visible, image)", key);
             goto out;
         }
     }

@@ -457,6 +457,8 @@ mlp_err ingest_finish(ingest *in, ds_table **out, char **name_from_form, mlp_err
     }
     if (in->body.kind == K_JSON && (rc = jr_finish(in->jr, &name, &e)) != MLP_OK) goto out;
     rc = ds_builder_finish(in->b, out, &e);
+    if (rc == MLP_OK && !idx_image_shape(in->images, (*out)->image))
+        idx_image_shape(in->idx, (*out)->image);
 out:
     if (rc != MLP_OK) {
         free(name);

@@ -61,7 +61,8 @@ mlp_err ingest_new(const char *content_type, const char *content_encoding, const
 /* Feeds the next len body bytes. Errors are sticky: the request should be answered with the
  * first one. */
 mlp_err ingest_feed(ingest *in, const void *data, size_t len, mlp_error *err);
-/* Ends the body and builds the table. *out is new; *name_from_form (may be NULL to ignore) is a
+/* Ends the body and builds the table; an IDX image file (n × H × W, or n × H × W × C) gives
+ * the table its image shape. *out is new; *name_from_form (may be NULL to ignore) is a
  * new string holding the multipart "name" field or the JSON "name", or NULL when there was none
  * (the caller validates it). */
 mlp_err ingest_finish(ingest *in, ds_table **out, char **name_from_form, mlp_error *err);

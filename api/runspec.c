@@ -3,6 +3,7 @@
  * runspec for the workers (see runspec_api.h). */
 #include "runspec_api.h"
 
+#include "augment_api.h"
 #include "loss.h"
 
 #include <math.h>
@@ -29,13 +30,15 @@ static char *xstrdup(const char *s)
 static const char *const top_keys[] = {"dataset_id", "task",       "target",
                                        "features",   "validation", "model_name",
                                        "experiment", "params",     NULL};
-static const char *const param_keys[] = {
-    "hidden",      "activation",    "output_activation", "loss",        "init",
-    "optimizer",   "learning_rate", "momentum",          "beta1",       "beta2",
-    "epsilon",     "lr_schedule",   "lr_decay",          "step_epochs", "bias_lr_multiplier",
-    "batch_size",  "epochs",        "weight_decay",      "batch_norm",  "dropout",
-    "standardize", "noise",         "early_stopping",    "seed",        "priority",
-    NULL};
+static const char *const param_keys[] = {"hidden",        "activation",     "output_activation",
+                                         "loss",          "init",           "optimizer",
+                                         "learning_rate", "momentum",       "beta1",
+                                         "beta2",         "epsilon",        "lr_schedule",
+                                         "lr_decay",      "step_epochs",    "bias_lr_multiplier",
+                                         "batch_size",    "epochs",         "weight_decay",
+                                         "batch_norm",    "dropout",        "standardize",
+                                         "noise",         "early_stopping", "seed",
+                                         "priority",      "augment",        NULL};
 
 static int known(const char *const *keys, const char *k)
 {
@@ -174,6 +177,38 @@ static net_spec spec_shape(const runspec *rs, const ds_table *cols)
     }
     tmp.n_out = k;
     return tmp;
+}
+
+/* params.augment: the options, and the image shape from the dataset (cols), or from the
+ * stored request's echo when decoding (cols NULL). The run's inputs must be that image. */
+static mlp_err runspec_augment(json_t *x, const ds_table *cols, runspec *rs, mlp_error *err)
+{
+    aug_spec *a = &rs->tp.augment;
+    mlp_err rc = augapi_parse_json(x, a, err);
+    if (rc || !cols) return rc;
+    const int *img = cols->image;
+    if (!img[0]) {
+        augapi_no_image(err, "params.augment", rs->dataset_id);
+        return MLP_EINVAL;
+    }
+    if (a->height && (a->height != img[0] || a->width != img[1] || a->channels != img[2])) {
+        snprintf(err->field, sizeof err->field, "params.augment.image");
+        return mlp_fail(err, MLP_EINVAL,
+                        "params.augment.image: the dataset's image is %d x %d x %d; leave it out",
+                        img[0], img[1], img[2]);
+    }
+    a->height = img[0];
+    a->width = img[1];
+    a->channels = img[2];
+    int n_in = spec_shape(rs, cols).n_in;
+    if ((long)n_in != aug_row_len(a)) {
+        snprintf(err->field, sizeof err->field, "params.augment");
+        return mlp_fail(err, MLP_EINVAL,
+                        "params.augment: the run has %d input columns, but the dataset's image is "
+                        "%d x %d x %d = %ld values; train on the image's columns (features)",
+                        n_in, img[0], img[1], img[2], aug_row_len(a));
+    }
+    return MLP_OK;
 }
 
 mlp_err runspec_parse(json_t *body, const ds_table *cols, size_t max_params, runspec *rs,
@@ -451,6 +486,9 @@ mlp_err runspec_parse(json_t *body, const ds_table *cols, size_t max_params, run
                           err)))
             goto out;
     }
+    json_t *augment = json_object_get(p, "augment");
+    if (augment && json_is_null(augment)) augment = NULL;
+    if (augment && (rc = runspec_augment(augment, cols, rs, err))) goto out;
     json_decref(empty);
     empty = NULL;
     if (tp->patience && rs->val_fraction == 0 && !rs->val_dataset_id[0])
@@ -493,6 +531,11 @@ mlp_err runspec_parse(json_t *body, const ds_table *cols, size_t max_params, run
             "early_stopping",
             tp->patience ? json_pack("{s:i}", "patience", tp->patience) : json_null(), "seed",
             (json_int_t)tp->seed);
+        if (json_object_set_new(params, "augment",
+                                augment ? augapi_json(&tp->augment) : json_null()) != 0) {
+            json_decref(params);
+            params = NULL;
+        }
         if (params && rs->priority_high) /* server/fairq.h; absent means normal */
             json_object_set_new(params, "priority", json_string("high"));
         json_t *validation = rs->val_dataset_id[0]

@@ -104,6 +104,10 @@ struct trainer {
     int best_epoch;
     int bad_epochs; /* epochs since the last improvement */
     int has_best;
+
+    /* params.augment: one augmented training row, then the transform's scratch (n_in +
+     * aug_scratch_len floats); NULL without augment */
+    float *aug_row;
 };
 
 /* Row kernels. restrict parameters (not restrict locals, which GCC largely ignores) let the
@@ -251,6 +255,7 @@ void train_params_default(train_params *p, net_task task, act_kind act)
     p->noise_p = 0.25;
     p->patience = 0;
     p->seed = 0;
+    aug_default(&p->augment);
 }
 
 static mlp_err field_fail(mlp_error *err, const char *field, const char *msg)
@@ -299,7 +304,7 @@ mlp_err train_params_check(const train_params *p, mlp_error *err)
         return field_fail(err, "params.noise.std", "must be a finite number >= 0");
     if (!in_unit(p->noise_p)) return field_fail(err, "params.noise.p", "must be in [0, 1)");
     if (p->patience < 0) return field_fail(err, "params.early_stopping.patience", "must be >= 0");
-    return MLP_OK;
+    return aug_check(&p->augment, err);
 }
 
 /* ---------- schedule ---------- */
@@ -385,6 +390,12 @@ static mlp_err check_data(const net_spec *s, const train_data *d, const char *wh
     return MLP_OK;
 }
 
+/* The scale of a column of standard deviation sd: sd, or 1 for a constant column. */
+static float std_scale(double sd, double mean)
+{
+    return (sd > 1e-7 * (1.0 + fabs(mean))) ? (float)sd : 1.0f;
+}
+
 /* Column means and scales (population std; 1 for a constant column) of a rows x k matrix. */
 static void fit_std(const float *X, int rows, int k, float *mean, float *scale, float *inv,
                     double *acc)
@@ -400,10 +411,41 @@ static void fit_std(const float *X, int rows, int k, float *mean, float *scale, 
             acc[j] += dlt * dlt;
         }
     for (int j = 0; j < k; j++) {
-        double sd = sqrt(acc[j] / rows);
-        scale[j] = (sd > 1e-7 * (1.0 + fabs(mean[j]))) ? (float)sd : 1.0f;
+        scale[j] = std_scale(sqrt(acc[j] / rows), mean[j]);
         inv[j] = 1.0f / scale[j];
     }
+}
+
+/* params.augment (see trainer_new): the row buffer, and the standardisation of one augmented
+ * copy of each training row, from a stream of its own so that the training stream is the same
+ * with or without standardisation. */
+static mlp_err aug_setup(trainer *t, mlp_error *err)
+{
+    int n_in = t->spec.n_in;
+    const aug_spec *a = &t->p.augment;
+    if (aug_row_len(a) != n_in) {
+        if (err) snprintf(err->field, sizeof err->field, "params.augment");
+        return mlp_fail(err, MLP_EINVAL,
+                        "params.augment: the image (%d x %d x %d = %ld values) is not the %d "
+                        "inputs",
+                        a->height, a->width, a->channels, aug_row_len(a), n_in);
+    }
+    t->aug_row = malloc((size_t)(n_in + aug_scratch_len(a)) * sizeof(float));
+    if (!t->aug_row) return mlp_fail(err, MLP_ENOMEM, "out of memory allocating the trainer");
+    if (!t->std_x) return MLP_OK;
+    double *mean = malloc((size_t)n_in * 2 * sizeof(double));
+    if (!mean) return mlp_fail(err, MLP_ENOMEM, "out of memory allocating the trainer");
+    double *var = mean + n_in;
+    rng sr;
+    rng_seed(&sr, t->p.seed ^ 0x4175676d656e74ULL); /* "Augment" */
+    aug_moments(a, &sr, t->tr.X, t->tr.rows, t->aug_row, mean, var);
+    for (int j = 0; j < n_in; j++) {
+        t->x_mean[j] = (float)mean[j];
+        t->x_scale[j] = std_scale(sqrt(var[j]), mean[j]);
+        t->x_inv[j] = 1.0f / t->x_scale[j];
+    }
+    free(mean);
+    return MLP_OK;
 }
 
 /* ---------- construction ---------- */
@@ -579,7 +621,9 @@ mlp_err trainer_new(const net_spec *spec, const train_params *params, const trai
 
     for (int j = 0; j < n_in; j++) t->x_scale[j] = t->x_inv[j] = 1.0f;
     for (int j = 0; j < k; j++) t->y_scale[j] = t->y_inv[j] = 1.0f;
-    if (t->std_x) fit_std(train->X, train->rows, n_in, t->x_mean, t->x_scale, t->x_inv, t->colacc);
+    if (aug_enabled(&params->augment) && (rc = aug_setup(t, err)) != MLP_OK) goto out;
+    if (t->std_x && !t->aug_row)
+        fit_std(train->X, train->rows, n_in, t->x_mean, t->x_scale, t->x_inv, t->colacc);
     if (t->std_y) {
         if (t->target == TGT_X) {
             memcpy(t->y_mean, t->x_mean, (size_t)k * sizeof(float));
@@ -625,6 +669,7 @@ void trainer_free(trainer *t)
     free(t->y_mean);
     free(t->y_scale);
     free(t->y_inv);
+    free(t->aug_row);
     free(t->val_ybar);
     free(t->perm);
     free(t->sample);
@@ -669,6 +714,16 @@ static void add_gaussian(rng *r, float *x, size_t n, float sd)
     }
 }
 
+/* Training row x transformed by a fresh draw from the run's stream (params.augment); borrowed
+ * until the next call. */
+static const float *augment_row(trainer *t, const float *x)
+{
+    aug_draw d;
+    aug_draw_one(&t->p.augment, &t->r, &d);
+    aug_apply(&t->p.augment, &d, x, t->aug_row, t->aug_row + t->spec.n_in);
+    return t->aug_row;
+}
+
 /* Copies rows idx[start .. start+nb) of d (or rows start.. when idx is NULL) into xb and the
  * targets, standardising on the way; noisy: corrupt xb after the clean targets are taken. */
 static void gather(trainer *t, const train_data *d, const int *idx, int start, int nb, int noisy)
@@ -677,6 +732,7 @@ static void gather(trainer *t, const train_data *d, const int *idx, int start, i
     for (int i = 0; i < nb; i++) {
         int r = idx ? idx[start + i] : start + i;
         const float *x = d->X + (size_t)r * n_in;
+        if (noisy && t->aug_row) x = augment_row(t, x);
         float *xb = t->xb + (size_t)i * n_in;
         if (t->std_x) {
             vec_standardize(xb, x, t->x_mean, t->x_inv, n_in);
@@ -1505,6 +1561,8 @@ mlp_err trainer_mem_estimate(const net_spec *spec, const train_params *params, l
                        2 * B * k * F +
                        B * (size_t)(da_width(dim, nl, 0) + da_width(dim, nl, 1)) * F +
                        (3 * d + 3 * k) * F + k * sizeof(double) + maxw * (2 * F + sizeof(double));
+    if (aug_enabled(&params->augment)) /* the augmented row and its scratch */
+        out->activations += (d + (size_t)aug_scratch_len(&params->augment)) * F;
     if (params->dropout > 0.0) out->dropout = 2 * B * hid * F;
     if (spec->batch_norm) out->batch_norm = B * hid * F + hid * F;
     size_t S = 0;

@@ -1,8 +1,9 @@
 /* train.h — mini-batch stochastic-gradient training of a net_spec, with every technique of the
  * lecture: optimisers (sgd, heavy-ball momentum, nesterov, adagrad, rmsprop, adam), bias step
  * multiplier, schedules, the Bottou step-size search, L2 weight decay, batch norm, inverted
- * dropout, standardisation folded into the model, denoising noise, validation metrics, early
- * stopping, divergence detection, cooperative cancellation, and checkpoint/resume.
+ * dropout, standardisation folded into the model, denoising noise, image augmentation
+ * (core/augment.h), validation metrics, early stopping, divergence detection, cooperative
+ * cancellation, and checkpoint/resume.
  *
  * Owns: its working copy of the parameters, optimiser state, scratch, RNG. Borrows: the
  * train_data matrices (valid until trainer_free).
@@ -48,6 +49,7 @@
 #ifndef TRAIN_H
 #define TRAIN_H
 
+#include "augment.h"
 #include "mlp.h"
 #include "net.h"
 
@@ -95,6 +97,7 @@ typedef struct {
     double noise_p;      /* mask probability */
     int patience;        /* early stopping on val_loss; 0 = off */
     uint64_t seed;
+    aug_spec augment; /* image augmentation of the training rows (see trainer_new); off */
 } train_params;
 
 /* Fills the documented defaults for `task` and hidden activation `act`. */
@@ -148,6 +151,12 @@ typedef mlp_err (*train_epoch_fn)(void *ctx, const train_metrics *m, trainer *t)
 
 /* Validates spec, params and data (err->field / row / col name the fault), initialises weights
  * from params.seed, fits standardisation on `train`. val may be NULL or have 0 rows.
+ * With params.augment on (its image being the n_in inputs), every training row of every
+ * mini-batch is transformed by a fresh draw from the run's random stream before it is
+ * standardised; validation rows never are. Standardisation statistics are then those of one
+ * augmented copy of each training row (drawn from a stream of their own), because the network
+ * sees augmented rows: a border pixel that is blank in the data has ink once shifted. Noise
+ * comes after augmentation.
  * *out is new: trainer_free it. */
 mlp_err trainer_new(const net_spec *spec, const train_params *params, const train_data *train,
                     const train_data *val, trainer **out, mlp_error *err);

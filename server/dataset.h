@@ -9,6 +9,8 @@
  * copies) joined once at finish, so peak memory stays within about 2x the final matrix, and
  * remembers, per categorical column, the
  * first data row whose cell is not a number, for the "column X is not numeric (row R)" error.
+ * A table may carry an image shape (its numeric columns are images, laid out as core/augment.h
+ * says): IDX image uploads set it, the API declares it.
  *
  * Owns: a ds_table owns its columns, names, levels and data. Borrows: nothing.
  * Threading: a builder or table belongs to one thread; a finished table may be shared read-only. */
@@ -40,6 +42,8 @@ typedef struct {
     ds_column *columns; /* cols entries, owned */
     float *data;        /* rows * cols, row-major, owned; may be NULL for metadata-only tables;
                            categorical cells hold the level index */
+    int image[3];       /* image shape {height, width, channels} of the numeric columns; all 0
+                           when the dataset is not an image dataset (core/augment.h) */
 } ds_table;
 
 /* NULL-tolerant. Frees columns, levels, data and the table. */

@@ -390,3 +390,14 @@ out:
     free(cells);
     return rc;
 }
+
+int idx_image_shape(const idx_parser *p, int image[3])
+{
+    if (!p || !p->have_header || p->role == IDX_LABELS) return 0;
+    int ndims = p->hdr[3];
+    if (ndims != 3 && ndims != 4) return 0;
+    image[0] = (int)be32(p->hdr + 8);
+    image[1] = (int)be32(p->hdr + 12);
+    image[2] = ndims == 4 ? (int)be32(p->hdr + 16) : 1;
+    return 1;
+}

@@ -49,6 +49,9 @@ long idx_count(const idx_parser *p);
  * and fills it. */
 mlp_err idx_attach_labels(ds_builder *b, const idx_parser *images, const idx_parser *labels,
                           mlp_error *err);
+/* The image shape of the items once the header is read: n × H × W is {H, W, 1}, n × H × W × C
+ * is {H, W, C}; returns 1 then, else 0 (labels, vectors, more dimensions; p may be NULL). */
+int idx_image_shape(const idx_parser *p, int image[3]);
 /* NULL-tolerant. */
 void idx_free(idx_parser *p);
 

@@ -71,13 +71,16 @@ typedef struct {
     char owner[USER_NAME_MAX + 1]; /* that user's name */
     visibility vis;
     int rows_visible; /* 1 when whoever sees it may read its rows (access_rows) */
+    int image[3];     /* {height, width, channels}, all 0 when not an image dataset */
 } store_dataset;
 
-/* Stores t (columns with stats and levels, and the data) durably under a new id. A full disk
- * (or a file size limit) is MLP_ENOSPC and leaves nothing behind. out may be NULL. */
+/* Stores t (columns with stats and levels, the image shape, and the data) durably under a new
+ * id. A full disk (or a file size limit) is MLP_ENOSPC and leaves nothing behind. out may be
+ * NULL. */
 mlp_err store_dataset_create(store *s, const char *name, const ds_table *t, store_dataset *out,
                              mlp_error *err);
-/* Info, and optionally the columns without data (*cols_out new, data == NULL; may be NULL). */
+/* Info, and optionally the columns without data (*cols_out new, data == NULL, image set; may
+ * be NULL). */
 mlp_err store_dataset_get(store *s, const char *id, store_dataset *out, ds_table **cols_out);
 /* Columns and the whole matrix. *out is new. The matrix is checked against its sha256:
  * MLP_ECORRUPT when the file was damaged. */
@@ -88,6 +91,11 @@ mlp_err store_dataset_read_rows(store *s, const char *id, long offset, long limi
 /* Newest first. *items new (free()). total may be NULL. */
 mlp_err store_dataset_list(store *s, int limit, int offset, store_dataset **items, int *n,
                            long *total);
+/* ---- dataset image shape (data augmentation) ---- */
+/* Sets the image shape {height, width, channels} of dataset id, or clears it when image is NULL
+ * or all 0. The caller has checked it against the columns. MLP_ENOTFOUND naming the id. */
+mlp_err store_dataset_set_image(store *s, const char *id, const int image[3], mlp_error *err);
+
 /* MLP_ECONFLICT while a queued or running run uses it (as training or validation data), with
  * err->msg naming the run. The file is removed after the row. */
 mlp_err store_dataset_delete(store *s, const char *id, mlp_error *err);

@@ -1,7 +1,7 @@
-/* store_datasets.c — the datasets of store.h: a row in datasets (name, shape, SHA-256 of the
- * matrix), its columns and categorical levels in dataset_columns and dataset_levels, and the
- * matrix as blob "ds_N" (blob.h) in the .f32 format (f32.h), published inside the transaction
- * that inserts the row (see the DESIGN comment in store.c). */
+/* store_datasets.c — the datasets of store.h: a row in datasets (name, shape, image shape,
+ * SHA-256 of the matrix), its columns and categorical levels in dataset_columns and dataset_levels,
+ * and the matrix as blob "ds_N" (blob.h) in the .f32 format (f32.h), published inside the
+ * transaction that inserts the row (see the DESIGN comment in store.c). */
 #include "store_int.h"
 #include "clock.h"
 
@@ -17,7 +17,7 @@
 
 #define DS_COLS_SQL                                                                                \
     "SELECT x.id, x.name, x.rows, x.cols, x.bytes, x.sha256, x.created_at, " STORE_OWNER_COLS      \
-    ", x.rows_visible FROM datasets x"
+    ", x.rows_visible, x.image_height, x.image_width, x.image_channels FROM datasets x"
 
 static void ds_from_row(sqlite3_stmt *st, store_dataset *d)
 {
@@ -31,6 +31,14 @@ static void ds_from_row(sqlite3_stmt *st, store_dataset *d)
     store_col_str(st, 6, d->created_at, sizeof d->created_at);
     store_owner_from_row(st, 7, &d->owner_id, d->owner, sizeof d->owner, &d->vis);
     d->rows_visible = sqlite3_column_int(st, 10);
+    if (sqlite3_column_type(st, 11) != SQLITE_NULL)
+        for (int k = 0; k < 3; k++) d->image[k] = sqlite3_column_int(st, 11 + k);
+}
+
+/* SQL NULL (NaN) for every part of an unset shape. */
+static double image_part(const int image[3], int k)
+{
+    return image && image[0] > 0 ? (double)image[k] : NAN;
 }
 
 static mlp_err ds_get_tx(store_tx *t, long long id, store_dataset *out, mlp_error *err)
@@ -243,9 +251,11 @@ mlp_err store_dataset_create_as(store *s, long long owner_id, const visibility *
     v = vis ? *vis : access_default_vis(role);
     e = store_exec(&x, err, NULL,
                    "INSERT INTO datasets (name, rows, cols, bytes, sha256, created_at, owner_id,"
-                   " visibility, rows_visible) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                   "tIiIttIti", name, (long long)t->rows, t->cols, bytes, sha, created, owner_id,
-                   access_vis_name(v), rows_visible != 0);
+                   " visibility, rows_visible, image_height, image_width, image_channels)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                   "tIiIttItiddd", name, (long long)t->rows, t->cols, bytes, sha, created, owner_id,
+                   access_vis_name(v), rows_visible != 0, image_part(t->image, 0),
+                   image_part(t->image, 1), image_part(t->image, 2));
     if (e != MLP_OK) goto out;
     long long id = sqlite3_last_insert_rowid(x.db);
     e = ds_insert_meta(&x, id, t, err);
@@ -271,6 +281,7 @@ mlp_err store_dataset_create_as(store *s, long long owner_id, const visibility *
         store_access a;
         if (store_dataset_access(s, out->id, &a) == MLP_OK)
             memcpy(out->owner, a.owner, sizeof out->owner);
+        if (t->image[0] > 0) memcpy(out->image, t->image, sizeof out->image);
     }
 out:
     e = store_tx_end(&x, e, err);
@@ -291,6 +302,7 @@ mlp_err store_dataset_get(store *s, const char *id, store_dataset *out, ds_table
     if (e != MLP_OK) return e;
     e = ds_get_tx(&t, n, &d, NULL);
     if (e == MLP_OK && cols_out) e = ds_load_columns(&t, n, d.rows, d.cols, cols_out);
+    if (e == MLP_OK && cols_out) memcpy((*cols_out)->image, d.image, sizeof d.image);
     e = store_tx_end(&t, e, NULL);
     if (e == MLP_OK && out) *out = d;
     if (e != MLP_OK && cols_out && *cols_out) {
@@ -402,6 +414,22 @@ out:
     *n = cnt;
     if (total) *total = (long)tot;
     return MLP_OK;
+}
+
+mlp_err store_dataset_set_image(store *s, const char *id, const int image[3], mlp_error *err)
+{
+    store_tx t;
+    long long n = store_parse_id(id, "ds_");
+    if (n <= 0) return mlp_fail(err, MLP_ENOTFOUND, "no dataset '%s'", id ? id : "(null)");
+    mlp_err e = store_tx_begin(s, 1, &t, err);
+    if (e != MLP_OK) return e;
+    int changes = 0;
+    e = store_exec(&t, err, &changes,
+                   "UPDATE datasets SET image_height = ?2, image_width = ?3, image_channels = ?4"
+                   " WHERE id = ?1",
+                   "Iddd", n, image_part(image, 0), image_part(image, 1), image_part(image, 2));
+    if (e == MLP_OK && changes == 0) e = mlp_fail(err, MLP_ENOTFOUND, "no dataset '%s'", id);
+    return store_tx_end(&t, e, err);
 }
 
 mlp_err store_dataset_delete(store *s, const char *id, mlp_error *err)

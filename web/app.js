@@ -299,6 +299,7 @@ function runBody() {
     else if (p.t === "num" || p.t === "int") params[p.k] = Number(v);
     else params[p.k] = v;
   }
+  augmentParams(params); // web/augment.js
   if (Object.keys(params).length) body.params = params;
   return body;
 }
@@ -336,6 +337,7 @@ async function onDatasetChosen() {
   if (!id) return;
   try {
     const ds = await getDataset(id);
+    augmentDataset(ds); // web/augment.js
     const names = ds.columns.map((c) => c.name);
     setOptions($("#rf-target"), names.map((n) => [n, n]), false);
     const cat = ds.columns.filter((c) => c.type === "categorical");
@@ -748,6 +750,7 @@ async function health() {
 
 function init() {
   buildParamsForm();
+  augmentInit(); // web/augment.js
   $("#key").value = apiKey();
   $("#key-save").addEventListener("click", () => {
     const k = $("#key").value.trim();

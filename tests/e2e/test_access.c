@@ -286,6 +286,7 @@ static const cell_row matrix[] = {
     {"GET", "/api/v1/datasets/{id}/rows", CHANGE, FR_NONE}, /* rows hidden: as a change */
     {"DELETE", "/api/v1/datasets/{id}", CHANGE, FR_DATASET},
     {"PATCH", "/api/v1/datasets/{id}", CHANGE, FR_NONE},
+    {"GET", "/api/v1/datasets/{id}/rows/{i}/augmented", CHANGE, FR_NONE}, /* shows a row */
     {"PATCH", "/api/v1/models/{name}", CHANGE, FR_NONE},
     /* the dataset is hidden from bob (404), then seen but the model name is alice's (403) */
     {"POST", "/api/v1/runs", CHANGE, FR_NONE},

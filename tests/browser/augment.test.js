@@ -1,0 +1,167 @@
+"use strict";
+/* augment.test.js — data augmentation in the dashboard, in a real browser (Debian's chromium,
+ * headless, playwright-core) against the real build/mlpd: the run form shows the augment fields
+ * only for an image dataset; "Preview" draws the row and 8 copies from the server's route
+ * (GET /api/v1/datasets/{id}/rows/{i}/augmented), pixel for pixel; a bad option is marked on its
+ * field by the server's answer; a run launched from the form trains with params.augment.
+ *
+ * Environment: MLPD_BIN (default ../../build/mlpd). Fails (never skips) when /usr/bin/chromium
+ * is missing. Run: `make test-browser`, or `node --test augment.test.js` in this directory. */
+const { test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { spawn } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { chromium } = require("playwright-core");
+
+const CHROMIUM = "/usr/bin/chromium";
+const ROOT = path.resolve(__dirname, "../..");
+const BIN = process.env.MLPD_BIN || path.join(ROOT, "build/mlpd");
+
+/* 8×8 images of a horizontal or vertical bar (values 0..1), labelled h or v. */
+function barsCsv(rows) {
+  const lines = [Array.from({ length: 64 }, (_, j) => "p" + j).join(",") + ",kind"];
+  for (let i = 0; i < rows; i++) {
+    const vertical = i % 2 === 1, k = 1 + (Math.floor(i / 2) % 6);
+    const px = [];
+    for (let y = 0; y < 8; y++)
+      for (let x = 0; x < 8; x++) px.push((vertical ? x === k : y === k) ? 1 : 0);
+    lines.push(px.join(",") + "," + (vertical ? "v" : "h"));
+  }
+  return lines.join("\n") + "\n";
+}
+
+async function startDaemon(dir) {
+  const portFile = path.join(dir, "port");
+  const proc = spawn(BIN, ["--listen", "127.0.0.1:0", "--port-file", portFile, "--data-dir", dir, "--quiet"], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, OPENBLAS_NUM_THREADS: "1" },
+  });
+  let exited = null;
+  proc.on("exit", (code, sig) => { exited = `exit ${code} ${sig || ""}`; });
+  const t0 = Date.now();
+  while (Date.now() - t0 < 15000) {
+    if (exited) throw new Error(`mlpd (${BIN}) stopped at start: ${exited}`);
+    const p = fs.existsSync(portFile) ? fs.readFileSync(portFile, "utf8").trim() : "";
+    if (/^\d+$/.test(p)) return { proc, url: `http://127.0.0.1:${p}` };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  proc.kill("SIGKILL");
+  throw new Error("mlpd did not write its port file within 15 s");
+}
+
+async function stopDaemon(d) {
+  if (!d || d.proc.exitCode !== null) return;
+  const done = new Promise((r) => d.proc.once("exit", r));
+  d.proc.kill("SIGTERM");
+  const t = setTimeout(() => d.proc.kill("SIGKILL"), 10000);
+  await done;
+  clearTimeout(t);
+}
+
+let tmp, daemon, ctx, page, bars, plain;
+const pageErrors = [];
+
+async function upload(name, csv) {
+  const r = await fetch(`${daemon.url}/api/v1/datasets?${name}`, { method: "POST",
+    headers: { "Content-Type": "text/csv" }, body: csv });
+  assert.equal(r.status, 201);
+  return r.json();
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/install-browser-deps.sh (as root)`);
+  assert.ok(fs.existsSync(BIN), `${BIN} is missing: run make`);
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mlpd-browser-aug-"));
+  fs.mkdirSync(path.join(tmp, "data"));
+  daemon = await startDaemon(path.join(tmp, "data"));
+  plain = await upload("name=plain", "a,b,c,d,kind\n1,2,3,4,x\n2,3,4,5,y\n3,4,5,6,x\n4,5,6,7,y\n");
+  bars = await upload("name=bars&image=8x8x1", barsCsv(96));
+  assert.deepEqual(bars.image, { height: 8, width: 8, channels: 1 });
+  ctx = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--no-first-run"],
+    viewport: { width: 1400, height: 900 },
+  });
+  page = ctx.pages()[0] || (await ctx.newPage());
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/^Failed to load resource/.test(m.text())) pageErrors.push(m.text());
+  });
+  page.setDefaultTimeout(20000);
+});
+
+after(async () => {
+  if (ctx) await ctx.close().catch(() => {});
+  await stopDaemon(daemon);
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test("augment fields appear for image datasets only", async () => {
+  await page.goto(daemon.url + "/", { waitUntil: "load" });
+  await page.waitForFunction((id) => [...document.querySelectorAll("#rf-dataset option")].some((o) => o.value === id), bars.id);
+  await page.selectOption("#rf-dataset", plain.id);
+  await page.waitForFunction(() => document.querySelector("#rf-target").value === "kind");
+  assert.equal(await page.isHidden("#augment-box"), true);
+  await page.selectOption("#rf-dataset", bars.id);
+  await page.waitForSelector("#augment-box", { state: "visible" });
+  assert.match(await page.textContent("#aug-msg"), /8×8×1 images/);
+  for (const k of ["shift", "rotate", "scale", "brightness", "hflip"]) assert.ok(await page.isVisible("#aug-" + k), k);
+  await page.selectOption("#rf-dataset", plain.id);
+  await page.waitForSelector("#augment-box", { state: "hidden" });
+});
+
+test("preview draws 8 copies from the server's route", async () => {
+  await page.selectOption("#rf-dataset", bars.id);
+  await page.waitForSelector("#augment-box", { state: "visible" });
+  await page.fill("#aug-shift", "2");
+  await page.fill("#aug-rotate", "10");
+  await page.fill("#aug-row", "3");
+  await page.fill("#aug-seed", "5");
+  const req = page.waitForRequest((r) => /\/rows\/3\/augmented\?/.test(r.url()));
+  await page.click("#aug-preview-btn");
+  const url = new URL((await req).url());
+  assert.equal(url.pathname, `/api/v1/datasets/${bars.id}/rows/3/augmented`);
+  assert.equal(url.searchParams.get("shift"), "2");
+  assert.equal(url.searchParams.get("rotate"), "10");
+  assert.equal(url.searchParams.get("n"), "8");
+  await page.waitForFunction(() => document.querySelectorAll("#aug-preview canvas").length === 9);
+  // Each canvas shows what the route answers (values 0..1 of the original span black..white).
+  const route = await (await fetch(daemon.url + url.pathname + url.search)).json();
+  const drawn = await page.$$eval("#aug-preview canvas", (cs) => cs.map((c) =>
+    Array.from(c.getContext("2d").getImageData(0, 0, c.width, c.height).data).filter((_, i) => i % 4 === 0)));
+  const want = [route.original, ...route.copies.map((c) => c.values)]
+    .map((v) => v.map((x) => Math.max(0, Math.min(255, Math.round(255 * x)))));
+  assert.deepEqual(drawn, want);
+  assert.notDeepEqual(drawn[1], drawn[0], "a copy equals the original");
+  assert.match(await page.textContent("#aug-msg"), /row 3 and 8 copies \(seed 5\)/);
+});
+
+test("a bad option is marked; a run launched from the form augments", async () => {
+  await page.fill("#aug-rotate", "500");
+  await page.click("#validate");
+  await page.waitForSelector("#aug-rotate.bad");
+  assert.match(await page.textContent("#run-msg"), /params\.augment\.rotate/);
+  await page.fill("#aug-rotate", "10");
+  await page.fill("#p-hidden", "16");
+  await page.fill("#p-epochs", "3");
+  await page.fill("#rf-model", "bars-aug");
+  await page.click("#launch");
+  await page.waitForFunction(() => /queued/.test(document.querySelector("#run-msg").textContent));
+  const id = (await page.textContent("#run-msg")).split(" ")[0];
+  let run;
+  for (let t0 = Date.now(); Date.now() - t0 < 60000;) {
+    run = await (await fetch(`${daemon.url}/api/v1/runs/${id}`)).json();
+    if (["succeeded", "failed", "cancelled"].includes(run.status)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(run.status, "succeeded", JSON.stringify(run.error || run.status));
+  const a = run.params ? run.params.augment : run.request.params.augment;
+  assert.equal(a.shift, 2);
+  assert.equal(a.rotate, 10);
+  assert.deepEqual(a.image, { height: 8, width: 8, channels: 1 });
+  assert.deepEqual(pageErrors, []);
+});
