@@ -7,7 +7,10 @@
  * has; a run without any draws empty axes and a note. ?compare=run_3,run_5 overlays each run's
  * validation loss (train loss when a run has no validation rows, said in the legend): the
  * lecture's "compare step sizes", so the legend names each run with its learning rate. At most
- * PLOT_MAX_RUNS runs in one plot, the path's run included.
+ * PLOT_MAX_RUNS runs in one plot, the path's run included. ?diagnostics=true draws instead the
+ * per-layer gradient norms (grad_norm.l0, grad_norm.l1, ...) against epoch on a log scale, one
+ * line per layer, so vanishing gradients show as lines decades apart; the caption gives the last
+ * epoch's dead and saturated fractions.
  *
  * Every series is one <polyline class="series" data-series=… data-run=…> with one point per
  * epoch (tests count them). Every text taken from the store is XML-escaped.
@@ -73,9 +76,10 @@ typedef struct {
 } series;
 
 typedef struct {
-    series s[PLOT_MAX_RUNS + 3];
+    series s[RUN_LAYERS]; /* PLOT_MAX_RUNS + 3 at most, or one per layer */
     int n;
 } series_set;
+_Static_assert(RUN_LAYERS >= PLOT_MAX_RUNS + 3, "a series_set holds a compare plot");
 
 static void series_free(series_set *ss)
 {
@@ -523,12 +527,199 @@ out:
     series_free(&ss);
 }
 
+/* ---------- ?diagnostics=true: per-layer gradient norms, log scale ---------- */
+
+/* Decades [lo, hi] (powers of ten) around the positive values of ss. */
+static range log_range(const series_set *ss, int *any)
+{
+    range r = {INFINITY, -INFINITY};
+    for (int i = 0; i < ss->n; i++)
+        for (int k = 0; k < ss->s[i].n; k++) {
+            double e = log10(ss->s[i].y[k]);
+            if (e < r.lo) r.lo = e;
+            if (e > r.hi) r.hi = e;
+        }
+    *any = r.lo <= r.hi;
+    if (!*any) return (range){-4, 0};
+    r.lo = floor(r.lo);
+    r.hi = ceil(r.hi);
+    if (r.hi <= r.lo) r.hi = r.lo + 1;
+    return r;
+}
+
+static void render_log(sbuf *b, const series_set *ss, const plot_text *t)
+{
+    int max_e = 0, any;
+    for (int i = 0; i < ss->n; i++)
+        for (int k = 0; k < ss->s[i].n; k++)
+            if (ss->s[i].x[k] > max_e) max_e = ss->s[i].x[k];
+    range rx = max_e >= 2 ? (range){1, max_e} : (range){0, 2};
+    range ry = log_range(ss, &any); /* in decades */
+    sb_printf(b,
+              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+              "viewBox=\"0 0 %d %d\" font-family=\"Helvetica, Arial, sans-serif\" "
+              "font-size=\"12\">\n<title>",
+              W, H, W, H);
+    sb_esc(b, t->title);
+    sb_printf(b, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", W, H);
+    SB_LIT(b, "<text x=\"380\" y=\"30\" text-anchor=\"middle\" font-size=\"16\" "
+              "font-weight=\"bold\">");
+    sb_esc(b, t->title);
+    SB_LIT(b, "</text>\n");
+    int span = (int)(ry.hi - ry.lo), every = span <= 8 ? 1 : (span + 7) / 8;
+    for (int d = (int)ry.lo; d <= (int)ry.hi; d += every) {
+        double y = px_y(ry, d);
+        sb_printf(b,
+                  "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
+                  "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\"/>"
+                  "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">1e%d</text>\n",
+                  X0, y, X1, y, X0 - 5, y, X0, y, X0 - 8, y + 4, d);
+    }
+    axis_ticks(b, rx, 0, 0);
+    sb_printf(b,
+              "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
+              "stroke=\"#333\"/>\n",
+              X0, Y0, X1 - X0, Y1 - Y0);
+    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">epoch</text>\n", (X0 + X1) / 2,
+              Y1 + 40);
+    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 %d %d)\">",
+              24, (Y0 + Y1) / 2, 24, (Y0 + Y1) / 2);
+    sb_esc(b, t->left_label);
+    SB_LIT(b, "</text>\n");
+    for (int i = 0; i < ss->n; i++) {
+        const series *s = &ss->s[i];
+        SB_LIT(b, "<polyline class=\"series\" data-series=\"");
+        sb_esc(b, s->name);
+        SB_LIT(b, "\" data-run=\"");
+        sb_esc(b, s->run_id);
+        sb_printf(b, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", s->color,
+                  s->dashed ? " stroke-dasharray=\"6 4\"" : "");
+        for (int k = 0; k < s->n; k++)
+            sb_printf(b, "%s%.1f,%.1f", k ? " " : "", px_x(rx, s->x[k]), px_y(ry, log10(s->y[k])));
+        SB_LIT(b, "\"/>\n");
+    }
+    if (ss->n == 0 && t->note) {
+        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666\">", (X0 + X1) / 2,
+                  (Y0 + Y1) / 2);
+        sb_esc(b, t->note);
+        SB_LIT(b, "</text>\n");
+    }
+    if (ss->n) { /* legend: one short entry per layer, in columns on the right */
+        int rows = ss->n < 16 ? ss->n : 16, cols = (ss->n + 15) / 16;
+        int lw = 62 * cols + 8, lh = 8 + 16 * rows, lx = X1 + 4, ly = Y0;
+        sb_printf(b,
+                  "<g class=\"legend\" font-size=\"10\"><rect x=\"%d\" y=\"%d\" "
+                  "width=\"%d\" height=\"%d\" fill=\"#fff\" stroke=\"#bbb\"/>\n",
+                  lx, ly, lw, lh);
+        for (int i = 0; i < ss->n; i++) {
+            int x = lx + 6 + 62 * (i / 16), y = ly + 16 + 16 * (i % 16);
+            sb_printf(b,
+                      "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
+                      "stroke-width=\"2\"%s/><text x=\"%d\" y=\"%d\">",
+                      x, y - 4, x + 18, y - 4, ss->s[i].color,
+                      ss->s[i].dashed ? " stroke-dasharray=\"6 4\"" : "", x + 22, y);
+            sb_esc(b, ss->s[i].label);
+            SB_LIT(b, "</text>\n");
+        }
+        SB_LIT(b, "</g>\n");
+    }
+    for (int i = 0; i < 2; i++) {
+        if (!t->caption[i] || !t->caption[i][0]) continue;
+        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#444\">", W / 2,
+                  H - 52 + 20 * i);
+        sb_esc(b, t->caption[i]);
+        SB_LIT(b, "</text>\n");
+    }
+    SB_LIT(b, "</svg>\n");
+}
+
+/* Appends " · l<l> <what> <pct>%" for family f's value of layer l at the last step. */
+static void caption_units(char *buf, size_t cap, const store_metric *pts, int n, int last,
+                          metric_family f, const char *what)
+{
+    for (int i = 0; i < n; i++) {
+        metric_family pf;
+        int l;
+        if (pts[i].step != last || !metric_layer_of(pts[i].name, &pf, &l) || pf != f) continue;
+        size_t len = strlen(buf);
+        if (len + 1 < cap)
+            snprintf(buf + len, cap - len, "%sl%d %s %.0f%%", len ? " \xc2\xb7 " : "", l, what,
+                     100.0 * pts[i].value);
+    }
+}
+
+static void plot_diag(http_req *req, http_resp *resp, const store_run *r)
+{
+    series_set ss;
+    ss.n = 0;
+    store_metric *pts = NULL;
+    int n = 0;
+    sbuf b = {0};
+    mlp_err rc = store_run_metrics(req->app->store, r->id, NULL, 0, &pts, &n);
+    int last = 0;
+    for (int l = 0; !rc && l < RUN_LAYERS; l++) {
+        metric_id mid = metric_layer(MFAM_GRAD_NORM, l);
+        /* only the positive values have a logarithm; a gradient of exactly 0 leaves a gap */
+        store_metric *keep = malloc((size_t)(n ? n : 1) * sizeof *keep);
+        if (!keep) {
+            rc = MLP_ENOMEM;
+            break;
+        }
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            if (pts[i].name == mid && pts[i].value > 0) keep[k++] = pts[i];
+            if (pts[i].step > last) last = pts[i].step;
+        }
+        char label[16];
+        snprintf(label, sizeof label, "l%d", l);
+        rc = add_series(&ss, keep, k, mid, r->id, label, palette[l % PLOT_MAX_RUNS],
+                        l >= PLOT_MAX_RUNS, 0);
+        free(keep);
+    }
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        goto out;
+    }
+    char title[256], cap1[512] = "", cap2[512] = "", note[160];
+    snprintf(title, sizeof title, "%s \xe2\x80\x94 %s: gradient norm per layer", r->model_name,
+             r->id);
+    caption_units(cap1, sizeof cap1, pts, n, last, MFAM_DEAD, "dead");
+    caption_units(cap2, sizeof cap2, pts, n, last, MFAM_SATURATED, "saturated");
+    snprintf(note, sizeof note, "no per-layer diagnostics recorded (the run is %s)",
+             run_state_name(r->status));
+    plot_text t = {title,
+                   {cap1, cap2},
+                   "mean \xe2\x80\x96\xe2\x88\x82L/\xe2\x88\x82W\xe2\x80\x96 (log scale)",
+                   NULL,
+                   0,
+                   note};
+    render_log(&b, &ss, &t);
+    if (b.oom) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+    answer(resp, &b);
+out:
+    free(b.p);
+    free(pts);
+    series_free(&ss);
+}
+
 void runs_plot(http_req *req, http_resp *resp)
 {
     store_run r;
     if (runs_load(req, resp, &r)) return;
     const char *cmp = http_query(req, "compare");
-    if (cmp)
+    const char *dg = http_query(req, "diagnostics");
+    if (dg && strcmp(dg, "true") != 0 && strcmp(dg, "false") != 0)
+        api_failf(req, resp, 400, "diagnostics", "diagnostics must be true or false");
+    else if (dg && strcmp(dg, "true") == 0 && cmp)
+        api_failf(req, resp, 400, "diagnostics",
+                  "diagnostics=true draws one run's layers; it does not combine with compare");
+    else if (dg && strcmp(dg, "true") == 0)
+        plot_diag(req, resp, &r);
+    else if (cmp)
         plot_compare(req, resp, &r, cmp);
     else
         plot_one(req, resp, &r);
