@@ -280,6 +280,25 @@ static void test_off(void **state)
     trainer_free(c.t);
 }
 
+/* The diagnostics only read: with and without them, the same weights bit for bit (SGD, fused
+ * momentum, adam). */
+static void test_weights_unchanged(void **state)
+{
+    (void)state;
+    const opt_kind opts[3] = {OPT_SGD, OPT_MOMENTUM, OPT_ADAM};
+    for (int k = 0; k < 3; k++) {
+        float w[2][17];
+        for (int on = 0; on < 2; on++) {
+            trainer *t = tiny(opts[k], on);
+            assert_int_equal(trainer_run(t, NULL, NULL, NULL, NULL), MLP_OK);
+            size_t n;
+            memcpy(w[on], trainer_params_mut(t, &n), sizeof w[on]);
+            trainer_free(t);
+        }
+        assert_memory_equal(w[0], w[1], sizeof w[0]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_trainer_fused_momentum),
         cmocka_unit_test(test_trainer_saturated),
         cmocka_unit_test(test_off),
+        cmocka_unit_test(test_weights_unchanged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
