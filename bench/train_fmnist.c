@@ -12,9 +12,8 @@
  * the root of the second moment), so lr 1e-3 is PyTorch's step; the reported test MSE is
  * PyTorch's definition, mean over rows and pixels of (x̂−x)².
  * Data: $FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist), IDX gzip, pixels / 255.
- * Threads: OPENBLAS_NUM_THREADS (the core never sets them). DIAGNOSTICS=0 turns the per-layer
- * diagnostics (params.diagnostics, on by default) off, for bench/diag_cost.sh. Prints one line
- * per epoch, then one JSON object as the last line. */
+ * Threads: OPENBLAS_NUM_THREADS (the core never sets them). Prints one line per epoch, then one
+ * JSON object as the last line. */
 #include "net.h"
 #include "train.h"
 
@@ -210,7 +209,6 @@ int main(int argc, char **argv)
     p.epochs = epochs;
     p.standardize = 0;
     p.seed = 1234;
-    p.diagnostics = getenv("DIAGNOSTICS") ? atoi(getenv("DIAGNOSTICS")) : 1;
     train_data d = {Xtr, ntr, 784, NULL, is_ae ? NULL : ytr};
     trainer *t = NULL;
     mlp_error err = {0};
