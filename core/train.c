@@ -10,9 +10,7 @@
  * denoising noise, forward (sgemm, then one fused pass per row for bias/batch-norm + activation
  * + dropout), loss_forward gives dZ of the output, then backward layer by layer: dW and db,
  * dX (skipped for the first layer), and the optimiser update of that layer right after W was
- * last read, while its gradient is still in cache. On the mini-batches of the epoch's last
- * DIAG_ROWS rows (dg_first >= 0) the forward and backward passes also feed the diagnostics
- * (diag.h): unit counts from the pre-activations, gradient and step norms around the update. */
+ * last read, while its gradient is still in cache. */
 #include "train.h"
 
 #include "act.h"

@@ -2,8 +2,7 @@
  * lecture: optimisers (sgd, heavy-ball momentum, nesterov, adagrad, rmsprop, adam), bias step
  * multiplier, schedules, the Bottou step-size search, L2 weight decay, batch norm, inverted
  * dropout, standardisation folded into the model, denoising noise, validation metrics, early
- * stopping, divergence detection, cooperative cancellation, checkpoint/resume, and per-layer
- * diagnostics of each epoch (gradient norms, update ratios, dead and saturated units: diag.h).
+ * stopping, divergence detection, cooperative cancellation, and checkpoint/resume.
  *
  * Owns: its working copy of the parameters, optimiser state, scratch, RNG. Borrows: the
  * train_data matrices (valid until trainer_free).
