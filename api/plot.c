@@ -605,9 +605,10 @@ static void render_log(sbuf *b, const series_set *ss, const plot_text *t)
         sb_esc(b, t->note);
         SB_LIT(b, "</text>\n");
     }
-    if (ss->n) { /* legend: one short entry per layer, in columns on the right */
+    if (ss->n) { /* legend: one short entry per layer, 16 to a column */
         int rows = ss->n < 16 ? ss->n : 16, cols = (ss->n + 15) / 16;
-        int lw = 62 * cols + 8, lh = 8 + 16 * rows, lx = X1 + 4, ly = Y0;
+        int lw = 62 * cols + 8, lh = 8 + 16 * rows, ly = Y0;
+        int lx = cols == 1 ? X1 + 4 : X1 - 8 - lw; /* beside the plot, or inside when wide */
         sb_printf(b,
                   "<g class=\"legend\" font-size=\"10\"><rect x=\"%d\" y=\"%d\" "
                   "width=\"%d\" height=\"%d\" fill=\"#fff\" stroke=\"#bbb\"/>\n",
