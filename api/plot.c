@@ -609,10 +609,11 @@ static void render_log(sbuf *b, const series_set *ss, const plot_text *t)
         int rows = ss->n < 16 ? ss->n : 16, cols = (ss->n + 15) / 16;
         int lw = 62 * cols + 8, lh = 8 + 16 * rows, ly = Y0;
         int lx = cols == 1 ? X1 + 4 : X1 - 8 - lw; /* beside the plot, or inside when wide */
-        sb_printf(b,
-                  "<g class=\"legend\" font-size=\"10\"><rect x=\"%d\" y=\"%d\" "
-                  "width=\"%d\" height=\"%d\" fill=\"#fff\" stroke=\"#bbb\"/>\n",
-                  lx, ly, lw, lh);
+        sb_printf(
+            b,
+            "<g class=\"legend\" font-size=\"10\"><rect x=\"%d\" y=\"%d\" "
+            "width=\"%d\" height=\"%d\" fill=\"#fff\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n",
+            lx, ly, lw, lh);
         for (int i = 0; i < ss->n; i++) {
             int x = lx + 6 + 62 * (i / 16), y = ly + 16 + 16 * (i % 16);
             sb_printf(b,
@@ -635,19 +636,56 @@ static void render_log(sbuf *b, const series_set *ss, const plot_text *t)
     SB_LIT(b, "</svg>\n");
 }
 
-/* Appends " · l<l> <what> <pct>%" for family f's value of layer l at the last step. */
-static void caption_units(char *buf, size_t cap, const store_metric *pts, int n, int last,
-                          metric_family f, const char *what)
+#define CAPTION_CHARS 110 /* characters of a caption line that fit the image's width */
+
+/* Cuts text at the last ", " that keeps it within CAPTION_CHARS; returns where the rest starts
+ * (NULL when it all fits). */
+static char *cut_line(char *text)
 {
+    if (strlen(text) <= CAPTION_CHARS) return NULL;
+    char *cut = NULL;
+    for (char *p = strstr(text, ", "); p && p - text < CAPTION_CHARS; p = strstr(p + 2, ", "))
+        cut = p;
+    if (!cut) cut = text + CAPTION_CHARS;
+    *cut = '\0';
+    return cut[1] == ' ' ? cut + 2 : cut + 1;
+}
+
+/* The last epoch's dead and saturated fractions, layer by layer, as at most two caption lines:
+ * "dead at epoch 6: l0 0%, l1 28%, ..." ("..." where the rest does not fit). */
+static void caption_units(char *line1, char *line2, size_t cap, const store_metric *pts, int n,
+                          int last)
+{
+    static const metric_family fams[2] = {MFAM_DEAD, MFAM_SATURATED};
+    static const char *const what[2] = {"dead", "saturated"};
+    double v[2][RUN_LAYERS];
+    int has[2][RUN_LAYERS] = {{0}};
     for (int i = 0; i < n; i++) {
-        metric_family pf;
+        metric_family f;
         int l;
-        if (pts[i].step != last || !metric_layer_of(pts[i].name, &pf, &l) || pf != f) continue;
-        size_t len = strlen(buf);
-        if (len + 1 < cap)
-            snprintf(buf + len, cap - len, "%sl%d %s %.0f%%", len ? " \xc2\xb7 " : "", l, what,
-                     100.0 * pts[i].value);
+        if (pts[i].step != last || !metric_layer_of(pts[i].name, &f, &l)) continue;
+        for (int k = 0; k < 2; k++)
+            if (f == fams[k]) v[k][l] = pts[i].value, has[k][l] = 1;
     }
+    char all[2048] = "";
+    size_t len = 0;
+    for (int k = 0; k < 2; k++)
+        for (int l = 0, first = 1; l < RUN_LAYERS && len < sizeof all; l++) {
+            if (!has[k][l]) continue;
+            if (first)
+                len += (size_t)snprintf(all + len, sizeof all - len,
+                                        "%s%s at epoch %d: ", len ? "; " : "", what[k], last);
+            if (len < sizeof all)
+                len += (size_t)snprintf(all + len, sizeof all - len, "%sl%d %.0f%%",
+                                        first ? "" : ", ", l, 100.0 * v[k][l]);
+            first = 0;
+        }
+    char *rest = cut_line(all);
+    snprintf(line1, cap, "%s", all);
+    line2[0] = '\0';
+    if (!rest) return;
+    char *more = cut_line(rest);
+    snprintf(line2, cap, "%s%s", rest, more ? ", \xe2\x80\xa6" : "");
 }
 
 static void plot_diag(http_req *req, http_resp *resp, const store_run *r)
@@ -685,8 +723,7 @@ static void plot_diag(http_req *req, http_resp *resp, const store_run *r)
     char title[256], cap1[512] = "", cap2[512] = "", note[160];
     snprintf(title, sizeof title, "%s \xe2\x80\x94 %s: gradient norm per layer", r->model_name,
              r->id);
-    caption_units(cap1, sizeof cap1, pts, n, last, MFAM_DEAD, "dead");
-    caption_units(cap2, sizeof cap2, pts, n, last, MFAM_SATURATED, "saturated");
+    caption_units(cap1, cap2, sizeof cap1, pts, n, last);
     snprintf(note, sizeof note, "no per-layer diagnostics recorded (the run is %s)",
              run_state_name(r->status));
     plot_text t = {title,

@@ -250,12 +250,12 @@ static void test_plot(void **state)
         assert_int_equal(count(r.body, want), 1);
     }
     assert_non_null(strstr(r.body, "log scale"));
-    assert_non_null(strstr(r.body, "l0 dead "));
+    assert_non_null(strstr(r.body, "dead at epoch 3: l0 "));
     hresp_free(&r);
     /* the sigmoid net: the saturated fractions in the caption */
     snprintf(path, sizeof path, "/api/v1/runs/%s/plot.svg?diagnostics=true", SIG);
     assert_int_equal(http_do(&S, "GET", path, NULL, NULL, 0, NULL, &r), 200);
-    assert_non_null(strstr(r.body, "l0 saturated "));
+    assert_non_null(strstr(r.body, "saturated at epoch 3: l0 "));
     hresp_free(&r);
     /* false is the learning curves, unchanged */
     snprintf(path, sizeof path, "/api/v1/runs/%s/plot.svg?diagnostics=false", RELU);
