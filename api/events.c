@@ -93,7 +93,7 @@ static int replay(sse_stream *s)
     memset(&r, 0, sizeof r);
     store_metric *pts = NULL;
     int n = 0, rc = -1;
-    char data[512];
+    char data[EVENTS_METRICS_JSON_MAX];
     if (store_run_get(s->app->store, s->run_id, &r) != MLP_OK) goto out;
     int finished = r.status != RUN_QUEUED && r.status != RUN_RUNNING;
     if (events_status_json(data, sizeof data, r.id, RUN_QUEUED) && frame(s, 1, EV_STATUS, data))
@@ -108,10 +108,7 @@ static int replay(sse_stream *s)
         int step = pts[i].step;
         run_metrics m;
         memset(&m, 0, sizeof m);
-        for (; i < n && pts[i].step == step; i++) {
-            m.v[pts[i].name] = pts[i].value;
-            m.present |= 1u << pts[i].name;
-        }
+        for (; i < n && pts[i].step == step; i++) run_metrics_set(&m, pts[i].name, pts[i].value);
         if (finished && step > r.epoch) break;
         if (!events_epoch_json(data, sizeof data, step, &m) ||
             frame(s, events_seq_epoch(step), EV_EPOCH, data))

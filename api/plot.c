@@ -9,6 +9,9 @@
  * lecture's "compare step sizes", so the legend names each run with its learning rate. At most
  * PLOT_MAX_RUNS runs in one plot, the path's run included. plot_overlay (plot.h) draws such an
  * overlay for other callers too: a sweep's runs, labelled by the params it varies.
+ * ?diagnostics=true draws instead the per-layer gradient norms (grad_norm.l0, grad_norm.l1, ...)
+ * against epoch on a log scale, one line per layer, so vanishing gradients show as lines decades
+ * apart; the caption gives the last epoch's dead and saturated fractions.
  *
  * Every series is one <polyline class="series" data-series=… data-run=…> with one point per
  * epoch (tests count them). Every text taken from the store is XML-escaped.
@@ -75,9 +78,10 @@ typedef struct {
 } series;
 
 typedef struct {
-    series s[PLOT_MAX_RUNS + 3];
+    series s[RUN_LAYERS]; /* PLOT_MAX_RUNS + 3 at most, or one per layer */
     int n;
 } series_set;
+_Static_assert(RUN_LAYERS >= PLOT_MAX_RUNS + 3, "a series_set holds a compare plot");
 
 static void series_free(series_set *ss)
 {
@@ -538,12 +542,237 @@ out:
     for (int i = 0; i < PLOT_MAX_RUNS; i++) store_run_clear(&runs[i]);
 }
 
+/* ---------- ?diagnostics=true: per-layer gradient norms, log scale ---------- */
+
+/* Decades [lo, hi] (powers of ten) around the positive values of ss. */
+static range log_range(const series_set *ss, int *any)
+{
+    range r = {INFINITY, -INFINITY};
+    for (int i = 0; i < ss->n; i++)
+        for (int k = 0; k < ss->s[i].n; k++) {
+            double e = log10(ss->s[i].y[k]);
+            if (e < r.lo) r.lo = e;
+            if (e > r.hi) r.hi = e;
+        }
+    *any = r.lo <= r.hi;
+    if (!*any) return (range){-4, 0};
+    r.lo = floor(r.lo);
+    r.hi = ceil(r.hi);
+    if (r.hi <= r.lo) r.hi = r.lo + 1;
+    return r;
+}
+
+static void render_log(sbuf *b, const series_set *ss, const plot_text *t)
+{
+    int max_e = 0, any;
+    for (int i = 0; i < ss->n; i++)
+        for (int k = 0; k < ss->s[i].n; k++)
+            if (ss->s[i].x[k] > max_e) max_e = ss->s[i].x[k];
+    range rx = max_e >= 2 ? (range){1, max_e} : (range){0, 2};
+    range ry = log_range(ss, &any); /* in decades */
+    sb_printf(b,
+              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+              "viewBox=\"0 0 %d %d\" font-family=\"Helvetica, Arial, sans-serif\" "
+              "font-size=\"12\">\n<title>",
+              W, H, W, H);
+    sb_esc(b, t->title);
+    sb_printf(b, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", W, H);
+    SB_LIT(b, "<text x=\"380\" y=\"30\" text-anchor=\"middle\" font-size=\"16\" "
+              "font-weight=\"bold\">");
+    sb_esc(b, t->title);
+    SB_LIT(b, "</text>\n");
+    int span = (int)(ry.hi - ry.lo), every = span <= 8 ? 1 : (span + 7) / 8;
+    for (int d = (int)ry.lo; d <= (int)ry.hi; d += every) {
+        double y = px_y(ry, d);
+        sb_printf(b,
+                  "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
+                  "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\"/>"
+                  "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">1e%d</text>\n",
+                  X0, y, X1, y, X0 - 5, y, X0, y, X0 - 8, y + 4, d);
+    }
+    axis_ticks(b, rx, 0, 0);
+    sb_printf(b,
+              "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
+              "stroke=\"#333\"/>\n",
+              X0, Y0, X1 - X0, Y1 - Y0);
+    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">epoch</text>\n", (X0 + X1) / 2,
+              Y1 + 40);
+    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 %d %d)\">",
+              24, (Y0 + Y1) / 2, 24, (Y0 + Y1) / 2);
+    sb_esc(b, t->left_label);
+    SB_LIT(b, "</text>\n");
+    for (int i = 0; i < ss->n; i++) {
+        const series *s = &ss->s[i];
+        SB_LIT(b, "<polyline class=\"series\" data-series=\"");
+        sb_esc(b, s->name);
+        SB_LIT(b, "\" data-run=\"");
+        sb_esc(b, s->run_id);
+        sb_printf(b, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", s->color,
+                  s->dashed ? " stroke-dasharray=\"6 4\"" : "");
+        for (int k = 0; k < s->n; k++)
+            sb_printf(b, "%s%.1f,%.1f", k ? " " : "", px_x(rx, s->x[k]), px_y(ry, log10(s->y[k])));
+        SB_LIT(b, "\"/>\n");
+    }
+    if (ss->n == 0 && t->note) {
+        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666\">", (X0 + X1) / 2,
+                  (Y0 + Y1) / 2);
+        sb_esc(b, t->note);
+        SB_LIT(b, "</text>\n");
+    }
+    if (ss->n) { /* legend: one short entry per layer, 16 to a column */
+        int rows = ss->n < 16 ? ss->n : 16, cols = (ss->n + 15) / 16;
+        int lw = 62 * cols + 8, lh = 8 + 16 * rows, ly = Y0;
+        int lx = cols == 1 ? X1 + 4 : X1 - 8 - lw; /* beside the plot, or inside when wide */
+        sb_printf(
+            b,
+            "<g class=\"legend\" font-size=\"10\"><rect x=\"%d\" y=\"%d\" "
+            "width=\"%d\" height=\"%d\" fill=\"#fff\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n",
+            lx, ly, lw, lh);
+        for (int i = 0; i < ss->n; i++) {
+            int x = lx + 6 + 62 * (i / 16), y = ly + 16 + 16 * (i % 16);
+            sb_printf(b,
+                      "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
+                      "stroke-width=\"2\"%s/><text x=\"%d\" y=\"%d\">",
+                      x, y - 4, x + 18, y - 4, ss->s[i].color,
+                      ss->s[i].dashed ? " stroke-dasharray=\"6 4\"" : "", x + 22, y);
+            sb_esc(b, ss->s[i].label);
+            SB_LIT(b, "</text>\n");
+        }
+        SB_LIT(b, "</g>\n");
+    }
+    for (int i = 0; i < 2; i++) {
+        if (!t->caption[i] || !t->caption[i][0]) continue;
+        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#444\">", W / 2,
+                  H - 52 + 20 * i);
+        sb_esc(b, t->caption[i]);
+        SB_LIT(b, "</text>\n");
+    }
+    SB_LIT(b, "</svg>\n");
+}
+
+#define CAPTION_CHARS 110 /* characters of a caption line that fit the image's width */
+
+/* Cuts text at the last ", " that keeps it within CAPTION_CHARS; returns where the rest starts
+ * (NULL when it all fits). */
+static char *cut_line(char *text)
+{
+    if (strlen(text) <= CAPTION_CHARS) return NULL;
+    char *cut = NULL;
+    for (char *p = strstr(text, ", "); p && p - text < CAPTION_CHARS; p = strstr(p + 2, ", "))
+        cut = p;
+    if (!cut) cut = text + CAPTION_CHARS;
+    *cut = '\0';
+    return cut[1] == ' ' ? cut + 2 : cut + 1;
+}
+
+/* The last epoch's dead and saturated fractions, layer by layer, as at most two caption lines:
+ * "dead at epoch 6: l0 0%, l1 28%, ..." ("..." where the rest does not fit). */
+static void caption_units(char *line1, char *line2, size_t cap, const store_metric *pts, int n,
+                          int last)
+{
+    static const metric_family fams[2] = {MFAM_DEAD, MFAM_SATURATED};
+    static const char *const what[2] = {"dead", "saturated"};
+    double v[2][RUN_LAYERS];
+    int has[2][RUN_LAYERS] = {{0}};
+    for (int i = 0; i < n; i++) {
+        metric_family f;
+        int l;
+        if (pts[i].step != last || !metric_layer_of(pts[i].name, &f, &l)) continue;
+        for (int k = 0; k < 2; k++)
+            if (f == fams[k]) v[k][l] = pts[i].value, has[k][l] = 1;
+    }
+    char all[2048] = "";
+    size_t len = 0;
+    for (int k = 0; k < 2; k++)
+        for (int l = 0, first = 1; l < RUN_LAYERS && len < sizeof all; l++) {
+            if (!has[k][l]) continue;
+            if (first)
+                len += (size_t)snprintf(all + len, sizeof all - len,
+                                        "%s%s at epoch %d: ", len ? "; " : "", what[k], last);
+            if (len < sizeof all)
+                len += (size_t)snprintf(all + len, sizeof all - len, "%sl%d %.0f%%",
+                                        first ? "" : ", ", l, 100.0 * v[k][l]);
+            first = 0;
+        }
+    char *rest = cut_line(all);
+    snprintf(line1, cap, "%s", all);
+    line2[0] = '\0';
+    if (!rest) return;
+    char *more = cut_line(rest);
+    snprintf(line2, cap, "%s%s", rest, more ? ", \xe2\x80\xa6" : "");
+}
+
+static void plot_diag(http_req *req, http_resp *resp, const store_run *r)
+{
+    series_set ss;
+    ss.n = 0;
+    store_metric *pts = NULL;
+    int n = 0;
+    sbuf b = {0};
+    mlp_err rc = store_run_metrics(req->app->store, r->id, NULL, 0, &pts, &n);
+    int last = 0;
+    for (int l = 0; !rc && l < RUN_LAYERS; l++) {
+        metric_id mid = metric_layer(MFAM_GRAD_NORM, l);
+        /* only the positive values have a logarithm; a gradient of exactly 0 leaves a gap */
+        store_metric *keep = malloc((size_t)(n ? n : 1) * sizeof *keep);
+        if (!keep) {
+            rc = MLP_ENOMEM;
+            break;
+        }
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            if (pts[i].name == mid && pts[i].value > 0) keep[k++] = pts[i];
+            if (pts[i].step > last) last = pts[i].step;
+        }
+        char label[16];
+        snprintf(label, sizeof label, "l%d", l);
+        rc = add_series(&ss, keep, k, mid, r->id, label, palette[l % PLOT_MAX_RUNS],
+                        l >= PLOT_MAX_RUNS, 0);
+        free(keep);
+    }
+    if (rc) {
+        api_fail(req, resp, rc, NULL);
+        goto out;
+    }
+    char title[256], cap1[512] = "", cap2[512] = "", note[160];
+    snprintf(title, sizeof title, "%s \xe2\x80\x94 %s: gradient norm per layer", r->model_name,
+             r->id);
+    caption_units(cap1, cap2, sizeof cap1, pts, n, last);
+    snprintf(note, sizeof note, "no per-layer diagnostics recorded (the run is %s)",
+             run_state_name(r->status));
+    plot_text t = {title,
+                   {cap1, cap2},
+                   "mean \xe2\x80\x96\xe2\x88\x82L/\xe2\x88\x82W\xe2\x80\x96 (log scale)",
+                   NULL,
+                   0,
+                   note};
+    render_log(&b, &ss, &t);
+    if (b.oom) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+    answer(resp, &b);
+out:
+    free(b.p);
+    free(pts);
+    series_free(&ss);
+}
+
 void runs_plot(http_req *req, http_resp *resp)
 {
     store_run r;
     if (runs_load(req, resp, &r)) return;
     const char *cmp = http_query(req, "compare");
-    if (cmp)
+    const char *dg = http_query(req, "diagnostics");
+    if (dg && strcmp(dg, "true") != 0 && strcmp(dg, "false") != 0)
+        api_failf(req, resp, 400, "diagnostics", "diagnostics must be true or false");
+    else if (dg && strcmp(dg, "true") == 0 && cmp)
+        api_failf(req, resp, 400, "diagnostics",
+                  "diagnostics=true draws one run's layers; it does not combine with compare");
+    else if (dg && strcmp(dg, "true") == 0)
+        plot_diag(req, resp, &r);
+    else if (cmp)
         plot_compare(req, resp, &r, cmp);
     else
         plot_one(req, resp, &r);

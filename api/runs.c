@@ -56,7 +56,7 @@ static json_t *run_fields(const store_run *r)
 
 char *run_json(const store_run *r)
 {
-    char metrics[512];
+    char metrics[EVENTS_METRICS_JSON_MAX];
     size_t ml = events_metrics_json(metrics, sizeof metrics, &r->last);
     json_t *o = run_fields(r);
     char *fields = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
@@ -408,7 +408,8 @@ void runs_metrics(http_req *req, http_resp *resp)
     if (name && metric_parse(name, &mid) != MLP_OK) {
         api_failf(req, resp, 400, "name",
                   "name must be one of: train_loss, val_loss, val_accuracy, val_r2, "
-                  "learning_rate, epoch_seconds");
+                  "learning_rate, epoch_seconds, or a per-layer metric grad_norm.l<i>, "
+                  "update_ratio.l<i>, dead.l<i> or saturated.l<i> (i from 0 to 32)");
         return;
     }
     store_metric *pts = NULL;

@@ -16,6 +16,7 @@
 #include "act.h"
 #include "clock.h"
 #include "crc32.h"
+#include "diag.h"
 #include "le.h"
 #include "loss.h"
 #include "rng.h"
@@ -108,6 +109,8 @@ struct trainer {
     /* params.augment: one augmented training row, then the transform's scratch (n_in +
      * aug_scratch_len floats); NULL without augment */
     float *aug_row;
+    diag *dg;     /* per-layer diagnostics (params.diagnostics), or NULL */
+    int dg_first; /* in a diagnostic-window mini-batch: its first row in the window; else -1 */
 };
 
 /* Row kernels. restrict parameters (not restrict locals, which GCC largely ignores) let the
@@ -256,6 +259,7 @@ void train_params_default(train_params *p, net_task task, act_kind act)
     p->patience = 0;
     p->seed = 0;
     aug_default(&p->augment);
+    p->diagnostics = 1;
 }
 
 static mlp_err field_fail(mlp_error *err, const char *field, const char *msg)
@@ -614,6 +618,9 @@ mlp_err trainer_new(const net_spec *spec, const train_params *params, const trai
     t->col1 = xcalloc((size_t)t->maxw, sizeof(float), &ok);
     t->col2 = xcalloc((size_t)t->maxw, sizeof(float), &ok);
     t->colacc = xcalloc((size_t)t->maxw, sizeof(double), &ok);
+    t->dg_first = -1;
+    if (params->diagnostics && diag_new(t->nl, t->dim, spec->act, spec->out_act, &t->dg) != MLP_OK)
+        ok = 0;
     if (!ok) {
         rc = mlp_fail(err, MLP_ENOMEM, "out of memory allocating the trainer");
         goto out;
@@ -691,6 +698,7 @@ void trainer_free(trainer *t)
     free(t->col1);
     free(t->col2);
     free(t->colacc);
+    diag_free(t->dg);
     free(t);
 }
 
@@ -831,6 +839,15 @@ static void bn_forward(trainer *t, int h, int nb, int train)
     }
 }
 
+/* In a diagnostic-window mini-batch: counts layer l's dead or saturated units on the window's
+ * rows of Z (nb rows of pre-activations). */
+static void diag_units_hook(trainer *t, int l, const float *Z, int nb)
+{
+    if (t->dg_first < 0) return;
+    int n = t->dim[l + 1];
+    diag_add_units(t->dg, l, Z + (size_t)t->dg_first * n, nb - t->dg_first, n);
+}
+
 /* Forward pass over the nb rows of xb; leaves the output pre-activations in zout. */
 static void forward(trainer *t, int nb, int train)
 {
@@ -846,6 +863,7 @@ static void forward(trainer *t, int nb, int train)
                     Z, out);
         if (!hidden) {
             for (int i = 0; i < nb; i++) vec_add(Z + (size_t)i * out, b, out);
+            diag_units_hook(t, l, Z, nb);
             break;
         }
         if (t->spec.batch_norm) bn_forward(t, l, nb, train);
@@ -868,6 +886,7 @@ static void forward(trainer *t, int nb, int train)
                 }
             }
         }
+        diag_units_hook(t, l, Z, nb);
     }
 }
 
@@ -990,6 +1009,12 @@ static double backward(trainer *t, int nb, int update, double lr)
         const float *X = layer_input(t, l, 1);
         const float *W = t->w + t->off_w[l];
         float *gW = t->g + t->off_w[l], *gb = t->g + t->off_b[l];
+        size_t nw = (size_t)in * out;
+        int dg = update && t->dg_first >= 0;
+        double g_sq = 0.0, w_sq = 0.0;
+        float *snap = dg ? diag_scratch(t->dg) : NULL;
+        if (dg) /* the velocity (fused) or the weights before this layer's step */
+            memcpy(snap, (fuse ? t->v : t->w) + t->off_w[l], nw * sizeof(float));
         if (fuse) {
             /* v = β·v − α·dZᵀ·X: the weight gradient goes straight into the velocity (heavy
              * ball without weight decay), saving a write and a read of dW */
@@ -1000,6 +1025,9 @@ static double backward(trainer *t, int nb, int update, double lr)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, nb, 1.0f, dZ, out, X, in,
                         0.0f, gW, in);
         }
+        if (dg)
+            g_sq = fuse ? diag_fused_gradsq(snap, t->v + t->off_w[l], (float)t->p.momentum, lw, nw)
+                        : diag_sumsq(gW, nw);
         /* db = column sums of dZ */
         colsum(dZ, nb, out, gb);
         float *dA = NULL;
@@ -1009,6 +1037,7 @@ static double backward(trainer *t, int nb, int update, double lr)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, in, out, 1.0f, dZ, out, W,
                         in, 0.0f, dA, in);
         }
+        if (dg && fuse) w_sq = diag_sumsq(t->w + t->off_w[l], nw);
         if (fuse) {
             vec_axpy1(t->w + t->off_w[l], t->v + t->off_w[l], (size_t)in * out); /* w += v */
             update_seg(t, t->off_b[l], (size_t)out, lb, 0);
@@ -1016,6 +1045,11 @@ static double backward(trainer *t, int nb, int update, double lr)
             sq += update_seg(t, t->off_w[l], (size_t)in * out, lw, 1);
             update_seg(t, t->off_b[l], (size_t)out, lb, 0);
         }
+        if (dg) /* fused: ΔW = v; else ΔW = W − snapshot */
+            diag_add_step(t->dg, l, g_sq,
+                          fuse ? diag_sumsq(t->v + t->off_w[l], nw)
+                               : diag_diffsq(t->w + t->off_w[l], snap, nw),
+                          fuse ? w_sq : diag_sumsq(snap, nw));
         if (l > 0) {
             hidden_backward(t, l - 1, nb, dA);
             if (update && t->spec.batch_norm) {
@@ -1245,12 +1279,16 @@ mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *
         for (int i = 0; i < rows; i++) t->perm[i] = i;
         rng_shuffle(&t->r, t->perm, rows);
         double sum = 0.0;
+        int win = rows > DIAG_ROWS ? rows - DIAG_ROWS : 0; /* first row of the diagnostic window */
+        if (t->dg) diag_begin(t->dg);
         for (int s = 0; s < rows; s += B) {
             if (cancel && atomic_load(cancel))
                 return mlp_fail(err, MLP_ECANCELLED, "cancelled during epoch %d", e + 1);
             if (t->yield_fn) t->yield_fn(t->yield_ctx);
             int nb = rows - s < B ? rows - s : B;
+            t->dg_first = t->dg && s + nb > win ? (win > s ? win - s : 0) : -1;
             double L = train_batch(t, t->perm, s, nb, lr);
+            t->dg_first = -1;
             if (!isfinite(L)) return diverged(err, L, e + 1);
             sum += L * nb;
         }
@@ -1261,6 +1299,7 @@ mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *
         m.epochs = t->p.epochs;
         m.train_loss = sum / rows;
         m.learning_rate = lr;
+        if (t->dg) diag_end(t->dg, &m.diag);
         if (t->va.rows > 0) {
             eval_result res;
             evaluate(t, &t->va, NULL, t->va.rows, &res);
@@ -1557,6 +1596,7 @@ mlp_err trainer_mem_estimate(const net_spec *spec, const train_params *params, l
     out->params = n_all * F * ((keeps || params->lr_auto) ? 2 : 1);
     out->optimizer =
         (n_train - (fuse ? n_w : 0)) * F + (adam ? n_train * F : 0) + (sgd ? 0 : n_train * F);
+    if (params->diagnostics) out->optimizer += diag_mem_bytes(nl, dim, spec->act, spec->out_act);
     out->activations = B * d * F + (tgt == TGT_LABELS ? 0 : B * k * F) + B * FI + 2 * B * hid * F +
                        2 * B * k * F +
                        B * (size_t)(da_width(dim, nl, 0) + da_width(dim, nl, 1)) * F +

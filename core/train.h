@@ -50,6 +50,7 @@
 #define TRAIN_H
 
 #include "augment.h"
+#include "diag.h"
 #include "mlp.h"
 #include "net.h"
 
@@ -98,6 +99,8 @@ typedef struct {
     int patience;        /* early stopping on val_loss; 0 = off */
     uint64_t seed;
     aug_spec augment; /* image augmentation of the training rows (see trainer_new); off */
+    int diagnostics;  /* 1 (default): per-layer diagnostics each epoch (diag.h); no effect on the
+                       * weights. The daemon always sets it; 0 is for measuring their cost. */
 } train_params;
 
 /* Fills the documented defaults for `task` and hidden activation `act`. */
@@ -141,6 +144,7 @@ typedef struct {
     int has_r2;           /* val_r2 is meaningful */
     int is_best;        /* this epoch has the lowest val_loss so far (or train_loss without val) */
     int stopping_early; /* early stopping triggers after this epoch */
+    diag_layers diag;   /* per-layer diagnostics (diag.layers == 0 without params.diagnostics) */
 } train_metrics;
 
 typedef struct trainer trainer;
@@ -207,7 +211,7 @@ int trainer_export_epoch(const trainer *t);
 typedef struct {
     size_t data;        /* train and validation rows as train_data: X, and Y or labels */
     size_t params;      /* current and best parameters, batch-norm running statistics */
-    size_t optimizer;   /* gradient, momentum / squared-gradient / adam state */
+    size_t optimizer;   /* gradient, momentum / squared-gradient / adam state, diagnostics */
     size_t activations; /* the mini-batch: inputs, targets, pre-activations, activations, dZ */
     size_t dropout;     /* dropout masks and masked activations */
     size_t batch_norm;  /* normalised pre-activations */

@@ -102,12 +102,13 @@ long events_seq_done(int epochs_done)
  * fit. */
 static int metric_members(char *buf, size_t cap, size_t *len, const run_metrics *m)
 {
-    for (int k = 0; k < MET_COUNT; k++) {
-        if (!(m->present & (1u << k)) || !isfinite(m->v[k])) continue;
+    for (int k = 0; k < MET_ALL; k++) {
+        double x;
+        if (!run_metrics_get(m, (metric_id)k, &x) || !isfinite(x)) continue;
         int w = snprintf(buf + *len, cap - *len, ",\"%s\":", metric_name((metric_id)k));
         if (w < 0 || (size_t)w >= cap - *len) return 0;
         *len += (size_t)w;
-        size_t v = events_metric_number(buf + *len, cap - *len, m->v[k]);
+        size_t v = events_metric_number(buf + *len, cap - *len, x);
         if (!v) return 0;
         *len += v;
     }
@@ -205,7 +206,7 @@ void events_publish_status(events *h, store *st, const char *run_id)
 void events_publish_epoch(events *h, const char *run_id, int epoch, const run_metrics *m)
 {
     if (!h) return;
-    char data[512];
+    char data[EVENTS_METRICS_JSON_MAX];
     if (!events_epoch_json(data, sizeof data, epoch, m)) return;
     hmutex_lock(&h->mu);
     append(h, run_id, events_seq_epoch(epoch), EV_EPOCH, data);

@@ -83,6 +83,9 @@ void events_publish_epoch(events *h, const char *run_id, int epoch, const run_me
  * value, and 0.41 prints as 0.41, not 0.41000000000000003. Writes {"train_loss":0.41,...}
  * ("{}" when none) into buf, NUL-terminated; returns its length, or 0 when it does not fit. */
 size_t events_metrics_json(char *buf, size_t cap, const run_metrics *m);
+/* Room for any events_metrics_json or events_epoch_json output: every fixed and per-layer
+ * metric of RUN_LAYERS layers at 17 significant digits. */
+#define EVENTS_METRICS_JSON_MAX 8192
 /* One metric value as events_metrics_json prints it (shortest round trip; finite v), for the
  * paths that list single values (GET /api/v1/runs/{id}/metrics). Same contract. */
 size_t events_metric_number(char *buf, size_t cap, double v);

@@ -148,6 +148,7 @@ static void to_run_metrics(const train_metrics *m, run_metrics *rm)
     SET(MET_LEARNING_RATE, m->learning_rate, 1);
     SET(MET_EPOCH_SECONDS, m->epoch_seconds, 1);
 #undef SET
+    run_metrics_add_diag(rm, &m->diag);
 }
 
 /* Charges the epoch's CPU-seconds to the run's owner (the usage ledger behind fair scheduling
@@ -518,10 +519,8 @@ static void run_one(jobs *j, slot *sl)
     store_metric *pts = NULL;
     int npts = 0;
     rc = store_run_metrics(j->st, id, NULL, wepoch - 1, &pts, &npts);
-    for (int i = 0; !rc && i < npts && pts[i].step == wepoch; i++) {
-        final.v[pts[i].name] = pts[i].value;
-        final.present |= 1u << pts[i].name;
-    }
+    for (int i = 0; !rc && i < npts && pts[i].step == wepoch; i++)
+        run_metrics_set(&final, pts[i].name, pts[i].value);
     free(pts);
     if (rc) goto fail;
     meta = j->hooks.describe(r.request_json, &final, wepoch, p.n_features, p.features, p.n_labels,

@@ -75,7 +75,7 @@ static mlp_err run_from_row(sqlite3_stmt *st, store_run *r)
 static mlp_err run_load_last(store_tx *t, store_run *r)
 {
     sqlite3_stmt *st = NULL;
-    r->last.present = 0;
+    memset(&r->last, 0, sizeof r->last);
     if (r->epoch <= 0) return MLP_OK;
     mlp_err e = store_prep(t, NULL, &st,
                            "SELECT name, value FROM run_metrics WHERE run_id = ?1 AND step = ?2",
@@ -85,8 +85,7 @@ static mlp_err run_load_last(store_tx *t, store_run *r)
     while ((rr = store_step(t, st, &e, NULL)) == 1) {
         metric_id m;
         if (metric_parse((const char *)sqlite3_column_text(st, 0), &m) != MLP_OK) continue;
-        r->last.v[m] = store_col_double(st, 1);
-        r->last.present |= 1u << m;
+        run_metrics_set(&r->last, m, store_col_double(st, 1));
     }
     sqlite3_finalize(st);
     return e;
@@ -356,12 +355,13 @@ mlp_err store_run_epoch(store *s, const char *id, int epoch, const run_metrics *
     e = run_status_tx(&t, n, &st);
     if (e == MLP_OK && st != RUN_RUNNING) e = MLP_ECONFLICT;
     clock_rfc3339(1, now);
-    for (int k = 0; e == MLP_OK && k < MET_COUNT; k++) {
-        if (!(m->present & (1u << k))) continue;
+    for (int k = 0; e == MLP_OK && k < MET_ALL; k++) {
+        double v;
+        if (!run_metrics_get(m, (metric_id)k, &v)) continue;
         e = store_exec(&t, NULL, NULL,
                        "INSERT OR REPLACE INTO run_metrics (run_id, name, step, value, timestamp)"
                        " VALUES (?1, ?2, ?3, ?4, ?5)",
-                       "Itidt", n, metric_name((metric_id)k), epoch, m->v[k], now);
+                       "Itidt", n, metric_name((metric_id)k), epoch, v, now);
     }
     if (e == MLP_OK)
         e = store_exec(&t, NULL, NULL, "UPDATE runs SET epoch = ?2 WHERE id = ?1", "Ii", n, epoch);
@@ -557,7 +557,7 @@ mlp_err store_run_metrics(store *s, const char *id, const metric_id *name, int a
     *items = NULL;
     *n = 0;
     if (rid <= 0) return MLP_ENOTFOUND;
-    if (name && (unsigned)*name >= MET_COUNT) return MLP_EINVAL;
+    if (name && (unsigned)*name >= MET_ALL) return MLP_EINVAL;
     mlp_err e = store_tx_begin(s, 0, &t, NULL);
     if (e != MLP_OK) return e;
     e = store_int64(&t, NULL, &found, "SELECT 1 FROM runs WHERE id = ?1", "I", rid);

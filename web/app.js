@@ -436,7 +436,8 @@ function renderLive() {
   }
   $("#live-progress").textContent = `epoch ${epoch}/${epochs}${eta}` + (run.error ? ` — ${run.error.message || run.error}` : "");
   const m = L.last || run.metrics || {};
-  $("#live-metrics").textContent = Object.entries(m).filter(([k]) => k !== "epoch" && k !== "step")
+  // per-layer metrics (grad_norm.l0, ...) are drawn by the layers tab (diag.js), not listed here
+  $("#live-metrics").textContent = Object.entries(m).filter(([k]) => k !== "epoch" && k !== "step" && !k.includes("."))
     .map(([k, v]) => `${k} ${fmt(v)}`).join(" · ") + (L.mode ? `  [${L.mode === "sse" ? "live: event stream" : "polling"}]` : "");
   $("#live-chart").dataset.points = String(L.xs.length);
 }
@@ -451,6 +452,7 @@ function addEpoch(d) {
   if (typeof m.epoch_seconds === "number") L.epochSeconds.push(m.epoch_seconds);
   L.last = m;
   L.history.push(L.xs.length);
+  if (window.mlpdDiag) window.mlpdDiag.add(ep, m);
   if (state.chart) state.chart.setData(chartData(L));
   if (L.run.status === "queued") L.run.status = "running";
   renderLive();
@@ -467,6 +469,7 @@ async function watch(id) {
   const L = state.live = { id, run, xs: [], ys: {}, keys: [], epochSeconds: [], history: [], mode: null, last: null };
   makeChart(L);
   for (const k of L.keys) L.ys[k] = [];
+  if (window.mlpdDiag) window.mlpdDiag.reset(L);
   const svg = $("#live-svg");
   svg.href = `/api/v1/runs/${enc(id)}/plot.svg`;
   svg.hidden = false;

@@ -232,6 +232,22 @@ static int check_string(ctx *c, json_t *schema, json_t *v)
     return 0;
 }
 
+/* The schema of the first patternProperties entry whose pattern matches key k, or NULL. */
+static json_t *pattern_property(json_t *schema, const char *k)
+{
+    const char *pat;
+    json_t *ps;
+    json_object_foreach(json_object_get(schema, "patternProperties"), pat, ps)
+    {
+        regex_t re;
+        if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) != 0) continue;
+        int m = regexec(&re, k, 0, NULL, 0);
+        regfree(&re);
+        if (m == 0) return ps;
+    }
+    return NULL;
+}
+
 static int check_object(ctx *c, json_t *schema, json_t *v, int depth)
 {
     json_t *props = json_object_get(schema, "properties");
@@ -249,6 +265,7 @@ static int check_object(ctx *c, json_t *schema, json_t *v, int depth)
     json_object_foreach(v, k, val)
     {
         json_t *ps = json_object_get(props, k);
+        if (!ps) ps = pattern_property(schema, k);
         if (ps) {
             if (check_child(c, ps, val, k, 0, depth)) return -1;
         } else if (json_is_false(extra)) {
