@@ -33,6 +33,13 @@ mlp_err modelsvc_import(store *s, registry *reg, const char *name, const net *n,
                         char *const *features, int n_labels, char *const *labels,
                         const char *meta_json, int *version);
 
+/* Publishes an encoded bundle (blob, borrowed: bundle.h) as a new version of `name` with no run
+ * behind it, as modelsvc_import does for one network; an ensemble (server/ensemble.h) comes this
+ * way. */
+mlp_err modelsvc_import_bundle(store *s, registry *reg, const char *name, const char *task,
+                               int input_dim, int output_dim, const char *meta_json,
+                               const void *blob, size_t blob_len, int *version);
+
 /* Ends run `run_id` as succeeded and publishes its model version atomically (store_run_succeed:
  * same arguments, same errors, MLP_ECANCELLED when a cancel was stored first); on success the
  * cache forgets model_name's "latest". *version may be NULL. */
