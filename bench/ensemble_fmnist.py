@@ -9,8 +9,9 @@
       scores every member and the ensembles of the first 3 and K members on the 10,000 test rows
       through /v1 :predict (500 rows a request), checks that the served ensemble equals the mean
       of its served members, prints one line per model and one JSON line.
-  ensemble_fmnist.py body FMNIST_DIR FILE
-      writes {"instances": [first test image]} (raw pixels, as the IDX upload trains on them).
+  ensemble_fmnist.py body FMNIST_DIR OUT_DIR
+      writes OUT_DIR/body_1.json and body_64.json: {"instances": [...]} of the first 1 and 64
+      test images (raw pixels, as the IDX upload trains on them).
 """
 import gzip
 import json
@@ -109,8 +110,10 @@ def main():
               int(epochs))
     elif sys.argv[1] == "body":
         rows, _ = test_set(sys.argv[2])
-        with open(sys.argv[3], "w") as f:
-            f.write('{"instances":[[' + ",".join(map(str, rows[0])) + "]]}")
+        for n in (1, 64):
+            with open(f"{sys.argv[3]}/body_{n}.json", "w") as f:
+                f.write('{"instances":[' + ",".join(
+                    "[" + ",".join(map(str, r)) + "]" for r in rows[:n]) + "]}")
     else:
         url, d, k = sys.argv[2], sys.argv[3], int(sys.argv[4])
         rows, labels = test_set(d)

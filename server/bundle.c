@@ -196,6 +196,13 @@ mlp_err bundle_decode(const void *buf, size_t len, model_bundle **out, mlp_error
         rc = MLP_ECORRUPT;
     }
     if (b->members) b->net = b->members[0];
+    for (uint32_t i = 1; b->members && i < k; i++) { /* ens_predict shares X, Y and the scratch */
+        const net_spec *s0 = net_get_spec(b->members[0]), *si = net_get_spec(b->members[i]);
+        if (si->task != s0->task || si->n_in != s0->n_in || si->n_out != s0->n_out) {
+            mlp_fail(err, rc, "model bundle: ensemble members differ in shape");
+            goto out;
+        }
+    }
     rc = MLP_OK;
     *out = b;
     return MLP_OK;

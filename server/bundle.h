@@ -6,7 +6,8 @@
  * (IEEE, the same value as zlib's crc32()). An ensemble (server/ensemble.h) is format version 2:
  * the same header, then u32 K (2..BUNDLE_MAX_MEMBERS) and K × (u64 net_len | net bytes) in place
  * of the one net, so an ensemble version carries copies of its members' weights and needs no
- * other version to load.
+ * other version to load. Members of one task and the same input and output widths, or the
+ * bundle is corrupt.
  *
  * Owns: a model_bundle owns its net and strings. Threading: read-only once decoded. */
 #ifndef BUNDLE_H

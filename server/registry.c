@@ -419,11 +419,6 @@ mlp_err reg_model_predict(const reg_model *m, const float *X, int rows, float *Y
     return net_predict(b->net, X, rows, Y, scratch);
 }
 
-int reg_model_members(const reg_model *m)
-{
-    return m->b->n_members;
-}
-
 char *const *reg_model_features(const reg_model *m, int *n)
 {
     *n = m->b->n_features;

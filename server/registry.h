@@ -72,8 +72,6 @@ const net_spec *reg_model_spec(const reg_model *m);
  * reg_model_scratch_floats(m, rows) floats, caller-owned. Reentrant. */
 size_t reg_model_scratch_floats(const reg_model *m, int rows);
 mlp_err reg_model_predict(const reg_model *m, const float *X, int rows, float *Y, float *scratch);
-/* Member networks of an ensemble version (0 for a single network). */
-int reg_model_members(const reg_model *m);
 /* Feature names (*n of them; 0 when the model has none) and class labels in output order (*n;
  * 0 unless classification). */
 char *const *reg_model_features(const reg_model *m, int *n);

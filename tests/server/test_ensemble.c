@@ -1,7 +1,8 @@
 /* test_ensemble.c — server/ensemble and the ensemble bundle: ens_predict is the mean of its
  * members' net_predict (one row and many, classifier and regressor), ens_check accepts matching
  * members and names the member and the mismatch for each way they can differ, and an ensemble
- * bundle round-trips its K networks and refuses truncated or oversized input. */
+ * bundle round-trips its K networks and refuses truncated or oversized input and members of
+ * unlike shapes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -230,6 +231,25 @@ static void bundle_round_trip(void **state)
     for (int i = 0; i < 3; i++) net_free(c[i]);
 }
 
+static void bundle_of_unlike_members_is_corrupt(void **state)
+{
+    (void)state;
+    net *c[2] = {make_net(TASK_CLASSIFICATION, 3, 3, 1), make_net(TASK_CLASSIFICATION, 2, 3, 2)};
+    void *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(
+        bundle_encode_ensemble((const net *const *)c, 2, 0, NULL, 3, labels, &buf, &len), MLP_OK);
+    model_bundle *b = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    assert_int_equal(bundle_decode(buf, len, &b, &err), MLP_ECORRUPT);
+    assert_null(b);
+    assert_non_null(strstr(err.msg, "differ in shape"));
+    free(buf);
+    net_free(c[0]);
+    net_free(c[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +257,7 @@ int main(void)
         cmocka_unit_test(check_names_each_mismatch),
         cmocka_unit_test(check_counts),
         cmocka_unit_test(bundle_round_trip),
+        cmocka_unit_test(bundle_of_unlike_members_is_corrupt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
