@@ -86,18 +86,16 @@ mlp_err ens_check(const model_bundle *const *b, const ens_ref *refs, int k, mlp_
         if (si->n_out != s0->n_out)
             return mlp_fail(err, MLP_EINVAL, "ensemble[%d] (%s) has %d outputs, but %s has %d", i,
                             wi, si->n_out, w0, s0->n_out);
-        int d;
-        if (b[i]->n_features != b[0]->n_features ||
-            (d = first_diff(b[i]->features, b[0]->features, b[0]->n_features)) >= 0) {
-            if (b[i]->n_features != b[0]->n_features)
-                return mlp_fail(err, MLP_EINVAL,
-                                "ensemble[%d] (%s) has %d feature names, but %s has %d", i, wi,
-                                b[i]->n_features, w0, b[0]->n_features);
+        if (b[i]->n_features != b[0]->n_features)
+            return mlp_fail(err, MLP_EINVAL,
+                            "ensemble[%d] (%s) has %d feature names, but %s has %d", i, wi,
+                            b[i]->n_features, w0, b[0]->n_features);
+        int d = first_diff(b[i]->features, b[0]->features, b[0]->n_features);
+        if (d >= 0)
             return mlp_fail(err, MLP_EINVAL,
                             "ensemble[%d] (%s) has feature %d named '%s', but %s names it '%s' "
                             "(same feature names in the same order)",
                             i, wi, d, b[i]->features[d], w0, b[0]->features[d]);
-        }
         if (b[i]->n_labels != b[0]->n_labels)
             return mlp_fail(err, MLP_EINVAL, "ensemble[%d] (%s) has %d labels, but %s has %d", i,
                             wi, b[i]->n_labels, w0, b[0]->n_labels);
