@@ -52,7 +52,7 @@ static int setup(void **state)
     char *csv = blobs_csv("a,b,kind", animals, 11);
     char tail[512];
     for (int seed = 1; seed <= 3; seed++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "c%d", seed);
         snprintf(tail, sizeof tail,
                  "\"task\":\"classification\",\"target\":\"kind\",\"params\":{\"hidden\":[8],"
