@@ -130,6 +130,7 @@ static void predict(const char *target, float *out, size_t *n)
         for (size_t c = 0; c < json_array_size(row); c++)
             out[(*n)++] = (float)json_number_value(json_array_get(row, c));
     }
+    json_decref(j);
 }
 
 /* POSTs body to /api/v1/models/{name}/versions: the parsed answer (new) and *st. */
