@@ -15,11 +15,12 @@
  * the old "latest" or alias target, nor a deleted version.
  *
  * reg_model is opaque: a handler reads a held model through the reg_model_* accessors (name,
- * version, task, network, spec, feature names, labels) and runs it through reg_model_predict and
- * never its bundle or reference count. Who calls reg_invalidate and reg_evict: the models service
- * (server/modelsvc.h), after each of its store writes; and the /v2 repository extension's unload
- * (api/infer_v2.c), which drops a model's versions from the cache without touching the store (the
- * next request loads again).
+ * version, task, network, spec, feature names, labels) and never its bundle or reference count.
+ * Who calls reg_invalidate and reg_evict: the models service (server/modelsvc.h), after each of
+ * its store writes; and the /v2 repository extension's unload (api/infer_v2.c), which drops a
+ * model's versions from the cache without touching the store (the next request loads again).
+ * A version is one network or an ensemble of several (server/ensemble.h): handlers run either
+ * through reg_model_predict; reg_model_net is then the first member (its spec is all members').
  *
  * Owns: the loaded bundles. Borrows: the store (outlives the registry).
  * Threading: all functions are safe from any thread; one mutex guards the maps (held only for
