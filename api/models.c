@@ -611,7 +611,7 @@ static int import_members(http_req *req, http_resp *resp, const char *name, json
     }
     mlp_err rc = ens_check(bp, NULL, k, &err);
     if (rc) {
-        api_failf(req, resp, 400, "members", "members: %s", err.msg);
+        api_failf(req, resp, 400, err.field, "%s", err.msg);
         goto out;
     }
     if (!(meta_s = import_meta(doc))) {

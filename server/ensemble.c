@@ -35,15 +35,24 @@ mlp_err ens_predict(net *const *members, int k, const float *X, int rows, float 
     return rc;
 }
 
-/* "a v3" or "member 2" for messages. */
-static void who(char *buf, size_t cap, const ens_ref *refs, int i)
+/* Member i in messages: "ensemble[i] (a v3)" as the subject, "a v3" as the object; without
+ * refs (the members of an export document) "members[i]" either way. */
+static void who(char *buf, size_t cap, const ens_ref *refs, int i, int subject)
 {
-    if (!refs)
-        snprintf(buf, cap, "member %d", i);
-    else if (refs[i].alias[0])
-        snprintf(buf, cap, "%s@%s (version %d)", refs[i].model, refs[i].alias, refs[i].version);
+    char name[160];
+    if (!refs) {
+        snprintf(buf, cap, "members[%d]", i);
+        return;
+    }
+    if (refs[i].alias[0])
+        snprintf(name, sizeof name, "%s@%s (version %d)", refs[i].model, refs[i].alias,
+                 refs[i].version);
     else
-        snprintf(buf, cap, "%s v%d", refs[i].model, refs[i].version);
+        snprintf(name, sizeof name, "%s v%d", refs[i].model, refs[i].version);
+    if (subject)
+        snprintf(buf, cap, "ensemble[%d] (%s)", i, name);
+    else
+        snprintf(buf, cap, "%s", name);
 }
 
 /* The index of the first differing name of two lists of n names, or -1. */
@@ -57,53 +66,51 @@ static int first_diff(char *const *a, char *const *b, int n)
 mlp_err ens_check(const model_bundle *const *b, const ens_ref *refs, int k, mlp_error *err)
 {
     if (k < 2 || k > ENS_MAX_MEMBERS) {
-        if (err) snprintf(err->field, sizeof err->field, "ensemble");
+        if (err) snprintf(err->field, sizeof err->field, refs ? "ensemble" : "members");
         return mlp_fail(err, MLP_EINVAL, "an ensemble has 2 to %d members, not %d", ENS_MAX_MEMBERS,
                         k);
     }
     const net_spec *s0 = net_get_spec(b[0]->net);
-    char w0[160], wi[160];
-    who(w0, sizeof w0, refs, 0);
+    char w0[200], wi[200];
+    who(w0, sizeof w0, refs, 0, 0);
     for (int i = 0; i < k; i++) {
         const net_spec *si = net_get_spec(b[i]->net);
-        who(wi, sizeof wi, refs, i);
-        if (err) snprintf(err->field, sizeof err->field, "ensemble[%d]", i);
-        if (b[i]->n_members)
-            return mlp_fail(err, MLP_EINVAL, "ensemble[%d] (%s) is itself an ensemble", i, wi);
+        who(wi, sizeof wi, refs, i, 1);
+        if (err)
+            snprintf(err->field, sizeof err->field, "%s[%d]", refs ? "ensemble" : "members", i);
+        if (b[i]->n_members) return mlp_fail(err, MLP_EINVAL, "%s is itself an ensemble", wi);
         if (si->task == TASK_AUTOENCODER)
             return mlp_fail(err, MLP_EINVAL,
-                            "ensemble[%d] (%s) is an autoencoder; ensembles average classifiers "
+                            "%s is an autoencoder; ensembles average classifiers "
                             "or regressors",
-                            i, wi);
+                            wi);
         if (i == 0) continue;
         if (si->task != s0->task)
-            return mlp_fail(err, MLP_EINVAL,
-                            "ensemble[%d] (%s) is a %s model, but %s is a %s model", i, wi,
+            return mlp_fail(err, MLP_EINVAL, "%s is a %s model, but %s is a %s model", wi,
                             task_name(si->task), w0, task_name(s0->task));
         if (si->n_in != s0->n_in)
-            return mlp_fail(err, MLP_EINVAL, "ensemble[%d] (%s) takes %d inputs, but %s takes %d",
-                            i, wi, si->n_in, w0, s0->n_in);
+            return mlp_fail(err, MLP_EINVAL, "%s takes %d inputs, but %s takes %d", wi, si->n_in,
+                            w0, s0->n_in);
         if (si->n_out != s0->n_out)
-            return mlp_fail(err, MLP_EINVAL, "ensemble[%d] (%s) has %d outputs, but %s has %d", i,
-                            wi, si->n_out, w0, s0->n_out);
+            return mlp_fail(err, MLP_EINVAL, "%s has %d outputs, but %s has %d", wi, si->n_out, w0,
+                            s0->n_out);
         if (b[i]->n_features != b[0]->n_features)
-            return mlp_fail(err, MLP_EINVAL,
-                            "ensemble[%d] (%s) has %d feature names, but %s has %d", i, wi,
+            return mlp_fail(err, MLP_EINVAL, "%s has %d feature names, but %s has %d", wi,
                             b[i]->n_features, w0, b[0]->n_features);
         int d = first_diff(b[i]->features, b[0]->features, b[0]->n_features);
         if (d >= 0)
             return mlp_fail(err, MLP_EINVAL,
-                            "ensemble[%d] (%s) has feature %d named '%s', but %s names it '%s' "
+                            "%s has feature %d named '%s', but %s names it '%s' "
                             "(same feature names in the same order)",
-                            i, wi, d, b[i]->features[d], w0, b[0]->features[d]);
+                            wi, d, b[i]->features[d], w0, b[0]->features[d]);
         if (b[i]->n_labels != b[0]->n_labels)
-            return mlp_fail(err, MLP_EINVAL, "ensemble[%d] (%s) has %d labels, but %s has %d", i,
-                            wi, b[i]->n_labels, w0, b[0]->n_labels);
+            return mlp_fail(err, MLP_EINVAL, "%s has %d labels, but %s has %d", wi, b[i]->n_labels,
+                            w0, b[0]->n_labels);
         if ((d = first_diff(b[i]->labels, b[0]->labels, b[0]->n_labels)) >= 0)
             return mlp_fail(err, MLP_EINVAL,
-                            "ensemble[%d] (%s) has label %d '%s', but %s has '%s' (same labels in "
+                            "%s has label %d '%s', but %s has '%s' (same labels in "
                             "the same order)",
-                            i, wi, d, b[i]->labels[d], w0, b[0]->labels[d]);
+                            wi, d, b[i]->labels[d], w0, b[0]->labels[d]);
     }
     if (err) err->field[0] = '\0';
     return MLP_OK;
@@ -112,7 +119,7 @@ mlp_err ens_check(const model_bundle *const *b, const ens_ref *refs, int k, mlp_
 mlp_err ens_members_load(store *s, ens_members *m, mlp_error *err)
 {
     assert(s && m);
-    if (m->k < 2 || m->k > ENS_MAX_MEMBERS) return ens_check(NULL, NULL, m->k, err);
+    if (m->k < 2 || m->k > ENS_MAX_MEMBERS) return ens_check(NULL, m->ref, m->k, err);
     for (int i = 0; i < m->k; i++) {
         ens_ref *r = &m->ref[i];
         mlp_err rc;

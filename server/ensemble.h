@@ -49,10 +49,11 @@ size_t ens_scratch_floats(net *const *members, int k, int rows);
  * scratch: ens_scratch_floats(members, k, rows) floats, caller-owned. Reentrant. */
 mlp_err ens_predict(net *const *members, int k, const float *X, int rows, float *Y, float *scratch);
 
-/* Whether k bundles can form one ensemble (refs name them in messages and may be NULL: then
- * "member i"). MLP_EINVAL with err->field "ensemble[i]" and err->msg naming the member and the
- * mismatch with member 0 (task, input or output width, feature names, labels), an autoencoder,
- * a nested ensemble, or k outside 2..ENS_MAX_MEMBERS. */
+/* Whether k bundles can form one ensemble. MLP_EINVAL with err->field "ensemble[i]" and err->msg
+ * naming the member (by refs[i]) and its mismatch with member 0 (task, input or output width,
+ * feature names, labels), an autoencoder, a nested ensemble, or k outside 2..ENS_MAX_MEMBERS
+ * (field "ensemble"). refs NULL: the members of an export document, "members[i]" in the field
+ * and the message. */
 mlp_err ens_check(const model_bundle *const *b, const ens_ref *refs, int k, mlp_error *err);
 
 /* Resolves aliases, reads and decodes every member of m from the store and checks them

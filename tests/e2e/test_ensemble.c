@@ -372,11 +372,24 @@ static void alias_export_import_round_trip(void **state)
                "members", "2 to 16");
     st = http_do(&S, "GET", "/api/v1/models/c1/versions/1/export", NULL, NULL, 0, NULL, &r);
     assert_int_equal(st, 200);
+    json_t *c1doc = hresp_json(&r);
     j = make("single", r.body, &st);
     hresp_free(&r);
     assert_int_equal(st, 201);
     assert_null(json_object_get(j, "ensemble"));
     json_decref(j);
+    /* members that do not match in a document are a 400 too: a classifier and a regressor */
+    st = http_do(&S, "GET", "/api/v1/models/r1/versions/1/export", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(st, 200);
+    json_t *r1doc = hresp_json(&r);
+    hresp_free(&r);
+    json_t *mixed = json_pack("{s:s, s:s, s:[o, o]}", "format", "mlpd-model", "task",
+                              "classification", "members", c1doc, r1doc);
+    char *text = json_dumps(mixed, JSON_COMPACT);
+    expect_400("ens3", text, "members[1]",
+               "members[1] is a regression model, but members[0] is a classification model");
+    free(text);
+    json_decref(mixed);
 }
 
 static void self_contained_and_restart(void **state)

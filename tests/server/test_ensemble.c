@@ -178,10 +178,14 @@ static void check_counts(void **state)
     (void)state;
     mlp_error err;
     mlp_error_clear(&err);
-    assert_int_equal(ens_check(NULL, NULL, 1, &err), MLP_EINVAL);
+    ens_ref refs[ENS_MAX_MEMBERS + 1];
+    memset(refs, 0, sizeof refs);
+    assert_int_equal(ens_check(NULL, refs, 1, &err), MLP_EINVAL);
     assert_string_equal(err.field, "ensemble");
     assert_non_null(strstr(err.msg, "2 to 16 members"));
-    assert_int_equal(ens_check(NULL, NULL, ENS_MAX_MEMBERS + 1, &err), MLP_EINVAL);
+    assert_int_equal(ens_check(NULL, refs, ENS_MAX_MEMBERS + 1, &err), MLP_EINVAL);
+    assert_int_equal(ens_check(NULL, NULL, 1, &err), MLP_EINVAL); /* an export document's */
+    assert_string_equal(err.field, "members");
 }
 
 static void bundle_round_trip(void **state)
