@@ -296,14 +296,14 @@ static int run(http_req *req, http_resp *resp, reg_model *m, sig_method form, fl
     const net *nt = reg_model_net(m);
     const net_spec *sp = net_get_spec(nt);
     infer_bufs *t = infer_bufs_get(); /* non-NULL: tfs_read_rows got it */
-    float *s = infer_room(&t->s, net_scratch_floats(nt, *n));
+    float *s = infer_room(&t->s, reg_model_scratch_floats(m, *n));
     *Y = infer_room(&t->y, (size_t)*n * (size_t)sp->n_out);
     if (!s || !*Y) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
         return -1;
     }
     sched_infer_enter(req->app->sched);
-    net_predict(nt, *X, *n, *Y, s);
+    reg_model_predict(m, *X, *n, *Y, s);
     sched_infer_leave(req->app->sched);
     metrics_inference(reg_model_name(m), reg_model_version(m), *n);
     return 0;

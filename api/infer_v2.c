@@ -700,16 +700,15 @@ void v2_infer(http_req *req, http_resp *resp)
     long N = 0;
     if (read_input(req, resp, hdr, sp, bin, bin_len, t, &X, &N)) goto out;
 
-    const net *nt = reg_model_net(m);
     int K = sp->n_out, D = sp->n_in;
     float *Y = infer_room(&t->y, (size_t)N * (size_t)K);
-    float *S = infer_room(&t->s, net_scratch_floats(nt, (int)N));
+    float *S = infer_room(&t->s, reg_model_scratch_floats(m, (int)N));
     if (!Y || !S) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
         goto out;
     }
     sched_infer_enter(req->app->sched);
-    net_predict(nt, X, (int)N, Y, S);
+    reg_model_predict(m, X, (int)N, Y, S);
     sched_infer_leave(req->app->sched);
 
     /* Response header (JSON), then the binary outputs in order. */

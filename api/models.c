@@ -1,15 +1,22 @@
 /* models.c — /api/v1/models: list, detail, aliases, version delete, and the self-contained JSON
  * export/import document (task, layers with weights, standardisation, feature names, labels,
  * training params). Floats are written in their shortest round-trip spelling (fj_format_float),
- * so export -> import -> predict gives the same numbers. Reads go to the store; every write
+ * so export -> import -> predict gives the same numbers. An ensemble version (server/ensemble.h)
+ * exports the shared header (task, widths, feature names, labels) with "members", one network
+ * each (task, widths, loss, activation, standardization, layers), and "ensemble" (the member
+ * references); import reads that back. POST .../versions dispatches on the body's shape: an
+ * export document with "members", one with "layers", or {"ensemble": [...]} to make one from
+ * published versions (api/models_ensemble.c). Reads go to the store; every write
  * (import, alias move or delete, version delete) is one call to the models service
  * (server/modelsvc.h), which keeps the model cache consistent. */
 #include "audit.h"
 #include "bundle.h"
 #include "config.h"
 #include "guard.h"
+#include "ensemble.h"
 #include "handlers.h"
 #include "jsonout.h"
+#include "models_ensemble.h"
 #include "modelsvc.h"
 #include "problem.h"
 #include "quota.h"
@@ -48,6 +55,8 @@ static json_t *version_to_json(const store_model_version *v)
                   "created_at", v->created_at);
     json_t *comp = meta ? json_object_get(meta, "compression") : NULL; /* autoencoders */
     if (o && json_is_object(comp)) json_object_set(o, "compression", comp);
+    json_t *ens = models_ensemble_refs(meta);
+    if (ens) json_object_set_new(o, "ensemble", ens);
     json_decref(meta);
     return o;
 }
@@ -200,63 +209,62 @@ static char *put_strs(char *o, char *const *v, int n)
     return o;
 }
 
-/* The export document, written straight into the answer buffer (one float at a time, about 12
- * bytes a weight, where a jansson tree costs a node per weight and then the text besides). Keys
- * and order are those of the document import reads. */
-static void export_answer(http_req *req, http_resp *resp, const char *name, int v,
-                          const model_bundle *b, const char *params, const char *metrics)
+/* Bytes put_dims + put_net may write for network n. */
+static size_t net_cap(const net *n)
 {
-    const net_spec *sp = net_get_spec(b->net);
+    const net_spec *sp = net_get_spec(n);
     size_t fl = FJ_FLOAT_MAX + 1;
-    size_t cap = 1024 + JO_STR_MAX(strlen(name)) + strs_max(b->features, b->n_features) +
-                 strs_max(b->labels, b->n_labels) + 2 * (size_t)(sp->n_in + sp->n_out) * fl +
-                 strlen(params) + strlen(metrics);
+    size_t cap = 512 + 2 * (size_t)(sp->n_in + sp->n_out) * fl;
     for (int l = 0; l <= sp->n_hidden; l++) {
         const float *W, *bias;
         int out, in;
-        net_layer(b->net, l, &W, &bias, &out, &in);
+        net_layer(n, l, &W, &bias, &out, &in);
         cap += 128 + (size_t)out * ((size_t)in * fl + 3) + (size_t)out * fl;
     }
-    char *buf = http_resp_buf(req, cap), *o;
-    int conn_buf = buf != NULL;
-    if (!buf && !(buf = malloc(cap))) {
-        api_fail(req, resp, MLP_ENOMEM, NULL);
-        return;
-    }
-    o = buf;
-    o = JO_LIT(o, "{\"format\":\"" EXPORT_FORMAT "\",\"format_version\":");
-    o = jo_long(o, EXPORT_VERSION);
-    o = JO_LIT(o, ",\"name\":");
-    o = jo_str(o, name);
-    o = JO_LIT(o, ",\"version\":");
-    o = jo_long(o, v);
-    o = JO_LIT(o, ",\"task\":");
+    return cap;
+}
+
+/* "task":…,"input_dim":…,"output_dim":… of n. */
+static char *put_dims(char *o, const net *n)
+{
+    const net_spec *sp = net_get_spec(n);
+    o = JO_LIT(o, "\"task\":");
     o = jo_str(o, task_name(sp->task));
     o = JO_LIT(o, ",\"input_dim\":");
     o = jo_long(o, sp->n_in);
     o = JO_LIT(o, ",\"output_dim\":");
     o = jo_long(o, sp->n_out);
+    return o;
+}
+
+/* ,"loss":…,"activation":… of n. */
+static char *put_kinds(char *o, const net *n)
+{
+    const net_spec *sp = net_get_spec(n);
     o = JO_LIT(o, ",\"loss\":");
     o = jo_str(o, loss_name(sp->loss));
     o = JO_LIT(o, ",\"activation\":");
     o = jo_str(o, act_name(sp->act));
-    o = JO_LIT(o, ",\"feature_names\":");
-    o = put_strs(o, b->features, b->n_features);
-    o = JO_LIT(o, ",\"labels\":");
-    o = put_strs(o, b->labels, b->n_labels);
+    return o;
+}
+
+/* ,"standardization":{…},"layers":[…] of n. */
+static char *put_net(char *o, const net *n)
+{
+    const net_spec *sp = net_get_spec(n);
     o = JO_LIT(o, ",\"standardization\":{\"x_mean\":");
-    o = jo_floats(o, net_x_mean_const(b->net), (size_t)sp->n_in);
+    o = jo_floats(o, net_x_mean_const(n), (size_t)sp->n_in);
     o = JO_LIT(o, ",\"x_scale\":");
-    o = jo_floats(o, net_x_scale_const(b->net), (size_t)sp->n_in);
+    o = jo_floats(o, net_x_scale_const(n), (size_t)sp->n_in);
     o = JO_LIT(o, ",\"y_mean\":");
-    o = jo_floats(o, net_y_mean_const(b->net), (size_t)sp->n_out);
+    o = jo_floats(o, net_y_mean_const(n), (size_t)sp->n_out);
     o = JO_LIT(o, ",\"y_scale\":");
-    o = jo_floats(o, net_y_scale_const(b->net), (size_t)sp->n_out);
+    o = jo_floats(o, net_y_scale_const(n), (size_t)sp->n_out);
     o = JO_LIT(o, "},\"layers\":[");
     for (int l = 0; l <= sp->n_hidden; l++) {
         const float *W, *bias;
         int out, in;
-        net_layer(b->net, l, &W, &bias, &out, &in);
+        net_layer(n, l, &W, &bias, &out, &in);
         if (l) *o++ = ',';
         o = JO_LIT(o, "{\"in\":");
         o = jo_long(o, in);
@@ -273,7 +281,60 @@ static void export_answer(http_req *req, http_resp *resp, const char *name, int 
         o = jo_floats(o, bias, (size_t)out);
         *o++ = '}';
     }
-    o = JO_LIT(o, "],\"params\":");
+    *o++ = ']';
+    return o;
+}
+
+/* The export document, written straight into the answer buffer (one float at a time, about 12
+ * bytes a weight, where a jansson tree costs a node per weight and then the text besides). Keys
+ * and order are those of the document import reads; an ensemble has "ensemble" (ens: its member
+ * references, raw JSON) and "members" in place of loss, activation, standardization and layers. */
+static void export_answer(http_req *req, http_resp *resp, const char *name, int v,
+                          const model_bundle *b, const char *params, const char *metrics,
+                          const char *ens)
+{
+    size_t cap = 1024 + JO_STR_MAX(strlen(name)) + strs_max(b->features, b->n_features) +
+                 strs_max(b->labels, b->n_labels) + strlen(params) + strlen(metrics) + strlen(ens);
+    int k = b->n_members ? b->n_members : 1;
+    net *const *nets = b->n_members ? b->members : &b->net;
+    for (int i = 0; i < k; i++) cap += 16 + net_cap(nets[i]);
+    char *buf = http_resp_buf(req, cap), *o;
+    int conn_buf = buf != NULL;
+    if (!buf && !(buf = malloc(cap))) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return;
+    }
+    o = buf;
+    o = JO_LIT(o, "{\"format\":\"" EXPORT_FORMAT "\",\"format_version\":");
+    o = jo_long(o, EXPORT_VERSION);
+    o = JO_LIT(o, ",\"name\":");
+    o = jo_str(o, name);
+    o = JO_LIT(o, ",\"version\":");
+    o = jo_long(o, v);
+    *o++ = ',';
+    o = put_dims(o, b->net);
+    if (!b->n_members) o = put_kinds(o, b->net);
+    o = JO_LIT(o, ",\"feature_names\":");
+    o = put_strs(o, b->features, b->n_features);
+    o = JO_LIT(o, ",\"labels\":");
+    o = put_strs(o, b->labels, b->n_labels);
+    if (b->n_members) {
+        o = JO_LIT(o, ",\"ensemble\":");
+        o = jo_raw(o, ens, strlen(ens));
+        o = JO_LIT(o, ",\"members\":[");
+        for (int i = 0; i < k; i++) {
+            if (i) *o++ = ',';
+            *o++ = '{';
+            o = put_dims(o, nets[i]);
+            o = put_kinds(o, nets[i]);
+            o = put_net(o, nets[i]);
+            *o++ = '}';
+        }
+        *o++ = ']';
+    } else {
+        o = put_net(o, b->net);
+    }
+    o = JO_LIT(o, ",\"params\":");
     o = jo_raw(o, params, strlen(params));
     o = JO_LIT(o, ",\"metrics\":");
     o = jo_raw(o, metrics, strlen(metrics));
@@ -314,15 +375,17 @@ void models_export(http_req *req, http_resp *resp)
         return;
     }
     json_t *meta = info.meta_json ? json_loads(info.meta_json, 0, NULL) : NULL;
-    char *params = meta_member(meta, "params"), *metrics = meta_member(meta, "metrics");
+    char *params = meta_member(meta, "params"), *metrics = meta_member(meta, "metrics"),
+         *ens = meta_member(meta, "ensemble");
     json_decref(meta);
     free(info.meta_json);
-    if (!params || !metrics)
+    if (!params || !metrics || !ens)
         api_fail(req, resp, MLP_ENOMEM, NULL);
     else
-        export_answer(req, resp, name, v, b, params, metrics);
+        export_answer(req, resp, name, v, b, params, metrics, ens);
     free(params);
     free(metrics);
+    free(ens);
     bundle_free(b);
 }
 
@@ -363,27 +426,16 @@ static char **read_strings(json_t *a, int *n)
     return v;
 }
 
-void models_import(http_req *req, http_resp *resp)
+/* Reads one network (task, layers, loss, standardization) from doc, an export document or one
+ * member of an ensemble's: 0 with *out new, or -1 after answering. */
+static int import_net(http_req *req, http_resp *resp, json_t *doc, net **out)
 {
-    const char *name = name_param(req, resp);
-    if (!name) return;
-    json_t *doc = api_body_object(req, resp);
-    if (!doc) return;
     net *n = NULL;
-    char **fn = NULL, **lb = NULL;
-    int nf = 0, nl = 0;
-    char *meta_s = NULL;
     mlp_error err;
     mlp_error_clear(&err);
     net_spec sp;
     memset(&sp, 0, sizeof sp);
-    json_t *x = json_object_get(doc, "format");
-    if (!json_is_string(x) || strcmp(json_string_value(x), EXPORT_FORMAT) != 0) {
-        api_failf(req, resp, 400, "format",
-                  "format must be \"" EXPORT_FORMAT "\" (an export document)");
-        goto out;
-    }
-    x = json_object_get(doc, "task");
+    json_t *x = json_object_get(doc, "task");
     if (!json_is_string(x) || task_parse(json_string_value(x), &sp.task)) {
         api_failf(req, resp, 400, "task", "task must be classification, regression or autoencoder");
         goto out;
@@ -494,57 +546,153 @@ void models_import(http_req *req, http_resp *resp)
             goto out;
         }
     }
-    fn = read_strings(json_object_get(doc, "feature_names"), &nf);
-    lb = read_strings(json_object_get(doc, "labels"), &nl);
-    if (!fn || !lb) {
-        api_fail(req, resp, MLP_ENOMEM, NULL);
-        goto out;
-    }
-    if (nf && nf != sp.n_in) {
-        api_failf(req, resp, 400, "feature_names", "feature_names must have %d names", sp.n_in);
-        goto out;
-    }
+    *out = n;
+    return 0;
+out:
+    net_free(n);
+    return -1;
+}
+
+/* The meta JSON of an imported version (new string, or NULL without memory). */
+static char *import_meta(json_t *doc)
+{
     json_t *meta = json_pack("{s:O, s:O, s:O, s:O}", "feature_names",
                              json_object_get(doc, "feature_names") ?: json_array(), "labels",
                              json_object_get(doc, "labels") ?: json_array(), "metrics",
                              json_object_get(doc, "metrics") ?: json_null(), "params",
                              json_object_get(doc, "params") ?: json_null());
-    meta_s = meta ? json_dumps(meta, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    json_t *ens = json_object_get(doc, "members") ? json_object_get(doc, "ensemble") : NULL;
+    if (meta && json_is_array(ens)) json_object_set(meta, "ensemble", ens);
+    char *s = meta ? json_dumps(meta, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(meta);
-    if (req->app->quota) { /* models and storage_bytes (server/quota.h): 4 bytes a parameter */
-        mlp_error qerr;
-        mlp_error_clear(&qerr);
-        rc = quota_check_import(req->app->quota, req->who.id, name,
-                                (long long)net_spec_param_count(&sp) * 4, &qerr);
-        if (rc) {
-            api_fail(req, resp, rc, &qerr);
-            goto out;
-        }
-    }
-    int version = 0;
-    rc = modelsvc_import_as(req->app->store, req->app->reg, req->who.id, name, n, nf, fn, nl, lb,
-                            meta_s ? meta_s : "{}", &version, &err);
-    if (rc == MLP_ECONFLICT) { /* the name became someone else's since guard_check */
-        api_failf(req, resp, 403, NULL, "%s (rule %s)", err.msg,
-                  guard_rule_name(RULE_MODEL_PUBLISH));
-        goto out;
-    }
-    if (rc) {
-        api_fail(req, resp, rc, NULL);
-        goto out;
-    }
+    return s;
+}
+
+/* The 201 answer for a new version. */
+static void created(http_req *req, http_resp *resp, const char *name, int version)
+{
     store_model_version info;
     memset(&info, 0, sizeof info);
-    rc = store_model_version_get(req->app->store, name, version, &info, NULL, NULL);
+    mlp_err rc = store_model_version_get(req->app->store, name, version, &info, NULL, NULL);
     if (rc) {
         api_fail(req, resp, rc, NULL);
-        goto out;
+        return;
     }
     snprintf(resp->location, sizeof resp->location, "/api/v1/models/%s/versions/%d", name, version);
     json_t *o = version_to_json(&info);
     json_object_set_new(o, "name", json_string(name));
     free(info.meta_json);
     api_json(resp, 201, o);
+}
+
+/* Imports an ensemble's export document ("members"): 0 with *version, or -1 after answering. */
+static int import_members(http_req *req, http_resp *resp, const char *name, json_t *doc,
+                          char *const *fn, int nf, char *const *lb, int nl, int *version)
+{
+    json_t *mem = json_object_get(doc, "members");
+    if (!json_is_array(mem) || json_array_size(mem) < 2 || json_array_size(mem) > ENS_MAX_MEMBERS) {
+        api_failf(req, resp, 400, "members", "members must be a list of 2 to %d networks",
+                  ENS_MAX_MEMBERS);
+        return -1;
+    }
+    int k = (int)json_array_size(mem), ret = -1;
+    net *nets[ENS_MAX_MEMBERS] = {0};
+    model_bundle bs[ENS_MAX_MEMBERS];
+    const model_bundle *bp[ENS_MAX_MEMBERS];
+    char *meta_s = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    for (int i = 0; i < k; i++) {
+        if (import_net(req, resp, json_array_get(mem, (size_t)i), &nets[i])) goto out;
+        bs[i] = (model_bundle){.net = nets[i],
+                               .n_features = nf,
+                               .features = (char **)fn,
+                               .n_labels = nl,
+                               .labels = (char **)lb};
+        bp[i] = &bs[i];
+    }
+    if (nf && nf != net_get_spec(nets[0])->n_in) {
+        api_failf(req, resp, 400, "feature_names", "feature_names must have %d names",
+                  net_get_spec(nets[0])->n_in);
+        goto out;
+    }
+    mlp_err rc = ens_check(bp, NULL, k, &err);
+    if (rc) {
+        api_failf(req, resp, 400, err.field, "%s", err.msg);
+        goto out;
+    }
+    if (!(meta_s = import_meta(doc))) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+    long long bytes = 0;
+    for (int i = 0; i < k; i++) bytes += (long long)net_spec_param_count(net_get_spec(nets[i])) * 4;
+    if (models_import_quota(req, resp, name, bytes)) goto out;
+    rc = ens_publish(req->app->store, req->app->reg, req->who.id, name, nets, k, nf, fn, nl, lb,
+                     meta_s, version, &err);
+    if (rc) {
+        models_publish_fail(req, resp, rc, &err);
+        goto out;
+    }
+    ret = 0;
+out:
+    for (int i = 0; i < k; i++) net_free(nets[i]);
+    free(meta_s);
+    return ret;
+}
+
+void models_import(http_req *req, http_resp *resp)
+{
+    const char *name = name_param(req, resp);
+    if (!name) return;
+    json_t *doc = api_body_object(req, resp);
+    if (!doc) return;
+    net *n = NULL;
+    char **fn = NULL, **lb = NULL;
+    int nf = 0, nl = 0, version = 0;
+    char *meta_s = NULL;
+    json_t *x = json_object_get(doc, "format");
+    if (!x && json_object_get(doc, "ensemble")) {
+        if (models_ensemble_create(req, resp, name, doc, &version) == 0)
+            created(req, resp, name, version);
+        goto out;
+    }
+    if (!json_is_string(x) || strcmp(json_string_value(x), EXPORT_FORMAT) != 0) {
+        api_failf(req, resp, 400, "format",
+                  "format must be \"" EXPORT_FORMAT "\" (an export document)");
+        goto out;
+    }
+    fn = read_strings(json_object_get(doc, "feature_names"), &nf);
+    lb = read_strings(json_object_get(doc, "labels"), &nl);
+    if (!fn || !lb) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+    if (json_object_get(doc, "members")) {
+        if (import_members(req, resp, name, doc, fn, nf, lb, nl, &version) == 0)
+            created(req, resp, name, version);
+        goto out;
+    }
+    if (import_net(req, resp, doc, &n)) goto out;
+    const net_spec *sp = net_get_spec(n);
+    if (nf && nf != sp->n_in) {
+        api_failf(req, resp, 400, "feature_names", "feature_names must have %d names", sp->n_in);
+        goto out;
+    }
+    if (!(meta_s = import_meta(doc))) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        goto out;
+    }
+    if (models_import_quota(req, resp, name, (long long)net_spec_param_count(sp) * 4)) goto out;
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = modelsvc_import_as(req->app->store, req->app->reg, req->who.id, name, n, nf, fn,
+                                    nl, lb, meta_s, &version, &err);
+    if (rc) {
+        models_publish_fail(req, resp, rc, &err);
+        goto out;
+    }
+    created(req, resp, name, version);
 out:
     for (int i = 0; fn && i < nf; i++) free(fn[i]);
     for (int i = 0; lb && i < nl; i++) free(lb[i]);

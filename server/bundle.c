@@ -4,11 +4,13 @@
 #include "crc32.h"
 #include "le.h"
 
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define BUNDLE_VERSION 1u
+#define BUNDLE_VERSION  1u
+#define BUNDLE_ENSEMBLE 2u /* bundle.h: K networks after the labels */
 
 typedef struct {
     unsigned char *p;
@@ -55,23 +57,31 @@ static void put_str(wbuf *w, const char *s)
     put(w, s, n);
 }
 
-mlp_err bundle_encode(const net *n, int n_features, char *const *features, int n_labels,
-                      char *const *labels, void **buf, size_t *len)
+/* One network, or k of them (version 2) when ensemble is set. */
+static mlp_err encode(const net *const *nets, int k, int ensemble, int n_features,
+                      char *const *features, int n_labels, char *const *labels, void **buf,
+                      size_t *len)
 {
-    void *nb = NULL;
-    size_t nlen = 0;
-    mlp_err rc = net_save(n, &nb, &nlen);
-    if (rc) return rc;
     wbuf w = {0};
     put(&w, "MLPB", 4);
-    put_u32(&w, BUNDLE_VERSION);
+    put_u32(&w, ensemble ? BUNDLE_ENSEMBLE : BUNDLE_VERSION);
     put_u32(&w, (uint32_t)n_features);
     for (int i = 0; i < n_features; i++) put_str(&w, features[i]);
     put_u32(&w, (uint32_t)n_labels);
     for (int i = 0; i < n_labels; i++) put_str(&w, labels[i]);
-    put_u64(&w, nlen);
-    put(&w, nb, nlen);
-    free(nb);
+    if (ensemble) put_u32(&w, (uint32_t)k);
+    for (int i = 0; i < k; i++) {
+        void *nb = NULL;
+        size_t nlen = 0;
+        mlp_err rc = net_save(nets[i], &nb, &nlen);
+        if (rc) {
+            free(w.p);
+            return rc;
+        }
+        put_u64(&w, nlen);
+        put(&w, nb, nlen);
+        free(nb);
+    }
     if (!w.oom) put_u32(&w, crc32_of(w.p, w.len));
     if (w.oom) {
         free(w.p);
@@ -80,6 +90,20 @@ mlp_err bundle_encode(const net *n, int n_features, char *const *features, int n
     *buf = w.p;
     *len = w.len;
     return MLP_OK;
+}
+
+mlp_err bundle_encode(const net *n, int n_features, char *const *features, int n_labels,
+                      char *const *labels, void **buf, size_t *len)
+{
+    return encode(&n, 1, 0, n_features, features, n_labels, labels, buf, len);
+}
+
+mlp_err bundle_encode_ensemble(const net *const *members, int k, int n_features,
+                               char *const *features, int n_labels, char *const *labels, void **buf,
+                               size_t *len)
+{
+    assert(members && k >= 2 && k <= BUNDLE_MAX_MEMBERS);
+    return encode(members, k, 1, n_features, features, n_labels, labels, buf, len);
 }
 
 typedef struct {
@@ -135,22 +159,51 @@ mlp_err bundle_decode(const void *buf, size_t len, model_bundle **out, mlp_error
     }
     r.len = len - 4;
     r.off = 4;
-    if (get_u32(&r, &ver) || ver != BUNDLE_VERSION) {
+    if (get_u32(&r, &ver) || (ver != BUNDLE_VERSION && ver != BUNDLE_ENSEMBLE)) {
         mlp_fail(err, rc, "model bundle: unsupported version");
         goto out;
     }
-    if (get_strs(&r, &b->n_features, &b->features) || get_strs(&r, &b->n_labels, &b->labels) ||
-        get_u32(&r, &lo) || get_u32(&r, &hi)) {
+    if (get_strs(&r, &b->n_features, &b->features) || get_strs(&r, &b->n_labels, &b->labels)) {
         mlp_fail(err, rc, "model bundle: truncated");
         goto out;
     }
-    uint64_t nlen = (uint64_t)hi << 32 | lo;
-    if (nlen != r.len - r.off) {
-        mlp_fail(err, rc, "model bundle: bad network length");
-        goto out;
+    uint32_t k = 1;
+    if (ver == BUNDLE_ENSEMBLE) {
+        if (get_u32(&r, &k) || k < 2 || k > BUNDLE_MAX_MEMBERS) {
+            mlp_fail(err, rc, "model bundle: bad ensemble size");
+            goto out;
+        }
+        if (!(b->members = calloc(k, sizeof *b->members))) {
+            rc = mlp_fail(err, MLP_ENOMEM, "model bundle: out of memory");
+            goto out;
+        }
+        b->n_members = (int)k;
     }
-    rc = net_load(r.p + r.off, (size_t)nlen, &b->net, err);
-    if (rc) goto out;
+    for (uint32_t i = 0; i < k; i++) {
+        if (get_u32(&r, &lo) || get_u32(&r, &hi)) {
+            mlp_fail(err, rc, "model bundle: truncated");
+            goto out;
+        }
+        uint64_t nlen = (uint64_t)hi << 32 | lo;
+        if (i + 1 == k ? nlen != r.len - r.off : nlen > r.len - r.off) {
+            mlp_fail(err, rc, "model bundle: bad network length");
+            goto out;
+        }
+        net **dst = b->members ? &b->members[i] : &b->net;
+        rc = net_load(r.p + r.off, (size_t)nlen, dst, err);
+        if (rc) goto out;
+        r.off += (size_t)nlen;
+        rc = MLP_ECORRUPT;
+    }
+    if (b->members) b->net = b->members[0];
+    for (uint32_t i = 1; b->members && i < k; i++) { /* ens_predict shares X, Y and the scratch */
+        const net_spec *s0 = net_get_spec(b->members[0]), *si = net_get_spec(b->members[i]);
+        if (si->task != s0->task || si->n_in != s0->n_in || si->n_out != s0->n_out) {
+            mlp_fail(err, rc, "model bundle: ensemble members differ in shape");
+            goto out;
+        }
+    }
+    rc = MLP_OK;
     *out = b;
     return MLP_OK;
 out:
@@ -161,7 +214,11 @@ out:
 void bundle_free(model_bundle *b)
 {
     if (!b) return;
-    net_free(b->net);
+    if (b->members)
+        for (int i = 0; i < b->n_members; i++) net_free(b->members[i]);
+    else
+        net_free(b->net);
+    free(b->members);
     for (int i = 0; i < b->n_features; i++) free(b->features[i]);
     for (int i = 0; i < b->n_labels; i++) free(b->labels[i]);
     free(b->features);

@@ -33,6 +33,18 @@ out:
     return rc;
 }
 
+mlp_err modelsvc_import_bundle(store *s, registry *reg, long long owner_id, const char *name,
+                               const char *task, int input_dim, int output_dim,
+                               const char *meta_json, const void *blob, size_t blob_len,
+                               int *version, mlp_error *err)
+{
+    assert(s && reg && name && task && meta_json && blob && version);
+    mlp_err rc = store_model_add_version_as(s, owner_id, name, "", task, input_dim, output_dim,
+                                            meta_json, blob, blob_len, version, err);
+    if (rc == MLP_OK) reg_invalidate(reg, name);
+    return rc;
+}
+
 mlp_err modelsvc_publish_run(store *s, registry *reg, const char *run_id, const char *model_name,
                              const char *task, int input_dim, int output_dim, const char *meta_json,
                              const void *blob, size_t blob_len, int *version)

@@ -41,6 +41,14 @@ mlp_err modelsvc_import_as(store *s, registry *reg, long long owner_id, const ch
                            char *const *labels, const char *meta_json, int *version,
                            mlp_error *err);
 
+/* Publishes an encoded bundle (blob, borrowed: bundle.h) as a new version of `name` with no run
+ * behind it, by user owner_id, as modelsvc_import_as does for one network (same errors); an
+ * ensemble (server/ensemble.h) comes this way. err may be NULL. */
+mlp_err modelsvc_import_bundle(store *s, registry *reg, long long owner_id, const char *name,
+                               const char *task, int input_dim, int output_dim,
+                               const char *meta_json, const void *blob, size_t blob_len,
+                               int *version, mlp_error *err);
+
 /* Ends run `run_id` as succeeded and publishes its model version atomically (store_run_succeed:
  * same arguments, same errors, MLP_ECANCELLED when a cancel was stored first); on success the
  * cache forgets model_name's "latest". *version may be NULL. */

@@ -8,6 +8,7 @@
  * mu_wait. */
 #include "registry.h"
 #include "bundle.h"
+#include "ensemble.h"
 #include "hmutex.h"
 
 #include <assert.h>
@@ -236,7 +237,10 @@ static mlp_err load(registry *r, const char *name, int v, reg_model **out, mlp_e
         return rc;
     }
     /* the one-row fast path (core/net.h); without memory for it the dense path serves */
-    (void)net_prepare_serving(m->b->net);
+    if (m->b->n_members)
+        for (int i = 0; i < m->b->n_members; i++) (void)net_prepare_serving(m->b->members[i]);
+    else
+        (void)net_prepare_serving(m->b->net);
     snprintf(m->name, sizeof m->name, "%s", name);
     snprintf(m->task, sizeof m->task, "%s", info.task);
     free(info.meta_json);
@@ -399,6 +403,20 @@ const net *reg_model_net(const reg_model *m)
 const net_spec *reg_model_spec(const reg_model *m)
 {
     return net_get_spec(m->b->net);
+}
+
+size_t reg_model_scratch_floats(const reg_model *m, int rows)
+{
+    const model_bundle *b = m->b;
+    return b->n_members ? ens_scratch_floats(b->members, b->n_members, rows)
+                        : net_scratch_floats(b->net, rows);
+}
+
+mlp_err reg_model_predict(const reg_model *m, const float *X, int rows, float *Y, float *scratch)
+{
+    const model_bundle *b = m->b;
+    if (b->n_members) return ens_predict(b->members, b->n_members, X, rows, Y, scratch);
+    return net_predict(b->net, X, rows, Y, scratch);
 }
 
 char *const *reg_model_features(const reg_model *m, int *n)

@@ -19,6 +19,8 @@
  * Who calls reg_invalidate and reg_evict: the models service (server/modelsvc.h), after each of
  * its store writes; and the /v2 repository extension's unload (api/infer_v2.c), which drops a
  * model's versions from the cache without touching the store (the next request loads again).
+ * A version is one network or an ensemble of several (server/ensemble.h): handlers run either
+ * through reg_model_predict; reg_model_net is then the first member (its spec is all members').
  *
  * Owns: the loaded bundles. Borrows: the store (outlives the registry).
  * Threading: all functions are safe from any thread; one mutex guards the maps (held only for
@@ -66,6 +68,11 @@ const char *reg_model_task(const reg_model *m);
 /* The network (read-only; see core/net.h for concurrent use) and its spec. */
 const net *reg_model_net(const reg_model *m);
 const net_spec *reg_model_spec(const reg_model *m);
+/* Runs the model: Y (rows × n_out) from X (rows × n_in), as net_predict, or for an ensemble
+ * version the mean of its members' outputs (server/ensemble.h). scratch:
+ * reg_model_scratch_floats(m, rows) floats, caller-owned. Reentrant. */
+size_t reg_model_scratch_floats(const reg_model *m, int rows);
+mlp_err reg_model_predict(const reg_model *m, const float *X, int rows, float *Y, float *scratch);
 /* Feature names (*n of them; 0 when the model has none) and class labels in output order (*n;
  * 0 unless classification). */
 char *const *reg_model_features(const reg_model *m, int *n);

@@ -583,6 +583,7 @@ async function loadModels() {
     el("td", { text: Object.entries(m.aliases || {}).map(([a, v]) => `${a}→${v}`).join(", ") }),
     el("td", {}, el("button", { class: "small", type: "button" }, "try")))));
   setOptions($("#try-model"), r.items.map((m) => [m.name, m.name]), true);
+  if (window.mlpdEnsemble) window.mlpdEnsemble.models(r.items);
 }
 
 async function chooseModel(name, version) {
@@ -597,6 +598,7 @@ async function chooseModel(name, version) {
     $("#try-version").value = String(ver);
     const meta = (await api("GET", `/v1/models/${enc(name)}/versions/${enc(ver)}/metadata`)).metadata;
     const vinfo = versions.find((v) => String(v.version) === String(ver)) || {};
+    if (window.mlpdEnsemble) window.mlpdEnsemble.version(name, vinfo);
     let run = null;
     if (vinfo.run_id) run = await api("GET", "/api/v1/runs/" + enc(vinfo.run_id)).catch(() => null);
     state.tryMeta = { name, version: ver, ...meta, run };

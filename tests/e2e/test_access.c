@@ -635,6 +635,52 @@ static void private_model_is_invisible(void **state)
         must(R_ALICE, 400, "PATCH", "/api/v1/models/alice-secret", NULL, "{\"owner\":\"bob\"}"));
 }
 
+/* An ensemble copies its members' weights, so a member must be a model the caller may see:
+ * bob cannot average alice's private models (400 as for a model that does not exist, naming no
+ * more than that), nor publish an ensemble to her model's name (403 naming her); his own
+ * ensemble of models he sees is his. */
+static void ensemble_members_must_be_visible(void **state)
+{
+    (void)state;
+    char ads[24], bds[24], run[24];
+    upload(R_ALICE, "ens-a", "private", ads, sizeof ads);
+    upload(R_BOB, "ens-b", "private", bds, sizeof bds);
+    train(R_ALICE, ads, "alice-ens1", run, sizeof run);
+    train(R_BOB, bds, "bob-ens1", run, sizeof run);
+    train(R_BOB, bds, "bob-ens2", run, sizeof run);
+    const char *hidden = "{\"ensemble\":[{\"model\":\"bob-ens1\",\"version\":1},"
+                         "{\"model\":\"alice-ens1\",\"version\":1}]}";
+    const char *unknown = "{\"ensemble\":[{\"model\":\"bob-ens1\",\"version\":1},"
+                          "{\"model\":\"nobody-ens\",\"version\":1}]}";
+    json_t *e = must(R_BOB, 400, "POST", "/api/v1/models/bob-avg/versions", NULL, hidden);
+    json_t *u = must(R_BOB, 400, "POST", "/api/v1/models/bob-avg/versions", NULL, unknown);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(e, "errors"), 0), "field")),
+                        "ensemble[1]");
+    /* the same answer as for a model that does not exist */
+    char want[128];
+    snprintf(want, sizeof want, "%s", json_string_value(json_object_get(u, "detail")) ?: "(none)");
+    char *at = strstr(want, "nobody-ens");
+    assert_non_null(at);
+    memcpy(at, "alice-ens1", strlen("alice-ens1")); /* same length */
+    assert_string_equal(json_string_value(json_object_get(e, "detail")), want);
+    json_decref(e);
+    json_decref(u);
+    json_decref(must(R_STAFF, 201, "POST", "/api/v1/models/tara-avg/versions", NULL, hidden));
+    const char *own = "{\"ensemble\":[{\"model\":\"bob-ens1\",\"version\":1},"
+                      "{\"model\":\"bob-ens2\",\"version\":1}]}";
+    e = must(R_BOB, 403, "POST", "/api/v1/models/alice-ens1/versions", NULL, own);
+    assert_non_null(strstr(json_string_value(json_object_get(e, "detail")), "alice"));
+    json_decref(e);
+    json_t *v = must(R_BOB, 201, "POST", "/api/v1/models/bob-avg/versions", NULL, own);
+    json_decref(v);
+    v = must(R_BOB, 200, "GET", "/api/v1/models/bob-avg", NULL, NULL);
+    assert_string_equal(json_string_value(json_object_get(v, "owner")), "bob");
+    assert_string_equal(json_string_value(json_object_get(v, "visibility")), "private");
+    json_decref(v);
+    json_decref(must(R_ALICE, 404, "GET", "/v1/models/bob-avg", NULL, NULL));
+}
+
 static void class_dataset_trainable_rows_hidden(void **state)
 {
     (void)state;
@@ -997,6 +1043,7 @@ int main(void)
         cmocka_unit_test(public_models_for_anonymous),
         cmocka_unit_test(sweeps_are_their_owners),
         cmocka_unit_test(sweep_quota_refuses_whole),
+        cmocka_unit_test(ensemble_members_must_be_visible),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
