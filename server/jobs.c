@@ -21,7 +21,7 @@
  * resumes from its checkpoint like a restarted run. A run submitted while the budget is spent
  * is accepted and waits the same way, with the same reason.
  *
- * Who may touch what: HTTP threads create runs through runsvc_submit (server/runsvc.c: the
+ * Who may touch what: HTTP threads create runs through runsvc_submit_quota (server/runsvc.c: the
  * store, the "queued" event, then jobs_submit, which appends the id under `mu`); a worker pops it,
  * marks it running in the store and owns the trainer, its data and its scratch until the run ends —
  * nothing else ever sees them. HTTP threads read progress and metrics from the store only. Training

@@ -3,11 +3,6 @@
 
 #include <assert.h>
 
-mlp_err runsvc_submit(store *st, jobs *j, events *ev, store_run *r, int max_queued, mlp_error *err)
-{
-    return runsvc_submit_quota(st, j, ev, r, max_queued, NULL, err);
-}
-
 mlp_err runsvc_submit_quota(store *st, jobs *j, events *ev, store_run *r, int max_queued,
                             const store_run_quota *q, mlp_error *err)
 {
