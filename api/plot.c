@@ -666,6 +666,17 @@ static char *cut_line(char *text)
     return cut[1] == ' ' ? cut + 2 : cut + 1;
 }
 
+/* dst (cap bytes) = text then tail, cut to fit (cut_line keeps text within CAPTION_CHARS). */
+static void copy_cut(char *dst, size_t cap, const char *text, const char *tail)
+{
+    size_t n = strlen(text), t = strlen(tail);
+    if (n > cap - 1) n = cap - 1;
+    memcpy(dst, text, n);
+    if (t > cap - 1 - n) t = cap - 1 - n;
+    memcpy(dst + n, tail, t);
+    dst[n + t] = '\0';
+}
+
 /* The last epoch's dead and saturated fractions, layer by layer, as at most two caption lines:
  * "dead at epoch 6: l0 0%, l1 28%, ..." ("..." where the rest does not fit). */
 static void caption_units(char *line1, char *line2, size_t cap, const store_metric *pts, int n,
@@ -696,11 +707,11 @@ static void caption_units(char *line1, char *line2, size_t cap, const store_metr
             first = 0;
         }
     char *rest = cut_line(all);
-    snprintf(line1, cap, "%s", all);
+    copy_cut(line1, cap, all, "");
     line2[0] = '\0';
     if (!rest) return;
     char *more = cut_line(rest);
-    snprintf(line2, cap, "%s%s", rest, more ? ", \xe2\x80\xa6" : "");
+    copy_cut(line2, cap, rest, more ? ", \xe2\x80\xa6" : "");
 }
 
 static void plot_diag(http_req *req, http_resp *resp, const store_run *r)
