@@ -20,8 +20,9 @@ void audit_record(app *a, const principal *who, const char *action, const char *
     append(a->store, who, action, resource, detail_json);
 }
 
-void audit_record_by(store *s, long long user_id, const char *action, const char *resource,
-                     const char *detail_json)
+/* An entry by user user_id, whose name is read from the store. */
+static void record_by(store *s, long long user_id, const char *action, const char *resource,
+                      const char *detail_json)
 {
     principal who;
     memset(&who, 0, sizeof who);
@@ -40,5 +41,5 @@ void audit_publish(store *s, long long owner_id, const char *run_id, const char 
     snprintf(res, sizeof res, "models/%s", model);
     /* run ids are the store's own ("run_12"): nothing in them needs escaping */
     snprintf(detail, sizeof detail, "{\"version\":%d,\"run_id\":\"%s\"}", version, run_id);
-    audit_record_by(s, owner_id, "model.publish", res, detail);
+    record_by(s, owner_id, "model.publish", res, detail);
 }

@@ -1,6 +1,6 @@
 /* audit.h — the audit log of class mode: who changed what, appended after each write.
  *
- * audit_record (and audit_record_by) are BEST EFFORT and NOT in the write's transaction: call
+ * audit_record and audit_publish are BEST EFFORT and NOT in the write's transaction: call
  * them right after the write committed (and before answering). If the append fails (disk full,
  * database busy past its timeout) the write still stands and the failure is logged to stderr
  * with the entry it lost, so a 2xx answer means the write is durable, not that its audit entry
@@ -32,14 +32,10 @@
 void audit_record(app *a, const principal *who, const char *action, const char *resource,
                   const char *detail_json);
 
-/* The same for work done on behalf of user user_id away from a request (a job worker
- * publishing a run's model): the actor's name is read from the store ("" when the user is gone
- * by then; the entry still carries the id). */
-void audit_record_by(store *s, long long user_id, const char *action, const char *resource,
-                     const char *detail_json);
-
-/* model.publish on "models/<model>" with detail {"version": version, "run_id": run_id}: run
- * run_id of user owner_id published that version (audit_record_by). Strings borrowed. */
+/* Records model.publish on "models/<model>" with detail {"version": version, "run_id": run_id}:
+ * run run_id of user owner_id published that version, on a job worker away from any request.
+ * The actor is the run's owner, its name read from the store ("" when the user is gone by
+ * then; the entry still carries the id). Strings borrowed; a failure is logged, as above. */
 void audit_publish(store *s, long long owner_id, const char *run_id, const char *model,
                    int version);
 
