@@ -228,6 +228,9 @@ void ds_create(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, &err);
         goto out;
     }
+    guard_audit(req, "dataset.create", "datasets", d.id,
+                json_pack("{s:s, s:I, s:i, s:I}", "name", d.name, "rows", (json_int_t)d.rows,
+                          "cols", d.cols, "bytes", (json_int_t)d.bytes));
     snprintf(resp->location, sizeof resp->location, "/api/v1/datasets/%s", d.id);
     free(t->data); /* the response needs only the columns */
     t->data = NULL;
@@ -401,10 +404,12 @@ void ds_delete(http_req *req, http_resp *resp)
     mlp_error err;
     mlp_error_clear(&err);
     mlp_err rc = store_dataset_delete(req->app->store, d.id, &err);
-    if (rc)
+    if (rc) {
         api_fail(req, resp, rc, &err);
-    else
-        resp_take(resp, 204, NULL, NULL, 0);
+        return;
+    }
+    guard_audit(req, "dataset.delete", "datasets", d.id, json_pack("{s:s}", "name", d.name));
+    resp_take(resp, 204, NULL, NULL, 0);
 }
 
 /* PATCH /api/v1/datasets/{id}: a dispatcher over the fields that may change, each checked (apply

@@ -246,3 +246,10 @@ void guard_audit_patch(http_req *req, const char *action, const char *kind, cons
     audit_record(req->app, &req->who, action, res, detail);
     free(detail);
 }
+
+void guard_audit(http_req *req, const char *action, const char *kind, const char *id,
+                 json_t *detail)
+{
+    guard_audit_patch(req, action, kind, id, detail); /* json_dumps(NULL): NULL, recorded as {} */
+    json_decref(detail);
+}

@@ -43,5 +43,10 @@ int guard_sees_run(http_req *req, const char *id);
  * resource kind/id ("models", "iris") and the fields changed (body, borrowed). */
 void guard_audit_patch(http_req *req, const char *action, const char *kind, const char *id,
                        json_t *body);
+/* Records a committed write by the caller in the audit log (server/audit.h): action
+ * ("run.create"), the resource kind/id ("runs", "run_5") and a small detail object (takes it;
+ * NULL for {}). */
+void guard_audit(http_req *req, const char *action, const char *kind, const char *id,
+                 json_t *detail);
 
 #endif

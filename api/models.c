@@ -143,6 +143,8 @@ void models_alias_put(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, NULL);
         return;
     }
+    guard_audit(req, "alias.set", "models", name,
+                json_pack("{s:s, s:i}", "alias", alias, "version", version));
     api_json(resp, 200,
              json_pack("{s:s, s:s, s:i}", "name", name, "alias", alias, "version", version));
 }
@@ -161,6 +163,7 @@ void models_alias_delete(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, NULL);
         return;
     }
+    guard_audit(req, "alias.delete", "models", name, json_pack("{s:s}", "alias", alias));
     resp_take(resp, 204, NULL, NULL, 0);
 }
 
@@ -180,6 +183,7 @@ void models_delete_version(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, &err);
         return;
     }
+    guard_audit(req, "version.delete", "models", name, json_pack("{s:i}", "version", v));
     resp_take(resp, 204, NULL, NULL, 0);
 }
 
@@ -569,8 +573,12 @@ static char *import_meta(json_t *doc)
 }
 
 /* The 201 answer for a new version. */
-static void created(http_req *req, http_resp *resp, const char *name, int version)
+/* Records the import (kind "network" or "ensemble": an ensemble's export document or a new
+ * ensemble of published versions) and answers 201 with the new version. */
+static void created(http_req *req, http_resp *resp, const char *name, int version, const char *kind)
 {
+    guard_audit(req, "model.import", "models", name,
+                json_pack("{s:i, s:s}", "version", version, "kind", kind));
     store_model_version info;
     memset(&info, 0, sizeof info);
     mlp_err rc = store_model_version_get(req->app->store, name, version, &info, NULL, NULL);
@@ -654,7 +662,7 @@ void models_import(http_req *req, http_resp *resp)
     json_t *x = json_object_get(doc, "format");
     if (!x && json_object_get(doc, "ensemble")) {
         if (models_ensemble_create(req, resp, name, doc, &version) == 0)
-            created(req, resp, name, version);
+            created(req, resp, name, version, "ensemble");
         goto out;
     }
     if (!json_is_string(x) || strcmp(json_string_value(x), EXPORT_FORMAT) != 0) {
@@ -670,7 +678,7 @@ void models_import(http_req *req, http_resp *resp)
     }
     if (json_object_get(doc, "members")) {
         if (import_members(req, resp, name, doc, fn, nf, lb, nl, &version) == 0)
-            created(req, resp, name, version);
+            created(req, resp, name, version, "ensemble");
         goto out;
     }
     if (import_net(req, resp, doc, &n)) goto out;
@@ -692,7 +700,7 @@ void models_import(http_req *req, http_resp *resp)
         models_publish_fail(req, resp, rc, &err);
         goto out;
     }
-    created(req, resp, name, version);
+    created(req, resp, name, version, "network");
 out:
     for (int i = 0; fn && i < nf; i++) free(fn[i]);
     for (int i = 0; lb && i < nl; i++) free(lb[i]);

@@ -281,6 +281,9 @@ void runs_create(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, NULL);
         return;
     }
+    guard_audit(
+        req, "run.create", "runs", cur.id,
+        json_pack("{s:s, s:s}", "model_name", cur.model_name, "dataset_id", cur.dataset_id));
     snprintf(resp->location, sizeof resp->location, "/api/v1/runs/%s", cur.id);
     reply_run(resp, 202, &cur);
     store_run_clear(&cur);
@@ -372,11 +375,14 @@ void runs_cancel(http_req *req, http_resp *resp)
     mlp_error err;
     mlp_error_clear(&err);
     mlp_err rc = runsvc_cancel(req->app->jobs, r.id, &err);
-    store_run_clear(&r);
     if (rc) {
+        store_run_clear(&r);
         api_fail(req, resp, rc, &err);
         return;
     }
+    guard_audit(req, "run.cancel", "runs", r.id,
+                json_pack("{s:s}", "was", run_state_name(r.status)));
+    store_run_clear(&r);
     if (runs_load(req, resp, &r)) return;
     snprintf(resp->location, sizeof resp->location, "/api/v1/runs/%s", r.id);
     reply_run(resp, 202, &r);
@@ -393,8 +399,11 @@ void runs_delete(http_req *req, http_resp *resp)
                   run_state_name(r.status));
     else if (rc)
         api_fail(req, resp, rc, NULL);
-    else
+    else {
+        guard_audit(req, "run.delete", "runs", r.id,
+                    json_pack("{s:s}", "status", run_state_name(r.status)));
         resp_take(resp, 204, NULL, NULL, 0);
+    }
     store_run_clear(&r);
 }
 

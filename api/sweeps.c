@@ -270,6 +270,7 @@ void sweeps_create(http_req *req, http_resp *resp)
         if (rc == MLP_EBUSY) resp->retry_after = 30;
         goto out;
     }
+    guard_audit(req, "sweep.create", "sweeps", sw.id, json_pack("{s:i}", "runs", plan.n));
     rc = load_sweep(req->app->store, sw.id, &l);
     if (rc) {
         api_fail(req, resp, rc, NULL);
@@ -347,8 +348,10 @@ void sweeps_delete(http_req *req, http_resp *resp)
         api_failf(req, resp, 404, NULL, "no sweep '%s'", l.sw.id);
     else if (rc)
         api_fail(req, resp, rc, &err);
-    else
+    else {
+        guard_audit(req, "sweep.delete", "sweeps", l.sw.id, json_pack("{s:i}", "runs", l.n));
         resp_take(resp, 204, NULL, NULL, 0);
+    }
     loaded_clear(&l);
 }
 
@@ -414,6 +417,10 @@ void sweeps_promote(http_req *req, http_resp *resp)
         api_fail(req, resp, rc, NULL);
         goto out;
     }
+    guard_audit(req, "sweep.promote", "sweeps", l.sw.id,
+                json_pack("{s:s, s:s, s:s, s:i}", "run_id", best->run.id, "model_name",
+                          best->run.model_name, "alias", alias, "version",
+                          best->run.model_version));
     api_json(resp, 200,
              json_pack("{s:s, s:s, s:s, s:s, s:i, s:o}", "sweep_id", l.sw.id, "run_id",
                        best->run.id, "model_name", best->run.model_name, "alias", alias, "version",

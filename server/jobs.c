@@ -67,6 +67,7 @@
  * meanwhile; that policy, and why, is the DESIGN comment of server/cpusched.c (jobs_opts.sched). */
 #include "jobs.h"
 #include "aecompress.h"
+#include "audit.h"
 #include "events.h"
 #include "fairq.h"
 #include "quota.h"
@@ -534,6 +535,7 @@ static void run_one(jobs *j, slot *sl)
     rc = modelsvc_publish_run(j->st, j->reg, id, r.model_name, task_name(rs.task), p.d, p.k, meta,
                               blob, blen, &version);
     if (rc) goto fail;
+    audit_publish(j->st, r.owner_id, id, r.model_name, version);
     events_publish_status(j->o.events, j->st, id);
     fprintf(stderr, "mlpd: run %s succeeded: model %s version %d\n", id, r.model_name, version);
     goto out;
