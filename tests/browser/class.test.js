@@ -6,8 +6,8 @@
  * alice uploads and trains a private model through the page; bob's page does not list it with
  * the toggle off or on, cannot open it in "Try a model" and gets 404 from /v1/models; carol
  * (staff) sees it, with its owner, with the toggle on; alice makes it `class` from the model
- * view; bob then sees it with the toggle on and not with it off, and has no visibility control
- * on it; carol still sees it.
+ * view (and her dataset, rows visible, from the dataset view); bob then sees them with the
+ * toggle on and not with it off, and has no visibility control on them; carol still sees it.
  *
  * bob and carol each own a model (trained over the API before the page opens), so that every
  * list view has something it must show: a view is checked only once that is there.
@@ -225,6 +225,14 @@ test("a student's private model stays hers until she shares it with the class fr
   await page.waitForFunction(() => /now class/.test(document.querySelector("#try-vis .vis-msg").textContent));
   await page.waitForFunction(() => /class/.test(document.querySelector('#models-table tbody tr td .badge.vis').textContent));
   assert.deepEqual((await modelRows())["alice-model"], { owner: null, vis: "class" });
+  // ... and her dataset, rows included, from the dataset view.
+  await page.click('#ds-table tbody tr:has-text("alice-data")');
+  await page.waitForSelector("#ds-detail .vis-select");
+  await page.check("#ds-detail .vis-rows");
+  await page.waitForFunction(() => /now private, rows visible/.test(document.querySelector("#ds-detail .vis-msg").textContent));
+  await page.selectOption("#ds-detail .vis-select", "class");
+  await page.waitForFunction(() => /now class, rows visible/.test(document.querySelector("#ds-detail .vis-msg").textContent));
+  await page.waitForFunction(() => /alice-data class/.test(document.querySelector("#ds-table tbody").textContent));
 
   // bob: still not in his own view; with the class shown it is, it opens, without a control.
   await useKey("bob");
@@ -237,6 +245,10 @@ test("a student's private model stays hers until she shares it with the class fr
     /classification, 4 inputs → 3 outputs/.test(document.querySelector("#try-meta").textContent));
   assert.equal(await page.$$eval("#try-vis *", (e) => e.length), 0, "bob may not change alice's model");
   assert.equal(await pageStatus("/v1/models/alice-model"), 200);
+  assert.match(await page.textContent("#ds-table tbody"), /alice-data alice class/);
+  await page.click('#ds-table tbody tr:has-text("alice-data")');
+  await page.waitForFunction(() => /"alice-data"/.test((document.querySelector("#ds-detail h3") || {}).textContent));
+  assert.equal(await page.$$eval("#ds-detail .vis-control", (e) => e.length), 0, "bob may not change alice's dataset");
   await showClass(false);
   await modelsShow(["bob-model"], ["carol-model", "alice-model"]);
 
