@@ -15,6 +15,7 @@ const state = {
   chart: null, cmpChart: null,
   tryMeta: null,        // {name, version, task, input_dim, feature_names, labels, run}
   chooseSeq: 0,         // the latest chooseModel call: an older one's answers are dropped
+  dsSeq: 0,             // the same for onDatasetChosen
 };
 window.mlpdDash = state; // for the browser test and for poking at the page from a console
 
@@ -346,8 +347,10 @@ async function submitRun(validateOnly) {
 async function onDatasetChosen() {
   const id = $("#rf-dataset").value;
   if (!id) return;
+  const seq = ++state.dsSeq;
   try {
     const ds = await getDataset(id);
+    if (seq !== state.dsSeq) return; // another dataset was chosen meanwhile
     augmentDataset(ds); // web/augment.js
     const names = ds.columns.map((c) => c.name);
     setOptions($("#rf-target"), names.map((n) => [n, n]), false);
