@@ -14,6 +14,8 @@ const state = {
   live: null,           // the watched run: {id, run, es, timer, xs, ys{}, mode, history[]}
   chart: null, cmpChart: null,
   tryMeta: null,        // {name, version, task, input_dim, feature_names, labels, run}
+  chooseSeq: 0,         // the latest chooseModel call: an older one's answers are dropped
+  dsSeq: 0,             // the same for onDatasetChosen
 };
 window.mlpdDash = state; // for the browser test and for poking at the page from a console
 
@@ -96,6 +98,15 @@ function setOptions(select, items, keep) {
   if (old !== null && items.some(([v]) => String(v) === old)) select.value = old;
 }
 
+// ---- class mode (web/users.js) -------------------------------------------------------------
+/* "&owner=NAME" while the lists hold only the caller's own things; row tags (owner, visibility);
+ * the visibility control of a dataset or model the caller may change. Inert without users.js. */
+async function ownerQ() { return window.mlpdUsers ? window.mlpdUsers.ownerQuery() : ""; }
+function ownerTags(item) { return window.mlpdUsers ? window.mlpdUsers.tags(item) : []; }
+function visControl(kind, item, saved) {
+  return window.mlpdUsers ? window.mlpdUsers.visibilityControl(kind, item, saved) : null;
+}
+
 // ---- datasets ------------------------------------------------------------------------------
 function safeName(file) {
   let n = file.replace(/\.gz$/i, "").replace(/\.(csv|idx\d?-?\w*|ubyte|json|bin)$/i, "");
@@ -157,11 +168,11 @@ async function upload(files) {
 }
 
 async function loadDatasets() {
-  const r = await api("GET", "/api/v1/datasets?limit=1000");
+  const r = await api("GET", "/api/v1/datasets?limit=1000" + await ownerQ());
   state.datasets = r.items;
   const tb = $("#ds-table tbody");
   tb.replaceChildren(...r.items.map((d) => el("tr", { "data-id": d.id, onclick: () => showDataset(d.id) },
-    el("td", { text: d.id }), el("td", { text: d.name }), el("td", { class: "num", text: d.rows }),
+    el("td", { text: d.id }), el("td", {}, d.name, ownerTags(d)), el("td", { class: "num", text: d.rows }),
     el("td", { class: "num", text: d.cols }), el("td", { class: "muted", text: (d.created_at || "").replace("T", " ").replace("Z", "") }),
     el("td", {}, el("button", { class: "small", type: "button", title: "delete", onclick: (ev) => { ev.stopPropagation(); deleteDataset(d.id); } }, "✕")))));
   const opts = r.items.map((d) => [d.id, `${d.id} — ${d.name} (${d.rows}×${d.cols})`]);
@@ -206,6 +217,7 @@ async function showDataset(id) {
     const nNum = ds.columns.filter((c) => c.type === "numeric").length;
     box.replaceChildren(...[
       el("h3", { text: `${ds.id} "${ds.name}" — ${ds.rows} rows, ${ds.cols} columns (${nNum} numeric, ${ds.cols - nNum} categorical)` }),
+      visControl("dataset", ds, (d) => { state.dsCache.set(d.id, d); return loadDatasets(); }),
       el("div", { class: "scroll" }, stats),
       ds.columns.length > MAXC ? el("p", { class: "muted", text: `… and ${ds.columns.length - MAXC} more columns` }) : null,
       el("h3", { text: "first rows" }), el("div", { class: "scroll" }, preview)].filter(Boolean));
@@ -335,8 +347,10 @@ async function submitRun(validateOnly) {
 async function onDatasetChosen() {
   const id = $("#rf-dataset").value;
   if (!id) return;
+  const seq = ++state.dsSeq;
   try {
     const ds = await getDataset(id);
+    if (seq !== state.dsSeq) return; // another dataset was chosen meanwhile
     augmentDataset(ds); // web/augment.js
     const names = ds.columns.map((c) => c.name);
     setOptions($("#rf-target"), names.map((n) => [n, n]), false);
@@ -354,7 +368,7 @@ function onTaskChosen() { $("#rf-target-l").hidden = $("#rf-task").value === "au
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 
 async function loadRuns() {
-  const r = await api("GET", "/api/v1/runs?limit=200");
+  const r = await api("GET", "/api/v1/runs?limit=200" + await ownerQ());
   state.runs = r.items;
   const checked = new Set(Array.from(document.querySelectorAll("#runs-table input:checked")).map((c) => c.value));
   const tb = $("#runs-table tbody");
@@ -363,7 +377,7 @@ async function loadRuns() {
     const m = run.metrics || {};
     return el("tr", { "data-id": run.id, class: state.live && state.live.id === run.id ? "sel" : null, onclick: () => watch(run.id) },
       el("td", {}, el("input", { type: "checkbox", value: run.id, checked: checked.has(run.id), onclick: (ev) => ev.stopPropagation() })),
-      el("td", { text: run.id }), el("td", {}, el("span", { class: "badge " + run.status, text: run.status })),
+      el("td", {}, run.id, ownerTags({ owner: run.owner })), el("td", {}, el("span", { class: "badge " + run.status, text: run.status })),
       el("td", { text: run.task }), el("td", { text: run.model_name }),
       el("td", { class: "num", text: `${p.epoch ?? 0}/${p.epochs ?? "?"}` }),
       el("td", { class: "num", text: fmt(m.val_loss) }),
@@ -575,23 +589,38 @@ async function compare() {
 
 // ---- models and inference -------------------------------------------------------------------
 async function loadModels() {
-  const r = await api("GET", "/api/v1/models?limit=1000");
+  const r = await api("GET", "/api/v1/models?limit=1000" + await ownerQ());
   state.models = r.items;
   $("#models-table tbody").replaceChildren(...r.items.map((m) => el("tr", { onclick: () => { $("#try-model").value = m.name; chooseModel(m.name); } },
-    el("td", { text: m.name }), el("td", { class: "num", text: m.latest_version }),
+    el("td", {}, m.name, ownerTags(m)), el("td", { class: "num", text: m.latest_version }),
     el("td", { text: (m.versions || []).join(", ") }),
     el("td", { text: Object.entries(m.aliases || {}).map(([a, v]) => `${a}→${v}`).join(", ") }),
     el("td", {}, el("button", { class: "small", type: "button" }, "try")))));
   setOptions($("#try-model"), r.items.map((m) => [m.name, m.name]), true);
+  if (state.tryMeta && !r.items.some((m) => m.name === state.tryMeta.name)) clearTry(); // no longer listed
   if (window.mlpdEnsemble) window.mlpdEnsemble.models(r.items);
+}
+
+/* Forgets the model being tried (another key, or a model the lists no longer hold). */
+function clearTry() {
+  state.tryMeta = null;
+  state.chooseSeq++;
+  $("#try-meta").textContent = "";
+  $("#try-vis").replaceChildren();
+  $("#try-out").replaceChildren();
 }
 
 async function chooseModel(name, version) {
   if (!name) return;
+  const seq = ++state.chooseSeq;
   msg("#try-msg", "");
   $("#try-out").replaceChildren();
+  $("#try-vis").replaceChildren();
   try {
     const detail = await api("GET", "/api/v1/models/" + enc(name));
+    if (seq !== state.chooseSeq) return;
+    const vis = visControl("model", detail, () => loadModels());
+    if (vis) $("#try-vis").append(vis);
     const versions = (detail.model_versions || detail.versions || []).map((v) => (typeof v === "object" ? v : { version: v }));
     setOptions($("#try-version"), versions.map((v) => [v.version, `v${v.version}${v.run_id ? " (" + v.run_id + ")" : ""}`]), false);
     const ver = version || detail.latest_version || (versions.length ? versions[versions.length - 1].version : 1);
@@ -601,6 +630,7 @@ async function chooseModel(name, version) {
     if (window.mlpdEnsemble) window.mlpdEnsemble.version(name, vinfo);
     let run = null;
     if (vinfo.run_id) run = await api("GET", "/api/v1/runs/" + enc(vinfo.run_id)).catch(() => null);
+    if (seq !== state.chooseSeq) return;
     state.tryMeta = { name, version: ver, ...meta, run };
     const side = Math.round(Math.sqrt(meta.input_dim));
     $("#try-meta").textContent = `${meta.task}, ${meta.input_dim} inputs → ${meta.output_dim} outputs` +
@@ -616,7 +646,7 @@ async function chooseModel(name, version) {
       $("#try-noise-amt").value = nz.type === "mask" ? nz.p : nz.type === "gaussian" ? nz.std : 0.3;
     }
     if (window.mlpdMicroscope) window.mlpdMicroscope.show(state.tryMeta, vinfo); // web/microscope.js
-  } catch (e) { msg("#try-msg", e.message, "err"); }
+  } catch (e) { if (seq === state.chooseSeq) msg("#try-msg", e.message, "err"); }
 }
 
 /* Fills the input with row i of the chosen dataset, in the model's feature order. */
@@ -761,6 +791,10 @@ function init() {
     const k = $("#key").value.trim();
     if (k) sessionStorage.setItem(KEY_STORE, k); else sessionStorage.removeItem(KEY_STORE);
     keyMsg("");
+    // What the last key was shown (and its controls) is not the new key's to see.
+    clearTry();
+    state.dsCache.clear();
+    $("#ds-detail").replaceChildren();
     refreshAll();
   });
   $("#key").addEventListener("keydown", (ev) => { if (ev.key === "Enter") $("#key-save").click(); });

@@ -67,7 +67,7 @@ async function launchSweep() {
 }
 
 async function loadSweeps() {
-  const data = await api("GET", "/api/v1/sweeps?limit=50");
+  const data = await api("GET", "/api/v1/sweeps?limit=50" + await ownerQ()); // web/users.js
   const tb = document.querySelector("#sweeps-table tbody");
   tb.replaceChildren(...data.items.map((s) => {
     const done = s.counts.succeeded + s.counts.failed + s.counts.cancelled;

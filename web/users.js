@@ -6,11 +6,25 @@
  * quotas (empty for the server default: PATCH), and lists a user's keys with a revoke button
  * (DELETE /api/v1/users/{name}/keys/{id}).
  *
- * Uses app.js's api() and el() (classic scripts share their global names) and listens to the
- * same "Use key" button; app.js knows nothing of it. */
+ * Signed in as a user (a user's key, `mlpd_…`, that /me answers), the datasets, runs, models and
+ * sweeps lists hold the caller's own things (?owner=NAME) unless the "show the class" toggle
+ * (remembered in localStorage) is on; then they hold everything the caller may see, each row
+ * naming its owner. Datasets and models show their visibility as a badge, and the dataset and
+ * model views give whoever may change it (owner, staff, admin) a visibility control (PATCH).
+ * Without users (an open server, or a --api-key flag key, which acts as the bootstrap admin) the
+ * page lists everything, as it always did, with neither toggle nor badges.
+ *
+ * Uses app.js's api(), apiKey(), enc() and el() (classic scripts share their global names) at
+ * call time only, and listens to the same "Use key" button. Loaded before app.js, so that the
+ * lists' first load (app.js's init) can ask ownerQuery(); its own setup waits for the DOM. */
 
-const users = { me: null, keysOf: null, quotasOf: null, lastCsvUrl: null };
-window.mlpdUsers = users; // for the browser test
+const SHOW_CLASS_STORE = "mlpd.showClass";
+const users = {
+  me: null, keysOf: null, quotasOf: null, lastCsvUrl: null,
+  meKey: null, mePromise: null, // the key /me was asked for, and that answer
+  ownerQuery, classMode, tags, visibilityControl,
+};
+window.mlpdUsers = users; // for app.js's hooks and the browser test
 
 /* GET path with the page's key: the answer's JSON, or null when refused. fetch, not api(): a
  * key that may not call /me (a predict-scope flag key), or a flag key of the admin user without
@@ -25,12 +39,86 @@ async function probe(path) {
   } catch (_) { return null; } /* unreachable: the health badge says so */
 }
 
+/* The caller for the page's key (null without one), asked once per key. */
+function meNow() {
+  const k = apiKey();
+  if (users.meKey !== k) {
+    users.meKey = k;
+    users.mePromise = (k ? probe("/api/v1/me") : Promise.resolve(null)).then((me) => {
+      if (users.meKey === k) users.me = me;
+      return me;
+    });
+  }
+  return users.mePromise;
+}
+
+/* Signed in as a user: /me answered for a user's key. A flag key acts as the bootstrap admin,
+ * who sees everything: no toggle, as without keys. Valid once meNow() has resolved. */
+function classMode() { return !!users.me && users.meKey === apiKey() && apiKey().startsWith("mlpd_"); }
+
+function showClass() { return localStorage.getItem(SHOW_CLASS_STORE) === "1"; }
+
+/* "&owner=NAME" while the lists hold only the caller's own things, "" otherwise. */
+async function ownerQuery() {
+  await meNow();
+  return classMode() && !showClass() ? "&owner=" + enc(users.me.name) : "";
+}
+
+/* Nodes to append to a list row's name: its owner (with the class shown) and its visibility
+ * badge (datasets, models); none without users. */
+function tags(item) {
+  if (!classMode() || !item) return [];
+  const out = [];
+  if (showClass() && item.owner) out.push(" ", el("span", { class: "owner", title: "owner" }, item.owner));
+  if (item.visibility) out.push(" ", el("span", { class: "badge vis " + item.visibility }, item.visibility));
+  return out;
+}
+
+/* The visibility control of a dataset or model (kind "dataset" | "model") for a caller who may
+ * change it (owner, staff, admin; the server's rule decides, and its 403 is shown), or null.
+ * saved(answer) runs after a change the server took. */
+function visibilityControl(kind, item, saved) {
+  if (!classMode() || !item || !item.visibility) return null;
+  if (item.owner !== users.me.name && users.me.role === "student") return null;
+  const sel = el("select", { class: "vis-select" },
+    ...["private", "class", "public"].map((v) => el("option", { value: v }, v)));
+  sel.value = item.visibility;
+  const rows = kind === "dataset" ? el("input", { type: "checkbox", class: "vis-rows" }) : null;
+  if (rows) rows.checked = !!item.rows_visible;
+  const note = el("span", { class: "msg vis-msg" });
+  async function save() {
+    const body = { visibility: sel.value };
+    if (rows) body.rows_visible = rows.checked;
+    const path = kind === "dataset" ? `/api/v1/datasets/${enc(item.id)}` : `/api/v1/models/${enc(item.name)}`;
+    try {
+      const r = await api("PATCH", path, body);
+      note.textContent = `now ${r.visibility}` + (rows ? (r.rows_visible ? ", rows visible" : ", rows hidden") : "");
+      note.className = "msg vis-msg ok";
+      if (saved) await saved(r);
+    } catch (e) {
+      note.textContent = e.message;
+      note.className = "msg vis-msg err";
+    }
+  }
+  sel.addEventListener("change", save);
+  if (rows) rows.addEventListener("change", save);
+  return el("div", { class: "row vis-control", "data-kind": kind },
+    el("label", {}, "visibility ", sel), rows ? el("label", {}, rows, " rows visible") : null, note);
+}
+
+async function toggleClass(on) {
+  localStorage.setItem(SHOW_CLASS_STORE, on ? "1" : "0");
+  await Promise.allSettled([refreshAll(), typeof loadSweeps === "function" ? loadSweeps() : null]);
+}
+
 async function whoAmI() {
-  const me = await probe("/api/v1/me");
-  users.me = me;
+  const me = await meNow();
   const tag = document.getElementById("me");
   tag.textContent = me ? `${me.display_name || me.name} (${me.role})` : "";
   tag.hidden = !me;
+  const toggle = document.getElementById("class-toggle");
+  toggle.hidden = !classMode();
+  document.getElementById("show-class").checked = showClass();
   const panel = document.getElementById("users-sec");
   /* The panel needs the admin role and a key with the admin scope. */
   panel.hidden = !(me && me.role === "admin" && (await probe("/api/v1/users?limit=1")));
@@ -142,8 +230,12 @@ async function importRoster() {
 
 function initUsers() {
   const header = document.querySelector("header");
+  const toggle = el("label", { id: "class-toggle", hidden: "", title: "list everything you may see, not only your own" },
+    el("input", { id: "show-class", type: "checkbox" }), " show the class");
   header.insertBefore(el("span", { id: "me", class: "badge", hidden: "" }),
     document.getElementById("key-msg").nextSibling);
+  header.insertBefore(toggle, document.getElementById("me").nextSibling);
+  document.getElementById("show-class").addEventListener("change", (ev) => toggleClass(ev.target.checked));
   const panel = el("section", { id: "users-sec", hidden: "" },
     el("h2", {}, "Users ", el("span", { id: "users-count", class: "muted" })),
     el("p", { class: "muted" }, "Roster CSV: name,display_name,role (header row; role student by default)."),
@@ -175,5 +267,5 @@ function initUsers() {
   whoAmI();
 }
 
-if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", initUsers);
-else initUsers();
+/* After app.js has run (deferred scripts all run before DOMContentLoaded). */
+document.addEventListener("DOMContentLoaded", initUsers);
