@@ -236,18 +236,30 @@ static int insert(registry *r, reg_model *m)
     return 0;
 }
 
-/* Drops least recently used unreferenced models while the cache holds more than the byte
- * budget; stops early when every model left is referenced (their last release trims again).
- * Caller holds mu. */
+/* Drops unreferenced models while the cache holds more than the byte budget: first any model
+ * bigger than the whole budget, then the least recently used. A held model bigger than the
+ * budget is not counted (dropping others cannot make room for it: it goes at its last release,
+ * which trims again). Stops early when every model left is referenced. Caller holds mu. */
 static void trim(registry *r)
 {
     assert(mu_held(r));
-    while (r->budget && r->bytes > r->budget) {
-        int victim = -1;
-        for (int i = 0; i < r->cap; i++)
-            if (r->m[i] && atomic_load(&r->m[i]->refs) == 0 &&
-                (victim < 0 || r->m[i]->last_use < r->m[victim]->last_use))
+    if (!r->budget) return;
+    size_t big_held = 0;
+    for (int i = 0; i < r->cap; i++)
+        if (r->m[i] && atomic_load(&r->m[i]->refs) > 0 && r->m[i]->bytes > r->budget)
+            big_held += r->m[i]->bytes;
+    while (r->bytes - big_held > r->budget) {
+        int victim = -1, big = 0;
+        for (int i = 0; i < r->cap; i++) {
+            reg_model *m = r->m[i];
+            if (!m || atomic_load(&m->refs) > 0) continue;
+            int m_big = m->bytes > r->budget;
+            if (victim < 0 || m_big > big ||
+                (m_big == big && m->last_use < r->m[victim]->last_use)) {
                 victim = i;
+                big = m_big;
+            }
+        }
         if (victim < 0) return;
         r->bytes -= r->m[victim]->bytes;
         model_free(r->m[victim]);

@@ -5,8 +5,9 @@
  * hold (--model-cache-bytes; reg_model_bytes: weights, standardisation, the serving fast path,
  * names; an ensemble counts every member). Least recently used unreferenced versions are dropped
  * while either bound is passed. A referenced version is never dropped, so a model bigger than
- * the whole byte budget still loads and is served; it is dropped first once released, and the
- * cache is within both bounds whenever no request holds a model. The
+ * the whole byte budget still loads and is served (without pushing the others out: they could
+ * not make room for it); it is the first dropped once released. So the cache is within both
+ * bounds whenever no request holds a model. The
  * name -> latest version and alias -> version maps are cached too and invalidated by this
  * process's writes (reg_invalidate). A reg_model is immutable; reg_get hands out a counted
  * reference and reg_release returns it. reg_evict removes a version and waits until every
