@@ -167,12 +167,13 @@ def setup(binary, data_dir):
 class Sampler(threading.Thread):
     def __init__(self, d):
         super().__init__(daemon=True)
-        self.d, self.max_rss, self.stop_ = d, 0, threading.Event()
+        self.d, self.max_rss, self.max_anon, self.stop_ = d, 0, 0, threading.Event()
 
     def run(self):
         while not self.stop_.is_set():
             try:
                 self.max_rss = max(self.max_rss, self.d.status("VmRSS"))
+                self.max_anon = max(self.max_anon, self.d.status("RssAnon"))
             except OSError:
                 pass
             time.sleep(0.05)
@@ -220,6 +221,8 @@ def one_config(binary, data_dir, keys, extra, requests, connections, images):
         lat1.append(time.perf_counter() - t)
         errors += st != 200
 
+    out["rss_after_zipf1"] = d.status("VmRSS")
+
     # 3. Zipf from several connections
     seq = [ranks[r] for r in rng.choices(range(N_MODELS), weights=weights, k=requests)]
     lat = [0.0] * requests
@@ -251,7 +254,9 @@ def one_config(binary, data_dir, keys, extra, requests, connections, images):
         if line.startswith("mlpd_models_loaded "):
             loaded = int(float(line.split()[1]))
     c.close()
-    out["rss_max"] = max(samp.max_rss, d.status("VmRSS"))
+    out["rss_end"] = d.status("VmRSS")
+    out["rss_max"] = max(samp.max_rss, out["rss_end"])
+    out["anon_max"] = max(samp.max_anon, d.status("RssAnon"))
     out["hwm"] = d.status("VmHWM")
     out["models_loaded_end"] = loaded
     d.stop()
@@ -316,8 +321,10 @@ def main():
         for extra in configs:
             r = one_config(binary, data_dir, keys, extra, requests, connections, images)
             results.append(r)
-            print(f"{r['flags']}: RSS start {r['rss_start'] / 2**20:.1f} MiB, max "
-                  f"{r['rss_max'] / 2**20:.1f} MiB, HWM {r['hwm'] / 2**20:.1f} MiB; loaded at end "
+            mib = lambda k: f"{r[k] / 2**20:.1f}"
+            print(f"{r['flags']}: RSS MiB start {mib('rss_start')}, after phase 1 "
+                  f"{mib('rss_after_cold')}, 2 {mib('rss_after_zipf1')}, 3 {mib('rss_end')}, max "
+                  f"{mib('rss_max')} (anonymous {mib('anon_max')}), HWM {mib('hwm')}; loaded at end "
                   f"{r['models_loaded_end']}; cold p50/p99 {r['cold_p50_ms']}/{r['cold_p99_ms']} "
                   f"ms, hot {r['hot_p50_ms']}/{r['hot_p99_ms']} ms; 1-connection Zipf p50/p99 "
                   f"{r['zipf1_p50_ms']}/{r['zipf1_p99_ms']} ms, hit rate "
