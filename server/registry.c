@@ -1,9 +1,9 @@
 /* registry.c — bounded LRU cache of loaded model versions with reference counts (registry.h).
  *
- * Lock discipline: r->mu guards the slots, the pointer cache, the generations, the loose list
- * and each model's last_use and evicted flag; refs is atomic but changes to 0 only under mu (so
- * reg_evict's wait cannot miss the last release). Every helper that says "caller holds mu"
- * asserts it with mu_held(), which knows the owning thread the way SQLite's
+ * Lock discipline: r->mu guards the slots, the pointer cache, the generations, the loose list,
+ * the byte count and budget, and each model's last_use and evicted flag; refs is atomic but changes
+ * to 0 only under mu (so reg_evict's wait cannot miss the last release). Every helper that says
+ * "caller holds mu" asserts it with mu_held(), which knows the owning thread the way SQLite's
  * sqlite3_mutex_held() does: mu is taken and released only through mu_lock, mu_unlock and
  * mu_wait. */
 #include "registry.h"
