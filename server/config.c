@@ -337,7 +337,7 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
     c->max_conn_per_ip = 64;
     c->sse_keepalive_s = 15;
     c->model_cache = 16;
-    c->model_cache_bytes = (size_t)512 << 20; /* 2x a --max-params model; ~600 of 784-128-10 */
+    c->model_cache_bytes = (size_t)512 << 20; /* a --max-params model and its serving copy */
     c->max_queued_runs = 100;
     c->max_instances = 10000;
     c->max_json_depth = 64;
