@@ -127,6 +127,7 @@ int main(int argc, char **argv)
     sched_idle_pool(sc); /* OpenBLAS's pool threads train: SCHED_IDLE (cpusched.c DESIGN) */
 
     if ((rc = reg_new(st, cfg.model_cache, &reg)) != MLP_OK) goto out;
+    reg_set_budget(reg, cfg.model_cache_bytes);
     if ((rc = users_new(st, &us)) != MLP_OK) goto out;
     jobs_hooks hooks = {runspec_decode, runspec_describe};
     if ((rc = events_new(cfg.sse_keepalive_s, &ev)) != MLP_OK) goto out;

@@ -72,6 +72,10 @@ static const opt opts[] = {
      0, 1, 3600},
     {"--model-cache", "MLPD_MODEL_CACHE", "N", "model versions kept loaded (default 16)", OPT_INT,
      OFF(model_cache), 0, 1, 100000},
+    {"--model-cache-bytes", "MLPD_MODEL_CACHE_BYTES", "BYTES",
+     "memory the loaded model versions may hold; least recently used ones go beyond (default "
+     "512M)",
+     OPT_SIZE, OFF(model_cache_bytes), 0, 1, 0},
     {"--insecure", "MLPD_INSECURE", NULL, "allow listening beyond loopback with no API key",
      OPT_FLAG, OFF(insecure), 0, 0, 0},
     {"--quiet", "MLPD_QUIET", NULL, "no per-request log lines", OPT_FLAG, OFF(quiet), 0, 0, 0},
@@ -333,6 +337,7 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
     c->max_conn_per_ip = 64;
     c->sse_keepalive_s = 15;
     c->model_cache = 16;
+    c->model_cache_bytes = (size_t)512 << 20; /* a --max-params model and its serving copy */
     c->max_queued_runs = 100;
     c->max_instances = 10000;
     c->max_json_depth = 64;

@@ -25,6 +25,7 @@ typedef struct config {
     int max_conn_per_ip;      /* --max-connections-per-ip: per client address; 0 = no limit */
     int sse_keepalive_s;      /* --sse-keepalive: seconds between SSE comment lines */
     int model_cache;          /* --model-cache: loaded model versions kept */
+    size_t model_cache_bytes; /* --model-cache-bytes: memory the loaded versions may hold */
     int insecure;             /* --insecure: allow listening beyond loopback without keys */
     int quiet;                /* --quiet: no per-request log lines */
     int migrate_only;         /* "mlpd migrate" */

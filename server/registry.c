@@ -1,9 +1,9 @@
 /* registry.c — bounded LRU cache of loaded model versions with reference counts (registry.h).
  *
- * Lock discipline: r->mu guards the slots, the pointer cache, the generations, the loose list
- * and each model's last_use and evicted flag; refs is atomic but changes to 0 only under mu (so
- * reg_evict's wait cannot miss the last release). Every helper that says "caller holds mu"
- * asserts it with mu_held(), which knows the owning thread the way SQLite's
+ * Lock discipline: r->mu guards the slots, the pointer cache, the generations, the loose list,
+ * the byte count and budget, and each model's last_use and evicted flag; refs is atomic but changes
+ * to 0 only under mu (so reg_evict's wait cannot miss the last release). Every helper that says
+ * "caller holds mu" asserts it with mu_held(), which knows the owning thread the way SQLite's
  * sqlite3_mutex_held() does: mu is taken and released only through mu_lock, mu_unlock and
  * mu_wait. */
 #include "registry.h"
@@ -28,6 +28,7 @@ struct reg_model {
     int evicted;                  /* removed from the cache; freed at the last release */
     struct reg_model *next_loose; /* registry's list of uncached models still referenced */
     unsigned long last_use;       /* r->tick at the last hold, for the LRU choice */
+    size_t bytes;                 /* model_bytes: what it holds in memory */
 };
 
 typedef struct {
@@ -51,6 +52,8 @@ struct registry {
     unsigned long gen[REG_GEN_BUCKETS]; /* bumped by every invalidate and evict of a name */
     reg_model *loose; /* referenced models served uncached (cache full), via next_loose */
     unsigned long tick;
+    size_t budget; /* bytes the cached models may hold; 0 = no byte bound */
+    size_t bytes;  /* what the cached models hold (the loose ones are not counted) */
 };
 
 static int mu_held(registry *r)
@@ -97,6 +100,47 @@ static void model_free(reg_model *m)
     if (!m) return;
     bundle_free(m->b);
     free(m);
+}
+
+/* Heap a decoded net holds, from core/net.h's layout: the parameter block (weights, biases and
+ * the standardisation vectors) and, once net_prepare_serving has run, layer 0's transposed
+ * weights, constants and split flags. NET_OVERHEAD stands for the struct itself. */
+#define NET_OVERHEAD 512
+static size_t net_bytes(const net *n)
+{
+    const net_spec *sp = net_get_spec(n);
+    size_t in = (size_t)sp->n_in, out = (size_t)sp->n_out;
+    size_t floats = net_param_count(n) + 2 * in + 2 * out, extra = 0;
+    if (net_serving_prepared(n)) {
+        size_t w1 = sp->n_hidden ? (size_t)sp->hidden[0] : out;
+        floats += in * w1 + w1;
+        extra = in;
+    }
+    return NET_OVERHEAD + floats * sizeof(float) + extra;
+}
+
+/* What a loaded model holds: itself, its bundle, every member network of an ensemble (or the
+ * one network) and the feature and label names. */
+static size_t model_bytes(const reg_model *m)
+{
+    const model_bundle *b = m->b;
+    size_t n = sizeof *m + sizeof *b;
+    if (b->n_members) {
+        n += (size_t)b->n_members * sizeof *b->members;
+        for (int i = 0; i < b->n_members; i++) n += net_bytes(b->members[i]);
+    } else {
+        n += net_bytes(b->net);
+    }
+    for (int i = 0; i < b->n_features; i++) n += sizeof *b->features + strlen(b->features[i]) + 1;
+    for (int i = 0; i < b->n_labels; i++) n += sizeof *b->labels + strlen(b->labels[i]) + 1;
+    return n;
+}
+
+void reg_set_budget(registry *r, size_t bytes)
+{
+    mu_lock(r);
+    r->budget = bytes;
+    mu_unlock(r);
 }
 
 void reg_free(registry *r)
@@ -185,9 +229,42 @@ static int insert(registry *r, reg_model *m)
             victim = i;
     }
     if (victim < 0) return -1;
+    if (r->m[victim]) r->bytes -= r->m[victim]->bytes;
     model_free(r->m[victim]);
     r->m[victim] = m;
+    r->bytes += m->bytes;
     return 0;
+}
+
+/* Drops unreferenced models while the cache holds more than the byte budget: first any model
+ * bigger than the whole budget, then the least recently used. A held model bigger than the
+ * budget is not counted (dropping others cannot make room for it: it goes at its last release,
+ * which trims again). Stops early when every model left is referenced. Caller holds mu. */
+static void trim(registry *r)
+{
+    assert(mu_held(r));
+    if (!r->budget) return;
+    size_t big_held = 0;
+    for (int i = 0; i < r->cap; i++)
+        if (r->m[i] && atomic_load(&r->m[i]->refs) > 0 && r->m[i]->bytes > r->budget)
+            big_held += r->m[i]->bytes;
+    while (r->bytes - big_held > r->budget) {
+        int victim = -1, big = 0;
+        for (int i = 0; i < r->cap; i++) {
+            reg_model *m = r->m[i];
+            if (!m || atomic_load(&m->refs) > 0) continue;
+            int m_big = m->bytes > r->budget;
+            if (victim < 0 || m_big > big ||
+                (m_big == big && m->last_use < r->m[victim]->last_use)) {
+                victim = i;
+                big = m_big;
+            }
+        }
+        if (victim < 0) return;
+        r->bytes -= r->m[victim]->bytes;
+        model_free(r->m[victim]);
+        r->m[victim] = NULL;
+    }
 }
 
 /* The version that (name, alias) or "latest" names now, read from the store without the lock. */
@@ -245,6 +322,7 @@ static mlp_err load(registry *r, const char *name, int v, reg_model **out, mlp_e
     snprintf(m->task, sizeof m->task, "%s", info.task);
     free(info.meta_json);
     m->version = v;
+    m->bytes = model_bytes(m);
     atomic_store(&m->refs, 1);
     *out = m;
     return MLP_OK;
@@ -315,6 +393,7 @@ mlp_err reg_get(registry *r, const char *name, int version, const char *alias, r
             m->next_loose = r->loose;
             r->loose = m;
         }
+        trim(r);
         mu_unlock(r);
         *out = m;
         return MLP_OK;
@@ -336,6 +415,7 @@ void reg_release(registry *r, reg_model *m)
                 break;
             }
     if (last) pthread_cond_broadcast(&r->released);
+    if (last && !m->evicted) trim(r); /* a model bigger than the budget goes at its release */
     mu_unlock(r);
     if (do_free) model_free(m);
 }
@@ -348,6 +428,7 @@ void reg_evict(registry *r, const char *name, int version)
         reg_model *m = r->m[i];
         if (!m || m->version != version || strcmp(m->name, name) != 0) continue;
         r->m[i] = NULL;
+        r->bytes -= m->bytes;
         while (atomic_load(&m->refs) > 0) mu_wait(r);
         model_free(m);
     }
@@ -370,6 +451,19 @@ int reg_loaded(registry *r)
     for (int i = 0; i < r->cap; i++) n += r->m[i] != NULL;
     mu_unlock(r);
     return n;
+}
+
+size_t reg_bytes(registry *r)
+{
+    mu_lock(r);
+    size_t n = r->bytes;
+    mu_unlock(r);
+    return n;
+}
+
+size_t reg_model_bytes(const reg_model *m)
+{
+    return m->bytes;
 }
 
 int reg_cached(registry *r, const char *name, int version)

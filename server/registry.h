@@ -1,7 +1,13 @@
 /* registry.h — loaded, published models shared read-only by request threads.
  *
  * Loading is lazy (first request for a version decodes its bundle from the store) and the cache
- * is bounded (--model-cache versions; least recently used unreferenced ones are dropped). The
+ * is bounded twice: by a count of versions (--model-cache) and by the bytes the decoded models
+ * hold (--model-cache-bytes; reg_model_bytes: weights, standardisation, the serving fast path,
+ * names; an ensemble counts every member). Least recently used unreferenced versions are dropped
+ * while either bound is passed. A referenced version is never dropped, so a model bigger than
+ * the whole byte budget still loads and is served (without pushing the others out: they could
+ * not make room for it); it is the first dropped once released. So the cache is within both
+ * bounds whenever no request holds a model. The
  * name -> latest version and alias -> version maps are cached too and invalidated by this
  * process's writes (reg_invalidate). A reg_model is immutable; reg_get hands out a counted
  * reference and reg_release returns it. reg_evict removes a version and waits until every
@@ -38,8 +44,12 @@ typedef struct registry registry;
  * below read it. */
 typedef struct reg_model reg_model;
 
+/* capacity: versions kept loaded (>= 1); no byte bound until reg_set_budget. */
 mlp_err reg_new(store *s, int capacity, registry **out);
 void reg_free(registry *r);
+/* Bytes the cached versions may hold together (0 = no byte bound); applies from the next load
+ * or release. */
+void reg_set_budget(registry *r, size_t bytes);
 
 /* Resolves (name, version) — version 0 = latest — or (name, alias) when alias != NULL, loads if
  * needed, and returns a reference (*out). MLP_ENOTFOUND names what is missing in err;
@@ -56,6 +66,8 @@ void reg_invalidate(registry *r, const char *name);
 void reg_evict(registry *r, const char *name, int version);
 /* Versions currently loaded. */
 int reg_loaded(registry *r);
+/* Bytes the cached versions hold now (the sum of their reg_model_bytes). */
+size_t reg_bytes(registry *r);
 /* Whether (name, version) is in the cache now (a hint: it may be dropped right after). Loads
  * nothing. */
 int reg_cached(registry *r, const char *name, int version);
@@ -65,6 +77,9 @@ const char *reg_model_name(const reg_model *m);
 int reg_model_version(const reg_model *m);
 /* The task as the store recorded it ("classification", ...). */
 const char *reg_model_task(const reg_model *m);
+/* The memory the decoded version holds, as the byte budget counts it (an estimate from the
+ * networks' layout: allocator overhead is not included). */
+size_t reg_model_bytes(const reg_model *m);
 /* The network (read-only; see core/net.h for concurrent use) and its spec. */
 const net *reg_model_net(const reg_model *m);
 const net_spec *reg_model_spec(const reg_model *m);

@@ -106,6 +106,7 @@ static void defaults(void **state)
     assert_int_equal(c.max_conn_per_ip, 64);
     assert_int_equal(c.sse_keepalive_s, 15);
     assert_int_equal(c.model_cache, 16);
+    assert_int_equal(c.model_cache_bytes, (size_t)512 << 20);
     assert_int_equal(c.max_queued_runs, 100);
     assert_int_equal(c.max_instances, 10000);
     assert_int_equal(c.max_json_depth, 64);
@@ -199,6 +200,7 @@ static void size_flags(void **state)
         {"--max-params", offsetof(config, max_params)},
         {"--max-train-memory", offsetof(config, max_train_memory)},
         {"--min-free-disk", offsetof(config, min_free_disk)},
+        {"--model-cache-bytes", offsetof(config, model_cache_bytes)},
     };
     static const struct {
         const char *text;
@@ -385,7 +387,9 @@ static void environment_twins(void **state)
     setenv("MLPD_MAX_BODY", "1M", 1);
     setenv("MLPD_RATE_LIMIT", "7/s", 1);
     setenv("MLPD_TRAIN_SHARE", "0", 1);
+    setenv("MLPD_MODEL_CACHE_BYTES", "64M", 1);
     assert_int_equal(parse_args(&c, NULL, NULL).rc, 0);
+    assert_int_equal(c.model_cache_bytes, 64u << 20);
     assert_int_equal(c.workers, 3);
     assert_string_equal(c.host, "::1");
     assert_int_equal(c.port, 9001);

@@ -1,7 +1,8 @@
 /* test_registry.c — the model cache (server/registry.c) and the models service that keeps it
  * consistent (server/modelsvc.c): answers when a publish or a delete lands between the cache's
  * unlocked store read and its return; readers racing an evict (run it under ASan: a model freed
- * under a reader is a use-after-free there); the capacity bound and its LRU choice; invalidation.
+ * under a reader is a use-after-free there); the capacity and byte bounds and their LRU choice
+ * (an ensemble's bytes, a model bigger than the budget, held models never freed); invalidation.
  *
  * The test binary is linked with -Wl,--wrap=store_model_version_get and
  * -Wl,--wrap=store_model_alias_resolve (Makefile), so every store read the registry makes goes
@@ -364,6 +365,209 @@ static void capacity_drops_the_least_recently_used(void **state)
     assert_int_equal(reg_loaded(T.reg), 4);
 }
 
+/* ---- the byte budget */
+
+/* An encoded regression net 2-hidden-1 (k > 1: an ensemble of k copies). *blob new. */
+static void make_blob(int hidden, int k, void **blob, size_t *len)
+{
+    net_spec sp = {.task = TASK_REGRESSION,
+                   .n_in = 2,
+                   .n_out = 1,
+                   .n_hidden = 1,
+                   .hidden = {hidden},
+                   .act = ACT_TANH,
+                   .out_act = ACT_LINEAR,
+                   .loss = LOSS_SQUARED};
+    net *n = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    assert_int_equal(net_new(&sp, &n, &err), MLP_OK);
+    char *feat[] = {"a", "b"};
+    if (k > 1) {
+        const net *members[4] = {n, n, n, n};
+        assert_true(k <= 4);
+        assert_int_equal(bundle_encode_ensemble(members, k, 2, feat, 0, NULL, blob, len), MLP_OK);
+    } else {
+        assert_int_equal(bundle_encode(n, 2, feat, 0, NULL, blob, len), MLP_OK);
+    }
+    net_free(n);
+}
+
+/* Publishes blob as the next version of "m"; returns its number. */
+static int publish_blob(void *blob, size_t len)
+{
+    int v = 0;
+    assert_int_equal(store_model_add_version(T.s, "m", "", "regression", 2, 1, "{}", blob, len, &v),
+                     MLP_OK);
+    reg_invalidate(T.reg, "m");
+    return v;
+}
+
+/* reg_model_bytes of version v (loaded, then released). */
+static size_t bytes_of(int v)
+{
+    reg_model *m = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    assert_int_equal(reg_get(T.reg, "m", v, NULL, &m, &err), MLP_OK);
+    size_t n = reg_model_bytes(m);
+    reg_release(T.reg, m);
+    return n;
+}
+
+/* Gets version v, predicts one row with it (touching its weights), and returns it held. */
+static reg_model *hold_and_predict(int v)
+{
+    reg_model *m = NULL;
+    mlp_error err;
+    mlp_error_clear(&err);
+    assert_int_equal(reg_get(T.reg, "m", v, NULL, &m, &err), MLP_OK);
+    float x[2] = {0.5f, -0.25f}, y[1];
+    size_t nf = reg_model_scratch_floats(m, 1);
+    float *scratch = malloc(nf * sizeof *scratch);
+    assert_non_null(scratch);
+    assert_int_equal(reg_model_predict(m, x, 1, y, scratch), MLP_OK);
+    free(scratch);
+    return m;
+}
+
+/* Three versions of ~66 KB each under a budget of two and a half: the count (4 slots) never
+ * binds; loading the third drops the least recently used one, not the oldest loaded. */
+static void byte_budget_drops_the_least_recently_used(void **state)
+{
+    (void)state;
+    void *blob;
+    size_t len;
+    make_blob(4096, 1, &blob, &len);
+    for (int v = 1; v <= 3; v++) assert_int_equal(publish_blob(blob, len), v);
+    free(blob);
+    size_t one = bytes_of(1);
+    assert_true(one > 4096 * 4 * sizeof(float)); /* W1, b1, W2 and the serving copy at least */
+    assert_true(one < 4096 * 8 * sizeof(float));
+    reg_set_budget(T.reg, one * 5 / 2);
+    assert_int_equal(touch(2), 1);
+    assert_int_equal(reg_bytes(T.reg), 2 * one);
+    assert_int_equal(touch(1), 0); /* 1 is now more recent than 2 */
+    assert_int_equal(touch(3), 1);
+    assert_int_equal(reg_loaded(T.reg), 2);
+    assert_int_equal(reg_bytes(T.reg), 2 * one);
+    assert_true(reg_cached(T.reg, "m", 1));
+    assert_false(reg_cached(T.reg, "m", 2));
+    assert_true(reg_cached(T.reg, "m", 3));
+    /* a smaller budget takes effect at the next load or release */
+    reg_set_budget(T.reg, one * 3 / 2);
+    assert_int_equal(touch(3), 0);
+    assert_int_equal(reg_loaded(T.reg), 1);
+    assert_true(reg_cached(T.reg, "m", 3));
+    assert_int_equal(reg_bytes(T.reg), one);
+}
+
+/* An ensemble version counts all its members: three copies of a net hold three times its bytes,
+ * and loading it under a budget of two singles pushes the cached single out. */
+static void byte_budget_counts_every_member_of_an_ensemble(void **state)
+{
+    (void)state;
+    void *blob;
+    size_t len;
+    make_blob(4096, 1, &blob, &len);
+    assert_int_equal(publish_blob(blob, len), 1);
+    free(blob);
+    make_blob(4096, 3, &blob, &len);
+    assert_int_equal(publish_blob(blob, len), 2);
+    free(blob);
+    size_t one = bytes_of(1);
+    reg_model *m = hold_and_predict(2);
+    size_t ens = reg_model_bytes(m);
+    reg_release(T.reg, m);
+    assert_true(ens > 3 * one - 3 * sizeof(reg_model *) - 1024);
+    assert_true(ens < 3 * one + 1024);
+    assert_int_equal(reg_bytes(T.reg), one + ens);
+
+    reg_free(T.reg);
+    assert_int_equal(reg_new(T.s, 4, &T.reg), MLP_OK);
+    reg_set_budget(T.reg, 2 * one + 512);
+    assert_int_equal(touch(1), 1);
+    assert_int_equal(touch(2), 1); /* served, then dropped at release: 3 singles > the budget */
+    assert_false(reg_cached(T.reg, "m", 2));
+    assert_true(reg_cached(T.reg, "m", 1)); /* the ensemble could not fit: 1 stays */
+    reg_set_budget(T.reg, 4 * one);
+    assert_int_equal(touch(2), 1);
+    assert_int_equal(touch(1), 0);
+    assert_int_equal(reg_bytes(T.reg), one + ens);
+    reg_set_budget(T.reg, 3 * one + 512); /* an ensemble fits alone; with 1 it does not */
+    assert_int_equal(touch(1), 0);        /* the release trims: the ensemble was used least */
+    assert_false(reg_cached(T.reg, "m", 2));
+    assert_int_equal(reg_bytes(T.reg), one);
+}
+
+/* A version bigger than the whole budget loads and serves, does not push the small cached
+ * versions out, and is the first dropped once released. */
+static void model_bigger_than_the_budget_is_served_then_dropped(void **state)
+{
+    (void)state;
+    void *blob;
+    size_t len;
+    for (int v = 1; v <= 2; v++) assert_int_equal(publish(), v); /* the setup's 2-3-1 net */
+    make_blob(4096, 1, &blob, &len);
+    assert_int_equal(publish_blob(blob, len), 3);
+    free(blob);
+    size_t small = bytes_of(1);
+    reg_free(T.reg);
+    assert_int_equal(reg_new(T.s, 4, &T.reg), MLP_OK);
+    reg_set_budget(T.reg, 4 * small);
+    assert_int_equal(touch(1), 1);
+    assert_int_equal(touch(2), 1);
+    reg_model *big = hold_and_predict(3);
+    assert_true(reg_model_bytes(big) > 4 * small);
+    assert_int_equal(reg_loaded(T.reg), 3); /* cached while held, the others kept */
+    reg_model *again = hold_and_predict(3); /* a second request shares the copy */
+    assert_ptr_equal(again, big);
+    reg_release(T.reg, again);
+    assert_true(reg_cached(T.reg, "m", 3));
+    reg_release(T.reg, big);
+    assert_false(reg_cached(T.reg, "m", 3));
+    assert_true(reg_cached(T.reg, "m", 1));
+    assert_true(reg_cached(T.reg, "m", 2));
+    assert_int_equal(reg_bytes(T.reg), 2 * small);
+    assert_int_equal(touch(3), 1); /* the next request loads it again */
+    assert_int_equal(reg_loaded(T.reg), 2);
+}
+
+/* Held versions are never freed, whatever the budget: with a budget of one, two held versions
+ * both stay cached and usable (ASan: a freed one would be a use-after-free), and the budget is
+ * met again at the releases. */
+static void byte_budget_never_frees_a_held_model(void **state)
+{
+    (void)state;
+    void *blob;
+    size_t len;
+    make_blob(4096, 1, &blob, &len);
+    for (int v = 1; v <= 3; v++) assert_int_equal(publish_blob(blob, len), v);
+    free(blob);
+    size_t one = bytes_of(1);
+    reg_free(T.reg);
+    assert_int_equal(reg_new(T.s, 4, &T.reg), MLP_OK);
+    reg_set_budget(T.reg, one + 512);
+    reg_model *a = hold_and_predict(1);
+    reg_model *b = hold_and_predict(2);
+    assert_int_equal(reg_loaded(T.reg), 2);
+    assert_int_equal(reg_bytes(T.reg), 2 * one); /* over the budget while both are held */
+    reg_release(T.reg, hold_and_predict(1));     /* a hit on a held version */
+    assert_int_equal(reg_model_version(a), 1);
+    assert_int_equal(reg_model_version(b), 2);
+    reg_release(T.reg, a); /* now unreferenced and least recently used: dropped */
+    assert_false(reg_cached(T.reg, "m", 1));
+    assert_true(reg_cached(T.reg, "m", 2));
+    reg_model *c = hold_and_predict(3); /* b held: over again, nothing to drop */
+    assert_int_equal(reg_loaded(T.reg), 2);
+    assert_int_equal(reg_model_version(b), 2);
+    reg_release(T.reg, b);
+    assert_false(reg_cached(T.reg, "m", 2));
+    reg_release(T.reg, c);
+    assert_true(reg_cached(T.reg, "m", 3));
+    assert_int_equal(reg_bytes(T.reg), one);
+}
+
 /* ---- invalidation, and the models service doing it */
 
 /* A "latest" resolution is cached until reg_invalidate: a version added to the store behind the
@@ -446,6 +650,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(concurrent_gets_and_an_evict, setup, teardown),
         cmocka_unit_test_setup_teardown(evict_waits_for_a_cached_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(capacity_drops_the_least_recently_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(byte_budget_drops_the_least_recently_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(byte_budget_counts_every_member_of_an_ensemble, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(model_bigger_than_the_budget_is_served_then_dropped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(byte_budget_never_frees_a_held_model, setup, teardown),
         cmocka_unit_test_setup_teardown(invalidate_makes_the_next_get_see_the_new_latest, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(modelsvc_writes_keep_the_cache_consistent, setup, teardown),
