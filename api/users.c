@@ -484,11 +484,18 @@ void usr_list(http_req *req, http_resp *resp)
     api_json(resp, 200, json_pack("{s:o, s:I}", "items", arr, "total", (json_int_t)total));
 }
 
+static json_t *me_json(http_req *req, const store_user *u);
+
 void usr_get(http_req *req, http_resp *resp)
 {
     store_user u;
     if (load_user(req, resp, &u)) return;
-    api_json(resp, 200, user_json(&u));
+    json_t *o = me_json(req, &u);
+    if (!o) {
+        api_failf(req, resp, 500, NULL, "could not read the usage of %s from the store", u.name);
+        return;
+    }
+    api_json(resp, 200, o);
 }
 
 void usr_patch(http_req *req, http_resp *resp)
@@ -643,9 +650,9 @@ void usr_key_revoke(http_req *req, http_resp *resp)
 
 /* ---- the caller ---- */
 
-/* GET /me's answer for the stored user u: the caller's identity and quotas as stored (null =
- * the server default). The one place /me's JSON is built: more of the caller's state (usage)
- * goes here. New reference. */
+/* A user with their quotas as stored (null = the server default) and what they use of each:
+ * GET /me's answer for the caller, and GET /users/{name}'s. New reference; NULL when the usage
+ * could not be read. */
 static json_t *me_json(http_req *req, const store_user *u)
 {
     json_t *me = user_json(u);

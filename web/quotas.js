@@ -62,5 +62,10 @@
     sec.hidden = false;
   }
 
-  window.mlpdQuotas = { refresh };
+  /* The rows of a usage object ({quota: {used, limit}}), for the Users panel's per-user usage. */
+  function rows(usage) {
+    return Object.keys(LABELS).filter((k) => usage[k]).map((k) => row(k, usage[k]));
+  }
+
+  window.mlpdQuotas = { refresh, rows };
 })();

@@ -3,8 +3,8 @@
  * says who it belongs to (GET /api/v1/me: name and role); for an admin, a Users panel imports a
  * roster (CSV, POST /api/v1/users:import) and offers the answer, with each new user's key, as a
  * keys.csv download, lists the users with their role (changed in place: PATCH), edits a user's
- * quotas (empty for the server default: PATCH), and lists a user's keys with a revoke button
- * (DELETE /api/v1/users/{name}/keys/{id}).
+ * quotas (empty for the server default: PATCH), and shows a user's usage of each quota (GET
+ * /api/v1/users/{name}) and keys with a revoke button (DELETE /api/v1/users/{name}/keys/{id}).
  *
  * Signed in as a user (a user's key, `mlpd_…`, that /me answers), the datasets, runs, models and
  * sweeps lists hold the caller's own things (?owner=NAME) unless the "show the class" toggle
@@ -186,7 +186,11 @@ async function showKeys(name) {
   const box = document.getElementById("user-keys");
   box.hidden = false;
   document.getElementById("user-keys-of").textContent = name;
-  const data = await api("GET", `/api/v1/users/${enc(name)}/keys`);
+  const [data, user] = await Promise.all([api("GET", `/api/v1/users/${enc(name)}/keys`),
+    api("GET", `/api/v1/users/${enc(name)}`)]);
+  if (users.keysOf !== name) return; /* another user was opened meanwhile */
+  document.querySelector("#user-usage-table tbody").replaceChildren(
+    ...(user && user.usage && window.mlpdQuotas ? window.mlpdQuotas.rows(user.usage) : []));
   const tbody = document.querySelector("#user-keys-table tbody");
   tbody.replaceChildren();
   for (const k of data.items) {
@@ -254,7 +258,10 @@ function initUsers() {
       el("div", { id: "user-quotas-fields", class: "grid2" }),
       el("button", { id: "user-quotas-save", type: "button" }, "Save quotas")),
     el("div", { id: "user-keys", hidden: "" },
-      el("h3", {}, "Keys of ", el("span", { id: "user-keys-of" })),
+      el("h3", {}, "Usage and keys of ", el("span", { id: "user-keys-of" })),
+      el("table", { id: "user-usage-table", class: "list" },
+        el("thead", {}, el("tr", {}, el("th", {}, "quota"), el("th", {}, "use"), el("th", {}, ""))),
+        el("tbody")),
       el("table", { id: "user-keys-table", class: "list" },
         el("thead", {}, el("tr", {}, el("th", {}, "prefix"), el("th", {}, "created"),
           el("th", {}, "last used"), el("th", {}, ""))),

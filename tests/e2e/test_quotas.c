@@ -553,6 +553,12 @@ static void student_defaults_and_me_usage(void **state)
     assert_int_equal(usage_of(me, "active_runs", "limit"), 2);
     assert_true(usage_of(me, "train_seconds_per_day", "used") >= 1); /* ceil of the charges */
     json_decref(me);
+    /* an admin reads the same usage on the user (the Users panel's per-user usage) */
+    assert_int_equal(as(ADMIN, "GET", "/api/v1/users/ann", NULL, &me), 200);
+    assert_int_equal(usage_of(me, "active_runs", "used"), 2);
+    assert_int_equal(usage_of(me, "active_runs", "limit"), 2);
+    assert_true(usage_of(me, "storage_bytes", "used") > 0);
+    json_decref(me);
     /* the admin's /me: unlimited (null limits) */
     assert_int_equal(as(ADMIN, "GET", "/api/v1/me", NULL, &me), 200);
     assert_int_equal(usage_of(me, "active_runs", "limit"), -1);
