@@ -1,6 +1,6 @@
 "use strict";
 /* ensemble.test.js — the dashboard's ensemble form in a real browser (headless chromium via
- * playwright-core, as dashboard.test.js): two classifiers trained through the API appear as
+ * playwright-core, set up by lib.js): two classifiers trained through the API appear as
  * versions to tick; the form refuses one member, makes an ensemble of two, shows its members
  * under "Try a model", and the ensemble classifies a typed row from the page.
  *

@@ -5,7 +5,7 @@
  * against PCA, a scatter map of the codes with one series per label, and a gallery of the worst
  * reconstructed rows drawn as images, led by the planted ones; a classifier shows no microscope.
  *
- * Environment and setup as dashboard.test.js (MLPD_BIN; /usr/bin/chromium must exist).
+ * Setup from lib.js (MLPD_BIN; /usr/bin/chromium must exist).
  * Run: `make test-browser`, or `node --test microscope.test.js` in this directory. */
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");

@@ -1,6 +1,6 @@
 "use strict";
 /* quotas.test.js — class-mode quotas in the dashboard, in a real browser (Debian's chromium driven
- * by playwright-core, as dashboard.test.js): a student enters their key and sees a bar per quota
+ * by playwright-core, set up by lib.js): a student enters their key and sees a bar per quota
  * with their use against the --quota-* limits; a run past their active_runs quota is refused in
  * the run form with the quota named.
  *

@@ -4,7 +4,7 @@
  * only: upload a CSV, fill the run form, launch a grid sweep with halving off, follow it until
  * it is finished with its runs best first and the server's overlay plot shown (labelled by the
  * varied params), then promote the best run to an alias; an invalid grid is refused with the
- * server's message and nothing queued. The daemon/chromium setup is dashboard.test.js's.
+ * server's message and nothing queued. The daemon/chromium setup is lib.js's.
  *
  * Environment: MLPD_BIN (default ../../build/mlpd). Fails (never skips) when /usr/bin/chromium is
  * missing. Run: `make test-browser`, or `node --test sweeps.test.js` in this directory. */
