@@ -9,19 +9,11 @@
  * is missing. Run: `make test-browser`, or `node --test augment.test.js` in this directory. */
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn } = require("node:child_process");
-const fs = require("node:fs");
-const os = require("node:os");
-const path = require("node:path");
-const { chromium } = require("playwright-core");
-
-const CHROMIUM = "/usr/bin/chromium";
-const ROOT = path.resolve(__dirname, "../..");
-const BIN = process.env.MLPD_BIN || path.join(ROOT, "build/mlpd");
+const lib = require("./lib");
 
 /* 8×8 images of a horizontal or vertical bar (values 0..1), labelled h or v. */
 function barsCsv(rows) {
-  const lines = [Array.from({ length: 64 }, (_, j) => "p" + j).join(",") + ",kind"];
+  const lines = [lib.pixelHeader(64, "kind")];
   for (let i = 0; i < rows; i++) {
     const vertical = i % 2 === 1, k = 1 + (Math.floor(i / 2) % 6);
     const px = [];
@@ -32,73 +24,19 @@ function barsCsv(rows) {
   return lines.join("\n") + "\n";
 }
 
-async function startDaemon(dir) {
-  const portFile = path.join(dir, "port");
-  const proc = spawn(BIN, ["--listen", "127.0.0.1:0", "--port-file", portFile, "--data-dir", dir, "--quiet"], {
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, OPENBLAS_NUM_THREADS: "1" },
-  });
-  let exited = null;
-  proc.on("exit", (code, sig) => { exited = `exit ${code} ${sig || ""}`; });
-  const t0 = Date.now();
-  while (Date.now() - t0 < 15000) {
-    if (exited) throw new Error(`mlpd (${BIN}) stopped at start: ${exited}`);
-    const p = fs.existsSync(portFile) ? fs.readFileSync(portFile, "utf8").trim() : "";
-    if (/^\d+$/.test(p)) return { proc, url: `http://127.0.0.1:${p}` };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill("SIGKILL");
-  throw new Error("mlpd did not write its port file within 15 s");
-}
-
-async function stopDaemon(d) {
-  if (!d || d.proc.exitCode !== null) return;
-  const done = new Promise((r) => d.proc.once("exit", r));
-  d.proc.kill("SIGTERM");
-  const t = setTimeout(() => d.proc.kill("SIGKILL"), 10000);
-  await done;
-  clearTimeout(t);
-}
-
 let tmp, daemon, ctx, page, bars, plain;
 const pageErrors = [];
 
-async function upload(name, csv) {
-  const r = await fetch(`${daemon.url}/api/v1/datasets?${name}`, { method: "POST",
-    headers: { "Content-Type": "text/csv" }, body: csv });
-  assert.equal(r.status, 201);
-  return r.json();
-}
-
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/install-browser-deps.sh (as root)`);
-  assert.ok(fs.existsSync(BIN), `${BIN} is missing: run make`);
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mlpd-browser-aug-"));
-  fs.mkdirSync(path.join(tmp, "data"));
-  daemon = await startDaemon(path.join(tmp, "data"));
-  plain = await upload("name=plain", "a,b,c,d,kind\n1,2,3,4,x\n2,3,4,5,y\n3,4,5,6,x\n4,5,6,7,y\n");
-  bars = await upload("name=bars&image=8x8x1", barsCsv(96));
-  assert.deepEqual(bars.image, { height: 8, width: 8, channels: 1 });
-  ctx = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--no-first-run"],
-    viewport: { width: 1400, height: 900 },
-  });
-  page = ctx.pages()[0] || (await ctx.newPage());
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/^Failed to load resource/.test(m.text())) pageErrors.push(m.text());
-  });
-  page.setDefaultTimeout(20000);
+  ({ tmp, daemon, ctx, page } = await lib.setup("mlpd-browser-aug-", { seed: async (d) => {
+    plain = await lib.uploadCsv(d.url, "name=plain", "a,b,c,d,kind\n1,2,3,4,x\n2,3,4,5,y\n3,4,5,6,x\n4,5,6,7,y\n");
+    bars = await lib.uploadCsv(d.url, "name=bars&image=8x8x1", barsCsv(96));
+    assert.deepEqual(bars.image, { height: 8, width: 8, channels: 1 });
+  } }));
+  lib.watchErrors(page, pageErrors, { console: true });
 });
 
-after(async () => {
-  if (ctx) await ctx.close().catch(() => {});
-  await stopDaemon(daemon);
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+after(() => lib.teardown({ ctx, daemon, tmp }));
 
 test("augment fields appear for image datasets only", async () => {
   await page.goto(daemon.url + "/", { waitUntil: "load" });
@@ -152,12 +90,7 @@ test("a bad option is marked; a run launched from the form augments", async () =
   await page.click("#launch");
   await page.waitForFunction(() => /queued/.test(document.querySelector("#run-msg").textContent));
   const id = (await page.textContent("#run-msg")).split(" ")[0];
-  let run;
-  for (let t0 = Date.now(); Date.now() - t0 < 60000;) {
-    run = await (await fetch(`${daemon.url}/api/v1/runs/${id}`)).json();
-    if (["succeeded", "failed", "cancelled"].includes(run.status)) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const run = await lib.waitRun(daemon.url, id, { interval: 200 });
   assert.equal(run.status, "succeeded", JSON.stringify(run.error || run.status));
   const a = run.params ? run.params.augment : run.request.params.augment;
   assert.equal(a.shift, 2);

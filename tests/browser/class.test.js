@@ -16,55 +16,17 @@
  * (scripts/install-browser-deps.sh). Run: `make test-browser`, or `node --test class.test.js`. */
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn } = require("node:child_process");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
-
-const CHROMIUM = "/usr/bin/chromium";
-const ROOT = path.resolve(__dirname, "../..");
-const BIN = process.env.MLPD_BIN || path.join(ROOT, "build/mlpd");
+const lib = require("./lib");
 const ADMIN = "class-browser-admin-key-0123";
-
-async function startDaemon(dir, extra = [], env = {}) {
-  const portFile = path.join(dir, "port");
-  const proc = spawn(BIN, ["--listen", "127.0.0.1:0", "--port-file", portFile, "--data-dir", dir, "--quiet", ...extra], {
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, OPENBLAS_NUM_THREADS: "1", ...env },
-  });
-  let exited = null;
-  proc.on("exit", (code, sig) => { exited = `exit ${code} ${sig || ""}`; });
-  const t0 = Date.now();
-  while (Date.now() - t0 < 15000) {
-    if (exited) throw new Error(`mlpd (${BIN}) stopped at start: ${exited}`);
-    const p = fs.existsSync(portFile) ? fs.readFileSync(portFile, "utf8").trim() : "";
-    if (/^\d+$/.test(p)) return { proc, url: `http://127.0.0.1:${p}` };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill("SIGKILL");
-  throw new Error("mlpd did not write its port file within 15 s");
-}
-
-async function stopDaemon(d) {
-  if (!d || d.proc.exitCode !== null) return;
-  const done = new Promise((r) => d.proc.once("exit", r));
-  d.proc.kill("SIGTERM");
-  const t = setTimeout(() => d.proc.kill("SIGKILL"), 10000);
-  await done;
-  clearTimeout(t);
-}
 
 let tmp, daemon, ctx, page;
 const keys = {};
 const pageErrors = [];
 
-async function as(key, method, p, body, type) {
-  const headers = { Authorization: "Bearer " + key };
-  if (body !== undefined) headers["Content-Type"] = type || "application/json";
-  const r = await fetch(daemon.url + p, { method, headers, body: type ? body : JSON.stringify(body) });
-  return { status: r.status, json: await r.json().catch(() => null) };
-}
+/* One request to the daemon as `key` (lib.api): { status, json }. */
+const as = (key, method, p, body, type) => lib.api(daemon.url, key, method, p, body, type);
 
 /* 150 rows of 4 features and a species: three separable blobs. */
 function blobsCsv() {
@@ -85,46 +47,25 @@ async function trainOverApi(key, dsName, model) {
   const run = await as(key, "POST", "/api/v1/runs", { dataset_id: ds.json.id, task: "classification",
     target: "species", model_name: model, params: { hidden: [4], epochs: 2 } });
   assert.equal(run.status, 202, JSON.stringify(run.json));
-  const t0 = Date.now();
-  while (Date.now() - t0 < 60000) {
-    const r = await as(key, "GET", "/api/v1/runs/" + run.json.id);
-    if (r.json.status === "succeeded") return;
-    assert.ok(!["failed", "cancelled"].includes(r.json.status), JSON.stringify(r.json));
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  const r = await lib.waitRun(daemon.url, run.json.id, { key });
+  if (r.status === "succeeded") return;
+  assert.ok(!["failed", "cancelled"].includes(r.status), JSON.stringify(r));
   throw new Error(`${model} did not train within 60 s`);
 }
 
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/install-browser-deps.sh (as root)`);
-  assert.ok(fs.existsSync(BIN), `${BIN} is missing: run make`);
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mlpd-browser-class-"));
-  fs.mkdirSync(path.join(tmp, "data"));
-  daemon = await startDaemon(path.join(tmp, "data"), [], { MLPD_API_KEYS: ADMIN + ":admin" });
-  for (const [name, role] of [["alice", "student"], ["bob", "student"], ["carol", "staff"]]) {
-    const u = await as(ADMIN, "POST", "/api/v1/users", { name, role });
-    assert.equal(u.status, 201, JSON.stringify(u.json));
-    keys[name] = u.json.key.key;
-  }
-  await trainOverApi(keys.bob, "bob-data", "bob-model");       // private (a student's default)
-  await trainOverApi(keys.carol, "carol-data", "carol-model"); // class (staff's default)
-  ctx = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--no-first-run"],
-    viewport: { width: 1400, height: 900 },
-  });
-  page = ctx.pages()[0] || (await ctx.newPage());
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  page.setDefaultTimeout(20000);
+  ({ tmp, daemon, ctx, page } = await lib.setup("mlpd-browser-class-", { env: { MLPD_API_KEYS: ADMIN + ":admin" },
+    seed: async (d) => {
+      daemon = d; // as() needs its url
+      for (const [name, role] of [["alice", "student"], ["bob", "student"], ["carol", "staff"]])
+        keys[name] = await lib.createUser(d.url, ADMIN, name, role);
+      await trainOverApi(keys.bob, "bob-data", "bob-model");       // private (a student's default)
+      await trainOverApi(keys.carol, "carol-data", "carol-model"); // class (staff's default)
+    } }));
+  lib.watchErrors(page, pageErrors);
 });
 
-after(async () => {
-  if (ctx) await ctx.close().catch(() => {});
-  await stopDaemon(daemon);
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+after(() => lib.teardown({ ctx, daemon, tmp }));
 
 async function useKey(name) {
   await page.fill("#key", keys[name]);

@@ -11,43 +11,28 @@
  * installs it. Run: `make test-browser`, or `node --test` in this directory. */
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn } = require("node:child_process");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
-
-const CHROMIUM = "/usr/bin/chromium";
-const ROOT = path.resolve(__dirname, "../..");
-const BIN = process.env.MLPD_BIN || path.join(ROOT, "build/mlpd");
-const SHOT = process.env.MLPD_SHOT || path.join(ROOT, "build/dashboard.png");
-
-/* A deterministic generator (the test must not depend on Math.random). */
-function lcg(seed) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-}
-function randn(u) {
-  return Math.sqrt(-2 * Math.log(u() || 1e-12)) * Math.cos(2 * Math.PI * u());
-}
+const lib = require("./lib");
+const SHOT = process.env.MLPD_SHOT || path.join(lib.ROOT, "build/dashboard.png");
 
 /* Three gaussian blobs in 4 dimensions, labelled by name: a classification the net learns. */
 function blobsCsv(rows) {
-  const u = lcg(7);
+  const u = lib.lcg(7);
   const centers = { setosa: [0, 0, 2, 1], versicolor: [2, 1, 0, 0], virginica: [0, 2, 1, 2] };
   const names = Object.keys(centers);
   const lines = ["sepal_l,sepal_w,petal_l,petal_w,species"];
   for (let i = 0; i < rows; i++) {
     const n = names[i % 3];
-    lines.push(centers[n].map((c) => (c + 0.6 * randn(u)).toFixed(4)).join(",") + "," + n);
+    lines.push(centers[n].map((c) => (c + 0.6 * lib.randn(u)).toFixed(4)).join(",") + "," + n);
   }
   return lines.join("\n") + "\n";
 }
 
 /* 8×8 images of one horizontal or vertical bar (p0..p63, values 0..1), for the autoencoder. */
 function barsCsv(rows) {
-  const u = lcg(11);
-  const lines = [Array.from({ length: 64 }, (_, j) => "p" + j).join(",")];
+  const u = lib.lcg(11);
+  const lines = [lib.pixelHeader(64)];
   for (let i = 0; i < rows; i++) {
     const k = Math.floor(u() * 8);
     const vertical = u() < 0.5;
@@ -59,66 +44,17 @@ function barsCsv(rows) {
   return lines.join("\n") + "\n";
 }
 
-async function startDaemon(dir, extra = []) {
-  const portFile = path.join(dir, "port");
-  const proc = spawn(BIN, ["--listen", "127.0.0.1:0", "--port-file", portFile, "--data-dir", dir, "--quiet", ...extra], {
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, OPENBLAS_NUM_THREADS: "1" },
-  });
-  let exited = null;
-  proc.on("exit", (code, sig) => { exited = `exit ${code} ${sig || ""}`; });
-  const t0 = Date.now();
-  while (Date.now() - t0 < 15000) {
-    if (exited) throw new Error(`mlpd (${BIN}) stopped at start: ${exited}`);
-    const p = fs.existsSync(portFile) ? fs.readFileSync(portFile, "utf8").trim() : "";
-    if (/^\d+$/.test(p)) return { proc, url: `http://127.0.0.1:${p}` };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill("SIGKILL");
-  throw new Error("mlpd did not write its port file within 15 s");
-}
-
-async function stopDaemon(d) {
-  if (!d || d.proc.exitCode !== null) return;
-  const done = new Promise((r) => d.proc.once("exit", r));
-  d.proc.kill("SIGTERM");
-  const t = setTimeout(() => d.proc.kill("SIGKILL"), 10000);
-  await done;
-  clearTimeout(t);
-}
-
 let tmp, daemon, ctx, page;
 const consoleErrors = [];
 const failedRequests = [];
 
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/install-browser-deps.sh (as root)`);
-  assert.ok(fs.existsSync(BIN), `${BIN} is missing: run make`);
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mlpd-browser-"));
-  fs.mkdirSync(path.join(tmp, "data"));
-  daemon = await startDaemon(path.join(tmp, "data"));
-  ctx = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--no-first-run"],
-    viewport: { width: 1400, height: 900 },
-  });
-  page = ctx.pages()[0] || (await ctx.newPage());
+  ({ tmp, daemon, ctx, page } = await lib.setup("mlpd-browser-"));
   // Console errors, except the browser's own line for each failed request (checked below).
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/^Failed to load resource/.test(m.text())) consoleErrors.push(m.text());
-  });
-  page.on("response", (r) => { if (r.status() >= 400) failedRequests.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`); });
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  page.setDefaultTimeout(20000);
+  lib.watchErrors(page, consoleErrors, { console: true, failed: failedRequests });
 });
 
-after(async () => {
-  if (ctx) await ctx.close().catch(() => {});
-  await stopDaemon(daemon);
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+after(() => lib.teardown({ ctx, daemon, tmp }));
 
 test("the page is served from the binary and paints quickly", async () => {
   // The best of 5 loads (the first warms the browser up; the machine may be busy).
@@ -321,18 +257,10 @@ test("drop an image dataset, train a denoising autoencoder, see input, noisy inp
 });
 
 test("with --api-key: the key field unlocks the page and the event stream carries access_token", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlpd-browser-key-"));
-  fs.mkdirSync(path.join(dir, "data"));
-  const d = await startDaemon(path.join(dir, "data"), ["--api-key", "trainkey-123456:train"]);
-  const kctx = await chromium.launchPersistentContext(path.join(dir, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--no-first-run"],
-  });
+  const dir = lib.makeTmp("mlpd-browser-key-");
+  const d = await lib.startDaemon(path.join(dir, "data"), ["--api-key", "trainkey-123456:train"]);
+  const { ctx: kctx, page: p } = await lib.launchBrowser(path.join(dir, "profile"), { viewport: null });
   try {
-    const p = kctx.pages()[0] || (await kctx.newPage());
-    p.setDefaultTimeout(20000);
     const streams = [];
     const streamStatus = [];
     p.on("request", (r) => { if (r.url().includes("/events")) streams.push(r.url()); });
@@ -361,8 +289,6 @@ test("with --api-key: the key field unlocks the page and the event stream carrie
     const r = await fetch(d.url + "/api/v1/runs", { method: "POST", body: "{}" });
     assert.equal(r.status, 401);
   } finally {
-    await kctx.close().catch(() => {});
-    await stopDaemon(d);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await lib.teardown({ ctx: kctx, daemon: d, tmp: dir });
   }
 });

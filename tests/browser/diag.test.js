@@ -13,28 +13,15 @@
  * `node --test diag.test.js` in this directory. */
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn } = require("node:child_process");
-const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
-
-const CHROMIUM = "/usr/bin/chromium";
-const ROOT = path.resolve(__dirname, "../..");
-const BIN = process.env.MLPD_BIN || path.join(ROOT, "build/mlpd");
-const SHOT = process.env.MLPD_SHOT_DIAG || path.join(ROOT, "build/diag.png");
-
-/* A deterministic generator (the test must not depend on Math.random). */
-function lcg(seed) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-}
+const lib = require("./lib");
+const SHOT = process.env.MLPD_SHOT_DIAG || path.join(lib.ROOT, "build/diag.png");
 
 /* 8×8 images, values 0..16: class c lights its own random 40% of the pixels, plus noise. */
 function digitsCsv(rows) {
-  const u = lcg(14);
+  const u = lib.lcg(14);
   const proto = Array.from({ length: 10 }, () => Array.from({ length: 64 }, () => (u() < 0.4 ? 12 : 0)));
-  const lines = [Array.from({ length: 64 }, (_, j) => "p" + j).join(",") + ",digit"];
+  const lines = [lib.pixelHeader(64, "digit")];
   for (let i = 0; i < rows; i++) {
     const c = i % 10;
     const px = proto[c].map((p) => Math.max(0, Math.min(16, p + Math.floor(u() * 5) - (p ? 2 : 0))));
@@ -43,68 +30,16 @@ function digitsCsv(rows) {
   return lines.join("\n") + "\n";
 }
 
-async function startDaemon(dir, extra = []) {
-  const portFile = path.join(dir, "port");
-  const proc = spawn(BIN, ["--listen", "127.0.0.1:0", "--port-file", portFile, "--data-dir", dir, "--quiet", ...extra], {
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, OPENBLAS_NUM_THREADS: "1" },
-  });
-  let exited = null;
-  proc.on("exit", (code, sig) => { exited = `exit ${code} ${sig || ""}`; });
-  const t0 = Date.now();
-  while (Date.now() - t0 < 15000) {
-    if (exited) throw new Error(`mlpd (${BIN}) stopped at start: ${exited}`);
-    const p = fs.existsSync(portFile) ? fs.readFileSync(portFile, "utf8").trim() : "";
-    if (/^\d+$/.test(p)) return { proc, url: `http://127.0.0.1:${p}` };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill("SIGKILL");
-  throw new Error("mlpd did not write its port file within 15 s");
-}
-
-async function stopDaemon(d) {
-  if (!d || d.proc.exitCode !== null) return;
-  const done = new Promise((r) => d.proc.once("exit", r));
-  d.proc.kill("SIGTERM");
-  const t = setTimeout(() => d.proc.kill("SIGKILL"), 10000);
-  await done;
-  clearTimeout(t);
-}
-
 let tmp, daemon, ctx, page, dsId;
 const consoleErrors = [];
 
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/install-browser-deps.sh (as root)`);
-  assert.ok(fs.existsSync(BIN), `${BIN} is missing: run make`);
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mlpd-browser-diag-"));
-  fs.mkdirSync(path.join(tmp, "data"));
-  daemon = await startDaemon(path.join(tmp, "data"));
-  ctx = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--no-first-run"],
-    viewport: { width: 1400, height: 900 },
-  });
-  page = ctx.pages()[0] || (await ctx.newPage());
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/^Failed to load resource/.test(m.text())) consoleErrors.push(m.text());
-  });
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  page.setDefaultTimeout(20000);
-  const up = await fetch(daemon.url + "/api/v1/datasets?name=digits8", {
-    method: "POST", headers: { "Content-Type": "text/csv" }, body: digitsCsv(3000),
-  });
-  assert.equal(up.status, 201);
-  dsId = (await up.json()).id;
+  ({ tmp, daemon, ctx, page } = await lib.setup("mlpd-browser-diag-"));
+  lib.watchErrors(page, consoleErrors, { console: true });
+  dsId = (await lib.uploadCsv(daemon.url, "name=digits8", digitsCsv(3000))).id;
 });
 
-after(async () => {
-  if (ctx) await ctx.close().catch(() => {});
-  await stopDaemon(daemon);
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+after(() => lib.teardown({ ctx, daemon, tmp }));
 
 /* Launches a run from the dashboard's form (the page then watches it through its event stream). */
 async function launch(activation, init, epochs) {

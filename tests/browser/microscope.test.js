@@ -5,32 +5,19 @@
  * against PCA, a scatter map of the codes with one series per label, and a gallery of the worst
  * reconstructed rows drawn as images, led by the planted ones; a classifier shows no microscope.
  *
- * Environment and setup as dashboard.test.js (MLPD_BIN; /usr/bin/chromium must exist).
+ * Setup from lib.js (MLPD_BIN; /usr/bin/chromium must exist).
  * Run: `make test-browser`, or `node --test microscope.test.js` in this directory. */
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn } = require("node:child_process");
-const fs = require("node:fs");
-const os = require("node:os");
-const path = require("node:path");
-const { chromium } = require("playwright-core");
-
-const CHROMIUM = "/usr/bin/chromium";
-const ROOT = path.resolve(__dirname, "../..");
-const BIN = process.env.MLPD_BIN || path.join(ROOT, "build/mlpd");
-
-function lcg(seed) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-}
+const lib = require("./lib");
 
 const PLANTED = new Set([5, 55, 105, 155, 205, 255, 305, 355, 405, 455]);
 
 /* 8×8 images (p0..p63, 0..1) of a gaussian blob, labelled by the half it sits in, and the
  * PLANTED rows of uniform noise labelled "noise". */
 function blobsCsv(rows) {
-  const u = lcg(3);
-  const lines = [[...Array.from({ length: 64 }, (_, j) => "p" + j), "kind"].join(",")];
+  const u = lib.lcg(3);
+  const lines = [lib.pixelHeader(64, "kind")];
   for (let i = 0; i < rows; i++) {
     const cx = 1.5 + 4 * u(), cy = 1.5 + 4 * u();
     const px = [];
@@ -43,46 +30,14 @@ function blobsCsv(rows) {
   return lines.join("\n") + "\n";
 }
 
-async function startDaemon(dir) {
-  const portFile = path.join(dir, "port");
-  const proc = spawn(BIN, ["--listen", "127.0.0.1:0", "--port-file", portFile, "--data-dir", dir, "--quiet"], {
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, OPENBLAS_NUM_THREADS: "1" },
-  });
-  let exited = null;
-  proc.on("exit", (code, sig) => { exited = `exit ${code} ${sig || ""}`; });
-  const t0 = Date.now();
-  while (Date.now() - t0 < 15000) {
-    if (exited) throw new Error(`mlpd (${BIN}) stopped at start: ${exited}`);
-    const p = fs.existsSync(portFile) ? fs.readFileSync(portFile, "utf8").trim() : "";
-    if (/^\d+$/.test(p)) return { proc, url: `http://127.0.0.1:${p}` };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill("SIGKILL");
-  throw new Error("mlpd did not write its port file within 15 s");
-}
-
-async function stopDaemon(d) {
-  if (!d || d.proc.exitCode !== null) return;
-  const done = new Promise((r) => d.proc.once("exit", r));
-  d.proc.kill("SIGTERM");
-  const t = setTimeout(() => d.proc.kill("SIGKILL"), 10000);
-  await done;
-  clearTimeout(t);
-}
-
 /* Trains `body` (a run request) through the API and waits until it succeeded. */
 async function train(url, body) {
-  const r = await fetch(url + "/api/v1/runs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const r = await lib.api(url, null, "POST", "/api/v1/runs", body);
   assert.equal(r.status, 202);
-  const id = (await r.json()).id;
-  const t0 = Date.now();
-  while (Date.now() - t0 < 60000) {
-    const run = await (await fetch(`${url}/api/v1/runs/${id}`)).json();
-    if (run.status === "succeeded") return;
-    assert.ok(run.status === "queued" || run.status === "running", `run ${id} ended ${run.status}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  const id = r.json.id;
+  const run = await lib.waitRun(url, id);
+  if (run.status === "succeeded") return;
+  assert.ok(run.status === "queued" || run.status === "running", `run ${id} ended ${run.status}`);
   throw new Error(`run ${id} did not finish within 60 s`);
 }
 
@@ -90,37 +45,18 @@ let tmp, daemon, ctx, page;
 const consoleErrors = [];
 
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/install-browser-deps.sh (as root)`);
-  assert.ok(fs.existsSync(BIN), `${BIN} is missing: run make`);
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mlpd-browser-ms-"));
-  fs.mkdirSync(path.join(tmp, "data"));
-  daemon = await startDaemon(path.join(tmp, "data"));
-  const up = await fetch(daemon.url + "/api/v1/datasets?name=blobs", { method: "POST", headers: { "Content-Type": "text/csv" }, body: blobsCsv(500) });
-  assert.equal(up.status, 201);
-  const ds = (await up.json()).id;
-  await train(daemon.url, { dataset_id: ds, task: "autoencoder", model_name: "blob-ae",
-    params: { hidden: [32, 2, 32], activation: "tanh", output_activation: "linear", optimizer: "adam",
-      learning_rate: 0.003, batch_size: 32, epochs: 60, seed: 3 } });
-  await train(daemon.url, { dataset_id: ds, task: "classification", target: "kind", model_name: "blob-cls",
-    params: { hidden: [8], epochs: 2 } });
-  ctx = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--no-first-run"],
-    viewport: { width: 1400, height: 900 },
-  });
-  page = ctx.pages()[0] || (await ctx.newPage());
-  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  page.setDefaultTimeout(20000);
+  ({ tmp, daemon, ctx, page } = await lib.setup("mlpd-browser-ms-", { seed: async (d) => {
+    const ds = (await lib.uploadCsv(d.url, "name=blobs", blobsCsv(500))).id;
+    await train(d.url, { dataset_id: ds, task: "autoencoder", model_name: "blob-ae",
+      params: { hidden: [32, 2, 32], activation: "tanh", output_activation: "linear", optimizer: "adam",
+        learning_rate: 0.003, batch_size: 32, epochs: 60, seed: 3 } });
+    await train(d.url, { dataset_id: ds, task: "classification", target: "kind", model_name: "blob-cls",
+      params: { hidden: [8], epochs: 2 } });
+  } }));
+  lib.watchErrors(page, consoleErrors, { console: "all" });
 });
 
-after(async () => {
-  if (ctx) await ctx.close().catch(() => {});
-  await stopDaemon(daemon);
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+after(() => lib.teardown({ ctx, daemon, tmp }));
 
 test("an autoencoder's map, compression and worst-reconstructed gallery", async () => {
   await page.goto(daemon.url + "/", { waitUntil: "load" });

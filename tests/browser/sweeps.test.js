@@ -4,31 +4,19 @@
  * only: upload a CSV, fill the run form, launch a grid sweep with halving off, follow it until
  * it is finished with its runs best first and the server's overlay plot shown (labelled by the
  * varied params), then promote the best run to an alias; an invalid grid is refused with the
- * server's message and nothing queued. The daemon/chromium setup is dashboard.test.js's.
+ * server's message and nothing queued. The daemon/chromium setup is lib.js's.
  *
  * Environment: MLPD_BIN (default ../../build/mlpd). Fails (never skips) when /usr/bin/chromium is
  * missing. Run: `make test-browser`, or `node --test sweeps.test.js` in this directory. */
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn } = require("node:child_process");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
-
-const CHROMIUM = "/usr/bin/chromium";
-const ROOT = path.resolve(__dirname, "../..");
-const BIN = process.env.MLPD_BIN || path.join(ROOT, "build/mlpd");
-
-/* A deterministic generator (the test must not depend on Math.random). */
-function lcg(seed) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-}
+const lib = require("./lib");
 
 /* Two classes split by a line: big steps learn it in a few epochs, tiny ones do not. */
 function lineCsv(rows) {
-  const u = lcg(3);
+  const u = lib.lcg(3);
   const lines = ["a,b,side"];
   for (let i = 0; i < rows; i++) {
     const a = 2 * u() - 1, b = 2 * u() - 1;
@@ -37,66 +25,17 @@ function lineCsv(rows) {
   return lines.join("\n") + "\n";
 }
 
-async function startDaemon(dir, extra = []) {
-  const portFile = path.join(dir, "port");
-  const proc = spawn(BIN, ["--listen", "127.0.0.1:0", "--port-file", portFile, "--data-dir", dir, "--quiet", ...extra], {
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, OPENBLAS_NUM_THREADS: "1" },
-  });
-  let exited = null;
-  proc.on("exit", (code, sig) => { exited = `exit ${code} ${sig || ""}`; });
-  const t0 = Date.now();
-  while (Date.now() - t0 < 15000) {
-    if (exited) throw new Error(`mlpd (${BIN}) stopped at start: ${exited}`);
-    const p = fs.existsSync(portFile) ? fs.readFileSync(portFile, "utf8").trim() : "";
-    if (/^\d+$/.test(p)) return { proc, url: `http://127.0.0.1:${p}` };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill("SIGKILL");
-  throw new Error("mlpd did not write its port file within 15 s");
-}
-
-async function stopDaemon(d) {
-  if (!d || d.proc.exitCode !== null) return;
-  const done = new Promise((r) => d.proc.once("exit", r));
-  d.proc.kill("SIGTERM");
-  const t = setTimeout(() => d.proc.kill("SIGKILL"), 10000);
-  await done;
-  clearTimeout(t);
-}
-
 let tmp, daemon, ctx, page;
 const consoleErrors = [];
 const failedRequests = [];
 
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/install-browser-deps.sh (as root)`);
-  assert.ok(fs.existsSync(BIN), `${BIN} is missing: run make`);
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mlpd-browser-"));
-  fs.mkdirSync(path.join(tmp, "data"));
-  daemon = await startDaemon(path.join(tmp, "data"));
-  ctx = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--no-first-run"],
-    viewport: { width: 1400, height: 900 },
-  });
-  page = ctx.pages()[0] || (await ctx.newPage());
+  ({ tmp, daemon, ctx, page } = await lib.setup("mlpd-browser-"));
   // Console errors, except the browser's own line for each failed request (checked below).
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/^Failed to load resource/.test(m.text())) consoleErrors.push(m.text());
-  });
-  page.on("response", (r) => { if (r.status() >= 400) failedRequests.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`); });
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  page.setDefaultTimeout(20000);
+  lib.watchErrors(page, consoleErrors, { console: true, failed: failedRequests });
 });
 
-after(async () => {
-  if (ctx) await ctx.close().catch(() => {});
-  await stopDaemon(daemon);
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+after(() => lib.teardown({ ctx, daemon, tmp }));
 
 test("launch a grid sweep from the form, watch it, see the overlay, promote the best run", async () => {
   await page.goto(daemon.url + "/", { waitUntil: "load" });

@@ -10,72 +10,21 @@
  * (scripts/install-browser-deps.sh). Run: `make test-browser`, or `node --test users.test.js`. */
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn } = require("node:child_process");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
-
-const CHROMIUM = "/usr/bin/chromium";
-const ROOT = path.resolve(__dirname, "../..");
-const BIN = process.env.MLPD_BIN || path.join(ROOT, "build/mlpd");
+const lib = require("./lib");
 const ADMIN = "teacher-key-0123456789";
-
-async function startDaemon(dir, extra = []) {
-  const portFile = path.join(dir, "port");
-  const proc = spawn(BIN, ["--listen", "127.0.0.1:0", "--port-file", portFile, "--data-dir", dir, "--quiet", ...extra], {
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, OPENBLAS_NUM_THREADS: "1" },
-  });
-  let exited = null;
-  proc.on("exit", (code, sig) => { exited = `exit ${code} ${sig || ""}`; });
-  const t0 = Date.now();
-  while (Date.now() - t0 < 15000) {
-    if (exited) throw new Error(`mlpd (${BIN}) stopped at start: ${exited}`);
-    const p = fs.existsSync(portFile) ? fs.readFileSync(portFile, "utf8").trim() : "";
-    if (/^\d+$/.test(p)) return { proc, url: `http://127.0.0.1:${p}` };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill("SIGKILL");
-  throw new Error("mlpd did not write its port file within 15 s");
-}
-
-async function stopDaemon(d) {
-  if (!d || d.proc.exitCode !== null) return;
-  const done = new Promise((r) => d.proc.once("exit", r));
-  d.proc.kill("SIGTERM");
-  const t = setTimeout(() => d.proc.kill("SIGKILL"), 10000);
-  await done;
-  clearTimeout(t);
-}
 
 let tmp, daemon, ctx, page;
 const pageErrors = [];
 
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/install-browser-deps.sh (as root)`);
-  assert.ok(fs.existsSync(BIN), `${BIN} is missing: run make`);
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mlpd-browser-users-"));
-  fs.mkdirSync(path.join(tmp, "data"));
-  daemon = await startDaemon(path.join(tmp, "data"), ["--api-key", ADMIN + ":admin"]);
-  ctx = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    acceptDownloads: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--no-first-run"],
-    viewport: { width: 1400, height: 900 },
-  });
-  page = ctx.pages()[0] || (await ctx.newPage());
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  page.setDefaultTimeout(20000);
+  ({ tmp, daemon, ctx, page } = await lib.setup("mlpd-browser-users-", { args: ["--api-key", ADMIN + ":admin"],
+    browser: { acceptDownloads: true } }));
+  lib.watchErrors(page, pageErrors);
 });
 
-after(async () => {
-  if (ctx) await ctx.close().catch(() => {});
-  await stopDaemon(daemon);
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+after(() => lib.teardown({ ctx, daemon, tmp }));
 
 async function useKey(key) {
   await page.fill("#key", key);
@@ -84,19 +33,14 @@ async function useKey(key) {
 
 /* The server's own answer for /me with key (outside the page). */
 async function meStatus(key) {
-  const r = await fetch(daemon.url + "/api/v1/me", { headers: { Authorization: "Bearer " + key } });
-  return r.status;
+  return (await lib.api(daemon.url, key, "GET", "/api/v1/me")).status;
 }
 
 test("an admin imports a roster of 3, downloads the keys, edits a role and revokes a key", async () => {
   await page.goto(daemon.url + "/", { waitUntil: "load" });
   assert.equal(await page.isVisible("#users-sec"), false); // no key yet: not even /me
   // One name of the roster exists already.
-  const r = await fetch(daemon.url + "/api/v1/users", {
-    method: "POST", headers: { Authorization: "Bearer " + ADMIN, "Content-Type": "application/json" },
-    body: JSON.stringify({ name: "bob", role: "student" }),
-  });
-  assert.equal(r.status, 201);
+  await lib.createUser(daemon.url, ADMIN, "bob", "student");
   await useKey(ADMIN);
   await page.waitForSelector("#me:not([hidden])");
   assert.equal(await page.textContent("#me"), "admin (admin)");
