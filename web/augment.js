@@ -35,6 +35,7 @@ function augmentInit() {
 /* Shows the fields for an image dataset, hides them (and sends nothing) otherwise. */
 function augmentDataset(ds) {
   augState.ds = ds && ds.image ? ds : null;
+  $("#augment-box").dataset.ds = ds ? ds.id : ""; /* the dataset it reflects (the tests wait on it) */
   $("#augment-box").hidden = !augState.ds;
   $("#aug-preview").replaceChildren();
   msg("#aug-msg", augState.ds ? `${ds.image.height}×${ds.image.width}×${ds.image.channels} images` : "");

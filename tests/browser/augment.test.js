@@ -43,6 +43,8 @@ test("augment fields appear for image datasets only", async () => {
   await page.waitForFunction((id) => [...document.querySelectorAll("#rf-dataset option")].some((o) => o.value === id), bars.id);
   await page.selectOption("#rf-dataset", plain.id);
   await page.waitForFunction(() => document.querySelector("#rf-target").value === "kind");
+  // both datasets end in "kind": wait until the form reflects the plain one, not the first shown
+  await page.waitForFunction((id) => document.querySelector("#augment-box").dataset.ds === id, plain.id);
   assert.equal(await page.isHidden("#augment-box"), true);
   await page.selectOption("#rf-dataset", bars.id);
   await page.waitForSelector("#augment-box", { state: "visible" });
