@@ -152,6 +152,12 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 {
     hresp *r = ud;
     size_t len = sz * n;
+    if (strncmp(p, "HTTP/", 5) == 0) r->hlen = 0; /* keep the final response's headers only */
+    if (r->hlen + len < sizeof r->headers) {
+        memcpy(r->headers + r->hlen, p, len);
+        r->hlen += len;
+        r->headers[r->hlen] = '\0';
+    }
     copy_header(r->location, sizeof r->location, p, len, "Location:");
     copy_header(r->allow, sizeof r->allow, p, len, "Allow:");
     copy_header(r->content_type, sizeof r->content_type, p, len, "Content-Type:");
@@ -161,8 +167,31 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     return len;
 }
 
-long http_do(srv *s, const char *method, const char *path, const char *content_type,
-             const void *body, size_t len, const char *extra_header, hresp *r)
+const char *hresp_header(const hresp *r, const char *name)
+{
+    static char val[512];
+    size_t k = strlen(name);
+    for (const char *l = r->headers; *l;) {
+        const char *e = strstr(l, "\r\n");
+        size_t n = e ? (size_t)(e - l) : strlen(l);
+        if (n > k && strncasecmp(l, name, k) == 0 && l[k] == ':') {
+            const char *v = l + k + 1;
+            while (*v == ' ') v++;
+            size_t vl = n - (size_t)(v - l);
+            if (vl >= sizeof val) vl = sizeof val - 1;
+            memcpy(val, v, vl);
+            val[vl] = '\0';
+            return val;
+        }
+        if (!e) break;
+        l = e + 2;
+    }
+    return NULL;
+}
+
+/* http_do with any number of extra header lines (NULL-terminated, may be NULL). */
+static long request(const srv *s, const char *method, const char *path, const char *content_type,
+                    const void *body, size_t len, const char *const *extra, hresp *r)
 {
     memset(r, 0, sizeof *r);
     CURL *c = curl_easy_init();
@@ -176,10 +205,11 @@ long http_do(srv *s, const char *method, const char *path, const char *content_t
                  content_type ? content_type : "application/json");
         h = curl_slist_append(h, ct);
     }
-    if (extra_header) h = curl_slist_append(h, extra_header);
+    for (; extra && *extra; extra++) h = curl_slist_append(h, *extra);
     h = curl_slist_append(h, "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -202,6 +232,31 @@ long http_do(srv *s, const char *method, const char *path, const char *content_t
     }
     oa_check(s->port, method, path, r->status, r->content_type, r->body, r->len);
     return r->status;
+}
+
+long http_do(srv *s, const char *method, const char *path, const char *content_type,
+             const void *body, size_t len, const char *extra_header, hresp *r)
+{
+    const char *extra[] = {extra_header, NULL};
+    return request(s, method, path, content_type, body, len, extra, r);
+}
+
+long http_keyed(const srv *s, const char *method, const char *path, const char *key,
+                const char *origin, const char *content_type, const char *body, hresp *r)
+{
+    char auth[256], org[256];
+    const char *extra[3] = {NULL, NULL, NULL};
+    int n = 0;
+    if (key) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+        extra[n++] = auth;
+    }
+    if (origin) {
+        snprintf(org, sizeof org, "Origin: %s", origin);
+        extra[n++] = org;
+    }
+    return request(s, method, path, body ? content_type : NULL, body, body ? strlen(body) : 0,
+                   extra, r);
 }
 
 void hresp_free(hresp *r)

@@ -26,6 +26,8 @@ typedef struct {
     char content_type[128];
     char retry_after[32];
     char infer_header_len[32]; /* Inference-Header-Content-Length (/v2 binary responses) */
+    char headers[4096];        /* the final response's raw header lines (hresp_header) */
+    size_t hlen;
 } hresp;
 
 /* Creates a fresh data dir and starts the daemon; extra flags may be NULL-terminated. 0 ok. */
@@ -45,6 +47,13 @@ void srv_cleanup(srv *s);
  * extra_header may be NULL ("Content-Encoding: gzip"). Returns the status. */
 long http_do(srv *s, const char *method, const char *path, const char *content_type,
              const void *body, size_t len, const char *extra_header, hresp *r);
+/* A request as the holder of API key `key` (NULL: anonymous), with an Origin header when origin
+ * is not NULL; body is NUL-terminated text of content_type (NULL: application/json), or NULL.
+ * HEAD asks for no body. Returns the status (-1 when the request failed). */
+long http_keyed(const srv *s, const char *method, const char *path, const char *key,
+                const char *origin, const char *content_type, const char *body, hresp *r);
+/* The value of response header `name` (case-insensitive; a static copy), or NULL. */
+const char *hresp_header(const hresp *r, const char *name);
 void hresp_free(hresp *r);
 /* libcurl write callback appending to an hresp's body (userdata: the hresp), for tests that
  * drive curl themselves. */
