@@ -1,5 +1,7 @@
 /* harness.h — end-to-end test support: starts the real build/mlpd ($MLPD_BIN) on an ephemeral
- * loopback port with a temporary data dir, talks to it with libcurl, and stops it with a signal.
+ * loopback port with a temporary data dir, talks to it with libcurl (anonymously or with an API
+ * key: http_keyed), checks the SVG documents it answers (svg_check), and stops it with a
+ * signal.
  *
  * Owns: the child process, the temporary directory (removed by srv_cleanup), response bodies.
  * Threading: one srv per test thread. */
@@ -73,6 +75,26 @@ int wait_epoch(srv *s, const char *run_id, int epoch, double timeout_s);
 int train_csv(srv *s, const char *name, const char *csv, const char *run_tail, double timeout_s);
 /* Deterministic pseudo-random numbers in [0,1) for generated test data: an LCG on *state. */
 double h_urand(unsigned *state);
+
+/* ---- a strict XML well-formedness checker for what an SVG needs: one root <svg>, matched
+ * tags, quoted attributes without '<' and without duplicates, only the five predefined or
+ * numeric entities, no stray '&' or '<' in text, no control characters ---- */
+typedef struct {
+    char series[32], run[32]; /* data-series and data-run */
+    int points;               /* pairs in points */
+} svg_poly;
+typedef struct {
+    const char *p, *end; /* where the check is (borrowed from the document) */
+    int depth;
+    svg_poly polys[32]; /* the document's first 32 <polyline> elements */
+    int n_polys;
+    const char *err; /* why the check failed */
+} svg_doc;
+/* 0 when doc is well-formed with one root <svg>; fills x (pointing into doc). */
+int svg_check(const char *doc, size_t len, svg_doc *x);
+/* GETs path: 0 when it answers 200 with an image/svg+xml document svg_check accepts (x points
+ * into r->body, to free with hresp_free), else -1 with the reason on stderr. */
+int svg_get(srv *s, const char *path, svg_doc *x, hresp *r);
 
 /* A field of /proc/<pid>/status in kB ("VmRSS", "VmHWM"), or -1. */
 long proc_status_kb(pid_t pid, const char *field);

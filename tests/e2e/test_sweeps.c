@@ -173,8 +173,8 @@ static void test_grid(void **state)
     char path[128];
     snprintf(path, sizeof path, "/api/v1/sweeps/%s/plot.svg", id);
     hresp r;
-    assert_int_equal(http_do(&S, "GET", path, NULL, NULL, 0, NULL, &r), 200);
-    assert_non_null(strstr(r.content_type, "image/svg+xml"));
+    svg_doc x;
+    assert_int_equal(svg_get(&S, path, &x, &r), 0);
     assert_true(r.len > 6 && !strncmp(r.body, "<?xml", 5));
     assert_non_null(strstr(r.body, "</svg>\n"));
     int lines = 0;
@@ -183,6 +183,8 @@ static void test_grid(void **state)
          p++)
         lines++;
     assert_int_equal(lines, 4);
+    assert_int_equal(x.n_polys, 4);
+    for (int i = 0; i < x.n_polys; i++) assert_string_equal(x.polys[i].series, "val_loss");
     for (int i = 0; i < 4; i++) {
         char label[96];
         snprintf(label, sizeof label, ">learning_rate=%g, optimizer=%s</text>", lr[i], opt[i]);
