@@ -307,24 +307,31 @@ json_t *wait_run(srv *s, const char *run_id, double timeout_s)
     return NULL;
 }
 
-int train_csv(srv *s, const char *name, const char *csv, const char *run_tail, double timeout_s)
+long h_upload_csv(srv *s, const char *name, const char *csv, char *id, size_t cap)
 {
-    char path[128], body[1024], rid[32];
+    char path[128];
     snprintf(path, sizeof path, "/api/v1/datasets?name=%s", name);
     hresp r;
+    id[0] = '\0';
     long st = http_do(s, "POST", path, "text/csv", csv, strlen(csv), NULL, &r);
     json_t *j = st == 201 ? hresp_json(&r) : NULL;
     const char *ds = j ? json_string_value(json_object_get(j, "id")) : NULL;
-    if (!ds) {
+    if (ds) snprintf(id, cap, "%s", ds);
+    json_decref(j);
+    hresp_free(&r);
+    return ds ? st : (st == 201 ? -1 : st);
+}
+
+int train_csv(srv *s, const char *name, const char *csv, const char *run_tail, double timeout_s)
+{
+    char body[1024], rid[32], ds[32];
+    long st = h_upload_csv(s, name, csv, ds, sizeof ds);
+    if (st != 201) {
         fprintf(stderr, "train_csv %s: upload answered %ld\n", name, st);
-        json_decref(j);
-        hresp_free(&r);
         return -1;
     }
     snprintf(body, sizeof body, "{\"dataset_id\":\"%s\",\"model_name\":\"%s\",%s}", ds, name,
              run_tail);
-    json_decref(j);
-    hresp_free(&r);
     json_t *run = post_json(s, "/api/v1/runs", body, &st);
     const char *id = st == 202 ? json_string_value(json_object_get(run, "id")) : NULL;
     if (!id) {

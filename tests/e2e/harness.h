@@ -69,6 +69,9 @@ json_t *get_json(srv *s, const char *path, long *status);
 json_t *wait_run(srv *s, const char *run_id, double timeout_s);
 /* Waits until the run has at least `epoch` epochs done. Returns 0 when it got there. */
 int wait_epoch(srv *s, const char *run_id, int epoch, double timeout_s);
+/* Uploads csv as dataset `name` (text/csv): its id into id (cap bytes; "" unless 201). Returns
+ * the status (-1 when a 201 has no id). */
+long h_upload_csv(srv *s, const char *name, const char *csv, char *id, size_t cap);
 /* Uploads csv as dataset `name` (text/csv), then runs {"dataset_id": its id, "model_name": name,
  * <run_tail>} and waits up to timeout_s: 0 when the run succeeded (one new version of model
  * `name`), else -1 with the step that failed on stderr. */

@@ -73,14 +73,8 @@ static int setup(void **state)
         double a = h_urand(&seed), b = h_urand(&seed);
         p += sprintf(p, "%.4f,%.4f,%.4f,%s\n", a, b, 2 * a - b, a > b ? "x" : "o");
     }
-    hresp r;
-    long st =
-        http_do(&S, "POST", "/api/v1/datasets?name=plot", "text/csv", csv, strlen(csv), NULL, &r);
+    long st = h_upload_csv(&S, "plot", csv, DS, sizeof DS);
     free(csv);
-    json_t *j = hresp_json(&r);
-    if (st == 201) snprintf(DS, sizeof DS, "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    hresp_free(&r);
     return st == 201 ? 0 : -1;
 }
 

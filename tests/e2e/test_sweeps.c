@@ -36,14 +36,8 @@ static int setup(void **state)
         double a = 2 * h_urand(&seed) - 1, b = 2 * h_urand(&seed) - 1;
         p += sprintf(p, "%.4f,%.4f,%s\n", a, b, a + b > 0 ? "p" : "n");
     }
-    hresp r;
-    long st =
-        http_do(&S, "POST", "/api/v1/datasets?name=swp", "text/csv", csv, strlen(csv), NULL, &r);
+    long st = h_upload_csv(&S, "swp", csv, DS, sizeof DS);
     free(csv);
-    json_t *j = hresp_json(&r);
-    if (st == 201) snprintf(DS, sizeof DS, "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    hresp_free(&r);
     return st == 201 ? 0 : -1;
 }
 
