@@ -382,8 +382,6 @@ mlp_err store_dataset_list_for(store *s, const store_view *view, int limit, int 
     store_view_args va = store_view_of(view);
     store_tx t;
     sqlite3_stmt *st = NULL;
-    store_dataset *v = NULL;
-    int cnt = 0;
     long long tot = 0;
     *items = NULL;
     *n = 0;
@@ -398,17 +396,9 @@ mlp_err store_dataset_list_for(store *s, const store_view *view, int limit, int 
                        DS_COLS_SQL " WHERE " STORE_VIEW_SQL
                                    " ORDER BY x.id DESC LIMIT ?5 OFFSET ?6",
                        STORE_VIEW_FMT "ii", va.all, va.me, va.class_ok, va.owner, limit, offset);
-    if (e == MLP_OK) e = store_collect(&t, st, sizeof *v, ds_row, (void **)&v, &cnt);
-    sqlite3_finalize(st);
-    e = store_tx_end(&t, e, NULL);
-    if (e != MLP_OK) {
-        free(v);
-        return e;
-    }
-    *items = v;
-    *n = cnt;
-    if (total) *total = (long)tot;
-    return MLP_OK;
+    e = store_list(&t, st, e, sizeof **items, ds_row, NULL, (void **)items, n);
+    if (e == MLP_OK && total) *total = (long)tot;
+    return e;
 }
 
 mlp_err store_dataset_set_image(store *s, const char *id, const int image[3], mlp_error *err)

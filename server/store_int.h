@@ -123,6 +123,13 @@ typedef mlp_err (*store_row_fn)(sqlite3_stmt *st, void *elem);
  * failed, for the caller to free as it frees a list; st is left for the caller to finalize. */
 mlp_err store_collect(store_tx *t, sqlite3_stmt *st, size_t elem_size, store_row_fn from_row,
                       void **items, int *n);
+/* The end of a list read in one transaction: when e (the result so far) is MLP_OK, st's rows
+ * through store_collect; then st is finalized and t ended with the outcome. On success the
+ * array is handed over in *items (new) and *n; on failure it is freed with free_items (NULL:
+ * free(), for elements that own nothing), *items is NULL and the error returned. */
+mlp_err store_list(store_tx *t, sqlite3_stmt *st, mlp_err e, size_t elem_size,
+                   store_row_fn from_row, void (*free_items)(void *items, int n), void **items,
+                   int *n);
 /* "ds_12" with prefix "ds_" -> 12. 0 when malformed (ids start at 1). */
 long long store_parse_id(const char *s, const char *prefix);
 /* 1 when s is 1 to max bytes. */

@@ -561,8 +561,6 @@ mlp_err store_run_metrics(store *s, const char *id, const metric_id *name, int a
 {
     store_tx t;
     sqlite3_stmt *st = NULL;
-    store_metric *v = NULL;
-    int cnt = 0;
     long long rid = store_parse_id(id, "run_"), found = 0;
     *items = NULL;
     *n = 0;
@@ -578,16 +576,8 @@ mlp_err store_run_metrics(store *s, const char *id, const metric_id *name, int a
                        " ORDER BY step, name",
                        "Iti", rid, name ? metric_name(*name) : NULL,
                        after_step > 0 ? after_step : 0);
-    if (e == MLP_OK) e = store_collect(&t, st, sizeof *v, metric_row, (void **)&v, &cnt);
-    sqlite3_finalize(st);
-    e = store_tx_end(&t, e, NULL);
-    if (e != MLP_OK) {
-        free(v);
-        return e;
-    }
-    *items = v;
-    *n = cnt;
-    return MLP_OK;
+    e = store_list(&t, st, e, sizeof **items, metric_row, NULL, (void **)items, n);
+    return e;
 }
 
 mlp_err store_run_access(store *s, const char *id, store_access *run, int *has_model,

@@ -139,8 +139,6 @@ mlp_err store_user_list(store *s, int limit, int offset, store_user **items, int
 {
     store_tx t;
     sqlite3_stmt *st = NULL;
-    store_user *v = NULL;
-    int cnt = 0;
     long long tot = 0;
     *items = NULL;
     *n = 0;
@@ -152,17 +150,9 @@ mlp_err store_user_list(store *s, int limit, int offset, store_user **items, int
     if (e == MLP_OK)
         e = store_prep(&t, NULL, &st, USER_COLS_SQL " ORDER BY id LIMIT ?1 OFFSET ?2", "ii", limit,
                        offset);
-    if (e == MLP_OK) e = store_collect(&t, st, sizeof *v, user_row, (void **)&v, &cnt);
-    sqlite3_finalize(st);
-    e = store_tx_end(&t, e, NULL);
-    if (e != MLP_OK) {
-        free(v);
-        return e;
-    }
-    *items = v;
-    *n = cnt;
-    if (total) *total = (long)tot;
-    return MLP_OK;
+    e = store_list(&t, st, e, sizeof **items, user_row, NULL, (void **)items, n);
+    if (e == MLP_OK && total) *total = (long)tot;
+    return e;
 }
 
 mlp_err store_user_update(store *s, store_user *u, unsigned set, mlp_error *err)
@@ -379,23 +369,13 @@ mlp_err store_key_list(store *s, long long user_id, store_key **items, int *n)
 {
     store_tx t;
     sqlite3_stmt *st = NULL;
-    store_key *v = NULL;
-    int cnt = 0;
     *items = NULL;
     *n = 0;
     mlp_err e = store_tx_begin(s, 0, &t, NULL);
     if (e != MLP_OK) return e;
     e = store_prep(&t, NULL, &st, KEY_COLS_SQL " WHERE user_id = ?1 ORDER BY id", "I", user_id);
-    if (e == MLP_OK) e = store_collect(&t, st, sizeof *v, key_row, (void **)&v, &cnt);
-    sqlite3_finalize(st);
-    e = store_tx_end(&t, e, NULL);
-    if (e != MLP_OK) {
-        free(v);
-        return e;
-    }
-    *items = v;
-    *n = cnt;
-    return MLP_OK;
+    e = store_list(&t, st, e, sizeof **items, key_row, NULL, (void **)items, n);
+    return e;
 }
 
 mlp_err store_key_revoke(store *s, long long user_id, long long key_id)
@@ -496,13 +476,17 @@ static mlp_err audit_row(sqlite3_stmt *st, void *elem)
     return oom ? MLP_ENOMEM : MLP_OK;
 }
 
+/* store_audits_free for store_list. */
+static void audits_free(void *items, int n)
+{
+    store_audits_free(items, n);
+}
+
 mlp_err store_audit_list(store *s, const char *actor, const char *action, const char *resource,
                          int limit, int offset, store_audit **items, int *n, long *total)
 {
     store_tx t;
     sqlite3_stmt *st = NULL;
-    store_audit *v = NULL;
-    int cnt = 0;
     long long tot = 0;
     *items = NULL;
     *n = 0;
@@ -522,15 +506,7 @@ mlp_err store_audit_list(store *s, const char *actor, const char *action, const 
             " ORDER BY id DESC LIMIT ?4 OFFSET ?5",
             "tttii", actor, action, resource, limit, offset);
 #undef AUDIT_WHERE
-    if (e == MLP_OK) e = store_collect(&t, st, sizeof *v, audit_row, (void **)&v, &cnt);
-    sqlite3_finalize(st);
-    e = store_tx_end(&t, e, NULL);
-    if (e != MLP_OK) {
-        store_audits_free(v, cnt);
-        return e;
-    }
-    *items = v;
-    *n = cnt;
-    if (total) *total = (long)tot;
-    return MLP_OK;
+    e = store_list(&t, st, e, sizeof **items, audit_row, audits_free, (void **)items, n);
+    if (e == MLP_OK && total) *total = (long)tot;
+    return e;
 }
