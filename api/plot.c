@@ -399,8 +399,13 @@ static json_t *run_params(const store_run *r)
     return p ? p : json_object();
 }
 
-static void answer(http_resp *resp, sbuf *b)
+/* Answers the SVG in b (taking its buffer), or 500 when building it ran out of memory. */
+static void answer(http_req *req, http_resp *resp, sbuf *b)
 {
+    if (b->oom) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return;
+    }
     resp_take(resp, 200, "image/svg+xml; charset=utf-8", b->p, b->len);
     snprintf(resp->hdr_name, sizeof resp->hdr_name, "Cache-Control");
     snprintf(resp->hdr_value, sizeof resp->hdr_value, "no-cache");
@@ -457,11 +462,7 @@ static void plot_one(http_req *req, http_resp *resp, const store_run *r)
                    "loss",     acc ? "validation accuracy" : r2 ? "validation R\xc2\xb2" : NULL,
                    r2 && !acc, note};
     render(&b, &ss, &t);
-    if (b.oom) {
-        api_fail(req, resp, MLP_ENOMEM, NULL);
-        goto out;
-    }
-    answer(resp, &b);
+    answer(req, resp, &b);
 out:
     free(b.p);
     free(pts);
@@ -537,11 +538,7 @@ void plot_overlay(http_req *req, http_resp *resp, const store_run *runs, char *c
     plot_text t = {
         title, {caption, NULL}, "validation loss", NULL, 0, "no finished epoch yet in these runs"};
     render(&b, &ss, &t);
-    if (b.oom) {
-        api_fail(req, resp, MLP_ENOMEM, NULL);
-        goto out;
-    }
-    answer(resp, &b);
+    answer(req, resp, &b);
 out:
     free(b.p);
     series_free(&ss);
@@ -753,11 +750,7 @@ static void plot_diag(http_req *req, http_resp *resp, const store_run *r)
                    0,
                    note};
     render_log(&b, &ss, &t);
-    if (b.oom) {
-        api_fail(req, resp, MLP_ENOMEM, NULL);
-        goto out;
-    }
-    answer(resp, &b);
+    answer(req, resp, &b);
 out:
     free(b.p);
     free(pts);
