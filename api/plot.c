@@ -220,36 +220,38 @@ typedef struct {
     const char *note; /* drawn in the middle when there is no point */
 } plot_text;
 
-static void render(sbuf *b, const series_set *ss, const plot_text *t)
+/* ---------- the parts both charts share (render and render_log) ---------- */
+
+/* The x axis: epochs 1 to the last one drawn, at least [0, 2]. */
+static range epoch_range(const series_set *ss)
 {
     int max_e = 0;
     for (int i = 0; i < ss->n; i++)
         for (int k = 0; k < ss->s[i].n; k++)
             if (ss->s[i].x[k] > max_e) max_e = ss->s[i].x[k];
-    range rx = max_e >= 2 ? (range){1, max_e} : (range){0, 2};
-    range ry = loss_range(ss);
-    range rr = {0, 1};
-    if (t->right_is_r2) {
-        int any;
-        range d = data_range(ss, 1, &any);
-        if (any && d.lo < 0) rr.lo = floor(d.lo * 10) / 10;
-    }
+    return max_e >= 2 ? (range){1, max_e} : (range){0, 2};
+}
+
+/* The XML declaration, <svg>, <title>, the white background and the title line. */
+static void svg_head(sbuf *b, const char *title)
+{
     sb_printf(b,
               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
               "viewBox=\"0 0 %d %d\" font-family=\"Helvetica, Arial, sans-serif\" "
               "font-size=\"12\">\n<title>",
               W, H, W, H);
-    sb_esc(b, t->title);
+    sb_esc(b, title);
     sb_printf(b, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", W, H);
     SB_LIT(b, "<text x=\"380\" y=\"30\" text-anchor=\"middle\" font-size=\"16\" "
               "font-weight=\"bold\">");
-    sb_esc(b, t->title);
+    sb_esc(b, title);
     SB_LIT(b, "</text>\n");
-    /* axes */
-    axis_ticks(b, ry, 1, 0);
-    axis_ticks(b, rx, 0, 0);
-    if (t->right_label) axis_ticks(b, rr, 1, 1);
+}
+
+/* The plot's frame, the x axis's "epoch" label and the left axis's label. */
+static void plot_frame(sbuf *b, const char *left_label)
+{
     sb_printf(b,
               "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
               "stroke=\"#333\"/>\n",
@@ -258,8 +260,75 @@ static void render(sbuf *b, const series_set *ss, const plot_text *t)
               Y1 + 40);
     sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 %d %d)\">",
               24, (Y0 + Y1) / 2, 24, (Y0 + Y1) / 2);
-    sb_esc(b, t->left_label);
+    sb_esc(b, left_label);
     SB_LIT(b, "</text>\n");
+}
+
+/* Series s as a polyline on x range rx and y range ry (logy: ry in decades of y). */
+static void polyline(sbuf *b, const series *s, range rx, range ry, int logy)
+{
+    SB_LIT(b, "<polyline class=\"series\" data-series=\"");
+    sb_esc(b, s->name);
+    SB_LIT(b, "\" data-run=\"");
+    sb_esc(b, s->run_id);
+    sb_printf(b, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", s->color,
+              s->dashed ? " stroke-dasharray=\"6 4\"" : "");
+    for (int k = 0; k < s->n; k++)
+        sb_printf(b, "%s%.1f,%.1f", k ? " " : "", px_x(rx, s->x[k]),
+                  px_y(ry, logy ? log10(s->y[k]) : s->y[k]));
+    SB_LIT(b, "\"/>\n");
+}
+
+/* The note in the middle of an empty plot (none when note is NULL). */
+static void plot_note(sbuf *b, const char *note)
+{
+    if (!note) return;
+    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666\">", (X0 + X1) / 2,
+              (Y0 + Y1) / 2);
+    sb_esc(b, note);
+    SB_LIT(b, "</text>\n");
+}
+
+/* One legend entry: s's stroke from x1 to x2, its label at tx, on baseline y. */
+static void legend_entry(sbuf *b, const series *s, int x1, int x2, int tx, int y)
+{
+    sb_printf(b,
+              "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
+              "stroke-width=\"2\"%s/><text x=\"%d\" y=\"%d\">",
+              x1, y - 4, x2, y - 4, s->color, s->dashed ? " stroke-dasharray=\"6 4\"" : "", tx, y);
+    sb_esc(b, s->label);
+    SB_LIT(b, "</text>\n");
+}
+
+/* The two caption lines under the plot (empty ones left out) and </svg>. */
+static void svg_tail(sbuf *b, const plot_text *t)
+{
+    for (int i = 0; i < 2; i++) {
+        if (!t->caption[i] || !t->caption[i][0]) continue;
+        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#444\">", W / 2,
+                  H - 52 + 20 * i);
+        sb_esc(b, t->caption[i]);
+        SB_LIT(b, "</text>\n");
+    }
+    SB_LIT(b, "</svg>\n");
+}
+
+static void render(sbuf *b, const series_set *ss, const plot_text *t)
+{
+    range rx = epoch_range(ss);
+    range ry = loss_range(ss);
+    range rr = {0, 1};
+    if (t->right_is_r2) {
+        int any;
+        range d = data_range(ss, 1, &any);
+        if (any && d.lo < 0) rr.lo = floor(d.lo * 10) / 10;
+    }
+    svg_head(b, t->title);
+    /* axes */
+    axis_ticks(b, ry, 1, 0);
+    axis_ticks(b, rx, 0, 0);
+    if (t->right_label) axis_ticks(b, rr, 1, 1);
+    plot_frame(b, t->left_label);
     if (t->right_label) {
         sb_printf(b,
                   "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" "
@@ -272,26 +341,13 @@ static void render(sbuf *b, const series_set *ss, const plot_text *t)
     for (int i = 0; i < ss->n; i++) {
         const series *s = &ss->s[i];
         range r = s->right ? rr : ry;
-        SB_LIT(b, "<polyline class=\"series\" data-series=\"");
-        sb_esc(b, s->name);
-        SB_LIT(b, "\" data-run=\"");
-        sb_esc(b, s->run_id);
-        sb_printf(b, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", s->color,
-                  s->dashed ? " stroke-dasharray=\"6 4\"" : "");
-        for (int k = 0; k < s->n; k++)
-            sb_printf(b, "%s%.1f,%.1f", k ? " " : "", px_x(rx, s->x[k]), px_y(r, s->y[k]));
-        SB_LIT(b, "\"/>\n");
+        polyline(b, s, rx, r, 0);
         if (s->n <= 40)
             for (int k = 0; k < s->n; k++)
                 sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
                           px_x(rx, s->x[k]), px_y(r, s->y[k]), s->color);
     }
-    if (ss->n == 0 && t->note) {
-        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666\">", (X0 + X1) / 2,
-                  (Y0 + Y1) / 2);
-        sb_esc(b, t->note);
-        SB_LIT(b, "</text>\n");
-    }
+    if (ss->n == 0) plot_note(b, t->note);
     /* legend, top right inside the plot */
     if (ss->n) {
         size_t widest = 0;
@@ -305,24 +361,11 @@ static void render(sbuf *b, const series_set *ss, const plot_text *t)
                   lx, ly, lw, lh);
         for (int i = 0; i < ss->n; i++) {
             int y = ly + 17 + 18 * i;
-            sb_printf(b,
-                      "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
-                      "stroke-width=\"2\"%s/><text x=\"%d\" y=\"%d\">",
-                      lx + 8, y - 4, lx + 32, y - 4, ss->s[i].color,
-                      ss->s[i].dashed ? " stroke-dasharray=\"6 4\"" : "", lx + 38, y);
-            sb_esc(b, ss->s[i].label);
-            SB_LIT(b, "</text>\n");
+            legend_entry(b, &ss->s[i], lx + 8, lx + 32, lx + 38, y);
         }
         SB_LIT(b, "</g>\n");
     }
-    for (int i = 0; i < 2; i++) {
-        if (!t->caption[i] || !t->caption[i][0]) continue;
-        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#444\">", W / 2,
-                  H - 52 + 20 * i);
-        sb_esc(b, t->caption[i]);
-        SB_LIT(b, "</text>\n");
-    }
-    SB_LIT(b, "</svg>\n");
+    svg_tail(b, t);
 }
 
 /* A params value as short text: numbers as %g, strings as is, arrays "[a, b]". */
@@ -356,8 +399,13 @@ static json_t *run_params(const store_run *r)
     return p ? p : json_object();
 }
 
-static void answer(http_resp *resp, sbuf *b)
+/* Answers the SVG in b (taking its buffer), or 500 when building it ran out of memory. */
+static void answer(http_req *req, http_resp *resp, sbuf *b)
 {
+    if (b->oom) {
+        api_fail(req, resp, MLP_ENOMEM, NULL);
+        return;
+    }
     resp_take(resp, 200, "image/svg+xml; charset=utf-8", b->p, b->len);
     snprintf(resp->hdr_name, sizeof resp->hdr_name, "Cache-Control");
     snprintf(resp->hdr_value, sizeof resp->hdr_value, "no-cache");
@@ -414,11 +462,7 @@ static void plot_one(http_req *req, http_resp *resp, const store_run *r)
                    "loss",     acc ? "validation accuracy" : r2 ? "validation R\xc2\xb2" : NULL,
                    r2 && !acc, note};
     render(&b, &ss, &t);
-    if (b.oom) {
-        api_fail(req, resp, MLP_ENOMEM, NULL);
-        goto out;
-    }
-    answer(resp, &b);
+    answer(req, resp, &b);
 out:
     free(b.p);
     free(pts);
@@ -494,11 +538,7 @@ void plot_overlay(http_req *req, http_resp *resp, const store_run *runs, char *c
     plot_text t = {
         title, {caption, NULL}, "validation loss", NULL, 0, "no finished epoch yet in these runs"};
     render(&b, &ss, &t);
-    if (b.oom) {
-        api_fail(req, resp, MLP_ENOMEM, NULL);
-        goto out;
-    }
-    answer(resp, &b);
+    answer(req, resp, &b);
 out:
     free(b.p);
     series_free(&ss);
@@ -564,24 +604,10 @@ static range log_range(const series_set *ss, int *any)
 
 static void render_log(sbuf *b, const series_set *ss, const plot_text *t)
 {
-    int max_e = 0, any;
-    for (int i = 0; i < ss->n; i++)
-        for (int k = 0; k < ss->s[i].n; k++)
-            if (ss->s[i].x[k] > max_e) max_e = ss->s[i].x[k];
-    range rx = max_e >= 2 ? (range){1, max_e} : (range){0, 2};
+    int any;
+    range rx = epoch_range(ss);
     range ry = log_range(ss, &any); /* in decades */
-    sb_printf(b,
-              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-              "viewBox=\"0 0 %d %d\" font-family=\"Helvetica, Arial, sans-serif\" "
-              "font-size=\"12\">\n<title>",
-              W, H, W, H);
-    sb_esc(b, t->title);
-    sb_printf(b, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", W, H);
-    SB_LIT(b, "<text x=\"380\" y=\"30\" text-anchor=\"middle\" font-size=\"16\" "
-              "font-weight=\"bold\">");
-    sb_esc(b, t->title);
-    SB_LIT(b, "</text>\n");
+    svg_head(b, t->title);
     int span = (int)(ry.hi - ry.lo), every = span <= 8 ? 1 : (span + 7) / 8;
     for (int d = (int)ry.lo; d <= (int)ry.hi; d += every) {
         double y = px_y(ry, d);
@@ -592,34 +618,12 @@ static void render_log(sbuf *b, const series_set *ss, const plot_text *t)
                   X0, y, X1, y, X0 - 5, y, X0, y, X0 - 8, y + 4, d);
     }
     axis_ticks(b, rx, 0, 0);
-    sb_printf(b,
-              "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
-              "stroke=\"#333\"/>\n",
-              X0, Y0, X1 - X0, Y1 - Y0);
-    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">epoch</text>\n", (X0 + X1) / 2,
-              Y1 + 40);
-    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 %d %d)\">",
-              24, (Y0 + Y1) / 2, 24, (Y0 + Y1) / 2);
-    sb_esc(b, t->left_label);
-    SB_LIT(b, "</text>\n");
+    plot_frame(b, t->left_label);
     for (int i = 0; i < ss->n; i++) {
         const series *s = &ss->s[i];
-        SB_LIT(b, "<polyline class=\"series\" data-series=\"");
-        sb_esc(b, s->name);
-        SB_LIT(b, "\" data-run=\"");
-        sb_esc(b, s->run_id);
-        sb_printf(b, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", s->color,
-                  s->dashed ? " stroke-dasharray=\"6 4\"" : "");
-        for (int k = 0; k < s->n; k++)
-            sb_printf(b, "%s%.1f,%.1f", k ? " " : "", px_x(rx, s->x[k]), px_y(ry, log10(s->y[k])));
-        SB_LIT(b, "\"/>\n");
+        polyline(b, s, rx, ry, 1);
     }
-    if (ss->n == 0 && t->note) {
-        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666\">", (X0 + X1) / 2,
-                  (Y0 + Y1) / 2);
-        sb_esc(b, t->note);
-        SB_LIT(b, "</text>\n");
-    }
+    if (ss->n == 0) plot_note(b, t->note);
     if (ss->n) { /* legend: one short entry per layer, 16 to a column */
         int rows = ss->n < 16 ? ss->n : 16, cols = (ss->n + 15) / 16;
         int lw = 62 * cols + 8, lh = 8 + 16 * rows, ly = Y0;
@@ -631,24 +635,11 @@ static void render_log(sbuf *b, const series_set *ss, const plot_text *t)
             lx, ly, lw, lh);
         for (int i = 0; i < ss->n; i++) {
             int x = lx + 6 + 62 * (i / 16), y = ly + 16 + 16 * (i % 16);
-            sb_printf(b,
-                      "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
-                      "stroke-width=\"2\"%s/><text x=\"%d\" y=\"%d\">",
-                      x, y - 4, x + 18, y - 4, ss->s[i].color,
-                      ss->s[i].dashed ? " stroke-dasharray=\"6 4\"" : "", x + 22, y);
-            sb_esc(b, ss->s[i].label);
-            SB_LIT(b, "</text>\n");
+            legend_entry(b, &ss->s[i], x, x + 18, x + 22, y);
         }
         SB_LIT(b, "</g>\n");
     }
-    for (int i = 0; i < 2; i++) {
-        if (!t->caption[i] || !t->caption[i][0]) continue;
-        sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#444\">", W / 2,
-                  H - 52 + 20 * i);
-        sb_esc(b, t->caption[i]);
-        SB_LIT(b, "</text>\n");
-    }
-    SB_LIT(b, "</svg>\n");
+    svg_tail(b, t);
 }
 
 #define CAPTION_CHARS 110 /* characters of a caption line that fit the image's width */
@@ -759,11 +750,7 @@ static void plot_diag(http_req *req, http_resp *resp, const store_run *r)
                    0,
                    note};
     render_log(&b, &ss, &t);
-    if (b.oom) {
-        api_fail(req, resp, MLP_ENOMEM, NULL);
-        goto out;
-    }
-    answer(resp, &b);
+    answer(req, resp, &b);
 out:
     free(b.p);
     free(pts);

@@ -126,6 +126,59 @@ int store_grow(void **p, int *cap, int need, size_t elem)
     return 1;
 }
 
+mlp_err store_collect(store_tx *t, sqlite3_stmt *st, size_t elem_size, store_row_fn from_row,
+                      void **items, int *n)
+{
+    char *v = NULL;
+    int cnt = 0, cap = 0, r;
+    mlp_err e = MLP_OK;
+    *items = NULL;
+    *n = 0;
+    if (!store_grow((void **)&v, &cap, 1, elem_size)) return MLP_ENOMEM;
+    while ((r = store_step(t, st, &e, NULL)) == 1) {
+        if (!store_grow((void **)&v, &cap, cnt + 1, elem_size)) {
+            e = MLP_ENOMEM;
+            break;
+        }
+        mlp_err re = from_row(st, v + (size_t)cnt * elem_size);
+        if (re == MLP_ENOTFOUND) {
+            memset(v + (size_t)cnt * elem_size, 0, elem_size);
+            continue;
+        }
+        cnt++;
+        if (re != MLP_OK) {
+            e = re;
+            break;
+        }
+    }
+    *items = v;
+    *n = cnt;
+    return e;
+}
+
+mlp_err store_list(store_tx *t, sqlite3_stmt *st, mlp_err e, size_t elem_size,
+                   store_row_fn from_row, void (*free_items)(void *items, int n), void **items,
+                   int *n)
+{
+    void *v = NULL;
+    int cnt = 0;
+    *items = NULL;
+    *n = 0;
+    if (e == MLP_OK) e = store_collect(t, st, elem_size, from_row, &v, &cnt);
+    sqlite3_finalize(st);
+    e = store_tx_end(t, e, NULL);
+    if (e != MLP_OK) {
+        if (free_items)
+            free_items(v, cnt);
+        else
+            free(v);
+        return e;
+    }
+    *items = v;
+    *n = cnt;
+    return MLP_OK;
+}
+
 /* malloc for a whole matrix. Where the kernel allows it (transparent huge pages in madvise
  * mode) the buffer is faulted in 2 MiB pages: on virtual machines faulting a large buffer 4 KiB
  * at a time can cost more than reading the file into it. Free with free(). */

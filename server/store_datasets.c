@@ -363,6 +363,13 @@ mlp_err store_dataset_read_rows(store *s, const char *id, long offset, long limi
     return MLP_OK;
 }
 
+/* ds_from_row as a store_row_fn. */
+static mlp_err ds_row(sqlite3_stmt *st, void *d)
+{
+    ds_from_row(st, d);
+    return MLP_OK;
+}
+
 mlp_err store_dataset_list(store *s, int limit, int offset, store_dataset **items, int *n,
                            long *total)
 {
@@ -375,8 +382,6 @@ mlp_err store_dataset_list_for(store *s, const store_view *view, int limit, int 
     store_view_args va = store_view_of(view);
     store_tx t;
     sqlite3_stmt *st = NULL;
-    store_dataset *v = NULL;
-    int cnt = 0, cap = 0, r;
     long long tot = 0;
     *items = NULL;
     *n = 0;
@@ -391,29 +396,9 @@ mlp_err store_dataset_list_for(store *s, const store_view *view, int limit, int 
                        DS_COLS_SQL " WHERE " STORE_VIEW_SQL
                                    " ORDER BY x.id DESC LIMIT ?5 OFFSET ?6",
                        STORE_VIEW_FMT "ii", va.all, va.me, va.class_ok, va.owner, limit, offset);
-    if (e != MLP_OK) goto out;
-    if (!store_grow((void **)&v, &cap, 1, sizeof *v)) {
-        e = MLP_ENOMEM;
-        goto out;
-    }
-    while ((r = store_step(&t, st, &e, NULL)) == 1) {
-        if (!store_grow((void **)&v, &cap, cnt + 1, sizeof *v)) {
-            e = MLP_ENOMEM;
-            goto out;
-        }
-        ds_from_row(st, &v[cnt++]);
-    }
-out:
-    sqlite3_finalize(st);
-    e = store_tx_end(&t, e, NULL);
-    if (e != MLP_OK) {
-        free(v);
-        return e;
-    }
-    *items = v;
-    *n = cnt;
-    if (total) *total = (long)tot;
-    return MLP_OK;
+    e = store_list(&t, st, e, sizeof **items, ds_row, NULL, (void **)items, n);
+    if (e == MLP_OK && total) *total = (long)tot;
+    return e;
 }
 
 mlp_err store_dataset_set_image(store *s, const char *id, const int image[3], mlp_error *err)

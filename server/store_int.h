@@ -1,11 +1,13 @@
 /* store_int.h — private to the SQLite backend of store.h (server/store*.c and server/migrate.c;
  * nothing else includes it). It holds what every resource file shares: the store struct, the
  * connection pool and transactions (store.c), the bound-parameter query helpers ("binder"),
- * row-reading helpers, and the one mapping from SQLite result codes to mlp_err.
+ * row-reading helpers (store_collect reads a query's rows into a list), and the one mapping
+ * from SQLite result codes to mlp_err.
  *
  * A resource file (store_datasets.c, store_runs.c, store_models.c) implements its part of
  * store.h as: store_tx_begin, queries through store_prep/store_step/store_exec/store_int64
- * with a format string of bound parameters (never string interpolation), store_tx_end.
+ * with a format string of bound parameters (never string interpolation), a list's rows read by
+ * store_collect with the file's row reader, store_tx_end.
  *
  * Threading: a store_tx belongs to the thread that began it; a write transaction holds the
  * store's write mutex from store_tx_begin to store_tx_end. */
@@ -111,6 +113,23 @@ double store_col_double(sqlite3_stmt *st, int i);
 /* Grows *p (elements of size elem, new ones zeroed) to hold at least need; 0 on allocation
  * failure. */
 int store_grow(void **p, int *cap, int need, size_t elem);
+/* Reads one row of st into the zeroed element elem: MLP_OK keeps it, MLP_ENOTFOUND leaves it
+ * out (the row does not belong in the list), anything else stops the list with that error
+ * (elem must then still be safe to clear). */
+typedef mlp_err (*store_row_fn)(sqlite3_stmt *st, void *elem);
+/* Steps st to its end, reading each row with from_row into a new array of elem_size-byte
+ * elements: *items (new, allocated even for no rows, so an empty list is not NULL) and *n.
+ * On failure *items and *n still describe the elements read, including the one whose from_row
+ * failed, for the caller to free as it frees a list; st is left for the caller to finalize. */
+mlp_err store_collect(store_tx *t, sqlite3_stmt *st, size_t elem_size, store_row_fn from_row,
+                      void **items, int *n);
+/* The end of a list read in one transaction: when e (the result so far) is MLP_OK, st's rows
+ * through store_collect; then st is finalized and t ended with the outcome. On success the
+ * array is handed over in *items (new) and *n; on failure it is freed with free_items (NULL:
+ * free(), for elements that own nothing), *items is NULL and the error returned. */
+mlp_err store_list(store_tx *t, sqlite3_stmt *st, mlp_err e, size_t elem_size,
+                   store_row_fn from_row, void (*free_items)(void *items, int n), void **items,
+                   int *n);
 /* "ds_12" with prefix "ds_" -> 12. 0 when malformed (ids start at 1). */
 long long store_parse_id(const char *s, const char *prefix);
 /* 1 when s is 1 to max bytes. */

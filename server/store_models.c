@@ -301,6 +301,12 @@ static mlp_err mv_from_row(sqlite3_stmt *st, const char *name, store_model_versi
     return oom ? MLP_ENOMEM : MLP_OK;
 }
 
+/* mv_from_row as a store_row_fn; the caller fills in the model's name. */
+static mlp_err mv_row(sqlite3_stmt *st, void *v)
+{
+    return mv_from_row(st, "", v);
+}
+
 mlp_err store_model_get(store *s, const char *name, store_model *out,
                         store_model_version **versions, int *n_versions)
 {
@@ -308,7 +314,7 @@ mlp_err store_model_get(store *s, const char *name, store_model *out,
     sqlite3_stmt *st = NULL;
     store_model m;
     store_model_version *v = NULL;
-    int cnt = 0, cap = 0, r;
+    int cnt = 0, r;
     long long mid = 0;
     memset(&m, 0, sizeof m);
     if (versions) *versions = NULL;
@@ -334,15 +340,8 @@ mlp_err store_model_get(store *s, const char *name, store_model *out,
     if (e != MLP_OK || !versions) goto out;
     e = store_prep(&t, NULL, &st, MV_COLS_SQL " WHERE v.model_id = ?1 ORDER BY v.version", "I",
                    mid);
-    if (e == MLP_OK && !store_grow((void **)&v, &cap, 1, sizeof *v)) e = MLP_ENOMEM;
-    while (e == MLP_OK && (r = store_step(&t, st, &e, NULL)) == 1) {
-        if (!store_grow((void **)&v, &cap, cnt + 1, sizeof *v)) {
-            e = MLP_ENOMEM;
-            break;
-        }
-        e = mv_from_row(st, name, &v[cnt]);
-        cnt++;
-    }
+    if (e == MLP_OK) e = store_collect(&t, st, sizeof *v, mv_row, (void **)&v, &cnt);
+    for (int i = 0; i < cnt; i++) snprintf(v[i].name, sizeof v[i].name, "%s", name);
 out:
     sqlite3_finalize(st);
     e = store_tx_end(&t, e, NULL);

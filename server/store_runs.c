@@ -107,22 +107,18 @@ static mlp_err run_get_tx(store_tx *t, long long id, store_run *out)
     return e;
 }
 
+/* run_from_row as a store_row_fn. */
+static mlp_err run_row(sqlite3_stmt *st, void *r)
+{
+    return run_from_row(st, r);
+}
+
 /* Runs st (RUN_COLS_SQL rows) into a new array. */
 static mlp_err run_collect(store_tx *t, sqlite3_stmt *st, store_run **items, int *n)
 {
     store_run *v = NULL;
-    int cnt = 0, cap = 0, r;
-    mlp_err e = MLP_OK;
-    if (!store_grow((void **)&v, &cap, 1, sizeof *v)) return MLP_ENOMEM;
-    while ((r = store_step(t, st, &e, NULL)) == 1) {
-        if (!store_grow((void **)&v, &cap, cnt + 1, sizeof *v)) {
-            e = MLP_ENOMEM;
-            break;
-        }
-        e = run_from_row(st, &v[cnt]);
-        if (e != MLP_OK) break;
-        cnt++;
-    }
+    int cnt = 0;
+    mlp_err e = store_collect(t, st, sizeof *v, run_row, (void **)&v, &cnt);
     sqlite3_reset(st);
     for (int i = 0; e == MLP_OK && i < cnt; i++) e = run_load_last(t, &v[i]);
     if (e != MLP_OK) {
@@ -546,13 +542,25 @@ mlp_err store_run_delete(store *s, const char *id)
     return store_tx_end(&t, e, NULL);
 }
 
+/* One (name, step, value, timestamp) row of run_metrics; a name this build does not know is
+ * left out. */
+static mlp_err metric_row(sqlite3_stmt *st, void *elem)
+{
+    store_metric *m = elem;
+    metric_id id;
+    if (metric_parse((const char *)sqlite3_column_text(st, 0), &id) != MLP_OK) return MLP_ENOTFOUND;
+    m->name = id;
+    m->step = sqlite3_column_int(st, 1);
+    m->value = store_col_double(st, 2);
+    store_col_str(st, 3, m->timestamp, sizeof m->timestamp);
+    return MLP_OK;
+}
+
 mlp_err store_run_metrics(store *s, const char *id, const metric_id *name, int after_step,
                           store_metric **items, int *n)
 {
     store_tx t;
     sqlite3_stmt *st = NULL;
-    store_metric *v = NULL;
-    int cnt = 0, cap = 0, r;
     long long rid = store_parse_id(id, "run_"), found = 0;
     *items = NULL;
     *n = 0;
@@ -568,34 +576,8 @@ mlp_err store_run_metrics(store *s, const char *id, const metric_id *name, int a
                        " ORDER BY step, name",
                        "Iti", rid, name ? metric_name(*name) : NULL,
                        after_step > 0 ? after_step : 0);
-    if (e != MLP_OK) goto out;
-    if (!store_grow((void **)&v, &cap, 1, sizeof *v)) {
-        e = MLP_ENOMEM;
-        goto out;
-    }
-    while ((r = store_step(&t, st, &e, NULL)) == 1) {
-        metric_id m;
-        if (metric_parse((const char *)sqlite3_column_text(st, 0), &m) != MLP_OK) continue;
-        if (!store_grow((void **)&v, &cap, cnt + 1, sizeof *v)) {
-            e = MLP_ENOMEM;
-            break;
-        }
-        v[cnt].name = m;
-        v[cnt].step = sqlite3_column_int(st, 1);
-        v[cnt].value = store_col_double(st, 2);
-        store_col_str(st, 3, v[cnt].timestamp, sizeof v[cnt].timestamp);
-        cnt++;
-    }
-out:
-    sqlite3_finalize(st);
-    e = store_tx_end(&t, e, NULL);
-    if (e != MLP_OK) {
-        free(v);
-        return e;
-    }
-    *items = v;
-    *n = cnt;
-    return MLP_OK;
+    e = store_list(&t, st, e, sizeof **items, metric_row, NULL, (void **)items, n);
+    return e;
 }
 
 mlp_err store_run_access(store *s, const char *id, store_access *run, int *has_model,

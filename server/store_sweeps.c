@@ -171,6 +171,18 @@ mlp_err store_sweep_list(store *s, int limit, int offset, store_sweep **items, i
     " WHERE (?1 OR owner_id = ?2) AND (?3 IS NULL OR owner_id = (SELECT id FROM users"             \
     " WHERE name = ?3))"
 
+/* sweep_from_row as a store_row_fn. */
+static mlp_err sweep_row(sqlite3_stmt *st, void *sw)
+{
+    return sweep_from_row(st, sw);
+}
+
+/* store_sweeps_free for store_list. */
+static void sweeps_free(void *items, int n)
+{
+    store_sweeps_free(items, n);
+}
+
 mlp_err store_sweep_list_for(store *s, const store_view *view, int limit, int offset,
                              store_sweep **items, int *n, long *total)
 {
@@ -178,40 +190,22 @@ mlp_err store_sweep_list_for(store *s, const store_view *view, int limit, int of
     store_view_args va = store_view_of(view);
     store_tx t;
     sqlite3_stmt *st = NULL;
-    store_sweep *v = NULL;
-    int cnt = 0, cap = 0, r;
     long long tot = 0;
-    if (!store_grow((void **)&v, &cap, 1, sizeof *v)) return MLP_ENOMEM;
+    *items = NULL;
+    *n = 0;
+    if (total) *total = 0;
     mlp_err e = store_tx_begin(s, 0, &t, NULL);
+    if (e != MLP_OK) return e;
+    if (total)
+        e = store_int64(&t, NULL, &tot, "SELECT COUNT(*) FROM sweeps" SWEEP_FILTER, "iIt", va.all,
+                        va.me, va.owner);
     if (e == MLP_OK)
         e = store_prep(&t, NULL, &st,
                        SWEEP_COLS_SQL SWEEP_FILTER " ORDER BY id DESC LIMIT ?4 OFFSET ?5", "iItii",
                        va.all, va.me, va.owner, limit, offset);
-    while (e == MLP_OK && (r = store_step(&t, st, &e, NULL)) == 1) {
-        if (!store_grow((void **)&v, &cap, cnt + 1, sizeof *v)) {
-            e = MLP_ENOMEM;
-            break;
-        }
-        e = sweep_from_row(st, &v[cnt]);
-        if (e != MLP_OK) {
-            store_sweep_clear(&v[cnt]);
-            break;
-        }
-        cnt++;
-    }
-    sqlite3_finalize(st);
-    if (e == MLP_OK && total)
-        e = store_int64(&t, NULL, &tot, "SELECT COUNT(*) FROM sweeps" SWEEP_FILTER, "iIt", va.all,
-                        va.me, va.owner);
-    e = store_tx_end(&t, e, NULL);
-    if (e != MLP_OK) {
-        store_sweeps_free(v, cnt);
-        return e;
-    }
-    *items = v;
-    *n = cnt;
-    if (total) *total = (long)tot;
-    return MLP_OK;
+    e = store_list(&t, st, e, sizeof **items, sweep_row, sweeps_free, (void **)items, n);
+    if (e == MLP_OK && total) *total = (long)tot;
+    return e;
 }
 #undef SWEEP_FILTER
 

@@ -129,12 +129,16 @@ mlp_err store_user_get_id(store *s, long long id, store_user *out)
     return user_get_by(s, "id = ?1", "I", &id, out);
 }
 
+/* user_from_row as a store_row_fn. */
+static mlp_err user_row(sqlite3_stmt *st, void *u)
+{
+    return user_from_row(st, u);
+}
+
 mlp_err store_user_list(store *s, int limit, int offset, store_user **items, int *n, long *total)
 {
     store_tx t;
     sqlite3_stmt *st = NULL;
-    store_user *v = NULL;
-    int cnt = 0, cap = 0, r;
     long long tot = 0;
     *items = NULL;
     *n = 0;
@@ -146,29 +150,9 @@ mlp_err store_user_list(store *s, int limit, int offset, store_user **items, int
     if (e == MLP_OK)
         e = store_prep(&t, NULL, &st, USER_COLS_SQL " ORDER BY id LIMIT ?1 OFFSET ?2", "ii", limit,
                        offset);
-    if (e != MLP_OK) goto out;
-    if (!store_grow((void **)&v, &cap, 1, sizeof *v)) {
-        e = MLP_ENOMEM;
-        goto out;
-    }
-    while ((r = store_step(&t, st, &e, NULL)) == 1) {
-        if (!store_grow((void **)&v, &cap, cnt + 1, sizeof *v)) {
-            e = MLP_ENOMEM;
-            goto out;
-        }
-        if ((e = user_from_row(st, &v[cnt++])) != MLP_OK) goto out;
-    }
-out:
-    sqlite3_finalize(st);
-    e = store_tx_end(&t, e, NULL);
-    if (e != MLP_OK) {
-        free(v);
-        return e;
-    }
-    *items = v;
-    *n = cnt;
-    if (total) *total = (long)tot;
-    return MLP_OK;
+    e = store_list(&t, st, e, sizeof **items, user_row, NULL, (void **)items, n);
+    if (e == MLP_OK && total) *total = (long)tot;
+    return e;
 }
 
 mlp_err store_user_update(store *s, store_user *u, unsigned set, mlp_error *err)
@@ -374,39 +358,24 @@ mlp_err store_key_create(store *s, long long user_id, const unsigned char *diges
     return MLP_OK;
 }
 
+/* key_from_row as a store_row_fn. */
+static mlp_err key_row(sqlite3_stmt *st, void *k)
+{
+    key_from_row(st, k);
+    return MLP_OK;
+}
+
 mlp_err store_key_list(store *s, long long user_id, store_key **items, int *n)
 {
     store_tx t;
     sqlite3_stmt *st = NULL;
-    store_key *v = NULL;
-    int cnt = 0, cap = 0, r;
     *items = NULL;
     *n = 0;
     mlp_err e = store_tx_begin(s, 0, &t, NULL);
     if (e != MLP_OK) return e;
     e = store_prep(&t, NULL, &st, KEY_COLS_SQL " WHERE user_id = ?1 ORDER BY id", "I", user_id);
-    if (e != MLP_OK) goto out;
-    if (!store_grow((void **)&v, &cap, 1, sizeof *v)) {
-        e = MLP_ENOMEM;
-        goto out;
-    }
-    while ((r = store_step(&t, st, &e, NULL)) == 1) {
-        if (!store_grow((void **)&v, &cap, cnt + 1, sizeof *v)) {
-            e = MLP_ENOMEM;
-            goto out;
-        }
-        key_from_row(st, &v[cnt++]);
-    }
-out:
-    sqlite3_finalize(st);
-    e = store_tx_end(&t, e, NULL);
-    if (e != MLP_OK) {
-        free(v);
-        return e;
-    }
-    *items = v;
-    *n = cnt;
-    return MLP_OK;
+    e = store_list(&t, st, e, sizeof **items, key_row, NULL, (void **)items, n);
+    return e;
 }
 
 mlp_err store_key_revoke(store *s, long long user_id, long long key_id)
@@ -492,13 +461,32 @@ mlp_err store_audit_append(store *s, const principal *actor, const char *action,
     return store_tx_end(&t, e, NULL);
 }
 
+/* One row of the audit list's SELECT. */
+static mlp_err audit_row(sqlite3_stmt *st, void *elem)
+{
+    store_audit *a = elem;
+    int oom = 0;
+    a->id = sqlite3_column_int64(st, 0);
+    store_col_str(st, 1, a->at, sizeof a->at);
+    a->actor_id = sqlite3_column_int64(st, 2);
+    store_col_str(st, 3, a->actor_name, sizeof a->actor_name);
+    store_col_str(st, 4, a->action, sizeof a->action);
+    store_col_str(st, 5, a->resource, sizeof a->resource);
+    a->detail = store_col_dup(st, 6, &oom);
+    return oom ? MLP_ENOMEM : MLP_OK;
+}
+
+/* store_audits_free for store_list. */
+static void audits_free(void *items, int n)
+{
+    store_audits_free(items, n);
+}
+
 mlp_err store_audit_list(store *s, const char *actor, const char *action, const char *resource,
                          int limit, int offset, store_audit **items, int *n, long *total)
 {
     store_tx t;
     sqlite3_stmt *st = NULL;
-    store_audit *v = NULL;
-    int cnt = 0, cap = 0, r, oom = 0;
     long long tot = 0;
     *items = NULL;
     *n = 0;
@@ -518,38 +506,7 @@ mlp_err store_audit_list(store *s, const char *actor, const char *action, const 
             " ORDER BY id DESC LIMIT ?4 OFFSET ?5",
             "tttii", actor, action, resource, limit, offset);
 #undef AUDIT_WHERE
-    if (e != MLP_OK) goto out;
-    if (!store_grow((void **)&v, &cap, 1, sizeof *v)) {
-        e = MLP_ENOMEM;
-        goto out;
-    }
-    while ((r = store_step(&t, st, &e, NULL)) == 1) {
-        if (!store_grow((void **)&v, &cap, cnt + 1, sizeof *v)) {
-            e = MLP_ENOMEM;
-            goto out;
-        }
-        store_audit *a = &v[cnt++];
-        a->id = sqlite3_column_int64(st, 0);
-        store_col_str(st, 1, a->at, sizeof a->at);
-        a->actor_id = sqlite3_column_int64(st, 2);
-        store_col_str(st, 3, a->actor_name, sizeof a->actor_name);
-        store_col_str(st, 4, a->action, sizeof a->action);
-        store_col_str(st, 5, a->resource, sizeof a->resource);
-        a->detail = store_col_dup(st, 6, &oom);
-        if (oom) {
-            e = MLP_ENOMEM;
-            goto out;
-        }
-    }
-out:
-    sqlite3_finalize(st);
-    e = store_tx_end(&t, e, NULL);
-    if (e != MLP_OK) {
-        store_audits_free(v, cnt);
-        return e;
-    }
-    *items = v;
-    *n = cnt;
-    if (total) *total = (long)tot;
-    return MLP_OK;
+    e = store_list(&t, st, e, sizeof **items, audit_row, audits_free, (void **)items, n);
+    if (e == MLP_OK && total) *total = (long)tot;
+    return e;
 }

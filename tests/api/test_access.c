@@ -173,10 +173,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/mlpd-access-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    mlp_error err = {0};
-    if (store_open(f->dir, &f->s, &err) != MLP_OK) return -1;
+    if (tmpdir_store("access", f->dir, sizeof f->dir, &f->s)) return -1;
     /* The users the users engineer's API would create, written straight into the table. */
     char path[128];
     snprintf(path, sizeof path, "%s/mlpd.db", f->dir);
@@ -196,8 +193,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    store_close(f->s);
-    tmpdir_remove(f->dir);
+    tmpdir_store_close(f->s, f->dir);
     free(f);
     return 0;
 }

@@ -2,6 +2,7 @@
 #include "harness.h"
 #include "oacheck.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -152,6 +153,12 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 {
     hresp *r = ud;
     size_t len = sz * n;
+    if (strncmp(p, "HTTP/", 5) == 0) r->hlen = 0; /* keep the final response's headers only */
+    if (r->hlen + len < sizeof r->headers) {
+        memcpy(r->headers + r->hlen, p, len);
+        r->hlen += len;
+        r->headers[r->hlen] = '\0';
+    }
     copy_header(r->location, sizeof r->location, p, len, "Location:");
     copy_header(r->allow, sizeof r->allow, p, len, "Allow:");
     copy_header(r->content_type, sizeof r->content_type, p, len, "Content-Type:");
@@ -161,8 +168,31 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     return len;
 }
 
-long http_do(srv *s, const char *method, const char *path, const char *content_type,
-             const void *body, size_t len, const char *extra_header, hresp *r)
+const char *hresp_header(const hresp *r, const char *name)
+{
+    static char val[512];
+    size_t k = strlen(name);
+    for (const char *l = r->headers; *l;) {
+        const char *e = strstr(l, "\r\n");
+        size_t n = e ? (size_t)(e - l) : strlen(l);
+        if (n > k && strncasecmp(l, name, k) == 0 && l[k] == ':') {
+            const char *v = l + k + 1;
+            while (*v == ' ') v++;
+            size_t vl = n - (size_t)(v - l);
+            if (vl >= sizeof val) vl = sizeof val - 1;
+            memcpy(val, v, vl);
+            val[vl] = '\0';
+            return val;
+        }
+        if (!e) break;
+        l = e + 2;
+    }
+    return NULL;
+}
+
+/* http_do with any number of extra header lines (NULL-terminated, may be NULL). */
+static long request(const srv *s, const char *method, const char *path, const char *content_type,
+                    const void *body, size_t len, const char *const *extra, hresp *r)
 {
     memset(r, 0, sizeof *r);
     CURL *c = curl_easy_init();
@@ -176,10 +206,11 @@ long http_do(srv *s, const char *method, const char *path, const char *content_t
                  content_type ? content_type : "application/json");
         h = curl_slist_append(h, ct);
     }
-    if (extra_header) h = curl_slist_append(h, extra_header);
+    for (; extra && *extra; extra++) h = curl_slist_append(h, *extra);
     h = curl_slist_append(h, "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -202,6 +233,31 @@ long http_do(srv *s, const char *method, const char *path, const char *content_t
     }
     oa_check(s->port, method, path, r->status, r->content_type, r->body, r->len);
     return r->status;
+}
+
+long http_do(srv *s, const char *method, const char *path, const char *content_type,
+             const void *body, size_t len, const char *extra_header, hresp *r)
+{
+    const char *extra[] = {extra_header, NULL};
+    return request(s, method, path, content_type, body, len, extra, r);
+}
+
+long http_keyed(const srv *s, const char *method, const char *path, const char *key,
+                const char *origin, const char *content_type, const char *body, hresp *r)
+{
+    char auth[256], org[256];
+    const char *extra[3] = {NULL, NULL, NULL};
+    int n = 0;
+    if (key) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+        extra[n++] = auth;
+    }
+    if (origin) {
+        snprintf(org, sizeof org, "Origin: %s", origin);
+        extra[n++] = org;
+    }
+    return request(s, method, path, body ? content_type : NULL, body, body ? strlen(body) : 0,
+                   extra, r);
 }
 
 void hresp_free(hresp *r)
@@ -251,24 +307,31 @@ json_t *wait_run(srv *s, const char *run_id, double timeout_s)
     return NULL;
 }
 
-int train_csv(srv *s, const char *name, const char *csv, const char *run_tail, double timeout_s)
+long h_upload_csv(srv *s, const char *name, const char *csv, char *id, size_t cap)
 {
-    char path[128], body[1024], rid[32];
+    char path[128];
     snprintf(path, sizeof path, "/api/v1/datasets?name=%s", name);
     hresp r;
+    id[0] = '\0';
     long st = http_do(s, "POST", path, "text/csv", csv, strlen(csv), NULL, &r);
     json_t *j = st == 201 ? hresp_json(&r) : NULL;
     const char *ds = j ? json_string_value(json_object_get(j, "id")) : NULL;
-    if (!ds) {
+    if (ds) snprintf(id, cap, "%s", ds);
+    json_decref(j);
+    hresp_free(&r);
+    return ds ? st : (st == 201 ? -1 : st);
+}
+
+int train_csv(srv *s, const char *name, const char *csv, const char *run_tail, double timeout_s)
+{
+    char body[1024], rid[32], ds[32];
+    long st = h_upload_csv(s, name, csv, ds, sizeof ds);
+    if (st != 201) {
         fprintf(stderr, "train_csv %s: upload answered %ld\n", name, st);
-        json_decref(j);
-        hresp_free(&r);
         return -1;
     }
     snprintf(body, sizeof body, "{\"dataset_id\":\"%s\",\"model_name\":\"%s\",%s}", ds, name,
              run_tail);
-    json_decref(j);
-    hresp_free(&r);
     json_t *run = post_json(s, "/api/v1/runs", body, &st);
     const char *id = st == 202 ? json_string_value(json_object_get(run, "id")) : NULL;
     if (!id) {
@@ -349,4 +412,171 @@ long proc_reset_peak_kb(pid_t pid)
         return -1;
     }
     return rss;
+}
+
+/* ---- the strict XML checker of svg_check ---- */
+
+static int xml_name_start(int c)
+{
+    return isalpha(c) || c == '_' || c == ':';
+}
+
+static int xml_name_char(int c)
+{
+    return isalnum(c) || c == '_' || c == ':' || c == '-' || c == '.';
+}
+
+/* Checks character data up to the next '<' (or end of an attribute value at quote q). */
+static int xml_chars(svg_doc *x, char q)
+{
+    while (x->p < x->end && *x->p != (q ? q : '<')) {
+        unsigned char c = (unsigned char)*x->p;
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return (x->err = "control char"), -1;
+        if (q && c == '<') return (x->err = "'<' in attribute"), -1;
+        if (c == '&') {
+            const char *semi = memchr(x->p, ';', (size_t)(x->end - x->p));
+            if (!semi || semi - x->p > 10) return (x->err = "bare '&'"), -1;
+            size_t n = (size_t)(semi - x->p - 1);
+            const char *e = x->p + 1;
+            int ok = (n == 3 && !strncmp(e, "amp", 3)) || (n == 2 && !strncmp(e, "lt", 2)) ||
+                     (n == 2 && !strncmp(e, "gt", 2)) || (n == 4 && !strncmp(e, "quot", 4)) ||
+                     (n == 4 && !strncmp(e, "apos", 4));
+            if (!ok && n >= 2 && e[0] == '#') {
+                ok = 1;
+                int hex = e[1] == 'x';
+                for (size_t i = 1 + (size_t)hex; i < n; i++)
+                    ok &= (hex ? isxdigit((unsigned char)e[i]) : isdigit((unsigned char)e[i])) != 0;
+                ok &= n > 1 + (size_t)hex;
+            }
+            if (!ok) return (x->err = "unknown entity"), -1;
+            x->p = semi + 1;
+            continue;
+        }
+        x->p++;
+    }
+    return 0;
+}
+
+static void xml_skip_ws(svg_doc *x)
+{
+    while (x->p < x->end && isspace((unsigned char)*x->p)) x->p++;
+}
+
+static int xml_element(svg_doc *x);
+
+static int xml_content(svg_doc *x, const char *name, size_t nlen)
+{
+    for (;;) {
+        if (xml_chars(x, 0)) return -1;
+        if (x->p >= x->end) return (x->err = "unclosed element"), -1;
+        if (!strncmp(x->p, "<!--", 4)) {
+            const char *e = strstr(x->p + 4, "-->");
+            if (!e) return (x->err = "unclosed comment"), -1;
+            x->p = e + 3;
+        } else if (x->p[1] == '/') {
+            x->p += 2;
+            if ((size_t)(x->end - x->p) < nlen || strncmp(x->p, name, nlen) ||
+                xml_name_char((unsigned char)x->p[nlen]))
+                return (x->err = "mismatched end tag"), -1;
+            x->p += nlen;
+            xml_skip_ws(x);
+            if (*x->p != '>') return (x->err = "bad end tag"), -1;
+            x->p++;
+            return 0;
+        } else if (xml_element(x)) {
+            return -1;
+        }
+    }
+}
+
+static int xml_element(svg_doc *x)
+{
+    if (*x->p != '<' || !xml_name_start((unsigned char)x->p[1])) return (x->err = "not a tag"), -1;
+    const char *name = ++x->p;
+    while (x->p < x->end && xml_name_char((unsigned char)*x->p)) x->p++;
+    size_t nlen = (size_t)(x->p - name);
+    int is_poly = nlen == 8 && !strncmp(name, "polyline", 8);
+    svg_poly pl = {"", "", 0};
+    char seen[16][32];
+    int n_seen = 0;
+    for (;;) {
+        const char *before = x->p;
+        xml_skip_ws(x);
+        if (x->p >= x->end) return (x->err = "eof in tag"), -1;
+        if (*x->p == '>' || !strncmp(x->p, "/>", 2)) break;
+        if (x->p == before) return (x->err = "no space before attribute"), -1;
+        const char *an = x->p;
+        if (!xml_name_start((unsigned char)*an)) return (x->err = "bad attribute name"), -1;
+        while (x->p < x->end && xml_name_char((unsigned char)*x->p)) x->p++;
+        size_t alen = (size_t)(x->p - an);
+        for (int i = 0; i < n_seen; i++)
+            if (strlen(seen[i]) == alen && !strncmp(seen[i], an, alen))
+                return (x->err = "duplicate attribute"), -1;
+        if (n_seen < 16 && alen < 32) {
+            memcpy(seen[n_seen], an, alen);
+            seen[n_seen++][alen] = '\0';
+        }
+        if (*x->p++ != '=') return (x->err = "attribute without ="), -1;
+        char q = *x->p++;
+        if (q != '"' && q != '\'') return (x->err = "unquoted attribute"), -1;
+        const char *v = x->p;
+        if (xml_chars(x, q)) return -1;
+        if (x->p >= x->end) return (x->err = "eof in attribute"), -1;
+        size_t vlen = (size_t)(x->p - v);
+        x->p++;
+        if (is_poly && alen == 11 && !strncmp(an, "data-series", 11) && vlen < 32)
+            memcpy(pl.series, v, vlen), pl.series[vlen] = '\0';
+        if (is_poly && alen == 8 && !strncmp(an, "data-run", 8) && vlen < 32)
+            memcpy(pl.run, v, vlen), pl.run[vlen] = '\0';
+        if (is_poly && alen == 6 && !strncmp(an, "points", 6)) {
+            pl.points = 0;
+            for (size_t i = 0; i < vlen; i++)
+                if (v[i] == ',') pl.points++;
+        }
+    }
+    if (is_poly && x->n_polys < 32) x->polys[x->n_polys++] = pl;
+    if (*x->p == '/') {
+        x->p += 2;
+        return 0;
+    }
+    x->p++;
+    return xml_content(x, name, nlen);
+}
+
+int svg_check(const char *doc, size_t len, svg_doc *x)
+{
+    memset(x, 0, sizeof *x);
+    x->p = doc;
+    x->end = doc + len;
+    if (!strncmp(x->p, "<?xml", 5)) {
+        const char *e = strstr(x->p, "?>");
+        if (!e) return -1;
+        x->p = e + 2;
+    }
+    xml_skip_ws(x);
+    if (strncmp(x->p, "<svg", 4)) return (x->err = "root is not svg"), -1;
+    if (xml_element(x)) return -1;
+    xml_skip_ws(x);
+    if (x->p != x->end) return (x->err = "content after the root"), -1;
+    return 0;
+}
+
+int svg_get(srv *s, const char *path, svg_doc *x, hresp *r)
+{
+    long st = http_do(s, "GET", path, NULL, NULL, 0, NULL, r);
+    memset(x, 0, sizeof *x);
+    if (st != 200) {
+        fprintf(stderr, "%s: %ld %s\n", path, st, r->body);
+        return -1;
+    }
+    if (!strstr(r->content_type, "image/svg+xml")) {
+        fprintf(stderr, "%s: Content-Type %s\n", path, r->content_type);
+        return -1;
+    }
+    if (svg_check(r->body, r->len, x)) {
+        fprintf(stderr, "%s: not well-formed: %s at offset %ld\n", path, x->err,
+                (long)(x->p - r->body));
+        return -1;
+    }
+    return 0;
 }

@@ -1,5 +1,7 @@
 /* harness.h — end-to-end test support: starts the real build/mlpd ($MLPD_BIN) on an ephemeral
- * loopback port with a temporary data dir, talks to it with libcurl, and stops it with a signal.
+ * loopback port with a temporary data dir, talks to it with libcurl (anonymously or with an API
+ * key: http_keyed), checks the SVG documents it answers (svg_check), and stops it with a
+ * signal.
  *
  * Owns: the child process, the temporary directory (removed by srv_cleanup), response bodies.
  * Threading: one srv per test thread. */
@@ -26,6 +28,8 @@ typedef struct {
     char content_type[128];
     char retry_after[32];
     char infer_header_len[32]; /* Inference-Header-Content-Length (/v2 binary responses) */
+    char headers[4096];        /* the final response's raw header lines (hresp_header) */
+    size_t hlen;
 } hresp;
 
 /* Creates a fresh data dir and starts the daemon; extra flags may be NULL-terminated. 0 ok. */
@@ -45,6 +49,13 @@ void srv_cleanup(srv *s);
  * extra_header may be NULL ("Content-Encoding: gzip"). Returns the status. */
 long http_do(srv *s, const char *method, const char *path, const char *content_type,
              const void *body, size_t len, const char *extra_header, hresp *r);
+/* A request as the holder of API key `key` (NULL: anonymous), with an Origin header when origin
+ * is not NULL; body is NUL-terminated text of content_type (NULL: application/json), or NULL.
+ * HEAD asks for no body. Returns the status (-1 when the request failed). */
+long http_keyed(const srv *s, const char *method, const char *path, const char *key,
+                const char *origin, const char *content_type, const char *body, hresp *r);
+/* The value of response header `name` (case-insensitive; a static copy), or NULL. */
+const char *hresp_header(const hresp *r, const char *name);
 void hresp_free(hresp *r);
 /* libcurl write callback appending to an hresp's body (userdata: the hresp), for tests that
  * drive curl themselves. */
@@ -58,12 +69,35 @@ json_t *get_json(srv *s, const char *path, long *status);
 json_t *wait_run(srv *s, const char *run_id, double timeout_s);
 /* Waits until the run has at least `epoch` epochs done. Returns 0 when it got there. */
 int wait_epoch(srv *s, const char *run_id, int epoch, double timeout_s);
+/* Uploads csv as dataset `name` (text/csv): its id into id (cap bytes; "" unless 201). Returns
+ * the status (-1 when a 201 has no id). */
+long h_upload_csv(srv *s, const char *name, const char *csv, char *id, size_t cap);
 /* Uploads csv as dataset `name` (text/csv), then runs {"dataset_id": its id, "model_name": name,
  * <run_tail>} and waits up to timeout_s: 0 when the run succeeded (one new version of model
  * `name`), else -1 with the step that failed on stderr. */
 int train_csv(srv *s, const char *name, const char *csv, const char *run_tail, double timeout_s);
 /* Deterministic pseudo-random numbers in [0,1) for generated test data: an LCG on *state. */
 double h_urand(unsigned *state);
+
+/* ---- a strict XML well-formedness checker for what an SVG needs: one root <svg>, matched
+ * tags, quoted attributes without '<' and without duplicates, only the five predefined or
+ * numeric entities, no stray '&' or '<' in text, no control characters ---- */
+typedef struct {
+    char series[32], run[32]; /* data-series and data-run */
+    int points;               /* pairs in points */
+} svg_poly;
+typedef struct {
+    const char *p, *end; /* where the check is (borrowed from the document) */
+    int depth;
+    svg_poly polys[32]; /* the document's first 32 <polyline> elements */
+    int n_polys;
+    const char *err; /* why the check failed */
+} svg_doc;
+/* 0 when doc is well-formed with one root <svg>; fills x (pointing into doc). */
+int svg_check(const char *doc, size_t len, svg_doc *x);
+/* GETs path: 0 when it answers 200 with an image/svg+xml document svg_check accepts (x points
+ * into r->body, to free with hresp_free), else -1 with the reason on stderr. */
+int svg_get(srv *s, const char *path, svg_doc *x, hresp *r);
 
 /* A field of /proc/<pid>/status in kB ("VmRSS", "VmHWM"), or -1. */
 long proc_status_kb(pid_t pid, const char *field);

@@ -40,82 +40,24 @@ static const char *const role_label[R_COUNT] = {"admin", "tara", "alice", "bob"}
 static srv S;
 static char keys[R_COUNT][160];
 
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-} xresp;
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    xresp *r = ud;
-    size_t add = sz * n;
-    char *b = realloc(r->body, r->len + add + 1);
-    if (!b) return 0;
-    memcpy(b + r->len, p, add);
-    r->body = b;
-    r->len += add;
-    b[r->len] = '\0';
-    return add;
-}
-
 /* One request as `who` (R_ANON: no key). ctype NULL means application/json when body. */
 static long req(int who, const char *method, const char *path, const char *ctype, const char *body,
-                xresp *r)
+                hresp *r)
 {
-    memset(r, 0, sizeof *r);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    char url[1024], auth[256], ct[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", S.port, path);
-    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
-    if (who >= 0) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", keys[who]);
-        h = curl_slist_append(h, auth);
-    }
-    if (body) {
-        snprintf(ct, sizeof ct, "Content-Type: %s", ctype ? ctype : "application/json");
-        h = curl_slist_append(h, ct);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    char *got_ct = NULL;
-    if (curl_easy_perform(c) == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-        curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &got_ct);
-    } else {
-        r->status = -1;
-    }
-    if (!r->body) r->body = calloc(1, 1);
-    oa_check(S.port, method, path, r->status, got_ct, r->body, r->len);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return r->status;
-}
-
-static void xfree(xresp *r)
-{
-    free(r->body);
-    r->body = NULL;
+    return http_keyed(&S, method, path, who >= 0 ? keys[who] : NULL, NULL, ctype, body, r);
 }
 
 /* A request expected to answer `want`; returns its parsed JSON body (new, may be NULL). */
 static json_t *must(int who, long want, const char *method, const char *path, const char *ctype,
                     const char *body)
 {
-    xresp r;
+    hresp r;
     long st = req(who, method, path, ctype, body, &r);
     if (st != want)
         fail_msg("%s %s as %s: %ld, expected %ld: %s", method, path,
                  who >= 0 ? role_label[who] : "anonymous", st, want, r.body);
     json_t *j = json_loads(r.body, 0, NULL);
-    xfree(&r);
+    hresp_free(&r);
     return j;
 }
 
@@ -518,13 +460,13 @@ static void walk(fixture *f)
             fresh(row, f, id, sizeof id, name, sizeof name);
             fill(rt->pattern, id, name, path, sizeof path);
             const char *body = body_of(row, f, buf, sizeof buf, &ctype);
-            xresp r;
+            hresp r;
             long st = req(who, rt->method, path, ctype, body, &r);
             char got = st == 404 ? 'N' : st == 403 ? 'F' : st > 0 && st != 401 ? 'A' : '?';
             if (got != want[who])
                 fail_msg("%s %s on %s resources as %s: %ld (%c), expected %c: %.300s", rt->method,
                          path, f->vis, role_label[who], st, got, want[who], r.body);
-            xfree(&r);
+            hresp_free(&r);
         }
     }
     /* and no row names a route that is gone */
@@ -590,13 +532,13 @@ static void private_model_is_invisible(void **state)
         char pa[128], pb[128];
         snprintf(pa, sizeof pa, "%s%s%s", shapes[i][0], "alice-secret", shapes[i][1]);
         snprintf(pb, sizeof pb, "%s%s%s", shapes[i][0], "no-such-model", shapes[i][1]);
-        xresp a, b;
+        hresp a, b;
         assert_int_equal(req(R_BOB, "GET", pa, NULL, NULL, &a), 404);
         assert_int_equal(req(R_BOB, "GET", pb, NULL, NULL, &b), 404);
         if (a.len - strlen("alice-secret") != b.len - strlen("no-such-model"))
             fail_msg("hidden and unknown differ: %s vs %s", a.body, b.body);
-        xfree(&a);
-        xfree(&b);
+        hresp_free(&a);
+        hresp_free(&b);
     }
     /* lists: bob sees none of it; alice sees it with its owner */
     json_t *l = must(R_BOB, 200, "GET", "/api/v1/models", NULL, NULL);
@@ -999,9 +941,9 @@ static void sweep_quota_refuses_whole(void **state)
              "{\"dataset_id\":\"%s\",\"model_name\":\"alice-quota\",\"task\":\"regression\","
              "\"target\":\"y\",\"params\":{\"hidden\":[2],\"epochs\":1,\"seed\":1}}",
              ds);
-    xresp r;
+    hresp r;
     long st = req(R_ALICE, "POST", "/api/v1/runs", NULL, rb, &r);
-    xfree(&r);
+    hresp_free(&r);
     /* 429 unless a sweep's run already ended: either way never a third active run */
     assert_true(st == 429 || st == 202);
     if (st == 429)

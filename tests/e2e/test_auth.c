@@ -34,113 +34,11 @@
 #define K_PREDICT "prd-0123456789abcdef"
 #define KEYS      K_ADMIN ":admin," K_TRAIN ":train," K_PREDICT ":predict"
 
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-    char headers[4096]; /* raw response headers */
-    size_t hlen;
-} xresp;
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    xresp *r = ud;
-    size_t add = sz * n;
-    char *b = realloc(r->body, r->len + add + 1);
-    if (!b) return 0;
-    memcpy(b + r->len, p, add);
-    r->body = b;
-    r->len += add;
-    b[r->len] = '\0';
-    return add;
-}
-
-static size_t on_hdr(char *p, size_t sz, size_t n, void *ud)
-{
-    xresp *r = ud;
-    size_t add = sz * n;
-    if (strncmp(p, "HTTP/", 5) == 0) r->hlen = 0; /* keep the final response's headers only */
-    if (r->hlen + add < sizeof r->headers) {
-        memcpy(r->headers + r->hlen, p, add);
-        r->hlen += add;
-        r->headers[r->hlen] = '\0';
-    }
-    return add;
-}
-
-/* Value of a response header (static copy), or NULL. */
-static const char *hdr(const xresp *r, const char *name)
-{
-    static char val[512];
-    size_t k = strlen(name);
-    for (const char *l = r->headers; *l;) {
-        const char *e = strstr(l, "\r\n");
-        size_t n = e ? (size_t)(e - l) : strlen(l);
-        if (n > k && strncasecmp(l, name, k) == 0 && l[k] == ':') {
-            const char *v = l + k + 1;
-            while (*v == ' ') v++;
-            size_t vl = n - (size_t)(v - l);
-            if (vl >= sizeof val) vl = sizeof val - 1;
-            memcpy(val, v, vl);
-            val[vl] = '\0';
-            return val;
-        }
-        if (!e) break;
-        l = e + 2;
-    }
-    return NULL;
-}
-
 /* One request; key and origin may be NULL; body (JSON) may be NULL. */
 static long req(const srv *s, const char *method, const char *path, const char *key,
-                const char *origin, const char *body, xresp *r)
+                const char *origin, const char *body, hresp *r)
 {
-    memset(r, 0, sizeof *r);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    char url[1024], auth[256], org[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
-    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
-    if (key) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
-        h = curl_slist_append(h, auth);
-    }
-    if (origin) {
-        snprintf(org, sizeof org, "Origin: %s", origin);
-        h = curl_slist_append(h, org);
-    }
-    if (body) {
-        h = curl_slist_append(h, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (strcmp(method, "HEAD") == 0) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_hdr);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    char *ct = NULL;
-    if (curl_easy_perform(c) == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-        curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-    } else {
-        r->status = -1;
-    }
-    if (!r->body) r->body = calloc(1, 1);
-    oa_check(s->port, method, path, r->status, ct, r->body, r->len);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return r->status;
-}
-
-static void xfree(xresp *r)
-{
-    free(r->body);
-    r->body = NULL;
+    return http_keyed(s, method, path, key, origin, NULL, body, r);
 }
 
 /* The route's pattern with every {param} replaced by "1" (a plausible id, name, version and
@@ -168,12 +66,12 @@ static const char *body_for(const route *rt)
 }
 
 /* An error answer in the route family's style. */
-static void check_error_style(const route *rt, const xresp *r, long status)
+static void check_error_style(const route *rt, const hresp *r, long status)
 {
     json_t *j = json_loads(r->body, 0, NULL);
     assert_non_null(j);
     if (rt->family == FAM_MGMT || rt->family == FAM_PLAIN) {
-        const char *ct = hdr(r, "Content-Type");
+        const char *ct = hresp_header(r, "Content-Type");
         assert_non_null(ct);
         assert_string_equal(ct, "application/problem+json");
         assert_int_equal(json_integer_value(json_object_get(j, "status")), status);
@@ -187,7 +85,7 @@ static void check_error_style(const route *rt, const xresp *r, long status)
 static void expect_refused(const srv *s, const route *rt, const char *path, const char *key,
                            long want)
 {
-    xresp r;
+    hresp r;
     long st = req(s, rt->method, path, key, NULL, body_for(rt), &r);
     if (st != want)
         fprintf(stderr, "%s %s (key %s): %ld, expected %ld: %s\n", rt->method, path,
@@ -195,22 +93,22 @@ static void expect_refused(const srv *s, const route *rt, const char *path, cons
     assert_int_equal(st, want);
     check_error_style(rt, &r, want);
     if (want == 401) {
-        const char *wa = hdr(&r, "WWW-Authenticate");
+        const char *wa = hresp_header(&r, "WWW-Authenticate");
         assert_non_null(wa);
         assert_int_equal(strncmp(wa, "Bearer", 6), 0);
     }
-    xfree(&r);
+    hresp_free(&r);
 }
 
 static void expect_through(const srv *s, const route *rt, const char *path, const char *key)
 {
-    xresp r;
+    hresp r;
     long st = req(s, rt->method, path, key, NULL, body_for(rt), &r);
     if (st <= 0 || st == 401 || st == 403)
         fprintf(stderr, "%s %s (key %s): %ld, expected past auth: %s\n", rt->method, path,
                 key ? key : "none", st, r.body);
     assert_true(st > 0 && st != 401 && st != 403);
-    xfree(&r);
+    hresp_free(&r);
 }
 
 static void walk_route_table(void **state)
@@ -296,11 +194,11 @@ static void access_token_query(void **state)
     int rc = srv_start(&s, NULL);
     unsetenv("MLPD_API_KEYS");
     assert_int_equal(rc, 0);
-    xresp r;
+    hresp r;
     /* Not on other GET routes. */
     assert_int_equal(req(&s, "GET", "/api/v1/runs?access_token=" K_ADMIN, NULL, NULL, NULL, &r),
                      401);
-    xfree(&r);
+    hresp_free(&r);
     const route *ev = NULL;
     for (size_t i = 0; i < route_count; i++)
         if (strcmp(route_table[i].pattern, "/api/v1/runs/{id}/events") == 0 &&
@@ -310,18 +208,18 @@ static void access_token_query(void **state)
     long st = req(&s, "GET", "/api/v1/runs/run_none/events?access_token=" K_PREDICT, NULL, NULL,
                   NULL, &r);
     assert_true(st > 0 && st != 401 && st != 403);
-    xfree(&r);
+    hresp_free(&r);
     assert_int_equal(req(&s, "GET", "/api/v1/runs/run_none/events?access_token=nope-0123456789",
                          NULL, NULL, NULL, &r),
                      401);
-    xfree(&r);
+    hresp_free(&r);
     assert_int_equal(req(&s, "GET", "/api/v1/runs/run_none/events", NULL, NULL, NULL, &r), 401);
-    xfree(&r);
+    hresp_free(&r);
     assert_int_equal(srv_stop(&s, SIGTERM), 0);
     srv_cleanup(&s);
 }
 
-static int has_cors_header(const xresp *r)
+static int has_cors_header(const hresp *r)
 {
     return strcasestr(r->headers, "\nAccess-Control-") != NULL;
 }
@@ -338,48 +236,48 @@ static void cors(void **state)
                           "https://b.example:8443",
                           NULL};
     assert_int_equal(srv_start(&s, args), 0);
-    xresp r;
+    hresp r;
     /* Preflight: no key needed, 204 with the CORS headers. */
     assert_int_equal(req(&s, "OPTIONS", "/api/v1/runs", NULL, "https://a.example", NULL, &r), 204);
-    assert_string_equal(hdr(&r, "Access-Control-Allow-Origin"), "https://a.example");
-    assert_non_null(strstr(hdr(&r, "Access-Control-Allow-Methods"), "POST"));
-    assert_non_null(strstr(hdr(&r, "Access-Control-Allow-Methods"), "GET"));
-    assert_non_null(strcasestr(hdr(&r, "Access-Control-Allow-Headers"), "authorization"));
-    assert_non_null(strcasestr(hdr(&r, "Access-Control-Allow-Headers"), "content-type"));
-    assert_true(atoi(hdr(&r, "Access-Control-Max-Age")) > 0);
-    assert_non_null(strstr(hdr(&r, "Access-Control-Expose-Headers"), "Location"));
-    xfree(&r);
+    assert_string_equal(hresp_header(&r, "Access-Control-Allow-Origin"), "https://a.example");
+    assert_non_null(strstr(hresp_header(&r, "Access-Control-Allow-Methods"), "POST"));
+    assert_non_null(strstr(hresp_header(&r, "Access-Control-Allow-Methods"), "GET"));
+    assert_non_null(strcasestr(hresp_header(&r, "Access-Control-Allow-Headers"), "authorization"));
+    assert_non_null(strcasestr(hresp_header(&r, "Access-Control-Allow-Headers"), "content-type"));
+    assert_true(atoi(hresp_header(&r, "Access-Control-Max-Age")) > 0);
+    assert_non_null(strstr(hresp_header(&r, "Access-Control-Expose-Headers"), "Location"));
+    hresp_free(&r);
     assert_int_equal(
         req(&s, "OPTIONS", "/v1/models/m1:predict", NULL, "https://b.example:8443", NULL, &r), 204);
-    assert_string_equal(hdr(&r, "Access-Control-Allow-Origin"), "https://b.example:8443");
-    assert_non_null(strstr(hdr(&r, "Access-Control-Allow-Methods"), "POST"));
-    xfree(&r);
+    assert_string_equal(hresp_header(&r, "Access-Control-Allow-Origin"), "https://b.example:8443");
+    assert_non_null(strstr(hresp_header(&r, "Access-Control-Allow-Methods"), "POST"));
+    hresp_free(&r);
     /* An actual request from an allowed origin. */
     assert_int_equal(req(&s, "GET", "/api/v1/runs", K_PREDICT, "https://a.example", NULL, &r), 200);
-    assert_string_equal(hdr(&r, "Access-Control-Allow-Origin"), "https://a.example");
-    assert_non_null(strstr(hdr(&r, "Vary"), "Origin"));
-    assert_non_null(strstr(hdr(&r, "Access-Control-Expose-Headers"), "Location"));
-    xfree(&r);
+    assert_string_equal(hresp_header(&r, "Access-Control-Allow-Origin"), "https://a.example");
+    assert_non_null(strstr(hresp_header(&r, "Vary"), "Origin"));
+    assert_non_null(strstr(hresp_header(&r, "Access-Control-Expose-Headers"), "Location"));
+    hresp_free(&r);
     /* Errors too, so that a page can read why it was refused. */
     assert_int_equal(req(&s, "GET", "/api/v1/runs", NULL, "https://a.example", NULL, &r), 401);
-    assert_string_equal(hdr(&r, "Access-Control-Allow-Origin"), "https://a.example");
-    xfree(&r);
+    assert_string_equal(hresp_header(&r, "Access-Control-Allow-Origin"), "https://a.example");
+    hresp_free(&r);
     /* Another origin: no CORS headers, on a preflight or a request. */
     assert_int_equal(req(&s, "OPTIONS", "/api/v1/runs", NULL, "https://evil.example", NULL, &r),
                      204);
     assert_false(has_cors_header(&r));
-    xfree(&r);
+    hresp_free(&r);
     assert_int_equal(req(&s, "GET", "/api/v1/runs", K_PREDICT, "https://evil.example", NULL, &r),
                      200);
     assert_false(has_cors_header(&r));
-    xfree(&r);
+    hresp_free(&r);
     assert_int_equal(req(&s, "GET", "/api/v1/runs", K_PREDICT, "https://a.example.evil", NULL, &r),
                      200);
     assert_false(has_cors_header(&r));
-    xfree(&r);
+    hresp_free(&r);
     /* OPTIONS on a path that is no route. */
     assert_int_equal(req(&s, "OPTIONS", "/nowhere", NULL, "https://a.example", NULL, &r), 404);
-    xfree(&r);
+    hresp_free(&r);
     assert_int_equal(srv_stop(&s, SIGTERM), 0);
     srv_cleanup(&s);
 
@@ -387,8 +285,8 @@ static void cors(void **state)
     const char *star[] = {"--cors-origin", "*", NULL};
     assert_int_equal(srv_start(&s, star), 0);
     assert_int_equal(req(&s, "GET", "/healthz", NULL, "https://any.example", NULL, &r), 200);
-    assert_string_equal(hdr(&r, "Access-Control-Allow-Origin"), "*");
-    xfree(&r);
+    assert_string_equal(hresp_header(&r, "Access-Control-Allow-Origin"), "*");
+    hresp_free(&r);
     assert_int_equal(srv_stop(&s, SIGTERM), 0);
     srv_cleanup(&s);
 }
@@ -466,14 +364,14 @@ static void chunked_body_bounded(const srv *s)
     h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:");
     chunk_src src = {(size_t)48 << 20};
-    xresp r;
+    hresp r;
     memset(&r, 0, sizeof r);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(c, CURLOPT_READDATA, &src);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hresp_body_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     CURLcode cc = curl_easy_perform(c);
@@ -483,7 +381,7 @@ static void chunked_body_bounded(const srv *s)
     curl_easy_cleanup(c);
     assert_int_equal(r.status, 413);
     assert_non_null(strstr(r.body, "--max-body"));
-    xfree(&r);
+    hresp_free(&r);
     long after = proc_status_kb(s->pid, "VmHWM");
     fprintf(stderr, "chunked 48 MiB body: daemon peak RSS %ld -> %ld kB\n", before, after);
     assert_true(after - before < 16 * 1024);
@@ -506,21 +404,21 @@ static void limits(void **state)
     const char *args[] = {"--max-queued-runs", "1", "--rate-limit", "5/s", "--max-body", "1M",
                           "--max-instances",   "3", "--workers",    "1",   NULL};
     assert_int_equal(srv_start(&s, args), 0);
-    xresp r;
+    hresp r;
 
     /* JSON depth: 64 levels pass the scan (and fail validation for another reason), 65 do not. */
     char *ok = nested(64), *deep = nested(65);
     assert_int_equal(req(&s, "POST", "/api/v1/runs:validate", NULL, NULL, ok, &r), 400);
     assert_null(strstr(r.body, "max-json-depth"));
-    xfree(&r);
+    hresp_free(&r);
     assert_int_equal(req(&s, "POST", "/api/v1/runs:validate", NULL, NULL, deep, &r), 400);
     assert_non_null(strstr(r.body, "--max-json-depth"));
-    xfree(&r);
+    hresp_free(&r);
     free(ok);
     free(deep);
     char *very = nested(100000); /* deep enough to hurt a recursive parser */
     assert_int_equal(req(&s, "POST", "/v1/models/m:predict", NULL, NULL, very, &r), 404);
-    xfree(&r);
+    hresp_free(&r);
     free(very);
 
     chunked_body_bounded(&s);
@@ -554,12 +452,12 @@ static void limits(void **state)
     assert_int_equal(req(&s, "POST", "/v1/models/lim:predict", NULL, NULL,
                          "{\"instances\":[[1,2],[3,4],[5,6]]}", &r),
                      200);
-    xfree(&r);
+    hresp_free(&r);
     assert_int_equal(req(&s, "POST", "/v1/models/lim:predict", NULL, NULL,
                          "{\"instances\":[[1,2],[3,4],[5,6],[7,8]]}", &r),
                      413);
     assert_non_null(strstr(r.body, "--max-instances"));
-    xfree(&r);
+    hresp_free(&r);
 
     /* Rate limit: 5/s per client on inference; reads are not limited. */
     sleep(1);
@@ -570,18 +468,18 @@ static void limits(void **state)
         if (s2 == 429) {
             limited++;
             if (first_limited < 0) first_limited = i;
-            assert_true(atoi(hdr(&r, "Retry-After")) >= 1);
+            assert_true(atoi(hresp_header(&r, "Retry-After")) >= 1);
             assert_non_null(strstr(r.body, "rate limit"));
         } else {
             assert_int_equal(s2, 200);
         }
-        xfree(&r);
+        hresp_free(&r);
     }
     assert_true(first_limited >= 5); /* the bucket holds 5 */
     assert_true(limited >= 10);
     for (int i = 0; i < 20; i++) {
         assert_int_equal(req(&s, "GET", "/v1/models/lim", NULL, NULL, NULL, &r), 200);
-        xfree(&r);
+        hresp_free(&r);
     }
 
     /* Queue bound: one worker busy, one run waiting, the next is refused with Retry-After. */
@@ -600,11 +498,11 @@ static void limits(void **state)
             if (n_ok == 1) usleep(300000); /* let the worker take the first */
         } else {
             assert_int_equal(s2, 429);
-            assert_true(atoi(hdr(&r, "Retry-After")) >= 1);
+            assert_true(atoi(hresp_header(&r, "Retry-After")) >= 1);
             assert_non_null(strstr(r.body, "--max-queued-runs"));
             got429 = 1;
         }
-        xfree(&r);
+        hresp_free(&r);
     }
     assert_true(got429);
     assert_true(n_ok >= 2 && n_ok <= 3);

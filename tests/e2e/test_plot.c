@@ -1,5 +1,5 @@
 /* test_plot.c — GET /api/v1/runs/{id}/plot.svg against the real daemon: the SVG is well-formed
- * XML (a small strict checker below: one root, matched tags, quoted attributes without '<',
+ * XML (the harness's strict svg_check: one root, matched tags, quoted attributes without '<',
  * only the five predefined or numeric entities, no stray '&' or '<' in text, no control
  * characters), each series is one polyline with one point per epoch, a regression run plots
  * R², a run without validation only train loss, a queued run empty axes and a note, compare
@@ -12,7 +12,6 @@
 
 #include "harness.h"
 
-#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,174 +20,13 @@
 static srv S;
 static char DS[32];
 
-/* ---- a strict XML well-formedness checker for what an SVG needs ---- */
-
-typedef struct {
-    char series[32], run[32];
-    int points;
-} poly;
-
-typedef struct {
-    const char *p, *end;
-    int depth;
-    poly polys[32];
-    int n_polys;
-    const char *err;
-} xp;
-
-static int name_start(int c)
-{
-    return isalpha(c) || c == '_' || c == ':';
-}
-
-static int name_char(int c)
-{
-    return isalnum(c) || c == '_' || c == ':' || c == '-' || c == '.';
-}
-
-/* Checks character data up to the next '<' (or end of an attribute value at quote q). */
-static int chars(xp *x, char q)
-{
-    while (x->p < x->end && *x->p != (q ? q : '<')) {
-        unsigned char c = (unsigned char)*x->p;
-        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return (x->err = "control char"), -1;
-        if (q && c == '<') return (x->err = "'<' in attribute"), -1;
-        if (c == '&') {
-            const char *semi = memchr(x->p, ';', (size_t)(x->end - x->p));
-            if (!semi || semi - x->p > 10) return (x->err = "bare '&'"), -1;
-            size_t n = (size_t)(semi - x->p - 1);
-            const char *e = x->p + 1;
-            int ok = (n == 3 && !strncmp(e, "amp", 3)) || (n == 2 && !strncmp(e, "lt", 2)) ||
-                     (n == 2 && !strncmp(e, "gt", 2)) || (n == 4 && !strncmp(e, "quot", 4)) ||
-                     (n == 4 && !strncmp(e, "apos", 4));
-            if (!ok && n >= 2 && e[0] == '#') {
-                ok = 1;
-                int hex = e[1] == 'x';
-                for (size_t i = 1 + (size_t)hex; i < n; i++)
-                    ok &= (hex ? isxdigit((unsigned char)e[i]) : isdigit((unsigned char)e[i])) != 0;
-                ok &= n > 1 + (size_t)hex;
-            }
-            if (!ok) return (x->err = "unknown entity"), -1;
-            x->p = semi + 1;
-            continue;
-        }
-        x->p++;
-    }
-    return 0;
-}
-
-static void skip_ws(xp *x)
-{
-    while (x->p < x->end && isspace((unsigned char)*x->p)) x->p++;
-}
-
-static int element(xp *x);
-
-static int content(xp *x, const char *name, size_t nlen)
-{
-    for (;;) {
-        if (chars(x, 0)) return -1;
-        if (x->p >= x->end) return (x->err = "unclosed element"), -1;
-        if (!strncmp(x->p, "<!--", 4)) {
-            const char *e = strstr(x->p + 4, "-->");
-            if (!e) return (x->err = "unclosed comment"), -1;
-            x->p = e + 3;
-        } else if (x->p[1] == '/') {
-            x->p += 2;
-            if ((size_t)(x->end - x->p) < nlen || strncmp(x->p, name, nlen) ||
-                name_char((unsigned char)x->p[nlen]))
-                return (x->err = "mismatched end tag"), -1;
-            x->p += nlen;
-            skip_ws(x);
-            if (*x->p != '>') return (x->err = "bad end tag"), -1;
-            x->p++;
-            return 0;
-        } else if (element(x)) {
-            return -1;
-        }
-    }
-}
-
-static int element(xp *x)
-{
-    if (*x->p != '<' || !name_start((unsigned char)x->p[1])) return (x->err = "not a tag"), -1;
-    const char *name = ++x->p;
-    while (x->p < x->end && name_char((unsigned char)*x->p)) x->p++;
-    size_t nlen = (size_t)(x->p - name);
-    int is_poly = nlen == 8 && !strncmp(name, "polyline", 8);
-    poly pl = {"", "", 0};
-    char seen[16][32];
-    int n_seen = 0;
-    for (;;) {
-        const char *before = x->p;
-        skip_ws(x);
-        if (x->p >= x->end) return (x->err = "eof in tag"), -1;
-        if (*x->p == '>' || !strncmp(x->p, "/>", 2)) break;
-        if (x->p == before) return (x->err = "no space before attribute"), -1;
-        const char *an = x->p;
-        if (!name_start((unsigned char)*an)) return (x->err = "bad attribute name"), -1;
-        while (x->p < x->end && name_char((unsigned char)*x->p)) x->p++;
-        size_t alen = (size_t)(x->p - an);
-        for (int i = 0; i < n_seen; i++)
-            if (strlen(seen[i]) == alen && !strncmp(seen[i], an, alen))
-                return (x->err = "duplicate attribute"), -1;
-        if (n_seen < 16 && alen < 32) {
-            memcpy(seen[n_seen], an, alen);
-            seen[n_seen++][alen] = '\0';
-        }
-        if (*x->p++ != '=') return (x->err = "attribute without ="), -1;
-        char q = *x->p++;
-        if (q != '"' && q != '\'') return (x->err = "unquoted attribute"), -1;
-        const char *v = x->p;
-        if (chars(x, q)) return -1;
-        if (x->p >= x->end) return (x->err = "eof in attribute"), -1;
-        size_t vlen = (size_t)(x->p - v);
-        x->p++;
-        if (is_poly && alen == 11 && !strncmp(an, "data-series", 11) && vlen < 32)
-            memcpy(pl.series, v, vlen), pl.series[vlen] = '\0';
-        if (is_poly && alen == 8 && !strncmp(an, "data-run", 8) && vlen < 32)
-            memcpy(pl.run, v, vlen), pl.run[vlen] = '\0';
-        if (is_poly && alen == 6 && !strncmp(an, "points", 6)) {
-            pl.points = 0;
-            for (size_t i = 0; i < vlen; i++)
-                if (v[i] == ',') pl.points++;
-        }
-    }
-    if (is_poly && x->n_polys < 32) x->polys[x->n_polys++] = pl;
-    if (*x->p == '/') {
-        x->p += 2;
-        return 0;
-    }
-    x->p++;
-    return content(x, name, nlen);
-}
-
-/* 0 when doc is well-formed with one root <svg>; fills x. */
-static int xml_check(const char *doc, size_t len, xp *x)
-{
-    memset(x, 0, sizeof *x);
-    x->p = doc;
-    x->end = doc + len;
-    if (!strncmp(x->p, "<?xml", 5)) {
-        const char *e = strstr(x->p, "?>");
-        if (!e) return -1;
-        x->p = e + 2;
-    }
-    skip_ws(x);
-    if (strncmp(x->p, "<svg", 4)) return (x->err = "root is not svg"), -1;
-    if (element(x)) return -1;
-    skip_ws(x);
-    if (x->p != x->end) return (x->err = "content after the root"), -1;
-    return 0;
-}
-
 static void check_checker(void **state)
 {
     (void)state;
-    xp x;
+    svg_doc x;
     const char *good = "<?xml version=\"1.0\"?>\n<svg a=\"1\"><g><polyline data-series=\"s\" "
                        "points=\"1,2 3,4\"/></g><text>a &amp; b &#178;</text></svg>\n";
-    assert_int_equal(xml_check(good, strlen(good), &x), 0);
+    assert_int_equal(svg_check(good, strlen(good), &x), 0);
     assert_int_equal(x.n_polys, 1);
     assert_int_equal(x.polys[0].points, 2);
     const char *bad[] = {"<svg><g></svg>",
@@ -202,7 +40,7 @@ static void check_checker(void **state)
                          "<svg><g></h></svg>",
                          "<svg>"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_not_equal(xml_check(bad[i], strlen(bad[i]), &x), 0);
+        assert_int_not_equal(svg_check(bad[i], strlen(bad[i]), &x), 0);
 }
 
 /* ---- fixtures ---- */
@@ -235,14 +73,8 @@ static int setup(void **state)
         double a = h_urand(&seed), b = h_urand(&seed);
         p += sprintf(p, "%.4f,%.4f,%.4f,%s\n", a, b, 2 * a - b, a > b ? "x" : "o");
     }
-    hresp r;
-    long st =
-        http_do(&S, "POST", "/api/v1/datasets?name=plot", "text/csv", csv, strlen(csv), NULL, &r);
+    long st = h_upload_csv(&S, "plot", csv, DS, sizeof DS);
     free(csv);
-    json_t *j = hresp_json(&r);
-    if (st == 201) snprintf(DS, sizeof DS, "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    hresp_free(&r);
     return st == 201 ? 0 : -1;
 }
 
@@ -255,24 +87,16 @@ static int teardown(void **state)
 }
 
 /* GETs a plot; checks status, type and well-formedness; fills x (doc kept in *body). */
-static void get_plot(const char *path, xp *x, char **body)
+static void get_plot(const char *path, svg_doc *x, char **body)
 {
     hresp r;
-    long st = http_do(&S, "GET", path, NULL, NULL, 0, NULL, &r);
-    if (st != 200) fprintf(stderr, "%s: %ld %s\n", path, st, r.body);
-    assert_int_equal(st, 200);
-    assert_non_null(strstr(r.content_type, "image/svg+xml"));
-    int rc = xml_check(r.body, r.len, x);
-    if (rc)
-        fprintf(stderr, "%s: not well-formed: %s at offset %ld\n", path, x->err,
-                (long)(x->p - r.body));
-    assert_int_equal(rc, 0);
+    assert_int_equal(svg_get(&S, path, x, &r), 0);
     *body = r.body; /* x points into it */
     r.body = NULL;
     hresp_free(&r);
 }
 
-static const poly *find(const xp *x, const char *series, const char *run_id)
+static const svg_poly *find(const svg_doc *x, const char *series, const char *run_id)
 {
     for (int i = 0; i < x->n_polys; i++)
         if (!strcmp(x->polys[i].series, series) && !strcmp(x->polys[i].run, run_id))
@@ -306,8 +130,8 @@ static void test_plots(void **state)
         json_decref(j);
     }
     char path[512], *body = NULL;
-    xp x;
-    const poly *p;
+    svg_doc x;
+    const svg_poly *p;
 
     /* classification: train loss, val loss, val accuracy; 5 points each */
     snprintf(path, sizeof path, "/api/v1/runs/%s/plot.svg", a);
@@ -393,7 +217,7 @@ static void test_unfinished_run(void **state)
                   DS);
     assert_int_equal(wait_epoch(&S, lng, 2, 60), 0);
     char path[128], *body;
-    xp x;
+    svg_doc x;
     snprintf(path, sizeof path, "/api/v1/runs/%s/plot.svg", q);
     get_plot(path, &x, &body);
     assert_int_equal(x.n_polys, 0);

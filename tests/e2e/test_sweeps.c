@@ -36,14 +36,8 @@ static int setup(void **state)
         double a = 2 * h_urand(&seed) - 1, b = 2 * h_urand(&seed) - 1;
         p += sprintf(p, "%.4f,%.4f,%s\n", a, b, a + b > 0 ? "p" : "n");
     }
-    hresp r;
-    long st =
-        http_do(&S, "POST", "/api/v1/datasets?name=swp", "text/csv", csv, strlen(csv), NULL, &r);
+    long st = h_upload_csv(&S, "swp", csv, DS, sizeof DS);
     free(csv);
-    json_t *j = hresp_json(&r);
-    if (st == 201) snprintf(DS, sizeof DS, "%s", json_string_value(json_object_get(j, "id")));
-    json_decref(j);
-    hresp_free(&r);
     return st == 201 ? 0 : -1;
 }
 
@@ -173,8 +167,8 @@ static void test_grid(void **state)
     char path[128];
     snprintf(path, sizeof path, "/api/v1/sweeps/%s/plot.svg", id);
     hresp r;
-    assert_int_equal(http_do(&S, "GET", path, NULL, NULL, 0, NULL, &r), 200);
-    assert_non_null(strstr(r.content_type, "image/svg+xml"));
+    svg_doc x;
+    assert_int_equal(svg_get(&S, path, &x, &r), 0);
     assert_true(r.len > 6 && !strncmp(r.body, "<?xml", 5));
     assert_non_null(strstr(r.body, "</svg>\n"));
     int lines = 0;
@@ -183,6 +177,8 @@ static void test_grid(void **state)
          p++)
         lines++;
     assert_int_equal(lines, 4);
+    assert_int_equal(x.n_polys, 4);
+    for (int i = 0; i < x.n_polys; i++) assert_string_equal(x.polys[i].series, "val_loss");
     for (int i = 0; i < 4; i++) {
         char label[96];
         snprintf(label, sizeof label, ">learning_rate=%g, optimizer=%s</text>", lr[i], opt[i]);

@@ -55,10 +55,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/mlpd-quota-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    mlp_error err = {0};
-    if (store_open(f->dir, &f->s, &err) != MLP_OK) return -1;
+    if (tmpdir_store("quota", f->dir, sizeof f->dir, &f->s)) return -1;
     *state = f;
     sql(f, "INSERT INTO users (id, name, role, created_at) VALUES"
            " (2, 'ta', 'staff', 'x'), (3, 'ann', 'student', 'x'), (4, 'bob', 'student', 'x')");
@@ -70,8 +67,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     quota_free(f->q);
-    store_close(f->s);
-    tmpdir_remove(f->dir);
+    tmpdir_store_close(f->s, f->dir);
     free(f);
     return 0;
 }

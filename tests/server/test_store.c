@@ -39,13 +39,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/mlpd-store-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    mlp_error err = {0};
-    if (store_open(f->dir, &f->s, &err) != MLP_OK) {
-        fprintf(stderr, "store_open: %s\n", err.msg);
-        return -1;
-    }
+    if (tmpdir_store("store", f->dir, sizeof f->dir, &f->s)) return -1;
     *state = f;
     return 0;
 }
@@ -53,8 +47,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    store_close(f->s);
-    tmpdir_remove(f->dir);
+    tmpdir_store_close(f->s, f->dir);
     free(f);
     return 0;
 }

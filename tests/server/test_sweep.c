@@ -48,9 +48,8 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/mlpd-sweep-XXXXXX");
     mlp_error err = {0};
-    if (!mkdtemp(f->dir) || store_open(f->dir, &f->s, &err) != MLP_OK) return -1;
+    if (tmpdir_store("sweep", f->dir, sizeof f->dir, &f->s)) return -1;
     /* a one-column dataset: the runs only need one to exist */
     ds_table t = {0};
     ds_column col = {0};
@@ -73,8 +72,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    store_close(f->s);
-    tmpdir_remove(f->dir);
+    tmpdir_store_close(f->s, f->dir);
     free(f);
     return 0;
 }

@@ -27,10 +27,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/mlpd-users-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    mlp_error err = {0};
-    if (store_open(f->dir, &f->s, &err) != MLP_OK) return -1;
+    if (tmpdir_store("users", f->dir, sizeof f->dir, &f->s)) return -1;
     if (users_new(f->s, &f->u) != MLP_OK) return -1;
     *state = f;
     return 0;
@@ -40,8 +37,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     users_free(f->u);
-    store_close(f->s);
-    tmpdir_remove(f->dir);
+    tmpdir_store_close(f->s, f->dir);
     free(f);
     return 0;
 }
