@@ -304,8 +304,8 @@ mlp_err store_user_delete(store *s, const char *name, long long heir_id, int pur
         st = NULL;
         /* Aliases first: their version foreign key refuses to lose its version. */
         const char *const drops[] = {
-            "DELETE FROM model_aliases WHERE model_id IN"
-            " (SELECT id FROM models WHERE owner_id = ?1)",
+            ("DELETE FROM model_aliases WHERE model_id IN"
+             " (SELECT id FROM models WHERE owner_id = ?1)"),
             "DELETE FROM models WHERE owner_id = ?1",
             "DELETE FROM sweeps WHERE owner_id = ?1",
             "DELETE FROM runs WHERE owner_id = ?1",
