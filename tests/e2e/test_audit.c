@@ -192,7 +192,7 @@ static void every_write_once(void **state)
     wait_final(alice, run, st);
     assert_string_equal(st, "succeeded");
     n += 2;
-    assert_int_equal(audit_total(""), n);
+    wait_total("", n); /* the publish entry follows the run's final state */
     snprintf(res, sizeof res, "runs/%s", run);
     just_one("alice", "run.create", res);
     just_one("alice", "model.publish", "models/m-a");
