@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ struct http_server {
     char addr[INET6_ADDRSTRLEN + 2]; /* the numeric address listened on, IPv6 in brackets */
     atomic_long inflight;            /* requests begun and not completed (http_stop drains them) */
     _Atomic uint64_t quiesce_us;     /* clock_now_us() at http_quiesce, 0 before */
+    MHD_socket quiesced_fd;          /* the listen socket http_quiesce took back, or invalid */
 };
 
 void resp_take(http_resp *resp, int status, const char *content_type, char *body, size_t len)
@@ -566,6 +568,7 @@ int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size
     }
     s->o = *o;
     s->a = a;
+    s->quiesced_fd = MHD_INVALID_SOCKET;
     struct sockaddr_storage sa;
     int family = resolve_listen(o->host, o->port, &sa, s->addr, sizeof s->addr, errbuf, errlen);
     if (family < 0) {
@@ -645,8 +648,14 @@ void http_quiesce(http_server *s)
 {
     if (!s) return;
     atomic_store(&s->quiesce_us, clock_now_us());
-    MHD_socket fd = MHD_quiesce_daemon(s->d);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
+    /* New connections are refused at once (shutdown takes a listening socket out of LISTEN on
+     * Linux), but the descriptor is closed only after MHD_stop_daemon: MHD's worker threads
+     * take it out of their epoll sets "with some delay" (MHD_quiesce_daemon's documentation),
+     * and one that finds it already closed panics ("Failed to remove listen FD from epoll
+     * set"). */
+    if (s->quiesced_fd != MHD_INVALID_SOCKET) return;
+    s->quiesced_fd = MHD_quiesce_daemon(s->d);
+    if (s->quiesced_fd != MHD_INVALID_SOCKET) shutdown(s->quiesced_fd, SHUT_RDWR);
 }
 
 void http_stop(http_server *s)
@@ -660,5 +669,6 @@ void http_stop(http_server *s)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(s->d);
+    if (s->quiesced_fd != MHD_INVALID_SOCKET) close(s->quiesced_fd);
     free(s);
 }
