@@ -43,24 +43,31 @@ int guard_sees_dataset(const http_req *req, const store_dataset *d)
     return access_see(&req->who, d->owner_id, d->vis) == ACCESS_OK;
 }
 
-int guard_may_publish(http_req *req, http_resp *resp, const char *name, const char *field)
+/* 0 when model `name` does not exist or the caller may change it; else answers 403 naming the
+ * owner ("only its owner, staff or admin may <what>", rule), or the store's error, and returns
+ * -1. A model the caller may not see is refused by its owner's name too: names are global, so
+ * publishing to it could never succeed, and a sweep's owner knows the name its runs used. */
+static int may_change_model(http_req *req, http_resp *resp, const char *name, const char *field,
+                            const char *what, route_rule rule)
 {
     store_access a;
-    if (!name || !*name) return 0;
     mlp_err rc = store_model_access(req->app->store, name, &a);
     if (rc == MLP_ENOTFOUND) return 0;
     if (rc) {
         api_fail(req, resp, rc, NULL);
         return -1;
     }
-    /* Names are global: a model the caller may not see is still refused by its owner's name,
-     * as publishing to it could never succeed. */
     if (access_change(&req->who, a.owner_id, VIS_PUBLIC) == ACCESS_OK) return 0;
     api_failf(req, resp, 403, field,
-              "model '%s' is owned by user '%s': only its owner, staff or admin may publish "
-              "versions to it (rule: %s)",
-              name, a.owner, guard_rule_name(RULE_MODEL_PUBLISH));
+              "model '%s' is owned by user '%s': only its owner, staff or admin may %s (rule: %s)",
+              name, a.owner, what, guard_rule_name(rule));
     return -1;
+}
+
+int guard_may_publish(http_req *req, http_resp *resp, const char *name, const char *field)
+{
+    if (!name || !*name) return 0;
+    return may_change_model(req, resp, name, field, "publish versions to it", RULE_MODEL_PUBLISH);
 }
 
 int guard_sees_run(http_req *req, const char *id)
@@ -170,21 +177,7 @@ static int check_sweep(http_req *req, http_resp *resp)
 
 int guard_may_move_alias(http_req *req, http_resp *resp, const char *name)
 {
-    store_access a;
-    mlp_err rc = store_model_access(req->app->store, name, &a);
-    if (rc == MLP_ENOTFOUND) return 0; /* gone: the caller's own answer */
-    if (rc) {
-        api_fail(req, resp, rc, NULL);
-        return -1;
-    }
-    /* A model the caller may not see is refused by its owner's name too: the sweep's run
-     * published to it, so its name is no secret to the sweep's owner. */
-    if (access_change(&req->who, a.owner_id, VIS_PUBLIC) == ACCESS_OK) return 0;
-    api_failf(req, resp, 403, NULL,
-              "model '%s' is owned by user '%s': only its owner, staff or admin may move its "
-              "aliases (rule: %s)",
-              name, a.owner, guard_rule_name(RULE_MODEL_CHANGE));
-    return -1;
+    return may_change_model(req, resp, name, NULL, "move its aliases", RULE_MODEL_CHANGE);
 }
 
 int guard_check(http_req *req, http_resp *resp)
