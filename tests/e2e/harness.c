@@ -322,20 +322,14 @@ long h_upload_csv(srv *s, const char *name, const char *csv, char *id, size_t ca
     return ds ? st : (st == 201 ? -1 : st);
 }
 
-int train_csv(srv *s, const char *name, const char *csv, const char *run_tail, double timeout_s)
+int h_train(srv *s, const char *body, double timeout_s)
 {
-    char body[1024], rid[32], ds[32];
-    long st = h_upload_csv(s, name, csv, ds, sizeof ds);
-    if (st != 201) {
-        fprintf(stderr, "train_csv %s: upload answered %ld\n", name, st);
-        return -1;
-    }
-    snprintf(body, sizeof body, "{\"dataset_id\":\"%s\",\"model_name\":\"%s\",%s}", ds, name,
-             run_tail);
+    char rid[32];
+    long st;
     json_t *run = post_json(s, "/api/v1/runs", body, &st);
     const char *id = st == 202 ? json_string_value(json_object_get(run, "id")) : NULL;
     if (!id) {
-        fprintf(stderr, "train_csv %s: POST /api/v1/runs answered %ld\n", name, st);
+        fprintf(stderr, "h_train: POST /api/v1/runs answered %ld\n", st);
         json_decref(run);
         return -1;
     }
@@ -344,11 +338,22 @@ int train_csv(srv *s, const char *name, const char *csv, const char *run_tail, d
     json_t *done = wait_run(s, rid, timeout_s);
     const char *status = done ? json_string_value(json_object_get(done, "status")) : NULL;
     int ok = status && strcmp(status, "succeeded") == 0;
-    if (!ok)
-        fprintf(stderr, "train_csv %s: run %s ended %s\n", name, rid,
-                status ? status : "(timeout)");
+    if (!ok) fprintf(stderr, "h_train: run %s ended %s\n", rid, status ? status : "(timeout)");
     json_decref(done);
     return ok ? 0 : -1;
+}
+
+int train_csv(srv *s, const char *name, const char *csv, const char *run_tail, double timeout_s)
+{
+    char body[1024], ds[32];
+    long st = h_upload_csv(s, name, csv, ds, sizeof ds);
+    if (st != 201) {
+        fprintf(stderr, "train_csv %s: upload answered %ld\n", name, st);
+        return -1;
+    }
+    snprintf(body, sizeof body, "{\"dataset_id\":\"%s\",\"model_name\":\"%s\",%s}", ds, name,
+             run_tail);
+    return h_train(s, body, timeout_s);
 }
 
 double h_urand(unsigned *state)

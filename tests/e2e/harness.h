@@ -72,6 +72,9 @@ int wait_epoch(srv *s, const char *run_id, int epoch, double timeout_s);
 /* Uploads csv as dataset `name` (text/csv): its id into id (cap bytes; "" unless 201). Returns
  * the status (-1 when a 201 has no id). */
 long h_upload_csv(srv *s, const char *name, const char *csv, char *id, size_t cap);
+/* POSTs the run request body to /api/v1/runs and waits up to timeout_s: 0 when the run
+ * succeeded, else -1 with the step that failed on stderr. */
+int h_train(srv *s, const char *body, double timeout_s);
 /* Uploads csv as dataset `name` (text/csv), then runs {"dataset_id": its id, "model_name": name,
  * <run_tail>} and waits up to timeout_s: 0 when the run succeeded (one new version of model
  * `name`), else -1 with the step that failed on stderr. */

@@ -74,16 +74,7 @@ static void train(const char *model, const char *tail)
 {
     char body[512];
     snprintf(body, sizeof body, "{\"dataset_id\":\"ds_1\",\"model_name\":\"%s\",%s}", model, tail);
-    long st;
-    json_t *run = post_json(&S, "/api/v1/runs", body, &st);
-    assert_int_equal(st, 202);
-    char rid[32];
-    snprintf(rid, sizeof rid, "%s", json_string_value(json_object_get(run, "id")));
-    json_decref(run);
-    json_t *done = wait_run(&S, rid, 120);
-    assert_non_null(done);
-    assert_string_equal(json_string_value(json_object_get(done, "status")), "succeeded");
-    json_decref(done);
+    assert_int_equal(h_train(&S, body, 120), 0);
 }
 
 static int setup(void **state)

@@ -28,28 +28,10 @@ static srv S;
 static void train(const char *name, const char *csv, const char *task, const char *target,
                   const char *params)
 {
-    char path[128], body[1024];
-    snprintf(path, sizeof path, "/api/v1/datasets?name=%s", name);
-    hresp r;
-    assert_int_equal(http_do(&S, "POST", path, "text/csv", csv, strlen(csv), NULL, &r), 201);
-    json_t *ds = hresp_json(&r);
-    hresp_free(&r);
-    assert_non_null(ds);
-    snprintf(body, sizeof body,
-             "{\"dataset_id\":\"%s\",\"task\":\"%s\",\"target\":\"%s\",\"model_name\":\"%s\","
-             "\"params\":%s}",
-             json_string_value(json_object_get(ds, "id")), task, target, name, params);
-    json_decref(ds);
-    long st;
-    json_t *run = post_json(&S, "/api/v1/runs", body, &st);
-    assert_int_equal(st, 202);
-    char id[64];
-    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(run, "id")));
-    json_decref(run);
-    json_t *done = wait_run(&S, id, 300);
-    assert_non_null(done);
-    assert_string_equal(json_string_value(json_object_get(done, "status")), "succeeded");
-    json_decref(done);
+    char tail[768];
+    snprintf(tail, sizeof tail, "\"task\":\"%s\",\"target\":\"%s\",\"params\":%s", task, target,
+             params);
+    assert_int_equal(train_csv(&S, name, csv, tail, 300), 0);
 }
 
 static int setup(void **state)
