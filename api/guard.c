@@ -2,6 +2,7 @@
 #include "guard.h"
 
 #include "audit.h"
+#include "infer_tfs.h"
 #include "problem.h"
 
 #include <assert.h>
@@ -156,7 +157,10 @@ static int check_model(http_req *req, http_resp *resp, route_rule rule)
         /* One answer, in the route family's style, for a model that does not exist and one the
          * caller may not see (the handlers' own 404s name versions and aliases, which would
          * tell the two apart). */
-        api_failf(req, resp, 404, NULL, "no model named '%s'", name);
+        if (req->m.rt->family == FAM_TFS)
+            tfs_not_found(req, resp, name);
+        else
+            api_failf(req, resp, 404, NULL, "no model named '%s'", name);
         return -1;
     }
     return answer(req, resp, v, "model", name, a.owner, only_owner);

@@ -2,6 +2,7 @@
  * infer.h). */
 #include "infer.h"
 
+#include "infer_tfs.h"
 #include "problem.h"
 
 #include <pthread.h>
@@ -82,6 +83,10 @@ reg_model *infer_model(http_req *req, http_resp *resp)
     mlp_error err;
     mlp_error_clear(&err);
     mlp_err rc = reg_get(req->app->reg, name, v, route_param(&req->m, "alias"), &m, &err);
+    if (rc == MLP_ENOTFOUND && req->m.rt && req->m.rt->family == FAM_TFS) {
+        tfs_not_found(req, resp, name);
+        return NULL;
+    }
     if (rc) {
         api_fail(req, resp, rc, &err);
         return NULL;

@@ -35,6 +35,7 @@
 #include "store.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -42,6 +43,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+void tfs_not_found(http_req *req, http_resp *resp, const char *name)
+{
+    const char *alias = route_param(&req->m, "alias");
+    const char *version = route_param(&req->m, "version");
+    int status_route = req->m.rt && req->m.rt->fn == tfs_status;
+    if (alias)
+        api_failf(req, resp, 400, NULL, "Unrecognized servable version label: %s", alias);
+    else if (status_route && version)
+        api_failf(req, resp, 404, NULL, "Could not find version %s of model %s", version, name);
+    else if (status_route)
+        api_failf(req, resp, 404, NULL, "Could not find any versions of model %s", name);
+    else if (version)
+        api_failf(req, resp, 404, NULL, "Servable not found for request: Specific(%s, %s)", name,
+                  version);
+    else
+        api_failf(req, resp, 404, NULL, "Servable not found for request: Latest(%s)", name);
+}
 
 void tfs_status(http_req *req, http_resp *resp)
 {
@@ -54,7 +73,7 @@ void tfs_status(http_req *req, http_resp *resp)
         if (rc) {
             json_decref(list);
             if (rc == MLP_ENOTFOUND)
-                api_failf(req, resp, 404, NULL, "no model named '%s'", name);
+                tfs_not_found(req, resp, name);
             else
                 api_fail(req, resp, rc, NULL);
             return;
@@ -116,14 +135,59 @@ static int signature_method(const reg_model *m, const char *name)
     return -1;
 }
 
-/* The request's "signature_name" (sig, borrowed; NULL when absent) checked as TF Serving checks
- * it (infer_tfs_int.h) for a verb of method want: absent or "serving_default" is the default
- * signature, which in mlpd serves every verb the model's task has; any other name must be in the
- * model's map and, for :classify and :regress, of the verb's method. 0, or -1 after answering 400
- * with TF Serving's text. */
-int tfs_signature_check(http_req *req, http_resp *resp, const reg_model *m, json_t *sig,
+/* A JSON value as TF Serving prints it in an error (JsonValueToString): an integer as written; a
+ * real in float range as the float, in 6 significant digits when they read back to the same
+ * float, else in 9, with ".0" added to a whole number; anything else as compact JSON. */
+static void tfs_value_text(const json_t *v, char *out, size_t cap)
+{
+    if (json_is_real(v) && fabs(json_real_value(v)) <= FLT_MAX) {
+        float f = (float)json_real_value(v);
+        snprintf(out, cap, "%.6g", (double)f);
+        if (strtof(out, NULL) != f) snprintf(out, cap, "%.9g", (double)f);
+        if (!strpbrk(out, ".e") && strlen(out) + 2 < cap) strcat(out, ".0");
+        return;
+    }
+    char *js = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    snprintf(out, cap, "%s", js ? js : "?");
+    free(js);
+}
+
+/* :predict naming the Example-list signature of :classify or :regress. TF Serving feeds the rows
+ * to that signature's one input, "inputs" (DT_STRING, serialized tf.Example), which a number never
+ * fits and a named input is not: its error for the request's first value (or first key). 0 when
+ * the body has no value to object to (the row reader then answers), else -1 after answering 400. */
+static int example_signature_predict(http_req *req, http_resp *resp, json_t *body)
+{
+    json_t *v = json_object_get(body, "instances");
+    if (!v) v = json_object_get(body, "inputs");
+    while (json_is_array(v) && json_array_size(v) > 0) v = json_array_get(v, 0);
+    char text[64];
+    if (json_is_object(v) && json_object_size(v) > 0) {
+        api_failf(req, resp, 400, NULL, "JSON object: does not have named input: %s",
+                  json_object_iter_key(json_object_iter(v)));
+        return -1;
+    }
+    if (!v || json_is_array(v) || json_is_object(v)) return 0;
+    tfs_value_text(v, text, sizeof text);
+    api_failf(req, resp, 400, NULL, "JSON Value: %s Type: %s is not of expected type: string", text,
+              json_is_number(v)   ? "Number"
+              : json_is_string(v) ? "String"
+              : json_is_true(v)   ? "True"
+              : json_is_false(v)  ? "False"
+                                  : "Null");
+    return -1;
+}
+
+/* The request's "signature_name" (in body, borrowed; absent is the default) checked as TF
+ * Serving checks it (infer_tfs_int.h) for a verb of method want: absent or "serving_default" is
+ * the default signature, which in mlpd serves every verb the model's task has; any other name
+ * must be in the model's map and, for :classify and :regress, of the verb's method; :predict on
+ * the Example-list signature of :classify or :regress fails as TF Serving's does (its input is
+ * serialized tf.Example strings). 0, or -1 after answering 400 with TF Serving's text. */
+int tfs_signature_check(http_req *req, http_resp *resp, const reg_model *m, json_t *body,
                         sig_method want)
 {
+    json_t *sig = json_object_get(body, "signature_name");
     if (!sig) return 0;
     if (!json_is_string(sig)) {
         api_failf(req, resp, 400, NULL,
@@ -145,6 +209,8 @@ int tfs_signature_check(http_req *req, http_resp *resp, const reg_model *m, json
                   sig_kind[want], sig_method_names[want], sig_method_names[have]);
         return -1;
     }
+    if (want == SIG_PREDICT && have != SIG_PREDICT)
+        return example_signature_predict(req, resp, body);
     return 0;
 }
 

@@ -1,4 +1,6 @@
-/* infer_tfs.h — the parts of the /v1 inference front-end (api/infer_tfs.c) that tests drive
+/* infer_tfs.h — the parts of the /v1 inference front-end (api/infer_tfs.c) that other modules
+ * use: TF Serving's answer for a model, version or label it cannot find (the guard and the model
+ * lookup share it, so a hidden model and a missing one answer alike); and what tests drive
  * without a server: the renderers of the :classify, :reconstruct and :encode answers, each of
  * which gives the whole answer or nothing; and the rule for non-finite values, which /v2 shares.
  *
@@ -6,7 +8,16 @@
 #ifndef INFER_TFS_H
 #define INFER_TFS_H
 
+#include "http.h"
+
 #include <jansson.h>
+
+/* Answers what TF Serving answers when the /v1 route's model (name), its {version} or its
+ * {alias} label is not there: a label it cannot resolve is 400 "Unrecognized servable version
+ * label: L" (whether or not the model exists, as TF Serving resolves labels first); otherwise 404,
+ * "Could not find any versions of model N" / "Could not find version V of model N" on the status
+ * routes, and "Servable not found for request: Latest(N)" / "Specific(N, V)" on the others. */
+void tfs_not_found(http_req *req, http_resp *resp, const char *name);
 
 /* v as a JSON real, or null when it is not finite (json_real refuses NaN and infinities; :predict
  * writes them as null too). New reference, NULL only when out of memory. */

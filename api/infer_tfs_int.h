@@ -14,9 +14,9 @@
  * mlpd verbs) take rows; :classify and :regress take rows or TF Serving's Example list. */
 typedef enum { SIG_PREDICT = 0, SIG_CLASSIFY, SIG_REGRESS } sig_method;
 
-/* The request's "signature_name" (sig, borrowed; NULL when absent) checked as TF Serving checks
- * it for a verb of method want. 0, or -1 after answering 400 with TF Serving's text. */
-int tfs_signature_check(http_req *req, http_resp *resp, const reg_model *m, json_t *sig,
+/* The "signature_name" of the request body (borrowed) checked as TF Serving checks it for a verb
+ * of method want. 0, or -1 after answering 400 with TF Serving's text. */
+int tfs_signature_check(http_req *req, http_resp *resp, const reg_model *m, json_t *body,
                         sig_method want);
 /* The rows of a request into *X (borrowed: this thread's buffer, valid until the thread's next
  * request), n x d, and whether it was columnar; -1 after answering 400 naming the instance. */

@@ -260,7 +260,7 @@ int tfs_read_rows(http_req *req, http_resp *resp, const reg_model *m, sig_method
     }
     json_t *body = api_body_object(req, resp);
     if (!body) return -1;
-    if (tfs_signature_check(req, resp, m, json_object_get(body, "signature_name"), form)) {
+    if (tfs_signature_check(req, resp, m, body, form)) {
         json_decref(body);
         return -1;
     }

@@ -783,7 +783,7 @@ static const ecase cases[] = {
     {0, "POST", "/v1/models/clf/versions/abc:predict", NULL, "{\"instances\":[[1,2]]}", NULL, NULL,
      400, "abc", NULL},
     {0, "POST", "/v1/models/clf/labels/nope:predict", NULL, "{\"instances\":[[1,2]]}", NULL, NULL,
-     404, "nope", NULL},
+     400, "Unrecognized servable version label: nope", NULL},
     {0, "GET", "/v1/models/nope", NULL, NULL, NULL, NULL, 404, "nope", NULL},
     /* a name that breaks the naming rule: 400 naming it, on /v1 as on /v2 and /api/v1 */
     {0, "POST", "/v1/models/bad!name:predict", NULL, "{\"instances\":[[1,2]]}", NULL, NULL, 400,
@@ -1176,9 +1176,10 @@ static const ecase infer_cases[] = {
     {0, "POST", "/v1/models/clf/versions/9:frobnicate", NULL, "{}", NULL, NULL, 404, "9", NULL},
     {0, "POST", "/v1/models/clf/labels/stable:frobnicate", NULL, "{}", NULL, NULL, 400,
      "':frobnicate'; a classification model answers :predict, :classify", NULL},
-    {0, "POST", "/v1/models/clf/labels/nope:frobnicate", NULL, "{}", NULL, NULL, 404, "nope", NULL},
-    {0, "POST", "/v1/models/nope/labels/stable:frobnicate", NULL, "{}", NULL, NULL, 404, "nope",
+    {0, "POST", "/v1/models/clf/labels/nope:frobnicate", NULL, "{}", NULL, NULL, 400, "label: nope",
      NULL},
+    {0, "POST", "/v1/models/nope/labels/stable:frobnicate", NULL, "{}", NULL, NULL, 400,
+     "label: stable", NULL},
     {0, "POST", "/v1/models/clf%3Afrobnicate", NULL, "{}", NULL, NULL, 400, "':frobnicate'", NULL},
     {0, "GET", "/v1/models/clf:frobnicate", NULL, NULL, NULL, NULL, 405, "POST", NULL},
     {0, "POST", "/v1/models/reg:classify", NULL, "{\"instances\":[[1,2]]}", NULL, NULL, 400,
@@ -1187,8 +1188,8 @@ static const ecase infer_cases[] = {
      "(it answers :predict, :classify, :regress)", NULL},
     {0, "POST", "/v1/models/clf:predict", NULL, "{\"instances\":[[1,2]]}", NULL, NULL, 200,
      "predictions", NULL},
-    {0, "POST", "/v1/models/ae/labels/stable:frobnicate", NULL, "{}", NULL, NULL, 404, "stable",
-     NULL},
+    {0, "POST", "/v1/models/ae/labels/stable:frobnicate", NULL, "{}", NULL, NULL, 400,
+     "label: stable", NULL},
 };
 
 static void infer_hardening_cases(void **state)

@@ -195,11 +195,43 @@ static void regress_as_documented(void **state)
     json_decref(o);
 }
 
-/* The page's error example: an unknown model is a 404 {"error": ...}. (Old code passed.) */
+/* GET path answers status with exactly {"error": want}. */
+static void expect_get_error(const char *path, long status, const char *want)
+{
+    hresp h;
+    assert_int_equal(http_do(&S, "GET", path, NULL, NULL, 0, NULL, &h), status);
+    json_t *o = json_loads(h.body, 0, NULL);
+    assert_non_null(o);
+    const char *e = json_string_value(json_object_get(o, "error"));
+    if (!e || strcmp(e, want) != 0) fprintf(stderr, "%s: error '%s', want '%s'\n", path, e, want);
+    assert_int_equal(json_object_size(o), 1);
+    assert_string_equal(e, want);
+    json_decref(o);
+    hresp_free(&h);
+}
+
+/* The page's error example: an unknown model is a 404 {"error": ...}, in TF Serving's words:
+ * the servable lookup's for the verbs and metadata, the status monitor's for status, and a
+ * label that does not resolve is a 400 (TF Serving resolves labels before models). (Old code:
+ * mlpd's own texts, and 404 for a label.) */
 static void unknown_model(void **state)
 {
     (void)state;
-    expect_error("/v1/models/half:predict", "{\"instances\": [1.0,5.0]}", 404, "half");
+    expect_error("/v1/models/half:predict", "{\"instances\": [1.0,5.0]}", 404,
+                 "Servable not found for request: Latest(half)");
+    expect_error("/v1/models/half_plus_two/versions/7:predict", "{\"instances\": [1.0]}", 404,
+                 "Servable not found for request: Specific(half_plus_two, 7)");
+    expect_error("/v1/models/half_plus_two/labels/canary:regress", "{\"examples\": [{\"x\": 1}]}",
+                 400, "Unrecognized servable version label: canary");
+    expect_error("/v1/models/half/labels/stable:predict", "{\"instances\": [1.0]}", 400,
+                 "Unrecognized servable version label: stable");
+    expect_get_error("/v1/models/half", 404, "Could not find any versions of model half");
+    expect_get_error("/v1/models/half_plus_two/versions/7", 404,
+                     "Could not find version 7 of model half_plus_two");
+    expect_get_error("/v1/models/half/metadata", 404,
+                     "Servable not found for request: Latest(half)");
+    expect_get_error("/v1/models/half_plus_two/versions/7/metadata", 404,
+                     "Servable not found for request: Specific(half_plus_two, 7)");
 }
 
 /* "signature_name": serving_default is the default; any other name is TF Serving's 400.
@@ -225,6 +257,25 @@ static void signature_names(void **state)
                  400,
                  "Expected classification signature method_name to be "
                  "tensorflow/serving/classify. Was: tensorflow/serving/regress");
+    /* :predict may name any signature, but the classify and regress ones take serialized
+     * tf.Example strings (their metadata says DT_STRING "inputs"), which numbers and named
+     * inputs are not: TF Serving's errors for the first value. (Old code: 200.) */
+    expect_error("/v1/models/kinds:predict",
+                 "{\"signature_name\": \"tensorflow/serving/classify\", \"instances\": "
+                 "[[3.3, 0.1]]}",
+                 400, "JSON Value: 3.3 Type: Number is not of expected type: string");
+    expect_error("/v1/models/coin:predict",
+                 "{\"signature_name\": \"tensorflow/serving/regress\", \"instances\": "
+                 "[[3, 0.1]]}",
+                 400, "JSON Value: 3 Type: Number is not of expected type: string");
+    expect_error("/v1/models/kinds:predict",
+                 "{\"signature_name\": \"tensorflow/serving/classify\", \"instances\": "
+                 "[{\"f1\": 3, \"f2\": 0.1}]}",
+                 400, "JSON object: does not have named input: f1");
+    expect_error("/v1/models/kinds:predict",
+                 "{\"signature_name\": \"tensorflow/serving/classify\", \"inputs\": "
+                 "[[0.123456789, 1]]}",
+                 400, "JSON Value: 0.123456791 Type: Number is not of expected type: string");
 }
 
 /* Row format with objects keyed by input name, and columnar with one list per input: the same
