@@ -297,8 +297,16 @@ mlp_err store_run_list_unfinished(store *s, store_run **items, int *n)
     return e;
 }
 
-/* The status of run id inside t. */
-static mlp_err run_status_tx(store_tx *t, long long id, run_state *out)
+/* A set of run states, for run_status_in. */
+#define RUN_IN(state) (1u << (unsigned)(state))
+#define RUN_ACTIVE    (RUN_IN(RUN_QUEUED) | RUN_IN(RUN_RUNNING))
+#define RUN_FINAL     (~RUN_ACTIVE)
+
+/* The status of run id inside t, which must be one of the set allowed (RUN_IN): MLP_ENOTFOUND
+ * for no such run, MLP_ECONFLICT (with *out filled) for a status outside the set. Each write
+ * below reads the status in its own transaction, so a cancel or a finish cannot slip in
+ * between the check and the write. */
+static mlp_err run_status_in(store_tx *t, long long id, unsigned allowed, run_state *out)
 {
     sqlite3_stmt *st = NULL;
     mlp_err e = store_prep(t, NULL, &st, "SELECT status FROM runs WHERE id = ?1", "I", id);
@@ -308,12 +316,8 @@ static mlp_err run_status_tx(store_tx *t, long long id, run_state *out)
     if (r == 1 && run_state_parse((const char *)sqlite3_column_text(st, 0), out) != MLP_OK)
         e = MLP_ECORRUPT;
     sqlite3_finalize(st);
+    if (e == MLP_OK && !(allowed & RUN_IN(*out))) e = MLP_ECONFLICT;
     return e;
-}
-
-static int run_active(run_state st)
-{
-    return st == RUN_QUEUED || st == RUN_RUNNING;
 }
 
 mlp_err store_run_start(store *s, const char *id)
@@ -325,15 +329,13 @@ mlp_err store_run_start(store *s, const char *id)
     if (n <= 0) return MLP_ENOTFOUND;
     mlp_err e = store_tx_begin(s, 1, &t, NULL);
     if (e != MLP_OK) return e;
-    e = run_status_tx(&t, n, &st);
+    e = run_status_in(&t, n, RUN_ACTIVE, &st);
     clock_rfc3339(0, now);
     if (e == MLP_OK && st == RUN_QUEUED)
         e = store_exec(&t, NULL, NULL,
                        "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?2),"
                        " wait_reason = NULL WHERE id = ?1",
                        "It", n, now);
-    else if (e == MLP_OK && st != RUN_RUNNING)
-        e = MLP_ECONFLICT;
     return store_tx_end(&t, e, NULL);
 }
 
@@ -348,8 +350,7 @@ mlp_err store_run_epoch(store *s, const char *id, int epoch, const run_metrics *
     if (epoch < 1 || !m) return MLP_EINVAL;
     mlp_err e = store_tx_begin(s, 1, &t, NULL);
     if (e != MLP_OK) return e;
-    e = run_status_tx(&t, n, &st);
-    if (e == MLP_OK && st != RUN_RUNNING) e = MLP_ECONFLICT;
+    e = run_status_in(&t, n, RUN_IN(RUN_RUNNING), &st);
     clock_rfc3339(1, now);
     for (int k = 0; e == MLP_OK && k < MET_ALL; k++) {
         double v;
@@ -384,8 +385,7 @@ mlp_err store_run_resume_point(store *s, const char *id, void **ckpt, size_t *le
     if (n <= 0) return MLP_ENOTFOUND;
     mlp_err e = store_tx_begin(s, 1, &t, NULL);
     if (e != MLP_OK) return e;
-    e = run_status_tx(&t, n, &st);
-    if (e == MLP_OK && !run_active(st)) e = MLP_ECONFLICT;
+    e = run_status_in(&t, n, RUN_ACTIVE, &st);
     if (e == MLP_OK)
         e = store_prep(&t, NULL, &q, "SELECT epoch, data FROM run_checkpoints WHERE run_id = ?1",
                        "I", n);
@@ -439,8 +439,7 @@ mlp_err store_run_succeed(store *s, const char *id, const char *model_name, cons
     if (e != MLP_OK) return e;
     e = store_tx_begin(s, 1, &t, NULL);
     if (e != MLP_OK) return e;
-    e = run_status_tx(&t, n, &st);
-    if (e == MLP_OK && st != RUN_RUNNING) e = MLP_ECONFLICT;
+    e = run_status_in(&t, n, RUN_IN(RUN_RUNNING), &st);
     long long cancel = 0;
     if (e == MLP_OK)
         e = store_int64(&t, NULL, &cancel, "SELECT cancel_requested FROM runs WHERE id = ?1", "I",
@@ -476,8 +475,7 @@ static mlp_err run_finish(store *s, const char *id, run_state to, const char *er
     if (n <= 0) return MLP_ENOTFOUND;
     mlp_err e = store_tx_begin(s, 1, &t, NULL);
     if (e != MLP_OK) return e;
-    e = run_status_tx(&t, n, &st);
-    if (e == MLP_OK && !run_active(st)) e = MLP_ECONFLICT;
+    e = run_status_in(&t, n, RUN_ACTIVE, &st);
     clock_rfc3339(0, now);
     if (e == MLP_OK)
         e = store_exec(&t, NULL, NULL,
@@ -508,8 +506,7 @@ mlp_err store_run_request_cancel(store *s, const char *id, run_state *now)
     if (n <= 0) return MLP_ENOTFOUND;
     mlp_err e = store_tx_begin(s, 1, &t, NULL);
     if (e != MLP_OK) return e;
-    e = run_status_tx(&t, n, &st);
-    if (e == MLP_OK && !run_active(st)) e = MLP_ECONFLICT;
+    e = run_status_in(&t, n, RUN_ACTIVE, &st);
     clock_rfc3339(0, ts);
     if (e == MLP_OK && st == RUN_QUEUED) {
         e = store_exec(
@@ -536,8 +533,7 @@ mlp_err store_run_delete(store *s, const char *id)
     if (n <= 0) return MLP_ENOTFOUND;
     mlp_err e = store_tx_begin(s, 1, &t, NULL);
     if (e != MLP_OK) return e;
-    e = run_status_tx(&t, n, &st);
-    if (e == MLP_OK && run_active(st)) e = MLP_ECONFLICT;
+    e = run_status_in(&t, n, RUN_FINAL, &st);
     if (e == MLP_OK) e = store_exec(&t, NULL, NULL, "DELETE FROM runs WHERE id = ?1", "I", n);
     return store_tx_end(&t, e, NULL);
 }
