@@ -203,7 +203,7 @@ test: all $(TEST_BINS) check-layers check-exports
 	  echo "=== $$t"; \
 	  MLPD_BIN=$(abspath $(BUILD))/mlpd OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-2} $$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; \
-	for x in test-openapi test-metrics test-examples test-crash test-docker; do \
+	for x in test-openapi test-metrics test-examples test-crash test-docker test-onnx; do \
 	  $(MAKE) --no-print-directory $$x || { echo "FAILED: $$x"; fail=1; }; \
 	done; \
 	$(MAKE) --no-print-directory test-browser || { echo "FAILED: test-browser"; fail=1; }; \
@@ -234,6 +234,24 @@ test-metrics: $(BUILD)/mlpd
 	MLPD_BIN=$(abspath $(BUILD))/mlpd /usr/bin/python3 tests/metrics/test_metrics.py
 test-examples: $(BUILD)/mlpd
 	MLPD_BIN=$(abspath $(BUILD))/mlpd tests/examples/run_readme.sh
+
+# ONNX export (issue 15): tests/onnx/export_test.py trains tiny models for every activation and
+# task, exports each with ?format=onnx and runs Debian python3-onnx's checker on it; then
+# tests/onnx/ort.test.js runs every file in onnxruntime-node (pinned in tests/onnx/package-lock.json;
+# its CPU library ships in the npm package, so the optional CUDA download is skipped) and compares
+# with mlpd's :predict. Fails, never skips, when either is missing.
+tests/onnx/node_modules/.package-lock.json: tests/onnx/package.json tests/onnx/package-lock.json
+	ONNXRUNTIME_NODE_INSTALL=skip npm ci --prefix tests/onnx --no-audit --no-fund
+	@touch $@
+.PHONY: test-onnx
+test-onnx: $(BUILD)/mlpd tests/onnx/node_modules/.package-lock.json
+	@/usr/bin/python3 -c 'import onnx' 2>/dev/null || { echo "test-onnx: Debian's python3-onnx is \
+	  missing (scripts/install-deps.sh installs it): the exported files cannot be checked" >&2; exit 1; }
+	@test -f tests/onnx/node_modules/onnxruntime-node/package.json || { echo "test-onnx: \
+	  onnxruntime-node is missing (npm ci --prefix tests/onnx)" >&2; exit 1; }
+	MLPD_BIN=$(abspath $(BUILD))/mlpd OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-2} \
+	  /usr/bin/python3 tests/onnx/export_test.py $(abspath $(BUILD))/onnx-test
+	cd tests/onnx && ONNX_MANIFEST=$(abspath $(BUILD))/onnx-test/manifest.json node --test ort.test.js
 # docker/Dockerfile replayed without a container engine: its build stage in an empty directory,
 # step by step and in order (a fresh `make` of its own), then its runtime stage checked.
 .PHONY: test-docker
