@@ -96,9 +96,13 @@ def main():
         run(base, rng, out_dir)
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        rc = proc.wait(timeout=60)
         log.close()
-        shutil.rmtree(work, ignore_errors=True)
+    if rc != 0:  # a clean SIGTERM exit is 0; a sanitizer report (ASan build) is not
+        with open(os.path.join(work, 'log')) as f:
+            sys.stderr.write(f.read()[-4000:])
+        fail('mlpd exited %d after SIGTERM (its log above; data dir %s kept)' % (rc, work))
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def post_dataset(base, name, csv):
