@@ -26,10 +26,11 @@
 static char *features[] = {"f0", "f1", "f2", "f3"};
 static char *labels[] = {"cat", "dog", "emu"};
 
-/* A net of 4 inputs, hidden [5, 3] with activation act, head out_act, outputs by task; weights
- * depend on seed; standardisation of inputs (and outputs, for regression and a linear head) far
- * from the identity. */
-static net *make_net(net_task task, act_kind act, act_kind out_act, unsigned seed)
+/* A net of 4 inputs, hidden [5, 3] (or none when shallow) with activation act, head out_act,
+ * outputs by task; weights depend on seed; standardisation of inputs (and outputs, for regression
+ * and autoencoders) far from the identity. */
+static net *make_net_depth(net_task task, act_kind act, act_kind out_act, unsigned seed,
+                           int shallow)
 {
     net_spec s;
     memset(&s, 0, sizeof s);
@@ -38,7 +39,7 @@ static net *make_net(net_task task, act_kind act, act_kind out_act, unsigned see
     s.n_out = task == TASK_CLASSIFICATION ? (out_act == ACT_SIGMOID ? 1 : 3)
               : task == TASK_AUTOENCODER  ? 4
                                           : 2;
-    s.n_hidden = 2;
+    s.n_hidden = shallow ? 0 : 2;
     s.hidden[0] = 5;
     s.hidden[1] = 3;
     s.act = act;
@@ -61,6 +62,11 @@ static net *make_net(net_task task, act_kind act, act_kind out_act, unsigned see
             net_y_scale(n)[j] = 3.0f + (float)j;
         }
     return n;
+}
+
+static net *make_net(net_task task, act_kind act, act_kind out_act, unsigned seed)
+{
+    return make_net_depth(task, act, out_act, seed, 0);
 }
 
 /* Raw inputs near each column's mean, a scale or two away. */
@@ -358,6 +364,22 @@ static void every_head_with_output_standardisation(void **state)
     }
 }
 
+/* No hidden layer: one Gemm carries both standardisations (linear and logistic regression,
+ * softmax regression). */
+static void one_layer_folds_both(void **state)
+{
+    (void)state;
+    net *n = make_net_depth(TASK_REGRESSION, ACT_RELU, ACT_LINEAR, 2, 1);
+    check_net(n);
+    net_free(n);
+    n = make_net_depth(TASK_CLASSIFICATION, ACT_RELU, ACT_SOFTMAX, 3, 1);
+    check_net(n);
+    net_free(n);
+    n = make_net_depth(TASK_CLASSIFICATION, ACT_RELU, ACT_SIGMOID, 4, 1);
+    check_net(n);
+    net_free(n);
+}
+
 /* An ensemble: its members' layers under prefixes and a Mean, equal to the mean of their
  * predictions. */
 static void ensemble_is_the_mean(void **state)
@@ -402,6 +424,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_activation_every_task),
         cmocka_unit_test(every_head_with_output_standardisation),
+        cmocka_unit_test(one_layer_folds_both),
         cmocka_unit_test(ensemble_is_the_mean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
