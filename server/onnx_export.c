@@ -146,7 +146,7 @@ static void gb_init(gb *g, const char *name, int d0, int d1, float *data)
     if (pvec_push(&g->inits, t)) g->oom = 1;
 }
 
-/* One unary op: op(x) -> a name made from pfx. */
+/* Appends the unary node op(x) -> out; returns out. */
 static const char *unary(gb *g, const char *op, const char *x, const char *out)
 {
     gb_node(g, op, &x, 1, out);
