@@ -241,6 +241,7 @@ test-examples: $(BUILD)/mlpd
 # its CPU library ships in the npm package, so the optional CUDA download is skipped) and compares
 # with mlpd's :predict. Fails, never skips, when either is missing.
 tests/onnx/node_modules/.package-lock.json: tests/onnx/package.json tests/onnx/package-lock.json
+	@command -v npm >/dev/null 2>&1 || ./scripts/install-browser-deps.sh
 	ONNXRUNTIME_NODE_INSTALL=skip npm ci --prefix tests/onnx --no-audit --no-fund
 	@touch $@
 .PHONY: test-onnx
