@@ -8,7 +8,7 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libmicrohttpd jansson sqlite3 openblas cmocka libcurl zlib libcrypto
+PKGS     := libmicrohttpd jansson sqlite3 openblas cmocka libcurl zlib libcrypto libprotobuf-c
 NO_DEPS_GOALS := deps format format-check clean
 
 # A fresh machine has none of the libraries (maybe not even pkg-config): install them first.
@@ -30,7 +30,7 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SAN) -MMD -MP -pthread
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null)
 ALL_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-ALL_LIBS    := $(shell pkg-config --libs libmicrohttpd jansson sqlite3 openblas zlib libcrypto 2>/dev/null)
+ALL_LIBS    := $(shell pkg-config --libs libmicrohttpd jansson sqlite3 openblas zlib libcrypto libprotobuf-c 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
 LDLIBS_CORE := $(BLAS_LIBS) -lm
@@ -44,8 +44,9 @@ CORE_CFLAGS := $(CFLAGS_BASE) -I$(POISON) -Icore $(BLAS_CFLAGS)
 # wraps, never api/ or jansson: its own poison directory holds jansson.h and one file per api/
 # header name (listed from api/*.h at build time), each an #error, ahead of every other -I.
 SPOISON := $(BUILD)/spoison
-SERVER_LIB_CFLAGS := $(shell pkg-config --cflags libmicrohttpd sqlite3 zlib libcrypto openblas 2>/dev/null)
-SERVER_CFLAGS := $(CFLAGS_BASE) -I$(SPOISON) -Icore -Iserver $(SERVER_LIB_CFLAGS)
+# $(BUILD)/gen holds the generated onnx.pb-c.h (server/onnx_*.c encode and decode ONNX with it).
+SERVER_LIB_CFLAGS := $(shell pkg-config --cflags libmicrohttpd sqlite3 zlib libcrypto openblas libprotobuf-c 2>/dev/null)
+SERVER_CFLAGS := $(CFLAGS_BASE) -I$(SPOISON) -Icore -Iserver -I$(BUILD)/gen $(SERVER_LIB_CFLAGS)
 # api/, main.c and the tests see everything.
 SVC_CFLAGS  := $(CFLAGS_BASE) -Icore -Iserver -Iapi -I$(BUILD)/gen $(ALL_CFLAGS)
 
@@ -54,7 +55,11 @@ SERVER_SRC := $(wildcard server/*.c)
 API_SRC    := $(wildcard api/*.c)
 API_HDRS   := $(notdir $(wildcard api/*.h))
 # The generated tables are data of server/migrate.c and server/assets.c: they go with server/.
-GEN_SRC    := $(BUILD)/gen/migrations.c $(BUILD)/gen/assets.c
+# So does the ONNX message code protoc-c generates from Debian's onnx.proto (libonnx-dev).
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+ONNX_GEN   := $(BUILD)/gen/onnx.pb-c.c
+ONNX_GEN_H := $(ONNX_GEN:.c=.h)
+GEN_SRC    := $(BUILD)/gen/migrations.c $(BUILD)/gen/assets.c $(ONNX_GEN)
 # Static files served by the binary: pairs of URL path and source file (see server/assets.h).
 ASSETS     := $(shell cat web/ASSETS 2>/dev/null)
 ASSET_FILES := $(filter-out /%,$(ASSETS))
@@ -111,15 +116,15 @@ $(SPOISON)/.stamp: $(SPOISON_LIST)
 	done
 	@touch $@
 
-$(BUILD)/obj/server/%.o: server/%.c $(SPOISON)/.stamp
+$(BUILD)/obj/server/%.o: server/%.c $(SPOISON)/.stamp | $(ONNX_GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(SERVER_CFLAGS) -c $< -o $@
 
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c $(SPOISON)/.stamp
 	$(CC) $(SERVER_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/api/%.o: | $(GEN_SRC)
-$(MAIN_OBJ): | $(GEN_SRC)
+$(BUILD)/obj/api/%.o: | $(GEN_SRC) $(ONNX_GEN_H)
+$(MAIN_OBJ): | $(GEN_SRC) $(ONNX_GEN_H)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(SVC_CFLAGS) -c $< -o $@
@@ -128,6 +133,16 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/gen/migrations.c: $(sort $(wildcard migrations/*.sql)) scripts/embed-migrations.sh
 	@mkdir -p $(dir $@)
 	./scripts/embed-migrations.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
+
+# ONNX messages (onnx.proto, proto2) as C structs with pack/unpack: protoc-c (protobuf-c-compiler)
+# writes onnx.pb-c.c and .h, the library libprotobuf-c does the wire format. It compiles under the
+# full warning set with gcc and clang, so no flag is relaxed for it; its exports are protobuf-c's
+# generated API (most unused by mlpd), so check-exports leaves the object out.
+$(ONNX_GEN_H): $(ONNX_GEN)
+$(ONNX_GEN): $(ONNX_PROTO)
+	@mkdir -p $(dir $@)
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(dir $@) $(ONNX_PROTO)
+	@test -f $(ONNX_GEN_H) && touch $@
 
 $(BUILD)/gen/assets.c: $(ASSET_FILES) web/ASSETS scripts/embed-assets.sh
 	@mkdir -p $(dir $@)
@@ -188,7 +203,7 @@ test: all $(TEST_BINS) check-layers check-exports
 	  echo "=== $$t"; \
 	  MLPD_BIN=$(abspath $(BUILD))/mlpd OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-2} $$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; \
-	for x in test-openapi test-metrics test-examples test-crash test-docker; do \
+	for x in test-openapi test-metrics test-examples test-crash test-docker test-onnx; do \
 	  $(MAKE) --no-print-directory $$x || { echo "FAILED: $$x"; fail=1; }; \
 	done; \
 	$(MAKE) --no-print-directory test-browser || { echo "FAILED: test-browser"; fail=1; }; \
@@ -219,6 +234,25 @@ test-metrics: $(BUILD)/mlpd
 	MLPD_BIN=$(abspath $(BUILD))/mlpd /usr/bin/python3 tests/metrics/test_metrics.py
 test-examples: $(BUILD)/mlpd
 	MLPD_BIN=$(abspath $(BUILD))/mlpd tests/examples/run_readme.sh
+
+# ONNX export (issue 15): tests/onnx/export_test.py trains tiny models for every activation and
+# task, exports each with ?format=onnx and runs Debian python3-onnx's checker on it; then
+# tests/onnx/ort.test.js runs every file in onnxruntime-node (pinned in tests/onnx/package-lock.json;
+# its CPU library ships in the npm package, so the optional CUDA download is skipped) and compares
+# with mlpd's :predict. Fails, never skips, when either is missing.
+tests/onnx/node_modules/.package-lock.json: tests/onnx/package.json tests/onnx/package-lock.json
+	@command -v npm >/dev/null 2>&1 || ./scripts/install-browser-deps.sh
+	ONNXRUNTIME_NODE_INSTALL=skip npm ci --prefix tests/onnx --no-audit --no-fund
+	@touch $@
+.PHONY: test-onnx
+test-onnx: $(BUILD)/mlpd tests/onnx/node_modules/.package-lock.json
+	@/usr/bin/python3 -c 'import onnx' 2>/dev/null || { echo "test-onnx: Debian's python3-onnx is \
+	  missing (scripts/install-deps.sh installs it): the exported files cannot be checked" >&2; exit 1; }
+	@test -f tests/onnx/node_modules/onnxruntime-node/package.json || { echo "test-onnx: \
+	  onnxruntime-node is missing (npm ci --prefix tests/onnx)" >&2; exit 1; }
+	MLPD_BIN=$(abspath $(BUILD))/mlpd OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-2} \
+	  /usr/bin/python3 tests/onnx/export_test.py $(abspath $(BUILD))/onnx-test
+	cd tests/onnx && ONNX_MANIFEST=$(abspath $(BUILD))/onnx-test/manifest.json node --test ort.test.js
 # docker/Dockerfile replayed without a container engine: its build stage in an empty directory,
 # step by step and in order (a fresh `make` of its own), then its runtime stage checked.
 .PHONY: test-docker
@@ -298,7 +332,7 @@ check-layers:
 # Dead exports: every global symbol of the product's objects must be used by another object or
 # named by a test or fuzz source (tests/layers/check_exports.sh, after its self-test); the few
 # let through are listed with their reason in tests/layers/exports.allow.
-check-exports: $(CORE_OBJ) $(SERVER_OBJ) $(API_OBJ) $(if $(HAVE_MAIN),$(MAIN_OBJ))
+check-exports: $(CORE_OBJ) $(filter-out $(ONNX_GEN:.c=.o),$(SERVER_OBJ)) $(API_OBJ) $(if $(HAVE_MAIN),$(MAIN_OBJ))
 	@CC="$(CC)" tests/layers/check_exports_test.sh
 	@tests/layers/check_exports.sh tests/layers/exports.allow tests $^
 

@@ -18,6 +18,7 @@
 #include "jsonout.h"
 #include "models_ensemble.h"
 #include "modelsvc.h"
+#include "onnx_export.h"
 #include "problem.h"
 #include "quota.h"
 #include "store.h"
@@ -350,11 +351,37 @@ static void export_answer(http_req *req, http_resp *resp, const char *name, int 
         resp_take(resp, 200, "application/json", buf, (size_t)(o - buf));
 }
 
+/* ?format=onnx: the version as an ONNX file (server/onnx_export.h), named for the download. */
+static void export_onnx(http_req *req, http_resp *resp, const char *name, int v, const char *run_id,
+                        const model_bundle *b)
+{
+    onnx_export_info oi = {.model = name, .version = v, .run_id = run_id};
+    void *buf = NULL;
+    size_t len = 0;
+    mlp_error err;
+    mlp_error_clear(&err);
+    mlp_err rc = onnx_export(b, &oi, &buf, &len, &err);
+    if (rc) {
+        api_fail(req, resp, rc, &err);
+        return;
+    }
+    resp_take(resp, 200, "application/onnx", buf, len);
+    snprintf(resp->hdr_name, sizeof resp->hdr_name, "Content-Disposition");
+    snprintf(resp->hdr_value, sizeof resp->hdr_value, "attachment; filename=\"%s-v%d.onnx\"", name,
+             v);
+}
+
 void models_export(http_req *req, http_resp *resp)
 {
     const char *name = name_param(req, resp);
     int v;
     if (!name || api_version_param(req, resp, &v)) return;
+    const char *format = http_query(req, "format");
+    int onnx = format && strcmp(format, "onnx") == 0;
+    if (format && !onnx && strcmp(format, "json") != 0) {
+        api_failf(req, resp, 400, "format", "format must be json or onnx");
+        return;
+    }
     store_model_version info;
     memset(&info, 0, sizeof info);
     void *blob = NULL;
@@ -376,6 +403,12 @@ void models_export(http_req *req, http_resp *resp)
     if (rc) {
         free(info.meta_json);
         api_fail(req, resp, MLP_EIO, &err);
+        return;
+    }
+    if (onnx) {
+        export_onnx(req, resp, name, v, info.run_id, b);
+        free(info.meta_json);
+        bundle_free(b);
         return;
     }
     json_t *meta = info.meta_json ? json_loads(info.meta_json, 0, NULL) : NULL;

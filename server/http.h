@@ -65,8 +65,8 @@ typedef struct http_resp {
     int retry_after;    /* seconds, 0 = none */
     /* A static WWW-Authenticate value (401), or NULL. */
     const char *www_authenticate;
-    char hdr_name[40]; /* "" or one more header (e.g. Inference-Header-Content-Length) */
-    char hdr_value[40];
+    char hdr_name[40];   /* "" or one more header (e.g. Inference-Header-Content-Length) */
+    char hdr_value[128]; /* long enough for a Content-Disposition file name */
     /* Streamed body instead of `body` (see http_stream_fn); all three NULL otherwise. */
     http_stream_fn stream_read;
     void (*stream_free)(void *ctx); /* runs once, when the response is done with */
