@@ -186,15 +186,21 @@ __attribute__((format(printf, 3, 4))) static mlp_err file_fail(mlp_error *err, m
 
 /* ---- checks on the message ----------------------------------------------------------------- */
 
+/* A name of the message: protobuf-c leaves an absent string NULL. */
+static const char *str(const char *s)
+{
+    return s ? s : "";
+}
+
 static int name_ok(const char *s)
 {
-    return s && strnlen(s, ONNX_MAX_NAME + 1) <= ONNX_MAX_NAME;
+    return !s || strnlen(s, ONNX_MAX_NAME + 1) <= ONNX_MAX_NAME;
 }
 
 static mlp_err check_tensor_shape(const Onnx__TensorProto *t, mlp_error *err)
 {
     if (t->n_dims > ONNX_MAX_DIMS)
-        return file_fail(err, MLP_EINVAL, "tensor '%s' has %zu dims; at most %d", t->name,
+        return file_fail(err, MLP_EINVAL, "tensor '%s' has %zu dims; at most %d", str(t->name),
                          t->n_dims, ONNX_MAX_DIMS);
     if (!name_ok(t->name))
         return file_fail(err, MLP_EINVAL, "a tensor name is longer than %d bytes", ONNX_MAX_NAME);
@@ -265,6 +271,7 @@ static mlp_err check_bounds(const Onnx__ModelProto *m, mlp_error *err)
 
 static val *find(onnx_import *im, const char *name)
 {
+    name = str(name);
     for (size_t i = im->n_vals; i-- > 0;)
         if (strcmp(im->vals[i].name, name) == 0) return &im->vals[i];
     return NULL;
@@ -281,7 +288,7 @@ static val *add_val(onnx_import *im, const char *name)
     }
     val *v = &im->vals[im->n_vals++];
     memset(v, 0, sizeof *v);
-    v->name = name;
+    v->name = str(name);
     v->node = -1;
     return v;
 }
@@ -290,6 +297,7 @@ static val *add_val(onnx_import *im, const char *name)
 static mlp_err tensor_val(onnx_import *im, const Onnx__TensorProto *t, const char *name, int node,
                           mlp_error *err)
 {
+    name = str(name);
     if (t->has_data_type && t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
         return file_fail(err, MLP_EINVAL, "tensor '%s' has data type %d; mlpd imports float32 only",
                          name, (int)t->data_type);
@@ -746,7 +754,7 @@ static mlp_err walk_node(onnx_import *im, int i, mlp_error *err)
             if (!v) return MLP_ENOMEM;
             val *src = find(im, nd->input[0]);
             *v = *src;
-            v->name = nd->output[0];
+            v->name = str(nd->output[0]);
             return MLP_OK;
         }
         return unsupported(im, err, i, "an op on constants only (export with constant folding)");
@@ -807,7 +815,7 @@ static mlp_err walk_node(onnx_import *im, int i, mlp_error *err)
         if (!v) return MLP_ENOMEM;
         val *src = find(im, nd->input[0]);
         *v = *src;
-        v->name = nd->output[0];
+        v->name = str(nd->output[0]);
         v->node = i;
         return MLP_OK;
     }
@@ -871,7 +879,7 @@ static mlp_err walk(onnx_import *im, mlp_error *err)
         if (input)
             return file_fail(err, MLP_EINVAL,
                              "the graph has two inputs ('%s' and '%s'); an MLP has one",
-                             input->name, g->input[i]->name);
+                             str(input->name), str(g->input[i]->name));
         input = g->input[i];
     }
     if (!input) return file_fail(err, MLP_EINVAL, "the graph has no input");
@@ -879,14 +887,14 @@ static mlp_err walk(onnx_import *im, mlp_error *err)
     if (ty && ty->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && ty->tensor_type &&
         ty->tensor_type->has_elem_type &&
         ty->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
-        return file_fail(err, MLP_EINVAL, "input '%s' is not float32", input->name);
+        return file_fail(err, MLP_EINVAL, "input '%s' is not float32", str(input->name));
     val *v = add_val(im, input->name);
     if (!v) return MLP_ENOMEM;
     for (size_t i = 0; i < g->n_node; i++)
         if ((rc = walk_node(im, (int)i, err))) return rc;
     if (g->n_output != 1)
         return file_fail(err, MLP_EINVAL, "the graph has %zu outputs; an MLP has one", g->n_output);
-    im->out_name = g->output[0]->name;
+    im->out_name = str(g->output[0]->name);
     val *o = find(im, im->out_name);
     if (!o || o->is_const)
         return file_fail(err, MLP_EINVAL, "output '%s' is not computed from the input",
@@ -936,8 +944,8 @@ static mlp_err walk(onnx_import *im, mlp_error *err)
         }
         if (known && prod != im->L[0].in)
             return file_fail(err, MLP_EINVAL,
-                             "input '%s' has %lld features; the first layer takes %d", input->name,
-                             (long long)prod, im->L[0].in);
+                             "input '%s' has %lld features; the first layer takes %d",
+                             str(input->name), (long long)prod, im->L[0].in);
     }
     return MLP_OK;
 }
