@@ -46,8 +46,10 @@ typedef enum { F_ID = 0, F_SIGMOID, F_SOFTPLUS, F_TANH_SOFTPLUS, F_ABS, F_ABS1 }
 typedef struct {
     const char *name; /* borrowed from the message */
     int is_const;
-    const float *f; /* constant: n floats (borrowed from the message or the arena) */
+    const float *f; /* constant: n floats (borrowed from the message or the arena); NULL for a
+                       constant of another type, refused where a number is needed */
     size_t n;
+    const Onnx__TensorProto *t; /* constant: its tensor, NULL for a value_float */
     int ndims;
     int64_t dims[ONNX_MAX_DIMS];
     int pos;  /* chain value: the position it is a function of */
@@ -298,9 +300,14 @@ static mlp_err tensor_val(onnx_import *im, const Onnx__TensorProto *t, const cha
                           mlp_error *err)
 {
     name = str(name);
-    if (t->has_data_type && t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
-        return file_fail(err, MLP_EINVAL, "tensor '%s' has data type %d; mlpd imports float32 only",
-                         name, (int)t->data_type);
+    if (t->has_data_type && t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
+        val *v = add_val(im, name); /* a bool or integer: only Dropout's flag reads it */
+        if (!v) return MLP_ENOMEM;
+        v->is_const = 1;
+        v->t = t;
+        v->node = node;
+        return MLP_OK;
+    }
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         return file_fail(err, MLP_EINVAL,
                          "tensor '%s' keeps its data in an external file; save the model with "
@@ -334,6 +341,7 @@ static mlp_err tensor_val(onnx_import *im, const Onnx__TensorProto *t, const cha
     if (!v) return MLP_ENOMEM;
     v->is_const = 1;
     v->f = f;
+    v->t = t;
     v->n = n;
     v->ndims = (int)t->n_dims;
     for (size_t d = 0; d < t->n_dims; d++) v->dims[d] = t->dims[d];
@@ -378,8 +386,18 @@ static int const_width_ok(const val *k, int w)
     return k->n == 1 || w == 0 || k->n == (size_t)w;
 }
 
+/* MLP_OK when constant k holds float32 numbers, else the 400 naming it. */
+static mlp_err numeric(const onnx_import *im, const val *k, int node, mlp_error *err)
+{
+    if (k->f) return MLP_OK;
+    return node_fail(im, err, node, "constant '%s' has data type %d; mlpd imports float32 only",
+                     k->name, k->t ? (int)k->t->data_type : 0);
+}
+
 static mlp_err push_step(onnx_import *im, affop op, const val *k, int node, mlp_error *err)
 {
+    mlp_err rc = numeric(im, k, node, err);
+    if (rc) return rc;
     if (!const_width_ok(k, cur_width(im)))
         return node_fail(im, err, node, "constant '%s' has %zu values; the value has %d units",
                          k->name, k->n, cur_width(im));
@@ -583,6 +601,9 @@ static mlp_err commit(onnx_import *im, val *v, mlp_error *err)
 static mlp_err add_layer(onnx_import *im, int node, const val *B, int transB, const val *C,
                          float alpha, float beta, mlp_error *err)
 {
+    mlp_err rc = numeric(im, B, node, err);
+    if (!rc && C) rc = numeric(im, C, node, err);
+    if (rc) return rc;
     if (B->ndims != 2 || B->dims[0] < 1 || B->dims[1] < 1)
         return node_fail(im, err, node, "its weight '%s' must be a 2-D constant", B->name);
     int64_t in = transB ? B->dims[1] : B->dims[0], out = transB ? B->dims[0] : B->dims[1];
@@ -603,7 +624,6 @@ static mlp_err add_layer(onnx_import *im, int node, const val *B, int transB, co
                          C->n, (long long)out);
     if (C && C->ndims == 2 && C->dims[0] != 1)
         return node_fail(im, err, node, "its bias '%s' must be one row", C->name);
-    mlp_err rc = MLP_OK;
     if (im->nl == 0) {
         rc = pend_into_input(im, (int)in, err);
     } else {
@@ -664,6 +684,22 @@ static mlp_err out_chain(onnx_import *im, int i, vfn fn)
     return MLP_OK;
 }
 
+/* 1 when constant k (of any type) is all zero bytes: false, 0 or 0.0. */
+static int all_zero(const val *k)
+{
+    const Onnx__TensorProto *t = k->t;
+    if (!t) return k->f && k->f[0] == 0.0f;
+    for (size_t i = 0; t->has_raw_data && i < t->raw_data.len; i++)
+        if (t->raw_data.data[i]) return 0;
+    for (size_t i = 0; i < t->n_int32_data; i++)
+        if (t->int32_data[i]) return 0;
+    for (size_t i = 0; i < t->n_int64_data; i++)
+        if (t->int64_data[i]) return 0;
+    for (size_t i = 0; i < t->n_float_data; i++)
+        if (t->float_data[i] != 0.0f) return 0;
+    return 1;
+}
+
 static int all_equal(const val *k, float x)
 {
     for (size_t i = 0; i < k->n; i++)
@@ -700,9 +736,12 @@ static mlp_err batchnorm(onnx_import *im, int i, val *const in[5], mlp_error *er
     const Onnx__NodeProto *nd = im->m->graph->node[i];
     if (attr_i(nd, "training_mode", 0) != 0)
         return node_fail(im, err, i, "training_mode must be 0 (export the model in eval mode)");
-    for (int k = 1; k < 5; k++)
+    for (int k = 1; k < 5; k++) {
         if (!in[k] || !in[k]->is_const)
             return node_fail(im, err, i, "its scale, bias, mean and var must be constants");
+        mlp_err rc = numeric(im, in[k], i, err);
+        if (rc) return rc;
+    }
     const size_t n = in[1]->n;
     for (int k = 2; k < 5; k++)
         if (in[k]->n != n) return node_fail(im, err, i, "its parameters differ in length");
@@ -808,7 +847,7 @@ static mlp_err walk_node(onnx_import *im, int i, mlp_error *err)
     if (op_is(nd, "Identity") || op_is(nd, "Dropout") || op_is(nd, "Flatten")) {
         if (op_is(nd, "Flatten") && attr_i(nd, "axis", 1) != 1)
             return node_fail(im, err, i, "axis must be 1 (one row per example)");
-        if (op_is(nd, "Dropout") && nd->n_input > 2 && in[2] && !all_equal(in[2], 0.0f))
+        if (op_is(nd, "Dropout") && nd->n_input > 2 && in[2] && !all_zero(in[2]))
             return node_fail(im, err, i, "training_mode must be false");
         if (nd->n_output < 1) return MLP_OK;
         val *v = add_val(im, nd->output[0]); /* the mask output of Dropout stays undefined */

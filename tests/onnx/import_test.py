@@ -220,6 +220,39 @@ class Import(unittest.TestCase):
         self.assertIn('gelu', v['detail'])
         self.assertIn('Gemm', v['detail'])  # the supported list
 
+    def test_helper_graph_matmul_add_dropout_constant(self):
+        """What other exporters write: a Constant scaling the input, MatMul + Add, Dropout with
+        its ratio and a false training_mode (bool), Gemm without transB and with alpha/beta,
+        float_data weights."""
+        rng = np.random.default_rng(5)
+        W1, b1 = rng.normal(size=(8, 5)).astype(np.float32), rng.normal(size=5).astype(np.float32)
+        W2, b2 = rng.normal(size=(5, 2)).astype(np.float32), rng.normal(size=2).astype(np.float32)
+        ft = lambda n, a: helper.make_tensor(n, TensorProto.FLOAT, a.shape, a.ravel().tolist())
+        nodes = [
+            helper.make_node('Constant', [], ['half'], value=helper.make_tensor(
+                'h', TensorProto.FLOAT, [], [0.5])),
+            helper.make_node('Mul', ['input', 'half'], ['xs']),
+            helper.make_node('MatMul', ['xs', 'W1'], ['z1']),
+            helper.make_node('Add', ['z1', 'b1'], ['y1']),
+            helper.make_node('Dropout', ['y1', 'ratio', 'tm'], ['d1']),
+            helper.make_node('Relu', ['d1'], ['a1']),
+            helper.make_node('Gemm', ['a1', 'W2', 'b2'], ['output'], alpha=2.0, beta=0.5)]
+        g = helper.make_graph(nodes, 'h', [helper.make_tensor_value_info(
+            'input', TensorProto.FLOAT, ['N', 8])], [helper.make_tensor_value_info(
+                'output', TensorProto.FLOAT, ['N', 2])],
+            [ft('W1', W1), ft('b1', b1), ft('W2', W2), ft('b2', b2),
+             ft('ratio', np.array(0.3, dtype=np.float32)),
+             helper.make_tensor('tm', TensorProto.BOOL, [], [False])])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)])
+        m.ir_version = 7
+        onnx.checker.check_model(m)
+        st, v, _ = self.post_onnx('helper', m.SerializeToString())
+        self.assertEqual(st, 201, v)
+        self.assertEqual(v['task'], 'regression')
+        X = self.Xt.numpy()
+        want = 2 * (np.maximum(0, (X * 0.5) @ W1 + b1) @ W2) + 0.5 * b2
+        np.testing.assert_allclose(self.predict('helper', self.Xt), want, rtol=RTOL, atol=1e-5)
+
     # ---- mlpd -> ONNX -> mlpd ----------------------------------------------------------------
 
     def mlpd_run(self, csv, task, target, model, params):
