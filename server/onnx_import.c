@@ -788,11 +788,11 @@ static mlp_err walk_node(onnx_import *im, int i, mlp_error *err)
         in[k]->is_const ? n_const++ : n_chain++;
     }
     if (!n_chain) {
-        if ((op_is(nd, "Identity")) && nd->n_input == 1 && nd->n_output == 1) {
+        if (op_is(nd, "Identity") && nd->n_input == 1 && nd->n_output == 1 && in[0]) {
+            val src = *in[0]; /* add_val may move the values */
             val *v = add_val(im, nd->output[0]);
             if (!v) return MLP_ENOMEM;
-            val *src = find(im, nd->input[0]);
-            *v = *src;
+            *v = src;
             v->name = str(nd->output[0]);
             return MLP_OK;
         }
@@ -850,10 +850,10 @@ static mlp_err walk_node(onnx_import *im, int i, mlp_error *err)
         if (op_is(nd, "Dropout") && nd->n_input > 2 && in[2] && !all_zero(in[2]))
             return node_fail(im, err, i, "training_mode must be false");
         if (nd->n_output < 1) return MLP_OK;
+        val src = *x;                        /* add_val may move the values */
         val *v = add_val(im, nd->output[0]); /* the mask output of Dropout stays undefined */
         if (!v) return MLP_ENOMEM;
-        val *src = find(im, nd->input[0]);
-        *v = *src;
+        *v = src;
         v->name = str(nd->output[0]);
         v->node = i;
         return MLP_OK;
