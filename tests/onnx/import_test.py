@@ -107,8 +107,12 @@ class Import(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.proc.terminate()
-        cls.proc.wait(timeout=30)
+        rc = cls.proc.wait(timeout=60)
         cls.log.close()
+        if rc != 0:  # a sanitizer report or a crash (an ASan build of the daemon)
+            with open(os.path.join(cls.dir, 'log')) as f:
+                sys.stderr.write(f.read()[-4000:])
+            raise AssertionError('mlpd exited with status %d after SIGTERM' % rc)
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def post_onnx(self, name, blob, query=''):
