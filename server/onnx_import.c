@@ -1024,11 +1024,17 @@ mlp_err onnx_import_parse(const void *buf, size_t len, size_t max_params, onnx_i
         goto out;
     }
     if ((rc = check_bounds(im->m, err))) goto out;
-    im->opset = -1;
+    int declared = 0;
     for (size_t i = 0; i < im->m->n_opset_import; i++) {
         const Onnx__OperatorSetIdProto *o = im->m->opset_import[i];
-        if ((!o->domain || !*o->domain || strcmp(o->domain, "ai.onnx") == 0) && o->has_version)
-            im->opset = o->version > 1000 ? 1000 : (int)o->version;
+        if ((!o->domain || !*o->domain || strcmp(o->domain, "ai.onnx") == 0) && o->has_version) {
+            im->opset = o->version > 1000 ? 1000 : o->version < -1000 ? -1000 : (int)o->version;
+            declared = 1;
+        }
+    }
+    if (!declared) {
+        rc = file_fail(err, MLP_EINVAL, "the model declares no default (ai.onnx) opset_import");
+        goto out;
     }
     if (im->opset < 7 || im->opset > 21) {
         rc = file_fail(err, MLP_EINVAL,
