@@ -203,7 +203,7 @@ test: all $(TEST_BINS) check-layers check-exports
 	  echo "=== $$t"; \
 	  MLPD_BIN=$(abspath $(BUILD))/mlpd OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-2} $$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; \
-	for x in test-openapi test-metrics test-examples test-crash test-docker test-onnx; do \
+	for x in test-openapi test-metrics test-examples test-crash test-docker test-onnx test-onnx-import; do \
 	  $(MAKE) --no-print-directory $$x || { echo "FAILED: $$x"; fail=1; }; \
 	done; \
 	$(MAKE) --no-print-directory test-browser || { echo "FAILED: test-browser"; fail=1; }; \
@@ -253,6 +253,16 @@ test-onnx: $(BUILD)/mlpd tests/onnx/node_modules/.package-lock.json
 	MLPD_BIN=$(abspath $(BUILD))/mlpd OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-2} \
 	  /usr/bin/python3 tests/onnx/export_test.py $(abspath $(BUILD))/onnx-test
 	cd tests/onnx && ONNX_MANIFEST=$(abspath $(BUILD))/onnx-test/manifest.json node --test ort.test.js
+
+# ONNX import against PyTorch: tests/onnx/import_*.py with Debian's python3-torch and python3-onnx
+# (scripts/install-deps.sh); a missing one fails the target, it never skips.
+.PHONY: test-onnx-import
+test-onnx-import: $(BUILD)/mlpd
+	@/usr/bin/python3 -c 'import torch, onnx' || { echo "test-onnx-import: python3-torch and python3-onnx are needed (scripts/install-deps.sh)" >&2; exit 1; }
+	@for t in tests/onnx/import_*.py; do \
+	  MLPD_BIN=$(abspath $(BUILD))/mlpd OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-2} /usr/bin/python3 $$t || exit 1; \
+	done
+
 # docker/Dockerfile replayed without a container engine: its build stage in an empty directory,
 # step by step and in order (a fresh `make` of its own), then its runtime stage checked.
 .PHONY: test-docker

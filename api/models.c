@@ -6,7 +6,8 @@
  * each (task, widths, loss, activation, standardization, layers), and "ensemble" (the member
  * references); import reads that back. POST .../versions dispatches on the body's shape: an
  * export document with "members", one with "layers", or {"ensemble": [...]} to make one from
- * published versions (api/models_ensemble.c). Reads go to the store; every write
+ * published versions (api/models_ensemble.c); an ONNX file (Content-Type application/onnx or
+ * multipart) goes to api/models_onnx.c. Reads go to the store; every write
  * (import, alias move or delete, version delete) is one call to the models service
  * (server/modelsvc.h), which keeps the model cache consistent. */
 #include "audit.h"
@@ -17,6 +18,7 @@
 #include "handlers.h"
 #include "jsonout.h"
 #include "models_ensemble.h"
+#include "models_onnx.h"
 #include "modelsvc.h"
 #include "onnx_export.h"
 #include "problem.h"
@@ -686,11 +688,17 @@ void models_import(http_req *req, http_resp *resp)
 {
     const char *name = name_param(req, resp);
     if (!name) return;
+    int version = 0;
+    if (models_onnx_request(req)) { /* an ONNX file (api/models_onnx.h) */
+        if (models_onnx_import(req, resp, name, &version) == 0)
+            created(req, resp, name, version, "onnx");
+        return;
+    }
     json_t *doc = api_body_object(req, resp);
     if (!doc) return;
     net *n = NULL;
     char **fn = NULL, **lb = NULL;
-    int nf = 0, nl = 0, version = 0;
+    int nf = 0, nl = 0;
     char *meta_s = NULL;
     json_t *x = json_object_get(doc, "format");
     if (!x && json_object_get(doc, "ensemble")) {

@@ -230,8 +230,7 @@ int api_instances_check(http_req *req, http_resp *resp, size_t n)
     return 0;
 }
 
-/* 1 when the media type of the Content-Type value ct (parameters after ';' ignored) is t. */
-static int media_type_is(const char *ct, const char *t)
+int api_media_type_is(const char *ct, const char *t)
 {
     size_t n = strlen(t);
     while (*ct == ' ' || *ct == '\t') ct++;
@@ -243,8 +242,9 @@ static int media_type_is(const char *ct, const char *t)
 int api_json_type_ok(http_req *req)
 {
     const char *ct = http_header(req, "Content-Type");
-    return !ct || !*ct || media_type_is(ct, "application/json") || media_type_is(ct, "text/json") ||
-           media_type_is(ct, "application/x-www-form-urlencoded");
+    return !ct || !*ct || api_media_type_is(ct, "application/json") ||
+           api_media_type_is(ct, "text/json") ||
+           api_media_type_is(ct, "application/x-www-form-urlencoded");
 }
 
 json_t *api_body_object(http_req *req, http_resp *resp)

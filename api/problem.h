@@ -30,6 +30,9 @@ json_t *api_body_object(http_req *req, http_resp *resp);
  * (parameters allowed), none at all, or application/x-www-form-urlencoded, which is what
  * `curl -d` sends when not told otherwise (TensorFlow Serving reads those bodies as JSON too). */
 int api_json_type_ok(http_req *req);
+/* 1 when the media type of the Content-Type value ct (parameters after ';' ignored) is t, in any
+ * case. */
+int api_media_type_is(const char *ct, const char *t);
 /* 1 when the JSON text s[0..len) nests arrays/objects at most max deep (a linear scan that skips
  * strings; it does not validate the JSON), else 0. jansson has no depth limit of its own below
  * 2048, so every JSON body api_body_object parses is checked with this first (against

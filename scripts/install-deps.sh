@@ -7,7 +7,7 @@ PKGS="make gcc libc6-dev pkg-config ca-certificates curl sqlite3 jq \
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libopenblas-dev libcmocka-dev \
   libcurl4-openssl-dev zlib1g-dev libssl-dev \
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
-  python3-prometheus-client python3-requests python3-onnx openssl dataset-fashion-mnist"
+  python3-prometheus-client python3-requests python3-onnx python3-torch openssl dataset-fashion-mnist"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
