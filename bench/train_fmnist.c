@@ -12,8 +12,9 @@
  * the root of the second moment), so lr 1e-3 is PyTorch's step; the reported test MSE is
  * PyTorch's definition, mean over rows and pixels of (x̂−x)².
  * Data: $FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist), IDX gzip, pixels / 255.
- * Threads: OPENBLAS_NUM_THREADS (the core never sets them). Prints one line per epoch, then one
- * JSON object as the last line. */
+ * Threads: OPENBLAS_NUM_THREADS (the core never sets them) and TRAIN_THREADS (train_params.threads,
+ * default 1: the trainer's own threads, which compute only while OpenBLAS runs one thread).
+ * Prints one line per epoch, then one JSON object as the last line. */
 #include "net.h"
 #include "train.h"
 
@@ -209,6 +210,7 @@ int main(int argc, char **argv)
     p.epochs = epochs;
     p.standardize = 0;
     p.seed = 1234;
+    p.threads = getenv("TRAIN_THREADS") ? atoi(getenv("TRAIN_THREADS")) : 1;
     train_data d = {Xtr, ntr, 784, NULL, is_ae ? NULL : ytr};
     trainer *t = NULL;
     mlp_error err = {0};
@@ -235,8 +237,9 @@ int main(int argc, char **argv)
             mse += (double)(R[i] - Xte[i]) * (R[i] - Xte[i]);
         mse /= (double)nte * 784;
         printf("{\"mode\": \"ae\", \"sigma\": %g, \"epochs\": %d, \"seconds_per_epoch\": %.4f, "
-               "\"total_seconds\": %.3f, \"test_mse\": %.5f, \"threads\": %d}\n",
-               sigma, epochs, med, total, mse, threads);
+               "\"total_seconds\": %.3f, \"test_mse\": %.5f, \"threads\": %d, "
+               "\"train_threads\": %d}\n",
+               sigma, epochs, med, total, mse, threads, p.threads);
         free(R);
     } else {
         float *P = predict_all(n, Xte, nte, 10);
@@ -248,8 +251,9 @@ int main(int argc, char **argv)
             correct += best == yte[i];
         }
         printf("{\"mode\": \"mlp\", \"epochs\": %d, \"seconds_per_epoch\": %.4f, "
-               "\"total_seconds\": %.3f, \"test_accuracy\": %.4f, \"threads\": %d}\n",
-               epochs, med, total, (double)correct / nte, threads);
+               "\"total_seconds\": %.3f, \"test_accuracy\": %.4f, \"threads\": %d, "
+               "\"train_threads\": %d}\n",
+               epochs, med, total, (double)correct / nte, threads, p.threads);
         free(P);
     }
     net_free(n);

@@ -101,6 +101,8 @@ typedef struct {
     aug_spec augment; /* image augmentation of the training rows (see trainer_new); off */
     int diagnostics;  /* 1 (default): per-layer diagnostics each epoch (diag.h); no effect on the
                        * weights. The daemon always sets it; 0 is for measuring their cost. */
+    int threads;      /* 1..64, default 1: threads trainer_run may compute on (see "Threads"
+                       * above); no effect on the weights. The daemon sets it per run. */
 } train_params;
 
 /* Fills the documented defaults for `task` and hidden activation `act`. */
