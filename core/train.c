@@ -39,8 +39,9 @@
 
 enum { TGT_LABELS, TGT_Y, TGT_X };
 
-/* A mini-batch is cut into TRAIN_SHARDS row ranges and each layer's parameters into TRAIN_SHARDS
- * row blocks, whatever the number of threads: the cut, not the threads, fixes every sum. */
+/* While OpenBLAS runs one thread, a mini-batch is cut into TRAIN_SHARDS row ranges and each
+ * layer's parameters into TRAIN_SHARDS row blocks, whatever params.threads: the cut, not the
+ * threads, fixes every sum. While OpenBLAS runs more threads, each product is one call. */
 #define TRAIN_SHARDS 2
 #define PIECES       (TRAIN_SHARDS * (NET_MAX_HIDDEN + 1))
 #define TEAM_MAX     64 /* params.threads at most */
@@ -125,7 +126,8 @@ struct trainer {
     /* the step in progress, read by every thread running its pieces (step_run) */
     team *tm;       /* helper threads during trainer_run (params.threads > 1), or NULL */
     int cur_nb;     /* rows of the mini-batch */
-    int cur_shards; /* row ranges: TRAIN_SHARDS, or 1 with batch norm */
+    int cur_parts;  /* blocks per layer: TRAIN_SHARDS, or 1 while OpenBLAS runs threads */
+    int cur_shards; /* row ranges: cur_parts, or 1 with batch norm */
     int cur_update; /* 1: take the optimiser step; 0: gradient only */
     double cur_lr;  /* the step's learning rate */
     double shard_loss[TRAIN_SHARDS]; /* mean loss of each row range */
@@ -1057,14 +1059,14 @@ static void shard_piece(trainer *t, int s)
     }
 }
 
-/* Piece p of a step's second phase: block p % TRAIN_SHARDS of the output units of layer
- * p / TRAIN_SHARDS (rows [j0, j1) of W and b): dW = dZᵀ·X and db over the whole batch, and the
+/* Piece p of a step's second phase: block p % cur_parts of the output units of layer
+ * p / cur_parts (rows [j0, j1) of W and b): dW = dZᵀ·X and db over the whole batch, and the
  * optimiser step of the block when cur_update; the blocks share no parameter. */
 static void param_piece(trainer *t, int p)
 {
-    int l = p / TRAIN_SHARDS, part = p % TRAIN_SHARDS, nb = t->cur_nb;
+    int P = t->cur_parts, l = p / P, part = p % P, nb = t->cur_nb;
     int in = t->dim[l], out = t->dim[l + 1];
-    int j0 = out * part / TRAIN_SHARDS, j1 = out * (part + 1) / TRAIN_SHARDS, nj = j1 - j0;
+    int j0 = out * part / P, j1 = out * (part + 1) / P, nj = j1 - j0;
     t->piece_sq[p] = 0.0;
     memset(t->piece_dg[p], 0, sizeof t->piece_dg[p]);
     if (nj == 0) return;
@@ -1177,13 +1179,13 @@ static void *team_main(void *vm)
     }
 }
 
-/* Runs pieces 0 .. n-1 of a phase: with the helpers while OpenBLAS runs single-threaded (with
- * more BLAS threads, concurrent products would queue for OpenBLAS's one pool), else in order on
- * the calling thread. */
+/* Runs pieces 0 .. n-1 of a phase: with the helpers when the step is cut (OpenBLAS on one
+ * thread: with more, concurrent products would queue for OpenBLAS's one pool), else in order on
+ * the calling thread. alone: on the calling thread in any case. */
 static void step_run(trainer *t, int phase, int n, int alone)
 {
     team *m = t->tm;
-    if (alone || !m || m->n == 0 || n < 2 || openblas_get_num_threads() != 1) {
+    if (alone || !m || m->n == 0 || n < 2 || t->cur_parts == 1) {
         for (int p = 0; p < n; p++) run_piece(t, phase, p);
         return;
     }
@@ -1244,13 +1246,16 @@ static void team_stop(trainer *t)
 /* Forward and backward over the nb gathered rows, then the gradient of every parameter and,
  * when update, the optimiser step with rate lr. Returns the batch's mean loss and sets *sq to
  * Σ‖W‖² seen by the step (0 without decay); no gradient or step when the loss is not finite.
- * Phase 1: TRAIN_SHARDS row ranges (1 with batch norm, whose statistics span the batch);
- * phase 2: TRAIN_SHARDS blocks of output units per layer. The sums combine in piece order. */
+ * While OpenBLAS runs one thread: phase 1 in TRAIN_SHARDS row ranges (1 with batch norm, whose
+ * statistics span the batch), phase 2 in TRAIN_SHARDS blocks of output units per layer; else one
+ * piece each. The sums combine in piece order. */
 static double train_step(trainer *t, int nb, int update, double lr, double *sq)
 {
     *sq = 0.0;
-    int shards = t->spec.batch_norm ? 1 : (nb < TRAIN_SHARDS ? nb : TRAIN_SHARDS);
+    int parts = openblas_get_num_threads() == 1 ? TRAIN_SHARDS : 1;
+    int shards = t->spec.batch_norm ? 1 : (nb < parts ? nb : parts);
     t->cur_nb = nb;
+    t->cur_parts = parts;
     t->cur_shards = shards;
     t->cur_update = update;
     t->cur_lr = lr;
@@ -1267,14 +1272,14 @@ static double train_step(trainer *t, int nb, int update, double lr, double *sq)
         for (int l = 0; l < t->nl; l++)
             diag_units_hook(t, l, l < t->nl - 1 ? t->Y[l] : t->zout, nb);
     if (update) t->step++;
-    int pieces = TRAIN_SHARDS * t->nl, dg = update && t->dg_first >= 0;
+    int pieces = parts * t->nl, dg = update && t->dg_first >= 0;
     step_run(t, PHASE_PARAMS, pieces, dg); /* diagnostics share one scratch: one thread */
     for (int p = 0; p < pieces; p++) *sq += t->piece_sq[p];
     if (dg)
         for (int l = 0; l < t->nl; l++) {
             double a[3] = {0.0, 0.0, 0.0};
-            for (int q = 0; q < TRAIN_SHARDS; q++)
-                for (int i = 0; i < 3; i++) a[i] += t->piece_dg[l * TRAIN_SHARDS + q][i];
+            for (int q = 0; q < parts; q++)
+                for (int i = 0; i < 3; i++) a[i] += t->piece_dg[l * parts + q][i];
             diag_add_step(t->dg, l, a[0], a[1], a[2]);
         }
     if (update && t->spec.batch_norm) {
