@@ -24,13 +24,17 @@
 
 #include <assert.h>
 #include <cblas.h>
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BN_EPS      1e-5f
 #define BN_MOMENTUM 0.1f
@@ -1136,6 +1140,8 @@ struct team {
     atomic_int left; /* pieces of the posted phase not yet finished */
     int n;           /* helper threads started */
     pthread_t th[TEAM_MAX];
+    atomic_int tid[TEAM_MAX]; /* each helper's thread id once it runs, else 0 */
+    int policy, nice;         /* the scheduling the helpers were last given (team_follow) */
 };
 
 static void run_piece(trainer *t, int phase, int p)
@@ -1163,9 +1169,38 @@ static void team_work(team *m)
     }
 }
 
-static void *team_main(void *vm)
+/* The helpers take the calling thread's scheduling policy and nice value whenever it changes
+ * (a caller may be moved in and out of an idle class between steps, as the daemon's compute
+ * thread is), so that they yield exactly when it would. */
+static void team_follow(team *m)
 {
-    team *m = vm;
+    struct sched_param sp;
+    int policy = sched_getscheduler(0);
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0); /* Linux: the calling thread's */
+    if (policy < 0 || errno != 0 || sched_getparam(0, &sp) != 0) return;
+    if (policy == m->policy && nice == m->nice) return;
+    for (int i = 0; i < m->n; i++) {
+        pid_t tid = (pid_t)atomic_load(&m->tid[i]);
+        if (!tid) return; /* not yet running: try again next step */
+        sched_setscheduler(tid, policy, &sp);
+        setpriority(PRIO_PROCESS, (id_t)tid, nice);
+    }
+    m->policy = policy;
+    m->nice = nice;
+}
+
+typedef struct {
+    team *m;
+    int i;
+} team_arg;
+
+static void *team_main(void *va)
+{
+    team_arg *a = va;
+    team *m = a->m;
+    atomic_store(&m->tid[a->i], (int)gettid());
+    free(a);
     long seen = 0;
     for (;;) {
         for (int i = 0; i < TEAM_SPIN && atomic_load(&m->gen) == seen; i++) __builtin_ia32_pause();
@@ -1218,8 +1253,15 @@ static void team_start(trainer *t)
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->go, NULL);
     pthread_cond_init(&m->done, NULL);
+    m->policy = -1;
     for (int i = 0; i < n && i < TEAM_MAX; i++) {
-        if (pthread_create(&m->th[i], NULL, team_main, m) != 0) break;
+        team_arg *a = malloc(sizeof *a);
+        if (!a) break;
+        *a = (team_arg){m, i};
+        if (pthread_create(&m->th[i], NULL, team_main, a) != 0) {
+            free(a);
+            break;
+        }
         m->n++;
     }
     t->tm = m;
@@ -1260,6 +1302,7 @@ static double train_step(trainer *t, int nb, int update, double lr, double *sq)
     t->cur_update = update;
     t->cur_lr = lr;
     draw_masks(t, nb);
+    if (t->tm && parts > 1) team_follow(t->tm);
     step_run(t, PHASE_SHARDS, shards, 0);
     double L = 0.0;
     for (int s = 0; s < shards; s++) {

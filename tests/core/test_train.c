@@ -18,11 +18,15 @@
 #include "train_internal.h"
 
 #include <cblas.h>
+#include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Y = net(X) through the published model (raw units). */
 static void predict(const net *n, const float *X, int rows, float *Y)
@@ -647,6 +651,88 @@ static void test_threads_do_not_change_weights(void **state)
     openblas_set_num_threads(blas);
 }
 
+/* Threads of this process whose nice value is `nice`, from /proc/self/task/TID/stat. */
+static int threads_at_nice(int nice)
+{
+    int count = 0;
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], buf[1024];
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue; /* exited meanwhile */
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char *p = strrchr(buf, ')'); /* fields after the command name; nice is the 19th */
+        int field = 2, v = 0;
+        for (; p && *p && field < 19; p++)
+            if (*p == ' ') field++;
+        if (p && sscanf(p, "%d", &v) == 1 && v == nice) count++;
+    }
+    closedir(d);
+    return count;
+}
+
+typedef struct {
+    int batches;
+    int at_nice; /* most threads at nice 9 seen between mini-batches after the move */
+    mlp_err rc;  /* trainer_new, then trainer_run (cmocka asserts belong to the test's thread) */
+} follow_probe;
+
+static void probe_nice(void *ctx)
+{
+    follow_probe *pr = ctx;
+    /* between mini-batches, on the thread that runs trainer_run: its helpers started at nice 7
+     * with it; it moves to 9 after the second batch */
+    if (++pr->batches == 2) setpriority(PRIO_PROCESS, (id_t)gettid(), 9);
+    if (pr->batches > 2 && pr->at_nice < 2) { /* a helper not yet scheduled is followed later */
+        int n = threads_at_nice(9);
+        if (n > pr->at_nice) pr->at_nice = n;
+    }
+}
+
+static void *train_at_nice(void *ctx)
+{
+    follow_probe *pr = ctx;
+    setpriority(PRIO_PROCESS, (id_t)gettid(), 7);
+    net_spec s = class_spec(0);
+    train_params p;
+    class_params(&p);
+    p.threads = 2;
+    p.epochs = 30;
+    train_data d = {CX, CN, CD, NULL, CY};
+    trainer *t = NULL;
+    pr->rc = trainer_new(&s, &p, &d, NULL, &t, NULL);
+    if (pr->rc != MLP_OK) return NULL;
+    trainer_set_yield(t, probe_nice, pr);
+    pr->rc = trainer_run(t, NULL, NULL, NULL, NULL);
+    trainer_free(t);
+    return NULL;
+}
+
+/* A helper thread follows the scheduling of the thread that runs trainer_run, also when it
+ * changes during the run (the daemon's keeper raises and lowers its compute thread): with 2
+ * threads, a caller moved from nice 7 to nice 9 has its helper at nice 9 from the next step. */
+static void test_helpers_follow_the_callers_priority(void **state)
+{
+    (void)state;
+    make_classes();
+    int blas = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    follow_probe pr = {0, 0, MLP_OK};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, train_at_nice, &pr), 0);
+    pthread_join(th, NULL);
+    openblas_set_num_threads(blas);
+    assert_int_equal(pr.rc, MLP_OK);
+    assert_true(pr.batches > 4);
+    assert_int_equal(pr.at_nice, 2);
+}
+
 typedef struct {
     int at;
     void *buf;
@@ -1003,6 +1089,7 @@ int main(void)
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_threads_do_not_change_weights),
+        cmocka_unit_test(test_helpers_follow_the_callers_priority),
         cmocka_unit_test(test_resume_equals_uninterrupted),
         cmocka_unit_test(test_corrupt_checkpoint),
         cmocka_unit_test(test_cancel),
