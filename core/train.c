@@ -24,17 +24,13 @@
 
 #include <assert.h>
 #include <cblas.h>
-#include <errno.h>
 #include <math.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <threads.h>
 #include <time.h>
-#include <unistd.h>
 
 #define BN_EPS      1e-5f
 #define BN_MOMENTUM 0.1f
@@ -1117,32 +1113,37 @@ static void param_piece(trainer *t, int p)
 }
 
 /* ---------- helper threads ----------
- * trainer_run starts params.threads − 1 helpers (they inherit the calling thread's scheduling
- * policy and nice value) and stops them before it returns. Each phase of a step is a list of
- * pieces; the calling thread and the helpers claim them one at a time from an atomic counter,
- * so a helper that the scheduler does not run in time costs nothing: the caller takes its
- * pieces. Which piece computes what never depends on who runs it. Between phases the helpers
- * spin briefly, then sleep on a condition variable. */
+ * trainer_run starts params.threads − 1 helpers (C11 threads, so they inherit the calling
+ * thread's scheduling policy and nice value: the daemon's compute thread trains at SCHED_IDLE)
+ * and stops them before it returns. Each phase of a step is a list of pieces; the calling thread
+ * and the helpers claim them one at a time, so a helper that the scheduler does not run in time
+ * costs nothing: the caller takes its pieces. Which piece computes what never depends on who
+ * runs it. Between phases the helpers spin briefly, then sleep on a condition variable. */
 enum { PHASE_SHARDS = 1, PHASE_PARAMS = 2 };
-#define TEAM_SPIN 4000 /* pause iterations (tens of µs) before sleeping */
+#define TEAM_SPIN 4000 /* spin iterations (tens of µs) before sleeping */
 
 struct team {
     trainer *t;
-    pthread_mutex_t mu;
-    pthread_cond_t go;   /* a new phase was posted, or stop */
-    pthread_cond_t done; /* the last piece of the phase finished */
-    atomic_long gen;     /* phases posted so far; written under mu */
-    int stop;            /* under mu */
+    mtx_t mu;
+    cnd_t go;        /* a new phase was posted, or stop */
+    cnd_t done;      /* the last piece of the phase finished */
+    atomic_long gen; /* phases posted so far; written under mu */
+    int stop;        /* under mu */
     /* The posted phase in one word, so that a claim sees the phase it claims from: bits 0-15
      * the next unclaimed piece, 16-31 the piece count, 32-39 PHASE_*, 40-63 the post's number
      * (a helper still holding an older word fails its compare-and-swap). */
     _Atomic uint64_t work;
     atomic_int left; /* pieces of the posted phase not yet finished */
     int n;           /* helper threads started */
-    pthread_t th[TEAM_MAX];
-    atomic_int tid[TEAM_MAX]; /* each helper's thread id once it runs, else 0 */
-    int policy, nice;         /* the scheduling the helpers were last given (team_follow) */
+    thrd_t th[TEAM_MAX];
 };
+
+static void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 static void run_piece(trainer *t, int phase, int p)
 {
@@ -1162,54 +1163,25 @@ static void team_work(team *m)
         w++;
         run_piece(m->t, phase, p);
         if (atomic_fetch_sub(&m->left, 1) == 1) {
-            pthread_mutex_lock(&m->mu);
-            pthread_cond_broadcast(&m->done);
-            pthread_mutex_unlock(&m->mu);
+            mtx_lock(&m->mu);
+            cnd_broadcast(&m->done);
+            mtx_unlock(&m->mu);
         }
     }
 }
 
-/* The helpers take the calling thread's scheduling policy and nice value whenever it changes
- * (a caller may be moved in and out of an idle class between steps, as the daemon's compute
- * thread is), so that they yield exactly when it would. */
-static void team_follow(team *m)
+static int team_main(void *vm)
 {
-    struct sched_param sp;
-    int policy = sched_getscheduler(0);
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, 0); /* Linux: the calling thread's */
-    if (policy < 0 || errno != 0 || sched_getparam(0, &sp) != 0) return;
-    if (policy == m->policy && nice == m->nice) return;
-    for (int i = 0; i < m->n; i++) {
-        pid_t tid = (pid_t)atomic_load(&m->tid[i]);
-        if (!tid) return; /* not yet running: try again next step */
-        sched_setscheduler(tid, policy, &sp);
-        setpriority(PRIO_PROCESS, (id_t)tid, nice);
-    }
-    m->policy = policy;
-    m->nice = nice;
-}
-
-typedef struct {
-    team *m;
-    int i;
-} team_arg;
-
-static void *team_main(void *va)
-{
-    team_arg *a = va;
-    team *m = a->m;
-    atomic_store(&m->tid[a->i], (int)gettid());
-    free(a);
+    team *m = vm;
     long seen = 0;
     for (;;) {
-        for (int i = 0; i < TEAM_SPIN && atomic_load(&m->gen) == seen; i++) __builtin_ia32_pause();
-        pthread_mutex_lock(&m->mu);
-        while (atomic_load(&m->gen) == seen && !m->stop) pthread_cond_wait(&m->go, &m->mu);
+        for (int i = 0; i < TEAM_SPIN && atomic_load(&m->gen) == seen; i++) spin_pause();
+        mtx_lock(&m->mu);
+        while (atomic_load(&m->gen) == seen && !m->stop) cnd_wait(&m->go, &m->mu);
         int stop = m->stop;
         seen = atomic_load(&m->gen);
-        pthread_mutex_unlock(&m->mu);
-        if (stop) return NULL;
+        mtx_unlock(&m->mu);
+        if (stop) return 0;
         team_work(m);
     }
 }
@@ -1228,16 +1200,16 @@ static void step_run(trainer *t, int phase, int n, int alone)
     uint64_t seq = (atomic_load(&m->work) >> 40) + 1;
     atomic_store(&m->left, n);
     atomic_store(&m->work, seq << 40 | (uint64_t)phase << 32 | (uint64_t)n << 16);
-    pthread_mutex_lock(&m->mu);
+    mtx_lock(&m->mu);
     atomic_fetch_add(&m->gen, 1);
-    pthread_cond_broadcast(&m->go);
-    pthread_mutex_unlock(&m->mu);
+    cnd_broadcast(&m->go);
+    mtx_unlock(&m->mu);
     team_work(m);
-    for (int i = 0; i < TEAM_SPIN && atomic_load(&m->left) > 0; i++) __builtin_ia32_pause();
+    for (int i = 0; i < TEAM_SPIN && atomic_load(&m->left) > 0; i++) spin_pause();
     if (atomic_load(&m->left) > 0) {
-        pthread_mutex_lock(&m->mu);
-        while (atomic_load(&m->left) > 0) pthread_cond_wait(&m->done, &m->mu);
-        pthread_mutex_unlock(&m->mu);
+        mtx_lock(&m->mu);
+        while (atomic_load(&m->left) > 0) cnd_wait(&m->done, &m->mu);
+        mtx_unlock(&m->mu);
     }
 }
 
@@ -1249,19 +1221,24 @@ static void team_start(trainer *t)
     if (n < 1) return;
     team *m = calloc(1, sizeof *m);
     if (!m) return;
+    if (mtx_init(&m->mu, mtx_plain) != thrd_success) {
+        free(m);
+        return;
+    }
+    if (cnd_init(&m->go) != thrd_success) {
+        mtx_destroy(&m->mu);
+        free(m);
+        return;
+    }
+    if (cnd_init(&m->done) != thrd_success) {
+        cnd_destroy(&m->go);
+        mtx_destroy(&m->mu);
+        free(m);
+        return;
+    }
     m->t = t;
-    pthread_mutex_init(&m->mu, NULL);
-    pthread_cond_init(&m->go, NULL);
-    pthread_cond_init(&m->done, NULL);
-    m->policy = -1;
     for (int i = 0; i < n && i < TEAM_MAX; i++) {
-        team_arg *a = malloc(sizeof *a);
-        if (!a) break;
-        *a = (team_arg){m, i};
-        if (pthread_create(&m->th[i], NULL, team_main, a) != 0) {
-            free(a);
-            break;
-        }
+        if (thrd_create(&m->th[i], team_main, m) != thrd_success) break;
         m->n++;
     }
     t->tm = m;
@@ -1271,14 +1248,14 @@ static void team_stop(trainer *t)
 {
     team *m = t->tm;
     if (!m) return;
-    pthread_mutex_lock(&m->mu);
+    mtx_lock(&m->mu);
     m->stop = 1;
-    pthread_cond_broadcast(&m->go);
-    pthread_mutex_unlock(&m->mu);
-    for (int i = 0; i < m->n; i++) pthread_join(m->th[i], NULL);
-    pthread_cond_destroy(&m->go);
-    pthread_cond_destroy(&m->done);
-    pthread_mutex_destroy(&m->mu);
+    cnd_broadcast(&m->go);
+    mtx_unlock(&m->mu);
+    for (int i = 0; i < m->n; i++) thrd_join(m->th[i], NULL);
+    cnd_destroy(&m->go);
+    cnd_destroy(&m->done);
+    mtx_destroy(&m->mu);
     free(m);
     t->tm = NULL;
 }
@@ -1302,7 +1279,6 @@ static double train_step(trainer *t, int nb, int update, double lr, double *sq)
     t->cur_update = update;
     t->cur_lr = lr;
     draw_masks(t, nb);
-    if (t->tm && parts > 1) team_follow(t->tm);
     step_run(t, PHASE_SHARDS, shards, 0);
     double L = 0.0;
     for (int s = 0; s < shards; s++) {

@@ -25,8 +25,9 @@
  *    threads claim the pieces. The cut, not the threads, fixes every sum, so 1 or N threads give
  *    the same weights; no gradient is reduced across threads. Pieces are claimed one at a time,
  *    so a helper the scheduler runs late costs nothing unless it already holds a piece. Helpers
- *    take the calling thread's scheduling policy and nice value (re-read every mini-batch): they
- *    yield when it would. Single-threaded products on our own threads avoid OpenBLAS's hand-off
+ *    are C11 threads started by trainer_run, so they inherit the calling thread's scheduling
+ *    policy and nice value (the daemon's compute thread: SCHED_IDLE) as they are then; a change
+ *    made to the calling thread later does not reach them. Single-threaded products on our own threads avoid OpenBLAS's hand-off
  *    between many small products (bench/RESULTS.md, "Training").
  * The random stream (augmentation, noise, dropout masks) is drawn on the calling thread, in the
  * same order whatever the threads. A caller that sets OpenBLAS to N threads for one run, or to 1
