@@ -27,12 +27,12 @@
  *    so a helper the scheduler runs late costs nothing unless it already holds a piece. Helpers
  *    are C11 threads started by trainer_run, so they inherit the calling thread's scheduling
  *    policy and nice value (the daemon's compute thread: SCHED_IDLE) as they are then; a change
- *    made to the calling thread later does not reach them. Single-threaded products on our own threads avoid OpenBLAS's hand-off
- *    between many small products (bench/RESULTS.md, "Training").
- * The random stream (augmentation, noise, dropout masks) is drawn on the calling thread, in the
- * same order whatever the threads. A caller that sets OpenBLAS to N threads for one run, or to 1
- * with params.threads = N, gets the same cores; the daemon sets params.threads from
- * server/cpusched.c (jobs.c). A different OpenBLAS count may sum differently.
+ *    made to the calling thread later does not reach them. Single-threaded products on our own
+ * threads avoid OpenBLAS's hand-off between many small products (bench/RESULTS.md, "Training"). The
+ * random stream (augmentation, noise, dropout masks) is drawn on the calling thread, in the same
+ * order whatever the threads. A caller that sets OpenBLAS to N threads for one run, or to 1 with
+ * params.threads = N, gets the same cores; the daemon sets params.threads from server/cpusched.c
+ * (jobs.c). A different OpenBLAS count may sum differently.
  *
  * Formulas. Epoch e is 0-based in the schedule; lr is learning_rate (or the Bottou choice):
  *   constant  lr_e = lr
