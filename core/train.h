@@ -23,16 +23,16 @@
  *    whose statistics span the batch), then each layer's output units in two blocks (dW = dZᵀ·X
  *    over the whole batch, db, and the optimiser step of that block) — and params.threads
  *    threads claim the pieces. The cut, not the threads, fixes every sum, so 1 or N threads give
- *    the same weights; no gradient is reduced across threads. Pieces are claimed one at a time,
- *    so a helper the scheduler runs late costs nothing unless it already holds a piece. Helpers
- *    are C11 threads started by trainer_run, so they inherit the calling thread's scheduling
- *    policy and nice value (the daemon's compute thread: SCHED_IDLE) as they are then; a change
- *    made to the calling thread later does not reach them. Single-threaded products on our own
- * threads avoid OpenBLAS's hand-off between many small products (bench/RESULTS.md, "Training"). The
- * random stream (augmentation, noise, dropout masks) is drawn on the calling thread, in the same
- * order whatever the threads. A caller that sets OpenBLAS to N threads for one run, or to 1 with
- * params.threads = N, gets the same cores; the daemon sets params.threads from server/cpusched.c
- * (jobs.c). A different OpenBLAS count may sum differently.
+ *    the same weights; no gradient is reduced across threads. Single-threaded products on our
+ *    own threads avoid OpenBLAS's hand-off between many small products (bench/RESULTS.md,
+ *    "Training").
+ *  Pieces are claimed one at a time, so a helper the scheduler runs late costs nothing unless it
+ *  already holds a piece. Helpers are C11 threads started by trainer_run: they inherit the
+ *  calling thread's scheduling policy and nice value (the daemon's compute thread: SCHED_IDLE)
+ *  as they are then; a change made to the calling thread later does not reach them. The random
+ *  stream (augmentation, noise, dropout masks) is drawn on the calling thread, in the same order
+ *  whatever the threads. The daemon sets params.threads from server/cpusched.c's thread count
+ *  for the run (server/jobs.c). A different OpenBLAS count may sum differently.
  *
  * Formulas. Epoch e is 0-based in the schedule; lr is learning_rate (or the Bottou choice):
  *   constant  lr_e = lr
