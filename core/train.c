@@ -6,11 +6,15 @@
  * running mean and variance (state, not trained). `g`, `m`, `v` mirror the trainable prefix.
  * Every buffer an epoch needs is allocated in trainer_new; the epoch loop never allocates.
  *
- * One step on nb rows: gather the shuffled rows into xb (standardising on the way), add the
- * denoising noise, forward (sgemm, then one fused pass per row for bias/batch-norm + activation
- * + dropout), loss_forward gives dZ of the output, then backward layer by layer: dW and db,
- * dX (skipped for the first layer), and the optimiser update of that layer right after W was
- * last read, while its gradient is still in cache. */
+ * One step on nb rows (train_step), on the calling thread: gather the shuffled rows into xb
+ * (standardising on the way), add the denoising noise, draw the dropout masks. Phase 1, per row
+ * range (shard_piece): forward (sgemm, then one fused pass per row for bias/batch-norm +
+ * activation + dropout), loss_forward gives the output's dZ, then dX = dZ·W back through every
+ * layer into dz[] (the weights before the step). Phase 2, per block of a layer's output units
+ * (param_piece): dW = dZᵀ·X and db over the whole batch, and the optimiser step of that block
+ * right after, while its gradient is still in cache. The pieces of a phase share no output, so
+ * the helper threads (train.h, "Threads") claim them without locks. Every scratch buffer is
+ * B rows of the whole batch; a row range works on its own rows of them. */
 #include "train.h"
 
 #include "act.h"
