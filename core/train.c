@@ -1124,7 +1124,7 @@ static void param_piece(trainer *t, int p)
  * costs nothing: the caller takes its pieces. Which piece computes what never depends on who
  * runs it. Between phases the helpers spin briefly, then sleep on a condition variable. */
 enum { PHASE_SHARDS = 1, PHASE_PARAMS = 2 };
-#define TEAM_SPIN 4000 /* spin iterations (tens of µs) before sleeping */
+#define TEAM_SPIN 256 /* spin iterations (a few µs) before sleeping; more burns CPU under load */
 
 struct team {
     trainer *t;
