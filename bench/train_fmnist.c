@@ -6,14 +6,17 @@
  *   train_fmnist ae [EPOCHS] [SIGMA] 784-256-32-256-784 relu, sigmoid out, squared loss, adam
  *                                    1e-3, batch 128; SIGMA > 0: denoising gaussian noise
  *   train_fmnist gemm [EPOCHS]       only the cblas_sgemm calls of one mlp epoch (the ceiling)
+ *   train_fmnist alt [EPOCHS]        gemm, mlp on the trainer's threads, mlp on OpenBLAS's
+ *                                    threads, interleaved epoch by epoch (see alt_mlp)
  *
  * Our squared loss is 0.5·Σ_pixels (x̂−x)² per row, PyTorch's mse_loss is the mean over pixels:
  * the gradients differ by the constant factor 784/2, which Adam's update ignores (it divides by
  * the root of the second moment), so lr 1e-3 is PyTorch's step; the reported test MSE is
  * PyTorch's definition, mean over rows and pixels of (x̂−x)².
  * Data: $FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist), IDX gzip, pixels / 255.
- * Threads: OPENBLAS_NUM_THREADS (the core never sets them). Prints one line per epoch, then one
- * JSON object as the last line. */
+ * Threads: OPENBLAS_NUM_THREADS (the core never sets them) and TRAIN_THREADS (train_params.threads,
+ * default 1: the trainer's own threads, which compute only while OpenBLAS runs one thread).
+ * Prints one line per epoch, then one JSON object as the last line. */
 #include "net.h"
 #include "train.h"
 
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <zlib.h>
 
@@ -82,6 +86,14 @@ static double now(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+/* CPU seconds of the whole process (every thread: ours, OpenBLAS's pool, the helpers). */
+static double cpu_now(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
 static int cmpd(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -122,38 +134,139 @@ static float *predict_all(const net *n, const float *X, int rows, int k)
     return Y;
 }
 
-/* The GEMMs of one mlp epoch (60000 rows, batch 128) exactly as core/train.c issues them. */
-static int gemm_only(int epochs)
+/* The GEMMs of one mlp epoch (60000 rows, batch 128) exactly as core/train.c issues them with
+ * OpenBLAS on several threads (one call per product); buf: 8 buffers of gemm_buf_floats(). */
+static size_t gemm_buf_floats(void)
 {
-    const int dims[4] = {784, 256, 128, 10}, N = 60000, B = 128;
-    float *buf[8];
+    return (size_t)128 * 784 + 784 * 256;
+}
+
+static float **gemm_bufs(void)
+{
+    float **buf = malloc(8 * sizeof *buf);
     for (int i = 0; i < 8; i++) {
-        buf[i] = calloc((size_t)B * 784 + 784 * 256, sizeof(float));
-        for (size_t j = 0; j < (size_t)B * 784 + 784 * 256; j++)
+        buf[i] = calloc(gemm_buf_floats(), sizeof(float));
+        for (size_t j = 0; j < gemm_buf_floats(); j++)
             buf[i][j] = (float)((j * 7919) % 1000) / 1000.f - 0.5f;
     }
+    return buf;
+}
+
+static double gemm_epoch(float **buf)
+{
+    const int dims[4] = {784, 256, 128, 10}, N = 60000, B = 128;
+    double t0 = now();
+    for (int s = 0; s < N; s += B) {
+        int nb = N - s < B ? N - s : B;
+        for (int l = 0; l < 3; l++) /* Z = X·Wᵀ */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, dims[l + 1], dims[l], 1.0f,
+                        buf[0], dims[l], buf[1], dims[l], 0.0f, buf[2], dims[l + 1]);
+        for (int l = 2; l >= 0; l--) {
+            /* dW = dZᵀ·X */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dims[l + 1], dims[l], nb, 1.0f,
+                        buf[3], dims[l + 1], buf[4], dims[l], 0.0f, buf[5], dims[l]);
+            if (l > 0) /* dX = dZ·W */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, dims[l], dims[l + 1],
+                            1.0f, buf[3], dims[l + 1], buf[1], dims[l], 0.0f, buf[6], dims[l]);
+        }
+    }
+    return now() - t0;
+}
+
+static int gemm_only(int epochs)
+{
+    float **buf = gemm_bufs();
     double sec[1000];
     for (int e = 0; e < epochs && e < 1000; e++) {
-        double t0 = now();
-        for (int s = 0; s < N; s += B) {
-            int nb = N - s < B ? N - s : B;
-            for (int l = 0; l < 3; l++) /* Z = X·Wᵀ */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, dims[l + 1], dims[l], 1.0f,
-                            buf[0], dims[l], buf[1], dims[l], 0.0f, buf[2], dims[l + 1]);
-            for (int l = 2; l >= 0; l--) {
-                /* dW = dZᵀ·X */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dims[l + 1], dims[l], nb, 1.0f,
-                            buf[3], dims[l + 1], buf[4], dims[l], 0.0f, buf[5], dims[l]);
-                if (l > 0) /* dX = dZ·W */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, dims[l], dims[l + 1],
-                                1.0f, buf[3], dims[l + 1], buf[1], dims[l], 0.0f, buf[6], dims[l]);
-            }
-        }
-        sec[e] = now() - t0;
+        sec[e] = gemm_epoch(buf);
         printf("gemm epoch %d seconds %.3f\n", e + 1, sec[e]);
     }
     printf("{\"mode\": \"gemm\", \"seconds_per_epoch\": %.4f, \"threads\": %d}\n",
            median(sec, epochs), openblas_get_num_threads());
+    return 0;
+}
+
+static double accuracy(const net *n, const float *Xte, const int *yte, int nte)
+{
+    float *P = predict_all(n, Xte, nte, 10);
+    int correct = 0;
+    for (int i = 0; i < nte; i++) {
+        int best = 0;
+        for (int j = 1; j < 10; j++)
+            if (P[i * 10 + j] > P[i * 10 + best]) best = j;
+        correct += best == yte[i];
+    }
+    free(P);
+    return (double)correct / nte;
+}
+
+/* The epoch callback of alt: keep the epoch's time and pause trainer_run (a later call goes on
+ * with the next epoch). */
+static mlp_err one_epoch(void *ctx, const train_metrics *m, trainer *t)
+{
+    (void)t;
+    *(double *)ctx = m->epoch_seconds;
+    return MLP_EBUSY;
+}
+
+/* alt: epoch by epoch in one process, in ABBA order, (1) the GEMM-only epoch with OpenBLAS on
+ * `threads` threads, (2) ours: OpenBLAS on 1 thread, params.threads = threads, (3) ours_blas:
+ * OpenBLAS on `threads` threads, params.threads = 1; per-round ratios to (1), then medians. On
+ * a loaded machine the load moves within seconds, so variants a whole process apart (the other
+ * modes) are not comparable. */
+static int alt_mlp(const net_spec *s, train_params p, const train_data *d, const float *Xte,
+                   const int *yte, int nte, int epochs, int threads)
+{
+    trainer *t[2] = {NULL, NULL};
+    mlp_error err = {0};
+    for (int i = 0; i < 2; i++) {
+        p.threads = i == 0 ? threads : 1;
+        if (trainer_new(s, &p, d, NULL, &t[i], &err) != MLP_OK) {
+            fprintf(stderr, "trainer_new: %s\n", err.msg);
+            return 1;
+        }
+    }
+    float **buf = gemm_bufs();
+    static double g[1000], o[2][1000], rg[2][1000], cpu[3][1000];
+    for (int e = 0; e < epochs; e++) {
+        for (int k = 0; k < 3; k++) {
+            int v = e % 2 == 0 ? k : 2 - k;
+            openblas_set_num_threads(v == 1 ? 1 : threads);
+            double c0 = cpu_now();
+            if (v == 0) {
+                g[e] = gemm_epoch(buf);
+                cpu[0][e] = cpu_now() - c0;
+                continue;
+            }
+            mlp_err rc = trainer_run(t[v - 1], one_epoch, &o[v - 1][e], NULL, &err);
+            cpu[v][e] = cpu_now() - c0;
+            if (rc != MLP_EBUSY) {
+                fprintf(stderr, "trainer_run: %s %s\n", mlp_strerror(rc), err.msg);
+                return 1;
+            }
+        }
+        for (int i = 0; i < 2; i++) rg[i][e] = o[i][e] / g[e];
+        printf("alt round %d gemm %.3f ours %.3f ours_blas %.3f | ours/gemm %.3f ours_blas/gemm "
+               "%.3f | cpu s gemm %.3f ours %.3f ours_blas %.3f\n",
+               e + 1, g[e], o[0][e], o[1][e], rg[0][e], rg[1][e], cpu[0][e], cpu[1][e], cpu[2][e]);
+        fflush(stdout);
+    }
+    double acc[2];
+    for (int i = 0; i < 2; i++) {
+        net *n = NULL;
+        if (trainer_export(t[i], &n) != MLP_OK) return 1;
+        acc[i] = accuracy(n, Xte, yte, nte);
+        net_free(n);
+        trainer_free(t[i]);
+    }
+    printf("{\"mode\": \"alt\", \"epochs\": %d, \"threads\": %d, \"seconds_per_epoch\": %.4f, "
+           "\"test_accuracy\": %.4f, \"gemm_seconds_per_epoch\": %.4f, "
+           "\"ours_blas_seconds_per_epoch\": %.4f, \"ours_blas_test_accuracy\": %.4f, "
+           "\"ratio_vs_gemm\": %.4f, \"ours_blas_ratio_vs_gemm\": %.4f, \"gemm_cpu_s\": %.4f, "
+           "\"ours_cpu_s\": %.4f, \"ours_blas_cpu_s\": %.4f}\n",
+           epochs, threads, median(o[0], epochs), acc[0], median(g, epochs), median(o[1], epochs),
+           acc[1], median(rg[0], epochs), median(rg[1], epochs), median(cpu[0], epochs),
+           median(cpu[1], epochs), median(cpu[2], epochs));
     return 0;
 }
 
@@ -164,9 +277,9 @@ int main(int argc, char **argv)
     double sigma = argc > 3 ? atof(argv[3]) : 0.0;
     if (epochs < 1 || epochs > 1000) epochs = 5;
     if (strcmp(mode, "gemm") == 0) return gemm_only(epochs);
-    int is_ae = strcmp(mode, "ae") == 0;
-    if (!is_ae && strcmp(mode, "mlp") != 0) {
-        fprintf(stderr, "usage: %s mlp|ae|gemm [EPOCHS] [SIGMA]\n", argv[0]);
+    int is_ae = strcmp(mode, "ae") == 0, is_alt = strcmp(mode, "alt") == 0;
+    if (!is_ae && !is_alt && strcmp(mode, "mlp") != 0) {
+        fprintf(stderr, "usage: %s mlp|ae|gemm|alt [EPOCHS] [SIGMA]\n", argv[0]);
         return 2;
     }
     const char *dir = getenv("FASHION_MNIST_DIR");
@@ -209,7 +322,12 @@ int main(int argc, char **argv)
     p.epochs = epochs;
     p.standardize = 0;
     p.seed = 1234;
+    p.threads = getenv("TRAIN_THREADS") ? atoi(getenv("TRAIN_THREADS")) : 1;
     train_data d = {Xtr, ntr, 784, NULL, is_ae ? NULL : ytr};
+    if (is_alt) {
+        const char *th = getenv("TRAIN_THREADS");
+        return alt_mlp(&s, p, &d, Xte, yte, nte, epochs, th ? atoi(th) : 2);
+    }
     trainer *t = NULL;
     mlp_error err = {0};
     if (trainer_new(&s, &p, &d, NULL, &t, &err) != MLP_OK) {
@@ -235,22 +353,15 @@ int main(int argc, char **argv)
             mse += (double)(R[i] - Xte[i]) * (R[i] - Xte[i]);
         mse /= (double)nte * 784;
         printf("{\"mode\": \"ae\", \"sigma\": %g, \"epochs\": %d, \"seconds_per_epoch\": %.4f, "
-               "\"total_seconds\": %.3f, \"test_mse\": %.5f, \"threads\": %d}\n",
-               sigma, epochs, med, total, mse, threads);
+               "\"total_seconds\": %.3f, \"test_mse\": %.5f, \"threads\": %d, "
+               "\"train_threads\": %d}\n",
+               sigma, epochs, med, total, mse, threads, p.threads);
         free(R);
     } else {
-        float *P = predict_all(n, Xte, nte, 10);
-        int correct = 0;
-        for (int i = 0; i < nte; i++) {
-            int best = 0;
-            for (int j = 1; j < 10; j++)
-                if (P[i * 10 + j] > P[i * 10 + best]) best = j;
-            correct += best == yte[i];
-        }
         printf("{\"mode\": \"mlp\", \"epochs\": %d, \"seconds_per_epoch\": %.4f, "
-               "\"total_seconds\": %.3f, \"test_accuracy\": %.4f, \"threads\": %d}\n",
-               epochs, med, total, (double)correct / nte, threads);
-        free(P);
+               "\"total_seconds\": %.3f, \"test_accuracy\": %.4f, \"threads\": %d, "
+               "\"train_threads\": %d}\n",
+               epochs, med, total, accuracy(n, Xte, yte, nte), threads, p.threads);
     }
     net_free(n);
     trainer_free(t);

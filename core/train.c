@@ -6,11 +6,15 @@
  * running mean and variance (state, not trained). `g`, `m`, `v` mirror the trainable prefix.
  * Every buffer an epoch needs is allocated in trainer_new; the epoch loop never allocates.
  *
- * One step on nb rows: gather the shuffled rows into xb (standardising on the way), add the
- * denoising noise, forward (sgemm, then one fused pass per row for bias/batch-norm + activation
- * + dropout), loss_forward gives dZ of the output, then backward layer by layer: dW and db,
- * dX (skipped for the first layer), and the optimiser update of that layer right after W was
- * last read, while its gradient is still in cache. */
+ * One step on nb rows (train_step), on the calling thread: gather the shuffled rows into xb
+ * (standardising on the way), add the denoising noise, draw the dropout masks. Phase 1, per row
+ * range (shard_piece): forward (sgemm, then one fused pass per row for bias/batch-norm +
+ * activation + dropout), loss_forward gives the output's dZ, then dX = dZ·W back through every
+ * layer into dz[] (the weights before the step). Phase 2, per block of a layer's output units
+ * (param_piece): dW = dZᵀ·X and db over the whole batch, and the optimiser step of that block
+ * right after, while its gradient is still in cache. The pieces of a phase share no output, so
+ * the helper threads (train.h, "Threads") claim them without locks. Every scratch buffer is
+ * B rows of the whole batch; a row range works on its own rows of them. */
 #include "train.h"
 
 #include "act.h"
@@ -22,12 +26,14 @@
 #include "rng.h"
 #include "train_internal.h"
 
+#include <assert.h>
 #include <cblas.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 #include <time.h>
 
 #define BN_EPS      1e-5f
@@ -36,6 +42,15 @@
 #define LR_MAX      10.0
 
 enum { TGT_LABELS, TGT_Y, TGT_X };
+
+/* While OpenBLAS runs one thread, a mini-batch is cut into TRAIN_SHARDS row ranges and each
+ * layer's parameters into TRAIN_SHARDS row blocks, whatever params.threads: the cut, not the
+ * threads, fixes every sum. While OpenBLAS runs more threads, each product is one call. */
+#define TRAIN_SHARDS 2
+#define PIECES       (TRAIN_SHARDS * (NET_MAX_HIDDEN + 1))
+#define TEAM_MAX     64 /* params.threads at most */
+
+typedef struct team team;
 
 /* Elementwise loops run in blocks of VW with a constant inner trip count, then a scalar tail:
  * GCC's -O2 vectoriser (the "very cheap" model) only vectorises loops whose trip count is a known
@@ -91,7 +106,7 @@ struct trainer {
     float *Zh[NET_MAX_HIDDEN];     /* B x h: batch-norm normalised z, or NULL */
     float *invstd[NET_MAX_HIDDEN]; /* h: batch-norm 1/sqrt(var + eps) of the last batch */
     float *zout, *pout;            /* B x n_out */
-    float *da[2];                  /* B x da_width(): dA of the hidden layers, alternating */
+    float *dz[NET_MAX_HIDDEN];     /* B x h: dA, then dZ in place, of each hidden layer */
     float *col1, *col2;            /* maxw */
     double *colacc;                /* maxw */
     /* state */
@@ -111,6 +126,17 @@ struct trainer {
     float *aug_row;
     diag *dg;     /* per-layer diagnostics (params.diagnostics), or NULL */
     int dg_first; /* in a diagnostic-window mini-batch: its first row in the window; else -1 */
+
+    /* the step in progress, read by every thread running its pieces (step_run) */
+    team *tm;       /* helper threads during trainer_run (params.threads > 1), or NULL */
+    int cur_nb;     /* rows of the mini-batch */
+    int cur_parts;  /* blocks per layer: TRAIN_SHARDS, or 1 while OpenBLAS runs threads */
+    int cur_shards; /* row ranges: cur_parts, or 1 with batch norm */
+    int cur_update; /* 1: take the optimiser step; 0: gradient only */
+    double cur_lr;  /* the step's learning rate */
+    double shard_loss[TRAIN_SHARDS]; /* mean loss of each row range */
+    double piece_sq[PIECES];         /* Σ w² before the step, per parameter block (decay) */
+    double piece_dg[PIECES][3]; /* diagnostics per parameter block: ‖g‖², ‖ΔW‖², ‖W‖² */
 };
 
 /* Row kernels. restrict parameters (not restrict locals, which GCC largely ignores) let the
@@ -260,6 +286,7 @@ void train_params_default(train_params *p, net_task task, act_kind act)
     p->seed = 0;
     aug_default(&p->augment);
     p->diagnostics = 1;
+    p->threads = 1;
 }
 
 static mlp_err field_fail(mlp_error *err, const char *field, const char *msg)
@@ -308,6 +335,8 @@ mlp_err train_params_check(const train_params *p, mlp_error *err)
         return field_fail(err, "params.noise.std", "must be a finite number >= 0");
     if (!in_unit(p->noise_p)) return field_fail(err, "params.noise.p", "must be in [0, 1)");
     if (p->patience < 0) return field_fail(err, "params.early_stopping.patience", "must be >= 0");
+    if (p->threads < 1 || p->threads > TEAM_MAX)
+        return field_fail(err, "params.threads", "must be between 1 and 64");
     return aug_check(&p->augment, err);
 }
 
@@ -454,17 +483,6 @@ static mlp_err aug_setup(trainer *t, mlp_error *err)
 
 /* ---------- construction ---------- */
 
-/* Width of da[which]: backward writes dA of hidden layer l - 1 (dim[l] wide) into
- * da[(l - 1) & 1] for l = 1 .. nl - 1 and reads it back as that layer's dZ; the output's dZ
- * lives in pout. */
-static int da_width(const int *dim, int nl, int which)
-{
-    int w = 0;
-    for (int l = 1; l < nl; l++)
-        if (((l - 1) & 1) == which && dim[l] > w) w = dim[l];
-    return w;
-}
-
 static void *xcalloc(size_t n, size_t size, int *ok)
 {
     if (n == 0) n = 1;
@@ -610,11 +628,10 @@ mlp_err trainer_new(const net_spec *spec, const train_params *params, const trai
             t->Zh[h] = xcalloc(n, sizeof(float), &ok);
             t->invstd[h] = xcalloc((size_t)spec->hidden[h], sizeof(float), &ok);
         }
+        t->dz[h] = xcalloc(n, sizeof(float), &ok);
     }
     t->zout = xcalloc(Bs * k, sizeof(float), &ok);
     t->pout = xcalloc(Bs * k, sizeof(float), &ok);
-    t->da[0] = xcalloc(Bs * (size_t)da_width(t->dim, t->nl, 0), sizeof(float), &ok);
-    t->da[1] = xcalloc(Bs * (size_t)da_width(t->dim, t->nl, 1), sizeof(float), &ok);
     t->col1 = xcalloc((size_t)t->maxw, sizeof(float), &ok);
     t->col2 = xcalloc((size_t)t->maxw, sizeof(float), &ok);
     t->colacc = xcalloc((size_t)t->maxw, sizeof(double), &ok);
@@ -690,11 +707,10 @@ void trainer_free(trainer *t)
         free(t->H[h]);
         free(t->Zh[h]);
         free(t->invstd[h]);
+        free(t->dz[h]);
     }
     free(t->zout);
     free(t->pout);
-    free(t->da[0]);
-    free(t->da[1]);
     free(t->col1);
     free(t->col2);
     free(t->colacc);
@@ -848,29 +864,45 @@ static void diag_units_hook(trainer *t, int l, const float *Z, int nb)
     diag_add_units(t->dg, l, Z + (size_t)t->dg_first * n, nb - t->dg_first, n);
 }
 
-/* Forward pass over the nb rows of xb; leaves the output pre-activations in zout. */
-static void forward(trainer *t, int nb, int train)
+/* Dropout masks of every hidden layer for nb rows, drawn layer by layer, row by row, before the
+ * row ranges run (the run's one random stream stays on the calling thread). */
+static void draw_masks(trainer *t, int nb)
+{
+    float keep = (float)(1.0 - t->p.dropout), scale = 1.0f / keep;
+    for (int h = 0; h < t->nl - 1; h++) {
+        if (!t->M[h]) continue;
+        float *mk = t->M[h];
+        size_t n = (size_t)nb * t->dim[h + 1];
+        for (size_t i = 0; i < n; i++) mk[i] = rng_uniform(&t->r) < t->p.dropout ? 0.0f : scale;
+    }
+}
+
+/* Forward pass over rows [r0, r1) of xb; leaves the output pre-activations in zout. Training
+ * with dropout reads the masks draw_masks left. Batch norm needs the whole batch (r0 == 0). */
+static void forward(trainer *t, int r0, int r1, int train)
 {
     act_kind act = t->spec.act;
+    int nr = r1 - r0;
     for (int l = 0; l < t->nl; l++) {
         int in = t->dim[l], out = t->dim[l + 1];
-        const float *X = layer_input(t, l, train);
+        const float *X = layer_input(t, l, train) + (size_t)r0 * in;
         const float *W = t->w + t->off_w[l], *b = t->w + t->off_b[l];
         int hidden = l < t->nl - 1;
-        float *Z = hidden ? t->Y[l] : t->zout;
+        float *Z = (hidden ? t->Y[l] : t->zout) + (size_t)r0 * out;
         /* Z = X·Wᵀ (the bias is added in the fused pass below) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, out, in, 1.0f, X, in, W, in, 0.0f,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, out, in, 1.0f, X, in, W, in, 0.0f,
                     Z, out);
         if (!hidden) {
-            for (int i = 0; i < nb; i++) vec_add(Z + (size_t)i * out, b, out);
-            diag_units_hook(t, l, Z, nb);
+            for (int i = 0; i < nr; i++) vec_add(Z + (size_t)i * out, b, out);
             break;
         }
-        if (t->spec.batch_norm) bn_forward(t, l, nb, train);
-        float *A = t->A[l];
-        float *Mk = (train && t->M[l]) ? t->M[l] : NULL;
-        float keep = (float)(1.0 - t->p.dropout), scale = 1.0f / keep;
-        for (int i = 0; i < nb; i++) {
+        if (t->spec.batch_norm) {
+            assert(r0 == 0);
+            bn_forward(t, l, nr, train);
+        }
+        float *A = t->A[l] + (size_t)r0 * out;
+        const float *Mk = (train && t->M[l]) ? t->M[l] + (size_t)r0 * out : NULL;
+        for (int i = 0; i < nr; i++) {
             float *z = Z + (size_t)i * out, *a = A + (size_t)i * out;
             if (act == ACT_RELU && !t->spec.batch_norm) { /* bias + relu in one pass */
                 vec_bias_relu(z, b, a, out);
@@ -878,29 +910,27 @@ static void forward(trainer *t, int nb, int train)
                 if (!t->spec.batch_norm) vec_add(z, b, out);
                 act_forward(act, z, a, (size_t)out);
             }
-            if (Mk) { /* inverted dropout: keep with probability 1-p, scale by 1/(1-p) */
-                float *mk = Mk + (size_t)i * out, *hh = t->H[l] + (size_t)i * out;
-                for (int j = 0; j < out; j++) {
-                    mk[j] = rng_uniform(&t->r) < t->p.dropout ? 0.0f : scale;
-                    hh[j] = a[j] * mk[j];
-                }
+            if (Mk) { /* inverted dropout: H = A · mask */
+                const float *mk = Mk + (size_t)i * out;
+                float *hh = t->H[l] + (size_t)(r0 + i) * out;
+                for (int j = 0; j < out; j++) hh[j] = a[j] * mk[j];
             }
         }
-        diag_units_hook(t, l, Z, nb);
     }
 }
 
-/* dA (nb x n) of hidden layer h -> dZ in place: dropout mask, activation derivative, and the
- * batch-norm backward (filling the gamma/beta gradients). */
-static void hidden_backward(trainer *t, int h, int nb, float *dA)
+/* dA (rows [r0, r1), n wide) of hidden layer h -> dZ in place: dropout mask, activation
+ * derivative, and the batch-norm backward (the whole batch; fills the gamma/beta gradients). */
+static void hidden_backward(trainer *t, int h, int r0, int r1, float *dA)
 {
-    int n = t->dim[h + 1];
+    int n = t->dim[h + 1], nb = r1 - r0;
     act_kind act = t->spec.act;
-    const float *Y = t->Y[h], *A = t->A[h];
+    const float *Y = t->Y[h] + (size_t)r0 * n, *A = t->A[h] + (size_t)r0 * n;
+    const float *M = t->M[h] ? t->M[h] + (size_t)r0 * n : NULL;
     for (int i = 0; i < nb; i++) {
         float *d = dA + (size_t)i * n;
         const float *y = Y + (size_t)i * n;
-        const float *mk = t->M[h] ? t->M[h] + (size_t)i * n : NULL;
+        const float *mk = M ? M + (size_t)i * n : NULL;
         if (act == ACT_RELU) { /* mask and relu' in one pass */
             vec_relu_back(d, y, mk, n);
             continue;
@@ -909,6 +939,7 @@ static void hidden_backward(trainer *t, int h, int nb, float *dA)
         act_backward(act, y, A + (size_t)i * n, d, d, (size_t)n);
     }
     if (!t->spec.batch_norm) return;
+    assert(r0 == 0);
     /* dbeta = Σ dY, dgamma = Σ dY·Zh, dZ = gamma·invstd·(dY − dbeta/nb − Zh·dgamma/nb) */
     float *dgamma = t->g + t->off_gamma[h], *dbeta = t->g + t->off_beta[h];
     const float *gamma = t->w + t->off_gamma[h], *is = t->invstd[h], *Zh = t->Zh[h];
@@ -989,94 +1020,308 @@ static double update_seg(trainer *t, size_t off, size_t len, float lr, int decay
     return sq;
 }
 
-static void colsum(const float *dZ, int nb, int n, float *out)
+/* Mean loss of rows [r0, r1) from zout; dZ (when non-NULL) receives the rows' share of the
+ * gradient of the whole nb-row batch's mean loss. */
+static double rows_loss(trainer *t, int r0, int r1, int nb, float *dZ)
 {
-    memset(out, 0, (size_t)n * sizeof(float));
-    for (int i = 0; i < nb; i++) vec_add(out, dZ + (size_t)i * n, n);
-}
-
-/* Backward pass after loss_forward left dZ of the output in pout. update: take the optimiser
- * step layer by layer with rate lr; returns Σ‖W‖² seen by the step (0 without decay). */
-static double backward(trainer *t, int nb, int update, double lr)
-{
-    double sq = 0.0;
-    float lw = (float)lr, lb = (float)(lr * t->p.bias_lr_multiplier);
-    if (update) t->step++;
-    int fuse = update && t->p.optimizer == OPT_MOMENTUM && t->p.weight_decay == 0.0;
-    for (int l = t->nl - 1; l >= 0; l--) {
-        int in = t->dim[l], out = t->dim[l + 1];
-        const float *dZ = (l == t->nl - 1) ? t->pout : t->da[l & 1];
-        const float *X = layer_input(t, l, 1);
-        const float *W = t->w + t->off_w[l];
-        float *gW = t->g + t->off_w[l], *gb = t->g + t->off_b[l];
-        size_t nw = (size_t)in * out;
-        int dg = update && t->dg_first >= 0;
-        double g_sq = 0.0, w_sq = 0.0;
-        float *snap = dg ? diag_scratch(t->dg) : NULL;
-        if (dg) /* the velocity (fused) or the weights before this layer's step */
-            memcpy(snap, (fuse ? t->v : t->w) + t->off_w[l], nw * sizeof(float));
-        if (fuse) {
-            /* v = β·v − α·dZᵀ·X: the weight gradient goes straight into the velocity (heavy
-             * ball without weight decay), saving a write and a read of dW */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, nb, -lw, dZ, out, X, in,
-                        (float)t->p.momentum, t->v + t->off_w[l], in);
-        } else {
-            /* dW = dZᵀ·X */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, nb, 1.0f, dZ, out, X, in,
-                        0.0f, gW, in);
-        }
-        if (dg)
-            g_sq = fuse ? diag_fused_gradsq(snap, t->v + t->off_w[l], (float)t->p.momentum, lw, nw)
-                        : diag_sumsq(gW, nw);
-        /* db = column sums of dZ */
-        colsum(dZ, nb, out, gb);
-        float *dA = NULL;
-        if (l > 0) {
-            dA = t->da[(l - 1) & 1];
-            /* dX = dZ·W */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, in, out, 1.0f, dZ, out, W,
-                        in, 0.0f, dA, in);
-        }
-        if (dg && fuse) w_sq = diag_sumsq(t->w + t->off_w[l], nw);
-        if (fuse) {
-            vec_axpy1(t->w + t->off_w[l], t->v + t->off_w[l], (size_t)in * out); /* w += v */
-            update_seg(t, t->off_b[l], (size_t)out, lb, 0);
-        } else if (update) {
-            sq += update_seg(t, t->off_w[l], (size_t)in * out, lw, 1);
-            update_seg(t, t->off_b[l], (size_t)out, lb, 0);
-        }
-        if (dg) /* fused: ΔW = v; else ΔW = W − snapshot */
-            diag_add_step(t->dg, l, g_sq,
-                          fuse ? diag_sumsq(t->v + t->off_w[l], nw)
-                               : diag_diffsq(t->w + t->off_w[l], snap, nw),
-                          fuse ? w_sq : diag_sumsq(snap, nw));
-        if (l > 0) {
-            hidden_backward(t, l - 1, nb, dA);
-            if (update && t->spec.batch_norm) {
-                update_seg(t, t->off_gamma[l - 1], (size_t)in, lw, 0);
-                update_seg(t, t->off_beta[l - 1], (size_t)in, lb, 0);
-            }
-        }
+    int k = t->spec.n_out, nr = r1 - r0;
+    size_t at = (size_t)r0 * k;
+    const float *Y = t->target == TGT_LABELS ? NULL : t->tb + at;
+    const int *lab = t->target == TGT_LABELS ? t->lb + r0 : NULL;
+    double L = loss_forward(t->spec.loss, t->spec.out_act, t->zout + at, t->pout + at, Y, lab, nr,
+                            k, dZ ? dZ + at : NULL);
+    if (dZ && nr != nb) { /* loss_forward divided by nr; the batch's mean divides by nb */
+        float f = (float)nr / (float)nb;
+        FOR_VEC(i, (size_t)nr * k, dZ[at + i] *= f);
     }
-    return sq;
+    return L;
 }
 
 static double batch_loss(trainer *t, int nb, float *dZ)
 {
-    const float *Y = t->target == TGT_LABELS ? NULL : t->tb;
-    const int *lab = t->target == TGT_LABELS ? t->lb : NULL;
-    return loss_forward(t->spec.loss, t->spec.out_act, t->zout, t->pout, Y, lab, nb, t->spec.n_out,
-                        dZ);
+    return rows_loss(t, 0, nb, nb, dZ);
+}
+
+/* Piece s of a step's first phase: rows [r0, r1) of the batch forward, their loss, and their dZ
+ * back through every layer (dX = dZ·W with the weights before the step). */
+static void shard_piece(trainer *t, int s)
+{
+    int nb = t->cur_nb, S = t->cur_shards;
+    int r0 = (int)((long)nb * s / S), r1 = (int)((long)nb * (s + 1) / S), nr = r1 - r0;
+    t->shard_loss[s] = 0.0;
+    if (nr == 0) return;
+    forward(t, r0, r1, 1);
+    t->shard_loss[s] = rows_loss(t, r0, r1, nb, t->pout);
+    for (int l = t->nl - 1; l > 0; l--) {
+        int in = t->dim[l], out = t->dim[l + 1];
+        const float *dZ = (l == t->nl - 1 ? t->pout : t->dz[l]) + (size_t)r0 * out;
+        float *dA = t->dz[l - 1] + (size_t)r0 * in;
+        /* dX = dZ·W */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, in, out, 1.0f, dZ, out,
+                    t->w + t->off_w[l], in, 0.0f, dA, in);
+        hidden_backward(t, l - 1, r0, r1, dA);
+    }
+}
+
+/* Piece p of a step's second phase: block p % cur_parts of the output units of layer
+ * p / cur_parts (rows [j0, j1) of W and b): dW = dZᵀ·X and db over the whole batch, and the
+ * optimiser step of the block when cur_update; the blocks share no parameter. */
+static void param_piece(trainer *t, int p)
+{
+    int P = t->cur_parts, l = p / P, part = p % P, nb = t->cur_nb;
+    int in = t->dim[l], out = t->dim[l + 1];
+    int j0 = out * part / P, j1 = out * (part + 1) / P, nj = j1 - j0;
+    t->piece_sq[p] = 0.0;
+    memset(t->piece_dg[p], 0, sizeof t->piece_dg[p]);
+    if (nj == 0) return;
+    int update = t->cur_update;
+    float lw = (float)t->cur_lr, lb = (float)(t->cur_lr * t->p.bias_lr_multiplier);
+    int fuse = update && t->p.optimizer == OPT_MOMENTUM && t->p.weight_decay == 0.0;
+    const float *dZ = (l == t->nl - 1 ? t->pout : t->dz[l]) + j0;
+    const float *X = layer_input(t, l, 1);
+    size_t ow = t->off_w[l] + (size_t)j0 * in, nw = (size_t)nj * in;
+    int dg = update && t->dg_first >= 0; /* such steps run their pieces on one thread */
+    float *snap = dg ? diag_scratch(t->dg) + (size_t)j0 * in : NULL;
+    if (dg) /* the velocity (fused) or the weights before the step */
+        memcpy(snap, (fuse ? t->v : t->w) + ow, nw * sizeof(float));
+    if (fuse) {
+        /* v = β·v − α·dZᵀ·X: the weight gradient goes straight into the velocity (heavy ball
+         * without weight decay), saving a write and a read of dW */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, in, nb, -lw, dZ, out, X, in,
+                    (float)t->p.momentum, t->v + ow, in);
+    } else {
+        /* dW = dZᵀ·X */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, in, nb, 1.0f, dZ, out, X, in, 0.0f,
+                    t->g + ow, in);
+    }
+    double *pd = t->piece_dg[p];
+    if (dg)
+        pd[0] = fuse ? diag_fused_gradsq(snap, t->v + ow, (float)t->p.momentum, lw, nw)
+                     : diag_sumsq(t->g + ow, nw);
+    /* db = column sums of dZ */
+    float *gb = t->g + t->off_b[l] + j0;
+    memset(gb, 0, (size_t)nj * sizeof(float));
+    for (int i = 0; i < nb; i++) vec_add(gb, dZ + (size_t)i * out, nj);
+    if (dg && fuse) pd[2] = diag_sumsq(t->w + ow, nw);
+    if (fuse) {
+        vec_axpy1(t->w + ow, t->v + ow, nw); /* w += v */
+        update_seg(t, t->off_b[l] + j0, (size_t)nj, lb, 0);
+    } else if (update) {
+        t->piece_sq[p] = update_seg(t, ow, nw, lw, 1);
+        update_seg(t, t->off_b[l] + j0, (size_t)nj, lb, 0);
+    }
+    if (dg) { /* fused: ΔW = v; else ΔW = W − snapshot */
+        pd[1] = fuse ? diag_sumsq(t->v + ow, nw) : diag_diffsq(t->w + ow, snap, nw);
+        if (!fuse) pd[2] = diag_sumsq(snap, nw);
+    }
+}
+
+/* ---------- helper threads ----------
+ * trainer_run starts params.threads − 1 helpers (C11 threads, so they inherit the calling
+ * thread's scheduling policy and nice value: the daemon's compute thread trains at SCHED_IDLE)
+ * and stops them before it returns. Each phase of a step is a list of pieces; the calling thread
+ * and the helpers claim them one at a time, so a helper that the scheduler does not run in time
+ * costs nothing: the caller takes its pieces. Which piece computes what never depends on who
+ * runs it. Between phases the helpers spin briefly, then sleep on a condition variable. */
+enum { PHASE_SHARDS = 1, PHASE_PARAMS = 2 };
+#define TEAM_SPIN 256 /* spin iterations (a few µs) before sleeping; more burns CPU under load */
+
+struct team {
+    trainer *t;
+    mtx_t mu;
+    cnd_t go;        /* a new phase was posted, or stop */
+    cnd_t done;      /* the last piece of the phase finished */
+    atomic_long gen; /* phases posted so far; written under mu */
+    int stop;        /* under mu */
+    /* The posted phase in one word, so that a claim sees the phase it claims from: bits 0-15
+     * the next unclaimed piece, 16-31 the piece count, 32-39 PHASE_*, 40-63 the post's number
+     * (a helper still holding an older word fails its compare-and-swap). */
+    _Atomic uint64_t work;
+    atomic_int left; /* pieces of the posted phase not yet finished */
+    int n;           /* helper threads started */
+    thrd_t th[TEAM_MAX];
+};
+
+static void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void run_piece(trainer *t, int phase, int p)
+{
+    if (phase == PHASE_SHARDS)
+        shard_piece(t, p);
+    else
+        param_piece(t, p);
+}
+
+static void team_work(team *m)
+{
+    uint64_t w = atomic_load(&m->work);
+    for (;;) {
+        int p = (int)(w & 0xffff), n = (int)((w >> 16) & 0xffff), phase = (int)((w >> 32) & 0xff);
+        if (p >= n) return;
+        if (!atomic_compare_exchange_weak(&m->work, &w, w + 1)) continue; /* w reloaded */
+        w++;
+        run_piece(m->t, phase, p);
+        if (atomic_fetch_sub(&m->left, 1) == 1) {
+            mtx_lock(&m->mu);
+            cnd_broadcast(&m->done);
+            mtx_unlock(&m->mu);
+        }
+    }
+}
+
+static int team_main(void *vm)
+{
+    team *m = vm;
+    long seen = 0;
+    for (;;) {
+        for (int i = 0; i < TEAM_SPIN && atomic_load(&m->gen) == seen; i++) spin_pause();
+        mtx_lock(&m->mu);
+        while (atomic_load(&m->gen) == seen && !m->stop) cnd_wait(&m->go, &m->mu);
+        int stop = m->stop;
+        seen = atomic_load(&m->gen);
+        mtx_unlock(&m->mu);
+        if (stop) return 0;
+        team_work(m);
+    }
+}
+
+/* Runs pieces 0 .. n-1 of a phase: with the helpers when the step is cut (OpenBLAS on one
+ * thread: with more, concurrent products would queue for OpenBLAS's one pool), else in order on
+ * the calling thread. alone: on the calling thread in any case. */
+static void step_run(trainer *t, int phase, int n, int alone)
+{
+    team *m = t->tm;
+    if (alone || !m || m->n == 0 || n < 2 || t->cur_parts == 1) {
+        for (int p = 0; p < n; p++) run_piece(t, phase, p);
+        return;
+    }
+    assert(n < 0x10000);
+    uint64_t seq = (atomic_load(&m->work) >> 40) + 1;
+    atomic_store(&m->left, n);
+    atomic_store(&m->work, seq << 40 | (uint64_t)phase << 32 | (uint64_t)n << 16);
+    mtx_lock(&m->mu);
+    atomic_fetch_add(&m->gen, 1);
+    cnd_broadcast(&m->go);
+    mtx_unlock(&m->mu);
+    team_work(m);
+    for (int i = 0; i < TEAM_SPIN && atomic_load(&m->left) > 0; i++) spin_pause();
+    if (atomic_load(&m->left) > 0) {
+        mtx_lock(&m->mu);
+        while (atomic_load(&m->left) > 0) cnd_wait(&m->done, &m->mu);
+        mtx_unlock(&m->mu);
+    }
+}
+
+/* Starts params.threads − 1 helpers; with fewer (none, or a failed start) the pieces run on the
+ * calling thread, with the same result. */
+static void team_start(trainer *t)
+{
+    int n = t->p.threads - 1;
+    if (n < 1) return;
+    team *m = calloc(1, sizeof *m);
+    if (!m) return;
+    if (mtx_init(&m->mu, mtx_plain) != thrd_success) {
+        free(m);
+        return;
+    }
+    if (cnd_init(&m->go) != thrd_success) {
+        mtx_destroy(&m->mu);
+        free(m);
+        return;
+    }
+    if (cnd_init(&m->done) != thrd_success) {
+        cnd_destroy(&m->go);
+        mtx_destroy(&m->mu);
+        free(m);
+        return;
+    }
+    m->t = t;
+    for (int i = 0; i < n && i < TEAM_MAX; i++) {
+        if (thrd_create(&m->th[i], team_main, m) != thrd_success) break;
+        m->n++;
+    }
+    t->tm = m;
+}
+
+static void team_stop(trainer *t)
+{
+    team *m = t->tm;
+    if (!m) return;
+    mtx_lock(&m->mu);
+    m->stop = 1;
+    cnd_broadcast(&m->go);
+    mtx_unlock(&m->mu);
+    for (int i = 0; i < m->n; i++) thrd_join(m->th[i], NULL);
+    cnd_destroy(&m->go);
+    cnd_destroy(&m->done);
+    mtx_destroy(&m->mu);
+    free(m);
+    t->tm = NULL;
+}
+
+/* ---------- one step ---------- */
+
+/* Forward and backward over the nb gathered rows, then the gradient of every parameter and,
+ * when update, the optimiser step with rate lr. Returns the batch's mean loss and sets *sq to
+ * Σ‖W‖² seen by the step (0 without decay); no gradient or step when the loss is not finite.
+ * While OpenBLAS runs one thread: phase 1 in TRAIN_SHARDS row ranges (1 with batch norm, whose
+ * statistics span the batch), phase 2 in TRAIN_SHARDS blocks of output units per layer; else one
+ * piece each. The sums combine in piece order. */
+static double train_step(trainer *t, int nb, int update, double lr, double *sq)
+{
+    *sq = 0.0;
+    int parts = openblas_get_num_threads() == 1 ? TRAIN_SHARDS : 1;
+    int shards = t->spec.batch_norm ? 1 : (nb < parts ? nb : parts);
+    t->cur_nb = nb;
+    t->cur_parts = parts;
+    t->cur_shards = shards;
+    t->cur_update = update;
+    t->cur_lr = lr;
+    draw_masks(t, nb);
+    step_run(t, PHASE_SHARDS, shards, 0);
+    double L = 0.0;
+    for (int s = 0; s < shards; s++) {
+        int r0 = (int)((long)nb * s / shards), r1 = (int)((long)nb * (s + 1) / shards);
+        L += t->shard_loss[s] * (r1 - r0);
+    }
+    L /= nb;
+    if (!isfinite(L)) return L;
+    if (t->dg_first >= 0)
+        for (int l = 0; l < t->nl; l++)
+            diag_units_hook(t, l, l < t->nl - 1 ? t->Y[l] : t->zout, nb);
+    if (update) t->step++;
+    int pieces = parts * t->nl, dg = update && t->dg_first >= 0;
+    step_run(t, PHASE_PARAMS, pieces, dg); /* diagnostics share one scratch: one thread */
+    for (int p = 0; p < pieces; p++) *sq += t->piece_sq[p];
+    if (dg)
+        for (int l = 0; l < t->nl; l++) {
+            double a[3] = {0.0, 0.0, 0.0};
+            for (int q = 0; q < parts; q++)
+                for (int i = 0; i < 3; i++) a[i] += t->piece_dg[l * parts + q][i];
+            diag_add_step(t->dg, l, a[0], a[1], a[2]);
+        }
+    if (update && t->spec.batch_norm) {
+        float lw = (float)lr, lb = (float)(lr * t->p.bias_lr_multiplier);
+        for (int h = 0; h < t->nl - 1; h++) {
+            update_seg(t, t->off_gamma[h], (size_t)t->dim[h + 1], lw, 0);
+            update_seg(t, t->off_beta[h], (size_t)t->dim[h + 1], lb, 0);
+        }
+    }
+    return L;
 }
 
 /* One optimiser step on rows idx[start .. start+nb); returns the batch loss incl. L2. */
 static double train_batch(trainer *t, const int *idx, int start, int nb, double lr)
 {
     gather(t, &t->tr, idx, start, nb, 1);
-    forward(t, nb, 1);
-    double loss = batch_loss(t, nb, t->pout);
+    double sq;
+    double loss = train_step(t, nb, 1, lr, &sq);
     if (!isfinite(loss)) return loss;
-    double sq = backward(t, nb, 1, lr);
     return loss + 0.5 * t->p.weight_decay * sq;
 }
 
@@ -1092,9 +1337,8 @@ mlp_err trainer_loss_grad(trainer *t, const int *idx, int n, double *loss, const
     for (int i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= t->tr.rows) return MLP_EINVAL;
     gather(t, &t->tr, idx, 0, n, 1);
-    forward(t, n, 1);
-    double L = batch_loss(t, n, t->pout);
-    backward(t, n, 0, 0.0);
+    double no_step;
+    double L = train_step(t, n, 0, 0.0, &no_step);
     double wd = t->p.weight_decay;
     if (wd > 0.0)
         for (int l = 0; l < t->nl; l++) {
@@ -1129,7 +1373,7 @@ static void evaluate(trainer *t, const train_data *d, const int *idx, int n, eva
     for (int s = 0; s < n; s += t->B) {
         int nb = n - s < t->B ? n - s : t->B;
         gather(t, d, idx, s, nb, 0);
-        forward(t, nb, 0);
+        forward(t, 0, nb, 0);
         loss += batch_loss(t, nb, NULL) * nb;
         if (t->spec.task == TASK_CLASSIFICATION) {
             for (int i = 0; i < nb; i++) {
@@ -1262,12 +1506,10 @@ void trainer_set_yield(trainer *t, train_yield_fn fn, void *ctx)
     t->yield_ctx = ctx;
 }
 
-mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *cancel,
-                    mlp_error *err)
+static mlp_err run_epochs(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *cancel,
+                          mlp_error *err)
 {
     mlp_err rc;
-    if (!t) return MLP_EINVAL;
-    if (t->done) return MLP_OK;
     if (!t->lr_ready && (rc = lr_search(t, cancel, err)) != MLP_OK) return rc;
     int rows = t->tr.rows, B = t->B;
     while (!t->done) {
@@ -1332,6 +1574,17 @@ mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *
         if (cb && (rc = cb(ctx, &m, t)) != MLP_OK) return rc;
     }
     return MLP_OK;
+}
+
+mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *cancel,
+                    mlp_error *err)
+{
+    if (!t) return MLP_EINVAL;
+    if (t->done) return MLP_OK;
+    team_start(t);
+    mlp_err rc = run_epochs(t, cb, ctx, cancel, err);
+    team_stop(t);
+    return rc;
 }
 
 int trainer_epoch(const trainer *t)
@@ -1598,9 +1851,8 @@ mlp_err trainer_mem_estimate(const net_spec *spec, const train_params *params, l
         (n_train - (fuse ? n_w : 0)) * F + (adam ? n_train * F : 0) + (sgd ? 0 : n_train * F);
     if (params->diagnostics) out->optimizer += diag_mem_bytes(nl, dim, spec->act, spec->out_act);
     out->activations = B * d * F + (tgt == TGT_LABELS ? 0 : B * k * F) + B * FI + 2 * B * hid * F +
-                       2 * B * k * F +
-                       B * (size_t)(da_width(dim, nl, 0) + da_width(dim, nl, 1)) * F +
-                       (3 * d + 3 * k) * F + k * sizeof(double) + maxw * (2 * F + sizeof(double));
+                       2 * B * k * F + B * hid * F + (3 * d + 3 * k) * F + k * sizeof(double) +
+                       maxw * (2 * F + sizeof(double));
     if (aug_enabled(&params->augment)) /* the augmented row and its scratch */
         out->activations += (d + (size_t)aug_scratch_len(&params->augment)) * F;
     if (params->dropout > 0.0) out->dropout = 2 * B * hid * F;

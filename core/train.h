@@ -8,17 +8,31 @@
  * Owns: its working copy of the parameters, optimiser state, scratch, RNG. Borrows: the
  * train_data matrices (valid until trainer_free).
  * Threading: a trainer belongs to one thread. `cancel` may be set from any thread; it is read
- * between mini-batches. The trainer calls cblas only; how many BLAS threads that uses is the
- * caller's process-wide choice (see server/jobs.c). No allocation happens inside the epoch loop.
- * Determinism: same data, params (seed) and BLAS thread count give bit-identical weights.
+ * between mini-batches. trainer_run may compute on params.threads − 1 helper threads of its own
+ * (started when it begins, joined before it returns; see "Threads"); everything else, the
+ * callbacks included, runs on the calling thread. No allocation happens inside the epoch loop.
+ * Determinism: same data, params (seed) and OpenBLAS thread count give bit-identical weights,
+ * whatever params.threads.
  *
- * BLAS threads (DESIGN). Every dense product goes through cblas_sgemm, so the BLAS thread count
- * is the trainer's parallelism; the elementwise passes are single-threaded and small. When one
- * run trains alone, give OpenBLAS all cores (openblas_set_num_threads(ncores)). When several
- * runs train at once, give each 1 thread (OpenBLAS's count is process-wide, so the daemon sets 1
- * and runs at most ncores workers): never more busy threads than cores, or the BLAS workers
- * spin against each other. The core never calls openblas_set_num_threads itself. Note that the
- * thread count is part of the determinism contract (a different count may sum differently).
+ * Threads (DESIGN). Every dense product goes through cblas_sgemm; the core reads OpenBLAS's
+ * process-wide thread count before each mini-batch and never sets it.
+ *  - OpenBLAS on more than one thread: each product is one call over the whole mini-batch, and
+ *    OpenBLAS's threads are the parallelism (params.threads is not used).
+ *  - OpenBLAS on one thread: the step is cut into fixed pieces — the mini-batch's rows in
+ *    two halves (forward, loss, and dZ back through every layer; one piece with batch norm,
+ *    whose statistics span the batch), then each layer's output units in two blocks (dW = dZᵀ·X
+ *    over the whole batch, db, and the optimiser step of that block) — and params.threads
+ *    threads claim the pieces. The cut, not the threads, fixes every sum, so 1 or N threads give
+ *    the same weights; no gradient is reduced across threads. Single-threaded products on our
+ *    own threads avoid OpenBLAS's hand-off between many small products (bench/RESULTS.md,
+ *    "Training").
+ *  Pieces are claimed one at a time, so a helper the scheduler runs late costs nothing unless it
+ *  already holds a piece. Helpers are C11 threads started by trainer_run: they inherit the
+ *  calling thread's scheduling policy and nice value (the daemon's compute thread: SCHED_IDLE)
+ *  as they are then; a change made to the calling thread later does not reach them. The random
+ *  stream (augmentation, noise, dropout masks) is drawn on the calling thread, in the same order
+ *  whatever the threads. The daemon sets params.threads from server/cpusched.c's thread count
+ *  for the run (server/jobs.c). A different OpenBLAS count may sum differently.
  *
  * Formulas. Epoch e is 0-based in the schedule; lr is learning_rate (or the Bottou choice):
  *   constant  lr_e = lr
@@ -101,6 +115,8 @@ typedef struct {
     aug_spec augment; /* image augmentation of the training rows (see trainer_new); off */
     int diagnostics;  /* 1 (default): per-layer diagnostics each epoch (diag.h); no effect on the
                        * weights. The daemon always sets it; 0 is for measuring their cost. */
+    int threads;      /* 1..64, default 1: threads trainer_run may compute on (see "Threads"
+                       * above); no effect on the weights. The daemon sets it per run. */
 } train_params;
 
 /* Fills the documented defaults for `task` and hidden activation `act`. */

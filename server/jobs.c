@@ -480,6 +480,7 @@ static void run_one(jobs *j, slot *sl)
     }
     train_data td = {p.X, p.n, p.d, p.Y, p.lab};
     train_data vd = {p.Xv, p.nv, p.d, p.Yv, p.labv};
+    rs.tp.threads = sched_blas_threads(j->o.sched); /* the run's cores, as cpusched decides */
     rc = trainer_new(&rs.net, &rs.tp, &td, p.nv ? &vd : NULL, &t, &err);
     if (rc) goto fail;
     size_t cklen = 0;

@@ -2,7 +2,8 @@
  * XOR, linear regression with known weights in original units, a linear autoencoder against
  * PCA, every optimiser on a convex quadratic, the Bottou search, schedules, batch-norm export;
  * and the round trips: checkpoint/resume bit-identity, cancellation, corrupt checkpoints,
- * divergence, early stopping, determinism, parameter and data validation. */
+ * divergence, early stopping, determinism (also across params.threads), parameter and data
+ * validation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,11 +17,16 @@
 #include "train.h"
 #include "train_internal.h"
 
+#include <cblas.h>
+#include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Y = net(X) through the published model (raw units). */
 static void predict(const net *n, const float *X, int rows, float *Y)
@@ -568,6 +574,163 @@ static void test_determinism(void **state)
     net_free(c);
 }
 
+/* What a run reports per epoch, to compare runs on more than their weights. */
+typedef struct {
+    int n;
+    double loss[16];
+    diag_layers dg[16];
+} epoch_log;
+
+static mlp_err log_epoch(void *ctx, const train_metrics *m, trainer *t)
+{
+    (void)t;
+    epoch_log *lg = ctx;
+    if (lg->n < 16) {
+        lg->loss[lg->n] = m->train_loss;
+        lg->dg[lg->n] = m->diag;
+        lg->n++;
+    }
+    return MLP_OK;
+}
+
+static net *train_threads(const net_spec *s, train_params p, int threads, epoch_log *lg)
+{
+    p.threads = threads;
+    train_data d = {CX, CN, CD, NULL, CY};
+    trainer *t = NULL;
+    assert_int_equal(trainer_new(s, &p, &d, &d, &t, NULL), MLP_OK);
+    memset(lg, 0, sizeof *lg);
+    assert_int_equal(trainer_run(t, log_epoch, lg, NULL, NULL), MLP_OK);
+    net *n = NULL;
+    assert_int_equal(trainer_export(t, &n), MLP_OK);
+    trainer_free(t);
+    return n;
+}
+
+/* params.threads changes who computes, never what: 1, 2 and 3 threads give bit-identical
+ * weights, losses and diagnostics, with dropout, noise, weight decay, the Bottou search, the
+ * fused momentum step and batch norm. OpenBLAS runs one thread here, as the trainer's helpers
+ * only compute then. */
+static void test_threads_do_not_change_weights(void **state)
+{
+    (void)state;
+    make_classes();
+    int blas = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    const opt_kind opts[] = {OPT_MOMENTUM, OPT_ADAM, OPT_SGD};
+    for (int bn = 0; bn <= 1; bn++)
+        for (int o = 0; o < 3; o++) {
+            net_spec s = class_spec(bn);
+            train_params p;
+            class_params(&p);
+            p.batch_size = 40;
+            p.optimizer = opts[o];
+            p.lr_auto = opts[o] == OPT_ADAM;
+            p.weight_decay = opts[o] == OPT_SGD ? 1e-3 : 0.0;
+            epoch_log l1, l2, l3;
+            net *a = train_threads(&s, p, 1, &l1), *b = train_threads(&s, p, 2, &l2);
+            net *c = train_threads(&s, p, 3, &l3);
+            if (!same_params(a, b) || !same_params(a, c))
+                fail_msg("%s, batch norm %d: weights differ across threads", opt_name(opts[o]), bn);
+            assert_int_equal(l1.n, p.epochs);
+            assert_int_equal(l2.n, l1.n);
+            assert_true(memcmp(l1.loss, l2.loss, sizeof l1.loss) == 0);
+            assert_true(memcmp(l1.loss, l3.loss, sizeof l1.loss) == 0);
+            int seen = 0; /* epochs with a first-layer gradient (a dead net has none) */
+            for (int e = 0; e < l1.n; e++) {
+                assert_true(l1.dg[e].layers == 3 && l2.dg[e].layers == 3);
+                assert_true(
+                    memcmp(l1.dg[e].grad_norm, l2.dg[e].grad_norm, sizeof l1.dg[e].grad_norm) == 0);
+                seen += l1.dg[e].grad_norm[0] > 0.0;
+            }
+            assert_true(seen > 0);
+            net_free(a);
+            net_free(b);
+            net_free(c);
+        }
+    openblas_set_num_threads(blas);
+}
+
+/* Threads of this process whose nice value is `nice`, from /proc/self/task/TID/stat. */
+static int threads_at_nice(int nice)
+{
+    int count = 0;
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], buf[1024];
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue; /* exited meanwhile */
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char *p = strrchr(buf, ')'); /* fields after the command name; nice is the 19th */
+        int field = 2, v = 0;
+        for (; p && *p && field < 19; p++)
+            if (*p == ' ') field++;
+        if (p && sscanf(p, "%d", &v) == 1 && v == nice) count++;
+    }
+    closedir(d);
+    return count;
+}
+
+typedef struct {
+    trainer *t;
+    int batches;
+    int at_nice; /* most threads at nice 7 seen between mini-batches */
+    mlp_err rc;  /* trainer_run's (cmocka asserts belong to the test's thread) */
+} nice_probe;
+
+static void probe_nice(void *ctx)
+{
+    nice_probe *pr = ctx;
+    pr->batches++;
+    if (pr->at_nice < 2) { /* a helper not yet scheduled shows up later */
+        int n = threads_at_nice(7);
+        if (n > pr->at_nice) pr->at_nice = n;
+    }
+}
+
+static void *run_at_nice(void *ctx)
+{
+    nice_probe *pr = ctx;
+    setpriority(PRIO_PROCESS, (id_t)gettid(), 7);
+    pr->rc = trainer_run(pr->t, NULL, NULL, NULL, NULL);
+    return NULL;
+}
+
+/* The helper threads start with the thread that runs trainer_run and take its priority (the
+ * daemon's compute thread trains at SCHED_IDLE; its worker, which made the trainer, at nice
+ * +5): a trainer made here at nice 0 and run on a thread at nice 7 with 2 threads has two
+ * threads at nice 7 while it trains. */
+static void test_helpers_run_at_the_callers_priority(void **state)
+{
+    (void)state;
+    make_classes();
+    int blas = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    net_spec s = class_spec(0);
+    train_params p;
+    class_params(&p);
+    p.threads = 2;
+    p.epochs = 30;
+    train_data d = {CX, CN, CD, NULL, CY};
+    nice_probe pr = {NULL, 0, 0, MLP_OK};
+    assert_int_equal(trainer_new(&s, &p, &d, NULL, &pr.t, NULL), MLP_OK);
+    trainer_set_yield(pr.t, probe_nice, &pr);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_at_nice, &pr), 0);
+    pthread_join(th, NULL);
+    trainer_free(pr.t);
+    openblas_set_num_threads(blas);
+    assert_int_equal(pr.rc, MLP_OK);
+    assert_true(pr.batches > 4);
+    assert_int_equal(pr.at_nice, 2);
+}
+
 typedef struct {
     int at;
     void *buf;
@@ -923,6 +1086,8 @@ int main(void)
         cmocka_unit_test(test_bottou_search),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_threads_do_not_change_weights),
+        cmocka_unit_test(test_helpers_run_at_the_callers_priority),
         cmocka_unit_test(test_resume_equals_uninterrupted),
         cmocka_unit_test(test_corrupt_checkpoint),
         cmocka_unit_test(test_cancel),
