@@ -395,6 +395,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->have_resp) return queue(s, r, &r->resp);
         return MHD_YES;
     }
+    if (r->deferred) { /* resumed by http_answer_later: resp is filled */
+        if (!r->resp.status) fail(s, r, 500, "handler produced no response");
+        return queue(s, r, &r->resp);
+    }
     if (r->done) { /* answered early: discard the rest of the body */
         *upload_data_size = 0;
         return MHD_YES;
@@ -442,8 +446,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return queue(s, r, &r->resp);
     }
     r->m.rt->fn(r, &r->resp);
+    if (r->deferred) return MHD_YES; /* suspended; answered after http_answer_later */
     if (!r->resp.status) fail(s, r, 500, "handler produced no response");
     return queue(s, r, &r->resp);
+}
+
+void http_defer(http_req *req)
+{
+    assert(!req->deferred && !req->done);
+    req->deferred = 1;
+    MHD_suspend_connection(req->conn);
+}
+
+void http_answer_later(http_req *req)
+{
+    assert(req->deferred);
+    MHD_resume_connection(req->conn);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,

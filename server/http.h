@@ -97,6 +97,7 @@ typedef struct http_req {
     int key_index;
     principal who;        /* the caller, set once access is granted (user.h) */
     struct http_conn *hc; /* the connection's reusable buffers (http.c), or NULL */
+    int deferred;         /* http_defer: the answer comes from http_answer_later's caller */
 } http_req;
 
 typedef struct http_server http_server;
@@ -144,6 +145,16 @@ const char *http_addr(const http_server *s);
 void http_quiesce(http_server *s);
 /* Waits for in-flight requests and stops. NULL-tolerant. */
 void http_stop(http_server *s);
+
+/* Deferred answers. A handler may leave its request unanswered when it returns: it calls
+ * http_defer(req) first (on its own thread, inside the handler), which suspends the connection,
+ * then hands req to another thread (server/batcher.h), which fills req->resp and calls
+ * http_answer_later(req) exactly once; the connection wakes and the answer is queued on MHD's
+ * thread, like any other. Between the two calls req belongs to that other thread (the HTTP
+ * threads do not touch it). Every deferred request must be answered before http_stop returns,
+ * which waits for it as for any request in flight. */
+void http_defer(http_req *req);
+void http_answer_later(http_req *req);
 
 /* Request accessors; values borrowed for the request's lifetime. NULL when absent. */
 const char *http_header(http_req *r, const char *name);
