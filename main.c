@@ -151,7 +151,8 @@ int main(int argc, char **argv)
     a.sched = sc;
     a.quota = qt;
     a.users = us;
-    batcher_opts bo = {cfg.batch_timeout_us, (size_t)cfg.batch_min_params};
+    /* as many compute threads as request threads: a batch computes where a request would have */
+    batcher_opts bo = {cfg.threads, cfg.batch_timeout_us, (size_t)cfg.batch_min_params};
     if ((rc = batcher_new(&bo, sc, &bt)) != MLP_OK) goto out;
     a.batch = bt;
     metrics_init(route_table, route_count);

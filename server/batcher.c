@@ -2,16 +2,16 @@
  *
  * DESIGN
  * Jobs: one per submitted request, one malloc holding the job and its copied rows, in a FIFO
- * list under mu. The compute thread is the only consumer: it sleeps on `more` while the list is
+ * list under mu. The compute threads are its consumers: each sleeps on `more` while the list is
  * empty, takes the head and every later job for the same model version that still fits in
  * BATCHER_MAX_ROWS (jobs of other versions keep their places), and computes outside the lock.
  * With timeout_us > 0 it first waits, at most that long from the moment it looked, for the queue
  * to hold a full batch of the head's model; with 0 (TF Serving's advice for CPUs) a batch is
  * whatever arrived while the previous one computed, so a lone request never waits.
- * Who may touch what: submitters append under mu; the compute thread unlinks under mu and then
- * owns the jobs it took, the batch buffers and the callbacks' order.
- * Shutdown: batcher_free sets stopping, wakes the thread, which computes the whole queue before
- * it exits; submit refuses (MLP_EBUSY) once stopping is set. */
+ * Who may touch what: submitters append under mu; a compute thread unlinks under mu and then
+ * owns the jobs it took, its own batch buffers and its callbacks' order.
+ * Shutdown: batcher_free sets stopping and wakes the threads, which compute the whole queue
+ * before they exit; submit refuses (MLP_EBUSY) once stopping is set. */
 #include "batcher.h"
 #include "cpusched.h"
 #include "metrics.h"
@@ -40,11 +40,15 @@ struct batcher {
     pthread_cond_t more; /* signalled when a job arrives or stopping is set */
     job *head, *tail;    /* under mu */
     int stopping;        /* under mu */
-    pthread_t thread;
-    /* the compute thread's own buffers, grown as needed */
+    int n_threads;
+    pthread_t thread[BATCHER_MAX_THREADS];
+};
+
+/* One compute thread's buffers, grown as needed. */
+typedef struct {
     float *X, *Y, *S;
     size_t x_cap, y_cap, s_cap; /* floats */
-};
+} bufs;
 
 /* Rows queued for model m, under mu. */
 static int queued_rows(const batcher *b, const reg_model *m)
@@ -96,7 +100,7 @@ static job *take_batch(batcher *b)
 }
 
 /* Computes one batch and answers its jobs (outside mu); frees them. */
-static void run_batch(batcher *b, job *batch)
+static void run_batch(batcher *b, bufs *t, job *batch)
 {
     const reg_model *m = batch->m;
     const net_spec *sp = reg_model_spec(m);
@@ -104,18 +108,18 @@ static void run_batch(batcher *b, job *batch)
     int rows = 0;
     for (job *j = batch; j; j = j->next) rows += j->rows;
     mlp_err rc = MLP_OK;
-    if (room(&b->X, &b->x_cap, (size_t)rows * n_in) ||
-        room(&b->Y, &b->y_cap, (size_t)rows * n_out) ||
-        room(&b->S, &b->s_cap, reg_model_scratch_floats(m, rows)))
+    if (room(&t->X, &t->x_cap, (size_t)rows * n_in) ||
+        room(&t->Y, &t->y_cap, (size_t)rows * n_out) ||
+        room(&t->S, &t->s_cap, reg_model_scratch_floats(m, rows)))
         rc = MLP_ENOMEM;
     if (rc == MLP_OK) {
         size_t at = 0;
         for (job *j = batch; j; j = j->next) {
-            memcpy(b->X + at * n_in, j->X, (size_t)j->rows * n_in * sizeof *b->X);
+            memcpy(t->X + at * n_in, j->X, (size_t)j->rows * n_in * sizeof *t->X);
             at += (size_t)j->rows;
         }
         sched_infer_enter(b->sched);
-        rc = reg_model_predict(m, b->X, rows, b->Y, b->S);
+        rc = reg_model_predict(m, t->X, rows, t->Y, t->S);
         sched_infer_leave(b->sched);
         metrics_batch(rows);
     }
@@ -123,7 +127,7 @@ static void run_batch(batcher *b, job *batch)
     while (batch) {
         job *j = batch;
         batch = j->next;
-        j->done(j->ctx, rc, rc == MLP_OK ? b->Y + at * n_out : NULL, j->rows);
+        j->done(j->ctx, rc, rc == MLP_OK ? t->Y + at * n_out : NULL, j->rows);
         at += (size_t)j->rows;
         free(j);
     }
@@ -132,6 +136,7 @@ static void run_batch(batcher *b, job *batch)
 static void *compute_main(void *arg)
 {
     batcher *b = arg;
+    bufs t = {0};
     pthread_mutex_lock(&b->mu);
     for (;;) {
         while (!b->head && !b->stopping) pthread_cond_wait(&b->more, &b->mu);
@@ -142,15 +147,19 @@ static void *compute_main(void *arg)
             long long ns = (long long)until.tv_nsec + (long long)b->o.timeout_us * 1000;
             until.tv_sec += (time_t)(ns / 1000000000);
             until.tv_nsec = (long)(ns % 1000000000);
-            while (!b->stopping && queued_rows(b, b->head->m) < BATCHER_MAX_ROWS)
+            while (!b->stopping && b->head && queued_rows(b, b->head->m) < BATCHER_MAX_ROWS)
                 if (pthread_cond_timedwait(&b->more, &b->mu, &until) == ETIMEDOUT) break;
+            if (!b->head) continue; /* another compute thread took it meanwhile */
         }
         job *batch = take_batch(b);
         pthread_mutex_unlock(&b->mu);
-        run_batch(b, batch);
+        run_batch(b, &t, batch);
         pthread_mutex_lock(&b->mu);
     }
     pthread_mutex_unlock(&b->mu);
+    free(t.X);
+    free(t.Y);
+    free(t.S);
     return NULL;
 }
 
@@ -163,7 +172,12 @@ mlp_err batcher_new(const batcher_opts *o, struct sched *s, batcher **out)
     b->sched = s;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->more, NULL);
-    if (pthread_create(&b->thread, NULL, compute_main, b) != 0) {
+    int want = o->threads < 1                     ? 1
+               : o->threads > BATCHER_MAX_THREADS ? BATCHER_MAX_THREADS
+                                                  : o->threads;
+    for (; b->n_threads < want; b->n_threads++)
+        if (pthread_create(&b->thread[b->n_threads], NULL, compute_main, b) != 0) break;
+    if (b->n_threads == 0) {
         pthread_cond_destroy(&b->more);
         pthread_mutex_destroy(&b->mu);
         free(b);
@@ -178,15 +192,12 @@ void batcher_free(batcher *b)
     if (!b) return;
     pthread_mutex_lock(&b->mu);
     b->stopping = 1;
-    pthread_cond_signal(&b->more);
+    pthread_cond_broadcast(&b->more);
     pthread_mutex_unlock(&b->mu);
-    pthread_join(b->thread, NULL);
+    for (int i = 0; i < b->n_threads; i++) pthread_join(b->thread[i], NULL);
     assert(!b->head);
     pthread_cond_destroy(&b->more);
     pthread_mutex_destroy(&b->mu);
-    free(b->X);
-    free(b->Y);
-    free(b->S);
     free(b);
 }
 
