@@ -22,7 +22,9 @@
  * the activations are per-thread buffers (grown as needed, never freed per request, freed at thread
  * exit); the answer is written straight into the connection's answer buffer (http_resp_buf, kept
  * for its next requests), which MHD sends without a copy, with fj_format_float. net_predict is the
- * only compute path. */
+ * only compute path; a :predict whose rows server/batcher takes (batcher_wants: a large model, a
+ * few rows) computes there instead, in a forward pass shared with other requests, and is
+ * answered from the batcher's thread (predict_batched) while its connection is suspended. */
 #include "batcher.h"
 #include "config.h"
 #include "fastjson.h"
