@@ -68,7 +68,9 @@ declare -A PORTOF PIDOF
 start() { # tag port flags...
   local tag=$1 port=$2; shift 2
   rm -rf "$OUT/data-$tag" && cp -r "$OUT/data" "$OUT/data-$tag"
-  "$MLPD" --listen "127.0.0.1:$port" --data-dir "$OUT/data-$tag" --quiet "$@" 2> "$OUT/mlpd-$tag.log" &
+  # no per-address limit: wrk's 64 connections plus a lingering one would meet the default 64
+  "$MLPD" --listen "127.0.0.1:$port" --data-dir "$OUT/data-$tag" --quiet --max-connections-per-ip 0 \
+    "$@" 2> "$OUT/mlpd-$tag.log" &
   PIDS+=($!); PIDOF[$tag]=$!; PORTOF[$tag]=$port
   wait_http "http://127.0.0.1:$port/healthz" || { echo "mlpd $tag did not start"; exit 1; }
 }
