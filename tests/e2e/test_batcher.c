@@ -3,7 +3,7 @@
  * the same rows get one at a time (within float rounding: a batch is an sgemm, a lone row an
  * sgemv); a lone request through the batcher is bit-identical to the same request with the
  * batcher off; the columnar form and a single-output regression keep their shapes; /metrics
- * counts the batches. */
+ * counts the batches; SIGTERM while requests wait in the batcher ends cleanly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -240,12 +240,71 @@ static void test_off_same_bits(void **state)
     assert_true(metric("mlpd_inference_batches_total") == 0);
 }
 
+/* SIGTERM while requests wait in the batcher (a 20 ms queue delay keeps them there): the daemon
+ * exits 0 (libmicrohttpd aborts if it stops with a suspended connection), and every request got a
+ * 200, a 503 (shutting down) or no connection at all. */
+typedef struct {
+    int idx;
+    int ok, refused, other;
+} hammer;
+
+static void *hammer_main(void *arg)
+{
+    hammer *h = arg;
+    for (int k = 0; k < 40; k++) {
+        char body[256];
+        body_of((h->idx + k) % N_ROWS, 0, body, sizeof body);
+        hresp r;
+        long st = http_do(&S, "POST", "/v1/models/cls:predict", NULL, body, strlen(body), NULL, &r);
+        hresp_free(&r);
+        if (st == 200)
+            h->ok++;
+        else if (st == 503 || st <= 0)
+            h->refused++;
+        else
+            h->other++;
+    }
+    return NULL;
+}
+
+static void test_sigterm_while_batching(void **state)
+{
+    (void)state;
+    static const char *const slow[] = {"--batch-min-params", "0", "--batch-timeout-us", "20000",
+                                       NULL};
+    assert_int_equal(srv_stop(&S, SIGTERM), 0);
+    assert_int_equal(srv_restart(&S, slow), 0);
+    hammer h[N_THREADS];
+    pthread_t th[N_THREADS];
+    for (int t = 0; t < N_THREADS; t++) {
+        memset(&h[t], 0, sizeof h[t]);
+        h[t].idx = t;
+        assert_int_equal(pthread_create(&th[t], NULL, hammer_main, &h[t]), 0);
+    }
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    int rc = srv_stop(&S, SIGTERM);
+    int ok = 0, refused = 0, other = 0;
+    for (int t = 0; t < N_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        ok += h[t].ok;
+        refused += h[t].refused;
+        other += h[t].other;
+    }
+    fprintf(stderr, "SIGTERM under load: %d answered, %d refused or 503\n", ok, refused);
+    assert_int_equal(rc, 0);
+    assert_int_equal(other, 0);
+    assert_true(ok > 0);
+    srv_cleanup(&S);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_serial_answers),
         cmocka_unit_test(test_concurrent_same_answers),
         cmocka_unit_test(test_off_same_bits),
+        cmocka_unit_test(test_sigterm_while_batching),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
