@@ -369,7 +369,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->app = s->a;
         r->t0_us = clock_now_us();
         r->key_index = -1;
-        r->cors_origin = cors_allow(s->o.cors_origins, http_header(r, "Origin"));
+        if (s->o.cors_origins && s->o.cors_origins[0]) /* no header lookup without CORS */
+            r->cors_origin = cors_allow(s->o.cors_origins, http_header(r, "Origin"));
         char allow[64];
         int rc = router_match(s->o.routes, s->o.n_routes, method, url, &r->m, allow, sizeof allow);
         if (rc == 405 && strcmp(method, "OPTIONS") == 0) { /* CORS preflight, never behind auth */
@@ -506,10 +507,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     http_req *r = *con_cls;
     if (!r) return;
-    uint64_t us = clock_now_us() - r->t0_us;
     if (!s->o.quiet)
         fprintf(stderr, "%s %s %d %zu %llu%s\n", r->method, r->path, r->resp.status, r->resp.len,
-                (unsigned long long)us,
+                (unsigned long long)(clock_now_us() - r->t0_us),
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
     if (r->upload && r->m.rt && r->m.rt->upload && r->m.rt->upload->abort)
         r->m.rt->upload->abort(r);
