@@ -9,7 +9,9 @@
  * http_resp which is queued. Errors found while receiving are answered as soon as they happen.
  *
  * Listening: --listen's host is resolved with getaddrinfo (a name, an IPv4 or an IPv6 address);
- * the daemon listens on one address, the first IPv4 result or else the first IPv6 one.
+ * the daemon listens on one address, the first IPv4 result or else the first IPv6 one. The socket
+ * is http.c's own: one accept thread hands each new connection to MHD, which gives it to pool
+ * worker (socket % pool size), so connections spread evenly over the request threads.
  *
  * Timeouts. Two, both libmicrohttpd's per-connection inactivity timeout (the connection is
  * closed when no byte has moved for that long), switched as a request goes:
@@ -25,9 +27,11 @@
  * connections are open (MHD closes more as soon as they are accepted), so one address cannot
  * hold all max_connections.
  *
- * Owns: the MHD daemon; each http_req and its body (freed when the request completes).
+ * Owns: the MHD daemon, the listen socket and the accept thread; each http_req and its body
+ * (freed when the request completes).
  * Threading: MHD's internal thread pool (epoll) calls handlers concurrently; an http_req belongs
- * to the one thread serving its connection. */
+ * to the one thread serving its connection (or, between http_defer and http_answer_later, to the
+ * thread that answers it). */
 #ifndef HTTP_H
 #define HTTP_H
 
