@@ -7,6 +7,7 @@
  * runs at their last checkpoint, finish in-flight requests, exit 0. */
 #include "auth.h"
 #include "config.h"
+#include "batcher.h"
 #include "cpusched.h"
 #include "events.h"
 #include "guard.h"
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
     users *us = NULL;
     jobs *jb = NULL;
     quota *qt = NULL;
+    batcher *bt = NULL;
     http_server *srv = NULL;
     int code = 1;
     mlp_err rc = store_open(cfg.data_dir, &st, &err);
@@ -149,6 +151,10 @@ int main(int argc, char **argv)
     a.sched = sc;
     a.quota = qt;
     a.users = us;
+    /* as many compute threads as request threads: a batch computes where a request would have */
+    batcher_opts bo = {cfg.threads, cfg.batch_timeout_us, (size_t)cfg.batch_min_params};
+    if ((rc = batcher_new(&bo, sc, &bt)) != MLP_OK) goto out;
+    a.batch = bt;
     metrics_init(route_table, route_count);
     http_opts ho = {.routes = route_table,
                     .n_routes = route_count,
@@ -206,6 +212,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "mlpd: stopped\n");
 out:
     http_stop(srv);
+    batcher_free(bt); /* after http_stop: no request is waiting in it */
     jobs_stop(jb);
     events_free(ev);
     reg_free(reg);

@@ -22,7 +22,10 @@
  * the activations are per-thread buffers (grown as needed, never freed per request, freed at thread
  * exit); the answer is written straight into the connection's answer buffer (http_resp_buf, kept
  * for its next requests), which MHD sends without a copy, with fj_format_float. net_predict is the
- * only compute path. */
+ * only compute path; a :predict whose rows server/batcher takes (batcher_wants: a large model, a
+ * few rows) computes there instead, in a forward pass shared with other requests, and is
+ * answered from the batcher's thread (predict_batched) while its connection is suspended. */
+#include "batcher.h"
 #include "config.h"
 #include "fastjson.h"
 #include "handlers.h"
@@ -354,25 +357,30 @@ static int verb_ok(http_req *req, http_resp *resp, const reg_model *m, const cha
     return 0;
 }
 
-/* Runs the model on the request's rows: *X and *Y (n x n_out) borrowed, this thread's buffers. */
-static int run(http_req *req, http_resp *resp, reg_model *m, sig_method form, float **X, float **Y,
-               int *n, int *columnar)
+/* Runs m on the n rows of X: *Y (n x n_out) borrowed, this thread's buffer. 0, or -1 after
+ * answering 503. */
+static int compute(http_req *req, http_resp *resp, reg_model *m, const float *X, int n, float **Y)
 {
-    if (tfs_read_rows(req, resp, m, form, X, n, columnar)) return -1;
-    const net *nt = reg_model_net(m);
-    const net_spec *sp = net_get_spec(nt);
     infer_bufs *t = infer_bufs_get(); /* non-NULL: tfs_read_rows got it */
-    float *s = infer_room(&t->s, reg_model_scratch_floats(m, *n));
-    *Y = infer_room(&t->y, (size_t)*n * (size_t)sp->n_out);
+    float *s = infer_room(&t->s, reg_model_scratch_floats(m, n));
+    *Y = infer_room(&t->y, (size_t)n * (size_t)reg_model_spec(m)->n_out);
     if (!s || !*Y) {
         api_fail(req, resp, MLP_ENOMEM, NULL);
         return -1;
     }
     sched_infer_enter(req->app->sched);
-    reg_model_predict(m, *X, *n, *Y, s);
+    reg_model_predict(m, X, n, *Y, s);
     sched_infer_leave(req->app->sched);
-    metrics_inference(reg_model_name(m), reg_model_version(m), *n);
+    metrics_inference(reg_model_name(m), reg_model_version(m), n);
     return 0;
+}
+
+/* Runs the model on the request's rows: *X and *Y (n x n_out) borrowed, this thread's buffers. */
+static int run(http_req *req, http_resp *resp, reg_model *m, sig_method form, float **X, float **Y,
+               int *n, int *columnar)
+{
+    if (tfs_read_rows(req, resp, m, form, X, n, columnar)) return -1;
+    return compute(req, resp, m, *X, *n, Y);
 }
 
 json_t *tfs_real_json(double v)
@@ -459,16 +467,65 @@ static void predict_answer(http_req *req, http_resp *resp, const char *key, cons
         resp_take(resp, 200, "application/json", b, (size_t)(o - b));
 }
 
+/* The answer's key and shape for m: "outputs" for a columnar request, a flat list for a
+ * single-output regression. */
+static void predict_reply(http_req *req, http_resp *resp, const reg_model *m, const float *Y, int n,
+                          int columnar)
+{
+    const net_spec *sp = reg_model_spec(m);
+    predict_answer(req, resp, columnar ? "outputs" : "predictions", Y, n, sp->n_out,
+                   sp->task == TASK_REGRESSION && sp->n_out == 1);
+}
+
+/* A :predict request waiting in the batcher (server/batcher.h): its connection is suspended
+ * (http_defer) and the batcher's thread answers it. */
+typedef struct {
+    http_req *req;
+    reg_model *m; /* the request's reference, released once answered */
+    int columnar;
+} predict_wait;
+
+static void predict_batched(void *ctx, mlp_err rc, const float *Y, int rows)
+{
+    predict_wait *w = ctx;
+    http_req *req = w->req;
+    if (rc) {
+        api_fail(req, &req->resp, rc, NULL);
+    } else {
+        metrics_inference(reg_model_name(w->m), reg_model_version(w->m), rows);
+        predict_reply(req, &req->resp, w->m, Y, rows, w->columnar);
+    }
+    reg_release(req->app->reg, w->m);
+    free(w);
+    http_answer_later(req);
+}
+
+/* Hands the request to the batcher, which answers it later and releases m; 0. -1 (nothing
+ * changed) when it could not be queued; the caller computes it itself. */
+static int predict_later(http_req *req, reg_model *m, const float *X, int n, int columnar)
+{
+    predict_wait *w = malloc(sizeof *w);
+    if (!w) return -1;
+    *w = (predict_wait){req, m, columnar};
+    http_defer(req); /* before the batcher can answer: it resumes a suspended connection */
+    mlp_err rc = batcher_submit(req->app->batch, m, X, n, predict_batched, w);
+    if (rc) /* stopping or out of memory: answered at once, as the batcher would */
+        predict_batched(w, rc, NULL, n);
+    return 0;
+}
+
 void tfs_predict(http_req *req, http_resp *resp)
 {
     reg_model *m = infer_model(req, resp);
     if (!m) return;
     float *X = NULL, *Y = NULL;
     int n = 0, columnar = 0;
-    if (run(req, resp, m, SIG_PREDICT, &X, &Y, &n, &columnar) == 0) {
-        const net_spec *sp = reg_model_spec(m);
-        predict_answer(req, resp, columnar ? "outputs" : "predictions", Y, n, sp->n_out,
-                       sp->task == TASK_REGRESSION && sp->n_out == 1);
+    if (tfs_read_rows(req, resp, m, SIG_PREDICT, &X, &n, &columnar) == 0) {
+        if (batcher_wants(req->app->batch, m, n) && predict_later(req, m, X, n, columnar) == 0) {
+            infer_bufs_done();
+            return; /* m is the batcher's callback's now */
+        }
+        if (compute(req, resp, m, X, n, &Y) == 0) predict_reply(req, resp, m, Y, n, columnar);
     }
     infer_bufs_done();
     reg_release(req->app->reg, m);

@@ -17,6 +17,7 @@ struct events;
 struct sched;
 struct quota;
 struct users;
+struct batcher;
 
 typedef struct app {
     const struct config *cfg;
@@ -27,6 +28,7 @@ typedef struct app {
     struct sched *sched;      /* the CPU policy: inference first (server/cpusched.h) */
     struct quota *quota;      /* per-user limits and usage (server/quota.h) */
     struct users *users;      /* class-mode API keys and their cache (server/users.h) */
+    struct batcher *batch;    /* small requests on large models (server/batcher.h); NULL = off */
     atomic_int shutting_down; /* 1 after SIGTERM/SIGINT: new work gets 503 */
     double started;           /* monotonic seconds at start */
 } app;

@@ -47,6 +47,14 @@ static const opt opts[] = {
      OPT_INT, OFF(train_share), 0, 0, 100},
     {"--threads", "MLPD_THREADS", "N", "HTTP request threads (default: number of cores)", OPT_INT,
      OFF(threads), 0, 1, 256},
+    {"--batch-timeout-us", "MLPD_BATCH_TIMEOUT_US", "US",
+     "how long a batch of small requests on a large model waits for more rows; 0 = takes what "
+     "arrived while the last batch computed (default 0)",
+     OPT_INT, OFF(batch_timeout_us), 0, 0, 1000000},
+    {"--batch-min-params", "MLPD_BATCH_MIN_PARAMS", "N",
+     "models with at least N parameters batch their small concurrent requests into one matrix "
+     "product; 0 = every model; above --max-params = off (default 1M)",
+     OPT_QUOTA, OFF(batch_min_params), 0, 0, 0},
     {"--max-body", "MLPD_MAX_BODY", "BYTES", "largest JSON request body (default 8M)", OPT_SIZE,
      OFF(max_body), 0, 1, 0},
     {"--max-upload", "MLPD_MAX_UPLOAD", "BYTES", "largest dataset upload (default 1G)", OPT_SIZE,
@@ -331,6 +339,7 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
     c->max_body = 8u << 20;
     c->max_upload = 1u << 30;
     c->max_params = 50u * 1000u * 1000u;
+    c->batch_min_params = 1u << 20;
     c->max_connections = 1000;
     c->timeout_s = 60;
     c->request_timeout_s = 10;

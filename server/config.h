@@ -9,15 +9,17 @@
 #include <stdio.h>
 
 typedef struct config {
-    char host[64];            /* --listen host part: a name, an IPv4 or an IPv6 address (no []) */
-    int port;                 /* --listen port part; 0 = ephemeral */
-    char data_dir[512];       /* --data-dir */
-    int workers;              /* --workers: runs that train at once */
-    int train_share;          /* --train-share: percent of one core a running run is owed */
-    int threads;              /* --threads: HTTP request threads */
-    size_t max_body;          /* --max-body bytes (JSON requests) */
-    size_t max_upload;        /* --max-upload bytes (datasets) */
-    size_t max_params;        /* --max-params: parameters of one network */
+    char host[64];              /* --listen host part: a name, an IPv4 or an IPv6 address (no []) */
+    int port;                   /* --listen port part; 0 = ephemeral */
+    char data_dir[512];         /* --data-dir */
+    int workers;                /* --workers: runs that train at once */
+    int train_share;            /* --train-share: percent of one core a running run is owed */
+    int threads;                /* --threads: HTTP request threads */
+    int batch_timeout_us;       /* --batch-timeout-us: a batch's wait for more rows (batcher.h) */
+    long long batch_min_params; /* --batch-min-params: smallest model whose requests batch */
+    size_t max_body;            /* --max-body bytes (JSON requests) */
+    size_t max_upload;          /* --max-upload bytes (datasets) */
+    size_t max_params;          /* --max-params: parameters of one network */
     size_t max_train_memory;  /* --max-train-memory bytes of one run; 0 = physical / 2 / workers */
     unsigned max_connections; /* --max-connections */
     unsigned timeout_s;       /* --timeout: idle connection timeout, seconds */

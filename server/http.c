@@ -3,7 +3,15 @@
  *
  * Threading mode: MHD's internal epoll loop with a thread pool (MHD_USE_INTERNAL_POLLING_THREAD
  * | MHD_USE_EPOLL + MHD_OPTION_THREAD_POOL_SIZE), the fastest mode measured for small requests
- * (bench/RESULTS.md); handlers never block on training, which runs on jobs.c's workers. */
+ * (bench/RESULTS.md); handlers never block on training, which runs on jobs.c's workers.
+ *
+ * Accepting: the listen socket is ours, and one accept thread hands each new connection to MHD
+ * (MHD_add_connection), which gives it to the pool worker numbered (socket % pool size), so
+ * connections spread evenly over the workers. With MHD's own listen socket in every worker's
+ * epoll set, whichever worker woke first accepted a whole burst (up to 10 connections at once),
+ * and a client's 16 connections often all landed on one worker: one core served while the other
+ * idled (bench/RESULTS.md, serving). MHD still applies --max-connections and the per-address
+ * limit to every added connection. */
 #include "http.h"
 #include "app.h"
 #include "clock.h"
@@ -20,11 +28,16 @@
 #include <assert.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,7 +67,10 @@ struct http_server {
     char addr[INET6_ADDRSTRLEN + 2]; /* the numeric address listened on, IPv6 in brackets */
     atomic_long inflight;            /* requests begun and not completed (http_stop drains them) */
     _Atomic uint64_t quiesce_us;     /* clock_now_us() at http_quiesce, 0 before */
-    MHD_socket quiesced_fd;          /* the listen socket http_quiesce took back, or invalid */
+    int listen_fd;                   /* ours, not MHD's (see Accepting); closed by http_stop */
+    int stop_fd;                     /* eventfd: the accept thread ends when it is readable */
+    pthread_t acceptor;
+    int accepting; /* the accept thread runs (main's thread alone changes it) */
 };
 
 void resp_take(http_resp *resp, int status, const char *content_type, char *body, size_t len)
@@ -353,7 +369,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->app = s->a;
         r->t0_us = clock_now_us();
         r->key_index = -1;
-        r->cors_origin = cors_allow(s->o.cors_origins, http_header(r, "Origin"));
+        if (s->o.cors_origins && s->o.cors_origins[0]) /* no header lookup without CORS */
+            r->cors_origin = cors_allow(s->o.cors_origins, http_header(r, "Origin"));
         char allow[64];
         int rc = router_match(s->o.routes, s->o.n_routes, method, url, &r->m, allow, sizeof allow);
         if (rc == 405 && strcmp(method, "OPTIONS") == 0) { /* CORS preflight, never behind auth */
@@ -394,6 +411,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (r->have_resp) return queue(s, r, &r->resp);
         return MHD_YES;
+    }
+    if (r->deferred) { /* resumed by http_answer_later: resp is filled */
+        if (!r->resp.status) fail(s, r, 500, "handler produced no response");
+        return queue(s, r, &r->resp);
     }
     if (r->done) { /* answered early: discard the rest of the body */
         *upload_data_size = 0;
@@ -442,8 +463,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return queue(s, r, &r->resp);
     }
     r->m.rt->fn(r, &r->resp);
+    if (r->deferred) return MHD_YES; /* suspended; answered after http_answer_later */
     if (!r->resp.status) fail(s, r, 500, "handler produced no response");
     return queue(s, r, &r->resp);
+}
+
+void http_defer(http_req *req)
+{
+    assert(!req->deferred && !req->done);
+    req->deferred = 1;
+    MHD_suspend_connection(req->conn);
+}
+
+void http_answer_later(http_req *req)
+{
+    assert(req->deferred);
+    MHD_resume_connection(req->conn);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -472,10 +507,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     http_req *r = *con_cls;
     if (!r) return;
-    uint64_t us = clock_now_us() - r->t0_us;
     if (!s->o.quiet)
         fprintf(stderr, "%s %s %d %zu %llu%s\n", r->method, r->path, r->resp.status, r->resp.len,
-                (unsigned long long)us,
+                (unsigned long long)(clock_now_us() - r->t0_us),
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
     if (r->upload && r->m.rt && r->m.rt->upload && r->m.rt->upload->abort)
         r->m.rt->upload->abort(r);
@@ -558,6 +592,76 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return NULL; /* *con_cls stays NULL until on_request's first call */
 }
 
+/* The listen socket for sa (family AF_INET or AF_INET6): non-blocking, address and port reuse
+ * as MHD's MHD_OPTION_LISTENING_ADDRESS_REUSE set them, IPv6-only unless it is [::] (which
+ * takes IPv4 clients too). The descriptor, or -1 with errno set. */
+static int listen_socket(const struct sockaddr_storage *sa, int family)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    socklen_t len = sizeof(struct sockaddr_in);
+    if (family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+        int v6only = !IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+        len = sizeof(struct sockaddr_in6);
+    }
+    if (bind(fd, (const struct sockaddr *)sa, len) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* The accept thread: new connections go to MHD (see Accepting) until stop_fd is readable. */
+static void *accept_main(void *arg)
+{
+    http_server *s = arg;
+    struct pollfd pf[2] = {{s->listen_fd, POLLIN, 0}, {s->stop_fd, POLLIN, 0}};
+    for (;;) {
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (pf[1].revents) break;
+        if (pf[0].revents & (POLLERR | POLLNVAL)) break;
+        for (;;) { /* every connection waiting, then poll again */
+            struct sockaddr_storage ss;
+            socklen_t len = sizeof ss;
+            int c =
+                accept4(s->listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (c < 0) {
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                    /* out of descriptors or memory: the waiting connection stays queued; look
+                     * again shortly rather than spin on a socket that stays readable */
+                    struct timespec ts = {0, 10 * 1000 * 1000};
+                    nanosleep(&ts, NULL);
+                }
+                break; /* EAGAIN: none left; ECONNABORTED and the like: the next poll */
+            }
+            /* MHD closes c itself when it refuses it (a limit, out of memory) */
+            MHD_add_connection(s->d, c, (const struct sockaddr *)&ss, len);
+        }
+    }
+    return NULL;
+}
+
+/* Ends the accept thread (main's thread only; idempotent). */
+static void stop_accepting(http_server *s)
+{
+    if (!s->accepting) return;
+    uint64_t one = 1;
+    if (write(s->stop_fd, &one, sizeof one) < 0) { /* never: an eventfd takes it */
+    }
+    pthread_join(s->acceptor, NULL);
+    s->accepting = 0;
+}
+
 int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size_t errlen)
 {
     assert(o->routes && o->n_routes > 0);
@@ -568,7 +672,8 @@ int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size
     }
     s->o = *o;
     s->a = a;
-    s->quiesced_fd = MHD_INVALID_SOCKET;
+    s->listen_fd = -1;
+    s->stop_fd = -1;
     struct sockaddr_storage sa;
     int family = resolve_listen(o->host, o->port, &sa, s->addr, sizeof s->addr, errbuf, errlen);
     if (family < 0) {
@@ -583,13 +688,9 @@ int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size
         free(s);
         return -1;
     }
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
-    unsigned family_flags = 0;
-    if (family == AF_INET6) /* [::] takes IPv4 clients too; any other IPv6 address only IPv6 */
-        family_flags = IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&sa)->sin6_addr)
-                           ? MHD_USE_DUAL_STACK
-                           : MHD_USE_IPv6;
+    /* MHD_add_connection from the accept thread needs MHD_USE_ITC (it wakes the worker) */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
     unsigned pool = (unsigned)(o->threads > 0 ? o->threads : 2);
     /* Bench-only knob (undocumented on purpose): MLPD_HTTP_MODE=per-connection starts MHD with
      * one thread per connection instead, to re-run the mode comparison in bench/RESULTS.md
@@ -598,28 +699,49 @@ int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size
     const char *mode = getenv("MLPD_HTTP_MODE");
     if (mode && strcmp(mode, "per-connection") == 0) {
         flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
-                MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+                MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
         pool = 0;
     }
     /* The daemon-wide timeout is the request deadline: a new connection has it from accept;
      * see http.h, Timeouts. */
-    s->d = MHD_start_daemon(
-        flags | family_flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_CONNECTION_LIMIT,
-        o->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conn_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, o->request_timeout_s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
-    if (!s->d) {
+    s->listen_fd = listen_socket(&sa, family);
+    if (s->listen_fd < 0) {
         snprintf(errbuf, errlen, "cannot listen on %s:%d (address in use or not permitted)",
                  s->addr, o->port);
-        free(s);
-        return -1;
+        goto fail;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : o->port;
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(s->listen_fd, (struct sockaddr *)&bound, &blen) != 0) {
+        snprintf(errbuf, errlen, "cannot read the port bound on %s", s->addr);
+        goto fail;
+    }
+    s->port = ntohs(family == AF_INET ? ((struct sockaddr_in *)(void *)&bound)->sin_port
+                                      : ((struct sockaddr_in6 *)(void *)&bound)->sin6_port);
+    s->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_THREAD_POOL_SIZE, pool,
+        MHD_OPTION_CONNECTION_LIMIT, o->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        o->max_conn_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, o->request_timeout_s,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
+    if (!s->d) {
+        snprintf(errbuf, errlen, "cannot start the HTTP threads on %s:%d", s->addr, o->port);
+        goto fail;
+    }
+    s->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (s->stop_fd < 0 || pthread_create(&s->acceptor, NULL, accept_main, s) != 0) {
+        snprintf(errbuf, errlen, "cannot start the accept thread");
+        goto fail;
+    }
+    s->accepting = 1;
     *out = s;
     return 0;
+fail:
+    if (s->d) MHD_stop_daemon(s->d);
+    if (s->listen_fd >= 0) close(s->listen_fd);
+    if (s->stop_fd >= 0) close(s->stop_fd);
+    free(s);
+    return -1;
 }
 
 _Static_assert(HTTP_STREAM_END == MHD_CONTENT_READER_END_OF_STREAM, "http_stream_fn contract");
@@ -648,14 +770,11 @@ void http_quiesce(http_server *s)
 {
     if (!s) return;
     atomic_store(&s->quiesce_us, clock_now_us());
-    /* New connections are refused at once (shutdown takes a listening socket out of LISTEN on
-     * Linux), but the descriptor is closed only after MHD_stop_daemon: MHD's worker threads
-     * take it out of their epoll sets "with some delay" (MHD_quiesce_daemon's documentation),
-     * and one that finds it already closed panics ("Failed to remove listen FD from epoll
-     * set"). */
-    if (s->quiesced_fd != MHD_INVALID_SOCKET) return;
-    s->quiesced_fd = MHD_quiesce_daemon(s->d);
-    if (s->quiesced_fd != MHD_INVALID_SOCKET) shutdown(s->quiesced_fd, SHUT_RDWR);
+    /* New connections are refused at once: the accept thread ends, and shutdown takes the
+     * listening socket out of LISTEN (Linux); the descriptor is closed by http_stop. */
+    if (!s->accepting) return;
+    stop_accepting(s);
+    shutdown(s->listen_fd, SHUT_RDWR);
 }
 
 void http_stop(http_server *s)
@@ -668,7 +787,9 @@ void http_stop(http_server *s)
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    stop_accepting(s); /* before MHD stops: no connection is added to a stopped daemon */
     MHD_stop_daemon(s->d);
-    if (s->quiesced_fd != MHD_INVALID_SOCKET) close(s->quiesced_fd);
+    close(s->listen_fd);
+    close(s->stop_fd);
     free(s);
 }

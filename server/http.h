@@ -9,7 +9,9 @@
  * http_resp which is queued. Errors found while receiving are answered as soon as they happen.
  *
  * Listening: --listen's host is resolved with getaddrinfo (a name, an IPv4 or an IPv6 address);
- * the daemon listens on one address, the first IPv4 result or else the first IPv6 one.
+ * the daemon listens on one address, the first IPv4 result or else the first IPv6 one. The socket
+ * is http.c's own: one accept thread hands each new connection to MHD, which gives it to pool
+ * worker (socket % pool size), so connections spread evenly over the request threads.
  *
  * Timeouts. Two, both libmicrohttpd's per-connection inactivity timeout (the connection is
  * closed when no byte has moved for that long), switched as a request goes:
@@ -25,9 +27,11 @@
  * connections are open (MHD closes more as soon as they are accepted), so one address cannot
  * hold all max_connections.
  *
- * Owns: the MHD daemon; each http_req and its body (freed when the request completes).
+ * Owns: the MHD daemon, the listen socket and the accept thread; each http_req and its body
+ * (freed when the request completes).
  * Threading: MHD's internal thread pool (epoll) calls handlers concurrently; an http_req belongs
- * to the one thread serving its connection. */
+ * to the one thread serving its connection (or, between http_defer and http_answer_later, to the
+ * thread that answers it). */
 #ifndef HTTP_H
 #define HTTP_H
 
@@ -97,6 +101,7 @@ typedef struct http_req {
     int key_index;
     principal who;        /* the caller, set once access is granted (user.h) */
     struct http_conn *hc; /* the connection's reusable buffers (http.c), or NULL */
+    int deferred;         /* http_defer: the answer comes from http_answer_later's caller */
 } http_req;
 
 typedef struct http_server http_server;
@@ -144,6 +149,16 @@ const char *http_addr(const http_server *s);
 void http_quiesce(http_server *s);
 /* Waits for in-flight requests and stops. NULL-tolerant. */
 void http_stop(http_server *s);
+
+/* Deferred answers. A handler may leave its request unanswered when it returns: it calls
+ * http_defer(req) first (on its own thread, inside the handler), which suspends the connection,
+ * then hands req to another thread (server/batcher.h), which fills req->resp and calls
+ * http_answer_later(req) exactly once; the connection wakes and the answer is queued on MHD's
+ * thread, like any other. Between the two calls req belongs to that other thread (the HTTP
+ * threads do not touch it). Every deferred request must be answered before http_stop returns,
+ * which waits for it as for any request in flight. */
+void http_defer(http_req *req);
+void http_answer_later(http_req *req);
 
 /* Request accessors; values borrowed for the request's lifetime. NULL when absent. */
 const char *http_header(http_req *r, const char *name);

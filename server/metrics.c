@@ -39,6 +39,7 @@ static atomic_uint_fast64_t req_count[N_ROWS][N_CODES];
 static atomic_uint_fast64_t dur_bucket[N_ROWS][N_BUCKETS + 1]; /* last = +Inf only */
 static atomic_uint_fast64_t dur_sum_us[N_ROWS];
 static atomic_uint_fast64_t epochs_total;
+static atomic_uint_fast64_t batches_total, batched_rows_total;
 static atomic_long open_conns;
 
 /* Inference by (model, version): open addressing, slots claimed once and never freed. */
@@ -121,6 +122,13 @@ void metrics_inference(const char *model, int version, long instances)
     }
     atomic_fetch_add_explicit(&inf_overflow_requests, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&inf_overflow_instances, n, memory_order_relaxed);
+}
+
+void metrics_batch(long rows)
+{
+    atomic_fetch_add_explicit(&batches_total, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&batched_rows_total, rows > 0 ? (uint64_t)rows : 0,
+                              memory_order_relaxed);
 }
 
 void metrics_epoch(void)
@@ -269,6 +277,15 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
     if (ovr)
         sb_printf(&b, "mlpd_inference_instances_total{model=\"(other)\"} %llu\n",
                   (unsigned long long)ovi);
+
+    sb_printf(&b,
+              "# HELP mlpd_inference_batches_total Forward passes run by the request batcher.\n"
+              "# TYPE mlpd_inference_batches_total counter\nmlpd_inference_batches_total %llu\n"
+              "# HELP mlpd_inference_batched_rows_total Rows computed by the request batcher.\n"
+              "# TYPE mlpd_inference_batched_rows_total counter\n"
+              "mlpd_inference_batched_rows_total %llu\n",
+              (unsigned long long)atomic_load_explicit(&batches_total, memory_order_relaxed),
+              (unsigned long long)atomic_load_explicit(&batched_rows_total, memory_order_relaxed));
 
     if (g && g->runs) {
         sb_printf(&b, "# HELP mlpd_runs Training runs in the store, by state.\n"

@@ -1,6 +1,7 @@
 /* metrics.h — Prometheus metrics (text exposition format 0.0.4) for GET /metrics: HTTP requests
  * by route pattern, method and status code, a request duration histogram by route, inference
- * requests and instances by model, training epochs, open connections and resident memory.
+ * requests and instances by model, the batcher's forward passes and rows, training epochs, open
+ * connections and resident memory.
  *
  * A leaf: the counters know no service. Route labels come from the route table handed to
  * metrics_init; the gauges of the services (runs by state, queue depth, models loaded) are read
@@ -47,6 +48,8 @@ void metrics_init(const route *table, size_t n);
 void metrics_request(int route_idx, const char *method, int status, uint64_t us);
 /* Counts one inference request of `instances` rows on (model, version). */
 void metrics_inference(const char *model, int version, long instances);
+/* Counts one batched forward pass of `rows` rows (server/batcher.h). */
+void metrics_batch(long rows);
 /* Counts one finished training epoch. */
 void metrics_epoch(void);
 /* Open connections: +1 when one opens, -1 when it closes. */

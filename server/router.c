@@ -59,6 +59,16 @@ static int match_path(const char *pattern, const char *path, route_match *m)
     return *p == '\0' && s == s_end;
 }
 
+/* 0 when the pattern's literal start (up to its first '{') cannot be the path's: most of the
+ * table fails here within a few bytes, before any segment is split. A pattern that ends before
+ * its first '{' is left to match_path (the path may carry one trailing slash). */
+static int literal_start_ok(const char *pattern, const char *path)
+{
+    for (; *pattern && *pattern != '{'; pattern++, path++)
+        if (*pattern != *path) return 0;
+    return 1;
+}
+
 int router_match(const route *table, size_t n, const char *method, const char *path, route_match *m,
                  char *allow, size_t allow_len)
 {
@@ -69,7 +79,7 @@ int router_match(const route *table, size_t n, const char *method, const char *p
     for (size_t i = 0; i < n; i++) {
         const route *r = &table[i];
         route_match tmp;
-        if (!match_path(r->pattern, path, &tmp)) continue;
+        if (!literal_start_ok(r->pattern, path) || !match_path(r->pattern, path, &tmp)) continue;
         if (strcmp(r->method, method) == 0) {
             *m = tmp;
             m->rt = r;

@@ -147,6 +147,24 @@ static void series_and_gauges(void **state)
     free(t);
 }
 
+/* The batcher's counters: forward passes and the rows they computed, both from 0. */
+static void batcher_counters(void **state)
+{
+    (void)state;
+    char *t = render(NULL);
+    double b0 = value_of(t, "mlpd_inference_batches_total");
+    double r0 = value_of(t, "mlpd_inference_batched_rows_total");
+    free(t);
+    assert_true(b0 >= 0 && r0 >= 0);
+    metrics_batch(5);
+    metrics_batch(3);
+    t = render(NULL);
+    assert_true(has_line(t, "# TYPE mlpd_inference_batches_total counter"));
+    assert_true(value_of(t, "mlpd_inference_batches_total") == b0 + 2);
+    assert_true(value_of(t, "mlpd_inference_batched_rows_total") == r0 + 8);
+    free(t);
+}
+
 static void absent_gauges_left_out(void **state)
 {
     (void)state;
@@ -231,6 +249,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(series_and_gauges),
         cmocka_unit_test(absent_gauges_left_out),
+        cmocka_unit_test(batcher_counters),
         cmocka_unit_test(concurrent_updates_all_counted),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
