@@ -1,11 +1,16 @@
 /* augment.c — image augmentation transforms (see augment.h for the layout, the transform and
  * the order of the draws).
  *
- * The inverse map is affine in (x, y), so each output row walks its source coordinates by
- * constant steps; the bilinear sample reads its four neighbours from a copy of the image padded
- * with zeros, so that the loop over a row has no bounds checks (the augmentation runs on every
- * training row of every epoch, next to the GEMMs). The exact path (no rotation, no scaling) is a
- * row copy with a zero border. */
+ * The augmentation runs on every training row of every epoch, next to the GEMMs, so the
+ * bilinear path is written for speed. The inverse map is affine in (x, y): along an output row
+ * the source coordinates advance by constant steps. They are clamped to a copy of the image
+ * padded with zeros, which keeps every read inside the copy and makes samples outside the
+ * image read zeros, so the loops have no bounds checks. A one-channel image is resampled four
+ * pixels at a time in portable vector code, or eight at a time where the CPU has AVX2 (chosen
+ * at run time; both widths compute each lane with the same float operations, so they give the
+ * same values). For a small turn, the four neighbours of a block of pixels lie on consecutive
+ * columns of one or two source rows, and are read as whole vectors; other blocks gather them.
+ * The exact path (no rotation, no scaling) is a row copy with a zero border. */
 #include "augment.h"
 
 #include <math.h>
