@@ -288,8 +288,9 @@ __attribute__((target("avx2"))) static void affine_image8(const affine_map *k, f
         for (int x0 = 0; x0 < W; x0 += 8) {
             int x = x0 + 8 <= W ? x0 : W - 8;
             v8f xv = lane + (float)x;
-            v8f sx = V_MIN(v8f, v8i, V_MAX(v8f, v8i, ax + bx * xv, zero), vxm);
-            v8f sy = V_MIN(v8f, v8i, V_MAX(v8f, v8i, ay + by * xv, zero), vym);
+            /* vmaxps and vminps: a > b ? a : b and a < b ? a : b, as V_MAX and V_MIN */
+            v8f sx = __builtin_ia32_minps256(__builtin_ia32_maxps256(ax + bx * xv, zero), vxm);
+            v8f sy = __builtin_ia32_minps256(__builtin_ia32_maxps256(ay + by * xv, zero), vym);
             v8i ix = __builtin_convertvector(sx, v8i), iy = __builtin_convertvector(sy, v8i);
             v8f tx = sx - __builtin_convertvector(ix, v8f),
                 ty = sy - __builtin_convertvector(iy, v8f);
