@@ -75,10 +75,10 @@ last = lambda f: json.loads(open(f"{out}/{f}").read().strip().splitlines()[-1])
 s, e, sh = last("speed.txt"), last("effect.txt"), last("shift.txt")
 if not s.get("skipped"):
   print(f"== epoch {s['plain_seconds_per_epoch']:.3f} s plain, {s['augment_seconds_per_epoch']:.3f} s "
-      f"augmented (medians); paired ratio {s['ratio']:.3f} (bound 1.15); the transforms alone {s['transform_seconds']:.3f} s "
+      f"augmented (medians); paired ratio {s['ratio']:.3f} (bound 1.15), of CPU time {s['cpu_ratio']:.3f}; the transforms alone {s['transform_seconds']:.3f} s "
       f"({s['transform_cpu_seconds']:.3f} s CPU; {s['transform_cpu_seconds_4_lanes']:.3f} s at four lanes) per 60,000 rows")
   print(f"== shift alone: epoch {sh['plain_seconds_per_epoch']:.3f} s plain, {sh['augment_seconds_per_epoch']:.3f} s "
-      f"augmented (medians); paired ratio {sh['ratio']:.3f}")
+      f"augmented (medians); paired ratio {sh['ratio']:.3f}, of CPU time {sh['cpu_ratio']:.3f}")
 r = {"speed": s, "shift_only": sh, "effect": e}
 rounds = [l.split(" ", 1) for l in open(f"{out}/rounds.txt").read().splitlines()]
 if rounds:
@@ -87,7 +87,8 @@ if rounds:
         mine = [x for x in rs if x["build"] == v]
         med = lambda k: statistics.median(x[k] for x in mine)
         ratios = " ".join("%.3f" % x["ratio"] for x in mine)
-        print(f"== {v}: ratios {ratios} (median {med('ratio'):.3f}); "
+        cpu = " ".join("%.3f" % x["cpu_ratio"] for x in mine if "cpu_ratio" in x) or "-"
+        print(f"== {v}: ratios {ratios} (median {med('ratio'):.3f}), of CPU time {cpu}; "
               f"epoch {med('plain_seconds_per_epoch'):.3f} s plain, {med('augment_seconds_per_epoch'):.3f} s augmented; "
               f"transforms {med('transform_cpu_seconds'):.3f} s CPU")
     r["rounds"] = rs
