@@ -34,7 +34,12 @@
  * untransformed rows.
  *
  * Owns: nothing. Borrows: the rows and the rng passed in.
- * Threading: reentrant; an rng belongs to its caller. No allocation. */
+ * Speed. The bilinear path runs in vectors, eight pixels at a time where the CPU has AVX2 and
+ * four elsewhere, with the same values either way (augment.c says how); aug_max_lanes lets tests
+ * and benches pick the width.
+ *
+ * Threading: reentrant (aug_max_lanes aside: set it before any aug_apply); an rng belongs to its
+ * caller. No allocation. */
 #ifndef AUGMENT_H
 #define AUGMENT_H
 
