@@ -34,7 +34,12 @@
  * untransformed rows.
  *
  * Owns: nothing. Borrows: the rows and the rng passed in.
- * Threading: reentrant; an rng belongs to its caller. No allocation. */
+ * Speed. The bilinear path runs in vectors, eight pixels at a time where the CPU has AVX2 and
+ * four elsewhere, with the same values either way (augment.c says how); aug_max_lanes lets tests
+ * and benches pick the width.
+ *
+ * Threading: reentrant (aug_max_lanes aside: set it before any aug_apply); an rng belongs to its
+ * caller. No allocation. */
 #ifndef AUGMENT_H
 #define AUGMENT_H
 
@@ -76,6 +81,11 @@ long aug_scratch_len(const aug_spec *a);
 /* Writes the transformed in (aug_row_len values) to out; in and out must not overlap.
  * scratch: aug_scratch_len floats, overwritten. */
 void aug_apply(const aug_spec *a, const aug_draw *d, const float *in, float *out, float *scratch);
+/* Caps the vector width of the bilinear loop at lanes (4 or 8) and returns the width aug_apply
+ * will use: 8 where lanes >= 8 and the CPU has AVX2, else 4 (the default cap is 8). Both widths
+ * give the same values to the bit. For tests and benches: not thread-safe, call it before any
+ * aug_apply. */
+int aug_max_lanes(int lanes);
 
 /* Column means and population variances of one augmented copy of each of the rows of X (rows ×
  * aug_row_len, row-major), transforms drawn from r row by row (Welford's update, in double).

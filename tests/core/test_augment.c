@@ -1,6 +1,7 @@
 /* test_augment.c — core/augment: exact shifts with a zero border, the identity cases (no
- * rotation, two flips, a 90° turn four times), the fast bilinear loops against a plain
- * per-value reference of augment.h's formula, bilinear values within the input's range,
+ * rotation, two flips, a 90° turn four times), the fast bilinear loops (at four and at eight
+ * lanes) against a plain per-value reference of augment.h's formula and against each other bit
+ * for bit, bilinear values within the input's range,
  * draws within their bounds and fixed by the seed, the checks, the augmented moments, and the
  * trainer with params.augment: deterministic by seed, resumable from a checkpoint. */
 #include <setjmp.h>
@@ -140,39 +141,91 @@ static float reference(const aug_spec *a, const aug_draw *d, const float *in, in
 static void affine_matches_reference(void **state)
 {
     (void)state;
-    static const int shapes[][3] = {{28, 28, 1}, {9, 13, 3}, {5, 4, 2}, {1, 7, 1}};
+    static const int shapes[][3] = {{28, 28, 1}, {9, 13, 3}, {5, 4, 2}, {1, 7, 1}, {11, 30, 1}};
     rng r;
     rng_seed(&r, 21);
+    for (int lanes = 4; lanes <= 8; lanes += 4) {
+        aug_max_lanes(lanes);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int H = shapes[s][0], W = shapes[s][1], C = shapes[s][2];
+            float *in = malloc(sizeof(float) * H * W * C);
+            float *out = malloc(sizeof(float) * H * W * C);
+            for (int i = 0; i < H * W * C; i++) in[i] = (float)rng_uniform(&r);
+            aug_spec a = shape(H, W, C);
+            a.shift = 1;
+            a.rotate = 60;
+            a.scale_lo = 0.5;
+            a.scale_hi = 1.5;
+            a.bright_lo = -0.2;
+            a.bright_hi = 0.2;
+            a.hflip = 0.5;
+            for (int k = 0; k < 200; k++) {
+                if (k == 100) { /* then the lesson's {shift: 2, rotate: 10}: the runs of columns */
+                    a = shape(H, W, C);
+                    a.shift = W < 2 ? W : 2;
+                    a.rotate = 10;
+                }
+                aug_draw d;
+                aug_draw_one(&a, &r, &d);
+                apply(&a, &d, in, out);
+                for (int y = 0; y < H; y++)
+                    for (int x = 0; x < W; x++)
+                        for (int c = 0; c < C; c++) {
+                            float want = reference(&a, &d, in, x, y, c);
+                            float got = out[(y * W + x) * C + c];
+                            if (fabsf(got - want) > 1e-4f)
+                                fail_msg("%d lanes, %dx%dx%d draw %d (dx %d dy %d a %g s %g b %g f "
+                                         "%d) at (%d, %d, %d): %g, want %g",
+                                         lanes, H, W, C, k, d.dx, d.dy, d.angle, d.scale, d.bright,
+                                         d.flip, x, y, c, got, want);
+                        }
+            }
+            free(in);
+            free(out);
+        }
+    }
+    aug_max_lanes(8);
+}
+
+/* The bilinear loop gives the same values at four and at eight lanes (where the CPU has AVX2),
+ * bit for bit, over the cases each width treats apart: runs of columns on one source row or
+ * crossing into the next, gathers (flips, large turns, zooms, clamped edges), widths that are
+ * not a multiple of the lanes and widths below eight. */
+static void lane_widths_agree(void **state)
+{
+    (void)state;
+    static const int shapes[][2] = {{28, 28}, {9, 13}, {5, 7}, {3, 8}, {16, 33}, {2, 1}};
+    rng r;
+    rng_seed(&r, 77);
+    int wide = aug_max_lanes(8);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        int H = shapes[s][0], W = shapes[s][1], C = shapes[s][2];
-        float *in = malloc(sizeof(float) * H * W * C), *out = malloc(sizeof(float) * H * W * C);
-        for (int i = 0; i < H * W * C; i++) in[i] = (float)rng_uniform(&r);
-        aug_spec a = shape(H, W, C);
-        a.shift = 1;
-        a.rotate = 60;
-        a.scale_lo = 0.5;
-        a.scale_hi = 1.5;
-        a.bright_lo = -0.2;
-        a.bright_hi = 0.2;
-        a.hflip = 0.5;
-        for (int k = 0; k < 100; k++) {
+        int H = shapes[s][0], W = shapes[s][1];
+        float *in = malloc(sizeof(float) * H * W), *o4 = malloc(sizeof(float) * H * W);
+        float *o8 = malloc(sizeof(float) * H * W);
+        for (int i = 0; i < H * W; i++) in[i] = (float)rng_uniform(&r);
+        aug_spec a = shape(H, W, 1);
+        a.shift = W < H ? W : H;
+        a.rotate = 15;
+        for (int k = 0; k < 300; k++) {
+            if (k == 100) a.rotate = 180; /* then large turns */
+            if (k == 200) {               /* then zooms and flips */
+                a.scale_lo = 0.5;
+                a.scale_hi = 1.6;
+                a.hflip = 0.5;
+            }
             aug_draw d;
             aug_draw_one(&a, &r, &d);
-            apply(&a, &d, in, out);
-            for (int y = 0; y < H; y++)
-                for (int x = 0; x < W; x++)
-                    for (int c = 0; c < C; c++) {
-                        float want = reference(&a, &d, in, x, y, c);
-                        float got = out[(y * W + x) * C + c];
-                        if (fabsf(got - want) > 1e-4f)
-                            fail_msg("%dx%dx%d draw %d (dx %d dy %d a %g s %g b %g f %d) at (%d, "
-                                     "%d, %d): %g, want %g",
-                                     H, W, C, k, d.dx, d.dy, d.angle, d.scale, d.bright, d.flip, x,
-                                     y, c, got, want);
-                    }
+            assert_int_equal(aug_max_lanes(4), 4);
+            apply(&a, &d, in, o4);
+            assert_int_equal(aug_max_lanes(8), wide);
+            apply(&a, &d, in, o8);
+            if (memcmp(o4, o8, sizeof(float) * H * W) != 0)
+                fail_msg("%dx%d draw %d (dx %d dy %d a %g s %g f %d): the widths disagree", H, W, k,
+                         d.dx, d.dy, d.angle, d.scale, d.flip);
         }
         free(in);
-        free(out);
+        free(o4);
+        free(o8);
     }
 }
 
@@ -415,6 +468,7 @@ int main(void)
         cmocka_unit_test(rotate_zero_is_identity),
         cmocka_unit_test(quarter_turns_and_flips),
         cmocka_unit_test(affine_matches_reference),
+        cmocka_unit_test(lane_widths_agree),
         cmocka_unit_test(bilinear_stays_in_bounds),
         cmocka_unit_test(same_seed_same_draws),
         cmocka_unit_test(checks_name_the_field),
