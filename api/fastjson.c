@@ -9,6 +9,10 @@
 
 #include <errno.h>
 #include <float.h>
+#if defined(__SSE2__) && !defined(FJ_PORTABLE)
+#include <emmintrin.h> /* SSE2: part of the x86-64 baseline, so no runtime dispatch is needed */
+#define FJ_SSE2 1
+#endif
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -208,6 +212,148 @@ static inline __attribute__((always_inline)) int scan_number(const char **pp, co
     return 1;
 }
 
+/* Bytes the fast value path may read past a value's first byte: the widest token it takes
+ * (sign, 19 digits, '.') plus a 32-byte digit scan. Values closer to the end of the body take
+ * the general path (scan_number), which never reads past it. */
+#define FAST_ROOM 64
+
+/* How many of p[0..32) are ASCII digits before the first non-digit (32 if all are). Reads 32
+ * bytes. SSE2 on x86-64 (two 16-byte compares); elsewhere SWAR on 8-byte words (the digit test
+ * of fast_float: a byte b is a digit when (b ^ '0') < 10), or bytes on big-endian hosts. */
+static inline __attribute__((always_inline)) unsigned digit_run(const char *p)
+{
+#if defined(FJ_SSE2)
+    const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+    __m128i a = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), zero);
+    __m128i b = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)), zero);
+    unsigned ma = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(a, nine), a));
+    unsigned mb = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(b, nine), b));
+    uint32_t other = ~(ma | mb << 16);
+    return other ? (unsigned)__builtin_ctz(other) : 32;
+#elif __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (unsigned k = 0; k < 32; k += 8) {
+        uint64_t w, t;
+        memcpy(&w, p + k, sizeof w);
+        t = w ^ UINT64_C(0x3030303030303030); /* digits become 0..9 */
+        /* high bit of each byte set when that byte is >= 10 (no carry crosses bytes) */
+        uint64_t other = (((t & UINT64_C(0x7F7F7F7F7F7F7F7F)) + UINT64_C(0x7676767676767676)) | t) &
+                         UINT64_C(0x8080808080808080);
+        if (other) return k + (unsigned)__builtin_ctzll(other) / 8;
+    }
+    return 32;
+#else
+    unsigned k = 0;
+    while (k < 32 && is_digit(p[k])) k++;
+    return k;
+#endif
+}
+
+/* 10^k for k in [0, 19]: exact in uint64_t. */
+static const uint64_t u10[20] = {1u,
+                                 10u,
+                                 100u,
+                                 1000u,
+                                 10000u,
+                                 100000u,
+                                 1000000u,
+                                 10000000u,
+                                 100000000u,
+                                 1000000000u,
+                                 10000000000u,
+                                 100000000000u,
+                                 1000000000000u,
+                                 10000000000000u,
+                                 100000000000000u,
+                                 1000000000000000u,
+                                 10000000000000000u,
+                                 100000000000000000u,
+                                 1000000000000000000u,
+                                 10000000000000000000u};
+
+/* The value of the n (1..8) digits at q, all known to be digits; reads q[0..8). */
+static inline __attribute__((always_inline)) uint64_t digits8(const char *q, unsigned n)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w;
+    memcpy(&w, q, sizeof w);
+    /* digits to 0..9, then the n of them moved to the top bytes: the bytes below are leading
+     * zeros (little-endian: q[0] is the low byte and the most significant digit) */
+    w = (w - UINT64_C(0x3030303030303030)) << (8 * (8 - n));
+    w = (w * 10) + (w >> 8); /* pairs of digits, as in eight_digits */
+    w = (((w & UINT64_C(0x000000FF000000FF)) * (100 + (UINT64_C(1000000) << 32))) +
+         (((w >> 16) & UINT64_C(0x000000FF000000FF)) * (1 + (UINT64_C(10000) << 32)))) >>
+        32;
+    return (uint32_t)w;
+#else
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++) v = v * 10 + (uint64_t)(q[i] - '0');
+    return v;
+#endif
+}
+
+/* The value of the n (1..19) digits at q, all known to be digits; reads q[0..24). */
+static inline __attribute__((always_inline)) uint64_t digits19(const char *q, unsigned n)
+{
+    if (n <= 8) return digits8(q, n);
+    if (n <= 16) return digits8(q, 8) * u10[n - 8] + digits8(q + 8, n - 8);
+    return (digits8(q, 8) * 100000000 + digits8(q + 8, 8)) * u10[n - 16] + digits8(q + 16, n - 16);
+}
+
+/* The fast path for one value at p (with FAST_ROOM bytes readable): "0.0" followed by ',' or ']',
+ * or -?digits(.digits)? with at most 19 digits in all and no exponent. Reads it exactly as
+ * scan_number does (the same m, exp10 and branches, without the digit-by-digit loop: the runs
+ * are measured by digit_run and converted 8 digits at a time): 1 with *out set and *pp past the
+ * value; 0, with *pp unchanged, for anything else (scan_number then decides, from the same
+ * place). */
+static inline __attribute__((always_inline)) int fast_value(const char **pp, float *out)
+{
+    const char *p = *pp;
+    uint32_t w4;
+    memcpy(&w4, p, sizeof w4);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (w4 == 0x2C302E30u || w4 == 0x5D302E30u) { /* "0.0," "0.0]": most pixels */
+        *out = 0.0f;
+        *pp = p + 3;
+        return 1;
+    }
+#endif
+    int neg = *p == '-';
+    p += neg;
+    /* one integer digit, as in every value in [0, 10): no scan */
+    unsigned ni = is_digit(p[0]) && p[1] == '.' ? 1 : digit_run(p);
+    if (ni == 0 || ni > 19 || (ni > 1 && *p == '0')) return 0; /* none, long, leading zero */
+    const char *f = p + ni;
+    double dv;
+    if (*f == '.') {
+        unsigned nf = digit_run(f + 1);
+        char t = f[1 + nf];
+        if (nf == 0 || ni + nf > 19 || t == 'e' || t == 'E') return 0;
+        uint64_t m = digits19(f + 1, nf); /* < 10^19 */
+        if (ni > 1 || *p != '0') m += (ni == 1 ? (uint64_t)(*p - '0') : digits19(p, ni)) * u10[nf];
+        long exp10 = -(long)nf;
+        if (m == 0) {
+            dv = neg ? -0.0 : 0.0;
+        } else if (m <= (UINT64_C(1) << 53) && nf <= 22) {
+            dv = (double)m / P10(nf); /* Clinger, as scan_number */
+            if (neg) dv = -dv;
+        } else if (dbl_path(m, exp10, out)) {
+            if (neg) *out = -*out;
+            *pp = f + 1 + nf;
+            return 1;
+        } else {
+            return 0; /* strtod's case: scan_number */
+        }
+        *out = (float)dv; /* |dv| < 10^19: a finite float */
+        *pp = f + 1 + nf;
+        return 1;
+    }
+    if (*f == 'e' || *f == 'E' || ni > 18) return 0;
+    long long ll = (long long)digits19(p, ni); /* an integer: strtoll, then (double) */
+    *out = (float)(double)(neg ? -ll : ll);
+    *pp = f;
+    return 1;
+}
+
 int fj_number(const char *s, size_t len, float *out)
 {
     const char *p = s, *e = s + len;
@@ -271,16 +417,23 @@ int fj_rows(const char *s, size_t len, int d, size_t max_rows, fj_floats *X, int
         if (reserve_upto(X, (n + 1) * (size_t)d, most)) return FJ_ENOMEM;
         float *row = X->p + n * (size_t)d;
         for (int c = 0; c < d; c++) {
-            p = skip_ws(p, e);
-            if (e - p >= 4 && p[0] == '0' && p[1] == '.' && p[2] == '0' &&
-                (p[3] == ',' || p[3] == ']')) { /* "0.0", most pixels: +0 as jansson reads it */
-                row[c] = 0.0f;
-                p += 3;
-            } else if (!scan_number(&p, e, &row[c])) {
-                return 0;
+            char sep = c + 1 < d ? ',' : ']';
+            if (e - p < FAST_ROOM || !fast_value(&p, &row[c])) {
+                p = skip_ws(p, e);
+                if (e - p >= 4 && p[0] == '0' && p[1] == '.' && p[2] == '0' &&
+                    (p[3] == ',' || p[3] == ']')) { /* "0.0", most pixels: +0 as jansson reads it */
+                    row[c] = 0.0f;
+                    p += 3;
+                } else if (!scan_number(&p, e, &row[c])) {
+                    return 0;
+                }
+            }
+            if (p < e && *p == sep) { /* the common case: no whitespace */
+                p++;
+                continue;
             }
             p = skip_ws(p, e);
-            if (p >= e || *p++ != (c + 1 < d ? ',' : ']')) return 0;
+            if (p >= e || *p++ != sep) return 0;
         }
         n++;
         p = skip_ws(p, e);
