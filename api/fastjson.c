@@ -14,6 +14,7 @@
 #define FJ_SSE2 1
 #endif
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,8 +383,116 @@ int fj_reserve(fj_floats *X, size_t need)
     return reserve_upto(X, need, FJ_NO_LIMIT);
 }
 
+/* One run of rows: from p (before a row's '['), rows separated by ',', into X from row 0. */
+typedef struct {
+    const char *p, *e; /* in: where to start, the body's end; out: p after the last byte read */
+    const char *stop;  /* return once a row ends exactly here (before the list's end); NULL: none */
+    int d;             /* values per row */
+    size_t max_rows;   /* row limit (FJ_NO_LIMIT: none) */
+    size_t most;       /* the most floats X may grow to */
+    fj_floats *X;      /* the rows (grown here) */
+    size_t n;          /* out: rows read */
+    int r;             /* out: FJ_ROWS (at stop, or after the list's ']'), FJ_OTHER, FJ_ENOMEM or
+                          FJ_TOO_MANY (n = max_rows: an element follows the last row read) */
+} rows_run;
+
+static void read_rows(rows_run *j)
+{
+    const char *p = j->p, *e = j->e;
+    const int d = j->d;
+    fj_floats *X = j->X;
+    size_t n = 0;
+    j->r = FJ_OTHER;
+    for (;;) {
+        if (n >= j->max_rows) { /* an element follows the max_rows-th row: stop before growing X */
+            j->r = FJ_TOO_MANY;
+            break;
+        }
+        p = skip_ws(p, e);
+        if (p >= e || *p++ != '[') break; /* also: empty list, rows that are not lists */
+        if (n >= (size_t)INT32_MAX / (size_t)d) break;
+        if (reserve_upto(X, (n + 1) * (size_t)d, j->most)) {
+            j->r = FJ_ENOMEM;
+            break;
+        }
+        float *row = X->p + n * (size_t)d;
+        int c;
+        for (c = 0; c < d; c++) {
+            char sep = c + 1 < d ? ',' : ']';
+            if (e - p < FAST_ROOM || !fast_value(&p, &row[c])) {
+                p = skip_ws(p, e);
+                if (e - p >= 4 && p[0] == '0' && p[1] == '.' && p[2] == '0' &&
+                    (p[3] == ',' || p[3] == ']')) { /* "0.0", most pixels: +0 as jansson reads it */
+                    row[c] = 0.0f;
+                    p += 3;
+                } else if (!scan_number(&p, e, &row[c])) {
+                    break;
+                }
+            }
+            if (p < e && *p == sep) { /* the common case: no whitespace */
+                p++;
+                continue;
+            }
+            p = skip_ws(p, e);
+            if (p >= e || *p++ != sep) break;
+        }
+        if (c < d) break;
+        n++;
+        if (p == j->stop) {
+            j->r = FJ_ROWS;
+            break;
+        }
+        p = skip_ws(p, e);
+        if (p >= e) break;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        if (*p++ == ']' && !j->stop) j->r = FJ_ROWS; /* the list ends before stop: not a split */
+        break;
+    }
+    j->p = p;
+    j->n = n;
+}
+
+/* The second half of a split body: its rows, then the body's tail ("}" and whitespace). */
+static void *read_rows_tail(void *arg)
+{
+    rows_run *j = arg;
+    read_rows(j);
+    if (j->r == FJ_ROWS) {
+        const char *p = skip_ws(j->p, j->e);
+        if (p >= j->e || *p++ != '}' || skip_ws(p, j->e) != j->e) j->r = FJ_OTHER;
+    }
+    return NULL;
+}
+
+/* Where to split rows [p, e) for two threads: the '[' of the first row that starts after the
+ * middle of the body (found as "]", whitespace, ",", whitespace, "["), or NULL. The ']' is a row's
+ * end whenever the body is in this reader's grammar (it has no strings); when it is not, one of
+ * the two halves fails and the body is read again in one piece. */
+static const char *split_at(const char *s, const char *p, const char *e, const char **stop)
+{
+    const char *q = s + (e - s) / 2;
+    if (q < p) q = p;
+    const char *r = memchr(q, ']', (size_t)(e - q));
+    if (!r) return NULL;
+    const char *t = skip_ws(r + 1, e);
+    if (t >= e || *t++ != ',') return NULL;
+    t = skip_ws(t, e);
+    if (t >= e || *t != '[') return NULL;
+    *stop = r + 1;
+    return t;
+}
+
 int fj_rows(const char *s, size_t len, int d, size_t max_rows, fj_floats *X, int *n_out,
             int *columnar)
+{
+    return fj_rows_split(s, len, d, max_rows, FJ_SPLIT_MIN, X, n_out, columnar);
+}
+
+int fj_rows_split(const char *s, size_t len, int d, size_t max_rows, size_t split_min, fj_floats *X,
+                  int *n_out, int *columnar)
 {
     const char *p = s, *e = s + len;
     if (d < 1) return FJ_OTHER;
@@ -405,51 +514,48 @@ int fj_rows(const char *s, size_t len, int d, size_t max_rows, fj_floats *X, int
     if (p >= e || *p++ != ':') return 0;
     p = skip_ws(p, e);
     if (p >= e || *p++ != '[') return 0;
-    size_t n = 0;
-    for (;;) {
-        if (n >= max_rows) { /* an element follows the max_rows-th row: stop before growing X */
-            *n_out = n < (size_t)INT32_MAX ? (int)n + 1 : INT32_MAX;
-            return FJ_TOO_MANY;
-        }
-        p = skip_ws(p, e);
-        if (p >= e || *p++ != '[') return 0; /* also: empty list, rows that are not lists */
-        if (n >= (size_t)INT32_MAX / (size_t)d) return 0;
-        if (reserve_upto(X, (n + 1) * (size_t)d, most)) return FJ_ENOMEM;
-        float *row = X->p + n * (size_t)d;
-        for (int c = 0; c < d; c++) {
-            char sep = c + 1 < d ? ',' : ']';
-            if (e - p < FAST_ROOM || !fast_value(&p, &row[c])) {
-                p = skip_ws(p, e);
-                if (e - p >= 4 && p[0] == '0' && p[1] == '.' && p[2] == '0' &&
-                    (p[3] == ',' || p[3] == ']')) { /* "0.0", most pixels: +0 as jansson reads it */
-                    row[c] = 0.0f;
-                    p += 3;
-                } else if (!scan_number(&p, e, &row[c])) {
-                    return 0;
+    rows_run a = {p, e, NULL, d, max_rows, most, X, 0, FJ_OTHER};
+    const char *second = split_min && len >= split_min ? split_at(s, p, e, &a.stop) : NULL;
+    if (second) {
+        fj_floats X2 = {NULL, 0};
+        rows_run b = {second, e, NULL, d, max_rows, most, &X2, 0, FJ_OTHER};
+        pthread_t th;
+        if (pthread_create(&th, NULL, read_rows_tail, &b) == 0) {
+            read_rows(&a);
+            pthread_join(th, NULL);
+            int r = a.r;
+            if (r == FJ_ROWS && b.r == FJ_ROWS) {
+                if (b.n > max_rows - a.n) { /* the whole body is valid, with too many rows */
+                    r = FJ_TOO_MANY;
+                    a.n = max_rows;
+                } else if (reserve_upto(X, (a.n + b.n) * (size_t)d, most)) {
+                    r = FJ_ENOMEM;
+                } else {
+                    memcpy(X->p + a.n * (size_t)d, X2.p, b.n * (size_t)d * sizeof *X2.p);
+                    a.n += b.n;
                 }
+            } else if (r == FJ_ROWS) {
+                r = -2; /* the second half failed: read it again in one piece, for its verdict */
             }
-            if (p < e && *p == sep) { /* the common case: no whitespace */
-                p++;
-                continue;
+            free(X2.p);
+            if (r != -2) {
+                if (r == FJ_ROWS) *n_out = (int)a.n;
+                if (r == FJ_TOO_MANY) *n_out = a.n < (size_t)INT32_MAX ? (int)a.n + 1 : INT32_MAX;
+                return r;
             }
-            p = skip_ws(p, e);
-            if (p >= e || *p++ != sep) return 0;
+            a = (rows_run){p, e, NULL, d, max_rows, most, X, 0, FJ_OTHER};
+        } else {
+            a.stop = NULL;
         }
-        n++;
-        p = skip_ws(p, e);
-        if (p >= e) return 0;
-        if (*p == ',') {
-            p++;
-            continue;
-        }
-        if (*p++ != ']') return 0;
-        break;
     }
-    p = skip_ws(p, e);
+    read_rows(&a);
+    if (a.r == FJ_TOO_MANY) *n_out = a.n < (size_t)INT32_MAX ? (int)a.n + 1 : INT32_MAX;
+    if (a.r != FJ_ROWS) return a.r;
+    p = skip_ws(a.p, e);
     if (p >= e || *p++ != '}') return 0;
     p = skip_ws(p, e);
     if (p != e) return 0;
-    *n_out = (int)n;
+    *n_out = (int)a.n;
     return FJ_ROWS;
 }
 
