@@ -383,6 +383,24 @@ int fj_reserve(fj_floats *X, size_t need)
     return reserve_upto(X, need, FJ_NO_LIMIT);
 }
 
+/* One value at *p (whitespace before it allowed), into *out: 1 with *p past it, else 0. */
+static inline __attribute__((always_inline)) int read_value(const char **pp, const char *e,
+                                                            float *out)
+{
+    const char *p = *pp;
+    if (e - p >= FAST_ROOM && fast_value(pp, out)) return 1;
+    p = skip_ws(p, e);
+    if (e - p >= 4 && p[0] == '0' && p[1] == '.' && p[2] == '0' &&
+        (p[3] == ',' || p[3] == ']')) { /* "0.0", most pixels: +0 as jansson reads it */
+        *out = 0.0f;
+        *pp = p + 3;
+        return 1;
+    }
+    if (!scan_number(&p, e, out)) return 0;
+    *pp = p;
+    return 1;
+}
+
 /* One run of rows: from p (before a row's '['), rows separated by ',', into X from row 0. */
 typedef struct {
     const char *p, *e; /* in: where to start, the body's end; out: p after the last byte read */
@@ -417,26 +435,18 @@ static void read_rows(rows_run *j)
         }
         float *row = X->p + n * (size_t)d;
         int c;
-        for (c = 0; c < d; c++) {
-            char sep = c + 1 < d ? ',' : ']';
-            if (e - p < FAST_ROOM || !fast_value(&p, &row[c])) {
-                p = skip_ws(p, e);
-                if (e - p >= 4 && p[0] == '0' && p[1] == '.' && p[2] == '0' &&
-                    (p[3] == ',' || p[3] == ']')) { /* "0.0", most pixels: +0 as jansson reads it */
-                    row[c] = 0.0f;
-                    p += 3;
-                } else if (!scan_number(&p, e, &row[c])) {
-                    break;
-                }
-            }
-            if (p < e && *p == sep) { /* the common case: no whitespace */
+        for (c = 0; c < d - 1; c++) {
+            if (!read_value(&p, e, &row[c])) break;
+            if (p < e && *p == ',') { /* the common case: no whitespace */
                 p++;
                 continue;
             }
             p = skip_ws(p, e);
-            if (p >= e || *p++ != sep) break;
+            if (p >= e || *p++ != ',') break;
         }
-        if (c < d) break;
+        if (c < d - 1 || !read_value(&p, e, &row[c])) break;
+        p = skip_ws(p, e);
+        if (p >= e || *p++ != ']') break;
         n++;
         if (p == j->stop) {
             j->r = FJ_ROWS;
