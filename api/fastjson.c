@@ -529,6 +529,9 @@ int fj_rows_split(const char *s, size_t len, int d, size_t max_rows, size_t spli
     if (second) {
         fj_floats X2 = {NULL, 0};
         rows_run b = {second, e, NULL, d, max_rows, most, &X2, 0, FJ_OTHER};
+        /* room for what X held before (often the last body's rows): one allocation, not a
+         * series of doublings (a failure here only leaves the growing to read_rows) */
+        if (X->cap > (size_t)d) (void)reserve_upto(&X2, X->cap / 2 + (size_t)d, most);
         pthread_t th;
         if (pthread_create(&th, NULL, read_rows_tail, &b) == 0) {
             read_rows(&a);
