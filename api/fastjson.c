@@ -36,33 +36,24 @@ static const double p10_tab[129] = {
 
 /* 17-19 digit mantissas (what printing a float32 as a double gives, "0.0038999998942017555"),
  * for which Clinger's exact path does not apply (m > 2^53): q = RN(RN(m) * RN(10^exp10)) in
- * double, three roundings, so |q - x| <= 3u|x| with u = 2^-53 (< 2^-51.4 |x|); jansson's double
- * RN(x) is within u|x| of x. jansson's value is (float)RN(x); it equals (float)q whenever no
- * float rounding midpoint lies within 2^-50 |q| of q: x and RN(x) are then on q's side of every
- * midpoint (an x exactly on a midpoint is within 3u of q, so it is too close to call). The
- * midpoints are exact in double and q - midpoint is exact (Sterbenz). 1 and *out set; 0 when
- * too close to call or outside the normal float range (use strtod). Plain double, not long
+ * double, three roundings, so |q - x| <= 3u|x| with u = 2^-53, under 3 ulps of q; jansson's
+ * double RN(x) is within half an ulp of x. jansson's value is (float)RN(x); it equals (float)q
+ * whenever no float rounding midpoint lies within 4 ulps of q. For a normal float in a normal
+ * double, the midpoints are the doubles whose 29 bits below the float's mantissa are 2^28 (in
+ * every binade), so the test is on q's low 29 bits: more than 8 ulps from 2^28 reads as (float)q
+ * (and a power of two, with low bits near 0 or near 2^29, is never close). 1 and *out set; 0
+ * when too close to call or outside the normal float range (use strtod). Plain double, not long
  * double: x87 long double would need only one rounding, but it is a slow software quad on
- * aarch64 and a plain double on some ABIs (where this path would always fall back to strtod),
- * while on x86-64 double is as fast (a 64-row body reads in 480-660 us either way). */
+ * aarch64 and a plain double on some ABIs. */
 static int dbl_path(uint64_t m, long exp10, float *out)
 {
     double q = (double)m * P10(exp10);
     if (!(q >= 0x1p-126 && q < 3.39e38)) return 0;
-    float f = (float)q;
-    /* f is positive, normal and below FLT_MAX here: its neighbours are its bits -+ 1 */
-    uint32_t b, bd, bu;
-    float fd, fu;
-    memcpy(&b, &f, sizeof b);
-    bd = b - 1;
-    bu = b + 1;
-    memcpy(&fd, &bd, sizeof fd);
-    memcpy(&fu, &bu, sizeof fu);
-    double lo = ((double)f + (double)fd) / 2;
-    double hi = ((double)f + (double)fu) / 2;
-    double margin = q * 0x1p-50;
-    if (q - lo <= margin || hi - q <= margin) return 0;
-    *out = f;
+    uint64_t b;
+    memcpy(&b, &q, sizeof b);
+    uint32_t low = (uint32_t)(b & 0x1FFFFFFFu);    /* below the float's 23 mantissa bits */
+    if (low - (0x10000000u - 8u) <= 16u) return 0; /* within 8 ulps of a midpoint */
+    *out = (float)q;
     return 1;
 }
 
@@ -292,10 +283,32 @@ static inline __attribute__((always_inline)) uint64_t digits8(const char *q, uns
 #endif
 }
 
+#if defined(FJ_SSE2)
+/* The value of the 16 digits at q, all known to be digits (SSE2: digits to 16-bit lanes, then
+ * pairs, quads and eights by multiply-add). */
+static inline __attribute__((always_inline)) uint64_t digits16(const char *q)
+{
+    const __m128i zero = _mm_setzero_si128();
+    __m128i v = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)q), _mm_set1_epi8('0'));
+    /* lane 2i holds the more significant digit of a pair: x10, lane 2i+1 x1 */
+    const __m128i m10 = _mm_set_epi16(1, 10, 1, 10, 1, 10, 1, 10);
+    __m128i pairs = _mm_packs_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(v, zero), m10),
+                                    _mm_madd_epi16(_mm_unpackhi_epi8(v, zero), m10));
+    __m128i quads = _mm_madd_epi16(pairs, _mm_set_epi16(1, 100, 1, 100, 1, 100, 1, 100));
+    __m128i eights = _mm_madd_epi16(_mm_packs_epi32(quads, quads),
+                                    _mm_set_epi16(1, 10000, 1, 10000, 1, 10000, 1, 10000));
+    uint64_t r = (uint64_t)_mm_cvtsi128_si64(eights); /* the first eight | the second << 32 */
+    return (r & 0xFFFFFFFFu) * 100000000 + (r >> 32);
+}
+#endif
+
 /* The value of the n (1..19) digits at q, all known to be digits; reads q[0..24). */
 static inline __attribute__((always_inline)) uint64_t digits19(const char *q, unsigned n)
 {
     if (n <= 8) return digits8(q, n);
+#if defined(FJ_SSE2)
+    if (n > 16) return digits16(q) * u10[n - 16] + digits8(q + 16, n - 16);
+#endif
     if (n <= 16) return digits8(q, 8) * u10[n - 8] + digits8(q + 8, n - 8);
     return (digits8(q, 8) * 100000000 + digits8(q + 8, 8)) * u10[n - 16] + digits8(q + 16, n - 16);
 }
@@ -538,20 +551,23 @@ int fj_rows_split(const char *s, size_t len, int d, size_t max_rows, size_t spli
             pthread_join(th, NULL);
             int r = a.r;
             if (r == FJ_ROWS && b.r == FJ_ROWS) {
-                if (b.n > max_rows - a.n) { /* the whole body is valid, with too many rows */
+                size_t lim = (size_t)INT32_MAX / (size_t)d;    /* read_rows' own bound */
+                if (b.n > max_rows - a.n && max_rows <= lim) { /* valid, with too many rows */
                     r = FJ_TOO_MANY;
                     a.n = max_rows;
+                } else if (b.n > lim - a.n) { /* more than INT32_MAX floats: as read_rows */
+                    r = FJ_OTHER;
                 } else if (reserve_upto(X, (a.n + b.n) * (size_t)d, most)) {
-                    r = FJ_ENOMEM;
+                    r = -2; /* out of memory: as the one-piece reader finds it */
                 } else {
                     memcpy(X->p + a.n * (size_t)d, X2.p, b.n * (size_t)d * sizeof *X2.p);
                     a.n += b.n;
                 }
             } else if (r == FJ_ROWS) {
-                r = -2; /* the second half failed: read it again in one piece, for its verdict */
+                r = -2; /* the second half failed */
             }
             free(X2.p);
-            if (r != -2) {
+            if (r != -2) { /* else the body is read again in one piece, for its verdict */
                 if (r == FJ_ROWS) *n_out = (int)a.n;
                 if (r == FJ_TOO_MANY) *n_out = a.n < (size_t)INT32_MAX ? (int)a.n + 1 : INT32_MAX;
                 return r;
