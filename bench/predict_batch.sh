@@ -7,8 +7,10 @@
 # flipped every round (ABBA). Each run records req/s, p50/p99 and the server's CPU time per
 # request (utime + stime of the process over the run / requests). Before the rounds, both answer
 # the body once and the answers must be byte-identical (same floats, same text). Then
-# instructions per request of each binary under callgrind (bench/serve_profile.sh: (I(21) - I(1))
-# / 20 requests on one keep-alive connection, one request thread, OpenBLAS on one thread).
+# the reader alone: each tree's bench/parse_body.c on the body, 5 alternations (when the base was
+# built here). Then instructions per request of each binary under callgrind
+# (bench/serve_profile.sh: (I(21) - I(1)) / 20 requests on one keep-alive connection, one request
+# thread, OpenBLAS on one thread).
 #
 # Usage: bench/predict_batch.sh OUT_DIR
 #   needs build/mlpd (make), wrk, python3-numpy, valgrind (for the instruction counts).
@@ -35,6 +37,7 @@ trap cleanup EXIT
 wait_http() { for _ in $(seq 1 300); do curl -s -o /dev/null "$1" && return 0; sleep 0.2; done; return 1; }
 
 # --- the base binary ---
+BASE_SRC=""
 if [ -z "${MLPD_BASE:-}" ]; then
   if [ ! -x "$OUT/base-src/build/mlpd" ] || [ "$(cat "$OUT/base-src/COMMIT" 2>/dev/null)" != "$BASE_COMMIT" ]; then
     echo "building $BASE_COMMIT into $OUT/base-src"
@@ -44,6 +47,7 @@ if [ -z "${MLPD_BASE:-}" ]; then
     echo "$BASE_COMMIT" > "$OUT/base-src/COMMIT"
   fi
   MLPD_BASE="$OUT/base-src/build/mlpd"
+  BASE_SRC="$OUT/base-src"
 fi
 
 # --- bodies and the model ---
@@ -119,6 +123,19 @@ done
 echo "load after: $(cat /proc/loadavg)" | tee -a "$OUT/uptime.txt"
 cleanup; PIDS=()
 
+# --- the reader alone (bench/parse_body.c, each tree's own): 5 alternations on body_64.json ---
+: > "$OUT/parse.txt"
+if [ -n "$BASE_SRC" ]; then
+  cc -std=c11 -D_GNU_SOURCE -O2 -pthread -I"$ROOT/api" -I"$ROOT/bench" -o "$OUT/parse_new" \
+    "$ROOT/bench/parse_body.c" "$ROOT/api/fastjson.c" -lm &&
+  cc -std=c11 -D_GNU_SOURCE -O2 -pthread -I"$OUT/base-src/api" -I"$OUT/base-src/bench" -o "$OUT/parse_base" \
+    "$OUT/base-src/bench/parse_body.c" "$OUT/base-src/api/fastjson.c" -lm &&
+  for _ in 1 2 3 4 5; do
+    echo "new $("$OUT/parse_new" "$BODY" 784 20)" >> "$OUT/parse.txt"
+    echo "base $("$OUT/parse_base" "$BODY" 784 20)" >> "$OUT/parse.txt"
+  done
+fi
+
 # --- instructions per request (callgrind), each binary on a copy of the data ---
 : > "$OUT/instructions.txt"
 if [ "${SKIP_CALLGRIND:-0}" != 1 ]; then
@@ -166,6 +183,15 @@ try:
         lines.append(f"- instructions per request (callgrind): new {ins['new']:,.0f}, base {ins['base']:,.0f}, base / new = {ins['base'] / ins['new']:.2f}")
 except (KeyError, ValueError, ZeroDivisionError):
     pass
+pr = collections.defaultdict(list)
+for line in open(f"{out}/parse.txt"):
+    b, js = line.split(" ", 1)
+    pr[b].append(json.loads(js))
+if pr:
+    pn, pb = st.median(x["us"] for x in pr["new"]), st.median(x["us"] for x in pr["base"])
+    ps = st.median(x["split_us"] for x in pr["new"])
+    lines.append(f"- the reader alone (parse_body, medians of 5 alternations): new {pn:,.0f} µs in one piece, "
+                 f"{ps:,.0f} µs split between two threads; base {pb:,.0f} µs; base / new one piece = {pb / pn:.2f}")
 txt = "\n".join(lines)
 print(txt)
 open(f"{out}/summary.md", "w").write(txt + "\n")
