@@ -15,6 +15,7 @@
 #endif
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,14 +480,50 @@ static void read_rows(rows_run *j)
 }
 
 /* The second half of a split body: its rows, then the body's tail ("}" and whitespace). */
-static void *read_rows_tail(void *arg)
+static void read_rows_tail(rows_run *j)
 {
-    rows_run *j = arg;
     read_rows(j);
     if (j->r == FJ_ROWS) {
         const char *p = skip_ws(j->p, j->e);
         if (p >= j->e || *p++ != '}' || skip_ws(p, j->e) != j->e) j->r = FJ_OTHER;
     }
+}
+
+/* The second half, shared by the call and a detached helper thread: whichever claims it first
+ * reads it, so the call never waits for a helper that has not been given a CPU (on a busy
+ * machine it reads both halves itself); it waits only for a half the helper is reading. The last
+ * of the two to let go frees it. */
+typedef struct {
+    rows_run b;       /* the second half (b.X = &X2) */
+    fj_floats X2;     /* its rows */
+    atomic_int claim; /* 0: nobody yet; 1: the helper reads it; 2: the call does */
+    atomic_int refs;  /* 2, then 1, then 0: freed */
+    int done;         /* the helper has read it (under mu) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} half;
+
+static void half_unref(half *h)
+{
+    if (atomic_fetch_sub(&h->refs, 1) != 1) return;
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h->X2.p);
+    free(h);
+}
+
+static void *helper_main(void *arg)
+{
+    half *h = arg;
+    int none = 0;
+    if (atomic_compare_exchange_strong(&h->claim, &none, 1)) {
+        read_rows_tail(&h->b);
+        pthread_mutex_lock(&h->mu);
+        h->done = 1;
+        pthread_cond_signal(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+    }
+    half_unref(h);
     return NULL;
 }
 
@@ -539,43 +576,72 @@ int fj_rows_split(const char *s, size_t len, int d, size_t max_rows, size_t spli
     if (p >= e || *p++ != '[') return 0;
     rows_run a = {p, e, NULL, d, max_rows, most, X, 0, FJ_OTHER};
     const char *second = split_min && len >= split_min ? split_at(s, p, e, &a.stop) : NULL;
-    if (second) {
-        fj_floats X2 = {NULL, 0};
-        rows_run b = {second, e, NULL, d, max_rows, most, &X2, 0, FJ_OTHER};
+    half *h = second ? calloc(1, sizeof *h) : NULL;
+    if (h) {
+        h->b = (rows_run){second, e, NULL, d, max_rows, most, &h->X2, 0, FJ_OTHER};
         /* room for what X held before (often the last body's rows): one allocation, not a
          * series of doublings (a failure here only leaves the growing to read_rows) */
-        if (X->cap > (size_t)d) (void)reserve_upto(&X2, X->cap / 2 + (size_t)d, most);
+        if (X->cap > (size_t)d) (void)reserve_upto(&h->X2, X->cap / 2 + (size_t)d, most);
+        atomic_init(&h->claim, 0);
+        atomic_init(&h->refs, 2);
         pthread_t th;
-        if (pthread_create(&th, NULL, read_rows_tail, &b) == 0) {
-            read_rows(&a);
-            pthread_join(th, NULL);
-            int r = a.r;
-            if (r == FJ_ROWS && b.r == FJ_ROWS) {
-                size_t lim = (size_t)INT32_MAX / (size_t)d;    /* read_rows' own bound */
-                if (b.n > max_rows - a.n && max_rows <= lim) { /* valid, with too many rows */
-                    r = FJ_TOO_MANY;
-                    a.n = max_rows;
-                } else if (b.n > lim - a.n) { /* more than INT32_MAX floats: as read_rows */
-                    r = FJ_OTHER;
-                } else if (reserve_upto(X, (a.n + b.n) * (size_t)d, most)) {
-                    r = -2; /* out of memory: as the one-piece reader finds it */
-                } else {
-                    memcpy(X->p + a.n * (size_t)d, X2.p, b.n * (size_t)d * sizeof *X2.p);
-                    a.n += b.n;
+        pthread_attr_t at;
+        int started = 0;
+        if (pthread_mutex_init(&h->mu, NULL) == 0) {
+            if (pthread_cond_init(&h->cv, NULL) == 0) {
+                if (pthread_attr_init(&at) == 0) {
+                    started = pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED) == 0 &&
+                              pthread_create(&th, &at, helper_main, h) == 0;
+                    pthread_attr_destroy(&at);
                 }
-            } else if (r == FJ_ROWS) {
-                r = -2; /* the second half failed */
+                if (!started) pthread_cond_destroy(&h->cv);
             }
-            free(X2.p);
-            if (r != -2) { /* else the body is read again in one piece, for its verdict */
-                if (r == FJ_ROWS) *n_out = (int)a.n;
-                if (r == FJ_TOO_MANY) *n_out = a.n < (size_t)INT32_MAX ? (int)a.n + 1 : INT32_MAX;
-                return r;
-            }
-            a = (rows_run){p, e, NULL, d, max_rows, most, X, 0, FJ_OTHER};
-        } else {
+            if (!started) pthread_mutex_destroy(&h->mu);
+        }
+        if (!started) {
+            free(h->X2.p);
+            free(h);
+            h = NULL;
             a.stop = NULL;
         }
+    } else {
+        a.stop = NULL;
+    }
+    if (h) {
+        read_rows(&a);
+        int none = 0;
+        if (atomic_compare_exchange_strong(&h->claim, &none, 2)) {
+            read_rows_tail(&h->b); /* the helper has not started: this thread reads it */
+        } else {
+            pthread_mutex_lock(&h->mu);
+            while (!h->done) pthread_cond_wait(&h->cv, &h->mu);
+            pthread_mutex_unlock(&h->mu);
+        }
+        rows_run *b = &h->b;
+        int r = a.r;
+        if (r == FJ_ROWS && b->r == FJ_ROWS) {
+            size_t lim = (size_t)INT32_MAX / (size_t)d;     /* read_rows' own bound */
+            if (b->n > max_rows - a.n && max_rows <= lim) { /* valid, with too many rows */
+                r = FJ_TOO_MANY;
+                a.n = max_rows;
+            } else if (b->n > lim - a.n) { /* more than INT32_MAX floats: as read_rows */
+                r = FJ_OTHER;
+            } else if (reserve_upto(X, (a.n + b->n) * (size_t)d, most)) {
+                r = -2; /* out of memory: as the one-piece reader finds it */
+            } else {
+                memcpy(X->p + a.n * (size_t)d, h->X2.p, b->n * (size_t)d * sizeof *X->p);
+                a.n += b->n;
+            }
+        } else if (r == FJ_ROWS) {
+            r = -2; /* the second half failed */
+        }
+        half_unref(h);
+        if (r != -2) { /* else the body is read again in one piece, for its verdict */
+            if (r == FJ_ROWS) *n_out = (int)a.n;
+            if (r == FJ_TOO_MANY) *n_out = a.n < (size_t)INT32_MAX ? (int)a.n + 1 : INT32_MAX;
+            return r;
+        }
+        a = (rows_run){p, e, NULL, d, max_rows, most, X, 0, FJ_OTHER};
     }
     read_rows(&a);
     if (a.r == FJ_TOO_MANY) *n_out = a.n < (size_t)INT32_MAX ? (int)a.n + 1 : INT32_MAX;
