@@ -1,5 +1,6 @@
 /* fastjson.c — strict single-pass reader of inference bodies and the float formatter of the
- * answers (see fastjson.h).
+ * answers (see fastjson.h): header, rows (read_rows: values through read_value, the fast value
+ * path first), the two-thread split of large bodies (fj_rows_split), then the formatter.
  *
  * Why not ds_parse_number (server/dsnum.c): it rounds decimal -> float directly (strtof), and
  * this reader must give the very floats of the jansson path, which rounds decimal -> double ->
