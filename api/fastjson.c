@@ -490,41 +490,21 @@ static void read_rows_tail(rows_run *j)
     }
 }
 
-/* The second half, shared by the call and a detached helper thread: whichever claims it first
- * reads it, so the call never waits for a helper that has not been given a CPU (on a busy
- * machine it reads both halves itself); it waits only for a half the helper is reading. The last
- * of the two to let go frees it. */
+/* The second half, shared by the call and a helper thread: whichever claims it first reads it.
+ * The helper is joined before the call returns; when it has not started by the time the call's
+ * own half is read (a busy machine), the call reads the second half too, and the helper, once it
+ * runs, finds it claimed and exits at once. */
 typedef struct {
     rows_run b;       /* the second half (b.X = &X2) */
     fj_floats X2;     /* its rows */
     atomic_int claim; /* 0: nobody yet; 1: the helper reads it; 2: the call does */
-    atomic_int refs;  /* 2, then 1, then 0: freed */
-    int done;         /* the helper has read it (under mu) */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
 } half;
-
-static void half_unref(half *h)
-{
-    if (atomic_fetch_sub(&h->refs, 1) != 1) return;
-    pthread_mutex_destroy(&h->mu);
-    pthread_cond_destroy(&h->cv);
-    free(h->X2.p);
-    free(h);
-}
 
 static void *helper_main(void *arg)
 {
     half *h = arg;
     int none = 0;
-    if (atomic_compare_exchange_strong(&h->claim, &none, 1)) {
-        read_rows_tail(&h->b);
-        pthread_mutex_lock(&h->mu);
-        h->done = 1;
-        pthread_cond_signal(&h->cv);
-        pthread_mutex_unlock(&h->mu);
-    }
-    half_unref(h);
+    if (atomic_compare_exchange_strong(&h->claim, &none, 1)) read_rows_tail(&h->b);
     return NULL;
 }
 
@@ -577,47 +557,28 @@ int fj_rows_split(const char *s, size_t len, int d, size_t max_rows, size_t spli
     if (p >= e || *p++ != '[') return 0;
     rows_run a = {p, e, NULL, d, max_rows, most, X, 0, FJ_OTHER};
     const char *second = split_min && len >= split_min ? split_at(s, p, e, &a.stop) : NULL;
-    half *h = second ? calloc(1, sizeof *h) : NULL;
-    if (h) {
-        h->b = (rows_run){second, e, NULL, d, max_rows, most, &h->X2, 0, FJ_OTHER};
+    half hs, *h = NULL;
+    pthread_t th;
+    if (second) {
+        hs.b = (rows_run){second, e, NULL, d, max_rows, most, &hs.X2, 0, FJ_OTHER};
+        hs.X2 = (fj_floats){NULL, 0};
         /* room for what X held before (often the last body's rows): one allocation, not a
          * series of doublings (a failure here only leaves the growing to read_rows) */
-        if (X->cap > (size_t)d) (void)reserve_upto(&h->X2, X->cap / 2 + (size_t)d, most);
-        atomic_init(&h->claim, 0);
-        atomic_init(&h->refs, 2);
-        pthread_t th;
-        pthread_attr_t at;
-        int started = 0;
-        if (pthread_mutex_init(&h->mu, NULL) == 0) {
-            if (pthread_cond_init(&h->cv, NULL) == 0) {
-                if (pthread_attr_init(&at) == 0) {
-                    started = pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED) == 0 &&
-                              pthread_create(&th, &at, helper_main, h) == 0;
-                    pthread_attr_destroy(&at);
-                }
-                if (!started) pthread_cond_destroy(&h->cv);
-            }
-            if (!started) pthread_mutex_destroy(&h->mu);
-        }
-        if (!started) {
-            free(h->X2.p);
-            free(h);
-            h = NULL;
+        if (X->cap > (size_t)d) (void)reserve_upto(&hs.X2, X->cap / 2 + (size_t)d, most);
+        atomic_init(&hs.claim, 0);
+        if (pthread_create(&th, NULL, helper_main, &hs) == 0) {
+            h = &hs;
+        } else {
+            free(hs.X2.p);
             a.stop = NULL;
         }
-    } else {
-        a.stop = NULL;
     }
     if (h) {
         read_rows(&a);
         int none = 0;
-        if (atomic_compare_exchange_strong(&h->claim, &none, 2)) {
+        if (atomic_compare_exchange_strong(&h->claim, &none, 2))
             read_rows_tail(&h->b); /* the helper has not started: this thread reads it */
-        } else {
-            pthread_mutex_lock(&h->mu);
-            while (!h->done) pthread_cond_wait(&h->cv, &h->mu);
-            pthread_mutex_unlock(&h->mu);
-        }
+        pthread_join(th, NULL);
         rows_run *b = &h->b;
         int r = a.r;
         if (r == FJ_ROWS && b->r == FJ_ROWS) {
@@ -636,7 +597,7 @@ int fj_rows_split(const char *s, size_t len, int d, size_t max_rows, size_t spli
         } else if (r == FJ_ROWS) {
             r = -2; /* the second half failed */
         }
-        half_unref(h);
+        free(h->X2.p);
         if (r != -2) { /* else the body is read again in one piece, for its verdict */
             if (r == FJ_ROWS) *n_out = (int)a.n;
             if (r == FJ_TOO_MANY) *n_out = a.n < (size_t)INT32_MAX ? (int)a.n + 1 : INT32_MAX;

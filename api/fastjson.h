@@ -15,9 +15,8 @@
  * values beyond +-3.4e38, any syntax error — is "not handled" and the caller falls back to
  * jansson, so accepted bodies, answers and error messages stay exactly those of jansson.
  *
- * Threading: reentrant; the caller owns every buffer. fj_rows starts a detached thread for a body
- * of FJ_SPLIT_MIN bytes or more; when fj_rows returns, that thread no longer reads the body or the
- * caller's buffers (it may still be about to exit). */
+ * Threading: reentrant; the caller owns every buffer. fj_rows starts a thread for a body of
+ * FJ_SPLIT_MIN bytes or more, and joins it before it returns. */
 #ifndef FASTJSON_H
 #define FASTJSON_H
 
@@ -56,10 +55,10 @@ int fj_rows(const char *s, size_t len, int d, size_t max_rows, fj_floats *X, int
 
 /* fj_rows, with the rows of a body of at least split_min bytes (0: never) read by two threads:
  * this one reads the rows up to the first row that starts after the body's middle; the rest goes
- * to a detached thread started for the call, into a buffer of its own (also bounded by max_rows x
- * d floats), copied after them, unless this thread gets there first: when the helper has not
- * started by the time the first half is read (a busy machine), this thread reads the rest itself
- * and the helper, once it runs, only lets go of the shared state. The answer is always fj_rows'
+ * to a thread started for the call, into a buffer of its own (also bounded by max_rows x d
+ * floats, freed before the return), copied after them, unless this thread gets there first: when
+ * the helper has not started by the time the first half is read (a busy machine), this thread
+ * reads the rest itself. The helper is joined before the return. The answer is always fj_rows'
  * one-thread answer: a body a half cannot read is read again in one piece. fj_rows is
  * fj_rows_split with FJ_SPLIT_MIN. */
 int fj_rows_split(const char *s, size_t len, int d, size_t max_rows, size_t split_min, fj_floats *X,
