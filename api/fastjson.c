@@ -10,8 +10,8 @@
 
 #include <errno.h>
 #include <float.h>
-#if defined(__SSE2__) && !defined(FJ_PORTABLE)
-#include <emmintrin.h> /* SSE2: part of the x86-64 baseline, so no runtime dispatch is needed */
+#if defined(__SSE2__) && defined(__x86_64__) && !defined(FJ_PORTABLE)
+#include <emmintrin.h> /* SSE2: part of the x86-64 baseline, so no runtime dispatch */
 #define FJ_SSE2 1
 #endif
 #include <math.h>
