@@ -516,6 +516,31 @@ static void long_bodies(void **state)
     free(R);
 }
 
+/* A split body whose first half is slow to read (tokens for strtod) and whose second half is
+ * fast, so that the helper thread claims the second half: its tail is checked there too (junk
+ * after the document, a missing '}'), and its rows are the one-piece reader's. */
+static void split_helper_half(void **state)
+{
+    (void)state;
+    static const char *const tails[] = {"]}", "]} x", "]", "]}}", "],[0.0]]}"};
+    enum { SLOW = 10000, FAST = 100000 }; /* the middle falls among the fast rows */
+    char *b = malloc((size_t)SLOW * 48 + (size_t)FAST * 8 + 64);
+    assert_non_null(b);
+    for (size_t t = 0; t < sizeof tails / sizeof *tails; t++) {
+        for (int it = 0; it < 3; it++) {
+            size_t len = (size_t)sprintf(b, "{\"instances\":[");
+            for (int i = 0; i < SLOW; i++) /* 30 digits: past the fast paths, to strtod */
+                len += (size_t)sprintf(b + len, "%s[1.00000000000000000000000000%02d]",
+                                       i ? "," : "", i % 100);
+            for (int i = 0; i < FAST; i++) len += (size_t)sprintf(b + len, ",[0.0]");
+            len += (size_t)sprintf(b + len, "%s", tails[t]);
+            int r = check_split(b, len, 1, FJ_NO_LIMIT);
+            assert_int_equal(r, t == 0 ? FJ_ROWS : FJ_OTHER);
+        }
+    }
+    free(b);
+}
+
 /* "{"<key>":[" rows of [i,i,i,i] "]}" with the given tail in place of the last row's "]}". */
 static char *rows_body(const char *key, int rows, const char *tail)
 {
@@ -575,9 +600,13 @@ static void row_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tricky_numbers), cmocka_unit_test(random_numbers),
-        cmocka_unit_test(bodies),         cmocka_unit_test(formatter),
-        cmocka_unit_test(row_limit),      cmocka_unit_test(long_bodies),
+        cmocka_unit_test(tricky_numbers),
+        cmocka_unit_test(random_numbers),
+        cmocka_unit_test(bodies),
+        cmocka_unit_test(formatter),
+        cmocka_unit_test(row_limit),
+        cmocka_unit_test(long_bodies),
+        cmocka_unit_test(split_helper_half),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
