@@ -1,5 +1,6 @@
 /* fastjson.c — strict single-pass reader of inference bodies and the float formatter of the
- * answers (see fastjson.h).
+ * answers (see fastjson.h): header, rows (read_rows: values through read_value, the fast value
+ * path first), the two-thread split of large bodies (fj_rows_split), then the formatter.
  *
  * Why not ds_parse_number (server/dsnum.c): it rounds decimal -> float directly (strtof), and
  * this reader must give the very floats of the jansson path, which rounds decimal -> double ->
@@ -9,7 +10,13 @@
 
 #include <errno.h>
 #include <float.h>
+#if defined(__SSE2__) && defined(__x86_64__) && !defined(FJ_PORTABLE)
+#include <emmintrin.h> /* SSE2: part of the x86-64 baseline, so no runtime dispatch */
+#define FJ_SSE2 1
+#endif
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,33 +38,24 @@ static const double p10_tab[129] = {
 
 /* 17-19 digit mantissas (what printing a float32 as a double gives, "0.0038999998942017555"),
  * for which Clinger's exact path does not apply (m > 2^53): q = RN(RN(m) * RN(10^exp10)) in
- * double, three roundings, so |q - x| <= 3u|x| with u = 2^-53 (< 2^-51.4 |x|); jansson's double
- * RN(x) is within u|x| of x. jansson's value is (float)RN(x); it equals (float)q whenever no
- * float rounding midpoint lies within 2^-50 |q| of q: x and RN(x) are then on q's side of every
- * midpoint (an x exactly on a midpoint is within 3u of q, so it is too close to call). The
- * midpoints are exact in double and q - midpoint is exact (Sterbenz). 1 and *out set; 0 when
- * too close to call or outside the normal float range (use strtod). Plain double, not long
+ * double, three roundings, so |q - x| <= 3u|x| with u = 2^-53, under 3 ulps of q; jansson's
+ * double RN(x) is within half an ulp of x. jansson's value is (float)RN(x); it equals (float)q
+ * whenever no float rounding midpoint lies within 4 ulps of q. For a normal float in a normal
+ * double, the midpoints are the doubles whose 29 bits below the float's mantissa are 2^28 (in
+ * every binade), so the test is on q's low 29 bits: more than 8 ulps from 2^28 reads as (float)q
+ * (and a power of two, with low bits near 0 or near 2^29, is never close). 1 and *out set; 0
+ * when too close to call or outside the normal float range (use strtod). Plain double, not long
  * double: x87 long double would need only one rounding, but it is a slow software quad on
- * aarch64 and a plain double on some ABIs (where this path would always fall back to strtod),
- * while on x86-64 double is as fast (a 64-row body reads in 480-660 us either way). */
+ * aarch64 and a plain double on some ABIs. */
 static int dbl_path(uint64_t m, long exp10, float *out)
 {
     double q = (double)m * P10(exp10);
     if (!(q >= 0x1p-126 && q < 3.39e38)) return 0;
-    float f = (float)q;
-    /* f is positive, normal and below FLT_MAX here: its neighbours are its bits -+ 1 */
-    uint32_t b, bd, bu;
-    float fd, fu;
-    memcpy(&b, &f, sizeof b);
-    bd = b - 1;
-    bu = b + 1;
-    memcpy(&fd, &bd, sizeof fd);
-    memcpy(&fu, &bu, sizeof fu);
-    double lo = ((double)f + (double)fd) / 2;
-    double hi = ((double)f + (double)fu) / 2;
-    double margin = q * 0x1p-50;
-    if (q - lo <= margin || hi - q <= margin) return 0;
-    *out = f;
+    uint64_t b;
+    memcpy(&b, &q, sizeof b);
+    uint32_t low = (uint32_t)(b & 0x1FFFFFFFu);    /* below the float's 23 mantissa bits */
+    if (low - (0x10000000u - 8u) <= 16u) return 0; /* within 8 ulps of a midpoint */
+    *out = (float)q;
     return 1;
 }
 
@@ -208,6 +206,170 @@ static inline __attribute__((always_inline)) int scan_number(const char **pp, co
     return 1;
 }
 
+/* Bytes the fast value path may read past a value's first byte: the widest token it takes
+ * (sign, 19 digits, '.') plus a 32-byte digit scan. Values closer to the end of the body take
+ * the general path (scan_number), which never reads past it. */
+#define FAST_ROOM 64
+
+/* How many of p[0..32) are ASCII digits before the first non-digit (32 if all are). Reads 32
+ * bytes. SSE2 on x86-64 (two 16-byte compares); elsewhere SWAR on 8-byte words (the digit test
+ * of fast_float: a byte b is a digit when (b ^ '0') < 10), or bytes on big-endian hosts. */
+static inline __attribute__((always_inline)) unsigned digit_run(const char *p)
+{
+#if defined(FJ_SSE2)
+    const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+    __m128i a = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), zero);
+    __m128i b = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)), zero);
+    unsigned ma = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(a, nine), a));
+    unsigned mb = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(b, nine), b));
+    uint32_t other = ~(ma | mb << 16);
+    return other ? (unsigned)__builtin_ctz(other) : 32;
+#elif __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (unsigned k = 0; k < 32; k += 8) {
+        uint64_t w, t;
+        memcpy(&w, p + k, sizeof w);
+        t = w ^ UINT64_C(0x3030303030303030); /* digits become 0..9 */
+        /* high bit of each byte set when that byte is >= 10 (no carry crosses bytes) */
+        uint64_t other = (((t & UINT64_C(0x7F7F7F7F7F7F7F7F)) + UINT64_C(0x7676767676767676)) | t) &
+                         UINT64_C(0x8080808080808080);
+        if (other) return k + (unsigned)__builtin_ctzll(other) / 8;
+    }
+    return 32;
+#else
+    unsigned k = 0;
+    while (k < 32 && is_digit(p[k])) k++;
+    return k;
+#endif
+}
+
+/* 10^k for k in [0, 19]: exact in uint64_t. */
+static const uint64_t u10[20] = {1u,
+                                 10u,
+                                 100u,
+                                 1000u,
+                                 10000u,
+                                 100000u,
+                                 1000000u,
+                                 10000000u,
+                                 100000000u,
+                                 1000000000u,
+                                 10000000000u,
+                                 100000000000u,
+                                 1000000000000u,
+                                 10000000000000u,
+                                 100000000000000u,
+                                 1000000000000000u,
+                                 10000000000000000u,
+                                 100000000000000000u,
+                                 1000000000000000000u,
+                                 10000000000000000000u};
+
+/* The value of the n (1..8) digits at q, all known to be digits; reads q[0..8). */
+static inline __attribute__((always_inline)) uint64_t digits8(const char *q, unsigned n)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w;
+    memcpy(&w, q, sizeof w);
+    /* digits to 0..9, then the n of them moved to the top bytes: the bytes below are leading
+     * zeros (little-endian: q[0] is the low byte and the most significant digit) */
+    w = (w - UINT64_C(0x3030303030303030)) << (8 * (8 - n));
+    w = (w * 10) + (w >> 8); /* pairs of digits, as in eight_digits */
+    w = (((w & UINT64_C(0x000000FF000000FF)) * (100 + (UINT64_C(1000000) << 32))) +
+         (((w >> 16) & UINT64_C(0x000000FF000000FF)) * (1 + (UINT64_C(10000) << 32)))) >>
+        32;
+    return (uint32_t)w;
+#else
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++) v = v * 10 + (uint64_t)(q[i] - '0');
+    return v;
+#endif
+}
+
+#if defined(FJ_SSE2)
+/* The value of the 16 digits at q, all known to be digits (SSE2: digits to 16-bit lanes, then
+ * pairs, quads and eights by multiply-add). */
+static inline __attribute__((always_inline)) uint64_t digits16(const char *q)
+{
+    const __m128i zero = _mm_setzero_si128();
+    __m128i v = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)q), _mm_set1_epi8('0'));
+    /* lane 2i holds the more significant digit of a pair: x10, lane 2i+1 x1 */
+    const __m128i m10 = _mm_set_epi16(1, 10, 1, 10, 1, 10, 1, 10);
+    __m128i pairs = _mm_packs_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(v, zero), m10),
+                                    _mm_madd_epi16(_mm_unpackhi_epi8(v, zero), m10));
+    __m128i quads = _mm_madd_epi16(pairs, _mm_set_epi16(1, 100, 1, 100, 1, 100, 1, 100));
+    __m128i eights = _mm_madd_epi16(_mm_packs_epi32(quads, quads),
+                                    _mm_set_epi16(1, 10000, 1, 10000, 1, 10000, 1, 10000));
+    uint64_t r = (uint64_t)_mm_cvtsi128_si64(eights); /* the first eight | the second << 32 */
+    return (r & 0xFFFFFFFFu) * 100000000 + (r >> 32);
+}
+#endif
+
+/* The value of the n (1..19) digits at q, all known to be digits; reads q[0..24). */
+static inline __attribute__((always_inline)) uint64_t digits19(const char *q, unsigned n)
+{
+    if (n <= 8) return digits8(q, n);
+#if defined(FJ_SSE2)
+    if (n > 16) return digits16(q) * u10[n - 16] + digits8(q + 16, n - 16);
+#endif
+    if (n <= 16) return digits8(q, 8) * u10[n - 8] + digits8(q + 8, n - 8);
+    return (digits8(q, 8) * 100000000 + digits8(q + 8, 8)) * u10[n - 16] + digits8(q + 16, n - 16);
+}
+
+/* The fast path for one value at p (with FAST_ROOM bytes readable): "0.0" followed by ',' or ']',
+ * or -?digits(.digits)? with at most 19 digits in all and no exponent. Reads it exactly as
+ * scan_number does (the same m, exp10 and branches, without the digit-by-digit loop: the runs
+ * are measured by digit_run and converted 8 digits at a time): 1 with *out set and *pp past the
+ * value; 0, with *pp unchanged, for anything else (scan_number then decides, from the same
+ * place). */
+static inline __attribute__((always_inline)) int fast_value(const char **pp, float *out)
+{
+    const char *p = *pp;
+    uint32_t w4;
+    memcpy(&w4, p, sizeof w4);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (w4 == 0x2C302E30u || w4 == 0x5D302E30u) { /* "0.0," "0.0]": most pixels */
+        *out = 0.0f;
+        *pp = p + 3;
+        return 1;
+    }
+#endif
+    int neg = *p == '-';
+    p += neg;
+    /* one integer digit, as in every value in [0, 10): no scan */
+    unsigned ni = is_digit(p[0]) && p[1] == '.' ? 1 : digit_run(p);
+    if (ni == 0 || ni > 19 || (ni > 1 && *p == '0')) return 0; /* none, long, leading zero */
+    const char *f = p + ni;
+    double dv;
+    if (*f == '.') {
+        unsigned nf = digit_run(f + 1);
+        char t = f[1 + nf];
+        if (nf == 0 || ni + nf > 19 || t == 'e' || t == 'E') return 0;
+        uint64_t m = digits19(f + 1, nf); /* < 10^19 */
+        if (ni > 1 || *p != '0') m += (ni == 1 ? (uint64_t)(*p - '0') : digits19(p, ni)) * u10[nf];
+        long exp10 = -(long)nf;
+        if (m == 0) {
+            dv = neg ? -0.0 : 0.0;
+        } else if (m <= (UINT64_C(1) << 53) && nf <= 22) {
+            dv = (double)m / P10(nf); /* Clinger, as scan_number */
+            if (neg) dv = -dv;
+        } else if (dbl_path(m, exp10, out)) {
+            if (neg) *out = -*out;
+            *pp = f + 1 + nf;
+            return 1;
+        } else {
+            return 0; /* strtod's case: scan_number */
+        }
+        *out = (float)dv; /* |dv| < 10^19: a finite float */
+        *pp = f + 1 + nf;
+        return 1;
+    }
+    if (*f == 'e' || *f == 'E' || ni > 18) return 0;
+    long long ll = (long long)digits19(p, ni); /* an integer: strtoll, then (double) */
+    *out = (float)(double)(neg ? -ll : ll);
+    *pp = f;
+    return 1;
+}
+
 int fj_number(const char *s, size_t len, float *out)
 {
     const char *p = s, *e = s + len;
@@ -236,8 +398,142 @@ int fj_reserve(fj_floats *X, size_t need)
     return reserve_upto(X, need, FJ_NO_LIMIT);
 }
 
+/* One value at *p (whitespace before it allowed), into *out: 1 with *p past it, else 0. */
+static inline __attribute__((always_inline)) int read_value(const char **pp, const char *e,
+                                                            float *out)
+{
+    const char *p = *pp;
+    if (e - p >= FAST_ROOM && fast_value(pp, out)) return 1;
+    p = skip_ws(p, e);
+    if (e - p >= 4 && p[0] == '0' && p[1] == '.' && p[2] == '0' &&
+        (p[3] == ',' || p[3] == ']')) { /* "0.0", most pixels: +0 as jansson reads it */
+        *out = 0.0f;
+        *pp = p + 3;
+        return 1;
+    }
+    if (!scan_number(&p, e, out)) return 0;
+    *pp = p;
+    return 1;
+}
+
+/* One run of rows: from p (before a row's '['), rows separated by ',', into X from row 0. */
+typedef struct {
+    const char *p, *e; /* in: where to start, the body's end; out: p after the last byte read */
+    const char *stop;  /* return once a row ends exactly here (before the list's end); NULL: none */
+    int d;             /* values per row */
+    size_t max_rows;   /* row limit (FJ_NO_LIMIT: none) */
+    size_t most;       /* the most floats X may grow to */
+    fj_floats *X;      /* the rows (grown here) */
+    size_t n;          /* out: rows read */
+    int r;             /* out: FJ_ROWS (at stop, or after the list's ']'), FJ_OTHER, FJ_ENOMEM or
+                          FJ_TOO_MANY (n = max_rows: an element follows the last row read) */
+} rows_run;
+
+static void read_rows(rows_run *j)
+{
+    const char *p = j->p, *e = j->e;
+    const int d = j->d;
+    fj_floats *X = j->X;
+    size_t n = 0;
+    j->r = FJ_OTHER;
+    for (;;) {
+        if (n >= j->max_rows) { /* an element follows the max_rows-th row: stop before growing X */
+            j->r = FJ_TOO_MANY;
+            break;
+        }
+        p = skip_ws(p, e);
+        if (p >= e || *p++ != '[') break; /* also: empty list, rows that are not lists */
+        if (n >= (size_t)INT32_MAX / (size_t)d) break;
+        if (reserve_upto(X, (n + 1) * (size_t)d, j->most)) {
+            j->r = FJ_ENOMEM;
+            break;
+        }
+        float *row = X->p + n * (size_t)d;
+        int c;
+        for (c = 0; c < d - 1; c++) {
+            if (!read_value(&p, e, &row[c])) break;
+            if (p < e && *p == ',') { /* the common case: no whitespace */
+                p++;
+                continue;
+            }
+            p = skip_ws(p, e);
+            if (p >= e || *p++ != ',') break;
+        }
+        if (c < d - 1 || !read_value(&p, e, &row[c])) break;
+        p = skip_ws(p, e);
+        if (p >= e || *p++ != ']') break;
+        n++;
+        if (p == j->stop) {
+            j->r = FJ_ROWS;
+            break;
+        }
+        p = skip_ws(p, e);
+        if (p >= e) break;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        if (*p++ == ']' && !j->stop) j->r = FJ_ROWS; /* the list ends before stop: not a split */
+        break;
+    }
+    j->p = p;
+    j->n = n;
+}
+
+/* The second half of a split body: its rows, then the body's tail ("}" and whitespace). */
+static void read_rows_tail(rows_run *j)
+{
+    read_rows(j);
+    if (j->r == FJ_ROWS) {
+        const char *p = skip_ws(j->p, j->e);
+        if (p >= j->e || *p++ != '}' || skip_ws(p, j->e) != j->e) j->r = FJ_OTHER;
+    }
+}
+
+/* The second half, shared by the call and a helper thread: whichever claims it first reads it.
+ * The helper is joined before the call returns; when it has not started by the time the call's
+ * own half is read (a busy machine), the call reads the second half too, and the helper, once it
+ * runs, finds it claimed and exits at once. */
+typedef struct {
+    rows_run b;       /* the second half (b.X = &X2) */
+    fj_floats X2;     /* its rows */
+    atomic_int claim; /* 0: nobody yet; 1: the helper reads it; 2: the call does */
+} half;
+
+static void *helper_main(void *arg)
+{
+    half *h = arg;
+    int none = 0;
+    if (atomic_compare_exchange_strong(&h->claim, &none, 1)) read_rows_tail(&h->b);
+    return NULL;
+}
+
+/* Where to split rows [p, e) for two threads: the '[' of the first row that starts after the
+ * middle of the body (found as "]", whitespace, ",", whitespace, "["), or NULL. The ']' is a row's
+ * end whenever the body is in this reader's grammar (it has no strings); when it is not, one of
+ * the two halves fails and the body is read again in one piece. */
+static const char *split_at(const char *s, const char *p, const char *e, const char **stop)
+{
+    const char *q = s + (e - s) / 2;
+    if (q < p) q = p;
+    const char *r = memchr(q, ']', (size_t)(e - q));
+    if (!r) return NULL;
+    const char *t = skip_ws(r + 1, e);
+    if (t >= e || *t++ != ',') return NULL;
+    t = skip_ws(t, e);
+    if (t >= e || *t != '[') return NULL;
+    *stop = r + 1;
+    return t;
+}
+
 int fj_rows(const char *s, size_t len, int d, size_t max_rows, fj_floats *X, int *n_out,
             int *columnar)
+{
+    return fj_rows_split(s, len, d, max_rows, FJ_SPLIT_MIN, X, n_out, columnar);
+}
+
+int fj_rows_split(const char *s, size_t len, int d, size_t max_rows, size_t split_min, fj_floats *X,
+                  int *n_out, int *columnar)
 {
     const char *p = s, *e = s + len;
     if (d < 1) return FJ_OTHER;
@@ -259,44 +555,64 @@ int fj_rows(const char *s, size_t len, int d, size_t max_rows, fj_floats *X, int
     if (p >= e || *p++ != ':') return 0;
     p = skip_ws(p, e);
     if (p >= e || *p++ != '[') return 0;
-    size_t n = 0;
-    for (;;) {
-        if (n >= max_rows) { /* an element follows the max_rows-th row: stop before growing X */
-            *n_out = n < (size_t)INT32_MAX ? (int)n + 1 : INT32_MAX;
-            return FJ_TOO_MANY;
+    rows_run a = {p, e, NULL, d, max_rows, most, X, 0, FJ_OTHER};
+    const char *second = split_min && len >= split_min ? split_at(s, p, e, &a.stop) : NULL;
+    half hs, *h = NULL;
+    pthread_t th;
+    if (second) {
+        hs.b = (rows_run){second, e, NULL, d, max_rows, most, &hs.X2, 0, FJ_OTHER};
+        hs.X2 = (fj_floats){NULL, 0};
+        /* room for what X held before (often the last body's rows): one allocation, not a
+         * series of doublings (a failure here only leaves the growing to read_rows) */
+        if (X->cap > (size_t)d) (void)reserve_upto(&hs.X2, X->cap / 2 + (size_t)d, most);
+        atomic_init(&hs.claim, 0);
+        if (pthread_create(&th, NULL, helper_main, &hs) == 0) {
+            h = &hs;
+        } else {
+            free(hs.X2.p);
+            a.stop = NULL;
         }
-        p = skip_ws(p, e);
-        if (p >= e || *p++ != '[') return 0; /* also: empty list, rows that are not lists */
-        if (n >= (size_t)INT32_MAX / (size_t)d) return 0;
-        if (reserve_upto(X, (n + 1) * (size_t)d, most)) return FJ_ENOMEM;
-        float *row = X->p + n * (size_t)d;
-        for (int c = 0; c < d; c++) {
-            p = skip_ws(p, e);
-            if (e - p >= 4 && p[0] == '0' && p[1] == '.' && p[2] == '0' &&
-                (p[3] == ',' || p[3] == ']')) { /* "0.0", most pixels: +0 as jansson reads it */
-                row[c] = 0.0f;
-                p += 3;
-            } else if (!scan_number(&p, e, &row[c])) {
-                return 0;
-            }
-            p = skip_ws(p, e);
-            if (p >= e || *p++ != (c + 1 < d ? ',' : ']')) return 0;
-        }
-        n++;
-        p = skip_ws(p, e);
-        if (p >= e) return 0;
-        if (*p == ',') {
-            p++;
-            continue;
-        }
-        if (*p++ != ']') return 0;
-        break;
     }
-    p = skip_ws(p, e);
+    if (h) {
+        read_rows(&a);
+        int none = 0;
+        if (atomic_compare_exchange_strong(&h->claim, &none, 2))
+            read_rows_tail(&h->b); /* the helper has not started: this thread reads it */
+        pthread_join(th, NULL);
+        rows_run *b = &h->b;
+        int r = a.r;
+        if (r == FJ_ROWS && b->r == FJ_ROWS) {
+            size_t lim = (size_t)INT32_MAX / (size_t)d;     /* read_rows' own bound */
+            if (b->n > max_rows - a.n && max_rows <= lim) { /* valid, with too many rows */
+                r = FJ_TOO_MANY;
+                a.n = max_rows;
+            } else if (b->n > lim - a.n) { /* more than INT32_MAX floats: as read_rows */
+                r = FJ_OTHER;
+            } else if (reserve_upto(X, (a.n + b->n) * (size_t)d, most)) {
+                r = -2; /* out of memory: as the one-piece reader finds it */
+            } else {
+                memcpy(X->p + a.n * (size_t)d, h->X2.p, b->n * (size_t)d * sizeof *X->p);
+                a.n += b->n;
+            }
+        } else if (r == FJ_ROWS) {
+            r = -2; /* the second half failed */
+        }
+        free(h->X2.p);
+        if (r != -2) { /* else the body is read again in one piece, for its verdict */
+            if (r == FJ_ROWS) *n_out = (int)a.n;
+            if (r == FJ_TOO_MANY) *n_out = a.n < (size_t)INT32_MAX ? (int)a.n + 1 : INT32_MAX;
+            return r;
+        }
+        a = (rows_run){p, e, NULL, d, max_rows, most, X, 0, FJ_OTHER};
+    }
+    read_rows(&a);
+    if (a.r == FJ_TOO_MANY) *n_out = a.n < (size_t)INT32_MAX ? (int)a.n + 1 : INT32_MAX;
+    if (a.r != FJ_ROWS) return a.r;
+    p = skip_ws(a.p, e);
     if (p >= e || *p++ != '}') return 0;
     p = skip_ws(p, e);
     if (p != e) return 0;
-    *n_out = (int)n;
+    *n_out = (int)a.n;
     return FJ_ROWS;
 }
 

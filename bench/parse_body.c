@@ -1,5 +1,7 @@
 /* parse_body.c — api/fastjson's fj_rows on an inference body (e.g. the peers' body_1.json /
- * body_64.json from make_bodies.py): medians of 11 batches of N reads. Not part of CI.
+ * body_64.json from make_bodies.py): medians of 11 batches of N reads, in one piece and (for a
+ * body the split would take) split between two threads (fj_rows_split), batches alternating.
+ * Not part of CI.
  *
  *   parse_body BODY.json D N        D = values per row (784 for Fashion-MNIST) */
 #include "benchutil.h"
@@ -22,19 +24,25 @@ int main(int argc, char **argv)
     fclose(f);
     int d = atoi(argv[2]), N = atoi(argv[3]), n = 0, columnar = 0;
     fj_floats X = {NULL, 0};
-    double med[11];
+    double one[11], two[11];
     for (int k = 0; k < 11; k++) {
-        double t0 = bench_now();
-        for (int i = 0; i < N; i++)
-            if (fj_rows(buf, len, d, FJ_NO_LIMIT, &X, &n, &columnar) != FJ_ROWS) {
-                fprintf(stderr, "the fast reader does not take %s\n", argv[1]);
-                return 1;
-            }
-        med[k] = (bench_now() - t0) / N * 1e6;
+        for (int split = 0; split < 2; split++) {
+            double t0 = bench_now();
+            for (int i = 0; i < N; i++)
+                if (fj_rows_split(buf, len, d, FJ_NO_LIMIT, split ? 1 : 0, &X, &n, &columnar) !=
+                    FJ_ROWS) {
+                    fprintf(stderr, "the fast reader does not take %s\n", argv[1]);
+                    return 1;
+                }
+            (split ? two : one)[k] = (bench_now() - t0) / N * 1e6;
+        }
     }
-    qsort(med, 11, sizeof *med, bench_cmp_double);
-    printf("{\"body\": \"%s\", \"bytes\": %zu, \"rows\": %d, \"us\": %.2f, \"MB_per_s\": %.0f}\n",
-           argv[1], len, n, med[5], (double)len / med[5]);
+    qsort(one, 11, sizeof *one, bench_cmp_double);
+    qsort(two, 11, sizeof *two, bench_cmp_double);
+    printf("{\"body\": \"%s\", \"bytes\": %zu, \"rows\": %d, \"us\": %.2f, \"MB_per_s\": %.0f, "
+           "\"split_us\": %.2f, \"split_MB_per_s\": %.0f, \"split_used_by_fj_rows\": %s}\n",
+           argv[1], len, n, one[5], (double)len / one[5], two[5], (double)len / two[5],
+           len >= FJ_SPLIT_MIN ? "true" : "false");
     free(X.p);
     return 0;
 }

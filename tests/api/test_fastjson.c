@@ -45,14 +45,39 @@ static int same_bits(float a, float b)
     return memcmp(&a, &b, sizeof a) == 0;
 }
 
-/* Checks one token: fast accepted => jansson accepted, same bits. Returns fast's verdict. */
+/* The token as the first value of a row with room after it, so that the body reader takes its
+ * fast value path (fast_value: FAST_ROOM bytes readable): 1 and *out when the body is read. */
+static int body_number(const char *tok, float *out)
+{
+    char body[512];
+    int len =
+        snprintf(body, sizeof body,
+                 "{\"instances\":[[%s,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,"
+                 "0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0]]}",
+                 tok);
+    assert_true(len > 0 && (size_t)len < sizeof body);
+    fj_floats X = {NULL, 0};
+    int n = 0, col = 0;
+    int r = fj_rows(body, (size_t)len, 27, FJ_NO_LIMIT, &X, &n, &col);
+    if (r == FJ_ROWS) *out = X.p[0];
+    free(X.p);
+    return r == FJ_ROWS;
+}
+
+/* Checks one token: fast accepted => jansson accepted, same bits; and the body reader's fast
+ * value path gives exactly what the token reader (scan_number) gives. Returns fast's verdict. */
 static int check_token(const char *tok)
 {
-    float f = 0, r = 0;
+    float f = 0, r = 0, b = 0;
     int fo = fj_number(tok, strlen(tok), &f);
     int ro = ref_number(tok, &r);
     if (fo && !ro) fail_msg("fast reader accepts '%s', jansson does not", tok);
     if (fo && !same_bits(f, r)) fail_msg("'%s': fast %a, jansson %a", tok, (double)f, (double)r);
+    int bo = body_number(tok, &b);
+    if (bo != fo)
+        fail_msg("'%s': the body reader %s it, the token reader %s", tok, bo ? "takes" : "leaves",
+                 fo ? "takes" : "leaves");
+    if (bo && !same_bits(b, f)) fail_msg("'%s': body %a, token %a", tok, (double)b, (double)f);
     return fo;
 }
 
@@ -149,7 +174,8 @@ static uint64_t next(void)
 static void random_numbers(void **state)
 {
     (void)state;
-    static const char alpha[] = "0123456789012345678901234567890123456789.eE+-";
+    static const char alpha[] =
+        "0123456789012345678901234567890123456789.eE+-/:"; /* "/:" border the digits */
     char tok[48];
     int accepted = 0;
     for (int i = 0; i < 200000; i++) {
@@ -216,7 +242,31 @@ out:
     return ok;
 }
 
-/* fast took it => jansson takes it with the same rows. Returns fast's verdict. */
+/* The body read in one piece and split between two threads (at its middle, whatever its size)
+ * gives the same answer: verdict, rows, form and values, bit for bit. Returns the verdict. */
+static int check_split(const char *s, size_t len, int d, size_t max_rows)
+{
+    fj_floats X = {NULL, 0}, Y = {NULL, 0};
+    int n = -1, m = -1, col = -1, col2 = -1;
+    int r = fj_rows_split(s, len, d, max_rows, 0, &X, &n, &col);
+    int r2 = fj_rows_split(s, len, d, max_rows, 1, &Y, &m, &col2);
+    if (r != r2) fail_msg("one piece: %d, split: %d: %.*s", r, r2, (int)len, s);
+    if (r == FJ_ROWS || r == FJ_TOO_MANY) {
+        assert_int_equal(n, m);
+        assert_int_equal(col, col2);
+    }
+    if (max_rows != FJ_NO_LIMIT) assert_true(Y.cap <= max_rows * (size_t)d);
+    if (r == FJ_ROWS)
+        for (int i = 0; i < n * d; i++)
+            if (!same_bits(X.p[i], Y.p[i]))
+                fail_msg("split value %d differs: %.*s", i, (int)len, s);
+    free(X.p);
+    free(Y.p);
+    return r;
+}
+
+/* fast took it => jansson takes it with the same rows; and split, it reads alike. Returns fast's
+ * verdict. */
 static int check_body(const char *s, size_t len, int d)
 {
     fj_floats X = {NULL, 0};
@@ -232,6 +282,8 @@ static int check_body(const char *s, size_t len, int d)
             if (!same_bits(X.p[i], R[i])) fail_msg("body value %d differs: %.*s", i, (int)len, s);
     }
     free(X.p);
+    assert_int_equal(check_split(s, len, d, FJ_NO_LIMIT), fo);
+    check_split(s, len, d, 2);
     return fo;
 }
 
@@ -369,6 +421,126 @@ static void formatter(void **state)
     }
 }
 
+/* A random value token: mostly the shapes the fast value path takes (0.0, 1.0, short and 17-19
+ * digit decimals, integers, negatives), sometimes exponents, 20+ digits or junk. */
+static int random_token(char *tok, size_t cap)
+{
+    uint64_t r = next();
+    switch (r % 10) {
+    case 0:
+    case 1:
+        return snprintf(tok, cap, "0.0");
+    case 2: {
+        float f = (float)((next() >> 40) * (1.0 / 16777216.0));
+        return snprintf(tok, cap, "%.*g", 16 + (int)(next() % 4), (double)f);
+    }
+    case 3:
+        return snprintf(tok, cap, "%s%llu.%llu", next() % 2 ? "-" : "",
+                        (unsigned long long)(next() % 1000),
+                        (unsigned long long)(next() % 100000000000ull));
+    case 4:
+        return snprintf(tok, cap, "%lld", (long long)(next() % 200000000000000000ull) - 1000000000);
+    case 5:
+        return snprintf(tok, cap, "%.*e", (int)(next() % 12), (double)(int64_t)next() * 1e-20);
+    case 6: { /* runs of digits around 19 and 32, with and without a fraction */
+        int a = 1 + (int)(next() % 34), b = (int)(next() % 34), k = 0;
+        tok[k++] = (char)('1' + next() % 9);
+        for (int i = 1; i < a && k + 2 < (int)cap; i++) tok[k++] = (char)('0' + next() % 10);
+        if (b && k + 2 < (int)cap) tok[k++] = '.';
+        for (int i = 0; i < b && k + 1 < (int)cap; i++) tok[k++] = (char)('0' + next() % 10);
+        tok[k] = '\0';
+        return k;
+    }
+    case 7: {
+        if (next() % 8) return snprintf(tok, cap, "1.0");
+        static const char *const odd[] = {"1.0", "-0", "-0.0", "0", "1e5",  " 2.5", "01", "1.",
+                                          ".5",  "-",  "1e",   "x", "0.0 ", "1/",   "9:", "1.5E+3"};
+        return snprintf(tok, cap, "%s", odd[next() % (sizeof odd / sizeof *odd)]);
+    }
+    default:
+        return snprintf(tok, cap, "0.%04u", (unsigned)(next() % 10000));
+    }
+}
+
+/* Bodies long enough for the fast value path and the split (one piece and split at the middle):
+ * random rows of random tokens, some mutated, against jansson and against each other; the
+ * split point is moved across every row boundary by varying the rows' lengths. */
+static void long_bodies(void **state)
+{
+    (void)state;
+    enum { CAP = 1 << 14 };
+    char *b = malloc(CAP);
+    float *R = malloc(CAP * sizeof *R);
+    assert_non_null(b);
+    assert_non_null(R);
+    int taken = 0;
+    for (int it = 0; it < 4000; it++) {
+        int d = 1 + (int)(next() % 12), rows = 1 + (int)(next() % 24), len = 0;
+        len +=
+            snprintf(b + len, CAP - (size_t)len, "{\"%s\":[", next() % 4 ? "instances" : "inputs");
+        for (int i = 0; i < rows; i++) {
+            len +=
+                snprintf(b + len, CAP - (size_t)len, "%s[", i ? (next() % 8 ? "," : " ,\n") : "");
+            for (int c = 0; c < d; c++) {
+                char tok[64];
+                random_token(tok, sizeof tok);
+                if (next() % 500 == 0) tok[0] = '"'; /* a string: jansson's */
+                len += snprintf(b + len, CAP - (size_t)len, "%s%s", c ? "," : "", tok);
+            }
+            len += snprintf(b + len, CAP - (size_t)len, "]");
+        }
+        len += snprintf(b + len, CAP - (size_t)len, "]}");
+        assert_true(len < CAP - 1);
+        if (it % 3 == 0) { /* a mutation anywhere */
+            static const char bytes[] = "[]{},:\" .-+eE0123456789";
+            b[next() % (size_t)len] = bytes[next() % (sizeof bytes - 1)];
+        }
+        fj_floats X = {NULL, 0};
+        int n = 0, col = 0, rn = 0;
+        int fo = fj_rows(b, (size_t)len, d, FJ_NO_LIMIT, &X, &n, &col);
+        if (fo == FJ_ROWS) {
+            taken++;
+            if (!ref_rows(b, (size_t)len, d, R, CAP, &rn))
+                fail_msg("fast reader takes a body jansson rejects: %.*s", len, b);
+            assert_int_equal(n, rn);
+            for (int i = 0; i < n * d; i++)
+                if (!same_bits(X.p[i], R[i])) fail_msg("value %d differs: %.*s", i, len, b);
+        }
+        free(X.p);
+        assert_int_equal(check_split(b, (size_t)len, d, FJ_NO_LIMIT), fo);
+        check_split(b, (size_t)len, d, 1 + next() % (size_t)(rows + 1));
+    }
+    print_message("long_bodies: %d of 4000 bodies read by the fast reader\n", taken);
+    assert_true(taken > 1000);
+    free(b);
+    free(R);
+}
+
+/* A split body whose first half is slow to read (tokens for strtod) and whose second half is
+ * fast, so that the helper thread claims the second half: its tail is checked there too (junk
+ * after the document, a missing '}'), and its rows are the one-piece reader's. */
+static void split_helper_half(void **state)
+{
+    (void)state;
+    static const char *const tails[] = {"]}", "]} x", "]", "]}}", "],[0.0]]}"};
+    enum { SLOW = 10000, FAST = 100000 }; /* the middle falls among the fast rows */
+    char *b = malloc((size_t)SLOW * 48 + (size_t)FAST * 8 + 64);
+    assert_non_null(b);
+    for (size_t t = 0; t < sizeof tails / sizeof *tails; t++) {
+        for (int it = 0; it < 3; it++) {
+            size_t len = (size_t)sprintf(b, "{\"instances\":[");
+            for (int i = 0; i < SLOW; i++) /* 30 digits: past the fast paths, to strtod */
+                len += (size_t)sprintf(b + len, "%s[1.00000000000000000000000000%02d]",
+                                       i ? "," : "", i % 100);
+            for (int i = 0; i < FAST; i++) len += (size_t)sprintf(b + len, ",[0.0]");
+            len += (size_t)sprintf(b + len, "%s", tails[t]);
+            int r = check_split(b, len, 1, FJ_NO_LIMIT);
+            assert_int_equal(r, t == 0 ? FJ_ROWS : FJ_OTHER);
+        }
+    }
+    free(b);
+}
+
 /* "{"<key>":[" rows of [i,i,i,i] "]}" with the given tail in place of the last row's "]}". */
 static char *rows_body(const char *key, int rows, const char *tail)
 {
@@ -428,9 +600,13 @@ static void row_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tricky_numbers), cmocka_unit_test(random_numbers),
-        cmocka_unit_test(bodies),         cmocka_unit_test(formatter),
+        cmocka_unit_test(tricky_numbers),
+        cmocka_unit_test(random_numbers),
+        cmocka_unit_test(bodies),
+        cmocka_unit_test(formatter),
         cmocka_unit_test(row_limit),
+        cmocka_unit_test(long_bodies),
+        cmocka_unit_test(split_helper_half),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * fallback (extra keys, object rows keyed by feature name, columnar {"inputs": {"x": ...}}),
  * for rows full of tricky numbers (denormals, -0, 17-19 digit mantissas, exponents). Bodies the
  * fast reader must refuse get jansson's error messages; and a keep-alive connection's reused
- * buffers give every request its own answer. (/v2 against /v1: tests/e2e/test_v2.c.) */
+ * buffers give every request its own answer. A body of FJ_SPLIT_MIN bytes or more (read by two
+ * threads) gets the jansson path's answer too. (/v2 against /v1: tests/e2e/test_v2.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -159,6 +160,43 @@ static void same_answers(void **state)
     json_decref(j);
     free(fast), free(slow), free(objs), free(cols), free(colx);
     free(a), free(b), free(c), free(d), free(e);
+}
+
+/* "{"<prefix>instances": [" + rows cycling through rows[] + "]}", at least FJ_SPLIT_MIN bytes. */
+static char *big_body(const char *prefix, int *nrows)
+{
+    size_t cap = FJ_SPLIT_MIN + 4096, used = 0;
+    char *b = malloc(cap);
+    assert_non_null(b);
+    used += (size_t)sprintf(b, "{%s\"instances\": [", prefix);
+    int n = 0;
+    while (used < FJ_SPLIT_MIN) {
+        const char *const *r = rows[n % NROWS];
+        used += (size_t)sprintf(b + used, "%s[%s,%s,%s,%s]", n ? "," : "", r[0], r[1], r[2], r[3]);
+        n++;
+    }
+    sprintf(b + used, "]}");
+    *nrows = n;
+    return b;
+}
+
+/* A body the fast reader splits between two threads answers as the jansson path does, byte for
+ * byte. */
+static void split_body(void **state)
+{
+    (void)state;
+    int n = 0, m = 0;
+    char *fast = big_body("", &n);
+    char *slow = big_body("\"signature_name\": \"serving_default\", ", &m);
+    assert_int_equal(n, m);
+    assert_true(n > 1000 && n < 10000); /* within the default --max-instances */
+    assert_true(strlen(fast) >= FJ_SPLIT_MIN);
+    char *a = predict(fast, 200), *b = predict(slow, 200);
+    assert_string_equal(a, b);
+    json_t *j = json_loads(a, 0, NULL);
+    assert_int_equal(json_array_size(json_object_get(j, "predictions")), (size_t)n);
+    json_decref(j);
+    free(a), free(b), free(fast), free(slow);
 }
 
 /* TF Serving's named forms go through jansson and give the fast reader's bytes: columnar with
@@ -328,10 +366,9 @@ static void keep_alive_reuse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(same_answers),
-        cmocka_unit_test(named_forms),
-        cmocka_unit_test(strict_errors),
-        cmocka_unit_test(keep_alive_reuse),
+        cmocka_unit_test(same_answers),  cmocka_unit_test(named_forms),
+        cmocka_unit_test(strict_errors), cmocka_unit_test(keep_alive_reuse),
+        cmocka_unit_test(split_body),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

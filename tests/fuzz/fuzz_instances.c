@@ -4,7 +4,9 @@
  * the same float values. The first byte picks d (1..16, low nibble) and the row limit (1..15, high
  * nibble; 0: none): past it fj_rows stops with FJ_TOO_MANY, X never larger than the limit's rows,
  * and jansson, when it takes the body, finds more rows. Also fj_format_float: a finite float
- * formats to text that reads back as the same float.
+ * formats to text that reads back as the same float. And the body split between two threads at
+ * its middle (fj_rows_split, here whatever its size) gets the one-piece answer: verdict, rows and
+ * values, bit for bit.
  * Owns: nothing beyond one input. Threading: libFuzzer's one thread. */
 #include "fastjson.h"
 
@@ -67,6 +69,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         json_decref(j);
     }
+    fj_floats Y = {NULL, 0};
+    int m = 0, col2 = 0;
+    int r2 = fj_rows_split((const char *)data, size, d, max_rows, 1, &Y, &m, &col2);
+    if (r2 != r) abort();
+    if ((r == FJ_ROWS || r == FJ_TOO_MANY) && (m != n || col2 != columnar)) abort();
+    if (max_rows != FJ_NO_LIMIT && Y.cap > max_rows * (size_t)d) abort();
+    if (r == FJ_ROWS && memcmp(X.p, Y.p, (size_t)n * (size_t)d * sizeof *X.p) != 0) abort();
+    free(Y.p);
     free(X.p);
     return 0;
 }
