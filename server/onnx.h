@@ -61,7 +61,10 @@ static inline const char *onnx_output_name(net_task t)
 /* The exact round trip (onnx_export.h "The exact fold"): what undoes the folds bit for bit.
  * Float vectors are base64 (RFC 4648, padded) of little-endian float32; steps are base64 of one
  * 2-bit count (0..3) per weight of the layer, row-major out × in, four to a byte, low bits
- * first. The x_* and first-layer keys are always there with "mlpd.exact"; the y_* keys only when
+ * first. crc32 is the CRC-32 of the unfolded first layer's weights then, when it is folded on its
+ * own, the last layer's (little-endian float32), so that a graph edited after export (which may
+ * still fold from a network one ulp away) is told apart. The x_* and first-layer keys and crc32
+ * are always there with "mlpd.exact"; the y_* keys only when
  * the last layer carries the output standardisation, and the last-layer keys only then and when
  * it is not the first layer. */
 #define ONNX_META_EXACT         "mlpd.exact"         /* ONNX_EXACT_FORMAT */
@@ -74,7 +77,8 @@ static inline const char *onnx_output_name(net_task t)
 #define ONNX_META_EXACT_Y_SCALE "mlpd.exact.y_scale" /* output width floats */
 #define ONNX_META_EXACT_BL      "mlpd.exact.bl"      /* the last layer's bias before the fold */
 #define ONNX_META_EXACT_DL      "mlpd.exact.dl"      /* the last layer's steps */
-#define ONNX_EXACT_MAX_KEYS     9
+#define ONNX_META_EXACT_CRC     "mlpd.exact.crc32"   /* 8 hex digits, onnx_exact_crc */
+#define ONNX_EXACT_MAX_KEYS     10
 #define ONNX_EXACT_MAX_STEPS    3 /* a step count fits in 2 bits */
 
 /* Bounds on an untrusted ONNX file (import). A file over a bound is refused (400), never

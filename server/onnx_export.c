@@ -4,6 +4,7 @@
  * bytes; nothing here encodes protobuf by hand. */
 #include "onnx_export.h"
 
+#include "crc32.h"
 #include "le.h"
 #include "onnx.h"
 #include "onnx.pb-c.h"
@@ -277,6 +278,22 @@ size_t onnx_fold_layer(const float *W, const float *b, int out, int in, const fl
     return misses;
 }
 
+uint32_t onnx_exact_crc(const float *w0, size_t n0, const float *wl, size_t nl)
+{
+    unsigned char buf[4096];
+    uint32_t crc = 0;
+    for (int part = 0; part < 2; part++) {
+        const float *w = part ? wl : w0;
+        size_t n = part ? nl : n0;
+        for (size_t i = 0; w && i < n; i += sizeof buf / 4) {
+            size_t k = n - i < sizeof buf / 4 ? n - i : sizeof buf / 4;
+            le_put_f32s(buf, w + i, k);
+            crc = crc32_update(crc, buf, 4 * k);
+        }
+    }
+    return crc;
+}
+
 /* 1 when y = y'·scale + mean is the identity (every mean 0, every scale 1). */
 static int identity_destd(const float *mean, const float *scale, int k)
 {
@@ -507,10 +524,10 @@ static size_t exact_meta(gb *g, const net *n, const uint8_t *d0, const uint8_t *
     const int last = sp->n_hidden, fy = folds_y(n);
     const float *xm = net_x_mean_const(n), *xs = net_x_scale_const(n);
     if (!fy && identity_destd(xm, xs, sp->n_in)) return 0;
-    const float *W, *b0, *bl;
+    const float *b0, *bl;
     int o0, i0, ol, il;
-    net_layer(n, 0, &W, &b0, &o0, &i0);
-    net_layer(n, last, &W, &bl, &ol, &il);
+    net_layer(n, 0, NULL, &b0, &o0, &i0);
+    net_layer(n, last, NULL, &bl, &ol, &il);
     const char *v[ONNX_EXACT_MAX_KEYS][2];
     size_t k = 0;
     v[k][0] = ONNX_META_EXACT;
@@ -535,6 +552,13 @@ static size_t exact_meta(gb *g, const net *n, const uint8_t *d0, const uint8_t *
             v[k++][1] = b64_steps(g, dl, (size_t)ol * (size_t)il);
         }
     }
+    const float *w0, *wl;
+    net_layer(n, 0, &w0, NULL, NULL, NULL);
+    net_layer(n, last, &wl, NULL, NULL, NULL);
+    v[k][0] = ONNX_META_EXACT_CRC;
+    v[k++][1] = gb_fmt(g, "%08x",
+                       onnx_exact_crc(w0, (size_t)o0 * (size_t)i0, fy && last > 0 ? wl : NULL,
+                                      (size_t)ol * (size_t)il));
     assert(k <= ONNX_EXACT_MAX_KEYS);
     for (size_t i = 0; i < k; i++)
         if (!v[i][1] || strlen(v[i][1]) > ONNX_MAX_META_VALUE) return 0;

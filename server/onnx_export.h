@@ -19,9 +19,10 @@
  * W returns by float arithmetic, W = fl(W'·s) (fl(W'/ys) for the output fold) stepped up d times
  * to the next float, with d in 0..3 as small as possible; mostly d = 0, and d > 0 where W/s falls
  * where floats are sparser than W's. The "mlpd.exact" metadata (onnx.h) hold m, s, the output's
- * mean and scale, the folded layers' original biases and the steps d. An import rebuilds the
- * network from them and folds it again with onnx_fold_layer: only when that gives the graph's
- * initializers bit for bit (and the same steps) does it use the rebuilt network. A network with
+ * mean and scale, the folded layers' original biases, the steps d and a CRC-32 of the original
+ * folded layers' weights. An import rebuilds the network from them and folds it again with
+ * onnx_fold_layer: only when that gives the graph's initializers bit for bit (and the same steps)
+ * and the rebuilt weights have the CRC does it use the rebuilt network. A network with
  * a weight no W' recovers (a zero or non-finite scale) is exported without "mlpd.exact"; an
  * ensemble too (mlpd imports single networks).
  *
@@ -66,6 +67,10 @@ float onnx_unfold_weight(float wp, float xs, float ys, int fold_x, int fold_y, i
 size_t onnx_fold_layer(const float *W, const float *b, int out, int in, const float *xm,
                        const float *xs, const float *ym, const float *ys, float *wf, float *bf,
                        uint8_t *d);
+
+/* CRC-32 (crc32.h) of n0 weights w0 then nl weights wl (NULL: none) as little-endian float32:
+ * the "mlpd.exact.crc32" of the unfolded network's folded layers. */
+uint32_t onnx_exact_crc(const float *w0, size_t n0, const float *wl, size_t nl);
 
 /* Decodes base64 s (RFC 4648, padded) of exactly n bytes into out: 0, or -1 when s is not the
  * canonical encoding of n bytes. */

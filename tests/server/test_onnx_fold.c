@@ -254,18 +254,20 @@ static void *edited(net *n, void (*edit)(Onnx__ModelProto *), size_t *len)
     return out;
 }
 
+static size_t edit_at = 3; /* the weight one_ulp_up edits */
+
 static void one_ulp_up(Onnx__ModelProto *m)
 {
     for (size_t i = 0; i < m->graph->n_initializer; i++) {
         Onnx__TensorProto *t = m->graph->initializer[i];
         if (strcmp(t->name, "l0_W") != 0) continue;
         if (t->n_float_data) {
-            t->float_data[3] = nextafterf(t->float_data[3], INFINITY);
+            t->float_data[edit_at] = nextafterf(t->float_data[edit_at], INFINITY);
         } else { /* raw_data, little-endian float32 */
             float f;
-            memcpy(&f, t->raw_data.data + 12, 4);
+            memcpy(&f, t->raw_data.data + 4 * edit_at, 4);
             f = nextafterf(f, INFINITY);
-            memcpy(t->raw_data.data + 12, &f, 4);
+            memcpy(t->raw_data.data + 4 * edit_at, &f, 4);
         }
         return;
     }
@@ -316,6 +318,15 @@ static void tampered_file_imports_as_its_graph(void **state)
     free(graph);
     free(buf);
     net_free(m);
+
+    /* every weight of the first layer, edited alone, makes the file its graph */
+    for (edit_at = 0; edit_at < 7 * 6; edit_at++) {
+        buf = edited(n, one_ulp_up, &len);
+        m = import_net(buf, len, TASK_REGRESSION, &exact);
+        if (exact) fail_msg("weight %zu edited, the import is still exact", edit_at);
+        free(buf);
+        net_free(m);
+    }
 
     buf = edited(n, steps_changed, &len);
     m = import_net(buf, len, TASK_REGRESSION, &exact);
