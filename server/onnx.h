@@ -59,14 +59,14 @@ static inline const char *onnx_output_name(net_task t)
 #define ONNX_META_MEMBERS  "mlpd.ensemble_members" /* K, for an exported ensemble */
 
 /* The exact round trip (onnx_export.h "The exact fold"): what undoes the folds bit for bit.
- * Float vectors are base64 (RFC 4648, padded) of little-endian float32; steps are base64 of one
- * 2-bit count (0..3) per weight of the layer, row-major out × in, four to a byte, low bits
- * first. crc32 is the CRC-32 of the unfolded first layer's weights then, when it is folded on its
- * own, the last layer's (little-endian float32), so that a graph edited after export (which may
- * still fold from a network one ulp away) is told apart. The x_* and first-layer keys and crc32
- * are always there with "mlpd.exact"; the y_* keys only when
- * the last layer carries the output standardisation, and the last-layer keys only then and when
- * it is not the first layer. */
+ * Float vectors are base64 (RFC 4648, padded) of little-endian float32. Steps are "<bits>:" and
+ * base64 of one count (0..3) per weight of the layer, row-major out × in, low bits first: "1:"
+ * one bit each, eight to a byte, when every count is 0 or 1, else "2:" two bits, four to a byte.
+ * crc32 is the CRC-32 of the unfolded first layer's weights then, when it is folded on its own, the
+ * last layer's (little-endian float32), so that a graph edited after export (which may still fold
+ * from a network one ulp away) is told apart. The x_* and first-layer keys and crc32 are always
+ * there with "mlpd.exact"; the y_* keys only when the last layer carries the output
+ * standardisation, and the last-layer keys only then and when it is not the first layer. */
 #define ONNX_META_EXACT         "mlpd.exact"         /* ONNX_EXACT_FORMAT */
 #define ONNX_EXACT_FORMAT       "1"                  /* the layout described here */
 #define ONNX_META_EXACT_X_MEAN  "mlpd.exact.x_mean"  /* input width floats */

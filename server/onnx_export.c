@@ -493,13 +493,19 @@ static char *b64_floats(gb *g, const float *f, size_t k)
     return b64_encode(g, p, 4 * k);
 }
 
-/* The steps d (0..3, one per weight) packed four to a byte, low bits first, as base64. */
+/* The steps d (0..3, one per weight) as "<bits>:<base64>" (onnx.h): one bit per step when every
+ * step is 0 or 1 (the usual case), else two. */
 static char *b64_steps(gb *g, const uint8_t *d, size_t k)
 {
-    uint8_t *p = gb_calloc(g, (k + 3) / 4, 1);
+    int w = 1;
+    for (size_t i = 0; i < k; i++)
+        if (d[i] > 1) w = 2;
+    const size_t per = (size_t)(8 / w), nb = (k + per - 1) / per;
+    uint8_t *p = gb_calloc(g, nb, 1);
     if (!p) return NULL;
-    for (size_t i = 0; i < k; i++) p[i / 4] |= (uint8_t)(d[i] << (2 * (i % 4)));
-    return b64_encode(g, p, (k + 3) / 4);
+    for (size_t i = 0; i < k; i++) p[i / per] |= (uint8_t)(d[i] << (w * (int)(i % per)));
+    char *b = b64_encode(g, p, nb);
+    return b ? gb_fmt(g, "%d:%s", w, b) : NULL;
 }
 
 /* One metadata_props entry; value is copied. */

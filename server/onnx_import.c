@@ -1025,15 +1025,19 @@ static float *meta_floats(onnx_import *im, const char *key, size_t n)
     return ok ? f : NULL;
 }
 
-/* The n steps (2 bits each) of metadata key, one per byte in a new arena array, or NULL. */
+/* The n steps of metadata key ("<bits>:<base64>", onnx.h), one per byte in a new arena array, or
+ * NULL. */
 static uint8_t *meta_steps(onnx_import *im, const char *key, size_t n)
 {
     const char *s = onnx_import_meta(im, key);
-    if (!s || n > MAX_ELEMS) return NULL;
-    uint8_t *packed = malloc((n + 3) / 4);
+    if (!s || n > MAX_ELEMS || (s[0] != '1' && s[0] != '2') || s[1] != ':') return NULL;
+    const int w = s[0] - '0';
+    const size_t per = (size_t)(8 / w), nb = (n + per - 1) / per;
+    uint8_t *packed = malloc(nb);
     uint8_t *d = arena_alloc(im, n, 1);
-    int ok = packed && d && onnx_b64_decode(s, packed, (n + 3) / 4) == 0;
-    for (size_t i = 0; ok && i < n; i++) d[i] = (uint8_t)(packed[i / 4] >> (2 * (i % 4)) & 3);
+    int ok = packed && d && onnx_b64_decode(s + 2, packed, nb) == 0;
+    for (size_t i = 0; ok && i < n; i++)
+        d[i] = (uint8_t)(packed[i / per] >> (w * (int)(i % per)) & ((1 << w) - 1));
     free(packed);
     return ok ? d : NULL;
 }

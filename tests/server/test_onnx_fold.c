@@ -237,6 +237,45 @@ static void round_trip_is_the_same_net(void **state)
         }
 }
 
+static const char *meta_of(const Onnx__ModelProto *m, const char *key)
+{
+    for (size_t i = 0; i < m->n_metadata_props; i++)
+        if (strcmp(m->metadata_props[i]->key, key) == 0) return m->metadata_props[i]->value;
+    return NULL;
+}
+
+/* A one-layer regressor whose first weight needs two steps (both folds in one Gemm): the steps
+ * travel at two bits each, and the import is still the same net. */
+static void two_bit_steps_round_trip(void **state)
+{
+    (void)state;
+    net *n = make_net(TASK_REGRESSION, ACT_TANH, ACT_LINEAR, 1, 77);
+    float w, xs, ys, wp;
+    do {
+        w = rand_float(-6, 1, 1);
+        xs = rand_float(-8, 8, 0);
+        ys = rand_float(-6, 6, 0);
+    } while (onnx_fold_weight(w, xs, ys, 1, 1, &wp) != 2);
+    net_layer_w(n, 0)[0] = w;
+    net_x_scale(n)[0] = xs;
+    net_y_scale(n)[0] = ys;
+    size_t len = 0;
+    void *buf = export_net(n, &len);
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
+    assert_non_null(m);
+    assert_non_null(meta_of(m, ONNX_META_EXACT_D0));
+    assert_memory_equal(meta_of(m, ONNX_META_EXACT_D0), "2:", 2);
+    onnx__model_proto__free_unpacked(m, NULL);
+    int exact = 0;
+    net *back = import_net(buf, len, TASK_REGRESSION, &exact);
+    assert_int_equal(exact, 1);
+    assert_true(same_net(n, back));
+    same_predictions(n, back);
+    free(buf);
+    net_free(back);
+    net_free(n);
+}
+
 /* The exported file of n with one change made by edit, packed again. */
 static void *edited(net *n, void (*edit)(Onnx__ModelProto *), size_t *len)
 {
@@ -279,7 +318,7 @@ static void steps_changed(Onnx__ModelProto *m)
     for (size_t i = 0; i < m->n_metadata_props; i++)
         if (strcmp(m->metadata_props[i]->key, ONNX_META_EXACT_D0) == 0) {
             char *v = m->metadata_props[i]->value;
-            v[0] = v[0] == 'B' ? 'C' : 'B'; /* the first weight's steps */
+            v[2] = v[2] == 'B' ? 'C' : 'B'; /* some of the first weights' steps */
             return;
         }
     fail_msg("no " ONNX_META_EXACT_D0);
@@ -342,6 +381,7 @@ int main(void)
         cmocka_unit_test(fold_weight_recovers_every_weight),
         cmocka_unit_test(b64_decode_is_strict),
         cmocka_unit_test(round_trip_is_the_same_net),
+        cmocka_unit_test(two_bit_steps_round_trip),
         cmocka_unit_test(tampered_file_imports_as_its_graph),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
