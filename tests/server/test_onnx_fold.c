@@ -2,8 +2,9 @@
  * fold"): for many random weights and scales the folded weight onnx_fold_weight picks is within
  * two ulps of the fold and gives the weight back bit for bit through onnx_unfold_weight; a net
  * with input and output standardisation, exported and imported, is the same net (every weight,
- * bias, mean and scale bit for bit, and net_predict's outputs); a file whose graph weight was
- * moved by one ulp, or whose steps metadata were edited, imports as its graph. */
+ * bias, mean and scale bit for bit, and net_predict's outputs), with one-bit steps and with
+ * two-bit steps (a weight that needs two); a file with any one first-layer weight moved by one ulp,
+ * or with edited steps metadata, imports as its graph. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
