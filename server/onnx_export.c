@@ -467,10 +467,14 @@ int onnx_b64_decode(const char *s, uint8_t *out, size_t n)
     size_t o = 0;
     for (size_t i = 0; i < len; i += 4) {
         uint32_t v = 0;
+        int pads = 0;
         for (int k = 0; k < 4; k++) {
             int dg = b64_digit(s[i + (size_t)k]);
-            int pad = s[i + (size_t)k] == '=' && i + 4 == len && k >= 2;
-            if (dg < 0 && !pad) return -1;
+            /* '=' only at the end of the last group, and nothing but '=' after one */
+            if (s[i + (size_t)k] == '=' && i + 4 == len && k >= 2)
+                pads++;
+            else if (dg < 0 || pads)
+                return -1;
             v = v << 6 | (uint32_t)(dg < 0 ? 0 : dg);
         }
         for (int k = 0; k < 3; k++) {

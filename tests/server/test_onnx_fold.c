@@ -113,6 +113,8 @@ static void b64_decode_is_strict(void **state)
     assert_int_equal(onnx_b64_decode("AAECAw=", out, 4), -1);  /* length */
     assert_int_equal(onnx_b64_decode("AAECA*==", out, 4), -1); /* a digit */
     assert_int_equal(onnx_b64_decode("AAECAx==", out, 4), -1); /* bits in the padding */
+    assert_int_equal(onnx_b64_decode("AAECA=A=", out, 4), -1); /* a digit after '=' */
+    assert_int_equal(onnx_b64_decode("AAEC", out, 3), 0);
 }
 
 /* A net of n_in inputs, hidden [7, 5] (none when shallow), with far-from-identity input and (for
