@@ -12,6 +12,10 @@ uses Debian's python3-onnx when present).
       Writes OUT_DIR/fm-v1.onnx, prints one line per format and one JSON line.
   onnx_fmnist.py check OUT_DIR
       onnx.checker.check_model(full_check) on OUT_DIR/fm-v1.onnx.
+  onnx_fmnist.py roundtrip URL FMNIST_DIR OUT_DIR
+      the bytes of OUT_DIR/fm-v1.onnx's "mlpd.exact" metadata (what makes the round trip exact),
+      then imports the file as a new version of fm and compares its :predict answers with v1's
+      on the first 1000 test images: the JSON texts must be identical.
 """
 import gzip
 import json
@@ -117,6 +121,41 @@ def check(out_dir):
           f"{[o.version for o in m.opset_import]}, ops {ops}")
 
 
+def idx_images(path, n):
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    count, rows, cols = int.from_bytes(raw[4:8], "big"), int.from_bytes(raw[8:12], "big"), \
+        int.from_bytes(raw[12:16], "big")
+    k = rows * cols
+    return [list(raw[16 + i * k:16 + (i + 1) * k]) for i in range(min(n, count))]
+
+
+def roundtrip(url, d, out_dir):
+    import onnx
+    path = os.path.join(out_dir, "fm-v1.onnx")
+    with open(path, "rb") as f:
+        blob = f.read()
+    m = onnx.load_from_string(blob)
+    exact = {p.key: len(p.value) for p in m.metadata_props if p.key.startswith("mlpd.exact")}
+    eb = sum(len(k) + v for k, v in exact.items())
+    print(f"mlpd.exact metadata: {eb:,} bytes of values and keys, {eb / len(blob):.4f} of the "
+          f"{len(blob):,}-byte file; per key {exact}")
+    st, b, _ = call("POST", url + "/api/v1/models/fm/versions", blob, "application/onnx")
+    assert st == 201, (st, b)
+    v = json.loads(b)["version"]
+    X = idx_images(f"{d}/t10k-images-idx3-ubyte.gz", 1000)
+    same = 0
+    for i in range(0, len(X), 100):
+        a = call("POST", url + "/v1/models/fm/versions/1:predict", {"instances": X[i:i + 100]})
+        c = call("POST", url + f"/v1/models/fm/versions/{v}:predict", {"instances": X[i:i + 100]})
+        assert a[0] == 200 and c[0] == 200, (a[:2], c[:2])
+        same += a[1] == c[1]
+    print(f"round trip: v{v} imported from fm-v1.onnx; :predict of {len(X)} test images in "
+          f"{len(X) // 100} requests, {same} of {len(X) // 100} answers byte-identical to v1's")
+    print("JSON " + json.dumps({"exact_meta_bytes": eb, "file_bytes": len(blob),
+                                "identical_requests": same, "requests": len(X) // 100}))
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "train":
@@ -125,5 +164,7 @@ if __name__ == "__main__":
         export(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
     elif cmd == "check":
         check(sys.argv[2])
+    elif cmd == "roundtrip":
+        roundtrip(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit("usage: see the docstring")

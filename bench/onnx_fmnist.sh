@@ -7,7 +7,9 @@
 #      rounds in ABBA order, medians and their ratio; sizes of the ONNX file, the JSON document
 #      and the native bundle (the stored blob, read from the data dir's mlpd.db);
 #   3. Debian python3-onnx's checker on the exported file;
-#   4. (ONNX import: see the marked place below.)
+#   4. the round trip: the size of the file's "mlpd.exact" metadata, and the file imported as fm
+#      v2, whose :predict answers on 1000 test images must be byte-identical to v1's.
+#   (ONNX import times: bench/onnx_import.sh.)
 # Usage: bench/onnx_fmnist.sh [OUT_DIR]
 # Env: EPOCHS (1), ROUNDS (10), PORT (18290), MLPD (build/mlpd),
 #      FASHION_MNIST_DIR (/usr/share/datasets/fashion-mnist).
@@ -43,9 +45,7 @@ echo "== export: ONNX vs the JSON document, $ROUNDS ABBA rounds"
 python3 "$DRIVER" export "$URL" "$OUT/data" "$ROUNDS" "$OUT"
 echo "== check"
 /usr/bin/python3 "$DRIVER" check "$OUT"
-
-# ---- ONNX import (issue 15, "ONNX in"): time POST /api/v1/models/{name}/versions with
-# Content-Type: application/onnx of $OUT/fm-v1.onnx here, interleaved with a JSON-document
-# import of the same version, and add its rows to the RESULTS table.
+echo "== round trip"
+/usr/bin/python3 "$DRIVER" roundtrip "$URL" "$FM" "$OUT"
 
 echo "== load after: $(cat /proc/loadavg)"

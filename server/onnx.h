@@ -12,6 +12,8 @@
  * into the first Gemm and output standardisation into the last (or a Mul and Add after a
  * non-linear output activation); then the activation ops. Its one output is named after the
  * task, as mlpd's /v2 names its tensors: "probabilities", "prediction" or "reconstruction".
+ * metadata_props carry the task, names and labels and, when a fold changed the weights, the
+ * "mlpd.exact" entries from which the importer rebuilds the unfolded network bit for bit.
  *
  * Threading: constants and pure inline functions only. */
 #ifndef ONNX_H
@@ -55,6 +57,29 @@ static inline const char *onnx_output_name(net_task t)
 #define ONNX_META_MODEL    "mlpd.model"
 #define ONNX_META_VERSION  "mlpd.version"
 #define ONNX_META_MEMBERS  "mlpd.ensemble_members" /* K, for an exported ensemble */
+
+/* The exact round trip (onnx_export.h "The exact fold"): what undoes the folds bit for bit.
+ * Float vectors are base64 (RFC 4648, padded) of little-endian float32. Steps are "<bits>:" and
+ * base64 of one count (0..3) per weight of the layer, row-major out × in, low bits first: "1:"
+ * one bit each, eight to a byte, when every count is 0 or 1, else "2:" two bits, four to a byte.
+ * crc32 is the CRC-32 of the unfolded first layer's weights then, when it is folded on its own, the
+ * last layer's (little-endian float32), so that a graph edited after export (which may still fold
+ * from a network one ulp away) is told apart. The x_* and first-layer keys and crc32 are always
+ * there with "mlpd.exact"; the y_* keys only when the last layer carries the output
+ * standardisation, and the last-layer keys only then and when it is not the first layer. */
+#define ONNX_META_EXACT         "mlpd.exact"         /* ONNX_EXACT_FORMAT */
+#define ONNX_EXACT_FORMAT       "1"                  /* the layout described here */
+#define ONNX_META_EXACT_X_MEAN  "mlpd.exact.x_mean"  /* input width floats */
+#define ONNX_META_EXACT_X_SCALE "mlpd.exact.x_scale" /* input width floats */
+#define ONNX_META_EXACT_B0      "mlpd.exact.b0"      /* the first layer's bias before the fold */
+#define ONNX_META_EXACT_D0      "mlpd.exact.d0"      /* the first layer's steps */
+#define ONNX_META_EXACT_Y_MEAN  "mlpd.exact.y_mean"  /* output width floats */
+#define ONNX_META_EXACT_Y_SCALE "mlpd.exact.y_scale" /* output width floats */
+#define ONNX_META_EXACT_BL      "mlpd.exact.bl"      /* the last layer's bias before the fold */
+#define ONNX_META_EXACT_DL      "mlpd.exact.dl"      /* the last layer's steps */
+#define ONNX_META_EXACT_CRC     "mlpd.exact.crc32"   /* 8 hex digits, onnx_exact_crc */
+#define ONNX_EXACT_MAX_KEYS     10
+#define ONNX_EXACT_MAX_STEPS    3 /* a step count fits in 2 bits */
 
 /* Bounds on an untrusted ONNX file (import). A file over a bound is refused (400), never
  * truncated. The byte size is also bounded by the HTTP layer's upload limit. */

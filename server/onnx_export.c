@@ -4,11 +4,15 @@
  * bytes; nothing here encodes protobuf by hand. */
 #include "onnx_export.h"
 
+#include "crc32.h"
+#include "le.h"
 #include "onnx.h"
 #include "onnx.pb-c.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +208,92 @@ static const char *emit_act(gb *g, act_kind a, const char *z, const char *pfx)
     return NULL;
 }
 
+/* ---- the exact fold (onnx_export.h) ------------------------------------------------------- */
+
+/* The float bits of x, so that -0 and +0 (and NaNs) compare as different numbers. */
+static uint32_t f32_bits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+float onnx_unfold_weight(float wp, float xs, float ys, int fold_x, int fold_y, int d)
+{
+    assert(d >= 0 && d <= ONNX_EXACT_MAX_STEPS);
+    float t = wp;
+    if (fold_y) t = t / ys;
+    if (fold_x) t = t * xs;
+    for (int k = 0; k < d; k++) t = nextafterf(t, INFINITY);
+    return t;
+}
+
+int onnx_fold_weight(float w, float xs, float ys, int fold_x, int fold_y, float *wp)
+{
+    double wj = w;
+    if (fold_x) wj /= (double)xs;
+    const float naive = (float)(fold_y ? wj * (double)ys : wj);
+    /* the candidates in order of distance from the rounded fold: 0, -1, +1, -2, +2 ulps */
+    float c[5];
+    c[0] = naive;
+    c[1] = nextafterf(naive, -INFINITY);
+    c[2] = nextafterf(naive, INFINITY);
+    c[3] = nextafterf(c[1], -INFINITY);
+    c[4] = nextafterf(c[2], INFINITY);
+    for (int d = 0; d <= ONNX_EXACT_MAX_STEPS; d++)
+        for (int k = 0; k < 5; k++)
+            if (isfinite(c[k]) &&
+                f32_bits(onnx_unfold_weight(c[k], xs, ys, fold_x, fold_y, d)) == f32_bits(w)) {
+                *wp = c[k];
+                return d;
+            }
+    *wp = naive;
+    return -1;
+}
+
+size_t onnx_fold_layer(const float *W, const float *b, int out, int in, const float *xm,
+                       const float *xs, const float *ym, const float *ys, float *wf, float *bf,
+                       uint8_t *d)
+{
+    assert(W && b && wf && bf && (!xm == !xs) && (!ym == !ys));
+    size_t misses = 0;
+    for (int i = 0; i < out; i++) {
+        /* Input fold: W·(x - m)/s + b = (W/s)·x + (b - W·(m/s)). Output fold (a linear head):
+         * (W·a + b)·ys + ym = (ys W)·a + (ys b + ym). Each W/s is one of the floats nearest it
+         * from which W comes back exactly (onnx_fold_weight); the bias is computed from the
+         * original W in double and rounded once. */
+        const float *w = W + (size_t)i * (size_t)in;
+        double bias = b[i];
+        const float oscale = ys ? ys[i] : 1.0f;
+        for (int j = 0; j < in; j++) {
+            const size_t k = (size_t)i * (size_t)in + (size_t)j;
+            if (xm) bias -= (double)w[j] * ((double)xm[j] / (double)xs[j]);
+            int steps =
+                onnx_fold_weight(w[j], xs ? xs[j] : 1.0f, oscale, xs != NULL, ys != NULL, &wf[k]);
+            if (steps < 0) misses++;
+            if (d) d[k] = (uint8_t)(steps < 0 ? 0 : steps);
+        }
+        bf[i] = (float)(ys ? bias * (double)ys[i] + (double)ym[i] : bias);
+    }
+    return misses;
+}
+
+uint32_t onnx_exact_crc(const float *w0, size_t n0, const float *wl, size_t nl)
+{
+    unsigned char buf[4096];
+    uint32_t crc = 0;
+    for (int part = 0; part < 2; part++) {
+        const float *w = part ? wl : w0;
+        size_t n = part ? nl : n0;
+        for (size_t i = 0; w && i < n; i += sizeof buf / 4) {
+            size_t k = n - i < sizeof buf / 4 ? n - i : sizeof buf / 4;
+            le_put_f32s(buf, w + i, k);
+            crc = crc32_update(crc, buf, 4 * k);
+        }
+    }
+    return crc;
+}
+
 /* 1 when y = y'·scale + mean is the identity (every mean 0, every scale 1). */
 static int identity_destd(const float *mean, const float *scale, int k)
 {
@@ -212,9 +302,21 @@ static int identity_destd(const float *mean, const float *scale, int k)
     return 1;
 }
 
+/* 1 when the last layer of n carries the output standardisation (a linear head of a regressor
+ * or autoencoder whose standardisation is not the identity). */
+static int folds_y(const net *n)
+{
+    const net_spec *sp = net_get_spec(n);
+    return sp->task != TASK_CLASSIFICATION && sp->out_act == ACT_LINEAR &&
+           !identity_destd(net_y_mean_const(n), net_y_scale_const(n), sp->n_out);
+}
+
 /* Appends network n reading tensor x, with tensor names prefixed by pfx; returns the name of
- * the tensor holding its output in raw units (what net_predict returns). */
-static const char *emit_net(gb *g, const net *n, const char *pfx, const char *x)
+ * the tensor holding its output in raw units (what net_predict returns). d0 and dl, when not
+ * NULL, receive the steps of the first and last layers' weights (onnx_fold_layer); *misses the
+ * count of their weights that have none. */
+static const char *emit_net(gb *g, const net *n, const char *pfx, const char *x, uint8_t *d0,
+                            uint8_t *dl, size_t *misses)
 {
     const net_spec *sp = net_get_spec(n);
     const int last = sp->n_hidden;
@@ -222,7 +324,7 @@ static const char *emit_net(gb *g, const net *n, const char *pfx, const char *x)
     const float *ym = net_y_mean_const(n), *ys = net_y_scale_const(n);
     const int destd = sp->task != TASK_CLASSIFICATION && !identity_destd(ym, ys, sp->n_out);
     /* The output standardisation goes into the last Gemm when nothing follows it. */
-    const int fold_y = destd && sp->out_act == ACT_LINEAR;
+    const int fold_y = folds_y(n);
     const char *cur = x;
     for (int l = 0; l <= last && !g->oom; l++) {
         const float *W, *b;
@@ -231,22 +333,13 @@ static const char *emit_net(gb *g, const net *n, const char *pfx, const char *x)
         float *wf = gb_calloc(g, (size_t)out * (size_t)in, sizeof *wf);
         float *bf = gb_calloc(g, (size_t)out, sizeof *bf);
         if (!wf || !bf) break;
-        for (int i = 0; i < out; i++) {
-            /* Layer 0: W·(x - m)/s + b = (W/s)·x + (b - W·(m/s)). Last, linear head:
-             * (W·a + b)·ys + ym = (ys W)·a + (ys b + ym). */
-            const float *w = W + (size_t)i * (size_t)in;
-            double bias = b[i];
-            double oscale = l == last && fold_y ? ys[i] : 1.0;
-            for (int j = 0; j < in; j++) {
-                double wj = w[j];
-                if (l == 0) {
-                    bias -= wj * ((double)xm[j] / (double)xs[j]);
-                    wj /= (double)xs[j];
-                }
-                wf[(size_t)i * (size_t)in + (size_t)j] = (float)(wj * oscale);
-            }
-            bf[i] = (float)(l == last && fold_y ? bias * oscale + ym[i] : bias);
-        }
+        const int fy = l == last && fold_y;
+        size_t m = onnx_fold_layer(W, b, out, in, l == 0 ? xm : NULL, l == 0 ? xs : NULL,
+                                   fy ? ym : NULL, fy ? ys : NULL, wf, bf,
+                                   l == 0      ? d0
+                                   : l == last ? dl
+                                               : NULL);
+        if (misses && (l == 0 || fy)) *misses += m;
         const char *wn = gb_fmt(g, "%sl%d_W", pfx, l), *bn = gb_fmt(g, "%sl%d_b", pfx, l);
         const char *zn = gb_fmt(g, "%sl%d_z", pfx, l), *lp = gb_fmt(g, "%sl%d", pfx, l);
         if (g->oom) break;
@@ -338,6 +431,87 @@ static Onnx__ValueInfoProto *value_info(gb *g, const char *name, int width)
     return vi;
 }
 
+/* ---- base64 (RFC 4648, padded) of the exact-round-trip metadata ---------------------------- */
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* The n bytes p in base64 (a gb block), or NULL when oom. */
+static char *b64_encode(gb *g, const uint8_t *p, size_t n)
+{
+    char *o = gb_calloc(g, 4 * ((n + 2) / 3) + 1, 1), *q = o;
+    if (!o) return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n) v |= p[i + 2];
+        *q++ = B64[v >> 18 & 63];
+        *q++ = B64[v >> 12 & 63];
+        *q++ = i + 1 < n ? B64[v >> 6 & 63] : '=';
+        *q++ = i + 2 < n ? B64[v & 63] : '=';
+    }
+    *q = '\0';
+    return o;
+}
+
+/* The value of one base64 digit, or -1. */
+static int b64_digit(char c)
+{
+    const char *p = c ? strchr(B64, c) : NULL;
+    return p ? (int)(p - B64) : -1;
+}
+
+int onnx_b64_decode(const char *s, uint8_t *out, size_t n)
+{
+    size_t len = strlen(s);
+    if (len != 4 * ((n + 2) / 3)) return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        uint32_t v = 0;
+        int pads = 0;
+        for (int k = 0; k < 4; k++) {
+            int dg = b64_digit(s[i + (size_t)k]);
+            /* '=' only at the end of the last group, and nothing but '=' after one */
+            if (s[i + (size_t)k] == '=' && i + 4 == len && k >= 2)
+                pads++;
+            else if (dg < 0 || pads)
+                return -1;
+            v = v << 6 | (uint32_t)(dg < 0 ? 0 : dg);
+        }
+        for (int k = 0; k < 3; k++) {
+            uint8_t byte = (uint8_t)(v >> (16 - 8 * k));
+            if (o < n)
+                out[o++] = byte;
+            else if (byte)
+                return -1; /* non-zero bits in the padding: not the canonical encoding */
+        }
+    }
+    return 0;
+}
+
+/* k floats as base64 of their little-endian bytes (a gb block). */
+static char *b64_floats(gb *g, const float *f, size_t k)
+{
+    uint8_t *p = gb_calloc(g, k, 4);
+    if (!p) return NULL;
+    le_put_f32s(p, f, k);
+    return b64_encode(g, p, 4 * k);
+}
+
+/* The steps d (0..3, one per weight) as "<bits>:<base64>" (onnx.h): one bit per step when every
+ * step is 0 or 1 (the usual case), else two. */
+static char *b64_steps(gb *g, const uint8_t *d, size_t k)
+{
+    int w = 1;
+    for (size_t i = 0; i < k; i++)
+        if (d[i] > 1) w = 2;
+    const size_t per = (size_t)(8 / w), nb = (k + per - 1) / per;
+    uint8_t *p = gb_calloc(g, nb, 1);
+    if (!p) return NULL;
+    for (size_t i = 0; i < k; i++) p[i / per] |= (uint8_t)(d[i] << (w * (int)(i % per)));
+    char *b = b64_encode(g, p, nb);
+    return b ? gb_fmt(g, "%d:%s", w, b) : NULL;
+}
+
 /* One metadata_props entry; value is copied. */
 static Onnx__StringStringEntryProto *meta(gb *g, const char *key, const char *value)
 {
@@ -347,6 +521,59 @@ static Onnx__StringStringEntryProto *meta(gb *g, const char *key, const char *va
     e->key = gb_fmt(g, "%s", key);
     e->value = gb_fmt(g, "%s", value);
     return e;
+}
+
+/* The mlpd.exact entries of network n into props (at most ONNX_EXACT_MAX_KEYS): what the
+ * importer needs to undo the folds exactly, given the steps d0 and dl of the first and last
+ * layers (emit_net). None when nothing is folded (the graph's weights are the net's) or when a
+ * value would exceed ONNX_MAX_META_VALUE, which the importer refuses. Returns the count. */
+static size_t exact_meta(gb *g, const net *n, const uint8_t *d0, const uint8_t *dl,
+                         Onnx__StringStringEntryProto **props)
+{
+    const net_spec *sp = net_get_spec(n);
+    const int last = sp->n_hidden, fy = folds_y(n);
+    const float *xm = net_x_mean_const(n), *xs = net_x_scale_const(n);
+    if (!fy && identity_destd(xm, xs, sp->n_in)) return 0;
+    const float *b0, *bl;
+    int o0, i0, ol, il;
+    net_layer(n, 0, NULL, &b0, &o0, &i0);
+    net_layer(n, last, NULL, &bl, &ol, &il);
+    const char *v[ONNX_EXACT_MAX_KEYS][2];
+    size_t k = 0;
+    v[k][0] = ONNX_META_EXACT;
+    v[k++][1] = ONNX_EXACT_FORMAT;
+    v[k][0] = ONNX_META_EXACT_X_MEAN;
+    v[k++][1] = b64_floats(g, xm, (size_t)sp->n_in);
+    v[k][0] = ONNX_META_EXACT_X_SCALE;
+    v[k++][1] = b64_floats(g, xs, (size_t)sp->n_in);
+    v[k][0] = ONNX_META_EXACT_B0;
+    v[k++][1] = b64_floats(g, b0, (size_t)o0);
+    v[k][0] = ONNX_META_EXACT_D0;
+    v[k++][1] = b64_steps(g, d0, (size_t)o0 * (size_t)i0);
+    if (fy) {
+        v[k][0] = ONNX_META_EXACT_Y_MEAN;
+        v[k++][1] = b64_floats(g, net_y_mean_const(n), (size_t)sp->n_out);
+        v[k][0] = ONNX_META_EXACT_Y_SCALE;
+        v[k++][1] = b64_floats(g, net_y_scale_const(n), (size_t)sp->n_out);
+        if (last > 0) {
+            v[k][0] = ONNX_META_EXACT_BL;
+            v[k++][1] = b64_floats(g, bl, (size_t)ol);
+            v[k][0] = ONNX_META_EXACT_DL;
+            v[k++][1] = b64_steps(g, dl, (size_t)ol * (size_t)il);
+        }
+    }
+    const float *w0, *wl;
+    net_layer(n, 0, &w0, NULL, NULL, NULL);
+    net_layer(n, last, &wl, NULL, NULL, NULL);
+    v[k][0] = ONNX_META_EXACT_CRC;
+    v[k++][1] = gb_fmt(g, "%08x",
+                       onnx_exact_crc(w0, (size_t)o0 * (size_t)i0, fy && last > 0 ? wl : NULL,
+                                      (size_t)ol * (size_t)il));
+    assert(k <= ONNX_EXACT_MAX_KEYS);
+    for (size_t i = 0; i < k; i++)
+        if (!v[i][1] || strlen(v[i][1]) > ONNX_MAX_META_VALUE) return 0;
+    for (size_t i = 0; i < k; i++) props[i] = meta(g, v[i][0], v[i][1]);
+    return k;
 }
 
 mlp_err onnx_export(const model_bundle *b, const onnx_export_info *info, void **buf, size_t *len,
@@ -365,9 +592,16 @@ mlp_err onnx_export(const model_bundle *b, const onnx_export_info *info, void **
 
     /* The layers: one network, or each member then their Mean. */
     const char **outs = gb_calloc(&g, (size_t)k, sizeof *outs);
+    const int last = sp->n_hidden;
+    int o0, i0, ol, il;
+    net_layer(b->net, 0, NULL, NULL, &o0, &i0);
+    net_layer(b->net, last, NULL, NULL, &ol, &il);
+    uint8_t *d0 = b->n_members ? NULL : gb_calloc(&g, (size_t)o0 * (size_t)i0, 1);
+    uint8_t *dl = b->n_members ? NULL : gb_calloc(&g, (size_t)ol * (size_t)il, 1);
+    size_t misses = 0;
     for (int i = 0; i < k && !g.oom; i++) {
         const char *pfx = b->n_members ? gb_fmt(&g, "m%d_", i) : "";
-        if (pfx) outs[i] = emit_net(&g, nets[i], pfx, ONNX_INPUT_NAME);
+        if (pfx) outs[i] = emit_net(&g, nets[i], pfx, ONNX_INPUT_NAME, d0, dl, &misses);
     }
     if (!g.oom && b->n_members) gb_node(&g, "Mean", outs, k, out_name);
     if (g.oom) goto oom;
@@ -393,7 +627,7 @@ mlp_err onnx_export(const model_bundle *b, const onnx_export_info *info, void **
     opset.has_version = 1;
     opset.version = ONNX_OPSET;
 
-    Onnx__StringStringEntryProto *props[7];
+    Onnx__StringStringEntryProto *props[7 + ONNX_EXACT_MAX_KEYS];
     size_t n_props = 0;
     props[n_props++] = meta(&g, ONNX_META_TASK, task_name(sp->task));
     props[n_props++] = meta(&g, ONNX_META_FEATURES, json_strs(&g, b->features, b->n_features));
@@ -402,6 +636,7 @@ mlp_err onnx_export(const model_bundle *b, const onnx_export_info *info, void **
     props[n_props++] = meta(&g, ONNX_META_MODEL, info->model);
     props[n_props++] = meta(&g, ONNX_META_VERSION, gb_fmt(&g, "%d", info->version));
     if (b->n_members) props[n_props++] = meta(&g, ONNX_META_MEMBERS, gb_fmt(&g, "%d", k));
+    if (!b->n_members && !misses) n_props += exact_meta(&g, b->net, d0, dl, props + n_props);
     if (g.oom) goto oom;
 
     Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;

@@ -22,6 +22,7 @@
 
 #include "le.h"
 #include "onnx.h"
+#include "onnx_export.h"
 #include "onnx.pb-c.h"
 
 #include <assert.h>
@@ -97,6 +98,13 @@ struct onnx_import {
     int opset;
     net_task task;
     const char *out_name;
+    /* The network before the folds, rebuilt from the "mlpd.exact" metadata and checked against
+     * the graph (exact_recover); exact is 0 when there is none or the check failed. */
+    int exact;
+    float *ex_w0, *ex_b0; /* the first layer (arena) */
+    float *ex_wl, *ex_bl; /* the last layer when it carries the output fold and is not the first */
+    float *ex_xm, *ex_xs; /* input standardisation */
+    float *ex_ym, *ex_ys; /* output standardisation, NULL when the last layer is not folded */
 };
 
 /* ---- allocation ---------------------------------------------------------------------------- */
@@ -1001,6 +1009,111 @@ static net_task guess_task(const onnx_import *im)
     return TASK_REGRESSION;
 }
 
+/* ---- the exact round trip (onnx_export.h "The exact fold") ------------------------------- */
+
+/* n floats from metadata key (base64 of little-endian float32) as a new arena array, or NULL
+ * when the key is missing, malformed or of another length. */
+static float *meta_floats(onnx_import *im, const char *key, size_t n)
+{
+    const char *s = onnx_import_meta(im, key);
+    if (!s || n > MAX_ELEMS) return NULL;
+    uint8_t *raw = malloc(4 * n);
+    float *f = arena_alloc(im, n, sizeof *f);
+    int ok = raw && f && onnx_b64_decode(s, raw, 4 * n) == 0;
+    if (ok) le_get_f32s(f, raw, n);
+    free(raw);
+    return ok ? f : NULL;
+}
+
+/* The n steps of metadata key ("<bits>:<base64>", onnx.h), one per byte in a new arena array, or
+ * NULL. */
+static uint8_t *meta_steps(onnx_import *im, const char *key, size_t n)
+{
+    const char *s = onnx_import_meta(im, key);
+    if (!s || n > MAX_ELEMS || (s[0] != '1' && s[0] != '2') || s[1] != ':') return NULL;
+    const int w = s[0] - '0';
+    const size_t per = (size_t)(8 / w), nb = (n + per - 1) / per;
+    uint8_t *packed = malloc(nb);
+    uint8_t *d = arena_alloc(im, n, 1);
+    int ok = packed && d && onnx_b64_decode(s + 2, packed, nb) == 0;
+    for (size_t i = 0; ok && i < n; i++)
+        d[i] = (uint8_t)(packed[i / per] >> (w * (int)(i % per)) & ((1 << w) - 1));
+    free(packed);
+    return ok ? d : NULL;
+}
+
+/* The weights of graph layer L before the folds (xs: input scale, or NULL; ys: output scale, or
+ * NULL) given their steps d, then folded again: returns the unfolded weights (arena) when the
+ * fold of them and of bias b gives L's weights and bias bit for bit with the same steps, else
+ * NULL. */
+static float *unfold_checked(onnx_import *im, const layer *L, const float *b, const float *xm,
+                             const float *xs, const float *ym, const float *ys, const uint8_t *d)
+{
+    const size_t nw = (size_t)L->out * (size_t)L->in;
+    float *W = arena_alloc(im, nw, sizeof *W);
+    float *wf = malloc(nw * sizeof *wf), *bf = malloc((size_t)L->out * sizeof *bf);
+    uint8_t *d2 = malloc(nw);
+    int ok = W && wf && bf && d2;
+    for (int i = 0; ok && i < L->out; i++)
+        for (int j = 0; j < L->in; j++) {
+            size_t k = (size_t)i * (size_t)L->in + (size_t)j;
+            W[k] = onnx_unfold_weight(L->W[k], xs ? xs[j] : 1.0f, ys ? ys[i] : 1.0f, xs != NULL,
+                                      ys != NULL, d[k]);
+        }
+    ok = ok && onnx_fold_layer(W, b, L->out, L->in, xm, xs, ym, ys, wf, bf, d2) == 0 &&
+         memcmp(wf, L->W, nw * sizeof *wf) == 0 &&
+         memcmp(bf, L->b, (size_t)L->out * sizeof *bf) == 0 && memcmp(d2, d, nw) == 0;
+    free(wf);
+    free(bf);
+    free(d2);
+    return ok ? W : NULL;
+}
+
+/* Rebuilds the network before the folds from the "mlpd.exact" metadata and sets im->exact when
+ * folding it again gives the graph's initializers bit for bit. A file without the metadata, or
+ * whose metadata do not match its graph (edited, or not mlpd's), is imported as its graph: the
+ * metadata are never trusted beyond what the graph confirms. */
+static void exact_recover(onnx_import *im)
+{
+    const char *fmt = onnx_import_meta(im, ONNX_META_EXACT);
+    if (!fmt || strcmp(fmt, ONNX_EXACT_FORMAT) != 0) return;
+    const layer *L0 = &im->L[0], *LL = &im->L[im->nl - 1];
+    const int fy = onnx_import_meta(im, ONNX_META_EXACT_Y_MEAN) != NULL;
+    /* mlpd's graphs fold the input standardisation, and the output one into a linear head (after
+     * another head they carry it as Mul and Add, which import exactly) */
+    if (im->x_mean || (fy && (im->y_scale || LL->act != ACT_LINEAR))) return;
+    im->ex_xm = meta_floats(im, ONNX_META_EXACT_X_MEAN, (size_t)L0->in);
+    im->ex_xs = meta_floats(im, ONNX_META_EXACT_X_SCALE, (size_t)L0->in);
+    im->ex_b0 = meta_floats(im, ONNX_META_EXACT_B0, (size_t)L0->out);
+    const uint8_t *d0 = meta_steps(im, ONNX_META_EXACT_D0, (size_t)L0->out * (size_t)L0->in);
+    if (!im->ex_xm || !im->ex_xs || !im->ex_b0 || !d0) return;
+    if (fy) {
+        im->ex_ym = meta_floats(im, ONNX_META_EXACT_Y_MEAN, (size_t)LL->out);
+        im->ex_ys = meta_floats(im, ONNX_META_EXACT_Y_SCALE, (size_t)LL->out);
+        if (!im->ex_ym || !im->ex_ys) return;
+    }
+    const int one = im->nl == 1; /* the first layer is also the last: it carries both folds */
+    im->ex_w0 = unfold_checked(im, L0, im->ex_b0, im->ex_xm, im->ex_xs, one ? im->ex_ym : NULL,
+                               one ? im->ex_ys : NULL, d0);
+    if (!im->ex_w0) return;
+    if (fy && !one) {
+        im->ex_bl = meta_floats(im, ONNX_META_EXACT_BL, (size_t)LL->out);
+        const uint8_t *dl = meta_steps(im, ONNX_META_EXACT_DL, (size_t)LL->out * (size_t)LL->in);
+        if (!im->ex_bl || !dl) return;
+        im->ex_wl = unfold_checked(im, LL, im->ex_bl, NULL, NULL, im->ex_ym, im->ex_ys, dl);
+        if (!im->ex_wl) return;
+    }
+    /* a graph weight edited by an ulp may still fold from a network an ulp away: the CRC of the
+     * exported network tells it apart */
+    char crc[16];
+    const char *want = onnx_import_meta(im, ONNX_META_EXACT_CRC);
+    snprintf(crc, sizeof crc, "%08x",
+             onnx_exact_crc(im->ex_w0, (size_t)L0->out * (size_t)L0->in, im->ex_wl,
+                            (size_t)LL->out * (size_t)LL->in));
+    if (!want || strcmp(want, crc) != 0) return;
+    im->exact = 1;
+}
+
 mlp_err onnx_import_parse(const void *buf, size_t len, size_t max_params, onnx_import **out,
                           mlp_error *err)
 {
@@ -1043,6 +1156,7 @@ mlp_err onnx_import_parse(const void *buf, size_t len, size_t max_params, onnx_i
     }
     if ((rc = walk(im, err))) goto out;
     im->task = guess_task(im);
+    exact_recover(im);
     *out = im;
     return MLP_OK;
 out:
@@ -1081,6 +1195,12 @@ const char *onnx_import_meta(const onnx_import *im, const char *key)
         if (im->m->metadata_props[i]->key && strcmp(im->m->metadata_props[i]->key, key) == 0)
             return im->m->metadata_props[i]->value;
     return NULL;
+}
+
+int onnx_import_exact(const onnx_import *im, net_task task)
+{
+    /* a classifier has no output standardisation to carry the output fold's */
+    return im->exact && !(im->ex_ym && task == TASK_CLASSIFICATION);
 }
 
 const char *onnx_import_producer(const onnx_import *im)
@@ -1125,11 +1245,25 @@ mlp_err onnx_import_net(const onnx_import *im, net_task task, net **out, mlp_err
         memcpy(net_layer_w(n, l), L->W, (size_t)L->out * (size_t)L->in * sizeof(float));
         memcpy(net_layer_b(n, l), L->b, (size_t)L->out * sizeof(float));
     }
-    if (im->x_mean) {
+    if (onnx_import_exact(im, task)) { /* the network before the folds (exact_recover) */
+        const layer *L0 = &im->L[0], *LL = &im->L[im->nl - 1];
+        memcpy(net_layer_w(n, 0), im->ex_w0, (size_t)L0->out * (size_t)L0->in * sizeof(float));
+        memcpy(net_layer_b(n, 0), im->ex_b0, (size_t)L0->out * sizeof(float));
+        if (im->ex_wl) {
+            memcpy(net_layer_w(n, im->nl - 1), im->ex_wl,
+                   (size_t)LL->out * (size_t)LL->in * sizeof(float));
+            memcpy(net_layer_b(n, im->nl - 1), im->ex_bl, (size_t)LL->out * sizeof(float));
+        }
+        memcpy(net_x_mean(n), im->ex_xm, (size_t)sp.n_in * sizeof(float));
+        memcpy(net_x_scale(n), im->ex_xs, (size_t)sp.n_in * sizeof(float));
+    } else if (im->x_mean) {
         memcpy(net_x_mean(n), im->x_mean, (size_t)sp.n_in * sizeof(float));
         memcpy(net_x_scale(n), im->x_scale, (size_t)sp.n_in * sizeof(float));
     }
-    if (im->y_mean) {
+    if (onnx_import_exact(im, task) && im->ex_ym) {
+        memcpy(net_y_mean(n), im->ex_ym, (size_t)sp.n_out * sizeof(float));
+        memcpy(net_y_scale(n), im->ex_ys, (size_t)sp.n_out * sizeof(float));
+    } else if (im->y_mean) {
         memcpy(net_y_mean(n), im->y_mean, (size_t)sp.n_out * sizeof(float));
         memcpy(net_y_scale(n), im->y_scale, (size_t)sp.n_out * sizeof(float));
     }

@@ -19,6 +19,10 @@
  * Weights are float32 tensors (raw_data, little-endian, or float_data); external data is
  * refused. Hidden layers share one activation (mlpd's net_spec).
  *
+ * A file mlpd exported carries in its metadata what undoes the folds of its standardisation; when
+ * folding the network they describe gives the graph's initializers bit for bit, the import is
+ * that network (onnx_import_exact), else the graph as it is.
+ *
  * The task the graph suggests: a Softmax or LogSoftmax head, or a Sigmoid head with one output,
  * is classification; an output as wide as the input after a narrower hidden layer is an
  * autoencoder; anything else is regression. The caller may override it (onnx_import_net checks
@@ -55,6 +59,11 @@ int onnx_import_opset(const onnx_import *im);
 size_t onnx_import_param_count(const onnx_import *im);
 /* The value of metadata_props key `key` (borrowed, valid until onnx_import_free), or NULL. */
 const char *onnx_import_meta(const onnx_import *im, const char *key);
+/* 1 when onnx_import_net(im, task, ...) gives the network mlpd exported before folding its
+ * standardisation into the graph, bit for bit: the file carries "mlpd.exact" metadata
+ * (server/onnx.h) and folding the network they rebuild gives the graph's initializers exactly
+ * (onnx_export.h "The exact fold"). 0 for any other file, which imports as its graph. */
+int onnx_import_exact(const onnx_import *im, net_task task);
 /* The producer_name, or "" (borrowed). */
 const char *onnx_import_producer(const onnx_import *im);
 

@@ -7,7 +7,8 @@ with a Sigmoid head, regression with a linear and with a non-linear head, autoen
 linear and a Sigmoid output), all with batch norm and standardisation on, plus an ensemble;
 exports each with ?format=onnx and checks the answer (Content-Type, Content-Disposition), the
 file (onnx.checker.check_model with full_check, opset <= 17, input and output names as /v2 names
-them, metadata_props, only Gemm and activation ops, no BatchNormalization) and the errors
+them, metadata_props with mlpd.exact on every single network, only Gemm and activation ops, no
+BatchNormalization) and the errors
 (unknown format, unknown version). It writes every file and a manifest of test rows with mlpd's
 own :predict answers into OUT (argv[1]); tests/onnx/ort.test.js runs the files in onnxruntime
 and compares."""
@@ -249,6 +250,11 @@ def check_file(file, name, v, task, n_in, run_id):
     if meta.get('mlpd.task') != task or meta.get('mlpd.model') != name or \
             meta.get('mlpd.version') != str(v) or meta.get('mlpd.run_id') != run_id:
         fail('%s: metadata_props %s' % (name, meta))
+    # the exact round trip's metadata: on every standardised single network, never on an
+    # ensemble (mlpd imports single networks)
+    if (meta.get('mlpd.exact') == '1') == ('mlpd.ensemble_members' in meta):
+        fail('%s: mlpd.exact %r with ensemble_members %r' % (
+            name, meta.get('mlpd.exact'), meta.get('mlpd.ensemble_members')))
     features = json.loads(meta['mlpd.features'])
     labels = json.loads(meta['mlpd.labels'])
     want_f = ['a', 'b', 'c', 'd', 'e'] if task == 'autoencoder' else ['f1', 'f2', 'f3', 'f4']
