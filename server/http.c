@@ -59,6 +59,12 @@ typedef struct http_conn {
     size_t out_cap;
 } http_conn;
 
+/* MHD zeroes a connection's whole memory pool between requests (HTTP keep-alive): per
+ * request, about one instruction per byte. 16 KiB holds any header block mlpd accepts and MHD's
+ * read buffer; bodies larger than the buffer arrive in more, smaller chunks (every route reads
+ * them incrementally). MHD's default is 32 KiB. */
+#define HTTP_CONN_POOL (16 * 1024)
+
 struct http_server {
     struct MHD_Daemon *d;
     http_opts o;
@@ -721,9 +727,10 @@ int http_start(const http_opts *o, app *a, http_server **out, char *errbuf, size
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_LIMIT, o->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        o->max_conn_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, o->request_timeout_s,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
+        o->max_conn_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_POOL,
+        MHD_OPTION_CONNECTION_TIMEOUT, o->request_timeout_s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        NULL, MHD_OPTION_END);
     if (!s->d) {
         snprintf(errbuf, errlen, "cannot start the HTTP threads on %s:%d", s->addr, o->port);
         goto fail;
