@@ -3,8 +3,14 @@
  *
  *   train_fmnist mlp [EPOCHS]        784-256-128-10 relu, softmax CE, momentum 0.9, lr 0.05,
  *                                    batch 128, seed 1234, standardize off, no validation
- *   train_fmnist ae [EPOCHS] [SIGMA] 784-256-32-256-784 relu, sigmoid out, squared loss, adam
- *                                    1e-3, batch 128; SIGMA > 0: denoising gaussian noise
+ *   train_fmnist ae [EPOCHS] [SIGMA] [KEY=VALUE...]
+ *                                    784-256-32-256-784 relu, sigmoid out, squared loss, adam
+ *                                    1e-3, batch 128; SIGMA > 0: denoising gaussian noise.
+ *                                    Experiment knobs, one at a time (bench/ae_fmnist.sh runs
+ *                                    none): init=he|xavier|small (the core's schemes) or
+ *                                    init=torch (PyTorch's nn.Linear default written over the
+ *                                    core's draw: W and b ~ U(±1/√fan_in); only on layers=0123
+ *                                    and part=wb, W and/or b), eps=E (Adam's ε), seed=N
  *   train_fmnist gemm [EPOCHS]       only the cblas_sgemm calls of one mlp epoch (the ceiling)
  *
  * Our squared loss is 0.5·Σ_pixels (x̂−x)² per row, PyTorch's mse_loss is the mean over pixels:
@@ -15,9 +21,12 @@
  * Threads: OPENBLAS_NUM_THREADS (the core never sets them). Prints one line per epoch, then one
  * JSON object as the last line. */
 #include "net.h"
+#include "rng.h"
 #include "train.h"
+#include "train_internal.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +131,26 @@ static float *predict_all(const net *n, const float *X, int rows, int k)
     return Y;
 }
 
+/* PyTorch's nn.Linear default (kaiming_uniform(a=√5) for W, U(±1/√fan_in) for b) written over
+ * the dense layers of a freshly made trainer (net layout: W0, b0, W1, b1, ...). */
+static void init_torch(trainer *t, const int *dim, int nl, uint64_t seed, const char *layers,
+                       const char *part)
+{
+    size_t n = 0, at = 0;
+    float *w = trainer_params_mut(t, &n);
+    rng r;
+    rng_seed(&r, seed ^ 0x7f4a7c15u);
+    for (int l = 0; l < nl; l++) {
+        double b = 1.0 / sqrt((double)dim[l]);
+        size_t nw = (size_t)dim[l] * dim[l + 1], len = nw + (size_t)dim[l + 1];
+        int here = strchr(layers, '0' + l) != NULL;
+        for (size_t i = 0; i < len && at < n; i++, at++) {
+            float u = (float)(b * (2.0 * rng_uniform(&r) - 1.0));
+            if (here && strchr(part, i < nw ? 'w' : 'b')) w[at] = u;
+        }
+    }
+}
+
 /* The GEMMs of one mlp epoch (60000 rows, batch 128) exactly as core/train.c issues them. */
 static int gemm_only(int epochs)
 {
@@ -182,6 +211,9 @@ int main(int argc, char **argv)
     s.n_in = 784;
     s.act = ACT_RELU;
     train_params p;
+    int torch_init = 0;
+    const char *torch_layers = "0123", *torch_part = "wb";
+    unsigned long long seed = 1234;
     if (is_ae) {
         s.task = TASK_AUTOENCODER;
         s.n_out = 784;
@@ -193,6 +225,23 @@ int main(int argc, char **argv)
         p.optimizer = OPT_ADAM;
         p.learning_rate = 1e-3;
         if (sigma > 0) p.noise = NOISE_GAUSSIAN, p.noise_std = sigma;
+        for (int a = 4; a < argc; a++) {
+            const char *v = strchr(argv[a], '=');
+            if (!v) continue;
+            v++;
+            if (strncmp(argv[a], "init=", 5) == 0) {
+                torch_init = strcmp(v, "torch") == 0;
+                if (!torch_init && init_parse(v, &p.init) != MLP_OK) return 2;
+            } else if (strncmp(argv[a], "eps=", 4) == 0) {
+                p.epsilon = atof(v);
+            } else if (strncmp(argv[a], "layers=", 7) == 0) {
+                torch_layers = v;
+            } else if (strncmp(argv[a], "part=", 5) == 0) {
+                torch_part = v;
+            } else if (strncmp(argv[a], "seed=", 5) == 0) {
+                seed = strtoull(v, NULL, 10);
+            }
+        }
     } else {
         s.task = TASK_CLASSIFICATION;
         s.n_out = 10;
@@ -208,13 +257,17 @@ int main(int argc, char **argv)
     p.batch_size = 128;
     p.epochs = epochs;
     p.standardize = 0;
-    p.seed = 1234;
+    p.seed = seed;
     train_data d = {Xtr, ntr, 784, NULL, is_ae ? NULL : ytr};
     trainer *t = NULL;
     mlp_error err = {0};
     if (trainer_new(&s, &p, &d, NULL, &t, &err) != MLP_OK) {
         fprintf(stderr, "trainer_new: %s\n", err.msg);
         return 1;
+    }
+    if (torch_init) {
+        int dim[5] = {784, 256, 32, 256, 784};
+        init_torch(t, dim, 4, seed, torch_layers, torch_part);
     }
     times ts = {{0}, 0};
     double t0 = now();
@@ -235,8 +288,10 @@ int main(int argc, char **argv)
             mse += (double)(R[i] - Xte[i]) * (R[i] - Xte[i]);
         mse /= (double)nte * 784;
         printf("{\"mode\": \"ae\", \"sigma\": %g, \"epochs\": %d, \"seconds_per_epoch\": %.4f, "
-               "\"total_seconds\": %.3f, \"test_mse\": %.5f, \"threads\": %d}\n",
-               sigma, epochs, med, total, mse, threads);
+               "\"total_seconds\": %.3f, \"test_mse\": %.5f, \"threads\": %d, \"init\": \"%s\", "
+               "\"eps\": %g, \"seed\": %llu}\n",
+               sigma, epochs, med, total, mse, threads, torch_init ? "torch" : init_name(p.init),
+               p.epsilon, seed);
         free(R);
     } else {
         float *P = predict_all(n, Xte, nte, 10);
