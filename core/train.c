@@ -473,6 +473,11 @@ static void *xcalloc(size_t n, size_t size, int *ok)
     return p;
 }
 
+static int relu_family(act_kind a)
+{
+    return a == ACT_RELU || a == ACT_LEAKY_RELU || a == ACT_ELU;
+}
+
 static void init_weights(trainer *t)
 {
     rng_seed(&t->r, t->p.seed);
@@ -481,7 +486,14 @@ static void init_weights(trainer *t)
         int in = t->dim[l], out = t->dim[l + 1];
         float *W = t->w + t->off_w[l];
         size_t n = (size_t)in * out;
-        switch (t->p.init) {
+        init_kind k = t->p.init;
+        /* The scheme follows each layer's own activation (He for the ReLU family, Glorot for
+         * sigmoid, tanh, softmax, linear): under he, an output layer that is not ReLU-like takes
+         * Glorot's. He's N(0, 2/fan_in) there gave a sigmoid decoder 784 outputs of twice
+         * Glorot's weights, which Adam's fixed-size steps left 20% behind PyTorch's init in a
+         * denoising autoencoder (bench/RESULTS.md, issue 16). */
+        if (k == INIT_HE && l == t->nl - 1 && !relu_family(t->spec.out_act)) k = INIT_XAVIER;
+        switch (k) {
         case INIT_HE: {
             double s = sqrt(2.0 / in);
             for (size_t i = 0; i < n; i++) W[i] = (float)(s * rng_normal(&t->r));
