@@ -10,7 +10,9 @@
  *                                    none): init=he|xavier|small (the core's schemes) or
  *                                    init=torch (PyTorch's nn.Linear default written over the
  *                                    core's draw: W and b ~ U(±1/√fan_in); only on layers=0123
- *                                    and part=wb, W and/or b), eps=E (Adam's ε), seed=N
+ *                                    and part=wb, W and/or b), init=he_out (he, and He's
+ *                                    N(0, 2/fan_in) on the output layer as well: the core's he
+ *                                    before issue 16), eps=E (Adam's ε), seed=N
  *   train_fmnist gemm [EPOCHS]       only the cblas_sgemm calls of one mlp epoch (the ceiling)
  *
  * Our squared loss is 0.5·Σ_pixels (x̂−x)² per row, PyTorch's mse_loss is the mean over pixels:
@@ -211,7 +213,7 @@ int main(int argc, char **argv)
     s.n_in = 784;
     s.act = ACT_RELU;
     train_params p;
-    int torch_init = 0;
+    int torch_init = 0, he_out = 0;
     const char *torch_layers = "0123", *torch_part = "wb";
     unsigned long long seed = 1234;
     if (is_ae) {
@@ -231,7 +233,8 @@ int main(int argc, char **argv)
             v++;
             if (strncmp(argv[a], "init=", 5) == 0) {
                 torch_init = strcmp(v, "torch") == 0;
-                if (!torch_init && init_parse(v, &p.init) != MLP_OK) return 2;
+                he_out = strcmp(v, "he_out") == 0;
+                if (!torch_init && !he_out && init_parse(v, &p.init) != MLP_OK) return 2;
             } else if (strncmp(argv[a], "eps=", 4) == 0) {
                 p.epsilon = atof(v);
             } else if (strncmp(argv[a], "layers=", 7) == 0) {
@@ -265,6 +268,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "trainer_new: %s\n", err.msg);
         return 1;
     }
+    if (he_out) { /* the output layer's weights too from He's N(0, 2/fan_in) */
+        size_t n = 0, at = (size_t)784 * 256 + 256 + 256 * 32 + 32 + 32 * 256 + 256;
+        float *w = trainer_params_mut(t, &n);
+        rng r;
+        rng_seed(&r, seed ^ 0x7f4a7c15u);
+        for (size_t i = 0; i < (size_t)256 * 784 && at + i < n; i++)
+            w[at + i] = (float)(sqrt(2.0 / 256) * rng_normal(&r));
+    }
     if (torch_init) {
         int dim[5] = {784, 256, 32, 256, 784};
         init_torch(t, dim, 4, seed, torch_layers, torch_part);
@@ -290,7 +301,10 @@ int main(int argc, char **argv)
         printf("{\"mode\": \"ae\", \"sigma\": %g, \"epochs\": %d, \"seconds_per_epoch\": %.4f, "
                "\"total_seconds\": %.3f, \"test_mse\": %.5f, \"threads\": %d, \"init\": \"%s\", "
                "\"eps\": %g, \"seed\": %llu}\n",
-               sigma, epochs, med, total, mse, threads, torch_init ? "torch" : init_name(p.init),
+               sigma, epochs, med, total, mse, threads,
+               torch_init ? "torch"
+               : he_out   ? "he_out"
+                          : init_name(p.init),
                p.epsilon, seed);
         free(R);
     } else {
