@@ -213,7 +213,7 @@ int main(int argc, char **argv)
     s.n_in = 784;
     s.act = ACT_RELU;
     train_params p;
-    int torch_init = 0, he_out = 0;
+    int torch_init = 0, he_out = 0, lecun_first = 0;
     const char *torch_layers = "0123", *torch_part = "wb";
     unsigned long long seed = 1234;
     if (is_ae) {
@@ -235,6 +235,8 @@ int main(int argc, char **argv)
                 torch_init = strcmp(v, "torch") == 0;
                 he_out = strcmp(v, "he_out") == 0;
                 if (!torch_init && !he_out && init_parse(v, &p.init) != MLP_OK) return 2;
+            } else if (strcmp(argv[a], "first=lecun") == 0) {
+                lecun_first = 1;
             } else if (strncmp(argv[a], "eps=", 4) == 0) {
                 p.epsilon = atof(v);
             } else if (strncmp(argv[a], "layers=", 7) == 0) {
@@ -267,6 +269,14 @@ int main(int argc, char **argv)
     if (trainer_new(&s, &p, &d, NULL, &t, &err) != MLP_OK) {
         fprintf(stderr, "trainer_new: %s\n", err.msg);
         return 1;
+    }
+    if (lecun_first) { /* the first layer from N(0, 1/fan_in): its input is not a ReLU output */
+        size_t n = 0;
+        float *w = trainer_params_mut(t, &n);
+        rng r;
+        rng_seed(&r, seed ^ 0x5bd1e995u);
+        for (size_t i = 0; i < (size_t)784 * 256 && i < n; i++)
+            w[i] = (float)(sqrt(1.0 / 784) * rng_normal(&r));
     }
     if (he_out) { /* the output layer's weights too from He's N(0, 2/fan_in) */
         size_t n = 0, at = (size_t)784 * 256 + 256 + 256 * 32 + 32 + 32 * 256 + 256;

@@ -927,23 +927,23 @@ static void layer_stats(trainer *t, const int *dim, int l, double *var, double *
     *absmax = mx;
 }
 
-/* init he: He's N(0, 2/fan_in) on the ReLU layers; the output layer follows its own activation,
- * so a sigmoid (or linear, or softmax) output takes Glorot's U(±√(6/(fan_in+fan_out))) and a
- * ReLU output keeps He's. Explicit xavier and small apply to every layer. */
+/* init he: He's N(0, 2/fan_in) on the layers between two ReLUs, N(0, 1/fan_in) on the first
+ * (it reads the data); the output layer follows its own activation, so a sigmoid (or linear, or
+ * softmax) output takes Glorot's U(±√(6/(fan_in+fan_out))) and a ReLU output keeps He's. Explicit
+ * xavier applies to every layer. */
 static void test_init_follows_each_layers_activation(void **state)
 {
     (void)state;
-    enum { N = 8, D = 256, H = 16 };
+    enum { N = 8, D = 256, H1 = 64, H2 = 32 };
     static float X[N * D];
     for (int i = 0; i < N * D; i++) X[i] = (float)(i % 7) / 7.0f;
-    int hidden[] = {H};
-    const int dim[] = {D, H, D};
-    const double he0 = 2.0 / D, he1 = 2.0 / H, glorot1 = 2.0 / (H + D);
+    int hidden[] = {H1, H2};
+    const int dim[] = {D, H1, H2, D};
     const act_kind outs[] = {ACT_SIGMOID, ACT_LINEAR, ACT_RELU};
     for (int o = 0; o < 3; o++)
         for (int ik = INIT_HE; ik <= INIT_XAVIER; ik++) {
             net_spec s =
-                test_spec(TASK_AUTOENCODER, D, D, 1, hidden, ACT_RELU, outs[o], LOSS_SQUARED);
+                test_spec(TASK_AUTOENCODER, D, D, 2, hidden, ACT_RELU, outs[o], LOSS_SQUARED);
             train_params p;
             train_params_default(&p, s.task, s.act);
             p.init = (init_kind)ik;
@@ -951,16 +951,18 @@ static void test_init_follows_each_layers_activation(void **state)
             train_data d = {X, N, D, NULL, NULL};
             trainer *t = NULL;
             assert_int_equal(trainer_new(&s, &p, &d, NULL, &t, NULL), MLP_OK);
-            double v0, m0, v1, m1;
-            layer_stats(t, dim, 0, &v0, &m0);
-            layer_stats(t, dim, 1, &v1, &m1);
-            double want0 = ik == INIT_HE ? he0 : 2.0 / (D + H);
-            double want1 = (ik == INIT_HE && outs[o] == ACT_RELU) ? he1 : glorot1;
-            if (fabs(v0 / want0 - 1.0) > 0.1 || fabs(v1 / want1 - 1.0) > 0.1)
-                fail_msg("init %s, output %s: variances %g, %g; want %g, %g",
-                         init_name((init_kind)ik), act_name(outs[o]), v0, v1, want0, want1);
-            /* uniform draws stay inside Glorot's bound */
-            if (want1 == glorot1) assert_true(m1 <= sqrt(3.0 * glorot1) + 1e-6);
+            for (int l = 0; l < 3; l++) {
+                double v, m, glorot = 2.0 / (dim[l] + dim[l + 1]), want = glorot;
+                layer_stats(t, dim, l, &v, &m);
+                if (ik == INIT_HE && l == 0) want = 1.0 / dim[l];
+                if (ik == INIT_HE && l == 1) want = 2.0 / dim[l];
+                if (ik == INIT_HE && l == 2 && outs[o] == ACT_RELU) want = 2.0 / dim[l];
+                if (fabs(v / want - 1.0) > 0.1)
+                    fail_msg("init %s, output %s, layer %d: variance %g, want %g",
+                             init_name((init_kind)ik), act_name(outs[o]), l, v, want);
+                /* uniform draws stay inside Glorot's bound */
+                if (want == glorot) assert_true(m <= sqrt(3.0 * glorot) + 1e-6);
+            }
             trainer_free(t);
         }
 }
