@@ -11,8 +11,9 @@
  *                                    init=torch (PyTorch's nn.Linear default written over the
  *                                    core's draw: W and b ~ U(±1/√fan_in); only on layers=0123
  *                                    and part=wb, W and/or b), init=he_out (he, and He's
- *                                    N(0, 2/fan_in) on the output layer as well: the core's he
- *                                    before issue 16), eps=E (Adam's ε), seed=N
+ *                                    N(0, 2/fan_in) on the first and output layers as well: the
+ *                                    core's he before issue 16), first=lecun (the first layer
+ *                                    from N(0, 1/fan_in)), eps=E (Adam's ε), seed=N
  *   train_fmnist gemm [EPOCHS]       only the cblas_sgemm calls of one mlp epoch (the ceiling)
  *
  * Our squared loss is 0.5·Σ_pixels (x̂−x)² per row, PyTorch's mse_loss is the mean over pixels:
@@ -278,13 +279,15 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < (size_t)784 * 256 && i < n; i++)
             w[i] = (float)(sqrt(1.0 / 784) * rng_normal(&r));
     }
-    if (he_out) { /* the output layer's weights too from He's N(0, 2/fan_in) */
+    if (he_out) { /* the first and the output layer's weights from He's N(0, 2/fan_in) too */
         size_t n = 0, at = (size_t)784 * 256 + 256 + 256 * 32 + 32 + 32 * 256 + 256;
         float *w = trainer_params_mut(t, &n);
         rng r;
         rng_seed(&r, seed ^ 0x7f4a7c15u);
         for (size_t i = 0; i < (size_t)256 * 784 && at + i < n; i++)
             w[at + i] = (float)(sqrt(2.0 / 256) * rng_normal(&r));
+        for (size_t i = 0; i < (size_t)784 * 256 && i < n; i++)
+            w[i] = (float)(sqrt(2.0 / 784) * rng_normal(&r));
     }
     if (torch_init) {
         int dim[5] = {784, 256, 32, 256, 784};
