@@ -3,8 +3,17 @@
  *
  *   train_fmnist mlp [EPOCHS]        784-256-128-10 relu, softmax CE, momentum 0.9, lr 0.05,
  *                                    batch 128, seed 1234, standardize off, no validation
- *   train_fmnist ae [EPOCHS] [SIGMA] 784-256-32-256-784 relu, sigmoid out, squared loss, adam
- *                                    1e-3, batch 128; SIGMA > 0: denoising gaussian noise
+ *   train_fmnist ae [EPOCHS] [SIGMA] [KEY=VALUE...]
+ *                                    784-256-32-256-784 relu, sigmoid out, squared loss, adam
+ *                                    1e-3, batch 128; SIGMA > 0: denoising gaussian noise.
+ *                                    Experiment knobs, one at a time (bench/ae_fmnist.sh runs
+ *                                    none): init=he|xavier|small (the core's schemes) or
+ *                                    init=torch (PyTorch's nn.Linear default written over the
+ *                                    core's draw: W and b ~ U(±1/√fan_in); only on layers=0123
+ *                                    and part=wb, W and/or b), init=he_out (he, and He's
+ *                                    N(0, 2/fan_in) on the first and output layers as well: the
+ *                                    core's he before issue 16), first=lecun (the first layer
+ *                                    from N(0, 1/fan_in)), eps=E (Adam's ε), seed=N
  *   train_fmnist gemm [EPOCHS]       only the cblas_sgemm calls of one mlp epoch (the ceiling)
  *   train_fmnist alt [EPOCHS]        gemm, mlp on the trainer's threads, mlp on OpenBLAS's
  *                                    threads, interleaved epoch by epoch (see alt_mlp)
@@ -18,9 +27,12 @@
  * default 1: the trainer's own threads, which compute only while OpenBLAS runs one thread).
  * Prints one line per epoch, then one JSON object as the last line. */
 #include "net.h"
+#include "rng.h"
 #include "train.h"
+#include "train_internal.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +144,26 @@ static float *predict_all(const net *n, const float *X, int rows, int k)
     }
     free(scratch);
     return Y;
+}
+
+/* PyTorch's nn.Linear default (kaiming_uniform(a=√5) for W, U(±1/√fan_in) for b) written over
+ * the dense layers of a freshly made trainer (net layout: W0, b0, W1, b1, ...). */
+static void init_torch(trainer *t, const int *dim, int nl, uint64_t seed, const char *layers,
+                       const char *part)
+{
+    size_t n = 0, at = 0;
+    float *w = trainer_params_mut(t, &n);
+    rng r;
+    rng_seed(&r, seed ^ 0x7f4a7c15u);
+    for (int l = 0; l < nl; l++) {
+        double b = 1.0 / sqrt((double)dim[l]);
+        size_t nw = (size_t)dim[l] * dim[l + 1], len = nw + (size_t)dim[l + 1];
+        int here = strchr(layers, '0' + l) != NULL;
+        for (size_t i = 0; i < len && at < n; i++, at++) {
+            float u = (float)(b * (2.0 * rng_uniform(&r) - 1.0));
+            if (here && strchr(part, i < nw ? 'w' : 'b')) w[at] = u;
+        }
+    }
 }
 
 /* The GEMMs of one mlp epoch (60000 rows, batch 128) exactly as core/train.c issues them with
@@ -295,6 +327,9 @@ int main(int argc, char **argv)
     s.n_in = 784;
     s.act = ACT_RELU;
     train_params p;
+    int torch_init = 0, he_out = 0, lecun_first = 0;
+    const char *torch_layers = "0123", *torch_part = "wb";
+    unsigned long long seed = 1234;
     if (is_ae) {
         s.task = TASK_AUTOENCODER;
         s.n_out = 784;
@@ -306,6 +341,26 @@ int main(int argc, char **argv)
         p.optimizer = OPT_ADAM;
         p.learning_rate = 1e-3;
         if (sigma > 0) p.noise = NOISE_GAUSSIAN, p.noise_std = sigma;
+        for (int a = 4; a < argc; a++) {
+            const char *v = strchr(argv[a], '=');
+            if (!v) continue;
+            v++;
+            if (strncmp(argv[a], "init=", 5) == 0) {
+                torch_init = strcmp(v, "torch") == 0;
+                he_out = strcmp(v, "he_out") == 0;
+                if (!torch_init && !he_out && init_parse(v, &p.init) != MLP_OK) return 2;
+            } else if (strcmp(argv[a], "first=lecun") == 0) {
+                lecun_first = 1;
+            } else if (strncmp(argv[a], "eps=", 4) == 0) {
+                p.epsilon = atof(v);
+            } else if (strncmp(argv[a], "layers=", 7) == 0) {
+                torch_layers = v;
+            } else if (strncmp(argv[a], "part=", 5) == 0) {
+                torch_part = v;
+            } else if (strncmp(argv[a], "seed=", 5) == 0) {
+                seed = strtoull(v, NULL, 10);
+            }
+        }
     } else {
         s.task = TASK_CLASSIFICATION;
         s.n_out = 10;
@@ -321,7 +376,7 @@ int main(int argc, char **argv)
     p.batch_size = 128;
     p.epochs = epochs;
     p.standardize = 0;
-    p.seed = 1234;
+    p.seed = seed;
     p.threads = getenv("TRAIN_THREADS") ? atoi(getenv("TRAIN_THREADS")) : 1;
     train_data d = {Xtr, ntr, 784, NULL, is_ae ? NULL : ytr};
     if (is_alt) {
@@ -333,6 +388,28 @@ int main(int argc, char **argv)
     if (trainer_new(&s, &p, &d, NULL, &t, &err) != MLP_OK) {
         fprintf(stderr, "trainer_new: %s\n", err.msg);
         return 1;
+    }
+    if (lecun_first) { /* the first layer from N(0, 1/fan_in): its input is not a ReLU output */
+        size_t n = 0;
+        float *w = trainer_params_mut(t, &n);
+        rng r;
+        rng_seed(&r, seed ^ 0x5bd1e995u);
+        for (size_t i = 0; i < (size_t)784 * 256 && i < n; i++)
+            w[i] = (float)(sqrt(1.0 / 784) * rng_normal(&r));
+    }
+    if (he_out) { /* the first and the output layer's weights from He's N(0, 2/fan_in) too */
+        size_t n = 0, at = (size_t)784 * 256 + 256 + 256 * 32 + 32 + 32 * 256 + 256;
+        float *w = trainer_params_mut(t, &n);
+        rng r;
+        rng_seed(&r, seed ^ 0x7f4a7c15u);
+        for (size_t i = 0; i < (size_t)256 * 784 && at + i < n; i++)
+            w[at + i] = (float)(sqrt(2.0 / 256) * rng_normal(&r));
+        for (size_t i = 0; i < (size_t)784 * 256 && i < n; i++)
+            w[i] = (float)(sqrt(2.0 / 784) * rng_normal(&r));
+    }
+    if (torch_init) {
+        int dim[5] = {784, 256, 32, 256, 784};
+        init_torch(t, dim, 4, seed, torch_layers, torch_part);
     }
     times ts = {{0}, 0};
     double t0 = now();
@@ -354,8 +431,12 @@ int main(int argc, char **argv)
         mse /= (double)nte * 784;
         printf("{\"mode\": \"ae\", \"sigma\": %g, \"epochs\": %d, \"seconds_per_epoch\": %.4f, "
                "\"total_seconds\": %.3f, \"test_mse\": %.5f, \"threads\": %d, "
-               "\"train_threads\": %d}\n",
-               sigma, epochs, med, total, mse, threads, p.threads);
+               "\"train_threads\": %d, \"init\": \"%s\", \"eps\": %g, \"seed\": %llu}\n",
+               sigma, epochs, med, total, mse, threads, p.threads,
+               torch_init ? "torch"
+               : he_out   ? "he_out"
+                          : init_name(p.init),
+               p.epsilon, seed);
         free(R);
     } else {
         printf("{\"mode\": \"mlp\", \"epochs\": %d, \"seconds_per_epoch\": %.4f, "

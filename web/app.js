@@ -233,7 +233,7 @@ const PARAMS = [
   { k: "activation", t: "enum", opts: ACTS, def: "relu", help: "Hidden-layer activation. relu: max(0,z); swish: z·σ(z); leaky_relu: max(0.1z, z); mish: z·tanh(softplus(z))." },
   { k: "output_activation", t: "enum", opts: ["", "softmax", ...ACTS], def: "", ph: "by task", help: "Output activation. Default by task: softmax (classification; sigmoid for multi-label), linear (regression, autoencoder)." },
   { k: "loss", t: "enum", opts: ["", "cross_entropy", "logistic", "squared"], def: "", ph: "by task", help: "Default by task: cross_entropy (needs softmax), logistic (needs sigmoid), squared (regression, autoencoder)." },
-  { k: "init", t: "enum", opts: ["", "he", "xavier", "small"], def: "", ph: "by activation", help: "Initial weights: he randn·√(2/fan_in) (default for relu-like), xavier uniform ±√(6/(fan_in+fan_out)), small 1e-5·randn." },
+  { k: "init", t: "enum", opts: ["", "he", "xavier", "small"], def: "", ph: "by activation", help: "Initial weights: he randn·√(2/fan_in) between ReLUs, √(1/fan_in) on the first layer, xavier on a softmax/sigmoid/linear output (default for relu-like), xavier uniform ±√(6/(fan_in+fan_out)), small 1e-5·randn." },
   { k: "optimizer", t: "enum", opts: ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"], def: "adam", help: "SGD variant: plain, heavy-ball momentum, nesterov, or per-weight step sizes (adagrad, rmsprop, adam)." },
   { k: "learning_rate", t: "lr", def: "", ph: "0.001 adam/rmsprop, else 0.01", help: "Step size α, or \"auto\": the Bottou trick, a log-scale search on ~5% of the rows." },
   { k: "momentum", t: "num", def: 0.9, min: 0, max: 0.999999, help: "β of momentum and nesterov, in [0, 1)." },

@@ -1073,6 +1073,63 @@ static void test_autoencoder_denoising_trains(void **state)
     }
 }
 
+/* Weight variance and largest |w| of dense layer l (trainable prefix in net layout). */
+static void layer_stats(trainer *t, const int *dim, int l, double *var, double *absmax)
+{
+    size_t n = 0, at = 0;
+    float *w = trainer_params_mut(t, &n);
+    for (int i = 0; i < l; i++) at += (size_t)dim[i] * dim[i + 1] + (size_t)dim[i + 1];
+    size_t nw = (size_t)dim[l] * dim[l + 1];
+    assert_true(at + nw <= n);
+    double sq = 0.0, mx = 0.0;
+    for (size_t i = 0; i < nw; i++) {
+        sq += (double)w[at + i] * w[at + i];
+        mx = fmax(mx, fabs(w[at + i]));
+    }
+    *var = sq / (double)nw;
+    *absmax = mx;
+}
+
+/* init he: He's N(0, 2/fan_in) on the layers between two ReLUs, N(0, 1/fan_in) on the first
+ * (it reads the data); the output layer follows its own activation, so a sigmoid (or linear, or
+ * softmax) output takes Glorot's U(±√(6/(fan_in+fan_out))) and a ReLU output keeps He's. Explicit
+ * xavier applies to every layer. */
+static void test_init_follows_each_layers_activation(void **state)
+{
+    (void)state;
+    enum { N = 8, D = 256, H1 = 64, H2 = 32 };
+    static float X[N * D];
+    for (int i = 0; i < N * D; i++) X[i] = (float)(i % 7) / 7.0f;
+    int hidden[] = {H1, H2};
+    const int dim[] = {D, H1, H2, D};
+    const act_kind outs[] = {ACT_SIGMOID, ACT_LINEAR, ACT_RELU};
+    for (int o = 0; o < 3; o++)
+        for (int ik = INIT_HE; ik <= INIT_XAVIER; ik++) {
+            net_spec s =
+                test_spec(TASK_AUTOENCODER, D, D, 2, hidden, ACT_RELU, outs[o], LOSS_SQUARED);
+            train_params p;
+            train_params_default(&p, s.task, s.act);
+            p.init = (init_kind)ik;
+            p.seed = 7;
+            train_data d = {X, N, D, NULL, NULL};
+            trainer *t = NULL;
+            assert_int_equal(trainer_new(&s, &p, &d, NULL, &t, NULL), MLP_OK);
+            for (int l = 0; l < 3; l++) {
+                double v, m, glorot = 2.0 / (dim[l] + dim[l + 1]), want = glorot;
+                layer_stats(t, dim, l, &v, &m);
+                if (ik == INIT_HE && l == 0) want = 1.0 / dim[l];
+                if (ik == INIT_HE && l == 1) want = 2.0 / dim[l];
+                if (ik == INIT_HE && l == 2 && outs[o] == ACT_RELU) want = 2.0 / dim[l];
+                if (fabs(v / want - 1.0) > 0.1)
+                    fail_msg("init %s, output %s, layer %d: variance %g, want %g",
+                             init_name((init_kind)ik), act_name(outs[o]), l, v, want);
+                /* uniform draws stay inside Glorot's bound */
+                if (want == glorot) assert_true(m <= sqrt(3.0 * glorot) + 1e-6);
+            }
+            trainer_free(t);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1096,6 +1153,7 @@ int main(void)
         cmocka_unit_test(test_early_stopping_restores_best),
         cmocka_unit_test(test_export_folds_batch_norm),
         cmocka_unit_test(test_autoencoder_denoising_trains),
+        cmocka_unit_test(test_init_follows_each_layers_activation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1269,13 +1269,13 @@ static void max_instances_cases(void **state)
  * written as null, as /v1 :predict writes them; never a 503, and no value dropped (/v2 "data"
  * as long as its shape says). */
 static const ecase overflow_cases[] = {
-    {0, "POST", "/v1/models/clf:predict", NULL, "{\"instances\":[[3e38,-3e38],[1,2]]}", NULL, NULL,
+    {0, "POST", "/v1/models/clf:predict", NULL, "{\"instances\":[[-3e38,3e38],[1,2]]}", NULL, NULL,
      200, "{\"predictions\":[[null,null],[", NULL},
-    {0, "POST", "/v1/models/clf:classify", NULL, "{\"instances\":[[3e38,-3e38],[1,2]]}", NULL, NULL,
+    {0, "POST", "/v1/models/clf:classify", NULL, "{\"instances\":[[-3e38,3e38],[1,2]]}", NULL, NULL,
      200, "{\"results\":[[[\"cat\",null],[\"dog\",null]],[[", NULL},
     {0, "POST", "/v2/models/clf/infer", NULL,
      "{\"inputs\":[{\"name\":\"input\",\"shape\":[2,2],\"datatype\":\"FP32\","
-     "\"data\":[3e38,-3e38,1,2]}]}",
+     "\"data\":[-3e38,3e38,1,2]}]}",
      NULL, NULL, 200, "\"shape\":[2,2],\"data\":[null,null,", NULL},
 };
 
