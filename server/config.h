@@ -8,17 +8,22 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* --workers' default: small runs finish soonest with more runs training than cores (their
+ * products are too small for OpenBLAS's threads), bench/RESULTS.md "Class burst". */
+#define CONFIG_WORKERS 3
+
 typedef struct config {
     char host[64];            /* --listen host part: a name, an IPv4 or an IPv6 address (no []) */
     int port;                 /* --listen port part; 0 = ephemeral */
     char data_dir[512];       /* --data-dir */
-    int workers;              /* --workers: runs that train at once */
+    int workers;              /* --workers: runs that train at once (CONFIG_WORKERS by default) */
+    int workers_set;          /* 1 when --workers or MLPD_WORKERS gave it */
     int train_share;          /* --train-share: percent of one core a running run is owed */
     int threads;              /* --threads: HTTP request threads */
     size_t max_body;          /* --max-body bytes (JSON requests) */
     size_t max_upload;        /* --max-upload bytes (datasets) */
     size_t max_params;        /* --max-params: parameters of one network */
-    size_t max_train_memory;  /* --max-train-memory bytes of one run; 0 = physical / 2 / workers */
+    size_t max_train_memory;  /* --max-train-memory bytes of one run; 0 = main decides (README) */
     unsigned max_connections; /* --max-connections */
     unsigned timeout_s;       /* --timeout: idle connection timeout, seconds */
     int request_timeout_s;    /* --request-timeout: longest stall inside a request, seconds */

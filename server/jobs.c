@@ -434,6 +434,17 @@ static void annotate_compression(const char *id, const net *model, const trainse
     *meta = with;
 }
 
+/* The run's estimated peak memory while it trains (core/train.h), by which the sched admits it
+ * beside the runs training (cpusched.h, sched_train_begin); 0 when it cannot be estimated. */
+static size_t run_memory(jobs *j, const runspec *rs, const trainset *p)
+{
+    train_mem m;
+    if (trainer_mem_estimate(&rs->net, &rs->tp, p->n, p->nv, p->Y != NULL,
+                             sched_blas_threads(j->o.sched), &m, NULL) != MLP_OK)
+        return 0;
+    return m.total + m.checkpoint; /* the store's copy of each checkpoint (api/runspec.c) */
+}
+
 static void run_one(jobs *j, slot *sl)
 {
     const char *id = sl->run_id;
@@ -493,7 +504,12 @@ static void run_one(jobs *j, slot *sl)
         goto fail;
     }
     epoch_ctx ec = {.j = j, .id = id, .sl = sl, .owner = r.owner_id, .epochs = rs.tp.epochs};
-    rc = train_at_idle(t, &ec, &sl->cancel, &err);
+    size_t need = run_memory(j, &rs, &p); /* cores and memory shared by the runs training */
+    rc = MLP_ECANCELLED;
+    if (sched_train_begin(j->o.sched, need, &sl->cancel)) {
+        rc = train_at_idle(t, &ec, &sl->cancel, &err);
+        sched_train_end(j->o.sched, need);
+    }
     if (rc == MLP_ECANCELLED) {
         if (atomic_load(&sl->cancel) == CANCEL_QUOTA) {
             pause_for_quota(j, id, r.owner_id, ec.reason);
