@@ -64,7 +64,10 @@
  *
  * CPU: the worker's own work runs at nice +5, the mini-batches on a compute thread per run at
  * SCHED_IDLE that pauses while serving is busy, and the worker keeps the run's training share
- * meanwhile; that policy, and why, is the DESIGN comment of server/cpusched.c (jobs_opts.sched). */
+ * meanwhile. A prepared run trains once the sched admits it by its memory estimate, and shares
+ * OpenBLAS's threads with the runs training (sched_train_begin / sched_train_end; a cancel while
+ * it waits ends it as one while it trains would). That policy, and why, is the DESIGN comment of
+ * server/cpusched.c (jobs_opts.sched). */
 #include "jobs.h"
 #include "aecompress.h"
 #include "audit.h"
