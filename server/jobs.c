@@ -463,7 +463,8 @@ static void run_one(jobs *j, slot *sl)
     char *meta = NULL;
     mlp_error err;
     mlp_error_clear(&err);
-    int attempt = 0;
+    int attempt = 0, admitted = 0;
+    size_t need = 0;
     mlp_err rc;
     do rc = store_run_get(j->st, id, &r);
     while (store_retry(j, id, "read the run", rc, &attempt));
@@ -492,6 +493,16 @@ static void run_one(jobs *j, slot *sl)
                      net_spec_param_count(&rs.net), j->o.max_params);
         goto fail;
     }
+    /* Cores and memory are shared by the runs training (cpusched.h): wait for room. */
+    need = run_memory(j, &rs, &p);
+    if (!sched_train_begin(j->o.sched, need, &sl->cancel)) {
+        if (atomic_load(&sl->cancel) == CANCEL_SHUTDOWN)
+            fprintf(stderr, "mlpd: run %s paused for shutdown while it waited to train\n", id);
+        else
+            finish_run(j, id, RUN_CANCELLED, NULL);
+        goto out;
+    }
+    admitted = 1;
     train_data td = {p.X, p.n, p.d, p.Y, p.lab};
     train_data vd = {p.Xv, p.nv, p.d, p.Yv, p.labv};
     rc = trainer_new(&rs.net, &rs.tp, &td, p.nv ? &vd : NULL, &t, &err);
@@ -507,12 +518,7 @@ static void run_one(jobs *j, slot *sl)
         goto fail;
     }
     epoch_ctx ec = {.j = j, .id = id, .sl = sl, .owner = r.owner_id, .epochs = rs.tp.epochs};
-    size_t need = run_memory(j, &rs, &p); /* cores and memory shared by the runs training */
-    rc = MLP_ECANCELLED;
-    if (sched_train_begin(j->o.sched, need, &sl->cancel)) {
-        rc = train_at_idle(t, &ec, &sl->cancel, &err);
-        sched_train_end(j->o.sched, need);
-    }
+    rc = train_at_idle(t, &ec, &sl->cancel, &err);
     if (rc == MLP_ECANCELLED) {
         if (atomic_load(&sl->cancel) == CANCEL_QUOTA) {
             pause_for_quota(j, id, r.owner_id, ec.reason);
@@ -573,6 +579,7 @@ out:
     net_free(model);
     trainer_free(t);
     trainset_clear(&p);
+    if (admitted) sched_train_end(j->o.sched, need);
     runspec_clear(&rs);
     store_run_clear(&r);
 }
