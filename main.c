@@ -119,12 +119,21 @@ int main(int argc, char **argv)
         code = 0;
         goto out;
     }
-    /* BLAS threads: cores shared by the runs that may train at once (see jobs.c DESIGN). */
+    /* BLAS threads: every core; the sched shares them by the runs actually training (cores /
+     * runs training, cpusched.c DESIGN). Training memory: --max-train-memory bounds one run;
+     * left out, a run may need half of physical memory (a --workers given divides it, the old
+     * per-run rule), and the sched admits runs to train while their estimates add up to that
+     * half, so more workers than cores never swap. */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int blas = ncpu > 0 ? (int)(ncpu / cfg.workers) : 1;
-    if (blas < 1) blas = 1;
+    int blas = ncpu > 0 ? (int)ncpu : 1;
     openblas_set_num_threads(blas);
-    sched_opts so = {.train_share = cfg.train_share / 100.0};
+    size_t half_phys = 0;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) half_phys = (size_t)pages * (size_t)page / 2;
+    sched_opts so = {.train_share = cfg.train_share / 100.0,
+                     .train_memory = cfg.max_train_memory ? 0 : half_phys};
+    if (!cfg.max_train_memory)
+        cfg.max_train_memory = half_phys / (size_t)(cfg.workers_set ? cfg.workers : 1);
     if ((rc = sched_new(&so, &sc)) != MLP_OK) goto out;
     sched_idle_pool(sc); /* OpenBLAS's pool threads train: SCHED_IDLE (cpusched.c DESIGN) */
 
@@ -181,7 +190,8 @@ int main(int argc, char **argv)
         goto out;
     }
     fprintf(stderr,
-            "mlpd: listening on http://%s:%d (data in %s, %d worker(s), %d BLAS thread(s))\n",
+            "mlpd: listening on http://%s:%d (data in %s, %d worker(s), %d BLAS thread(s) shared "
+            "by the runs training)\n",
             http_addr(srv), http_port(srv), cfg.data_dir, cfg.workers, blas);
     if (auth_keys_count(keys))
         fprintf(stderr, "mlpd: access: %zu API key(s)%s\n", auth_keys_count(keys),

@@ -91,14 +91,12 @@ static void reply_run(http_resp *resp, int status, const store_run *r)
     resp_take(resp, status, "application/json", s, strlen(s));
 }
 
-/* OpenBLAS threads a run trains with: cores / workers, at least 1, the rule main.c
- * applies at start-up (jobs_opts.blas_threads), repeated here because api/ has no handle on
- * the jobs options; it only sizes the BLAS share of the memory estimate. */
-static int run_blas_threads(const config *cfg)
+/* OpenBLAS threads a run may train with: every core when it trains alone (server/cpusched.c
+ * shares them by the runs training); it only sizes the BLAS share of the memory estimate. */
+static int run_blas_threads(void)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    long n = ncpu > 0 ? ncpu / cfg->workers : 1;
-    return n < 1 ? 1 : (int)n;
+    return ncpu > 0 ? (int)ncpu : 1;
 }
 
 json_t *runs_check_body(http_req *req, http_resp *resp, json_t *body, runspec *rs, runspec_mem *mem)
@@ -175,7 +173,7 @@ json_t *runs_check_body(http_req *req, http_resp *resp, json_t *body, runspec *r
     const config *cfg = req->app->cfg;
     rc = runspec_mem_estimate(rs, cols, vinfo.rows, vinfo.cols,
                               runspec_mem_limit(cfg->max_train_memory, cfg->workers),
-                              run_blas_threads(cfg), mem, &err);
+                              run_blas_threads(), mem, &err);
     if (rc) {
         api_fail(req, resp, rc, &err);
         json_decref(norm);

@@ -262,7 +262,12 @@ def main():
         s = sklearn_burst(pool)
         sk.append(s)
         print(f"== round {r + 1}: scikit-learn (2-process pool) {s:.2f} s", flush=True)
-        for w, b, flag in sides:
+        # with MLPD_BASE, each pair in ABBA order: this binary first in odd rounds, base first
+        # in even ones, so neither side always runs on the cores the other just warmed
+        order = sides
+        if os.environ.get("MLPD_BASE") and r % 2 == 1:
+            order = [s for i in range(0, len(sides), 2) for s in (sides[i + 1], sides[i])]
+        for w, b, flag in order:
             t, ep = mlpd_burst(b, flag, csvs)
             ml[w].append(t)
             print(f"== round {r + 1}: mlpd --workers {w}: {t:.2f} s, of which the 3,200 epochs' "

@@ -40,7 +40,8 @@ static const opt opts[] = {
      0, 0},
     {"--data-dir", "MLPD_DATA_DIR", "DIR", "where mlpd.db and dataset files live (default ./var)",
      OPT_STR, OFF(data_dir), sizeof(((config *)0)->data_dir), 0, 0},
-    {"--workers", "MLPD_WORKERS", "N", "training runs that train at once (default 1)", OPT_INT,
+    {"--workers", "MLPD_WORKERS", "N",
+     "training runs that train at once; they share the cores' BLAS threads (default 3)", OPT_INT,
      OFF(workers), 0, 1, 64},
     {"--train-share", "MLPD_TRAIN_SHARE", "PERCENT",
      "share of one core a running run gets whatever the inference load; 0 = none (default 20)",
@@ -63,7 +64,7 @@ static const opt opts[] = {
      OPT_SIZE, OFF(max_params), 0, 1, 0},
     {"--max-train-memory", "MLPD_MAX_TRAIN_MEMORY", "BYTES",
      "peak memory one run may need to train, estimated before it is queued (default: half of "
-     "physical memory / --workers)",
+     "physical memory, shared by the runs training at once; / --workers when that is given)",
      OPT_SIZE, OFF(max_train_memory), 0, 1, 0},
     {"--max-connections", "MLPD_MAX_CONNECTIONS", "N", "open connections at most (default 1000)",
      OPT_INT, OFF(max_connections), 0, 1, 1000000},
@@ -332,7 +333,7 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
     strcpy(c->host, "127.0.0.1");
     c->port = 8080;
     strcpy(c->data_dir, "./var");
-    c->workers = 1;
+    c->workers = 0; /* CONFIG_WORKERS unless given (workers_set) */
     c->train_share = 20;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     c->threads = ncpu > 0 ? (int)ncpu : 2;
@@ -409,5 +410,7 @@ int config_parse(config *c, int argc, char **argv, FILE *out, FILE *err)
         /* Keep keys out of /proc/PID/cmdline and ps: the copy in c is wiped once hashed. */
         if (o->off == OFF(api_keys) && o->type == OPT_LIST) memset((char *)val, 'x', strlen(val));
     }
+    c->workers_set = c->workers != 0; /* the option's minimum is 1 */
+    if (!c->workers) c->workers = CONFIG_WORKERS;
     return 0;
 }

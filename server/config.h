@@ -8,11 +8,16 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* --workers' default: small runs finish soonest with more runs training than cores (their
+ * products are too small for OpenBLAS's threads), bench/RESULTS.md "Class burst". */
+#define CONFIG_WORKERS 3
+
 typedef struct config {
     char host[64];              /* --listen host part: a name, an IPv4 or an IPv6 address (no []) */
     int port;                   /* --listen port part; 0 = ephemeral */
     char data_dir[512];         /* --data-dir */
-    int workers;                /* --workers: runs that train at once */
+    int workers;                /* --workers: runs that train at once (CONFIG_WORKERS by default) */
+    int workers_set;            /* 1 when --workers or MLPD_WORKERS gave it */
     int train_share;            /* --train-share: percent of one core a running run is owed */
     int threads;                /* --threads: HTTP request threads */
     int batch_timeout_us;       /* --batch-timeout-us: a batch's wait for more rows (batcher.h) */
@@ -20,27 +25,27 @@ typedef struct config {
     size_t max_body;            /* --max-body bytes (JSON requests) */
     size_t max_upload;          /* --max-upload bytes (datasets) */
     size_t max_params;          /* --max-params: parameters of one network */
-    size_t max_train_memory;  /* --max-train-memory bytes of one run; 0 = physical / 2 / workers */
-    unsigned max_connections; /* --max-connections */
-    unsigned timeout_s;       /* --timeout: idle connection timeout, seconds */
-    int request_timeout_s;    /* --request-timeout: longest stall inside a request, seconds */
-    int max_conn_per_ip;      /* --max-connections-per-ip: per client address; 0 = no limit */
-    int sse_keepalive_s;      /* --sse-keepalive: seconds between SSE comment lines */
-    int model_cache;          /* --model-cache: loaded model versions kept */
-    size_t model_cache_bytes; /* --model-cache-bytes: memory the loaded versions may hold */
-    int insecure;             /* --insecure: allow listening beyond loopback without keys */
-    int quiet;                /* --quiet: no per-request log lines */
-    int migrate_only;         /* "mlpd migrate" */
-    char port_file[512];      /* --port-file: write the bound port here (tests) */
-    char api_keys[4096];      /* --api-key KEY:SCOPE (repeatable) / MLPD_API_KEYS, ','-joined;
-                                 main wipes it once the keys are hashed (server/auth.h) */
-    char cors_origins[2048];  /* --cors-origin (repeatable) / MLPD_CORS_ORIGINS, ','-joined; "*" */
-    int public_predict;       /* --public-predict: anonymous callers may use predict routes */
-    int max_queued_runs;      /* --max-queued-runs: POST /api/v1/runs answers 429 beyond */
-    int max_instances;        /* --max-instances: rows of one inference request */
-    int max_json_depth;       /* --max-json-depth: nesting of a JSON request body */
-    double rate_limit;        /* --rate-limit N/s: inference requests per caller; 0 = off */
-    size_t min_free_disk;     /* --min-free-disk bytes: /readyz fails below this in data_dir */
+    size_t max_train_memory;    /* --max-train-memory bytes of one run; 0 = main decides (README) */
+    unsigned max_connections;   /* --max-connections */
+    unsigned timeout_s;         /* --timeout: idle connection timeout, seconds */
+    int request_timeout_s;      /* --request-timeout: longest stall inside a request, seconds */
+    int max_conn_per_ip;        /* --max-connections-per-ip: per client address; 0 = no limit */
+    int sse_keepalive_s;        /* --sse-keepalive: seconds between SSE comment lines */
+    int model_cache;            /* --model-cache: loaded model versions kept */
+    size_t model_cache_bytes;   /* --model-cache-bytes: memory the loaded versions may hold */
+    int insecure;               /* --insecure: allow listening beyond loopback without keys */
+    int quiet;                  /* --quiet: no per-request log lines */
+    int migrate_only;           /* "mlpd migrate" */
+    char port_file[512];        /* --port-file: write the bound port here (tests) */
+    char api_keys[4096];        /* --api-key KEY:SCOPE (repeatable) / MLPD_API_KEYS, ','-joined;
+                                   main wipes it once the keys are hashed (server/auth.h) */
+    char cors_origins[2048]; /* --cors-origin (repeatable) / MLPD_CORS_ORIGINS, ','-joined; "*" */
+    int public_predict;      /* --public-predict: anonymous callers may use predict routes */
+    int max_queued_runs;     /* --max-queued-runs: POST /api/v1/runs answers 429 beyond */
+    int max_instances;       /* --max-instances: rows of one inference request */
+    int max_json_depth;      /* --max-json-depth: nesting of a JSON request body */
+    double rate_limit;       /* --rate-limit N/s: inference requests per caller; 0 = off */
+    size_t min_free_disk;    /* --min-free-disk bytes: /readyz fails below this in data_dir */
     /* Per-student quota defaults (server/quota.h); 0 = unlimited. */
     long long quota_storage_bytes;         /* --quota-storage-bytes: datasets + model bundles */
     long long quota_active_runs;           /* --quota-active-runs: queued + running runs */

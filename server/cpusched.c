@@ -1,9 +1,25 @@
-/* cpusched.c — the CPU policy: inference first, training at idle priority, the training share.
+/* cpusched.c — the CPU policy: inference first, training at idle priority, the training share,
+ * and the cores and memory shared by the runs training at once.
  *
  * DESIGN
- * BLAS threads: main sets OpenBLAS's (process-wide) thread count to cores / workers, at least
- * 1, so that N concurrent runs never keep more busy threads than cores; one run alone uses all
- * cores. Mini-batches run at SCHED_IDLE — on a compute thread per run (jobs.c, train_at_idle;
+ * BLAS threads: main sets OpenBLAS's (process-wide) thread count to the cores at start-up; from
+ * then on it is cores / runs training, at least 1, decided again whenever a run starts or stops
+ * training (sched_train_begin / sched_train_end; sched_train_threads says the value), so that
+ * concurrent runs never keep more busy threads than cores while a run alone uses all of them,
+ * whatever --workers is. A run's products that started on more threads than the new count keep
+ * them until they return (one mini-batch layer), as under the one-thread cap below.
+ *
+ * Training memory: a run is admitted to train (sched_train_begin) only once its estimated peak
+ * (core/train.h trainer_mem_estimate) fits beside those of the runs training within
+ * sched_opts.train_memory; main sets that to half of physical memory unless --max-train-memory is
+ * given, so --workers can exceed the cores for many small runs while a few large ones take turns
+ * instead of swapping. A run alone is always admitted (its own size was bounded per run when it
+ * was submitted). Admission is first come, first served: a small run never passes a large one
+ * that waits, so the large one cannot starve. A waiting run gives up when its cancel flag is set
+ * (a user's cancel, a spent quota, shutdown), looked at every SCHED_ADMIT_POLL_US. Tested:
+ * tests/server/test_cpusched.c.
+ *
+ * Mini-batches run at SCHED_IDLE — on a compute thread per run (jobs.c, train_at_idle;
  * sched_share_compute_begin) and on OpenBLAS's pool threads (sched_idle_pool, called by main
  * before any other thread exists; nice 19 where the policy is refused) — so a request thread
  * that wakes up preempts training at once, and training uses the CPU that serving leaves idle.
@@ -35,8 +51,8 @@
  * (epochs/s under load).
  *
  * Inference before training: while any inference request is computing (sched_infer_enter ..
- * leave), OpenBLAS is capped at one thread (openblas_set_num_threads(1)) and the start-up count
- * returns when the last one finishes; every request computes only once the cap is in effect,
+ * leave), OpenBLAS is capped at one thread (openblas_set_num_threads(1)) and the training count
+ * above returns when the last one finishes; every request computes only once the cap is in effect,
  * because every enter and leave takes the mutex (counting with an atomic and locking only on
  * 0 <-> 1 would let a second request compute before the first one's cap is set, run a two-thread
  * sgemv and queue for a pool thread busy with training: p99 of 200-800 ms, bench/RESULTS.md). A
@@ -67,14 +83,24 @@
 #define SERVING_POLL_US 1000 /* a paused run looks again this often */
 #define POOL_MAX        64
 
+/* A run waiting in sched_train_begin: a node of the admission FIFO, on its own stack. */
+typedef struct admit_waiter {
+    struct admit_waiter *next;
+} admit_waiter;
+
 struct sched {
     sched_opts o;
-    /* the one-thread cap and the serving rate, under blas_mu */
+    /* the one-thread cap, the runs training and the serving rate, under blas_mu */
     hmutex blas_mu;
-    int blas_inflight;     /* requests computing + runs behind their share */
-    int blas_default;      /* OpenBLAS's thread count at sched_new */
-    uint64_t win_start_us; /* the current SCHED_BUSY_WINDOW_US window of finished requests */
-    int win_count;         /* requests finished in it */
+    int blas_inflight;       /* requests computing + runs behind their share */
+    int blas_default;        /* OpenBLAS's thread count at sched_new: the cores one run may use */
+    int blas_now;            /* the count last given to OpenBLAS */
+    int training;            /* runs between sched_train_begin and sched_train_end */
+    size_t train_bytes;      /* the sum of their estimates */
+    admit_waiter *waiting;   /* runs waiting for memory, oldest first */
+    pthread_cond_t admit_cv; /* on CLOCK_MONOTONIC: a run ended, or a waiter left */
+    uint64_t win_start_us;   /* the current SCHED_BUSY_WINDOW_US window of finished requests */
+    int win_count;           /* requests finished in it */
     _Atomic uint64_t busy_until_us; /* serving counts as busy until then */
     /* OpenBLAS's pool threads, shared by every run as the pool is: a run behind its share
      * raises them with its compute thread, since a training sgemm that began on two threads
@@ -100,8 +126,13 @@ mlp_err sched_new(const sched_opts *o, sched **out)
     sched *s = calloc(1, sizeof *s);
     if (!s) return MLP_ENOMEM;
     s->o = *o;
-    s->blas_default = openblas_get_num_threads();
+    s->blas_default = s->blas_now = openblas_get_num_threads();
     hmutex_init(&s->blas_mu);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->admit_cv, &ca);
+    pthread_condattr_destroy(&ca);
     hmutex_init(&s->pool_mu);
     *out = s;
     return MLP_OK;
@@ -110,6 +141,8 @@ mlp_err sched_new(const sched_opts *o, sched **out)
 void sched_free(sched *s)
 {
     if (!s) return;
+    assert(!s->training && !s->waiting);
+    pthread_cond_destroy(&s->admit_cv);
     hmutex_destroy(&s->blas_mu);
     hmutex_destroy(&s->pool_mu);
     free(s);
@@ -142,14 +175,31 @@ void sched_idle_pool(sched *s)
 
 /* ---- inference ---- */
 
+/* Under blas_mu: the OpenBLAS threads each training run gets, cores / runs training. */
+static int train_threads_locked(const sched *s)
+{
+    int n = s->blas_default / (s->training > 1 ? s->training : 1);
+    return n < 1 ? 1 : n;
+}
+
+/* Under blas_mu: gives OpenBLAS one thread while the cap is held, else the training share. */
+static void blas_apply_locked(sched *s)
+{
+    assert(hmutex_held(&s->blas_mu));
+    int want = s->blas_inflight ? 1 : train_threads_locked(s);
+    if (s->blas_default > 1 && want != s->blas_now) {
+        openblas_set_num_threads(want);
+        s->blas_now = want;
+    }
+}
+
 /* Under blas_mu: one more (+1) or one fewer (-1) holder of the one-thread cap. */
 static void cap_locked(sched *s, int delta)
 {
     assert(hmutex_held(&s->blas_mu));
-    int was = s->blas_inflight;
     s->blas_inflight += delta;
-    if (s->blas_default > 1 && (was == 0) != (s->blas_inflight == 0))
-        openblas_set_num_threads(s->blas_inflight ? 1 : s->blas_default);
+    assert(s->blas_inflight >= 0);
+    blas_apply_locked(s);
 }
 
 static void blas_hold(sched *s, int on)
@@ -187,6 +237,74 @@ int sched_serving_busy(sched *s)
 int sched_blas_threads(const sched *s)
 {
     return s->blas_default;
+}
+
+/* ---- runs training ---- */
+
+int sched_train_threads(sched *s)
+{
+    hmutex_lock(&s->blas_mu);
+    int n = train_threads_locked(s);
+    hmutex_unlock(&s->blas_mu);
+    return n;
+}
+
+/* Under blas_mu: whether a run needing `bytes` fits beside the runs training now. Alone, any run
+ * fits: its size was bounded per run when it was submitted (--max-train-memory). */
+static int admit_fits(const sched *s, size_t bytes)
+{
+    return !s->o.train_memory || !s->training || s->train_bytes + bytes <= s->o.train_memory;
+}
+
+int sched_train_begin(sched *s, size_t bytes, const atomic_int *cancel)
+{
+    assert(s);
+    hmutex_lock(&s->blas_mu);
+    admit_waiter me = {NULL};
+    admit_waiter **tail = &s->waiting;
+    while (*tail) tail = &(*tail)->next;
+    *tail = &me;
+    int admitted = 0;
+    for (;;) {
+        if (s->waiting == &me && admit_fits(s, bytes)) {
+            admitted = 1;
+            break;
+        }
+        if (cancel && atomic_load(cancel)) break;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += SCHED_ADMIT_POLL_US * 1000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        hmutex_timedwait(&s->admit_cv, &s->blas_mu, &until);
+    }
+    for (admit_waiter **w = &s->waiting; *w; w = &(*w)->next)
+        if (*w == &me) {
+            *w = me.next;
+            break;
+        }
+    if (admitted) {
+        s->training++;
+        s->train_bytes += bytes;
+        blas_apply_locked(s);
+    }
+    pthread_cond_broadcast(&s->admit_cv); /* the next in line may fit now */
+    hmutex_unlock(&s->blas_mu);
+    return admitted;
+}
+
+void sched_train_end(sched *s, size_t bytes)
+{
+    assert(s);
+    hmutex_lock(&s->blas_mu);
+    assert(s->training > 0 && s->train_bytes >= bytes);
+    s->training--;
+    s->train_bytes -= bytes;
+    blas_apply_locked(s);
+    pthread_cond_broadcast(&s->admit_cv);
+    hmutex_unlock(&s->blas_mu);
 }
 
 /* ---- training ---- */

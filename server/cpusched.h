@@ -1,11 +1,14 @@
-/* cpusched.h — the CPU policy of one daemon: inference first, training at idle priority, and the
- * training share a running run is owed whatever the load (see the DESIGN comment in cpusched.c).
- * main creates one sched after setting OpenBLAS's thread count and before starting any thread,
- * keeps it in app->sched, and hands it to jobs (jobs_opts.sched) and to the inference handlers
- * (api/infer_tfs.c, api/infer_v2.c bracket each forward pass with sched_infer_enter/leave).
+/* cpusched.h — the CPU policy of one daemon: inference first, training at idle priority, the
+ * training share a running run is owed whatever the load, and how the cores and the training
+ * memory are shared by the runs training at once (see the DESIGN comment in cpusched.c).
+ * main creates one sched after setting OpenBLAS's thread count to the cores and before starting
+ * any thread, keeps it in app->sched, and hands it to jobs (jobs_opts.sched: each run trains
+ * between sched_train_begin and sched_train_end) and to the inference handlers (api/infer_tfs.c,
+ * api/infer_v2.c bracket each forward pass with sched_infer_enter/leave).
  *
- * Owns: the OpenBLAS thread cap (the library's one process-wide setting), the list of OpenBLAS's
- * pool threads, and the request-rate window. Borrows: nothing.
+ * Owns: OpenBLAS's thread count (the library's one process-wide setting: cores / runs training,
+ * one while a request computes), the count and memory of the runs training, the list of
+ * OpenBLAS's pool threads, and the request-rate window. Borrows: nothing.
  * The file is cpusched, not sched, so that it does not shadow <sched.h> under -Iserver.
  * Threading: every function may be called from any thread, except that a sched_share belongs to
  * one run (its worker and compute thread, as described per function). No globals: all state is
@@ -24,6 +27,9 @@ typedef struct sched sched;
 
 typedef struct {
     double train_share; /* CPU a running run is owed, in cores (0..1); 0: none */
+    /* Bytes the runs training at once may need together (the sum of their sched_train_begin
+     * estimates); 0: no bound. A run alone is always admitted. */
+    size_t train_memory;
     /* May be NULL (mlpd): the request-rate detector below decides. Tests substitute a steady
      * inference load: while it returns 1, serving counts as busy. */
     int (*serving_busy)(void);
@@ -55,8 +61,26 @@ void sched_infer_enter(sched *s);
 void sched_infer_leave(sched *s);
 /* 1 while serving is busy (SCHED_BUSY_*, or sched_opts.serving_busy). Lock-free. */
 int sched_serving_busy(sched *s);
-/* OpenBLAS's start-up thread count (what the cap returns to). */
+/* OpenBLAS's start-up thread count: the cores, what a run training alone gets. */
 int sched_blas_threads(const sched *s);
+
+/* ---- runs training: cores and memory ---- */
+/* A waiting sched_train_begin looks at its cancel flag this often. */
+#define SCHED_ADMIT_POLL_US 10000
+
+/* Admits a run to train once its estimated peak memory `bytes` fits, with the runs training,
+ * within sched_opts.train_memory (a run alone always fits), in arrival order: a later run never
+ * passes one that waits. From then on it counts among the runs training, and OpenBLAS's thread
+ * count becomes cores / runs training (at least 1; still one while a request computes). Returns
+ * 1 once admitted (call sched_train_end with the same bytes), 0 when *cancel (may be NULL) became
+ * non-zero first. Blocks; on the run's worker thread. */
+int sched_train_begin(sched *s, size_t bytes, const atomic_int *cancel);
+/* The run admitted with `bytes` has stopped training: the threads and memory are shared anew,
+ * and the next waiting run may start. */
+void sched_train_end(sched *s, size_t bytes);
+/* OpenBLAS threads each run training now gets: cores / runs training, at least 1 (cores when
+ * none trains). The value a per-run thread knob should take at each begin or end. */
+int sched_train_threads(sched *s);
 
 /* ---- training ---- */
 /* The calling thread runs a run's bookkeeping (data preparation, the store, events): nice +5,

@@ -64,7 +64,10 @@
  *
  * CPU: the worker's own work runs at nice +5, the mini-batches on a compute thread per run at
  * SCHED_IDLE that pauses while serving is busy, and the worker keeps the run's training share
- * meanwhile; that policy, and why, is the DESIGN comment of server/cpusched.c (jobs_opts.sched). */
+ * meanwhile. A prepared run trains once the sched admits it by its memory estimate, and shares
+ * OpenBLAS's threads with the runs training (sched_train_begin / sched_train_end; a cancel while
+ * it waits ends it as one while it trains would). That policy, and why, is the DESIGN comment of
+ * server/cpusched.c (jobs_opts.sched). */
 #include "jobs.h"
 #include "aecompress.h"
 #include "audit.h"
@@ -434,6 +437,17 @@ static void annotate_compression(const char *id, const net *model, const trainse
     *meta = with;
 }
 
+/* The run's estimated peak memory while it trains (core/train.h), by which the sched admits it
+ * beside the runs training (cpusched.h, sched_train_begin); 0 when it cannot be estimated. */
+static size_t run_memory(jobs *j, const runspec *rs, const trainset *p)
+{
+    train_mem m;
+    if (trainer_mem_estimate(&rs->net, &rs->tp, p->n, p->nv, p->Y != NULL,
+                             sched_blas_threads(j->o.sched), &m, NULL) != MLP_OK)
+        return 0;
+    return m.total + m.checkpoint; /* the store's copy of each checkpoint (api/runspec.c) */
+}
+
 static void run_one(jobs *j, slot *sl)
 {
     const char *id = sl->run_id;
@@ -449,7 +463,8 @@ static void run_one(jobs *j, slot *sl)
     char *meta = NULL;
     mlp_error err;
     mlp_error_clear(&err);
-    int attempt = 0;
+    int attempt = 0, admitted = 0;
+    size_t need = 0;
     mlp_err rc;
     do rc = store_run_get(j->st, id, &r);
     while (store_retry(j, id, "read the run", rc, &attempt));
@@ -478,6 +493,16 @@ static void run_one(jobs *j, slot *sl)
                      net_spec_param_count(&rs.net), j->o.max_params);
         goto fail;
     }
+    /* Cores and memory are shared by the runs training (cpusched.h): wait for room. */
+    need = run_memory(j, &rs, &p);
+    if (!sched_train_begin(j->o.sched, need, &sl->cancel)) {
+        if (atomic_load(&sl->cancel) == CANCEL_SHUTDOWN)
+            fprintf(stderr, "mlpd: run %s paused for shutdown while it waited to train\n", id);
+        else
+            finish_run(j, id, RUN_CANCELLED, NULL);
+        goto out;
+    }
+    admitted = 1;
     train_data td = {p.X, p.n, p.d, p.Y, p.lab};
     train_data vd = {p.Xv, p.nv, p.d, p.Yv, p.labv};
     rs.tp.threads = sched_blas_threads(j->o.sched); /* the run's cores, as cpusched decides */
@@ -555,6 +580,7 @@ out:
     net_free(model);
     trainer_free(t);
     trainset_clear(&p);
+    if (admitted) sched_train_end(j->o.sched, need);
     runspec_clear(&rs);
     store_run_clear(&r);
 }

@@ -109,7 +109,8 @@ static int setup(void **state)
 {
     (void)state;
     const char *small[] = {"--max-body", "4096", "--max-upload", "65536", NULL};
-    if (srv_start(&S, NULL) || srv_start(&SMALL, small)) return -1;
+    const char *one_worker[] = {"--workers", "1", NULL}; /* {QUEUED} waits behind {RUNNING} */
+    if (srv_start(&S, one_worker) || srv_start(&SMALL, small)) return -1;
     char *num = num_csv(40), *mix = mix_csv(40), *tiny = num_csv(16);
     int rc = -1;
     char body[600];

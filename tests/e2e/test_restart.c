@@ -210,7 +210,7 @@ static json_t *predict(srv *s, const char *model)
  * when another process loads the machine (README, Training: the load may change the thread
  * count, and determinism is for a seed and thread count). Nothing computes inference while the
  * runs train. */
-static const char *const same_threads[] = {"--train-share", "0", NULL};
+static const char *const same_threads[] = {"--train-share", "0", "--workers", "1", NULL};
 
 static void interrupted_resumes(int sig)
 {

@@ -216,7 +216,8 @@ static int setup(void **state)
 {
     (void)state;
     curl_global_init(CURL_GLOBAL_ALL);
-    if (srv_start(&S, NULL)) return -1;
+    const char *one_worker[] = {"--workers", "1", NULL}; /* RUN queued behind a long run */
+    if (srv_start(&S, one_worker)) return -1;
     return upload(&S, DS);
 }
 
@@ -465,7 +466,7 @@ static void test_keepalive_and_sigterm(void **state)
 {
     (void)state;
     static srv K;
-    const char *flags[] = {"--sse-keepalive", "1", "--timeout", "2", NULL};
+    const char *flags[] = {"--sse-keepalive", "1", "--timeout", "2", "--workers", "1", NULL};
     assert_int_equal(srv_start(&K, flags), 0);
     char ds[32], block[32];
     assert_int_equal(upload(&K, ds), 0);

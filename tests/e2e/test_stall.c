@@ -354,7 +354,7 @@ static void create_run(srv *s, const char *ds, int epochs, char *id_out)
 static void test_request_timeout(void **state)
 {
     (void)state;
-    const char *extra[] = {"--request-timeout", "1", "--timeout", "30", NULL};
+    const char *extra[] = {"--request-timeout", "1", "--timeout", "30", "--workers", "1", NULL};
     assert_int_equal(srv_start(&S, extra), 0);
 
     /* Headers in, body stalled. */

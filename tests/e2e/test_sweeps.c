@@ -24,11 +24,13 @@
 static srv S;
 static char DS[32];
 
+static const char *const one_worker[] = {"--workers", "1", NULL}; /* runs in order */
+
 /* A linearly separable 2-class problem: large steps learn it fast, tiny ones barely move. */
 static int setup(void **state)
 {
     (void)state;
-    if (srv_start(&S, NULL)) return -1;
+    if (srv_start(&S, one_worker)) return -1;
     char *csv = malloc(300 * 40 + 64), *p = csv;
     unsigned seed = 11;
     p += sprintf(p, "a,b,kind\n");
@@ -390,7 +392,7 @@ static void test_restart(void **state)
     json_decref(sw);
     json_t *before = wait_sweep(id, 60);
     assert_int_equal(srv_stop(&S, SIGTERM), 0);
-    assert_int_equal(srv_restart(&S, NULL), 0);
+    assert_int_equal(srv_restart(&S, one_worker), 0);
     json_t *after = get_sweep(id);
     char *a = json_dumps(before, JSON_COMPACT | JSON_SORT_KEYS);
     char *b = json_dumps(after, JSON_COMPACT | JSON_SORT_KEYS);

@@ -93,7 +93,8 @@ static void defaults(void **state)
     assert_string_equal(c.host, "127.0.0.1");
     assert_int_equal(c.port, 8080);
     assert_string_equal(c.data_dir, "./var");
-    assert_int_equal(c.workers, 1);
+    assert_int_equal(c.workers, CONFIG_WORKERS);
+    assert_false(c.workers_set);
     assert_int_equal(c.train_share, 20);
     assert_true(c.threads >= 1);
     assert_int_equal(c.max_body, 8u << 20);
@@ -391,6 +392,7 @@ static void environment_twins(void **state)
     assert_int_equal(parse_args(&c, NULL, NULL).rc, 0);
     assert_int_equal(c.model_cache_bytes, 64u << 20);
     assert_int_equal(c.workers, 3);
+    assert_true(c.workers_set);
     assert_string_equal(c.host, "::1");
     assert_int_equal(c.port, 9001);
     assert_int_equal(c.max_body, 1u << 20);
@@ -402,7 +404,8 @@ static void environment_twins(void **state)
     /* an empty variable is unset */
     setenv("MLPD_WORKERS", "", 1);
     assert_int_equal(parse_args(&c, NULL, NULL).rc, 0);
-    assert_int_equal(c.workers, 1);
+    assert_int_equal(c.workers, CONFIG_WORKERS);
+    assert_false(c.workers_set);
     /* a bad value names the flag and the variable */
     setenv("MLPD_WORKERS", "65", 1);
     result r = parse_args(&c, NULL, NULL);

@@ -1,7 +1,9 @@
 /* test_cpusched.c — the CPU policy (server/cpusched.h): OpenBLAS capped at one thread while any
  * request computes and restored after the last one; the serving rate at which training pauses
  * (sched_serving_busy: >= SCHED_BUSY_REQUESTS per SCHED_BUSY_WINDOW_US), and the substitute a
- * test gives it. The training share under load is tests/server/test_jobs.c's. */
+ * test gives it; OpenBLAS's threads shared by the runs training (cores / runs, under the cap) and
+ * their admission by memory, first come first served and cancellable. The training share under
+ * load is tests/server/test_jobs.c's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include "cpusched.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <time.h>
 
 static uint64_t now_us(void)
@@ -105,12 +108,112 @@ static void substitute_load_decides(void **state)
     sched_free(s);
 }
 
+static void train_threads_follow_runs_training(void **state)
+{
+    (void)state;
+    openblas_set_num_threads(4); /* four "cores" whatever this machine has */
+    if (openblas_get_num_threads() != 4) skip();
+    sched *s = NULL;
+    sched_opts o = {0};
+    assert_int_equal(sched_new(&o, &s), MLP_OK);
+    assert_int_equal(sched_train_threads(s), 4); /* none training: what a lone run gets */
+    assert_true(sched_train_begin(s, 0, NULL));
+    assert_int_equal(sched_train_threads(s), 4);
+    assert_int_equal(openblas_get_num_threads(), 4);
+    assert_true(sched_train_begin(s, 0, NULL));
+    assert_int_equal(sched_train_threads(s), 2);
+    assert_int_equal(openblas_get_num_threads(), 2);
+    assert_true(sched_train_begin(s, 0, NULL));
+    assert_int_equal(sched_train_threads(s), 1); /* 4 / 3, rounded down */
+    assert_int_equal(openblas_get_num_threads(), 1);
+    sched_train_end(s, 0);
+    assert_int_equal(openblas_get_num_threads(), 2);
+    /* a request's one-thread cap wins, and the training count returns after it */
+    sched_infer_enter(s);
+    assert_int_equal(openblas_get_num_threads(), 1);
+    assert_int_equal(sched_train_threads(s), 2);
+    sched_train_end(s, 0); /* a run ends while a request computes: the cap stays */
+    assert_int_equal(openblas_get_num_threads(), 1);
+    sched_infer_leave(s);
+    assert_int_equal(openblas_get_num_threads(), 4); /* one run training: every core */
+    sched_train_end(s, 0);
+    assert_int_equal(openblas_get_num_threads(), 4);
+    assert_int_equal(sched_blas_threads(s), 4);
+    sched_free(s);
+    openblas_set_num_threads(2);
+}
+
+typedef struct {
+    sched *s;
+    size_t bytes;
+    atomic_int cancel;
+    atomic_int done; /* 0 while waiting; then 1 admitted, 2 gave up */
+} admit_try;
+
+static void *admit_main(void *v)
+{
+    admit_try *t = v;
+    int ok = sched_train_begin(t->s, t->bytes, &t->cancel);
+    atomic_store(&t->done, ok ? 1 : 2);
+    return NULL;
+}
+
+/* Polls *done for up to ms milliseconds; its value then. */
+static int wait_done(admit_try *t, int ms)
+{
+    for (int i = 0; i < ms && !atomic_load(&t->done); i++) sleep_us(1000);
+    return atomic_load(&t->done);
+}
+
+static void training_memory_admits_in_order(void **state)
+{
+    (void)state;
+    sched *s = NULL;
+    sched_opts o = {.train_memory = 100};
+    assert_int_equal(sched_new(&o, &s), MLP_OK);
+    assert_true(sched_train_begin(s, 200, NULL)); /* alone: admitted whatever its size */
+    sched_train_end(s, 200);
+    assert_true(sched_train_begin(s, 60, NULL));
+    /* A: 60 more would make 120 > 100: it waits */
+    admit_try a = {s, 60, 0, 0}, b = {s, 10, 0, 0}, c = {s, 50, 0, 0};
+    pthread_t ta, tb, tc;
+    assert_int_equal(pthread_create(&ta, NULL, admit_main, &a), 0);
+    assert_int_equal(wait_done(&a, 50), 0);
+    /* B would fit (70) but arrived after A: it waits behind A */
+    assert_int_equal(pthread_create(&tb, NULL, admit_main, &b), 0);
+    assert_int_equal(wait_done(&b, 50), 0);
+    /* C waits too, and a cancel takes it out of the line without admitting it */
+    assert_int_equal(pthread_create(&tc, NULL, admit_main, &c), 0);
+    assert_int_equal(wait_done(&c, 20), 0);
+    atomic_store(&c.cancel, 1);
+    assert_int_equal(wait_done(&c, 2000), 2);
+    pthread_join(tc, NULL);
+    assert_int_equal(atomic_load(&a.done), 0);
+    assert_int_equal(atomic_load(&b.done), 0);
+    /* the first run ends: A (60) then B (70 in all) are admitted */
+    sched_train_end(s, 60);
+    assert_int_equal(wait_done(&a, 2000), 1);
+    assert_int_equal(wait_done(&b, 2000), 1);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    sched_train_end(s, 60);
+    sched_train_end(s, 10);
+    /* a cancel already set: no admission while another run trains */
+    assert_true(sched_train_begin(s, 90, NULL));
+    atomic_int cancelled = 1;
+    assert_false(sched_train_begin(s, 20, &cancelled));
+    sched_train_end(s, 90);
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blas_cap_brackets_requests),
         cmocka_unit_test(serving_rate_pauses_training),
         cmocka_unit_test(substitute_load_decides),
+        cmocka_unit_test(train_threads_follow_runs_training),
+        cmocka_unit_test(training_memory_admits_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

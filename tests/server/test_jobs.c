@@ -1,5 +1,6 @@
 /* test_jobs.c — the training queue: first in, first out; cancel of a queued and of a running
- * run; what jobs_stop leaves in the store; and the share guarantee (server/cpusched.c DESIGN,
+ * run; what jobs_stop leaves in the store; runs taking turns under the sched's training memory
+ * bound; and the share guarantee (server/cpusched.c DESIGN,
  * "Training share"). A steady inference load is simulated by a sched_opts.serving_busy that always
  * answers 1 (what sched_serving_busy answers while >= 2,000 requests/s finish), and every core is
  * kept busy by spinning threads at nice 0: a run paused for serving, or left at SCHED_IDLE, would
@@ -93,12 +94,14 @@ static void make_dataset(fixture *f)
     ds_builder_free(b);
 }
 
-static void start(fixture *f, double share)
+/* start with `workers` workers and the sched's training memory bound (0: none). */
+static void start_with(fixture *f, double share, int workers, size_t train_memory)
 {
     /* As main does: the policy, with OpenBLAS's pool threads at training priority, before any
      * thread of ours starts. */
     atomic_store(&serving, 0); /* no load unless a test makes one (even after a failed one) */
-    sched_opts so = {.train_share = share, .serving_busy = serving_busy};
+    sched_opts so = {
+        .train_share = share, .train_memory = train_memory, .serving_busy = serving_busy};
     assert_int_equal(sched_new(&so, &f->sc), MLP_OK);
     sched_idle_pool(f->sc);
     snprintf(f->dir, sizeof f->dir, "/tmp/mlpd-jobs-XXXXXX");
@@ -109,8 +112,13 @@ static void start(fixture *f, double share)
     assert_int_equal(reg_new(f->st, 4, &f->reg), MLP_OK);
     make_dataset(f);
     jobs_hooks hooks = {runspec_decode, runspec_describe};
-    jobs_opts o = {1, openblas_get_num_threads(), 50u * 1000u * 1000u, NULL, f->sc, NULL};
+    jobs_opts o = {workers, openblas_get_num_threads(), 50u * 1000u * 1000u, NULL, f->sc, NULL};
     assert_int_equal(jobs_start(f->st, f->reg, &hooks, &o, &f->j, &err), MLP_OK);
+}
+
+static void start(fixture *f, double share)
+{
+    start_with(f, share, 1, 0);
 }
 
 static void stop(fixture *f)
@@ -333,8 +341,8 @@ static void cancel_queued_and_running(void **state)
     start(&f, 0);
     char a[24], b[24];
     submit_epochs(&f, "long", 1000, a, sizeof a);
+    assert_true(wait_epoch(&f, a, 1, now_s() + 60) >= 1); /* a trains: b comes second */
     submit_epochs(&f, "waits", 2, b, sizeof b);
-    assert_true(wait_epoch(&f, a, 1, now_s() + 60) >= 1);
     mlp_error err;
     mlp_error_clear(&err);
     int epoch = 0, started = 1;
@@ -363,6 +371,50 @@ static void cancel_queued_and_running(void **state)
     assert_int_equal(state_of(&f, b, &epoch, &started), RUN_CANCELLED);
     assert_int_equal(epoch, 0);
     assert_false(started);
+    stop(&f);
+}
+
+/* Two workers, but training memory for one run at a time (every run is larger than the bound):
+ * a second run is picked up (running) yet trains no epoch while the first trains; a cancel while
+ * it waits ends it cancelled without an epoch; and a run waiting trains once the first has ended.
+ * The sched's side (order, sizes) is tests/server/test_cpusched.c's. */
+static void memory_bound_admits_one_run_at_a_time(void **state)
+{
+    (void)state;
+    fixture f;
+    memset(&f, 0, sizeof f);
+    start_with(&f, 0, 2, 1);
+    char a[24], b[24], c[24];
+    submit_epochs(&f, "long", 1000, a, sizeof a);
+    assert_true(wait_epoch(&f, a, 1, now_s() + 60) >= 1); /* a trains: b comes second */
+    submit_epochs(&f, "waits", 2, b, sizeof b);
+    double until = now_s() + 60;
+    while (state_of(&f, b, NULL, NULL) != RUN_RUNNING && now_s() < until) usleep(2 * 1000);
+    assert_int_equal(state_of(&f, b, NULL, NULL), RUN_RUNNING); /* its worker has taken it */
+    int ea = 0, eb = -1;
+    state_of(&f, a, &ea, NULL);
+    assert_true(wait_epoch(&f, a, ea + 2, now_s() + 60) >= ea + 2); /* a trains on */
+    assert_int_equal(state_of(&f, b, &eb, NULL), RUN_RUNNING);
+    assert_int_equal(eb, 0); /* b waits for memory */
+    mlp_error err;
+    mlp_error_clear(&err);
+    assert_int_equal(jobs_cancel(f.j, b, &err), MLP_OK);
+    assert_int_equal(wait_final(&f, b, now_s() + 30, &eb), RUN_CANCELLED);
+    assert_int_equal(eb, 0);
+    /* c waits the same way, and trains once a has ended */
+    submit_epochs(&f, "after", 2, c, sizeof c);
+    until = now_s() + 60;
+    while (state_of(&f, c, NULL, NULL) != RUN_RUNNING && now_s() < until) usleep(2 * 1000);
+    assert_int_equal(state_of(&f, c, NULL, NULL), RUN_RUNNING);
+    state_of(&f, a, &ea, NULL);
+    assert_true(wait_epoch(&f, a, ea + 2, now_s() + 60) >= ea + 2);
+    int ec = -1;
+    assert_int_equal(state_of(&f, c, &ec, NULL), RUN_RUNNING);
+    assert_int_equal(ec, 0);
+    assert_int_equal(jobs_cancel(f.j, a, &err), MLP_OK);
+    assert_int_equal(wait_final(&f, a, now_s() + 30, &ea), RUN_CANCELLED);
+    assert_int_equal(wait_final(&f, c, now_s() + 120, &ec), RUN_SUCCEEDED);
+    assert_int_equal(ec, 2);
     stop(&f);
 }
 
@@ -430,6 +482,7 @@ int main(void)
         cmocka_unit_test(run_keeps_its_share_under_load),
         cmocka_unit_test(share_zero_keeps_the_pause),
         cmocka_unit_test(queue_is_fifo),
+        cmocka_unit_test(memory_bound_admits_one_run_at_a_time),
         cmocka_unit_test(cancel_queued_and_running),
         cmocka_unit_test(shutdown_keeps_running_and_queued),
         cmocka_unit_test(refused_commit_stops_the_run),
