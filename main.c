@@ -119,8 +119,9 @@ int main(int argc, char **argv)
         code = 0;
         goto out;
     }
-    /* BLAS threads: every core; the sched shares them by the runs actually training (cores /
-     * runs training, cpusched.c DESIGN). Training memory: --max-train-memory bounds one run;
+    /* Cores: every one; the sched takes OpenBLAS's count as the cores, puts OpenBLAS on one
+     * thread and gives each run starting to train cores / runs training threads of its own
+     * (cpusched.c DESIGN, Threads). Training memory: --max-train-memory bounds one run;
      * left out, a run may need half of physical memory (a --workers given divides it, the old
      * per-run rule), and the sched admits runs to train while their estimates add up to that
      * half, so more workers than cores never swap. */
@@ -190,8 +191,8 @@ int main(int argc, char **argv)
         goto out;
     }
     fprintf(stderr,
-            "mlpd: listening on http://%s:%d (data in %s, %d worker(s), %d BLAS thread(s) shared "
-            "by the runs training)\n",
+            "mlpd: listening on http://%s:%d (data in %s, %d worker(s), %d core(s) shared by the "
+            "runs training)\n",
             http_addr(srv), http_port(srv), cfg.data_dir, cfg.workers, blas);
     if (auth_keys_count(keys))
         fprintf(stderr, "mlpd: access: %zu API key(s)%s\n", auth_keys_count(keys),

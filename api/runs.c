@@ -91,8 +91,9 @@ static void reply_run(http_resp *resp, int status, const store_run *r)
     resp_take(resp, status, "application/json", s, strlen(s));
 }
 
-/* OpenBLAS threads a run may train with: every core when it trains alone (server/cpusched.c
- * shares them by the runs training); it only sizes the BLAS share of the memory estimate. */
+/* Threads a run may train with, each with OpenBLAS's packing buffers: every core when it trains
+ * alone (server/cpusched.c shares them by the runs training); it only sizes the BLAS share of
+ * the memory estimate. */
 static int run_blas_threads(void)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

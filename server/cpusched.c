@@ -2,12 +2,17 @@
  * and the cores and memory shared by the runs training at once.
  *
  * DESIGN
- * BLAS threads: main sets OpenBLAS's (process-wide) thread count to the cores at start-up; from
- * then on it is cores / runs training, at least 1, decided again whenever a run starts or stops
- * training (sched_train_begin / sched_train_end; sched_train_threads says the value), so that
- * concurrent runs never keep more busy threads than cores while a run alone uses all of them,
- * whatever --workers is. A run's products that started on more threads than the new count keep
- * them until they return (one mini-batch layer), as under the one-thread cap below.
+ * Threads: OpenBLAS (whose thread count is process-wide) runs on one thread: sched_new takes the
+ * count main set (the cores) as the cores to share and then sets it to 1. A run trains on its
+ * own threads instead (core/train.h "Threads": each mini-batch cut into fixed pieces, so the
+ * weights do not depend on how many threads run them, nor on the load), as many as
+ * sched_train_threads says when it starts: cores / runs training, at least 1, so concurrent runs
+ * never start more busy threads than cores while a run alone uses all of them, whatever
+ * --workers is. A request computes on its own HTTP thread. So no product ever waits for
+ * OpenBLAS's pool threads (at SCHED_IDLE and busy with training), and none pays OpenBLAS's
+ * hand-off between threads on the many small products of a mini-batch (bench/RESULTS.md,
+ * Training). A run started alone keeps its threads when others start; they train at SCHED_IDLE
+ * like it, so they only take CPU that nothing else wants.
  *
  * Training memory: a run is admitted to train (sched_train_begin) only once its estimated peak
  * (core/train.h trainer_mem_estimate) fits beside those of the runs training within
@@ -38,10 +43,10 @@
  * wall time - the compute thread's CPU time (its CPU-time clock), held within +-share x
  * SCHED_SHARE_WINDOW_S so that neither a quiet spell nor a long starvation is carried for more
  * than about a second. While the debt is positive the run is owed: the compute thread and
- * OpenBLAS's pool threads are raised to SCHED_OTHER nice 0 (a request thread's priority),
- * OpenBLAS is capped at one thread as for a request (a pool thread that ran at SCHED_IDLE comes
- * late to the CPU even once raised, and a two-thread product would wait for it), and the pause
- * for serving is skipped; once it is even again everything returns to SCHED_IDLE and the pause.
+ * OpenBLAS's pool threads are raised to SCHED_OTHER nice 0 (a request thread's priority), and
+ * the pause for serving is skipped; once it is even again everything returns to SCHED_IDLE and
+ * the pause. The trainer's helper threads keep SCHED_IDLE: the raised compute thread takes the
+ * pieces a late helper has not claimed (core/train.h), so the run advances either way.
  * So under a load that keeps every core busy the run advances in slices of about a tick at a
  * request's priority, share of the time; pool-thread time is not counted, so it may get more.
  * The time of the epoch callback is neither owed nor credited (sched_share_skip). Share 0 keeps
@@ -50,19 +55,9 @@
  * the run only skips the pause. Tested: tests/server/test_jobs.c; measured: bench/serve.sh
  * (epochs/s under load).
  *
- * Inference before training: while any inference request is computing (sched_infer_enter ..
- * leave), OpenBLAS is capped at one thread (openblas_set_num_threads(1)) and the training count
- * above returns when the last one finishes; every request computes only once the cap is in effect,
- * because every enter and leave takes the mutex (counting with an atomic and locking only on
- * 0 <-> 1 would let a second request compute before the first one's cap is set, run a two-thread
- * sgemv and queue for a pool thread busy with training: p99 of 200-800 ms, bench/RESULTS.md). A
- * request's sgemv/sgemm then runs on its own HTTP thread and never queues for OpenBLAS's pool
- * threads — busy with a training sgemm, and at SCHED_IDLE not scheduled while requests keep the
- * cores busy — (single-threaded is also faster for these small products), and training drops to
- * its compute thread alone while requests flow; an sgemm already running keeps its threads until
- * it returns (one mini-batch layer). The critical section is a counter and, on 0 <-> 1, a 3 ns
- * OpenBLAS call. A run behind its share holds the same cap as a request does, without counting as
- * one for sched_serving_busy. */
+ * Inference before training: a request's forward pass runs on its own HTTP thread with OpenBLAS
+ * on one thread (above), so it never queues for OpenBLAS's pool threads; sched_infer_leave counts
+ * it for sched_serving_busy. */
 #include "cpusched.h"
 #include "clock.h"
 #include "hmutex.h"
@@ -90,11 +85,9 @@ typedef struct admit_waiter {
 
 struct sched {
     sched_opts o;
-    /* the one-thread cap, the runs training and the serving rate, under blas_mu */
+    /* the runs training and the serving rate, under blas_mu */
     hmutex blas_mu;
-    int blas_inflight;       /* requests computing + runs behind their share */
-    int blas_default;        /* OpenBLAS's thread count at sched_new: the cores one run may use */
-    int blas_now;            /* the count last given to OpenBLAS */
+    int cores;               /* OpenBLAS's thread count at sched_new: the cores one run may use */
     int training;            /* runs between sched_train_begin and sched_train_end */
     size_t train_bytes;      /* the sum of their estimates */
     admit_waiter *waiting;   /* runs waiting for memory, oldest first */
@@ -126,7 +119,8 @@ mlp_err sched_new(const sched_opts *o, sched **out)
     sched *s = calloc(1, sizeof *s);
     if (!s) return MLP_ENOMEM;
     s->o = *o;
-    s->blas_default = s->blas_now = openblas_get_num_threads();
+    s->cores = o->cores > 0 ? o->cores : openblas_get_num_threads();
+    openblas_set_num_threads(1); /* see Threads */
     hmutex_init(&s->blas_mu);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -175,49 +169,21 @@ void sched_idle_pool(sched *s)
 
 /* ---- inference ---- */
 
-/* Under blas_mu: the OpenBLAS threads each training run gets, cores / runs training. */
+/* Under blas_mu: the threads each training run gets, cores / runs training. */
 static int train_threads_locked(const sched *s)
 {
-    int n = s->blas_default / (s->training > 1 ? s->training : 1);
+    int n = s->cores / (s->training > 1 ? s->training : 1);
     return n < 1 ? 1 : n;
-}
-
-/* Under blas_mu: gives OpenBLAS one thread while the cap is held, else the training share. */
-static void blas_apply_locked(sched *s)
-{
-    assert(hmutex_held(&s->blas_mu));
-    int want = s->blas_inflight ? 1 : train_threads_locked(s);
-    if (s->blas_default > 1 && want != s->blas_now) {
-        openblas_set_num_threads(want);
-        s->blas_now = want;
-    }
-}
-
-/* Under blas_mu: one more (+1) or one fewer (-1) holder of the one-thread cap. */
-static void cap_locked(sched *s, int delta)
-{
-    assert(hmutex_held(&s->blas_mu));
-    s->blas_inflight += delta;
-    assert(s->blas_inflight >= 0);
-    blas_apply_locked(s);
-}
-
-static void blas_hold(sched *s, int on)
-{
-    hmutex_lock(&s->blas_mu);
-    cap_locked(s, on ? +1 : -1);
-    hmutex_unlock(&s->blas_mu);
 }
 
 void sched_infer_enter(sched *s)
 {
-    blas_hold(s, 1);
+    (void)s; /* nothing to change before a forward pass: OpenBLAS runs one thread (Threads) */
 }
 
 void sched_infer_leave(sched *s)
 {
     hmutex_lock(&s->blas_mu);
-    cap_locked(s, -1);
     uint64_t now = clock_now_us();
     if (now - s->win_start_us >= SCHED_BUSY_WINDOW_US) {
         s->win_start_us = now;
@@ -234,9 +200,9 @@ int sched_serving_busy(sched *s)
     return clock_now_us() < atomic_load_explicit(&s->busy_until_us, memory_order_relaxed);
 }
 
-int sched_blas_threads(const sched *s)
+int sched_cores(const sched *s)
 {
-    return s->blas_default;
+    return s->cores;
 }
 
 /* ---- runs training ---- */
@@ -288,7 +254,6 @@ int sched_train_begin(sched *s, size_t bytes, const atomic_int *cancel)
     if (admitted) {
         s->training++;
         s->train_bytes += bytes;
-        blas_apply_locked(s);
     }
     pthread_cond_broadcast(&s->admit_cv); /* the next in line may fit now */
     hmutex_unlock(&s->blas_mu);
@@ -302,7 +267,6 @@ void sched_train_end(sched *s, size_t bytes)
     assert(s->training > 0 && s->train_bytes >= bytes);
     s->training--;
     s->train_bytes -= bytes;
-    blas_apply_locked(s);
     pthread_cond_broadcast(&s->admit_cv);
     hmutex_unlock(&s->blas_mu);
 }
@@ -386,7 +350,6 @@ void sched_share_tick(sched_share *a)
     int owe = a->debt > 0;
     if (owe == atomic_load(&a->owed)) return;
     if (owe) {
-        blas_hold(a->s, 1);
         share_raise(a->s, tid);
         pool_raise(a->s, 1);
         atomic_store(&a->owed, 1);
@@ -394,7 +357,6 @@ void sched_share_tick(sched_share *a)
         atomic_store(&a->owed, 0);
         train_priority(tid);
         pool_raise(a->s, 0);
-        blas_hold(a->s, 0);
     }
 }
 
@@ -412,7 +374,6 @@ void sched_share_end(sched_share *a)
 {
     if (!atomic_load(&a->owed)) return;
     pool_raise(a->s, 0);
-    blas_hold(a->s, 0);
     atomic_store(&a->owed, 0);
 }
 

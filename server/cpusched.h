@@ -6,9 +6,9 @@
  * between sched_train_begin and sched_train_end) and to the inference handlers (api/infer_tfs.c,
  * api/infer_v2.c bracket each forward pass with sched_infer_enter/leave).
  *
- * Owns: OpenBLAS's thread count (the library's one process-wide setting: cores / runs training,
- * one while a request computes), the count and memory of the runs training, the list of
- * OpenBLAS's pool threads, and the request-rate window. Borrows: nothing.
+ * Owns: OpenBLAS's thread count (the library's one process-wide setting: one, from sched_new on),
+ * the cores, the count and memory of the runs training (and so each new run's threads), the list
+ * of OpenBLAS's pool threads, and the request-rate window. Borrows: nothing.
  * The file is cpusched, not sched, so that it does not shadow <sched.h> under -Iserver.
  * Threading: every function may be called from any thread, except that a sched_share belongs to
  * one run (its worker and compute thread, as described per function). No globals: all state is
@@ -30,6 +30,7 @@ typedef struct {
     /* Bytes the runs training at once may need together (the sum of their sched_train_begin
      * estimates); 0: no bound. A run alone is always admitted. */
     size_t train_memory;
+    int cores; /* the cores the runs training share; 0: OpenBLAS's thread count at sched_new */
     /* May be NULL (mlpd): the request-rate detector below decides. Tests substitute a steady
      * inference load: while it returns 1, serving counts as busy. */
     int (*serving_busy)(void);
@@ -41,8 +42,9 @@ typedef struct {
 #define SCHED_BUSY_WINDOW_US 2000
 #define SCHED_BUSY_REQUESTS  4
 
-/* A new policy; its one-thread cap restores OpenBLAS's thread count as it is now (call it after
- * openblas_set_num_threads). *out new (sched_free). */
+/* A new policy: o->cores, or else OpenBLAS's thread count as it is now (main sets it to the
+ * cores first), become the cores to share, and OpenBLAS's count becomes 1. *out new
+ * (sched_free). */
 mlp_err sched_new(const sched_opts *o, sched **out);
 /* NULL-tolerant. Call after every thread that uses s has stopped. */
 void sched_free(sched *s);
@@ -53,16 +55,14 @@ void sched_free(sched *s);
 void sched_idle_pool(sched *s);
 
 /* ---- inference ---- */
-/* Bracket every forward pass of a request: while any request computes, OpenBLAS runs on one
- * thread, and the start-up count returns when the last one leaves. Each call takes a mutex, so a
- * request computes only once the cap is in effect. leave also counts the request for
- * sched_serving_busy. */
+/* Bracket every forward pass of a request (it runs on the calling thread; OpenBLAS has one).
+ * leave counts the request for sched_serving_busy; enter has nothing to do under this policy. */
 void sched_infer_enter(sched *s);
 void sched_infer_leave(sched *s);
 /* 1 while serving is busy (SCHED_BUSY_*, or sched_opts.serving_busy). Lock-free. */
 int sched_serving_busy(sched *s);
-/* OpenBLAS's start-up thread count: the cores, what a run training alone gets. */
-int sched_blas_threads(const sched *s);
+/* The cores to share: OpenBLAS's thread count when sched_new ran. */
+int sched_cores(const sched *s);
 
 /* ---- runs training: cores and memory ---- */
 /* A waiting sched_train_begin looks at its cancel flag this often. */
@@ -70,16 +70,16 @@ int sched_blas_threads(const sched *s);
 
 /* Admits a run to train once its estimated peak memory `bytes` fits, with the runs training,
  * within sched_opts.train_memory (a run alone always fits), in arrival order: a later run never
- * passes one that waits. From then on it counts among the runs training, and OpenBLAS's thread
- * count becomes cores / runs training (at least 1; still one while a request computes). Returns
+ * passes one that waits. From then on it counts among the runs training, so runs starting later
+ * get fewer threads (sched_train_threads). Returns
  * 1 once admitted (call sched_train_end with the same bytes), 0 when *cancel (may be NULL) became
  * non-zero first. Blocks; on the run's worker thread. */
 int sched_train_begin(sched *s, size_t bytes, const atomic_int *cancel);
 /* The run admitted with `bytes` has stopped training: the threads and memory are shared anew,
  * and the next waiting run may start. */
 void sched_train_end(sched *s, size_t bytes);
-/* OpenBLAS threads each run training now gets: cores / runs training, at least 1 (cores when
- * none trains). The value a per-run thread knob should take at each begin or end. */
+/* The threads a run starting to train now gets (core's train_params.threads): cores / runs
+ * training, at least 1 (cores when none trains). */
 int sched_train_threads(sched *s);
 
 /* ---- training ---- */
@@ -97,7 +97,7 @@ typedef struct {
     double debt; /* CPU seconds owed: share x wall - CPU, within +-share x SCHED_SHARE_WINDOW_S */
     double last_wall; /* monotonic seconds at the previous tick; 0: none since (re)start */
     double last_cpu;  /* the compute thread's CPU seconds then */
-    atomic_int owed;  /* 1 while debt > 0: raised, BLAS on one thread, no pause for serving */
+    atomic_int owed;  /* 1 while debt > 0: raised, no pause for serving */
 } sched_share;
 
 #define SCHED_SHARE_TICK_US  10000 /* the keeper looks this often */
@@ -114,8 +114,7 @@ void sched_share_clock(sched_share *a, clockid_t cpu);
 void sched_share_compute_begin(sched_share *a);
 /* On the worker, every SCHED_SHARE_TICK_US while the compute thread runs (and has not exited):
  * charges share x the wall time since the last tick, credits the compute thread's CPU time, and
- * while the run is behind raises it and the pool and holds the one-thread cap; lowers them once
- * it is not. */
+ * while the run is behind raises it and the pool; lowers them once it is not. */
 void sched_share_tick(sched_share *a);
 /* The time until the next tick is neither owed nor credited (the epoch callback's). */
 void sched_share_skip(sched_share *a);

@@ -442,8 +442,8 @@ static void annotate_compression(const char *id, const net *model, const trainse
 static size_t run_memory(jobs *j, const runspec *rs, const trainset *p)
 {
     train_mem m;
-    if (trainer_mem_estimate(&rs->net, &rs->tp, p->n, p->nv, p->Y != NULL,
-                             sched_blas_threads(j->o.sched), &m, NULL) != MLP_OK)
+    if (trainer_mem_estimate(&rs->net, &rs->tp, p->n, p->nv, p->Y != NULL, sched_cores(j->o.sched),
+                             &m, NULL) != MLP_OK)
         return 0;
     return m.total + m.checkpoint; /* the store's copy of each checkpoint (api/runspec.c) */
 }
@@ -505,7 +505,7 @@ static void run_one(jobs *j, slot *sl)
     admitted = 1;
     train_data td = {p.X, p.n, p.d, p.Y, p.lab};
     train_data vd = {p.Xv, p.nv, p.d, p.Yv, p.labv};
-    rs.tp.threads = sched_blas_threads(j->o.sched); /* the run's cores, as cpusched decides */
+    rs.tp.threads = sched_train_threads(j->o.sched); /* admitted above: its share of the cores */
     rc = trainer_new(&rs.net, &rs.tp, &td, p.nv ? &vd : NULL, &t, &err);
     if (rc) goto fail;
     size_t cklen = 0;

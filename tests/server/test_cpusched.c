@@ -29,23 +29,26 @@ static void sleep_us(long us)
     nanosleep(&ts, NULL);
 }
 
-static void blas_cap_brackets_requests(void **state)
+static void openblas_runs_one_thread(void **state)
 {
     (void)state;
-    openblas_set_num_threads(2); /* the start-up count sched_new captures */
+    openblas_set_num_threads(2); /* what main sets: the cores */
+    int cores = openblas_get_num_threads();
     sched *s = NULL;
     sched_opts o = {0};
     assert_int_equal(sched_new(&o, &s), MLP_OK);
-    int def = openblas_get_num_threads();
-    assert_int_equal(sched_blas_threads(s), def);
-    sched_infer_enter(s);
+    assert_int_equal(sched_cores(s), cores); /* taken as the cores to share */
     assert_int_equal(openblas_get_num_threads(), 1);
-    sched_infer_enter(s); /* a second request in flight */
+    sched_infer_enter(s);
+    sched_infer_enter(s); /* requests compute on their own threads, OpenBLAS on one */
+    assert_int_equal(openblas_get_num_threads(), 1);
     sched_infer_leave(s);
-    assert_int_equal(openblas_get_num_threads(), 1); /* still one in flight */
     sched_infer_leave(s);
-    assert_int_equal(openblas_get_num_threads(), def);
-    /* a run behind its share holds the same cap as a request, without counting as one */
+    assert_true(sched_train_begin(s, 0, NULL)); /* a run trains on its own threads */
+    assert_int_equal(openblas_get_num_threads(), 1);
+    sched_train_end(s, 0);
+    assert_int_equal(openblas_get_num_threads(), 1);
+    /* share 0 keeps no account */
     sched_share a;
     sched_share_init(&a, s);
     assert_false(sched_share_kept(&a)); /* share 0: no account */
@@ -111,34 +114,27 @@ static void substitute_load_decides(void **state)
 static void train_threads_follow_runs_training(void **state)
 {
     (void)state;
-    openblas_set_num_threads(4); /* four "cores" whatever this machine has */
-    if (openblas_get_num_threads() != 4) skip();
     sched *s = NULL;
-    sched_opts o = {0};
+    sched_opts o = {.cores = 4}; /* four cores whatever this machine has */
     assert_int_equal(sched_new(&o, &s), MLP_OK);
+    assert_int_equal(sched_cores(s), 4);
     assert_int_equal(sched_train_threads(s), 4); /* none training: what a lone run gets */
     assert_true(sched_train_begin(s, 0, NULL));
     assert_int_equal(sched_train_threads(s), 4);
-    assert_int_equal(openblas_get_num_threads(), 4);
     assert_true(sched_train_begin(s, 0, NULL));
     assert_int_equal(sched_train_threads(s), 2);
-    assert_int_equal(openblas_get_num_threads(), 2);
     assert_true(sched_train_begin(s, 0, NULL));
     assert_int_equal(sched_train_threads(s), 1); /* 4 / 3, rounded down */
-    assert_int_equal(openblas_get_num_threads(), 1);
     sched_train_end(s, 0);
-    assert_int_equal(openblas_get_num_threads(), 2);
-    /* a request's one-thread cap wins, and the training count returns after it */
-    sched_infer_enter(s);
-    assert_int_equal(openblas_get_num_threads(), 1);
     assert_int_equal(sched_train_threads(s), 2);
-    sched_train_end(s, 0); /* a run ends while a request computes: the cap stays */
-    assert_int_equal(openblas_get_num_threads(), 1);
-    sched_infer_leave(s);
-    assert_int_equal(openblas_get_num_threads(), 4); /* one run training: every core */
+    sched_infer_enter(s); /* a request computing changes nothing */
+    assert_int_equal(sched_train_threads(s), 2);
     sched_train_end(s, 0);
-    assert_int_equal(openblas_get_num_threads(), 4);
-    assert_int_equal(sched_blas_threads(s), 4);
+    sched_infer_leave(s);
+    assert_int_equal(sched_train_threads(s), 4); /* one run training: every core */
+    sched_train_end(s, 0);
+    assert_int_equal(sched_train_threads(s), 4);
+    assert_int_equal(openblas_get_num_threads(), 1);
     sched_free(s);
     openblas_set_num_threads(2);
 }
@@ -209,7 +205,7 @@ static void training_memory_admits_in_order(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(blas_cap_brackets_requests),
+        cmocka_unit_test(openblas_runs_one_thread),
         cmocka_unit_test(serving_rate_pauses_training),
         cmocka_unit_test(substitute_load_decides),
         cmocka_unit_test(train_threads_follow_runs_training),
