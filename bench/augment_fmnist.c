@@ -24,9 +24,13 @@
  * and TRAIN_THREADS for params.threads of the speed trainers (default 1; the daemon runs
  * OpenBLAS on one thread and params.threads = cores / runs training).
  * The last line printed is one JSON object. */
-#define main train_fmnist_main
+#define main      train_fmnist_main
+#define one_epoch train_fmnist_one_epoch /* names this driver defines its own way */
+#define accuracy  train_fmnist_accuracy
 #include "train_fmnist.c"
 #undef main
+#undef one_epoch
+#undef accuracy
 
 #include "augment.h"
 

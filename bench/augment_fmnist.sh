@@ -85,7 +85,7 @@ e, sh = last("effect.txt"), last("shift.txt")
 r = {"effect": e}
 rounds = [l.split(" ", 2) for l in open(f"{out}/rounds.txt").read().splitlines()]
 if rounds:
-    rs = [{"build": v, "mode": m, **json.loads(j)} for v, m, j in rounds]
+    rs = [{**json.loads(j), "build": v, "mode": m} for v, m, j in rounds]
     for v in ("head", "base"):
         for m in ("ours", "blas"):
             mine = [x for x in rs if x["build"] == v and x["mode"] == m]
