@@ -754,15 +754,15 @@ static void add_gaussian(rng *r, float *x, size_t n, float sd)
     }
 }
 
-/* Row r of d, read from x (d's row, or its augmented copy), into row i of xb and the targets,
- * standardising on the way. */
+/* Row r of d, read from x (d's row, or its augmented copy, which may be row i of xb already),
+ * into row i of xb and the targets, standardising on the way. */
 static void gather_row(trainer *t, const train_data *d, int r, int i, const float *x)
 {
     int n_in = t->spec.n_in, k = t->spec.n_out;
     float *xb = t->xb + (size_t)i * n_in;
     if (t->std_x) {
         vec_standardize(xb, x, t->x_mean, t->x_inv, n_in);
-    } else {
+    } else if (x != xb) {
         memcpy(xb, x, (size_t)n_in * sizeof(float));
     }
     float *tb = t->tb ? t->tb + (size_t)i * k : NULL;
@@ -789,15 +789,17 @@ static void gather_row(trainer *t, const train_data *d, int r, int i, const floa
 }
 
 /* Gather piece p (rows p·GATHER_ROWS ..) of the augmented gather in progress, run by thread who
- * (0: the caller, 1..: the helpers) in its own scratch row: each row transformed by its draw. */
+ * (0: the caller, 1..: the helpers) with its own scratch: each row transformed by its draw,
+ * straight into xb when it is not standardised, else into the thread's row first. */
 static void gather_piece(trainer *t, int p, int who)
 {
     int n_in = t->spec.n_in;
-    float *out = t->aug_row + (size_t)who * t->aug_stride;
+    float *own = t->aug_row + (size_t)who * t->aug_stride;
     int i1 = (p + 1) * GATHER_ROWS < t->g_nb ? (p + 1) * GATHER_ROWS : t->g_nb;
     for (int i = p * GATHER_ROWS; i < i1; i++) {
         int r = t->g_idx ? t->g_idx[t->g_start + i] : t->g_start + i;
-        aug_apply(&t->p.augment, &t->aug_d[i], t->g_d->X + (size_t)r * n_in, out, out + n_in);
+        float *out = t->std_x ? own : t->xb + (size_t)i * n_in;
+        aug_apply(&t->p.augment, &t->aug_d[i], t->g_d->X + (size_t)r * n_in, out, own + n_in);
         gather_row(t, t->g_d, r, i, out);
     }
 }
