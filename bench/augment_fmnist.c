@@ -20,11 +20,17 @@
  *
  * The IDX loaders, the timing and prediction helpers are bench/train_fmnist.c's: it is included
  * with its main renamed, so both benches read and score the data the same way. Data:
- * $FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist). Threads: OPENBLAS_NUM_THREADS.
+ * $FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist). Threads: OPENBLAS_NUM_THREADS,
+ * and TRAIN_THREADS for params.threads of the speed trainers (default 1; the daemon runs
+ * OpenBLAS on one thread and params.threads = cores / runs training).
  * The last line printed is one JSON object. */
-#define main train_fmnist_main
+#define main      train_fmnist_main
+#define one_epoch train_fmnist_one_epoch /* names this driver defines its own way */
+#define accuracy  train_fmnist_accuracy
 #include "train_fmnist.c"
 #undef main
+#undef one_epoch
+#undef accuracy
 
 #include "augment.h"
 
@@ -121,6 +127,8 @@ static void transform_only(int shift, double rotate, const float *X, int rows, i
 
 static int speed(int epochs, int shift, double rotate, const float *X, int rows, const int *y)
 {
+    const char *tt = getenv("TRAIN_THREADS");
+    int threads = tt && atoi(tt) > 0 ? atoi(tt) : 1;
     double tw, tc, tw4, tc4;
     transform_only(shift, rotate, X, rows, 4, &tw4, &tc4);
     transform_only(shift, rotate, X, rows, 8, &tw, &tc);
@@ -133,6 +141,7 @@ static int speed(int epochs, int shift, double rotate, const float *X, int rows,
         p[k].epochs = epochs;
         p[k].standardize = 0;
         p[k].seed = 1234;
+        p[k].threads = threads;
         if (k) set_augment(&p[k], shift, rotate);
         train_data d = {X, rows, 784, NULL, y};
         mlp_error err = {0};
@@ -164,9 +173,9 @@ static int speed(int epochs, int shift, double rotate, const float *X, int rows,
            "\"plain_seconds_per_epoch\": %.4f, \"augment_seconds_per_epoch\": %.4f, "
            "\"ratio\": %.4f, \"cpu_ratio\": %.4f, \"transform_seconds\": %.4f, "
            "\"transform_cpu_seconds\": %.4f, \"transform_cpu_seconds_4_lanes\": %.4f, "
-           "\"threads\": %d}\n",
+           "\"threads\": %d, \"train_threads\": %d}\n",
            epochs, shift, rotate, plain, aug, ratio, cpu_ratio, tw, tc, tc4,
-           openblas_get_num_threads());
+           openblas_get_num_threads(), threads);
     for (int k = 0; k < 2; k++) trainer_free(u[k].t);
     return 0;
 }

@@ -6,9 +6,11 @@
  * running mean and variance (state, not trained). `g`, `m`, `v` mirror the trainable prefix.
  * Every buffer an epoch needs is allocated in trainer_new; the epoch loop never allocates.
  *
- * One step on nb rows (train_step), on the calling thread: gather the shuffled rows into xb
- * (standardising on the way), add the denoising noise, draw the dropout masks. Phase 1, per row
- * range (shard_piece): forward (sgemm, then one fused pass per row for bias/batch-norm +
+ * One step on nb rows (train_step): gather the shuffled rows into xb (standardising on the way;
+ * with params.augment, every row's transform is drawn first on the calling thread, in row order,
+ * then the rows are transformed in pieces of GATHER_ROWS, phase 0, each thread into its own
+ * scratch row), add the denoising noise, draw the dropout masks, on the calling thread. Phase 1,
+ * per row range (shard_piece): forward (sgemm, then one fused pass per row for bias/batch-norm +
  * activation + dropout), loss_forward gives the output's dZ, then dX = dZ·W back through every
  * layer into dz[] (the weights before the step). Phase 2, per block of a layer's output units
  * (param_piece): dW = dZᵀ·X and db over the whole batch, and the optimiser step of that block
@@ -49,8 +51,12 @@ enum { TGT_LABELS, TGT_Y, TGT_X };
 #define TRAIN_SHARDS 2
 #define PIECES       (TRAIN_SHARDS * (NET_MAX_HIDDEN + 1))
 #define TEAM_MAX     64 /* params.threads at most */
+#define GATHER_ROWS  16 /* rows of an augmented mini-batch per gather piece */
 
 typedef struct team team;
+
+/* The phases of a step whose pieces the helper threads share (step_run). */
+enum { PHASE_GATHER = 0, PHASE_SHARDS = 1, PHASE_PARAMS = 2 };
 
 /* Elementwise loops run in blocks of VW with a constant inner trip count, then a scalar tail:
  * GCC's -O2 vectoriser (the "very cheap" model) only vectorises loops whose trip count is a known
@@ -121,9 +127,15 @@ struct trainer {
     int bad_epochs; /* epochs since the last improvement */
     int has_best;
 
-    /* params.augment: one augmented training row, then the transform's scratch (n_in +
-     * aug_scratch_len floats); NULL without augment */
+    /* params.augment, NULL without: each row's transform of the mini-batch being gathered (B),
+     * and per thread (params.threads) one augmented row then the transform's scratch, aug_stride
+     * = n_in + aug_scratch_len floats each */
+    aug_draw *aug_d;
     float *aug_row;
+    size_t aug_stride;
+    const train_data *g_d; /* the augmented gather in progress: rows g_idx[g_start ..] of g_d */
+    const int *g_idx;
+    int g_start, g_nb;
     diag *dg;     /* per-layer diagnostics (params.diagnostics), or NULL */
     int dg_first; /* in a diagnostic-window mini-batch: its first row in the window; else -1 */
 
@@ -463,8 +475,11 @@ static mlp_err aug_setup(trainer *t, mlp_error *err)
                         "inputs",
                         a->height, a->width, a->channels, aug_row_len(a), n_in);
     }
-    t->aug_row = malloc((size_t)(n_in + aug_scratch_len(a)) * sizeof(float));
-    if (!t->aug_row) return mlp_fail(err, MLP_ENOMEM, "out of memory allocating the trainer");
+    t->aug_stride = (size_t)(n_in + aug_scratch_len(a));
+    t->aug_row = malloc(t->aug_stride * (size_t)t->p.threads * sizeof(float));
+    t->aug_d = malloc((size_t)t->B * sizeof(aug_draw));
+    if (!t->aug_row || !t->aug_d)
+        return mlp_fail(err, MLP_ENOMEM, "out of memory allocating the trainer");
     if (!t->std_x) return MLP_OK;
     double *mean = malloc((size_t)n_in * 2 * sizeof(double));
     if (!mean) return mlp_fail(err, MLP_ENOMEM, "out of memory allocating the trainer");
@@ -711,6 +726,7 @@ void trainer_free(trainer *t)
     free(t->y_scale);
     free(t->y_inv);
     free(t->aug_row);
+    free(t->aug_d);
     free(t->val_ybar);
     free(t->perm);
     free(t->sample);
@@ -755,51 +771,77 @@ static void add_gaussian(rng *r, float *x, size_t n, float sd)
     }
 }
 
-/* Training row x transformed by a fresh draw from the run's stream (params.augment); borrowed
- * until the next call. */
-static const float *augment_row(trainer *t, const float *x)
-{
-    aug_draw d;
-    aug_draw_one(&t->p.augment, &t->r, &d);
-    aug_apply(&t->p.augment, &d, x, t->aug_row, t->aug_row + t->spec.n_in);
-    return t->aug_row;
-}
-
-/* Copies rows idx[start .. start+nb) of d (or rows start.. when idx is NULL) into xb and the
- * targets, standardising on the way; noisy: corrupt xb after the clean targets are taken. */
-static void gather(trainer *t, const train_data *d, const int *idx, int start, int nb, int noisy)
+/* Row r of d, read from x (d's row, or its augmented copy, which may be row i of xb already),
+ * into row i of xb and the targets, standardising on the way. */
+static void gather_row(trainer *t, const train_data *d, int r, int i, const float *x)
 {
     int n_in = t->spec.n_in, k = t->spec.n_out;
-    for (int i = 0; i < nb; i++) {
-        int r = idx ? idx[start + i] : start + i;
-        const float *x = d->X + (size_t)r * n_in;
-        if (noisy && t->aug_row) x = augment_row(t, x);
-        float *xb = t->xb + (size_t)i * n_in;
-        if (t->std_x) {
-            vec_standardize(xb, x, t->x_mean, t->x_inv, n_in);
+    float *xb = t->xb + (size_t)i * n_in;
+    if (t->std_x) {
+        vec_standardize(xb, x, t->x_mean, t->x_inv, n_in);
+    } else if (x != xb) {
+        memcpy(xb, x, (size_t)n_in * sizeof(float));
+    }
+    float *tb = t->tb ? t->tb + (size_t)i * k : NULL;
+    switch (t->target) {
+    case TGT_LABELS:
+        t->lb[i] = d->labels[r];
+        break;
+    case TGT_X:
+        if (t->std_y == t->std_x)
+            memcpy(tb, xb, (size_t)k * sizeof(float));
+        else
+            memcpy(tb, x, (size_t)k * sizeof(float));
+        break;
+    default: {
+        const float *y = d->Y + (size_t)r * k;
+        if (t->std_y) {
+            const float *mu = t->y_mean, *inv = t->y_inv;
+            for (int j = 0; j < k; j++) tb[j] = (y[j] - mu[j]) * inv[j];
         } else {
-            memcpy(xb, x, (size_t)n_in * sizeof(float));
+            memcpy(tb, y, (size_t)k * sizeof(float));
         }
-        float *tb = t->tb ? t->tb + (size_t)i * k : NULL;
-        switch (t->target) {
-        case TGT_LABELS:
-            t->lb[i] = d->labels[r];
-            break;
-        case TGT_X:
-            if (t->std_y == t->std_x)
-                memcpy(tb, xb, (size_t)k * sizeof(float));
-            else
-                memcpy(tb, x, (size_t)k * sizeof(float));
-            break;
-        default: {
-            const float *y = d->Y + (size_t)r * k;
-            if (t->std_y) {
-                const float *mu = t->y_mean, *inv = t->y_inv;
-                for (int j = 0; j < k; j++) tb[j] = (y[j] - mu[j]) * inv[j];
-            } else {
-                memcpy(tb, y, (size_t)k * sizeof(float));
-            }
-        }
+    }
+    }
+}
+
+/* Gather piece p (rows p·GATHER_ROWS ..) of the augmented gather in progress, run by thread who
+ * (0: the caller, 1..: the helpers) with its own scratch: each row transformed by its draw,
+ * straight into xb when it is not standardised, else into the thread's row first. */
+static void gather_piece(trainer *t, int p, int who)
+{
+    int n_in = t->spec.n_in;
+    float *own = t->aug_row + (size_t)who * t->aug_stride;
+    int i1 = (p + 1) * GATHER_ROWS < t->g_nb ? (p + 1) * GATHER_ROWS : t->g_nb;
+    for (int i = p * GATHER_ROWS; i < i1; i++) {
+        int r = t->g_idx ? t->g_idx[t->g_start + i] : t->g_start + i;
+        float *out = t->std_x ? own : t->xb + (size_t)i * n_in;
+        aug_apply(&t->p.augment, &t->aug_d[i], t->g_d->X + (size_t)r * n_in, out, own + n_in);
+        gather_row(t, t->g_d, r, i, out);
+    }
+}
+
+static void step_run(trainer *t, int phase, int n, int alone);
+
+/* Copies rows idx[start .. start+nb) of d (or rows start.. when idx is NULL) into xb and the
+ * targets, standardising on the way; noisy: augment the rows (params.augment), and corrupt xb
+ * after the clean targets are taken. The run's stream gives every row's transform, in row
+ * order, then the noise. */
+static void gather(trainer *t, const train_data *d, const int *idx, int start, int nb, int noisy)
+{
+    int n_in = t->spec.n_in;
+    if (noisy && t->aug_row) {
+        for (int i = 0; i < nb; i++) aug_draw_one(&t->p.augment, &t->r, &t->aug_d[i]);
+        t->g_d = d;
+        t->g_idx = idx;
+        t->g_start = start;
+        t->g_nb = nb;
+        t->cur_parts = openblas_get_num_threads() == 1 ? TRAIN_SHARDS : 1; /* as train_step */
+        step_run(t, PHASE_GATHER, (nb + GATHER_ROWS - 1) / GATHER_ROWS, 0);
+    } else {
+        for (int i = 0; i < nb; i++) {
+            int r = idx ? idx[start + i] : start + i;
+            gather_row(t, d, r, i, d->X + (size_t)r * n_in);
         }
     }
     if (!noisy || t->p.noise == NOISE_NONE) return;
@@ -1140,7 +1182,6 @@ static void param_piece(trainer *t, int p)
  * and the helpers claim them one at a time, so a helper that the scheduler does not run in time
  * costs nothing: the caller takes its pieces. Which piece computes what never depends on who
  * runs it. Between phases the helpers spin briefly, then sleep on a condition variable. */
-enum { PHASE_SHARDS = 1, PHASE_PARAMS = 2 };
 #define TEAM_SPIN 256 /* spin iterations (a few µs) before sleeping; more burns CPU under load */
 
 struct team {
@@ -1154,8 +1195,9 @@ struct team {
      * the next unclaimed piece, 16-31 the piece count, 32-39 PHASE_*, 40-63 the post's number
      * (a helper still holding an older word fails its compare-and-swap). */
     _Atomic uint64_t work;
-    atomic_int left; /* pieces of the posted phase not yet finished */
-    int n;           /* helper threads started */
+    atomic_int left;    /* pieces of the posted phase not yet finished */
+    int n;              /* helper threads started */
+    atomic_int started; /* helpers that took their number (team_main) */
     thrd_t th[TEAM_MAX];
 };
 
@@ -1166,15 +1208,18 @@ static void spin_pause(void)
 #endif
 }
 
-static void run_piece(trainer *t, int phase, int p)
+/* who: the thread running the piece, 0 the caller, 1 .. the helpers */
+static void run_piece(trainer *t, int phase, int p, int who)
 {
-    if (phase == PHASE_SHARDS)
+    if (phase == PHASE_GATHER)
+        gather_piece(t, p, who);
+    else if (phase == PHASE_SHARDS)
         shard_piece(t, p);
     else
         param_piece(t, p);
 }
 
-static void team_work(team *m)
+static void team_work(team *m, int who)
 {
     uint64_t w = atomic_load(&m->work);
     for (;;) {
@@ -1182,7 +1227,7 @@ static void team_work(team *m)
         if (p >= n) return;
         if (!atomic_compare_exchange_weak(&m->work, &w, w + 1)) continue; /* w reloaded */
         w++;
-        run_piece(m->t, phase, p);
+        run_piece(m->t, phase, p, who);
         if (atomic_fetch_sub(&m->left, 1) == 1) {
             mtx_lock(&m->mu);
             cnd_broadcast(&m->done);
@@ -1195,6 +1240,7 @@ static int team_main(void *vm)
 {
     team *m = vm;
     long seen = 0;
+    int who = atomic_fetch_add(&m->started, 1) + 1;
     for (;;) {
         for (int i = 0; i < TEAM_SPIN && atomic_load(&m->gen) == seen; i++) spin_pause();
         mtx_lock(&m->mu);
@@ -1203,7 +1249,7 @@ static int team_main(void *vm)
         seen = atomic_load(&m->gen);
         mtx_unlock(&m->mu);
         if (stop) return 0;
-        team_work(m);
+        team_work(m, who);
     }
 }
 
@@ -1214,7 +1260,7 @@ static void step_run(trainer *t, int phase, int n, int alone)
 {
     team *m = t->tm;
     if (alone || !m || m->n == 0 || n < 2 || t->cur_parts == 1) {
-        for (int p = 0; p < n; p++) run_piece(t, phase, p);
+        for (int p = 0; p < n; p++) run_piece(t, phase, p, 0);
         return;
     }
     assert(n < 0x10000);
@@ -1225,7 +1271,7 @@ static void step_run(trainer *t, int phase, int n, int alone)
     atomic_fetch_add(&m->gen, 1);
     cnd_broadcast(&m->go);
     mtx_unlock(&m->mu);
-    team_work(m);
+    team_work(m, 0);
     for (int i = 0; i < TEAM_SPIN && atomic_load(&m->left) > 0; i++) spin_pause();
     if (atomic_load(&m->left) > 0) {
         mtx_lock(&m->mu);
@@ -1870,8 +1916,10 @@ mlp_err trainer_mem_estimate(const net_spec *spec, const train_params *params, l
     out->activations = B * d * F + (tgt == TGT_LABELS ? 0 : B * k * F) + B * FI + 2 * B * hid * F +
                        2 * B * k * F + B * hid * F + (3 * d + 3 * k) * F + k * sizeof(double) +
                        maxw * (2 * F + sizeof(double));
-    if (aug_enabled(&params->augment)) /* the augmented row and its scratch */
-        out->activations += (d + (size_t)aug_scratch_len(&params->augment)) * F;
+    if (aug_enabled(&params->augment)) /* per thread the augmented row and its scratch; draws */
+        out->activations +=
+            (d + (size_t)aug_scratch_len(&params->augment)) * F * (size_t)params->threads +
+            B * sizeof(aug_draw);
     if (params->dropout > 0.0) out->dropout = 2 * B * hid * F;
     if (spec->batch_norm) out->batch_norm = B * hid * F + hid * F;
     size_t S = 0;

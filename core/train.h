@@ -18,8 +18,9 @@
  * process-wide thread count before each mini-batch and never sets it.
  *  - OpenBLAS on more than one thread: each product is one call over the whole mini-batch, and
  *    OpenBLAS's threads are the parallelism (params.threads is not used).
- *  - OpenBLAS on one thread: the step is cut into fixed pieces — the mini-batch's rows in
- *    two halves (forward, loss, and dZ back through every layer; one piece with batch norm,
+ *  - OpenBLAS on one thread: the step is cut into fixed pieces — with params.augment first the
+ *    mini-batch's rows in blocks of 16 (transformed, standardised, targets copied), then its
+ *    rows in two halves (forward, loss, and dZ back through every layer; one piece with batch norm,
  *    whose statistics span the batch), then each layer's output units in two blocks (dW = dZᵀ·X
  *    over the whole batch, db, and the optimiser step of that block) — and params.threads
  *    threads claim the pieces. The cut, not the threads, fixes every sum, so 1 or N threads give

@@ -13,9 +13,11 @@
 #include <string.h>
 
 #include "augment.h"
+#include "crc32.h"
 #include "spec.h"
 #include "train.h"
 
+#include <cblas.h>
 #include <stdlib.h>
 
 static aug_spec shape(int h, int w, int c)
@@ -461,6 +463,60 @@ static void trainer_augments_deterministically(void **state)
     assert_null(t);
 }
 
+/* CRC-32 of the final state of the runs below, standardised and not, from the serial gather
+ * that drew and applied each row's transform in turn (the code before the gather ran in
+ * pieces). They pin the augmented runs where the plain run's CRC shows the same arithmetic
+ * (OpenBLAS's kernels differ between CPUs). */
+static const uint32_t plain_state_crc[2] = {0xc9c40d39u, 0xc6032d77u};
+static const uint32_t aug_state_crc[2] = {0x525a37beu, 0xec7b2557u};
+
+/* The augmented gather runs in pieces on the trainer's threads after every row's transform is
+ * drawn, in row order: 1, 2 and 3 threads give the same final state (weights, optimiser, rng)
+ * as the serial gather, with dropout and noise (drawn after the transforms), standardised (the
+ * rows transformed into each thread's scratch) and not (straight into the batch). Batches of 40
+ * rows: pieces of 16, 16 and 8 rows. OpenBLAS runs one thread, as the helpers need. */
+static void trainer_augments_the_same_on_any_threads(void **state)
+{
+    (void)state;
+    bars();
+    int blas = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    for (int raw = 0; raw <= 1; raw++) {
+        train_params p;
+        train_params_default(&p, TASK_CLASSIFICATION, ACT_RELU);
+        p.epochs = 3;
+        p.batch_size = 40;
+        p.seed = 9;
+        p.dropout = 0.1;
+        p.noise = NOISE_GAUSSIAN;
+        p.noise_std = 0.1;
+        p.standardize = !raw;
+        size_t n0, n[3];
+        void *plain = final_state(&p, 0, &n0), *st[3];
+        p.augment.height = p.augment.width = 8;
+        p.augment.channels = 1;
+        p.augment.shift = 1;
+        p.augment.rotate = 10;
+        for (int k = 0; k < 3; k++) {
+            p.threads = k + 1;
+            st[k] = final_state(&p, 0, &n[k]);
+        }
+        assert_true(n[0] == n0 && n[1] == n0 && n[2] == n0);
+        assert_memory_equal(st[0], st[1], n0);
+        assert_memory_equal(st[0], st[2], n0);
+        uint32_t pc = crc32_of(plain, n0 - 4), ac = crc32_of(st[0], n0 - 4); /* without its CRC */
+        if (pc == plain_state_crc[raw])
+            assert_int_equal(ac, aug_state_crc[raw]);
+        else
+            print_message("standardise %d: plain state CRC %08x, augmented %08x: not the "
+                          "arithmetic of the pinned CRCs, only the thread counts compared\n",
+                          !raw, pc, ac);
+        for (int k = 0; k < 3; k++) free(st[k]);
+        free(plain);
+    }
+    openblas_set_num_threads(blas);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +530,7 @@ int main(void)
         cmocka_unit_test(checks_name_the_field),
         cmocka_unit_test(moments_follow_the_augmentation),
         cmocka_unit_test(trainer_augments_deterministically),
+        cmocka_unit_test(trainer_augments_the_same_on_any_threads),
     };
     return cmocka_run_group_tests_name("core/augment", tests, NULL, NULL);
 }

@@ -609,8 +609,8 @@ static net *train_threads(const net_spec *s, train_params p, int threads, epoch_
 
 /* params.threads changes who computes, never what: 1, 2 and 3 threads give bit-identical
  * weights, losses and diagnostics, with dropout, noise, weight decay, the Bottou search, the
- * fused momentum step and batch norm. OpenBLAS runs one thread here, as the trainer's helpers
- * only compute then. */
+ * fused momentum step, batch norm and params.augment (the gather's pieces). OpenBLAS runs one
+ * thread here, as the trainer's helpers only compute then. */
 static void test_threads_do_not_change_weights(void **state)
 {
     (void)state;
@@ -623,7 +623,13 @@ static void test_threads_do_not_change_weights(void **state)
             net_spec s = class_spec(bn);
             train_params p;
             class_params(&p);
-            p.batch_size = 40;
+            p.batch_size = 40; /* augmented: gathered in pieces of 16, 16 and 8 rows */
+            if (o != 1) {      /* the inputs as a 2×2 image, shifted and rotated */
+                p.augment.height = p.augment.width = 2;
+                p.augment.channels = 1;
+                p.augment.shift = 1;
+                p.augment.rotate = 10;
+            }
             p.optimizer = opts[o];
             p.lr_auto = opts[o] == OPT_ADAM;
             p.weight_decay = opts[o] == OPT_SGD ? 1e-3 : 0.0;
