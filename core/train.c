@@ -48,10 +48,11 @@ enum { TGT_LABELS, TGT_Y, TGT_X };
 /* While OpenBLAS runs one thread, a mini-batch is cut into TRAIN_SHARDS row ranges and each
  * layer's parameters into TRAIN_SHARDS row blocks, whatever params.threads: the cut, not the
  * threads, fixes every sum. While OpenBLAS runs more threads, each product is one call. */
-#define TRAIN_SHARDS 2
-#define PIECES       (TRAIN_SHARDS * (NET_MAX_HIDDEN + 1))
-#define TEAM_MAX     64 /* params.threads at most */
-#define GATHER_ROWS  16 /* rows of an augmented mini-batch per gather piece */
+#define TRAIN_SHARDS  2
+#define PIECES        (TRAIN_SHARDS * (NET_MAX_HIDDEN + 1))
+#define TEAM_MAX      64  /* params.threads at most */
+#define TEAM_MIN_MACS 1e6 /* params.parallel_min_macs by default (team_start) */
+#define GATHER_ROWS   16  /* rows of an augmented mini-batch per gather piece */
 
 typedef struct team team;
 
@@ -299,6 +300,7 @@ void train_params_default(train_params *p, net_task task, act_kind act)
     aug_default(&p->augment);
     p->diagnostics = 1;
     p->threads = 1;
+    p->parallel_min_macs = TEAM_MIN_MACS;
 }
 
 static mlp_err field_fail(mlp_error *err, const char *field, const char *msg)
@@ -349,6 +351,8 @@ mlp_err train_params_check(const train_params *p, mlp_error *err)
     if (p->patience < 0) return field_fail(err, "params.early_stopping.patience", "must be >= 0");
     if (p->threads < 1 || p->threads > TEAM_MAX)
         return field_fail(err, "params.threads", "must be between 1 and 64");
+    if (!(p->parallel_min_macs >= 0 && p->parallel_min_macs <= 1e300))
+        return field_fail(err, "params.parallel_min_macs", "must be a number >= 0");
     return aug_check(&p->augment, err);
 }
 
@@ -1281,11 +1285,13 @@ static void step_run(trainer *t, int phase, int n, int alone)
 }
 
 /* Starts params.threads − 1 helpers; with fewer (none, or a failed start) the pieces run on the
- * calling thread, with the same result. */
+ * calling thread, with the same result. None for a step below params.parallel_min_macs
+ * multiply-adds (mini-batch rows x trained parameters): handing its pieces to another thread and
+ * waiting for them costs more than they take (a class's iris-sized runs: bench/class_burst.sh). */
 static void team_start(trainer *t)
 {
     int n = t->p.threads - 1;
-    if (n < 1) return;
+    if (n < 1 || (double)t->B * (double)t->n_train < t->p.parallel_min_macs) return;
     team *m = calloc(1, sizeof *m);
     if (!m) return;
     if (mtx_init(&m->mu, mtx_plain) != thrd_success) {

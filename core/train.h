@@ -118,6 +118,10 @@ typedef struct {
                        * weights. The daemon always sets it; 0 is for measuring their cost. */
     int threads;      /* 1..64, default 1: threads trainer_run may compute on (see "Threads"
                        * above); no effect on the weights. The daemon sets it per run. */
+    double parallel_min_macs; /* default 1e6: a step of fewer multiply-adds (mini-batch rows x
+                               * trained parameters) runs on the calling thread alone, since
+                               * handing out its pieces costs more than they take; no effect on
+                               * the weights. Tests set 0 to exercise the helpers on small nets. */
 } train_params;
 
 /* Fills the documented defaults for `task` and hidden activation `act`. */

@@ -13,13 +13,15 @@
  * transaction.
  *
  * Durability: a 2xx means durable. A store call that returns MLP_OK for a write has committed
- * it. A new dataset matrix is written to a temporary blob and flushed before the write
- * transaction begins (the heavy I/O holds no lock), then published under its id (rename,
- * directory fsync) inside the transaction that inserts its row: a committed row never names a
- * missing or partial matrix. A failed commit deletes the published blob. Blobs without a row
- * (a crash between publish and commit, a delete whose unlink failed) and temporaries are
- * removed by the first store_open that finds no other process using the directory (a shared
- * flock on <data_dir>/mlpd.lock marks users).
+ * it, synced (synchronous=FULL), except a run's per-epoch progress (store_run_epoch: metrics and
+ * checkpoint), committed lazily (store_tx_begin_lazy): a process crash keeps it, a power loss
+ * may take the last epochs back to the previous synced commit, and the run resumes from there. A
+ * new dataset matrix is written to a temporary blob and flushed before the write transaction begins
+ * (the heavy I/O holds no lock), then published under its id (rename, directory fsync) inside the
+ * transaction that inserts its row: a committed row never names a missing or partial matrix. A
+ * failed commit deletes the published blob. Blobs without a row (a crash between publish and
+ * commit, a delete whose unlink failed) and temporaries are removed by the first store_open that
+ * finds no other process using the directory (a shared flock on <data_dir>/mlpd.lock marks users).
  *
  * Concurrency. A pool of up to STORE_MAX_CONNS connections opened on demand: each call borrows
  * one connection for its whole transaction, so readers never queue behind a writer. Writers
@@ -332,7 +334,9 @@ mlp_err store_tx_begin(store *s, int write, store_tx *t, mlp_error *err)
     if (write) pthread_mutex_lock(&s->wmu);
     mlp_err e = pool_get(s, &t->c, err);
     if (e != MLP_OK) goto fail;
-    int rc = sqlite3_exec(t->c->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+    /* a write syncs its commit even on a connection a lazy transaction left at NORMAL */
+    int rc = sqlite3_exec(t->c->db, write ? "PRAGMA synchronous=FULL; BEGIN IMMEDIATE" : "BEGIN",
+                          NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         e = store_db_fail(t->c->db, rc, err, "cannot begin a transaction");
         pool_put(s, t->c);
@@ -344,6 +348,29 @@ mlp_err store_tx_begin(store *s, int write, store_tx *t, mlp_error *err)
     return MLP_OK;
 fail:
     if (write) pthread_mutex_unlock(&s->wmu);
+    memset(t, 0, sizeof *t);
+    return e;
+}
+
+mlp_err store_tx_begin_lazy(store *s, store_tx *t, mlp_error *err)
+{
+    memset(t, 0, sizeof *t);
+    assert(s);
+    pthread_mutex_lock(&s->wmu);
+    mlp_err e = pool_get(s, &t->c, err);
+    if (e != MLP_OK) goto fail;
+    int rc = sqlite3_exec(t->c->db, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        e = store_db_fail(t->c->db, rc, err, "cannot begin a transaction");
+        pool_put(s, t->c);
+        goto fail;
+    }
+    t->s = s;
+    t->db = t->c->db;
+    t->write = 1;
+    return MLP_OK;
+fail:
+    pthread_mutex_unlock(&s->wmu);
     memset(t, 0, sizeof *t);
     return e;
 }

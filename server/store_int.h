@@ -82,6 +82,12 @@ mlp_err store_db_fail(sqlite3 *db, int rc, mlp_error *err, const char *what);
 /* Borrows a connection and begins a transaction on it: BEGIN IMMEDIATE under the write mutex
  * when write, else a deferred BEGIN. On failure *t is zeroed. */
 mlp_err store_tx_begin(store *s, int write, store_tx *t, mlp_error *err);
+/* A write transaction whose commit is not synced to disk (synchronous=NORMAL under WAL, for this
+ * transaction only): a crash of the process keeps it, a power loss may drop it and any other
+ * lazy ones after the last synced commit (every ordinary commit syncs the whole log, these
+ * included). Only for what the store can lose and redo: a run's epoch progress (it then resumes
+ * from an earlier checkpoint). */
+mlp_err store_tx_begin_lazy(store *s, store_tx *t, mlp_error *err);
 /* Commits when e is MLP_OK (returning the commit's result), else rolls back and returns e;
  * returns the connection. A no-op returning e on an ended or zeroed t, so an `out:` label may
  * call it again. */

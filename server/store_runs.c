@@ -348,7 +348,7 @@ mlp_err store_run_epoch(store *s, const char *id, int epoch, const run_metrics *
     long long n = store_parse_id(id, "run_");
     if (n <= 0) return MLP_ENOTFOUND;
     if (epoch < 1 || !m) return MLP_EINVAL;
-    mlp_err e = store_tx_begin(s, 1, &t, NULL);
+    mlp_err e = store_tx_begin_lazy(s, &t, NULL); /* redone after a power loss: store.c */
     if (e != MLP_OK) return e;
     e = run_status_in(&t, n, RUN_IN(RUN_RUNNING), &st);
     clock_rfc3339(1, now);

@@ -596,6 +596,7 @@ static mlp_err log_epoch(void *ctx, const train_metrics *m, trainer *t)
 static net *train_threads(const net_spec *s, train_params p, int threads, epoch_log *lg)
 {
     p.threads = threads;
+    p.parallel_min_macs = 0; /* these nets are small: helpers all the same */
     train_data d = {CX, CN, CD, NULL, CY};
     trainer *t = NULL;
     assert_int_equal(trainer_new(s, &p, &d, &d, &t, NULL), MLP_OK);
@@ -722,6 +723,7 @@ static void test_helpers_run_at_the_callers_priority(void **state)
     train_params p;
     class_params(&p);
     p.threads = 2;
+    p.parallel_min_macs = 0;
     p.epochs = 30;
     train_data d = {CX, CN, CD, NULL, CY};
     nice_probe pr = {NULL, 0, 0, MLP_OK};
