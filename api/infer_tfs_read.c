@@ -7,6 +7,7 @@
  * Threading: as infer_tfs.c (per-thread buffers; nothing shared). */
 #include "infer_tfs_int.h"
 #include "config.h"
+#include "cpusched.h"
 #include "fastjson.h"
 #include "handlers.h"
 #include "infer.h"
@@ -20,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -242,7 +244,10 @@ int tfs_read_rows(http_req *req, http_resp *resp, const reg_model *m, sig_method
     }
     if (req->body && req->body_len && api_json_type_ok(req)) {
         size_t max = (size_t)req->app->cfg->max_instances; /* >= 1 (config.c) */
-        int r = fj_rows(req->body, req->body_len, d, max, &t->x, n, columnar);
+        /* a second thread reads half a large body only while serving is not busy: with every
+         * core taken by requests it is pure overhead (bench/RESULTS.md, 64-instance :predict) */
+        size_t split = sched_serving_busy(req->app->sched) ? SIZE_MAX : FJ_SPLIT_MIN;
+        int r = fj_rows_split(req->body, req->body_len, d, max, split, &t->x, n, columnar);
         if (r == FJ_ROWS) {
             *X = t->x.p;
             return 0;
