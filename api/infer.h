@@ -1,8 +1,8 @@
 /* infer.h — what the inference front-ends (/v1 in infer_tfs.c, /v2 in infer_v2.c) share:
  * per-thread buffers for request rows, outputs and activation scratch (no allocation per request
  * once warm), and the lookup of the model a request path names. The rule that puts inference
- * before training on the BLAS threads is server/cpusched.h's: every forward pass is bracketed
- * by sched_infer_enter/leave(req->app->sched).
+ * before training is server/cpusched.h's: every forward pass is followed by
+ * sched_infer_done(req->app->sched), which counts it for sched_serving_busy.
  *
  * Owns: each request thread's buffers (freed by a key destructor when the thread exits).
  * Threading: infer_bufs returns the calling thread's own buffers. */

@@ -368,9 +368,8 @@ static int compute(http_req *req, http_resp *resp, reg_model *m, const float *X,
         api_fail(req, resp, MLP_ENOMEM, NULL);
         return -1;
     }
-    sched_infer_enter(req->app->sched);
     reg_model_predict(m, X, n, *Y, s);
-    sched_infer_leave(req->app->sched);
+    sched_infer_done(req->app->sched);
     metrics_inference(reg_model_name(m), reg_model_version(m), n);
     return 0;
 }
@@ -689,9 +688,8 @@ void tfs_encode(http_req *req, http_resp *resp)
         if (!C || !s) {
             api_fail(req, resp, MLP_ENOMEM, NULL);
         } else {
-            sched_infer_enter(req->app->sched);
             net_encode(nt, X, n, C, s);
-            sched_infer_leave(req->app->sched);
+            sched_infer_done(req->app->sched);
             metrics_inference(reg_model_name(m), reg_model_version(m), n);
             answer(req, resp, tfs_encode_json(C, n, k));
         }

@@ -707,9 +707,8 @@ void v2_infer(http_req *req, http_resp *resp)
         api_fail(req, resp, MLP_ENOMEM, NULL);
         goto out;
     }
-    sched_infer_enter(req->app->sched);
     reg_model_predict(m, X, (int)N, Y, S);
-    sched_infer_leave(req->app->sched);
+    sched_infer_done(req->app->sched);
 
     /* Response header (JSON), then the binary outputs in order. */
     size_t bin_total = 0;

@@ -11,7 +11,7 @@
  * (store_dataset_read_rows), so memory is bounded by a block plus the answer (at most
  * MS_ANSWER_VALUES numbers: a larger top or limit for so wide a model is a 400) whatever the
  * dataset's size, and run the model's own
- * forward pass (net_predict, net_encode) on each block, bracketed by sched_infer_enter/leave as
+ * forward pass (net_predict, net_encode) on each block, each followed by sched_infer_done as
  * every inference is.
  *
  * Columns: the model's inputs are the dataset's columns of the same names (the model's feature
@@ -312,9 +312,8 @@ void ms_outliers(http_req *req, http_resp *resp)
         vals = NULL;
         mlp_err rc = read_block(req, &s, off, bl, &vals, &n, X);
         if (!rc) {
-            sched_infer_enter(req->app->sched);
             rc = net_predict(s.nt, X, (int)n, Y, scratch);
-            sched_infer_leave(req->app->sched);
+            sched_infer_done(req->app->sched);
         }
         if (rc) {
             api_fail(req, resp, rc, NULL);
@@ -407,9 +406,8 @@ void ms_codes(http_req *req, http_resp *resp)
         vals = NULL;
         mlp_err rc = read_block(req, &s, off, want, &vals, &n, X);
         if (!rc) {
-            sched_infer_enter(req->app->sched);
             rc = net_encode(s.nt, X, (int)n, codes + (size_t)off * (size_t)c, scratch);
-            sched_infer_leave(req->app->sched);
+            sched_infer_done(req->app->sched);
         }
         if (rc) {
             api_fail(req, resp, rc, NULL);

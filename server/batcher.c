@@ -118,9 +118,8 @@ static void run_batch(batcher *b, bufs *t, job *batch)
             memcpy(t->X + at * n_in, j->X, (size_t)j->rows * n_in * sizeof *t->X);
             at += (size_t)j->rows;
         }
-        sched_infer_enter(b->sched);
         rc = reg_model_predict(m, t->X, rows, t->Y, t->S);
-        sched_infer_leave(b->sched);
+        sched_infer_done(b->sched);
         metrics_batch(rows);
     }
     size_t at = 0;

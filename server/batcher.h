@@ -7,7 +7,7 @@
  * every other queued request for the same model version (in arrival order, up to
  * BATCHER_MAX_ROWS rows), waits up to timeout_us for more when the batch is not full (0, the
  * default: takes what is queued and starts), runs reg_model_predict on the stacked rows inside
- * sched_infer_enter/leave, counts it (metrics_batch: mlpd_inference_batches_total and
+ * followed by sched_infer_done, counts it (metrics_batch: mlpd_inference_batches_total and
  * mlpd_inference_batched_rows_total), and calls each request's done callback with its own rows
  * of the output. Nothing is dropped: batcher_free computes what is still queued before it returns.
  *

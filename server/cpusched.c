@@ -56,7 +56,7 @@
  * (epochs/s under load).
  *
  * Inference before training: a request's forward pass runs on its own HTTP thread with OpenBLAS
- * on one thread (above), so it never queues for OpenBLAS's pool threads; sched_infer_leave counts
+ * on one thread (above), so it never queues for OpenBLAS's pool threads; sched_infer_done counts
  * it for sched_serving_busy. */
 #include "cpusched.h"
 #include "clock.h"
@@ -176,12 +176,7 @@ static int train_threads_locked(const sched *s)
     return n < 1 ? 1 : n;
 }
 
-void sched_infer_enter(sched *s)
-{
-    (void)s; /* nothing to change before a forward pass: OpenBLAS runs one thread (Threads) */
-}
-
-void sched_infer_leave(sched *s)
+void sched_infer_done(sched *s)
 {
     hmutex_lock(&s->blas_mu);
     uint64_t now = clock_now_us();

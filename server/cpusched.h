@@ -4,7 +4,7 @@
  * main creates one sched after setting OpenBLAS's thread count to the cores and before starting
  * any thread, keeps it in app->sched, and hands it to jobs (jobs_opts.sched: each run trains
  * between sched_train_begin and sched_train_end) and to the inference handlers (api/infer_tfs.c,
- * api/infer_v2.c bracket each forward pass with sched_infer_enter/leave).
+ * api/infer_v2.c call sched_infer_done after each forward pass).
  *
  * Owns: OpenBLAS's thread count (the library's one process-wide setting: one, from sched_new on),
  * the cores, the count and memory of the runs training (and so each new run's threads), the list
@@ -55,10 +55,9 @@ void sched_free(sched *s);
 void sched_idle_pool(sched *s);
 
 /* ---- inference ---- */
-/* Bracket every forward pass of a request (it runs on the calling thread; OpenBLAS has one).
- * leave counts the request for sched_serving_busy; enter has nothing to do under this policy. */
-void sched_infer_enter(sched *s);
-void sched_infer_leave(sched *s);
+/* Call after every forward pass of a request (it runs on the calling thread; OpenBLAS has one):
+ * counts the request for sched_serving_busy. */
+void sched_infer_done(sched *s);
 /* 1 while serving is busy (SCHED_BUSY_*, or sched_opts.serving_busy). Lock-free. */
 int sched_serving_busy(sched *s);
 /* The cores to share: OpenBLAS's thread count when sched_new ran. */

@@ -39,11 +39,9 @@ static void openblas_runs_one_thread(void **state)
     assert_int_equal(sched_new(&o, &s), MLP_OK);
     assert_int_equal(sched_cores(s), cores); /* taken as the cores to share */
     assert_int_equal(openblas_get_num_threads(), 1);
-    sched_infer_enter(s);
-    sched_infer_enter(s); /* requests compute on their own threads, OpenBLAS on one */
+    sched_infer_done(s); /* requests compute on their own threads, OpenBLAS on one */
+    sched_infer_done(s);
     assert_int_equal(openblas_get_num_threads(), 1);
-    sched_infer_leave(s);
-    sched_infer_leave(s);
     assert_true(sched_train_begin(s, 0, NULL)); /* a run trains on its own threads */
     assert_int_equal(openblas_get_num_threads(), 1);
     sched_train_end(s, 0);
@@ -66,8 +64,7 @@ static void serving_rate_pauses_training(void **state)
     assert_false(sched_serving_busy(s)); /* nothing served lately */
     /* fewer requests than the threshold, spread out: never busy */
     for (int i = 0; i < 3; i++) {
-        sched_infer_enter(s);
-        sched_infer_leave(s);
+        sched_infer_done(s);
         assert_false(sched_serving_busy(s));
         sleep_us(SCHED_BUSY_WINDOW_US + 500);
     }
@@ -76,8 +73,7 @@ static void serving_rate_pauses_training(void **state)
     for (int attempt = 0; attempt < 5 && !busy; attempt++) {
         uint64_t t0 = now_us();
         for (int i = 0; i < SCHED_BUSY_REQUESTS; i++) {
-            sched_infer_enter(s);
-            sched_infer_leave(s);
+            sched_infer_done(s);
         }
         if (now_us() - t0 < SCHED_BUSY_WINDOW_US / 4) busy = sched_serving_busy(s);
         if (!busy) sleep_us(3 * SCHED_BUSY_WINDOW_US);
@@ -127,10 +123,9 @@ static void train_threads_follow_runs_training(void **state)
     assert_int_equal(sched_train_threads(s), 1); /* 4 / 3, rounded down */
     sched_train_end(s, 0);
     assert_int_equal(sched_train_threads(s), 2);
-    sched_infer_enter(s); /* a request computing changes nothing */
+    sched_infer_done(s); /* a request served changes nothing */
     assert_int_equal(sched_train_threads(s), 2);
     sched_train_end(s, 0);
-    sched_infer_leave(s);
     assert_int_equal(sched_train_threads(s), 4); /* one run training: every core */
     sched_train_end(s, 0);
     assert_int_equal(sched_train_threads(s), 4);
