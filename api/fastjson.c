@@ -242,6 +242,24 @@ static inline __attribute__((always_inline)) unsigned digit_run(const char *p)
 #endif
 }
 
+/* How many of p[0..32) are '0' before the first other byte (32 if all are). Reads 32 bytes. */
+static inline __attribute__((always_inline)) unsigned zero_run(const char *p)
+{
+#if defined(FJ_SSE2)
+    const __m128i zero = _mm_set1_epi8('0');
+    unsigned ma = (unsigned)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), zero));
+    unsigned mb = (unsigned)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)), zero));
+    uint32_t other = ~(ma | mb << 16);
+    return other ? (unsigned)__builtin_ctz(other) : 32;
+#else
+    unsigned k = 0;
+    while (k < 32 && p[k] == '0') k++;
+    return k;
+#endif
+}
+
 /* 10^k for k in [0, 19]: exact in uint64_t. */
 static const uint64_t u10[20] = {1u,
                                  10u,
@@ -286,12 +304,11 @@ static inline __attribute__((always_inline)) uint64_t digits8(const char *q, uns
 }
 
 #if defined(FJ_SSE2)
-/* The value of the 16 digits at q, all known to be digits (SSE2: digits to 16-bit lanes, then
- * pairs, quads and eights by multiply-add). */
-static inline __attribute__((always_inline)) uint64_t digits16(const char *q)
+/* The value of 16 digit values (0..9, one a byte, the most significant first): to 16-bit lanes,
+ * then pairs, quads and eights by multiply-add. */
+static inline __attribute__((always_inline)) uint64_t digits16_v(__m128i v)
 {
     const __m128i zero = _mm_setzero_si128();
-    __m128i v = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)q), _mm_set1_epi8('0'));
     /* lane 2i holds the more significant digit of a pair: x10, lane 2i+1 x1 */
     const __m128i m10 = _mm_set_epi16(1, 10, 1, 10, 1, 10, 1, 10);
     __m128i pairs = _mm_packs_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(v, zero), m10),
@@ -301,6 +318,34 @@ static inline __attribute__((always_inline)) uint64_t digits16(const char *q)
                                     _mm_set_epi16(1, 10000, 1, 10000, 1, 10000, 1, 10000));
     uint64_t r = (uint64_t)_mm_cvtsi128_si64(eights); /* the first eight | the second << 32 */
     return (r & 0xFFFFFFFFu) * 100000000 + (r >> 32);
+}
+
+/* The value of the 16 digits at q, all known to be digits. */
+static inline __attribute__((always_inline)) uint64_t digits16(const char *q)
+{
+    return digits16_v(
+        _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)q), _mm_set1_epi8('0')));
+}
+
+/* 16 bytes 0xFF, then 16 bytes 0: the 16 bytes at keep_tab + 16 - n keep lanes [0, n). */
+static const unsigned char keep_tab[32] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                           0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+
+/* The inverse of 5^k modulo 2^64, k in [0, 16]: x * 10^k / 10^k = ((x * 10^k) >> k) * inv5[k]
+ * (mod 2^64), exact for every x (the shift drops only the zero bits of 2^k). */
+static const uint64_t inv5[17] = {
+    UINT64_C(0x0000000000000001), UINT64_C(0xCCCCCCCCCCCCCCCD), UINT64_C(0x8F5C28F5C28F5C29),
+    UINT64_C(0x1CAC083126E978D5), UINT64_C(0xD288CE703AFB7E91), UINT64_C(0x5D4E8FB00BCBE61D),
+    UINT64_C(0x790FB65668C26139), UINT64_C(0xE5032477AE8D46A5), UINT64_C(0xC767074B22E90E21),
+    UINT64_C(0x8E47CE423A2E9C6D), UINT64_C(0x4FA7F60D3ED61F49), UINT64_C(0x0FEE64690C913975),
+    UINT64_C(0x3662E0E1CF503EB1), UINT64_C(0xA47A2CF9F6433FBD), UINT64_C(0x54186F653140A659),
+    UINT64_C(0x7738164770402145), UINT64_C(0xE4A4D1417CD9A041)};
+
+/* A digit mask of 16 bytes: bit i set when byte i of v + '0' is an ASCII digit. */
+static inline __attribute__((always_inline)) unsigned digit_mask16(__m128i v)
+{
+    const __m128i nine = _mm_set1_epi8(9);
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, nine), v));
 }
 #endif
 
@@ -316,11 +361,11 @@ static inline __attribute__((always_inline)) uint64_t digits19(const char *q, un
 }
 
 /* The fast path for one value at p (with FAST_ROOM bytes readable): "0.0" followed by ',' or ']',
- * or -?digits(.digits)? with at most 19 digits in all and no exponent. Reads it exactly as
- * scan_number does (the same m, exp10 and branches, without the digit-by-digit loop: the runs
- * are measured by digit_run and converted 8 digits at a time): 1 with *out set and *pp past the
- * value; 0, with *pp unchanged, for anything else (scan_number then decides, from the same
- * place). */
+ * or -?digits(.digits)? with at most 19 digits in all (not counting a "0." value's leading fraction
+ * zeros) and no exponent. Reads it exactly as scan_number does (the same m, exp10 and branches,
+ * without the digit-by-digit loop: the runs are measured by digit_run and converted 8 digits at a
+ * time): 1 with *out set and *pp past the value; 0, with *pp unchanged, for anything else
+ * (scan_number then decides, from the same place). */
 static inline __attribute__((always_inline)) int fast_value(const char **pp, float *out)
 {
     const char *p = *pp;
@@ -334,18 +379,81 @@ static inline __attribute__((always_inline)) int fast_value(const char **pp, flo
     }
 #endif
     int neg = *p == '-';
+    double dv;
     p += neg;
+#if defined(FJ_SSE2)
+    /* One integer digit and up to 19 fraction digits ("0.6157000064849854", every pixel value
+     * but 0.0): the fraction's digits found by one 16-byte digit mask, and converted by one
+     * digits16 on the mask of them (their value times 10^(16 - nf), divided back exactly). The
+     * same m and nf as below, so the same float; longer fractions go on below. */
+    if (is_digit(p[0]) && p[1] == '.') {
+        const char *q = p + 2;
+        __m128i a =
+            _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)q), _mm_set1_epi8('0'));
+        unsigned nf = (unsigned)__builtin_ctz(~digit_mask16(a)); /* 0..16 */
+        uint64_t m;
+        int go_on = 0;
+        if (nf < 16) {
+            __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(keep_tab + 16 - nf));
+            unsigned k = 16 - nf;
+            m = (digits16_v(_mm_and_si128(a, keep)) >> k) * inv5[k];
+        } else {
+            __m128i b = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)(q + 16)),
+                                     _mm_set1_epi8('0'));
+            unsigned n2 = (unsigned)__builtin_ctz(~digit_mask16(b));
+            m = digits16_v(a);
+            if (n2 > 3)
+                go_on = 1; /* 20 or more: leading zeros, or too long (below) */
+            else if (n2)
+                m = m * u10[n2] + digits8(q + 16, n2);
+            nf += n2;
+        }
+        if (!go_on) {
+            char t = q[nf];
+            if (nf == 0 || t == 'e' || t == 'E') return 0;
+            if (p[0] != '0') {
+                if (nf > 18) return 0; /* more than 19 digits: scan_number */
+                m += (uint64_t)(p[0] - '0') * u10[nf];
+            }
+            if (m == 0) {
+                dv = neg ? -0.0 : 0.0;
+            } else if (m <= (UINT64_C(1) << 53) && nf <= 22) {
+                dv = (double)m / P10(nf); /* Clinger, as scan_number */
+                if (neg) dv = -dv;
+            } else if (dbl_path(m, -(long)nf, out)) {
+                if (neg) *out = -*out;
+                *pp = q + nf;
+                return 1;
+            } else {
+                return 0; /* strtod's case: scan_number */
+            }
+            *out = (float)dv;
+            *pp = q + nf;
+            return 1;
+        }
+    }
+#endif
     /* one integer digit, as in every value in [0, 10): no scan */
     unsigned ni = is_digit(p[0]) && p[1] == '.' ? 1 : digit_run(p);
     if (ni == 0 || ni > 19 || (ni > 1 && *p == '0')) return 0; /* none, long, leading zero */
     const char *f = p + ni;
-    double dv;
     if (*f == '.') {
         unsigned nf = digit_run(f + 1);
         char t = f[1 + nf];
-        if (nf == 0 || ni + nf > 19 || t == 'e' || t == 'E') return 0;
-        uint64_t m = digits19(f + 1, nf); /* < 10^19 */
-        if (ni > 1 || *p != '0') m += (ni == 1 ? (uint64_t)(*p - '0') : digits19(p, ni)) * u10[nf];
+        if (nf == 0 || t == 'e' || t == 'E') return 0;
+        uint64_t m; /* < 10^19 */
+        if (__builtin_expect(ni + nf <= 19, 1)) {
+            m = digits19(f + 1, nf);
+            if (ni > 1 || *p != '0')
+                m += (ni == 1 ? (uint64_t)(*p - '0') : digits19(p, ni)) * u10[nf];
+        } else {
+            /* "0.00ddd": the fraction's leading zeros add no digit to m (scan_number appends
+             * them to m = 0), so at most 19 after them ("0.0038999998942017555") */
+            if (ni != 1 || *p != '0' || nf >= 32) return 0;
+            unsigned z = zero_run(f + 1);
+            if (nf - z > 19) return 0;
+            m = nf > z ? digits19(f + 1 + z, nf - z) : 0;
+        }
         long exp10 = -(long)nf;
         if (m == 0) {
             dv = neg ? -0.0 : 0.0;

@@ -7,9 +7,12 @@
  * ((float)json_number_value): integers go through long long then double, reals through the
  * correctly rounded double (Clinger's exact fast path, a double path with an error bound for
  * 17-19 digit mantissas, else strtod), then one cast to float. A value with at most 19 digits
- * and no exponent, 64 bytes or more before the body's end, takes a shorter way to the same
- * mantissa and exponent: its digit runs are measured 32 bytes at a time (SSE2 on x86-64, SWAR
- * words elsewhere) and converted 8 digits at a time. A body of FJ_SPLIT_MIN bytes or more is
+ * (a "0." value's leading fraction zeros not counted) and no exponent, 64 bytes or more before
+ * the body's end, takes a shorter way to the same mantissa and exponent: its digit runs are
+ * measured 32 bytes at a time (SSE2 on x86-64, SWAR words elsewhere) and converted 8 digits at
+ * a time; on x86-64 a value of one integer digit (every pixel value) has its fraction's digits
+ * found by one 16-byte digit mask and converted by one 16-digit SSE2 multiply-add chain. A body
+ * of FJ_SPLIT_MIN bytes or more is
  * read in two halves at once, split at the first row that starts after its middle.
  * Anything else — object rows, other keys, escapes, non-ASCII, big integers, long tokens,
  * values beyond +-3.4e38, any syntax error — is "not handled" and the caller falls back to

@@ -211,6 +211,35 @@ static void random_numbers(void **state)
         if (!check_token(long_ok[i])) fail_msg("fast reader leaves '%s' to jansson", long_ok[i]);
 }
 
+/* One integer digit and a fraction, the shapes of the body reader's one-digit path (a 16-byte
+ * digit mask, then 3 more digits): every fraction length 0..40 (across 16 and 19), with and
+ * without leading zeros (up to 24) and a sign, with what may end a value after it: each token
+ * must read in the body as the token reader and jansson read it, and with at most 19 digits
+ * (leading fraction zeros of a "0." not counted) the body reader must take it. */
+static void one_digit_fractions(void **state)
+{
+    (void)state;
+    static const char *const ends[] = {"", "e2", "E-1", "e", "."};
+    int taken = 0;
+    for (int it = 0; it < 60000; it++) {
+        char tok[96];
+        int k = 0, neg = (int)(next() % 4 == 0), d0 = (int)(next() % 10);
+        int z = next() % 2 ? 0 : (int)(next() % 25), nd = (int)(next() % 41);
+        if (neg) tok[k++] = '-';
+        tok[k++] = (char)('0' + d0);
+        tok[k++] = '.';
+        for (int i = 0; i < z && k < 80; i++) tok[k++] = '0';
+        for (int i = 0; i < nd && k < 80; i++) tok[k++] = (char)('0' + next() % 10);
+        const char *end = next() % 8 ? "" : ends[next() % (sizeof ends / sizeof *ends)];
+        snprintf(tok + k, sizeof tok - (size_t)k, "%s", end);
+        int fo = check_token(tok);
+        int frac = z + nd, sig = d0 ? 1 + frac : nd;
+        if (!*end && frac > 0 && sig <= 19 && !fo) fail_msg("the fast reader leaves '%s'", tok);
+        taken += fo;
+    }
+    assert_true(taken > 20000);
+}
+
 /* jansson's reading of a body as the server's fallback path would: 1 with rows when it is
  * {"instances"|"inputs": [[d finite floats], ...]} with >= 1 rows; 0 otherwise. */
 static int ref_rows(const char *s, size_t len, int d, float *X, size_t cap, int *n)
@@ -600,13 +629,10 @@ static void row_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tricky_numbers),
-        cmocka_unit_test(random_numbers),
-        cmocka_unit_test(bodies),
-        cmocka_unit_test(formatter),
-        cmocka_unit_test(row_limit),
-        cmocka_unit_test(long_bodies),
-        cmocka_unit_test(split_helper_half),
+        cmocka_unit_test(tricky_numbers),      cmocka_unit_test(random_numbers),
+        cmocka_unit_test(one_digit_fractions), cmocka_unit_test(bodies),
+        cmocka_unit_test(formatter),           cmocka_unit_test(row_limit),
+        cmocka_unit_test(long_bodies),         cmocka_unit_test(split_helper_half),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
