@@ -316,6 +316,36 @@ static int check_body(const char *s, size_t len, int d)
     return fo;
 }
 
+/* Rows of mostly "0.0" (read_rows takes "0.0," four at a time when none of the four is the
+ * row's last): every row length 1..12 and run length, broken by other zeros and near-zeros,
+ * whitespace and exponents, and rows of one value too many or too few, against jansson. */
+static void zero_runs(void **state)
+{
+    (void)state;
+    static const char *const other[] = {"-0.0",  "0.05", "0.0 ", " 0.0",  "0.00", "1.0",
+                                        "0.0e1", "0",    "0.01", "0.0\n", "00.0"};
+    char b[2048];
+    int taken = 0;
+    for (int it = 0; it < 20000; it++) {
+        int d = 1 + (int)(next() % 12), rows = 1 + (int)(next() % 8), len = 0;
+        len += snprintf(b + len, sizeof b - (size_t)len, "{\"instances\":[");
+        for (int i = 0; i < rows; i++) {
+            len += snprintf(b + len, sizeof b - (size_t)len, "%s[", i ? "," : "");
+            int k = d + (next() % 16 ? 0 : next() % 2 ? 1 : -1); /* sometimes one too many or few */
+            for (int c = 0; c < k; c++) {
+                const char *tok =
+                    next() % 8 ? "0.0" : other[next() % (sizeof other / sizeof *other)];
+                len += snprintf(b + len, sizeof b - (size_t)len, "%s%s", c ? "," : "", tok);
+            }
+            len += snprintf(b + len, sizeof b - (size_t)len, "]");
+        }
+        len += snprintf(b + len, sizeof b - (size_t)len, "]}");
+        assert_true((size_t)len < sizeof b - 1);
+        taken += check_body(b, (size_t)len, d);
+    }
+    assert_true(taken > 5000);
+}
+
 static void bodies(void **state)
 {
     (void)state;
@@ -631,8 +661,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tricky_numbers),      cmocka_unit_test(random_numbers),
         cmocka_unit_test(one_digit_fractions), cmocka_unit_test(bodies),
-        cmocka_unit_test(formatter),           cmocka_unit_test(row_limit),
-        cmocka_unit_test(long_bodies),         cmocka_unit_test(split_helper_half),
+        cmocka_unit_test(zero_runs),           cmocka_unit_test(formatter),
+        cmocka_unit_test(row_limit),           cmocka_unit_test(long_bodies),
+        cmocka_unit_test(split_helper_half),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
