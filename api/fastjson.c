@@ -415,15 +415,18 @@ static inline __attribute__((always_inline)) int fast_value(const char **pp, flo
                 if (nf > 18) return 0; /* more than 19 digits: scan_number */
                 m += (uint64_t)(p[0] - '0') * u10[nf];
             }
+            /* dbl_path first, also where Clinger's division applies: both give jansson's float
+             * when they answer, and a multiplication is far cheaper than a division */
+            if (m != 0 && dbl_path(m, -(long)nf, out)) {
+                if (neg) *out = -*out;
+                *pp = q + nf;
+                return 1;
+            }
             if (m == 0) {
                 dv = neg ? -0.0 : 0.0;
             } else if (m <= (UINT64_C(1) << 53) && nf <= 22) {
                 dv = (double)m / P10(nf); /* Clinger, as scan_number */
                 if (neg) dv = -dv;
-            } else if (dbl_path(m, -(long)nf, out)) {
-                if (neg) *out = -*out;
-                *pp = q + nf;
-                return 1;
             } else {
                 return 0; /* strtod's case: scan_number */
             }
@@ -454,16 +457,16 @@ static inline __attribute__((always_inline)) int fast_value(const char **pp, flo
             if (nf - z > 19) return 0;
             m = nf > z ? digits19(f + 1 + z, nf - z) : 0;
         }
-        long exp10 = -(long)nf;
+        if (m != 0 && dbl_path(m, -(long)nf, out)) { /* first, as above */
+            if (neg) *out = -*out;
+            *pp = f + 1 + nf;
+            return 1;
+        }
         if (m == 0) {
             dv = neg ? -0.0 : 0.0;
         } else if (m <= (UINT64_C(1) << 53) && nf <= 22) {
             dv = (double)m / P10(nf); /* Clinger, as scan_number */
             if (neg) dv = -dv;
-        } else if (dbl_path(m, exp10, out)) {
-            if (neg) *out = -*out;
-            *pp = f + 1 + nf;
-            return 1;
         } else {
             return 0; /* strtod's case: scan_number */
         }

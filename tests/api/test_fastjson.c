@@ -205,6 +205,18 @@ static void random_numbers(void **state)
         }
         check_token(tok);
     }
+    /* 13-16 digit fractions of values in [0, 10) (mostly [0, 0.9), where 16 digits still make
+     * m <= 2^53) at and around float midpoints, as a body writes them ("0.xxx", no exponent):
+     * the double path is tried before Clinger's division there, and must give up near a
+     * midpoint, where the division decides */
+    for (int i = 0; i < 200000; i++) {
+        double scale = i % 4 ? 0.9 : 10.0;
+        float f = (float)((next() >> 11) * (scale / 9007199254740992.0));
+        float g = nextafterf(f, INFINITY);
+        double mid = ((double)f + (double)g) / 2;
+        snprintf(tok, sizeof tok, "%.*f", 13 + (int)(next() % 4), i % 3 ? mid : (double)f);
+        check_token(tok);
+    }
     static const char *const long_ok[] = {"0.0038999998942017555", "0.14509999752044678",
                                           "0.10589999705553055", "0.3294000029563904"};
     for (size_t i = 0; i < sizeof long_ok / sizeof *long_ok; i++)
