@@ -11,9 +11,11 @@
  * the body's end, takes a shorter way to the same mantissa and exponent: its digit runs are
  * measured 32 bytes at a time (SSE2 on x86-64, SWAR words elsewhere) and converted 8 digits at
  * a time; on x86-64 a value of one integer digit (every pixel value) has its fraction's digits
- * found by one 16-byte digit mask and converted by one 16-digit SSE2 multiply-add chain. A body
- * of FJ_SPLIT_MIN bytes or more is
- * read in two halves at once, split at the first row that starts after its middle.
+ * found by one 16-byte digit mask and converted by one 16-digit SSE2 multiply-add chain; these
+ * try the double path before Clinger's division (both give the correctly rounded float when
+ * they answer). "0.0," is taken by the row loop, four at a time when none is the row's last.
+ * A body of FJ_SPLIT_MIN bytes or more is read in two halves at once, split at the first row
+ * that starts after its middle.
  * Anything else — object rows, other keys, escapes, non-ASCII, big integers, long tokens,
  * values beyond +-3.4e38, any syntax error — is "not handled" and the caller falls back to
  * jansson, so accepted bodies, answers and error messages stay exactly those of jansson.
