@@ -360,12 +360,12 @@ static inline __attribute__((always_inline)) uint64_t digits19(const char *q, un
     return (digits8(q, 8) * 100000000 + digits8(q + 8, 8)) * u10[n - 16] + digits8(q + 16, n - 16);
 }
 
-/* The fast path for one value at p (with FAST_ROOM bytes readable): "0.0" followed by ',' or ']',
- * or -?digits(.digits)? with at most 19 digits in all (not counting a "0." value's leading fraction
- * zeros) and no exponent. Reads it exactly as scan_number does (the same m, exp10 and branches,
- * without the digit-by-digit loop: the runs are measured by digit_run and converted 8 digits at a
- * time): 1 with *out set and *pp past the value; 0, with *pp unchanged, for anything else
- * (scan_number then decides, from the same place). */
+/* The fast path for one value at p (with FAST_ROOM bytes readable): "0.0" followed by ']' (a
+ * row's last; read_rows takes "0.0," itself), or -?digits(.digits)? with at most 19 digits in all
+ * (not counting a "0." value's leading fraction zeros) and no exponent. Reads it exactly as
+ * scan_number does (the same m, exp10 and branches, without the digit-by-digit loop: the runs are
+ * measured by digit_run and converted 8 digits at a time): 1 with *out set and *pp past the value;
+ * 0, with *pp unchanged, for anything else (scan_number then decides, from the same place). */
 static inline __attribute__((always_inline)) int fast_value(const char **pp, float *out)
 {
     const char *p = *pp;
