@@ -146,6 +146,7 @@ struct trainer {
     int cur_parts;  /* blocks per layer: TRAIN_SHARDS, or 1 while OpenBLAS runs threads */
     int cur_shards; /* row ranges: cur_parts, or 1 with batch norm */
     int cur_update; /* 1: take the optimiser step; 0: gradient only */
+    int cur_gather; /* 1: each row range gathers its own rows of g_d first (train_batch) */
     double cur_lr;  /* the step's learning rate */
     double shard_loss[TRAIN_SHARDS]; /* mean loss of each row range */
     double piece_sq[PIECES];         /* Σ w² before the step, per parameter block (decay) */
@@ -1113,6 +1114,10 @@ static void shard_piece(trainer *t, int s)
     int r0 = (int)((long)nb * s / S), r1 = (int)((long)nb * (s + 1) / S), nr = r1 - r0;
     t->shard_loss[s] = 0.0;
     if (nr == 0) return;
+    for (int i = r0; t->cur_gather && i < r1; i++) {
+        int r = t->g_idx ? t->g_idx[t->g_start + i] : t->g_start + i;
+        gather_row(t, t->g_d, r, i, t->g_d->X + (size_t)r * t->spec.n_in);
+    }
     forward(t, r0, r1, 1);
     t->shard_loss[s] = rows_loss(t, r0, r1, nb, t->pout);
     for (int l = t->nl - 1; l > 0; l--) {
@@ -1185,8 +1190,12 @@ static void param_piece(trainer *t, int p)
  * and stops them before it returns. Each phase of a step is a list of pieces; the calling thread
  * and the helpers claim them one at a time, so a helper that the scheduler does not run in time
  * costs nothing: the caller takes its pieces. Which piece computes what never depends on who
- * runs it. Between phases the helpers spin briefly, then sleep on a condition variable. */
-#define TEAM_SPIN 256 /* spin iterations (a few µs) before sleeping; more burns CPU under load */
+ * runs it. Between phases a waiting thread spins (team_spin: adaptive), then sleeps on a
+ * condition variable. */
+#define TEAM_SPIN 256 /* spin iterations (a few µs) before any sleep */
+#ifndef TEAM_SPIN_MAX_NS
+#define TEAM_SPIN_MAX_NS 100000L /* the longest adaptive spin after those */
+#endif
 
 struct team {
     trainer *t;
@@ -1200,6 +1209,7 @@ struct team {
      * (a helper still holding an older word fails its compare-and-swap). */
     _Atomic uint64_t work;
     atomic_int left;    /* pieces of the posted phase not yet finished */
+    long caller_spin;   /* the calling thread's adaptive spin budget, ns (team_spin) */
     int n;              /* helper threads started */
     atomic_int started; /* helpers that took their number (team_main) */
     thrd_t th[TEAM_MAX];
@@ -1210,6 +1220,54 @@ static void spin_pause(void)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+}
+
+static long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+static int gen_is(team *m, long seen)
+{
+    return atomic_load(&m->gen) == seen;
+}
+
+static int pieces_left(team *m, long unused)
+{
+    (void)unused;
+    return atomic_load(&m->left) > 0;
+}
+
+/* Spins while busy(m, arg): TEAM_SPIN pauses, then up to *budget ns more; returns 0 when the
+ * wait ended in the spin, 1 when the caller must sleep. The budget adapts to the waits (as an
+ * adaptive mutex does): it doubles while waits end in the spin and halves when one does not, so
+ * on an idle machine a hand-off costs no futex round trip, while under load (the other thread
+ * off its core, the waits long) the spin shrinks to the pauses and gives the core back. */
+static int team_spin(team *m, int (*busy)(team *, long), long arg, long *budget)
+{
+    for (int i = 0; i < TEAM_SPIN; i++) {
+        if (!busy(m, arg)) return 0;
+        spin_pause();
+    }
+    long t0 = mono_ns(), now = t0;
+    while (now - t0 < *budget) {
+        for (int i = 0; i < 32; i++) {
+            if (!busy(m, arg)) {
+                long grow = 2 * *budget + 1000;
+                *budget = grow < TEAM_SPIN_MAX_NS ? grow : TEAM_SPIN_MAX_NS;
+                return 0;
+            }
+            spin_pause();
+        }
+        now = mono_ns();
+    }
+    if (busy(m, arg)) {
+        *budget /= 2;
+        return 1;
+    }
+    return 0;
 }
 
 /* who: the thread running the piece, 0 the caller, 1 .. the helpers */
@@ -1243,10 +1301,10 @@ static void team_work(team *m, int who)
 static int team_main(void *vm)
 {
     team *m = vm;
-    long seen = 0;
+    long seen = 0, budget = TEAM_SPIN_MAX_NS;
     int who = atomic_fetch_add(&m->started, 1) + 1;
     for (;;) {
-        for (int i = 0; i < TEAM_SPIN && atomic_load(&m->gen) == seen; i++) spin_pause();
+        team_spin(m, gen_is, seen, &budget);
         mtx_lock(&m->mu);
         while (atomic_load(&m->gen) == seen && !m->stop) cnd_wait(&m->go, &m->mu);
         int stop = m->stop;
@@ -1276,8 +1334,7 @@ static void step_run(trainer *t, int phase, int n, int alone)
     cnd_broadcast(&m->go);
     mtx_unlock(&m->mu);
     team_work(m, 0);
-    for (int i = 0; i < TEAM_SPIN && atomic_load(&m->left) > 0; i++) spin_pause();
-    if (atomic_load(&m->left) > 0) {
+    if (team_spin(m, pieces_left, 0, &m->caller_spin)) {
         mtx_lock(&m->mu);
         while (atomic_load(&m->left) > 0) cnd_wait(&m->done, &m->mu);
         mtx_unlock(&m->mu);
@@ -1310,6 +1367,7 @@ static void team_start(trainer *t)
         return;
     }
     m->t = t;
+    m->caller_spin = TEAM_SPIN_MAX_NS;
     for (int i = 0; i < n && i < TEAM_MAX; i++) {
         if (thrd_create(&m->th[i], team_main, m) != thrd_success) break;
         m->n++;
@@ -1384,12 +1442,24 @@ static double train_step(trainer *t, int nb, int update, double lr, double *sq)
     return L;
 }
 
-/* One optimiser step on rows idx[start .. start+nb); returns the batch loss incl. L2. */
+/* One optimiser step on rows idx[start .. start+nb); returns the batch loss incl. L2. Without
+ * noise or augmentation the rows are gathered by the step's row ranges, on their threads (a row
+ * lands in the same place whoever copies it). */
 static double train_batch(trainer *t, const int *idx, int start, int nb, double lr)
 {
-    gather(t, &t->tr, idx, start, nb, 1);
+    int clean = t->p.noise == NOISE_NONE && !t->aug_row;
+    if (clean) {
+        t->g_d = &t->tr;
+        t->g_idx = idx;
+        t->g_start = start;
+        t->g_nb = nb;
+    } else {
+        gather(t, &t->tr, idx, start, nb, 1);
+    }
     double sq;
+    t->cur_gather = clean;
     double loss = train_step(t, nb, 1, lr, &sq);
+    t->cur_gather = 0;
     if (!isfinite(loss)) return loss;
     return loss + 0.5 * t->p.weight_decay * sq;
 }
