@@ -37,6 +37,9 @@
 #include <string.h>
 #include <threads.h>
 #include <time.h>
+#ifdef __SSE__
+#include <immintrin.h>
+#endif
 
 #define BN_EPS      1e-5f
 #define BN_MOMENTUM 0.1f
@@ -120,9 +123,10 @@ struct trainer {
     rng r;
     int epoch;
     int done;
-    int lr_ready;   /* the base learning rate is fixed (given, or found by the search) */
-    double lr;      /* base learning rate */
-    long long step; /* optimiser steps taken (adam bias correction) */
+    int lr_ready;           /* the base learning rate is fixed (given, or found by the search) */
+    double lr;              /* base learning rate */
+    long long step;         /* optimiser steps taken (adam bias correction) */
+    float adam_c1, adam_c2; /* adam's bias corrections for the step in progress (train_step) */
     double best_loss;
     int best_epoch;
     int bad_epochs; /* epochs since the last improvement */
@@ -216,6 +220,39 @@ static void vec_nesterov(float *restrict w, const float *restrict g, float *rest
         v[i] = mom * vp - lr * (g[i] + wd * w[i]);
         w[i] += -mom * vp + (1.0f + mom) * v[i];
     });
+}
+
+/* Adam's update. GCC does not vectorise sqrtf while it may set errno, so on SSE the blocks of
+ * four are written out; every element takes the scalar form's operations in its order (SSE's
+ * sqrt and division are correctly rounded, as the scalar ones), so the results are the same. */
+static void vec_adam(float *restrict w, const float *restrict g, float *restrict m,
+                     float *restrict v, float lr, float wd, float b1, float b2, float c1, float c2,
+                     float eps, size_t n)
+{
+    size_t i = 0;
+#ifdef __SSE__
+    __m128 vwd = _mm_set1_ps(wd), vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2);
+    __m128 va1 = _mm_set1_ps(1.0f - b1), va2 = _mm_set1_ps(1.0f - b2), vlr = _mm_set1_ps(lr);
+    __m128 vc1 = _mm_set1_ps(c1), vc2 = _mm_set1_ps(c2), veps = _mm_set1_ps(eps);
+    for (; i + 4 <= n; i += 4) {
+        __m128 wi = _mm_loadu_ps(w + i);
+        __m128 gi = _mm_add_ps(_mm_loadu_ps(g + i), _mm_mul_ps(vwd, wi));
+        __m128 mi = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(m + i)), _mm_mul_ps(va1, gi));
+        __m128 vi =
+            _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(v + i)), _mm_mul_ps(_mm_mul_ps(va2, gi), gi));
+        _mm_storeu_ps(m + i, mi);
+        _mm_storeu_ps(v + i, vi);
+        __m128 num = _mm_mul_ps(vlr, _mm_mul_ps(mi, vc1));
+        __m128 den = _mm_add_ps(_mm_sqrt_ps(_mm_mul_ps(vi, vc2)), veps);
+        _mm_storeu_ps(w + i, _mm_sub_ps(wi, _mm_div_ps(num, den)));
+    }
+#endif
+    for (; i < n; i++) {
+        float gi = g[i] + wd * w[i];
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        w[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+    }
 }
 
 /* ---------- names and parameters ---------- */
@@ -1070,14 +1107,7 @@ static double update_seg(trainer *t, size_t off, size_t len, float lr, int decay
     }
     default: { /* adam */
         float b1 = (float)t->p.beta1, b2 = (float)t->p.beta2;
-        float c1 = (float)(1.0 / (1.0 - pow(t->p.beta1, (double)t->step)));
-        float c2 = (float)(1.0 / (1.0 - pow(t->p.beta2, (double)t->step)));
-        for (size_t i = 0; i < len; i++) {
-            float gi = g[i] + wd * w[i];
-            m[i] = b1 * m[i] + (1.0f - b1) * gi;
-            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-            w[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
-        }
+        vec_adam(w, g, m, v, lr, wd, b1, b2, t->adam_c1, t->adam_c2, eps, len);
         break;
     }
     }
@@ -1422,6 +1452,10 @@ static double train_step(trainer *t, int nb, int update, double lr, double *sq)
         for (int l = 0; l < t->nl; l++)
             diag_units_hook(t, l, l < t->nl - 1 ? t->Y[l] : t->zout, nb);
     if (update) t->step++;
+    if (update && t->p.optimizer == OPT_ADAM) { /* the bias corrections, once per step */
+        t->adam_c1 = (float)(1.0 / (1.0 - pow(t->p.beta1, (double)t->step)));
+        t->adam_c2 = (float)(1.0 / (1.0 - pow(t->p.beta2, (double)t->step)));
+    }
     int pieces = parts * t->nl, dg = update && t->dg_first >= 0;
     step_run(t, PHASE_PARAMS, pieces, dg); /* diagnostics share one scratch: one thread */
     for (int p = 0; p < pieces; p++) *sq += t->piece_sq[p];
