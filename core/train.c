@@ -1161,6 +1161,21 @@ static void shard_piece(trainer *t, int s)
     }
 }
 
+/* ‖g‖², ‖w − w0‖² and ‖w0‖² in one pass (the optimiser step reads g and leaves it), each sum
+ * in diag_sumsq's and diag_diffsq's order and terms: the same values, one sweep instead of three
+ * (each of those waits on its one chain of additions). */
+static void diag_three(const float *g, const float *w, const float *w0, size_t n, double out[3])
+{
+    double sg = 0.0, sd = 0.0, sw = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        sg += (double)g[i] * g[i];
+        double e = (double)w[i] - w0[i];
+        sd += e * e;
+        sw += (double)w0[i] * w0[i];
+    }
+    out[0] = sg, out[1] = sd, out[2] = sw;
+}
+
 /* Piece p of a step's second phase: block p % cur_parts of the output units of layer
  * p / cur_parts (rows [j0, j1) of W and b): dW = dZᵀ·X and db over the whole batch, and the
  * optimiser step of the block when cur_update; the blocks share no parameter. */
@@ -1193,9 +1208,7 @@ static void param_piece(trainer *t, int p)
                     t->g + ow, in);
     }
     double *pd = t->piece_dg[p];
-    if (dg)
-        pd[0] = fuse ? diag_fused_gradsq(snap, t->v + ow, (float)t->p.momentum, lw, nw)
-                     : diag_sumsq(t->g + ow, nw);
+    if (dg && fuse) pd[0] = diag_fused_gradsq(snap, t->v + ow, (float)t->p.momentum, lw, nw);
     /* db = column sums of dZ */
     float *gb = t->g + t->off_b[l] + j0;
     memset(gb, 0, (size_t)nj * sizeof(float));
@@ -1208,10 +1221,8 @@ static void param_piece(trainer *t, int p)
         t->piece_sq[p] = update_seg(t, ow, nw, lw, 1);
         update_seg(t, t->off_b[l] + j0, (size_t)nj, lb, 0);
     }
-    if (dg) { /* fused: ΔW = v; else ΔW = W − snapshot */
-        pd[1] = fuse ? diag_sumsq(t->v + ow, nw) : diag_diffsq(t->w + ow, snap, nw);
-        if (!fuse) pd[2] = diag_sumsq(snap, nw);
-    }
+    if (dg && fuse) pd[1] = diag_sumsq(t->v + ow, nw);               /* ΔW = v */
+    if (dg && !fuse) diag_three(t->g + ow, t->w + ow, snap, nw, pd); /* ΔW = W − snapshot */
 }
 
 /* ---------- helper threads ----------
