@@ -797,19 +797,38 @@ void trainer_free(trainer *t)
 
 /* x[i] += sd·N(0, 1): Marsaglia's polar method in float, two deviates per 64-bit draw (the
  * denoising noise touches every input of every mini-batch, so rng_normal's double
- * Box-Muller would cost more than the GEMMs of a small layer). */
+ * Box-Muller would cost more than the GEMMs of a small layer). In chunks: first the accepted
+ * draws in order (the rejection loop, cheap), then the logarithms, then the deviates, whose
+ * iterations do not wait on each other; every value is the one-pass loop's. */
+#define NOISE_CHUNK 256 /* pairs */
 static void add_gaussian(rng *r, float *x, size_t n, float sd)
 {
+    float a[NOISE_CHUNK], b[NOISE_CHUNK], s[NOISE_CHUNK], lg[NOISE_CHUNK];
     size_t i = 0;
     while (i < n) {
-        uint64_t u = rng_u64(r);
-        float a = (float)(u >> 40) * 0x1p-23f - 1.0f;
-        float b = (float)((u >> 16) & 0xffffffu) * 0x1p-23f - 1.0f;
-        float s = a * a + b * b;
-        if (s >= 1.0f || s == 0.0f) continue;
-        float f = sd * sqrtf(-2.0f * logf(s) / s);
-        x[i++] += a * f;
-        if (i < n) x[i++] += b * f;
+        size_t pairs = (n - i + 1) / 2;
+        if (pairs > NOISE_CHUNK) pairs = NOISE_CHUNK;
+        for (size_t k = 0; k < pairs;) {
+            uint64_t u = rng_u64(r);
+            float ak = (float)(u >> 40) * 0x1p-23f - 1.0f;
+            float bk = (float)((u >> 16) & 0xffffffu) * 0x1p-23f - 1.0f;
+            float sk = ak * ak + bk * bk;
+            if (sk >= 1.0f || sk == 0.0f) continue;
+            a[k] = ak, b[k] = bk, s[k] = sk;
+            k++;
+        }
+        for (size_t k = 0; k < pairs; k++) lg[k] = logf(s[k]);
+        size_t full = (n - i) / 2 < pairs ? (n - i) / 2 : pairs; /* pairs that use both */
+        for (size_t k = 0; k < full; k++) {
+            float f = sd * sqrtf(-2.0f * lg[k] / s[k]);
+            x[i + 2 * k] += a[k] * f;
+            x[i + 2 * k + 1] += b[k] * f;
+        }
+        if (full < pairs) { /* n odd: the last pair's first deviate */
+            float f = sd * sqrtf(-2.0f * lg[full] / s[full]);
+            x[i + 2 * full] += a[full] * f;
+        }
+        i += 2 * pairs < n - i ? 2 * pairs : n - i;
     }
 }
 
