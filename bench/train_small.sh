@@ -3,14 +3,14 @@
 # an iris-sized classifier, 100 epochs of 10 steps, and a digits-sized denoising autoencoder,
 # 60 epochs of 57 steps; see bench/train_small.c) trained by this tree's core and by another
 # tree's (BASE_COMMIT, default 834e477, archived into a temp dir and built there; or BASE_ROOT),
-# both from this tree's bench/train_small.c, in ROUNDS (default 4) rounds in ABBA order, RUNS
-# (default 5) runs of each net per leg. OpenBLAS on one thread (the daemon trains a run this
+# both from this tree's bench/train_small.c, in ROUNDS (default 8) rounds in ABBA order, RUNS
+# (default 3) runs of each net per leg. OpenBLAS on one thread (the daemon trains a run this
 # small on its calling thread alone). Prints each leg's summary, then per net the median over
 # rounds of ours / base (wall and CPU seconds per run) and ours' microseconds per step; the last
 # line is one JSON object.
 set -eu
-ROUNDS=${1:-4}
-RUNS=${2:-5}
+ROUNDS=${1:-8}
+RUNS=${2:-3}
 BASE_COMMIT=${BASE_COMMIT:-834e477}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$(mktemp -d /tmp/mlpd-small.XXXXXX)
