@@ -37,9 +37,6 @@
 #include <string.h>
 #include <threads.h>
 #include <time.h>
-#ifdef __SSE__
-#include <immintrin.h>
-#endif
 
 #define BN_EPS      1e-5f
 #define BN_MOMENTUM 0.1f
@@ -223,28 +220,35 @@ static void vec_nesterov(float *restrict w, const float *restrict g, float *rest
 }
 
 /* Adam's update. GCC does not vectorise sqrtf while it may set errno, so on SSE the blocks of
- * four are written out; every element takes the scalar form's operations in its order (SSE's
- * sqrt and division are correctly rounded, as the scalar ones), so the results are the same. */
+ * four are written out with the compiler's vector types; every element takes the scalar form's
+ * operations in its order (SSE's sqrt and division are correctly rounded, as the scalar ones),
+ * so the results are the same. */
+#if defined(__SSE__) && defined(__GNUC__)
+typedef float v4f __attribute__((vector_size(16)));
+#endif
 static void vec_adam(float *restrict w, const float *restrict g, float *restrict m,
                      float *restrict v, float lr, float wd, float b1, float b2, float c1, float c2,
                      float eps, size_t n)
 {
     size_t i = 0;
-#ifdef __SSE__
-    __m128 vwd = _mm_set1_ps(wd), vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2);
-    __m128 va1 = _mm_set1_ps(1.0f - b1), va2 = _mm_set1_ps(1.0f - b2), vlr = _mm_set1_ps(lr);
-    __m128 vc1 = _mm_set1_ps(c1), vc2 = _mm_set1_ps(c2), veps = _mm_set1_ps(eps);
+#if defined(__SSE__) && defined(__GNUC__)
+    v4f vwd = {wd, wd, wd, wd}, vb1 = {b1, b1, b1, b1}, vb2 = {b2, b2, b2, b2};
+    float a1 = 1.0f - b1, a2 = 1.0f - b2;
+    v4f va1 = {a1, a1, a1, a1}, va2 = {a2, a2, a2, a2}, vlr = {lr, lr, lr, lr};
+    v4f vc1 = {c1, c1, c1, c1}, vc2 = {c2, c2, c2, c2}, veps = {eps, eps, eps, eps};
     for (; i + 4 <= n; i += 4) {
-        __m128 wi = _mm_loadu_ps(w + i);
-        __m128 gi = _mm_add_ps(_mm_loadu_ps(g + i), _mm_mul_ps(vwd, wi));
-        __m128 mi = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(m + i)), _mm_mul_ps(va1, gi));
-        __m128 vi =
-            _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(v + i)), _mm_mul_ps(_mm_mul_ps(va2, gi), gi));
-        _mm_storeu_ps(m + i, mi);
-        _mm_storeu_ps(v + i, vi);
-        __m128 num = _mm_mul_ps(vlr, _mm_mul_ps(mi, vc1));
-        __m128 den = _mm_add_ps(_mm_sqrt_ps(_mm_mul_ps(vi, vc2)), veps);
-        _mm_storeu_ps(w + i, _mm_sub_ps(wi, _mm_div_ps(num, den)));
+        v4f wi, gi, mi, vi;
+        memcpy(&wi, w + i, sizeof wi);
+        memcpy(&gi, g + i, sizeof gi);
+        memcpy(&mi, m + i, sizeof mi);
+        memcpy(&vi, v + i, sizeof vi);
+        gi = gi + vwd * wi;
+        mi = vb1 * mi + va1 * gi;
+        vi = vb2 * vi + va2 * gi * gi;
+        wi = wi - vlr * (mi * vc1) / (__builtin_ia32_sqrtps(vi * vc2) + veps);
+        memcpy(m + i, &mi, sizeof mi);
+        memcpy(v + i, &vi, sizeof vi);
+        memcpy(w + i, &wi, sizeof wi);
     }
 #endif
     for (; i < n; i++) {
