@@ -1304,12 +1304,13 @@ static int pieces_left(team *m, long unused)
     return atomic_load(&m->left) > 0;
 }
 
-/* Spins while busy(m, arg): TEAM_SPIN pauses, then up to *budget ns more; returns 0 when the
- * wait ended in the spin, 1 when the caller must sleep. The budget adapts to the waits (as an
- * adaptive mutex does): it doubles while waits end in the spin and halves when one does not, so
- * on an idle machine a hand-off costs no futex round trip, while under load (the other thread
- * off its core, the waits long) the spin shrinks to the pauses and gives the core back. */
-static int team_spin(team *m, int (*busy)(team *, long), long arg, long *budget)
+/* Spins while busy(m, arg): TEAM_SPIN pauses, then up to *budget ns more. Returns 0 when the
+ * wait ended in the spin, else the time it began (the caller sleeps, then calls spin_learn). The
+ * budget adapts to the waits, as an adaptive mutex's does: it doubles while waits end in the
+ * spin; a wait that outlasted it sets it to twice that wait when the wait was short (an idle
+ * machine: the next hand-off costs no futex round trip) and halves it when the wait was long
+ * (load: the other thread off its core), so under load the spin shrinks to the pauses. */
+static long team_spin(team *m, int (*busy)(team *, long), long arg, long *budget)
 {
     for (int i = 0; i < TEAM_SPIN; i++) {
         if (!busy(m, arg)) return 0;
@@ -1327,11 +1328,17 @@ static int team_spin(team *m, int (*busy)(team *, long), long arg, long *budget)
         }
         now = mono_ns();
     }
-    if (busy(m, arg)) {
+    return busy(m, arg) ? t0 : 0;
+}
+
+/* After a sleep: the wait that began at t0 (team_spin) sets the next budget. */
+static void spin_learn(long *budget, long t0)
+{
+    long waited = mono_ns() - t0;
+    if (waited < TEAM_SPIN_MAX_NS)
+        *budget = 2 * waited < TEAM_SPIN_MAX_NS ? 2 * waited : TEAM_SPIN_MAX_NS;
+    else
         *budget /= 2;
-        return 1;
-    }
-    return 0;
 }
 
 /* who: the thread running the piece, 0 the caller, 1 .. the helpers */
@@ -1368,12 +1375,13 @@ static int team_main(void *vm)
     long seen = 0, budget = TEAM_SPIN_MAX_NS;
     int who = atomic_fetch_add(&m->started, 1) + 1;
     for (;;) {
-        team_spin(m, gen_is, seen, &budget);
+        long t0 = team_spin(m, gen_is, seen, &budget);
         mtx_lock(&m->mu);
         while (atomic_load(&m->gen) == seen && !m->stop) cnd_wait(&m->go, &m->mu);
         int stop = m->stop;
         seen = atomic_load(&m->gen);
         mtx_unlock(&m->mu);
+        if (t0) spin_learn(&budget, t0);
         if (stop) return 0;
         team_work(m, who);
     }
@@ -1398,10 +1406,12 @@ static void step_run(trainer *t, int phase, int n, int alone)
     cnd_broadcast(&m->go);
     mtx_unlock(&m->mu);
     team_work(m, 0);
-    if (team_spin(m, pieces_left, 0, &m->caller_spin)) {
+    long t0 = team_spin(m, pieces_left, 0, &m->caller_spin);
+    if (t0) {
         mtx_lock(&m->mu);
         while (atomic_load(&m->left) > 0) cnd_wait(&m->done, &m->mu);
         mtx_unlock(&m->mu);
+        spin_learn(&m->caller_spin, t0);
     }
 }
 
