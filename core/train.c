@@ -836,6 +836,17 @@ static void add_gaussian(rng *r, float *x, size_t n, float sd)
     }
 }
 
+/* Asks for the cache lines of x[0 .. n) (a read soon; no effect on the result). */
+static void prefetch_floats(const float *x, int n)
+{
+#if defined(__GNUC__)
+    const char *p = (const char *)x, *end = (const char *)(x + n);
+    for (; p < end; p += 64) __builtin_prefetch(p);
+#else
+    (void)x, (void)n;
+#endif
+}
+
 /* Row r of d, read from x (d's row, or its augmented copy, which may be row i of xb already),
  * into row i of xb and the targets, standardising on the way. */
 static void gather_row(trainer *t, const train_data *d, int r, int i, const float *x)
@@ -1169,6 +1180,10 @@ static void shard_piece(trainer *t, int s)
     if (nr == 0) return;
     for (int i = r0; t->cur_gather && i < r1; i++) {
         int r = t->g_idx ? t->g_idx[t->g_start + i] : t->g_start + i;
+        if (i + 2 < r1) { /* the rows are scattered: fetch two ahead while this one copies */
+            int q = t->g_idx ? t->g_idx[t->g_start + i + 2] : t->g_start + i + 2;
+            prefetch_floats(t->g_d->X + (size_t)q * t->spec.n_in, t->spec.n_in);
+        }
         gather_row(t, t->g_d, r, i, t->g_d->X + (size_t)r * t->spec.n_in);
     }
     forward(t, r0, r1, 1);
