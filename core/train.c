@@ -120,9 +120,10 @@ struct trainer {
     rng r;
     int epoch;
     int done;
-    int lr_ready;   /* the base learning rate is fixed (given, or found by the search) */
-    double lr;      /* base learning rate */
-    long long step; /* optimiser steps taken (adam bias correction) */
+    int lr_ready;           /* the base learning rate is fixed (given, or found by the search) */
+    double lr;              /* base learning rate */
+    long long step;         /* optimiser steps taken (adam bias correction) */
+    float adam_c1, adam_c2; /* adam's bias corrections for the step in progress (train_step) */
     double best_loss;
     int best_epoch;
     int bad_epochs; /* epochs since the last improvement */
@@ -146,6 +147,7 @@ struct trainer {
     int cur_parts;  /* blocks per layer: TRAIN_SHARDS, or 1 while OpenBLAS runs threads */
     int cur_shards; /* row ranges: cur_parts, or 1 with batch norm */
     int cur_update; /* 1: take the optimiser step; 0: gradient only */
+    int cur_gather; /* 1: each row range gathers its own rows of g_d first (train_batch) */
     double cur_lr;  /* the step's learning rate */
     double shard_loss[TRAIN_SHARDS]; /* mean loss of each row range */
     double piece_sq[PIECES];         /* Σ w² before the step, per parameter block (decay) */
@@ -215,6 +217,46 @@ static void vec_nesterov(float *restrict w, const float *restrict g, float *rest
         v[i] = mom * vp - lr * (g[i] + wd * w[i]);
         w[i] += -mom * vp + (1.0f + mom) * v[i];
     });
+}
+
+/* Adam's update. GCC does not vectorise sqrtf while it may set errno, so on SSE the blocks of
+ * four are written out with the compiler's vector types; every element takes the scalar form's
+ * operations in its order (SSE's sqrt and division are correctly rounded, as the scalar ones),
+ * so the results are the same. */
+#if defined(__SSE__) && defined(__GNUC__)
+typedef float v4f __attribute__((vector_size(16)));
+#endif
+static void vec_adam(float *restrict w, const float *restrict g, float *restrict m,
+                     float *restrict v, float lr, float wd, float b1, float b2, float c1, float c2,
+                     float eps, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE__) && defined(__GNUC__)
+    v4f vwd = {wd, wd, wd, wd}, vb1 = {b1, b1, b1, b1}, vb2 = {b2, b2, b2, b2};
+    float a1 = 1.0f - b1, a2 = 1.0f - b2;
+    v4f va1 = {a1, a1, a1, a1}, va2 = {a2, a2, a2, a2}, vlr = {lr, lr, lr, lr};
+    v4f vc1 = {c1, c1, c1, c1}, vc2 = {c2, c2, c2, c2}, veps = {eps, eps, eps, eps};
+    for (; i + 4 <= n; i += 4) {
+        v4f wi, gi, mi, vi;
+        memcpy(&wi, w + i, sizeof wi);
+        memcpy(&gi, g + i, sizeof gi);
+        memcpy(&mi, m + i, sizeof mi);
+        memcpy(&vi, v + i, sizeof vi);
+        gi = gi + vwd * wi;
+        mi = vb1 * mi + va1 * gi;
+        vi = vb2 * vi + va2 * gi * gi;
+        wi = wi - vlr * (mi * vc1) / (__builtin_ia32_sqrtps(vi * vc2) + veps);
+        memcpy(m + i, &mi, sizeof mi);
+        memcpy(v + i, &vi, sizeof vi);
+        memcpy(w + i, &wi, sizeof wi);
+    }
+#endif
+    for (; i < n; i++) {
+        float gi = g[i] + wd * w[i];
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        w[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+    }
 }
 
 /* ---------- names and parameters ---------- */
@@ -759,20 +801,50 @@ void trainer_free(trainer *t)
 
 /* x[i] += sd·N(0, 1): Marsaglia's polar method in float, two deviates per 64-bit draw (the
  * denoising noise touches every input of every mini-batch, so rng_normal's double
- * Box-Muller would cost more than the GEMMs of a small layer). */
+ * Box-Muller would cost more than the GEMMs of a small layer). In chunks: first the accepted
+ * draws in order (the rejection loop, cheap), then the logarithms, then the deviates, whose
+ * iterations do not wait on each other; every value is the one-pass loop's. */
+#define NOISE_CHUNK 256 /* pairs */
 static void add_gaussian(rng *r, float *x, size_t n, float sd)
 {
+    float a[NOISE_CHUNK], b[NOISE_CHUNK], s[NOISE_CHUNK], lg[NOISE_CHUNK];
     size_t i = 0;
     while (i < n) {
-        uint64_t u = rng_u64(r);
-        float a = (float)(u >> 40) * 0x1p-23f - 1.0f;
-        float b = (float)((u >> 16) & 0xffffffu) * 0x1p-23f - 1.0f;
-        float s = a * a + b * b;
-        if (s >= 1.0f || s == 0.0f) continue;
-        float f = sd * sqrtf(-2.0f * logf(s) / s);
-        x[i++] += a * f;
-        if (i < n) x[i++] += b * f;
+        size_t pairs = (n - i + 1) / 2;
+        if (pairs > NOISE_CHUNK) pairs = NOISE_CHUNK;
+        for (size_t k = 0; k < pairs;) {
+            uint64_t u = rng_u64(r);
+            float ak = (float)(u >> 40) * 0x1p-23f - 1.0f;
+            float bk = (float)((u >> 16) & 0xffffffu) * 0x1p-23f - 1.0f;
+            float sk = ak * ak + bk * bk;
+            if (sk >= 1.0f || sk == 0.0f) continue;
+            a[k] = ak, b[k] = bk, s[k] = sk;
+            k++;
+        }
+        for (size_t k = 0; k < pairs; k++) lg[k] = logf(s[k]);
+        size_t full = (n - i) / 2 < pairs ? (n - i) / 2 : pairs; /* pairs that use both */
+        for (size_t k = 0; k < full; k++) {
+            float f = sd * sqrtf(-2.0f * lg[k] / s[k]);
+            x[i + 2 * k] += a[k] * f;
+            x[i + 2 * k + 1] += b[k] * f;
+        }
+        if (full < pairs) { /* n odd: the last pair's first deviate */
+            float f = sd * sqrtf(-2.0f * lg[full] / s[full]);
+            x[i + 2 * full] += a[full] * f;
+        }
+        i += 2 * pairs < n - i ? 2 * pairs : n - i;
     }
+}
+
+/* Asks for the cache lines of x[0 .. n) (a read soon; no effect on the result). */
+static void prefetch_floats(const float *x, int n)
+{
+#if defined(__GNUC__)
+    const char *p = (const char *)x, *end = (const char *)(x + n);
+    for (; p < end; p += 64) __builtin_prefetch(p);
+#else
+    (void)x, (void)n;
+#endif
 }
 
 /* Row r of d, read from x (d's row, or its augmented copy, which may be row i of xb already),
@@ -1069,14 +1141,7 @@ static double update_seg(trainer *t, size_t off, size_t len, float lr, int decay
     }
     default: { /* adam */
         float b1 = (float)t->p.beta1, b2 = (float)t->p.beta2;
-        float c1 = (float)(1.0 / (1.0 - pow(t->p.beta1, (double)t->step)));
-        float c2 = (float)(1.0 / (1.0 - pow(t->p.beta2, (double)t->step)));
-        for (size_t i = 0; i < len; i++) {
-            float gi = g[i] + wd * w[i];
-            m[i] = b1 * m[i] + (1.0f - b1) * gi;
-            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-            w[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
-        }
+        vec_adam(w, g, m, v, lr, wd, b1, b2, t->adam_c1, t->adam_c2, eps, len);
         break;
     }
     }
@@ -1113,6 +1178,14 @@ static void shard_piece(trainer *t, int s)
     int r0 = (int)((long)nb * s / S), r1 = (int)((long)nb * (s + 1) / S), nr = r1 - r0;
     t->shard_loss[s] = 0.0;
     if (nr == 0) return;
+    for (int i = r0; t->cur_gather && i < r1; i++) {
+        int r = t->g_idx ? t->g_idx[t->g_start + i] : t->g_start + i;
+        if (i + 2 < r1) { /* the rows are scattered: fetch two ahead while this one copies */
+            int q = t->g_idx ? t->g_idx[t->g_start + i + 2] : t->g_start + i + 2;
+            prefetch_floats(t->g_d->X + (size_t)q * t->spec.n_in, t->spec.n_in);
+        }
+        gather_row(t, t->g_d, r, i, t->g_d->X + (size_t)r * t->spec.n_in);
+    }
     forward(t, r0, r1, 1);
     t->shard_loss[s] = rows_loss(t, r0, r1, nb, t->pout);
     for (int l = t->nl - 1; l > 0; l--) {
@@ -1124,6 +1197,21 @@ static void shard_piece(trainer *t, int s)
                     t->w + t->off_w[l], in, 0.0f, dA, in);
         hidden_backward(t, l - 1, r0, r1, dA);
     }
+}
+
+/* ‖g‖², ‖w − w0‖² and ‖w0‖² in one pass (the optimiser step reads g and leaves it), each sum
+ * in diag_sumsq's and diag_diffsq's order and terms: the same values, one sweep instead of three
+ * (each of those waits on its one chain of additions). */
+static void diag_three(const float *g, const float *w, const float *w0, size_t n, double out[3])
+{
+    double sg = 0.0, sd = 0.0, sw = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        sg += (double)g[i] * g[i];
+        double e = (double)w[i] - w0[i];
+        sd += e * e;
+        sw += (double)w0[i] * w0[i];
+    }
+    out[0] = sg, out[1] = sd, out[2] = sw;
 }
 
 /* Piece p of a step's second phase: block p % cur_parts of the output units of layer
@@ -1158,9 +1246,7 @@ static void param_piece(trainer *t, int p)
                     t->g + ow, in);
     }
     double *pd = t->piece_dg[p];
-    if (dg)
-        pd[0] = fuse ? diag_fused_gradsq(snap, t->v + ow, (float)t->p.momentum, lw, nw)
-                     : diag_sumsq(t->g + ow, nw);
+    if (dg && fuse) pd[0] = diag_fused_gradsq(snap, t->v + ow, (float)t->p.momentum, lw, nw);
     /* db = column sums of dZ */
     float *gb = t->g + t->off_b[l] + j0;
     memset(gb, 0, (size_t)nj * sizeof(float));
@@ -1173,10 +1259,8 @@ static void param_piece(trainer *t, int p)
         t->piece_sq[p] = update_seg(t, ow, nw, lw, 1);
         update_seg(t, t->off_b[l] + j0, (size_t)nj, lb, 0);
     }
-    if (dg) { /* fused: ΔW = v; else ΔW = W − snapshot */
-        pd[1] = fuse ? diag_sumsq(t->v + ow, nw) : diag_diffsq(t->w + ow, snap, nw);
-        if (!fuse) pd[2] = diag_sumsq(snap, nw);
-    }
+    if (dg && fuse) pd[1] = diag_sumsq(t->v + ow, nw);               /* ΔW = v */
+    if (dg && !fuse) diag_three(t->g + ow, t->w + ow, snap, nw, pd); /* ΔW = W − snapshot */
 }
 
 /* ---------- helper threads ----------
@@ -1185,8 +1269,12 @@ static void param_piece(trainer *t, int p)
  * and stops them before it returns. Each phase of a step is a list of pieces; the calling thread
  * and the helpers claim them one at a time, so a helper that the scheduler does not run in time
  * costs nothing: the caller takes its pieces. Which piece computes what never depends on who
- * runs it. Between phases the helpers spin briefly, then sleep on a condition variable. */
-#define TEAM_SPIN 256 /* spin iterations (a few µs) before sleeping; more burns CPU under load */
+ * runs it. Between phases a waiting thread spins (team_spin: adaptive), then sleeps on a
+ * condition variable. */
+#define TEAM_SPIN 256 /* spin iterations (a few µs) before any sleep */
+#ifndef TEAM_SPIN_MAX_NS
+#define TEAM_SPIN_MAX_NS 100000L /* the longest adaptive spin after those */
+#endif
 
 struct team {
     trainer *t;
@@ -1200,6 +1288,7 @@ struct team {
      * (a helper still holding an older word fails its compare-and-swap). */
     _Atomic uint64_t work;
     atomic_int left;    /* pieces of the posted phase not yet finished */
+    long caller_spin;   /* the calling thread's adaptive spin budget, ns (team_spin) */
     int n;              /* helper threads started */
     atomic_int started; /* helpers that took their number (team_main) */
     thrd_t th[TEAM_MAX];
@@ -1210,6 +1299,61 @@ static void spin_pause(void)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+}
+
+static long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+static int gen_is(team *m, long seen)
+{
+    return atomic_load(&m->gen) == seen;
+}
+
+static int pieces_left(team *m, long unused)
+{
+    (void)unused;
+    return atomic_load(&m->left) > 0;
+}
+
+/* Spins while busy(m, arg): TEAM_SPIN pauses, then up to *budget ns more. Returns 0 when the
+ * wait ended in the spin, else the time it began (the caller sleeps, then calls spin_learn). The
+ * budget adapts to the waits, as an adaptive mutex's does: it doubles while waits end in the
+ * spin; a wait that outlasted it sets it to twice that wait when the wait was short (an idle
+ * machine: the next hand-off costs no futex round trip) and halves it when the wait was long
+ * (load: the other thread off its core), so under load the spin shrinks to the pauses. */
+static long team_spin(team *m, int (*busy)(team *, long), long arg, long *budget)
+{
+    for (int i = 0; i < TEAM_SPIN; i++) {
+        if (!busy(m, arg)) return 0;
+        spin_pause();
+    }
+    long t0 = mono_ns(), now = t0;
+    while (now - t0 < *budget) {
+        for (int i = 0; i < 32; i++) {
+            if (!busy(m, arg)) {
+                long grow = 2 * *budget + 1000;
+                *budget = grow < TEAM_SPIN_MAX_NS ? grow : TEAM_SPIN_MAX_NS;
+                return 0;
+            }
+            spin_pause();
+        }
+        now = mono_ns();
+    }
+    return busy(m, arg) ? t0 : 0;
+}
+
+/* After a sleep: the wait that began at t0 (team_spin) sets the next budget. */
+static void spin_learn(long *budget, long t0)
+{
+    long waited = mono_ns() - t0;
+    if (waited < TEAM_SPIN_MAX_NS)
+        *budget = 2 * waited < TEAM_SPIN_MAX_NS ? 2 * waited : TEAM_SPIN_MAX_NS;
+    else
+        *budget /= 2;
 }
 
 /* who: the thread running the piece, 0 the caller, 1 .. the helpers */
@@ -1243,15 +1387,16 @@ static void team_work(team *m, int who)
 static int team_main(void *vm)
 {
     team *m = vm;
-    long seen = 0;
+    long seen = 0, budget = TEAM_SPIN_MAX_NS;
     int who = atomic_fetch_add(&m->started, 1) + 1;
     for (;;) {
-        for (int i = 0; i < TEAM_SPIN && atomic_load(&m->gen) == seen; i++) spin_pause();
+        long t0 = team_spin(m, gen_is, seen, &budget);
         mtx_lock(&m->mu);
         while (atomic_load(&m->gen) == seen && !m->stop) cnd_wait(&m->go, &m->mu);
         int stop = m->stop;
         seen = atomic_load(&m->gen);
         mtx_unlock(&m->mu);
+        if (t0) spin_learn(&budget, t0);
         if (stop) return 0;
         team_work(m, who);
     }
@@ -1276,11 +1421,12 @@ static void step_run(trainer *t, int phase, int n, int alone)
     cnd_broadcast(&m->go);
     mtx_unlock(&m->mu);
     team_work(m, 0);
-    for (int i = 0; i < TEAM_SPIN && atomic_load(&m->left) > 0; i++) spin_pause();
-    if (atomic_load(&m->left) > 0) {
+    long t0 = team_spin(m, pieces_left, 0, &m->caller_spin);
+    if (t0) {
         mtx_lock(&m->mu);
         while (atomic_load(&m->left) > 0) cnd_wait(&m->done, &m->mu);
         mtx_unlock(&m->mu);
+        spin_learn(&m->caller_spin, t0);
     }
 }
 
@@ -1310,6 +1456,7 @@ static void team_start(trainer *t)
         return;
     }
     m->t = t;
+    m->caller_spin = TEAM_SPIN_MAX_NS;
     for (int i = 0; i < n && i < TEAM_MAX; i++) {
         if (thrd_create(&m->th[i], team_main, m) != thrd_success) break;
         m->n++;
@@ -1364,6 +1511,10 @@ static double train_step(trainer *t, int nb, int update, double lr, double *sq)
         for (int l = 0; l < t->nl; l++)
             diag_units_hook(t, l, l < t->nl - 1 ? t->Y[l] : t->zout, nb);
     if (update) t->step++;
+    if (update && t->p.optimizer == OPT_ADAM) { /* the bias corrections, once per step */
+        t->adam_c1 = (float)(1.0 / (1.0 - pow(t->p.beta1, (double)t->step)));
+        t->adam_c2 = (float)(1.0 / (1.0 - pow(t->p.beta2, (double)t->step)));
+    }
     int pieces = parts * t->nl, dg = update && t->dg_first >= 0;
     step_run(t, PHASE_PARAMS, pieces, dg); /* diagnostics share one scratch: one thread */
     for (int p = 0; p < pieces; p++) *sq += t->piece_sq[p];
@@ -1384,12 +1535,24 @@ static double train_step(trainer *t, int nb, int update, double lr, double *sq)
     return L;
 }
 
-/* One optimiser step on rows idx[start .. start+nb); returns the batch loss incl. L2. */
+/* One optimiser step on rows idx[start .. start+nb); returns the batch loss incl. L2. Without
+ * noise or augmentation the rows are gathered by the step's row ranges, on their threads (a row
+ * lands in the same place whoever copies it). */
 static double train_batch(trainer *t, const int *idx, int start, int nb, double lr)
 {
-    gather(t, &t->tr, idx, start, nb, 1);
+    int clean = t->p.noise == NOISE_NONE && !t->aug_row;
+    if (clean) {
+        t->g_d = &t->tr;
+        t->g_idx = idx;
+        t->g_start = start;
+        t->g_nb = nb;
+    } else {
+        gather(t, &t->tr, idx, start, nb, 1);
+    }
     double sq;
+    t->cur_gather = clean;
     double loss = train_step(t, nb, 1, lr, &sq);
+    t->cur_gather = 0;
     if (!isfinite(loss)) return loss;
     return loss + 0.5 * t->p.weight_decay * sq;
 }

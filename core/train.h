@@ -20,15 +20,18 @@
  *    OpenBLAS's threads are the parallelism (params.threads is not used).
  *  - OpenBLAS on one thread: the step is cut into fixed pieces — with params.augment first the
  *    mini-batch's rows in blocks of 16 (transformed, standardised, targets copied), then its
- *    rows in two halves (forward, loss, and dZ back through every layer; one piece with batch norm,
- *    whose statistics span the batch), then each layer's output units in two blocks (dW = dZᵀ·X
- *    over the whole batch, db, and the optimiser step of that block) — and params.threads
+ *    rows in two halves (without noise or augmentation the half's rows gathered, then forward,
+ *    loss, and dZ back through every layer; one piece with batch norm, whose statistics span
+ *    the batch), then each layer's output units in two blocks (dW = dZᵀ·X over the whole
+ *    batch, db, and the optimiser step of that block) — and params.threads
  *    threads claim the pieces. The cut, not the threads, fixes every sum, so 1 or N threads give
  *    the same weights; no gradient is reduced across threads. Single-threaded products on our
  *    own threads avoid OpenBLAS's hand-off between many small products (bench/RESULTS.md,
  *    "Training").
  *  Pieces are claimed one at a time, so a helper the scheduler runs late costs nothing unless it
- *  already holds a piece. Helpers are C11 threads started by trainer_run: they inherit the
+ *  already holds a piece. A thread waiting for a phase spins a while before it sleeps: longer
+ *  while its waits end in the spin (an idle machine), shorter when they do not (load).
+ *  Helpers are C11 threads started by trainer_run: they inherit the
  *  calling thread's scheduling policy and nice value (the daemon's compute thread: SCHED_IDLE)
  *  as they are then; a change made to the calling thread later does not reach them. The random
  *  stream (augmentation, noise, dropout masks) is drawn on the calling thread, in the same order

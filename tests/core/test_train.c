@@ -659,6 +659,41 @@ static void test_threads_do_not_change_weights(void **state)
 }
 
 /* Threads of this process whose nice value is `nice`, from /proc/self/task/TID/stat. */
+/* Without noise or augmentation each row range of a step gathers its own rows, on its thread
+ * (train_batch); with noise the caller gathers the whole mini-batch first. Gaussian noise of
+ * std 0 adds zeros, so one epoch (the next one's shuffle would follow the noise's draws) must
+ * give the same weights and loss both ways, on 1 and 2 threads, with and without batch norm
+ * (one row range). */
+static void test_clean_gather_matches_serial(void **state)
+{
+    (void)state;
+    make_classes();
+    int blas = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    for (int bn = 0; bn <= 1; bn++)
+        for (int threads = 1; threads <= 2; threads++) {
+            net_spec s = class_spec(bn);
+            train_params p;
+            class_params(&p);
+            p.dropout = 0.0;
+            p.epochs = 1;
+            p.noise = NOISE_NONE;
+            epoch_log l1, l2;
+            net *a = train_threads(&s, p, threads, &l1);
+            p.noise = NOISE_GAUSSIAN;
+            p.noise_std = 0.0;
+            net *b = train_threads(&s, p, threads, &l2);
+            if (!same_params(a, b))
+                fail_msg("batch norm %d, %d threads: the clean gather changed the weights", bn,
+                         threads);
+            assert_int_equal(l1.n, 1);
+            assert_true(l1.loss[0] == l2.loss[0]);
+            net_free(a);
+            net_free(b);
+        }
+    openblas_set_num_threads(blas);
+}
+
 static int threads_at_nice(int nice)
 {
     int count = 0;
@@ -1152,6 +1187,7 @@ int main(void)
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_threads_do_not_change_weights),
+        cmocka_unit_test(test_clean_gather_matches_serial),
         cmocka_unit_test(test_helpers_run_at_the_callers_priority),
         cmocka_unit_test(test_resume_equals_uninterrupted),
         cmocka_unit_test(test_corrupt_checkpoint),
