@@ -367,28 +367,50 @@ mlp_err store_run_epochs(store *s, const char *id, const store_epoch *eps, int n
     if (e != MLP_OK) return e;
     e = run_status_in(&t, rid, RUN_IN(RUN_RUNNING), &st);
     clock_rfc3339(1, now);
+    /* Each statement is prepared once for the whole batch and bound again per row. */
+    sqlite3_stmt *ins = NULL, *led = NULL;
     for (int i = 0; e == MLP_OK && i < n; i++) {
         for (int k = 0; e == MLP_OK && k < MET_ALL; k++) {
             double v;
             if (!run_metrics_get(&eps[i].m, (metric_id)k, &v)) continue;
-            e = store_exec(
-                &t, NULL, NULL,
-                "INSERT OR REPLACE INTO run_metrics (run_id, name, step, value, timestamp)"
-                " VALUES (?1, ?2, ?3, ?4, ?5)",
-                "Itidt", rid, metric_name((metric_id)k), eps[i].epoch, v, now);
+            const char *name = metric_name((metric_id)k);
+            if (!ins) {
+                e = store_prep(&t, NULL, &ins,
+                               "INSERT OR REPLACE INTO run_metrics (run_id, name, step, value,"
+                               " timestamp) VALUES (?1, ?2, ?3, ?4, ?5)",
+                               "Itidt", rid, name, eps[i].epoch, v, now);
+            } else {
+                sqlite3_reset(ins);
+                sqlite3_bind_text(ins, 2, name, -1, SQLITE_STATIC);
+                sqlite3_bind_int(ins, 3, eps[i].epoch);
+                if (isfinite(v))
+                    sqlite3_bind_double(ins, 4, v);
+                else
+                    sqlite3_bind_null(ins, 4); /* as the binder does */
+            }
+            if (e == MLP_OK) store_step(&t, ins, &e, NULL);
         }
         double v = 0;
         double share =
             weight > 0
                 ? (run_metrics_get(&eps[i].m, MET_EPOCH_SECONDS, &v) && v > 0 ? v / weight : 0)
                 : 1.0 / n;
-        if (e == MLP_OK && charge)
-            e = store_exec(&t, NULL, NULL,
+        if (e != MLP_OK || !charge) continue;
+        if (!led) {
+            e = store_prep(&t, NULL, &led,
                            "INSERT INTO usage_ledger (user_id, run_id, epoch, seconds, at)"
                            " VALUES (?1, ?2, ?3, ?4, ?5)",
                            "IIidI", charge->user_id, rid, eps[i].epoch, charge->seconds * share,
                            charge->at);
+        } else {
+            sqlite3_reset(led);
+            sqlite3_bind_int(led, 3, eps[i].epoch);
+            sqlite3_bind_double(led, 4, charge->seconds * share);
+        }
+        if (e == MLP_OK) store_step(&t, led, &e, NULL);
     }
+    sqlite3_finalize(ins);
+    sqlite3_finalize(led);
     if (e == MLP_OK)
         e = store_exec(&t, NULL, NULL, "UPDATE runs SET epoch = ?2 WHERE id = ?1", "Ii", rid,
                        eps[n - 1].epoch);
