@@ -12,14 +12,14 @@
  * sees the old FIFO. Runs resumed after a restart go first, in their old order.
  *
  * Usage and quotas: each epoch's CPU-seconds (the compute thread's own clock: what the run
- * consumed, not the time it waited while inference had the cores; OpenBLAS's pool threads are
- * not counted) are charged to the run's owner in the usage ledger right after the epoch's
- * commit. When that spends the owner's train_seconds_per_day (server/quota.h), the slot's cancel
- * flag becomes CANCEL_QUOTA: the run stops within a mini-batch, goes back to "queued" with a
- * wait_reason naming the quota and when it frees (store_run_pause, checkpoint kept), and waits
- * in the queue, skipped while its owner's budget is spent (checked again each second), then
- * resumes from its checkpoint like a restarted run. A run submitted while the budget is spent
- * is accepted and waits the same way, with the same reason.
+ * consumed, not the time it waited while inference had the cores; its helper threads are not
+ * counted) are charged to the run's owner in the usage ledger in the epoch's own commit (one
+ * ledger row per epoch, store_run_epochs). When that spends the owner's train_seconds_per_day
+ * (server/quota.h), the slot's cancel flag becomes CANCEL_QUOTA: the run stops within a mini-batch,
+ * goes back to "queued" with a wait_reason naming the quota and when it frees (store_run_pause,
+ * checkpoint kept), and waits in the queue, skipped while its owner's budget is spent (checked
+ * again each second), then resumes from its checkpoint like a restarted run. A run submitted while
+ * the budget is spent is accepted and waits the same way, with the same reason.
  *
  * Who may touch what: HTTP threads create runs through runsvc_submit_quota (server/runsvc.c: the
  * store, the "queued" event, then jobs_submit, which appends the id under `mu`); a worker pops it,
@@ -40,8 +40,9 @@
  *
  * Shutdown: jobs_stop sets the flag of every slot not already cancelled by a user to
  * CANCEL_SHUTDOWN and joins the workers. A run stopped that way is NOT marked cancelled: it
- * stays "running" in the store with the checkpoint of its last finished epoch (written together
- * with that epoch's metrics in one transaction).
+ * stays "running" in the store with the checkpoint of its last committed epoch (written together
+ * with that epoch's metrics in one transaction); epochs it finished after that commit were never
+ * published and are trained again when it resumes (see "the compute thread" below).
  *
  * Restart: jobs_start lists unfinished runs: those whose cancel was stored are marked cancelled
  * (never resumed); those left "running" are queued first and resume from their checkpoint
@@ -134,7 +135,7 @@ typedef struct {
     long long owner;  /* charged for the epochs */
     int epochs;       /* planned: the last epoch is never paused for */
     int sync_every;   /* > 0: every such epoch is handed over on its own (a sweep's rung) */
-    double cpu_s;     /* CPU-seconds of the epoch being committed (the usage ledger) */
+    double cpu_s;     /* CPU-seconds of the epochs being committed (the usage ledger) */
     char reason[256]; /* why a quota paused the run */
 } epoch_ctx;
 
