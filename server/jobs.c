@@ -78,6 +78,7 @@
 #include "metrics.h"
 #include "modelsvc.h"
 #include "bundle.h"
+#include "clock.h"
 #include "cpusched.h"
 #include "trainset.h"
 
@@ -222,18 +223,20 @@ static mlp_err on_epoch(void *vctx, const train_metrics *m, trainer *t)
  * on the worker thread at nice +5. A SCHED_IDLE thread is not scheduled at all while requests
  * keep the cores busy, so it must not hold anything a request thread may wait for (the SQLite
  * write lock, the hub's mutex, a big malloc's mmap): at the end of an epoch the compute thread
- * only queues the epoch's metrics (a fixed array, no allocation). When the worker is free it
- * waits for it to take the checkpoint (the trainer standing still); the worker then commits
- * every queued epoch with that one checkpoint while the next epoch trains. When the worker is
- * still committing, the compute thread goes straight on: short epochs (a small run's take less
- * than its commit: bench/RESULTS.md, "Class burst") pile up and go into the next transaction
- * together, so a run commits, wakes and checkpoints about once per commit time rather than once
- * per epoch. It also waits when JOBS_EPOCH_BATCH epochs are queued, and at the run's last epoch
- * (planned or stopping early), so a finished run's last epoch is committed with its checkpoint
- * before the run's result, and at each rung of a sweep's successive halving (epoch_ctx.sync_every),
- * so the epoch hook judges a rung while only the next epoch trains, as without batching. The worker
- * keeps the run's training share (cpusched.c DESIGN) meanwhile. */
+ * only queues the epoch's metrics (a fixed array, no allocation). When the worker is free and
+ * JOBS_HANDOFF_US have passed since the last hand-off it waits for the worker to take the
+ * checkpoint (the trainer standing still); the worker then commits every queued epoch with that
+ * one checkpoint while the next epoch trains. Otherwise the compute thread goes straight on:
+ * short epochs (a small run's take less than its commit: bench/RESULTS.md, "Class burst") pile up
+ * and go into one transaction together, so a run commits, wakes and checkpoints at most about
+ * every JOBS_HANDOFF_US rather than once per epoch, and an epoch's event waits at most about that
+ * long plus one epoch. It also waits when JOBS_EPOCH_BATCH epochs are queued, and at the run's last
+ * epoch (planned or stopping early), so a finished run's last epoch is committed with its
+ * checkpoint before the run's result, and at each rung of a sweep's successive halving
+ * (epoch_ctx.sync_every), so the epoch hook judges a rung while only the next epoch trains, as
+ * without batching. The worker keeps the run's training share (cpusched.c DESIGN) meanwhile. */
 #define JOBS_EPOCH_BATCH 64
+#define JOBS_HANDOFF_US  20000 /* 50 commits a second per run at most, but for the exceptions */
 
 typedef struct {
     trainer *t;
@@ -246,6 +249,7 @@ typedef struct {
     int n_pend;          /* at most JOBS_EPOCH_BATCH */
     int want;            /* the compute thread waits for the checkpoint of pend's last epoch */
     int busy;            /* the worker is committing */
+    double handoff_s;    /* when the compute thread last handed over (clock_now_s) */
     mlp_err cb_rc;       /* a failed checkpoint or commit: the answer to the next epoch */
     int finished;
     mlp_err rc;
@@ -261,8 +265,11 @@ static mlp_err epoch_to_worker(void *vc, const train_metrics *m, trainer *t)
     mlp_err rc = c->cb_rc;
     if (rc == MLP_OK) {
         c->pend[c->n_pend++] = *m;
-        if (!c->busy || c->n_pend == JOBS_EPOCH_BATCH || m->epoch >= m->epochs ||
-            m->stopping_early || (c->sync_every > 0 && m->epoch % c->sync_every == 0)) {
+        double now = clock_now_s();
+        if ((!c->busy && now - c->handoff_s >= JOBS_HANDOFF_US * 1e-6) ||
+            c->n_pend == JOBS_EPOCH_BATCH || m->epoch >= m->epochs || m->stopping_early ||
+            (c->sync_every > 0 && m->epoch % c->sync_every == 0)) {
+            c->handoff_s = now;
             c->want = 1;
             pthread_cond_broadcast(&c->cv);
             while (c->want) pthread_cond_wait(&c->cv, &c->mu);
@@ -284,6 +291,7 @@ static void *compute_main(void *vc)
 {
     compute *c = vc;
     sched_share_compute_begin(&c->acct);
+    c->handoff_s = clock_now_s(); /* only this thread reads and writes it */
     trainer_set_yield(c->t, yield_to_serving, c);
     mlp_err rc = trainer_run(c->t, epoch_to_worker, c, c->cancel, c->err);
     pthread_mutex_lock(&c->mu);
