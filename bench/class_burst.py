@@ -103,6 +103,12 @@ class Daemon:
             pass
         c.close()
 
+    def cpu_seconds(self):
+        """The daemon's CPU-seconds so far (utime + stime, every thread): what the load moves
+        least."""
+        f = open(f"/proc/{self.p.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         self.p.terminate()
         self.p.wait()
@@ -146,6 +152,7 @@ def mlpd_burst(binary, workers, csvs):
         bodies += [json.dumps(ae_body(ds_d, i)).encode() for i in range(N_AE)]
         ends, ids, errs = [None] * len(bodies), [None] * len(bodies), []
         go = threading.Barrier(len(bodies) + 1)
+        cpu0 = d.cpu_seconds()
 
         def one(k):
             try:
@@ -171,32 +178,42 @@ def mlpd_burst(binary, workers, csvs):
         bad = [r["id"] + ":" + r["status"] for r in runs if r["status"] != "succeeded"]
         if bad:
             raise RuntimeError(f"runs not succeeded: {bad}")
+        cpu = d.cpu_seconds() - cpu0
         epoch_s = sum(epoch_seconds(d, r) for r in ids)
-        return wall, epoch_s
+        return wall, epoch_s, cpu
     finally:
         d.stop()
 
 
-def mlpd_overhead(binary, n):
-    """n 1-epoch runs one after another: (POST -> end of event stream) - epoch_seconds."""
-    d = Daemon(binary, "default")
+def mlpd_overhead(binaries, n):
+    """n 1-epoch runs one after another on each binary's default daemon, the daemons taking
+    turns run by run (ABBA): per binary, [(POST -> end of event stream, epoch_seconds)]."""
+    ds = [Daemon(b, "default") for b in binaries]
     try:
-        ds = d.req("POST", "/api/v1/datasets?name=tiny", tiny_csv(), "text/csv")["id"]
-        out = []
+        ids = [d.req("POST", "/api/v1/datasets?name=tiny", tiny_csv(), "text/csv")["id"]
+               for d in ds]
+        out = [[] for _ in ds]
         for i in range(n):
-            body = json.dumps({"dataset_id": ds, "task": "classification", "target": "kind",
-                               "model_name": "tiny", "validation": {"fraction": 0},
-                               "params": {"hidden": [4], "epochs": 1, "batch_size": 4,
-                                          "seed": i + 1}}).encode()
-            c = d.conn()
-            t0 = time.perf_counter()
-            rid = d.req("POST", "/api/v1/runs", body, c=c)["id"]
-            d.wait_events(rid, c)
-            wall = time.perf_counter() - t0
-            out.append((wall, epoch_seconds(d, rid)))
+            for k in (range(len(ds)) if i % 2 == 0 else reversed(range(len(ds)))):
+                out[k].append(overhead_run(ds[k], ids[k], i))
         return out
     finally:
-        d.stop()
+        for d in ds:
+            d.stop()
+
+
+def overhead_run(d, ds, i):
+    """One 1-epoch run on daemon d (dataset ds): (wall, epoch_seconds)."""
+    body = json.dumps({"dataset_id": ds, "task": "classification", "target": "kind",
+                       "model_name": "tiny", "validation": {"fraction": 0},
+                       "params": {"hidden": [4], "epochs": 1, "batch_size": 4,
+                                  "seed": i + 1}}).encode()
+    c = d.conn()
+    t0 = time.perf_counter()
+    rid = d.req("POST", "/api/v1/runs", body, c=c)["id"]
+    d.wait_events(rid, c)
+    wall = time.perf_counter() - t0
+    return (wall, epoch_seconds(d, rid))
 
 
 # ---- scikit-learn ----
@@ -257,7 +274,7 @@ def main():
     if os.environ.get("MLPD_BASE"):
         sides = [s for w in wlist for s in ((w, binary, w), (f"base:{w}", os.environ["MLPD_BASE"], w))]
     wlist = [label for label, _, _ in sides]
-    sk, ml = [], {w: [] for w in wlist}
+    sk, ml, cpu = [], {w: [] for w in wlist}, {w: [] for w in wlist}
     for r in range(rounds):
         s = sklearn_burst(pool)
         sk.append(s)
@@ -268,14 +285,16 @@ def main():
         if os.environ.get("MLPD_BASE") and r % 2 == 1:
             order = [s for i in range(0, len(sides), 2) for s in (sides[i + 1], sides[i])]
         for w, b, flag in order:
-            t, ep = mlpd_burst(b, flag, csvs)
+            t, ep, c = mlpd_burst(b, flag, csvs)
             ml[w].append(t)
+            cpu[w].append(c)
             print(f"== round {r + 1}: mlpd --workers {w}: {t:.2f} s, of which the 3,200 epochs' "
-                  f"epoch_seconds sum to {ep:.2f} s (scikit-learn / mlpd {s / t:.2f})",
-                  flush=True)
+                  f"epoch_seconds sum to {ep:.2f} s; daemon CPU {c:.2f} s "
+                  f"(scikit-learn / mlpd {s / t:.2f})", flush=True)
     pool.close()
     pool.join()
-    over = mlpd_overhead(binary, n_over) if n_over > 0 else []
+    base = os.environ.get("MLPD_BASE")
+    overs = mlpd_overhead([binary] + ([base] if base else []), n_over) if n_over > 0 else []
     load.append(open("/proc/loadavg").read().split()[:3])
     print(f"== load: {' '.join(load[1])}")
     skm = statistics.median(sk)
@@ -284,25 +303,35 @@ def main():
     for w in wlist:
         m = statistics.median(ml[w])
         res["mlpd"][w] = {"seconds": [round(x, 3) for x in ml[w]], "median": round(m, 3),
+                          "cpu_seconds": [round(x, 2) for x in cpu[w]],
+                          "cpu_median": round(statistics.median(cpu[w]), 2),
                           "sklearn_over_mlpd": round(skm / m, 2),
                           "per_round_ratio": [round(a / b, 2) for a, b in zip(sk, ml[w])]}
         print(f"== --workers {w}: median {m:.2f} s over {rounds}; scikit-learn / mlpd "
-              f"{skm / m:.2f} (per round {res['mlpd'][w]['per_round_ratio']})")
+              f"{skm / m:.2f} (per round {res['mlpd'][w]['per_round_ratio']}); daemon CPU "
+              f"median {res['mlpd'][w]['cpu_median']:.2f} s")
+    for w in wlist:  # with MLPD_BASE: this binary's burst time and CPU over base's, per round
+        if base and not w.startswith("base:"):
+            b = f"base:{w}"
+            res["mlpd"][w]["wall_over_base"] = [round(x / y, 3) for x, y in zip(ml[w], ml[b])]
+            res["mlpd"][w]["cpu_over_base"] = [round(x / y, 3) for x, y in zip(cpu[w], cpu[b])]
+            print(f"== --workers {w} / base: wall {res['mlpd'][w]['wall_over_base']}, daemon CPU "
+                  f"{res['mlpd'][w]['cpu_over_base']} per round")
     best = min((w for w in wlist if not w.startswith("base:")), key=lambda w: statistics.median(ml[w]))
     res["fastest_workers"] = best
     print(f"== fastest: --workers {best}")
-    if over:
+    for k, over in enumerate(overs):
         walls = [w for w, _ in over]
         eps = [e for _, e in over]
         ovh = [w - e for w, e in over]
-        res["overhead"] = {"n": len(over), "wall_median_ms": round(statistics.median(walls) * 1e3, 2),
-                           "epoch_median_ms": round(statistics.median(eps) * 1e3, 3),
-                           "overhead_median_ms": round(statistics.median(ovh) * 1e3, 2),
-                           "overhead_p90_ms": round(sorted(ovh)[int(0.9 * len(ovh))] * 1e3, 2)}
-        o = res["overhead"]
-        print(f"== per-run overhead, {o['n']} 1-epoch runs one after another: median wall "
-              f"{o['wall_median_ms']} ms, epoch {o['epoch_median_ms']} ms, overhead median "
-              f"{o['overhead_median_ms']} ms (p90 {o['overhead_p90_ms']} ms)")
+        o = {"n": len(over), "wall_median_ms": round(statistics.median(walls) * 1e3, 2),
+             "epoch_median_ms": round(statistics.median(eps) * 1e3, 3),
+             "overhead_median_ms": round(statistics.median(ovh) * 1e3, 2),
+             "overhead_p90_ms": round(sorted(ovh)[int(0.9 * len(ovh))] * 1e3, 2)}
+        res["overhead" if k == 0 else "overhead_base"] = o
+        print(f"== per-run overhead{'' if k == 0 else ' (base)'}, {o['n']} 1-epoch runs one after "
+              f"another: median wall {o['wall_median_ms']} ms, epoch {o['epoch_median_ms']} ms, "
+              f"overhead median {o['overhead_median_ms']} ms (p90 {o['overhead_p90_ms']} ms)")
     print(json.dumps(res))
 
 

@@ -15,8 +15,12 @@
 # 50) 1-epoch runs on a 20-row dataset, one after another, on a default daemon: per-run overhead
 # = wall (POST to the end of the run's event stream) - the run's epoch_seconds. Prints the
 # medians, scikit-learn / mlpd per --workers value, the fastest value and the overhead; the last
-# line is one JSON object. The driver is bench/class_burst.py. MLPD_BASE=/path/to/an/older/mlpd
-# runs each --workers value on that binary too, right after ("base:W"): a before/after in one run.
+# line is one JSON object. Each burst also reports the daemon's CPU-seconds (utime + stime of all
+# its threads, from /proc: what the machine's load moves least). The driver is
+# bench/class_burst.py. MLPD_BASE=/path/to/an/older/mlpd runs each --workers value on that binary
+# too, right after ("base:W", ABBA across rounds), prints this binary's wall and CPU over base's
+# per round, and measures the per-run overhead on both, the two daemons taking turns run by run:
+# a before/after in one run.
 set -eu
 ROUNDS=${1:-2}
 WORKERS=${2:-default}

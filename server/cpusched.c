@@ -25,8 +25,9 @@
  * tests/server/test_cpusched.c.
  *
  * Mini-batches run at SCHED_IDLE — on a compute thread per run (jobs.c, train_at_idle;
- * sched_share_compute_begin) and on OpenBLAS's pool threads (sched_idle_pool, called by main
- * before any other thread exists; nice 19 where the policy is refused) — so a request thread
+ * sched_share_compute_begin) and its helpers (core/train.h); OpenBLAS's own pool threads, idle
+ * with the library on one thread, are put there too (sched_idle_pool, called by main before any
+ * other thread exists; nice 19 where the policy is refused) — so a request thread
  * that wakes up preempts training at once, and training uses the CPU that serving leaves idle.
  * More than that, a run pauses between mini-batches while heavy inference traffic flows
  * (sched_serving_busy: >= 2,000 requests/s over the last 2 ms; looked at again every
@@ -42,18 +43,17 @@
  * while the compute thread trains (sched_share_tick, every SCHED_SHARE_TICK_US): debt += share x
  * wall time - the compute thread's CPU time (its CPU-time clock), held within +-share x
  * SCHED_SHARE_WINDOW_S so that neither a quiet spell nor a long starvation is carried for more
- * than about a second. While the debt is positive the run is owed: the compute thread and
- * OpenBLAS's pool threads are raised to SCHED_OTHER nice 0 (a request thread's priority), and
- * the pause for serving is skipped; once it is even again everything returns to SCHED_IDLE and
- * the pause. The trainer's helper threads keep SCHED_IDLE: the raised compute thread takes the
- * pieces a late helper has not claimed (core/train.h), so the run advances either way.
- * So under a load that keeps every core busy the run advances in slices of about a tick at a
- * request's priority, share of the time; pool-thread time is not counted, so it may get more.
- * The time of the epoch callback is neither owed nor credited (sched_share_skip). Share 0 keeps
- * no account (a run then trains only on CPU that serving leaves). Raising a thread out of
- * SCHED_IDLE needs CAP_SYS_NICE or RLIMIT_NICE 20; where that is refused mlpd says so once and
- * the run only skips the pause. Tested: tests/server/test_jobs.c; measured: bench/serve.sh
- * (epochs/s under load).
+ * than about a second. While the debt is positive the run is owed: the compute thread is raised
+ * to SCHED_OTHER nice 0 (a request thread's priority), and the pause for serving is skipped; once
+ * it is even again everything returns to SCHED_IDLE and the pause. The trainer's helper threads
+ * keep SCHED_IDLE: the raised compute thread takes the pieces a late helper has not claimed
+ * (core/train.h), so the run advances either way. So under a load that keeps every core busy the
+ * run advances in slices of about a tick at a request's priority, share of the time; helper-thread
+ * time is not counted, so it may get more. The time of the epoch callback is neither owed nor
+ * credited (sched_share_skip). Share 0 keeps no account (a run then trains only on CPU that serving
+ * leaves). Raising a thread out of SCHED_IDLE needs CAP_SYS_NICE or RLIMIT_NICE 20; where that is
+ * refused mlpd says so once and the run only skips the pause. Tested: tests/server/test_jobs.c;
+ * measured: bench/serve.sh (epochs/s under load).
  *
  * Inference before training: a request's forward pass runs on its own HTTP thread with OpenBLAS
  * on one thread (above), so it never queues for OpenBLAS's pool threads; sched_infer_done counts
@@ -76,7 +76,6 @@
 #include <unistd.h>
 
 #define SERVING_POLL_US 1000 /* a paused run looks again this often */
-#define POOL_MAX        64
 
 /* A run waiting in sched_train_begin: a node of the admission FIFO, on its own stack. */
 typedef struct admit_waiter {
@@ -95,14 +94,7 @@ struct sched {
     uint64_t win_start_us;   /* the current SCHED_BUSY_WINDOW_US window of finished requests */
     int win_count;           /* requests finished in it */
     _Atomic uint64_t busy_until_us; /* serving counts as busy until then */
-    /* OpenBLAS's pool threads, shared by every run as the pool is: a run behind its share
-     * raises them with its compute thread, since a training sgemm that began on two threads
-     * waits for them to finish it. Under pool_mu. */
-    hmutex pool_mu;
-    pid_t pool_tid[POOL_MAX];
-    int pool_n;
-    int pool_raisers;         /* runs behind their share; the pool is raised while > 0 */
-    atomic_int raise_refused; /* said once */
+    atomic_int raise_refused;       /* said once */
 };
 
 /* A thread's CPU clock in seconds (-1 when it cannot be read); wall time is clock_now_s. */
@@ -127,7 +119,6 @@ mlp_err sched_new(const sched_opts *o, sched **out)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->admit_cv, &ca);
     pthread_condattr_destroy(&ca);
-    hmutex_init(&s->pool_mu);
     *out = s;
     return MLP_OK;
 }
@@ -138,7 +129,6 @@ void sched_free(sched *s)
     assert(!s->training && !s->waiting);
     pthread_cond_destroy(&s->admit_cv);
     hmutex_destroy(&s->blas_mu);
-    hmutex_destroy(&s->pool_mu);
     free(s);
 }
 
@@ -151,19 +141,16 @@ static void train_priority(pid_t tid)
 
 void sched_idle_pool(sched *s)
 {
+    assert(s);
     DIR *d = opendir("/proc/self/task");
     if (!d) return;
     pid_t self = getpid();
     struct dirent *e;
-    hmutex_lock(&s->pool_mu);
-    s->pool_n = 0;
     while ((e = readdir(d)) != NULL) {
         long tid = strtol(e->d_name, NULL, 10);
         if (tid <= 0 || tid == self) continue;
         train_priority((pid_t)tid);
-        if (s->pool_n < POOL_MAX) s->pool_tid[s->pool_n++] = (pid_t)tid;
     }
-    hmutex_unlock(&s->pool_mu);
     closedir(d);
 }
 
@@ -289,21 +276,6 @@ static void share_raise(sched *s, pid_t tid)
                 strerror(errno));
 }
 
-static void pool_raise(sched *s, int up)
-{
-    hmutex_lock(&s->pool_mu);
-    int was = s->pool_raisers;
-    s->pool_raisers += up ? 1 : -1;
-    if ((was == 0) != (s->pool_raisers == 0))
-        for (int i = 0; i < s->pool_n; i++) {
-            if (up)
-                share_raise(s, s->pool_tid[i]);
-            else
-                train_priority(s->pool_tid[i]);
-        }
-    hmutex_unlock(&s->pool_mu);
-}
-
 void sched_share_init(sched_share *a, sched *s)
 {
     assert(a && s);
@@ -346,12 +318,10 @@ void sched_share_tick(sched_share *a)
     if (owe == atomic_load(&a->owed)) return;
     if (owe) {
         share_raise(a->s, tid);
-        pool_raise(a->s, 1);
         atomic_store(&a->owed, 1);
     } else {
         atomic_store(&a->owed, 0);
         train_priority(tid);
-        pool_raise(a->s, 0);
     }
 }
 
@@ -367,8 +337,6 @@ int sched_share_owed(const sched_share *a)
 
 void sched_share_end(sched_share *a)
 {
-    if (!atomic_load(&a->owed)) return;
-    pool_raise(a->s, 0);
     atomic_store(&a->owed, 0);
 }
 

@@ -7,8 +7,8 @@
  * api/infer_v2.c call sched_infer_done after each forward pass).
  *
  * Owns: OpenBLAS's thread count (the library's one process-wide setting: one, from sched_new on),
- * the cores, the count and memory of the runs training (and so each new run's threads), the list
- * of OpenBLAS's pool threads, and the request-rate window. Borrows: nothing.
+ * the cores, the count and memory of the runs training (and so each new run's threads), and the
+ * request-rate window. Borrows: nothing.
  * The file is cpusched, not sched, so that it does not shadow <sched.h> under -Iserver.
  * Threading: every function may be called from any thread, except that a sched_share belongs to
  * one run (its worker and compute thread, as described per function). No globals: all state is
@@ -50,8 +50,8 @@ mlp_err sched_new(const sched_opts *o, sched **out);
 void sched_free(sched *s);
 
 /* Puts every thread of the process but the caller at training priority (SCHED_IDLE, nice 19
- * where refused) and remembers them as OpenBLAS's pool: call it from main before starting any
- * thread of ours, when the only other threads are the pool's (created when the library loads). */
+ * where refused): OpenBLAS's pool threads (created when the library loads, idle with the library
+ * on one thread). Call it from main before starting any thread of ours. */
 void sched_idle_pool(sched *s);
 
 /* ---- inference ---- */
@@ -113,13 +113,13 @@ void sched_share_clock(sched_share *a, clockid_t cpu);
 void sched_share_compute_begin(sched_share *a);
 /* On the worker, every SCHED_SHARE_TICK_US while the compute thread runs (and has not exited):
  * charges share x the wall time since the last tick, credits the compute thread's CPU time, and
- * while the run is behind raises it and the pool; lowers them once it is not. */
+ * while the run is behind raises it; lowers it once it is not. */
 void sched_share_tick(sched_share *a);
 /* The time until the next tick is neither owed nor credited (the epoch callback's). */
 void sched_share_skip(sched_share *a);
 /* 1 while the run is behind its share (read by the compute thread). */
 int sched_share_owed(const sched_share *a);
-/* On the worker after the compute thread has exited: releases what a run behind its share held. */
+/* On the worker after the compute thread has exited: the account ends (no longer owed). */
 void sched_share_end(sched_share *a);
 
 /* Between mini-batches, on the compute thread: waits while serving is busy, unless the run is

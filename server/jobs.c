@@ -12,14 +12,14 @@
  * sees the old FIFO. Runs resumed after a restart go first, in their old order.
  *
  * Usage and quotas: each epoch's CPU-seconds (the compute thread's own clock: what the run
- * consumed, not the time it waited while inference had the cores; OpenBLAS's pool threads are
- * not counted) are charged to the run's owner in the usage ledger right after the epoch's
- * commit. When that spends the owner's train_seconds_per_day (server/quota.h), the slot's cancel
- * flag becomes CANCEL_QUOTA: the run stops within a mini-batch, goes back to "queued" with a
- * wait_reason naming the quota and when it frees (store_run_pause, checkpoint kept), and waits
- * in the queue, skipped while its owner's budget is spent (checked again each second), then
- * resumes from its checkpoint like a restarted run. A run submitted while the budget is spent
- * is accepted and waits the same way, with the same reason.
+ * consumed, not the time it waited while inference had the cores; its helper threads are not
+ * counted) are charged to the run's owner in the usage ledger in the epoch's own commit (one
+ * ledger row per epoch, store_run_epochs). When that spends the owner's train_seconds_per_day
+ * (server/quota.h), the slot's cancel flag becomes CANCEL_QUOTA: the run stops within a mini-batch,
+ * goes back to "queued" with a wait_reason naming the quota and when it frees (store_run_pause,
+ * checkpoint kept), and waits in the queue, skipped while its owner's budget is spent (checked
+ * again each second), then resumes from its checkpoint like a restarted run. A run submitted while
+ * the budget is spent is accepted and waits the same way, with the same reason.
  *
  * Who may touch what: HTTP threads create runs through runsvc_submit_quota (server/runsvc.c: the
  * store, the "queued" event, then jobs_submit, which appends the id under `mu`); a worker pops it,
@@ -40,8 +40,9 @@
  *
  * Shutdown: jobs_stop sets the flag of every slot not already cancelled by a user to
  * CANCEL_SHUTDOWN and joins the workers. A run stopped that way is NOT marked cancelled: it
- * stays "running" in the store with the checkpoint of its last finished epoch (written together
- * with that epoch's metrics in one transaction).
+ * stays "running" in the store with the checkpoint of its last committed epoch (written together
+ * with that epoch's metrics in one transaction); epochs it finished after that commit were never
+ * published and are trained again when it resumes (see "the compute thread" below).
  *
  * Restart: jobs_start lists unfinished runs: those whose cancel was stored are marked cancelled
  * (never resumed); those left "running" are queued first and resume from their checkpoint
@@ -77,6 +78,7 @@
 #include "metrics.h"
 #include "modelsvc.h"
 #include "bundle.h"
+#include "clock.h"
 #include "cpusched.h"
 #include "trainset.h"
 
@@ -133,7 +135,8 @@ typedef struct {
     slot *sl;         /* the worker's slot: a spent quota sets its cancel to CANCEL_QUOTA */
     long long owner;  /* charged for the epochs */
     int epochs;       /* planned: the last epoch is never paused for */
-    double cpu_s;     /* CPU-seconds of the epoch being committed (the usage ledger) */
+    int sync_every;   /* > 0: every such epoch is handed over on its own (a sweep's rung) */
+    double cpu_s;     /* CPU-seconds of the epochs being committed (the usage ledger) */
     char reason[256]; /* why a quota paused the run */
 } epoch_ctx;
 
@@ -155,17 +158,12 @@ static void to_run_metrics(const train_metrics *m, run_metrics *rm)
     run_metrics_add_diag(rm, &m->diag);
 }
 
-/* Charges the epoch's CPU-seconds to the run's owner (the usage ledger behind fair scheduling
- * and the train-seconds quota), then pauses the run at this epoch boundary when that spent its
- * owner's budget: the flag stops it within a mini-batch and run_one puts it back in the queue.
- * A ledger write that fails costs the owner nothing (logged); the run goes on. */
-static void charge_epoch(epoch_ctx *c, int epoch)
+/* After epochs up to `epoch` were committed with their charge (the usage ledger behind fair
+ * scheduling and the train-seconds quota): pauses the run when that spent its owner's budget:
+ * the flag stops it within a mini-batch and run_one puts it back in the queue. */
+static void check_quota(epoch_ctx *c, int epoch)
 {
     long long now = (long long)time(NULL);
-    mlp_err rc = store_usage_charge(c->j->st, c->owner, c->id, epoch, c->cpu_s, now);
-    if (rc)
-        fprintf(stderr, "mlpd: run %s: could not charge epoch %d to user %lld: %s\n", c->id, epoch,
-                c->owner, mlp_strerror(rc));
     if (!c->j->o.quota || !c->sl || epoch >= c->epochs) return;
     int spent = 0;
     long long frees_at = 0;
@@ -177,24 +175,34 @@ static void charge_epoch(epoch_ctx *c, int epoch)
     atomic_compare_exchange_strong(&c->sl->cancel, &none, CANCEL_QUOTA);
 }
 
-/* Records one epoch: its metrics and the checkpoint ck (taken when the epoch ended) in one
- * store transaction, then its event. */
-static mlp_err epoch_commit(epoch_ctx *c, const train_metrics *m, const void *ck, size_t cklen)
+/* Records n finished epochs (ms, in order) in one store transaction: their metrics, the charge
+ * of c->cpu_s to the owner, and the checkpoint ck taken when the last of them ended (NULL: the
+ * previous checkpoint stays); then, epoch by epoch, its event and the per-epoch hook. Nothing is
+ * published before it is committed. */
+static mlp_err epochs_commit(epoch_ctx *c, const train_metrics *ms, int n, const void *ck,
+                             size_t cklen)
 {
-    run_metrics rm;
-    to_run_metrics(m, &rm);
-    mlp_err rc = store_run_epoch(c->j->st, c->id, m->epoch, &rm, ck, cklen);
-    if (rc == MLP_OK) events_publish_epoch(c->j->o.events, c->id, m->epoch, &rm);
+    store_epoch *eps = malloc((size_t)n * sizeof *eps);
+    if (!eps) return c->store_rc = MLP_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        eps[i].epoch = ms[i].epoch;
+        to_run_metrics(&ms[i], &eps[i].m);
+    }
+    store_charge ch = {c->owner, c->cpu_s > 0 ? c->cpu_s : 0, (long long)time(NULL)};
+    mlp_err rc = store_run_epochs(c->j->st, c->id, eps, n, ck, cklen, c->owner >= 1 ? &ch : NULL);
     c->store_rc = rc;
-    if (rc == MLP_OK) metrics_epoch();
-    if (rc == MLP_OK) charge_epoch(c, m->epoch);
-    if (rc == MLP_OK) { /* the per-epoch hook (jobs_on_epoch): a sweep's early stopping */
+    if (rc == MLP_OK) check_quota(c, ms[n - 1].epoch);
+    for (int i = 0; rc == MLP_OK && i < n; i++) {
+        events_publish_epoch(c->j->o.events, c->id, eps[i].epoch, &eps[i].m);
+        metrics_epoch();
+        /* the per-epoch hook (jobs_on_epoch): a sweep's early stopping */
         pthread_mutex_lock(&c->j->mu);
         void (*fn)(void *, jobs *, const char *, int) = c->j->epoch_fn;
         void *fctx = c->j->epoch_ctx;
         pthread_mutex_unlock(&c->j->mu);
-        if (fn) fn(fctx, c->j, c->id, m->epoch);
+        if (fn) fn(fctx, c->j, c->id, eps[i].epoch);
     }
+    free(eps);
     return rc;
 }
 
@@ -204,29 +212,45 @@ static mlp_err on_epoch(void *vctx, const train_metrics *m, trainer *t)
     void *ck = NULL;
     size_t cklen = 0;
     mlp_err rc = trainer_checkpoint(t, &ck, &cklen);
-    if (rc == MLP_OK) rc = epoch_commit(vctx, m, ck, cklen);
+    if (rc == MLP_OK) rc = epochs_commit(vctx, m, 1, ck, cklen);
     free(ck);
     return rc;
 }
 
 /* ---- the compute thread ----
  * trainer_run's mini-batches run on a thread of their own at SCHED_IDLE; everything else of a
- * run — the store, the events hub, the registry, and the epoch callback with its checkpoint and
- * transaction — stays on the worker thread at nice +5. A SCHED_IDLE thread is not scheduled at
- * all while requests keep the cores busy, so it must not hold anything a request thread may
- * wait for (the SQLite write lock, the hub's mutex, a big malloc's mmap): the compute thread
- * hands each epoch callback to the worker and waits for its answer: the checkpoint, taken while
- * the trainer stands still. The worker stores that epoch while the next one trains (the fsync of
- * a small run's commit costs about as much as its epoch: bench/RESULTS.md, "Class burst"), and
- * keeps the run's training share (cpusched.c DESIGN) meanwhile. */
+ * run — the store, the events hub, the registry, and the checkpoint with its transaction — stays
+ * on the worker thread at nice +5. A SCHED_IDLE thread is not scheduled at all while requests
+ * keep the cores busy, so it must not hold anything a request thread may wait for (the SQLite
+ * write lock, the hub's mutex, a big malloc's mmap): at the end of an epoch the compute thread
+ * only queues the epoch's metrics (a fixed array, no allocation). When the worker is free and
+ * JOBS_HANDOFF_US have passed since the last hand-off it waits for the worker to take the
+ * checkpoint (the trainer standing still); the worker then commits every queued epoch with that
+ * one checkpoint while the next epoch trains. Otherwise the compute thread goes straight on:
+ * short epochs (a small run's take less than its commit: bench/RESULTS.md, "Class burst") pile up
+ * and go into one transaction together, so a run commits, wakes and checkpoints at most about
+ * every JOBS_HANDOFF_US rather than once per epoch, and an epoch's event waits at most about that
+ * long plus one epoch. It also waits when JOBS_EPOCH_BATCH epochs are queued, and at the run's last
+ * epoch (planned or stopping early), so a finished run's last epoch is committed with its
+ * checkpoint before the run's result, and at each rung of a sweep's successive halving
+ * (epoch_ctx.sync_every), so the epoch hook judges a rung while only the next epoch trains, as
+ * without batching. The worker keeps the run's training share (cpusched.c DESIGN) meanwhile. */
+#define JOBS_EPOCH_BATCH 64
+#define JOBS_HANDOFF_US  20000 /* 50 commits a second per run at most, but for the exceptions */
+
 typedef struct {
     trainer *t;
     const atomic_int *cancel;
     mlp_error *err;
+    int sync_every; /* epoch_ctx.sync_every */
     pthread_mutex_t mu;
-    pthread_cond_t cv;      /* on CLOCK_MONOTONIC: the share keeper's ticks */
-    const train_metrics *m; /* an epoch waiting for the worker; NULL again once it answered */
-    mlp_err cb_rc;          /* the worker's answer to the last epoch */
+    pthread_cond_t cv;   /* on CLOCK_MONOTONIC: the share keeper's ticks */
+    train_metrics *pend; /* epochs finished, not yet taken by the worker, in order */
+    int n_pend;          /* at most JOBS_EPOCH_BATCH */
+    int want;            /* the compute thread waits for the checkpoint of pend's last epoch */
+    int busy;            /* the worker is committing */
+    double handoff_s;    /* when the compute thread last handed over (clock_now_s) */
+    mlp_err cb_rc;       /* a failed checkpoint or commit: the answer to the next epoch */
     int finished;
     mlp_err rc;
     sched_share acct; /* the training share, ticked by the worker under mu; the compute thread
@@ -238,10 +262,20 @@ static mlp_err epoch_to_worker(void *vc, const train_metrics *m, trainer *t)
     (void)t;
     compute *c = vc;
     pthread_mutex_lock(&c->mu);
-    c->m = m;
-    pthread_cond_broadcast(&c->cv);
-    while (c->m) pthread_cond_wait(&c->cv, &c->mu);
     mlp_err rc = c->cb_rc;
+    if (rc == MLP_OK) {
+        c->pend[c->n_pend++] = *m;
+        double now = clock_now_s();
+        if ((!c->busy && now - c->handoff_s >= JOBS_HANDOFF_US * 1e-6) ||
+            c->n_pend == JOBS_EPOCH_BATCH || m->epoch >= m->epochs || m->stopping_early ||
+            (c->sync_every > 0 && m->epoch % c->sync_every == 0)) {
+            c->handoff_s = now;
+            c->want = 1;
+            pthread_cond_broadcast(&c->cv);
+            while (c->want) pthread_cond_wait(&c->cv, &c->mu);
+            rc = c->cb_rc;
+        }
+    }
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -257,6 +291,7 @@ static void *compute_main(void *vc)
 {
     compute *c = vc;
     sched_share_compute_begin(&c->acct);
+    c->handoff_s = clock_now_s(); /* only this thread reads and writes it */
     trainer_set_yield(c->t, yield_to_serving, c);
     mlp_err rc = trainer_run(c->t, epoch_to_worker, c, c->cancel, c->err);
     pthread_mutex_lock(&c->mu);
@@ -276,10 +311,14 @@ static double thread_cpu_s(clockid_t cpu)
 }
 
 /* trainer_run(t, on_epoch, ec, cancel, err) with the batches on a SCHED_IDLE compute thread and
- * on_epoch here; the same result. Without a thread it trains here. */
+ * the epochs committed here; the same result and the same points. Without a thread it trains
+ * here. */
 static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel, mlp_error *err)
 {
-    compute c = {.t = t, .cancel = cancel, .err = err};
+    compute c = {.t = t, .cancel = cancel, .err = err, .sync_every = ec->sync_every};
+    train_metrics *batch = malloc(2 * JOBS_EPOCH_BATCH * sizeof *batch);
+    if (!batch) return trainer_run(t, on_epoch, ec, cancel, err);
+    c.pend = batch + JOBS_EPOCH_BATCH;
     sched_share_init(&c.acct, ec->j->o.sched);
     pthread_mutex_init(&c.mu, NULL);
     pthread_condattr_t ca;
@@ -291,6 +330,7 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
     if (pthread_create(&th, NULL, compute_main, &c) != 0) {
         pthread_cond_destroy(&c.cv);
         pthread_mutex_destroy(&c.mu);
+        free(batch);
         return trainer_run(t, on_epoch, ec, cancel, err);
     }
     clockid_t cpu;
@@ -298,34 +338,40 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
     int keep = sched_share_kept(&c.acct) && have_cpu;
     if (keep) sched_share_clock(&c.acct, cpu);
     double cpu_last = have_cpu ? thread_cpu_s(cpu) : 0; /* the compute thread's, at its start */
-    mlp_err commit_rc = MLP_OK;                         /* the last epoch_commit's, if it failed */
+    mlp_err commit_rc = MLP_OK;                         /* the last epochs_commit's, if it failed */
     struct timespec tick; /* the keeper's next tick: kept across epoch wake-ups */
     clock_gettime(CLOCK_MONOTONIC, &tick);
     pthread_mutex_lock(&c.mu);
     while (!c.finished) {
-        if (c.m) {
+        if (c.want) {
             /* The compute thread waits only for the checkpoint (t is ours meanwhile); the store
-             * transaction and the event follow while it trains the next epoch. A failed commit
-             * is the answer to the next epoch, or the run's result if there is none. */
-            train_metrics m = *c.m;
+             * transaction and the events follow while it trains the next epoch. */
+            int n = c.n_pend;
+            memcpy(batch, c.pend, (size_t)n * sizeof *batch);
+            c.n_pend = 0;
             pthread_mutex_unlock(&c.mu);
-            /* What the epoch cost: the compute thread's CPU-seconds since the last epoch (the
-             * thread stands still until answered, so nothing of the next epoch is in them). */
+            /* What the epochs cost: the compute thread's CPU-seconds since the last hand-off
+             * (it stands still until answered, so nothing of the next epoch is in them). */
             double cpu_now = have_cpu ? thread_cpu_s(cpu) : 0;
-            ec->cpu_s = have_cpu ? cpu_now - cpu_last : m.epoch_seconds;
+            double wall = 0;
+            for (int i = 0; i < n; i++) wall += batch[i].epoch_seconds;
+            ec->cpu_s = have_cpu ? cpu_now - cpu_last : wall;
             cpu_last = cpu_now;
             void *ck = NULL;
             size_t cklen = 0;
-            mlp_err rc = commit_rc ? commit_rc : trainer_checkpoint(t, &ck, &cklen);
+            mlp_err rc = trainer_checkpoint(t, &ck, &cklen);
             pthread_mutex_lock(&c.mu);
             c.cb_rc = rc;
-            c.m = NULL;
-            sched_share_skip(&c.acct); /* the callback's time is neither owed nor credited */
+            c.want = 0;
+            c.busy = rc == MLP_OK;
+            sched_share_skip(&c.acct); /* the hand-off's time is neither owed nor credited */
             pthread_cond_broadcast(&c.cv);
             if (rc == MLP_OK) {
                 pthread_mutex_unlock(&c.mu);
-                commit_rc = epoch_commit(ec, &m, ck, cklen);
+                commit_rc = epochs_commit(ec, batch, n, ck, cklen);
                 pthread_mutex_lock(&c.mu);
+                c.busy = 0;
+                if (commit_rc) c.cb_rc = commit_rc; /* stops the run at its next epoch */
             }
             free(ck);
             continue;
@@ -335,13 +381,30 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
             continue;
         }
         if (pthread_cond_timedwait(&c.cv, &c.mu, &tick) != ETIMEDOUT) continue;
-        if (!c.finished && !c.m) sched_share_tick(&c.acct);
+        if (!c.finished && !c.want) sched_share_tick(&c.acct);
         clock_gettime(CLOCK_MONOTONIC, &tick);
         tick.tv_nsec += SCHED_SHARE_TICK_US * 1000L;
         if (tick.tv_nsec >= 1000000000L) {
             tick.tv_sec++;
             tick.tv_nsec -= 1000000000L;
         }
+    }
+    /* Epochs queued when training stopped before another hand-off (a cancel or a failure in
+     * the middle of the next epoch: the trainer is between epochs no more, so no checkpoint).
+     * A run that ends keeps their metrics; one that resumes later (shutdown, quota) drops them,
+     * never published, and trains them again from its checkpoint. */
+    int n = c.n_pend;
+    c.n_pend = 0;
+    int resumes = atomic_load(cancel) == CANCEL_SHUTDOWN || atomic_load(cancel) == CANCEL_QUOTA;
+    if (n && commit_rc == MLP_OK && c.cb_rc == MLP_OK && !(c.rc == MLP_ECANCELLED && resumes)) {
+        memcpy(batch, c.pend, (size_t)n * sizeof *batch);
+        pthread_mutex_unlock(&c.mu);
+        double cpu_now = have_cpu ? thread_cpu_s(cpu) : 0;
+        double wall = 0;
+        for (int i = 0; i < n; i++) wall += batch[i].epoch_seconds;
+        ec->cpu_s = have_cpu ? cpu_now - cpu_last : wall;
+        commit_rc = epochs_commit(ec, batch, n, NULL, 0);
+        pthread_mutex_lock(&c.mu);
     }
     if (commit_rc && (c.rc == MLP_OK || c.rc == MLP_ECANCELLED)) c.rc = commit_rc;
     pthread_mutex_unlock(&c.mu);
@@ -350,6 +413,7 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
     trainer_set_yield(t, NULL, NULL);
     pthread_cond_destroy(&c.cv);
     pthread_mutex_destroy(&c.mu);
+    free(batch);
     return c.rc;
 }
 
@@ -519,6 +583,8 @@ static void run_one(jobs *j, slot *sl)
         goto fail;
     }
     epoch_ctx ec = {.j = j, .id = id, .sl = sl, .owner = r.owner_id, .epochs = rs.tp.epochs};
+    char sweep_id[24];
+    if (store_sweep_of_run(j->st, id, sweep_id, &ec.sync_every) != MLP_OK) ec.sync_every = 0;
     rc = train_at_idle(t, &ec, &sl->cancel, &err);
     if (rc == MLP_ECANCELLED) {
         if (atomic_load(&sl->cancel) == CANCEL_QUOTA) {

@@ -152,6 +152,26 @@ mlp_err store_run_start(store *s, const char *id);
  * running (else MLP_ECONFLICT). */
 mlp_err store_run_epoch(store *s, const char *id, int epoch, const run_metrics *m, const void *ckpt,
                         size_t ckpt_len);
+/* One finished epoch for store_run_epochs: its number and metric points. */
+typedef struct {
+    int epoch;
+    run_metrics m;
+} store_epoch;
+/* CPU-seconds to charge to a user's usage ledger with the epochs that consumed them. */
+typedef struct {
+    long long user_id; /* >= 1 */
+    double seconds;    /* >= 0 */
+    long long at;      /* unix time of the charge */
+} store_charge;
+/* Records n finished epochs (eps in ascending epoch order, n >= 1) in one transaction, as
+ * store_run_epoch does each: their metric points, progress (the run's epoch becomes the last
+ * one), and, when ckpt != NULL, the checkpoint that resumes after the LAST of them. With charge
+ * != NULL it also adds one usage_ledger row per epoch, charge->seconds shared between them by
+ * their epoch_seconds (evenly when none is positive), so the ledger and the epochs it paid for
+ * commit together. Committed lazily: a process crash keeps it, a power loss may take it back to
+ * the previous synced commit (store.c). The run must be running (else MLP_ECONFLICT). */
+mlp_err store_run_epochs(store *s, const char *id, const store_epoch *eps, int n, const void *ckpt,
+                         size_t ckpt_len, const store_charge *charge);
 /* The last checkpoint (new buffer) and its epoch; MLP_ENOTFOUND when none. Also deletes metric
  * points after that epoch and sets the run's epoch to it, so a resumed run has exactly one
  * point per epoch (with no checkpoint: every point goes and the epoch is 0). Only for queued or

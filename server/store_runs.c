@@ -342,31 +342,83 @@ mlp_err store_run_start(store *s, const char *id)
 mlp_err store_run_epoch(store *s, const char *id, int epoch, const run_metrics *m, const void *ckpt,
                         size_t ckpt_len)
 {
+    if (!m) return MLP_EINVAL;
+    store_epoch e = {.epoch = epoch, .m = *m};
+    return store_run_epochs(s, id, &e, 1, ckpt, ckpt_len, NULL);
+}
+
+mlp_err store_run_epochs(store *s, const char *id, const store_epoch *eps, int n, const void *ckpt,
+                         size_t ckpt_len, const store_charge *charge)
+{
     store_tx t;
     run_state st;
     char now[CLOCK_RFC3339_LEN];
-    long long n = store_parse_id(id, "run_");
-    if (n <= 0) return MLP_ENOTFOUND;
-    if (epoch < 1 || !m) return MLP_EINVAL;
+    long long rid = store_parse_id(id, "run_");
+    if (rid <= 0) return MLP_ENOTFOUND;
+    if (!eps || n < 1) return MLP_EINVAL;
+    double weight = 0; /* the charge is shared by the epochs' epoch_seconds */
+    for (int i = 0; i < n; i++) {
+        double v = 0;
+        if (eps[i].epoch < 1 || (i > 0 && eps[i].epoch <= eps[i - 1].epoch)) return MLP_EINVAL;
+        if (run_metrics_get(&eps[i].m, MET_EPOCH_SECONDS, &v) && v > 0) weight += v;
+    }
+    if (charge && (charge->user_id < 1 || !(charge->seconds >= 0))) return MLP_EINVAL;
     mlp_err e = store_tx_begin_lazy(s, &t, NULL); /* redone after a power loss: store.c */
     if (e != MLP_OK) return e;
-    e = run_status_in(&t, n, RUN_IN(RUN_RUNNING), &st);
+    e = run_status_in(&t, rid, RUN_IN(RUN_RUNNING), &st);
     clock_rfc3339(1, now);
-    for (int k = 0; e == MLP_OK && k < MET_ALL; k++) {
-        double v;
-        if (!run_metrics_get(m, (metric_id)k, &v)) continue;
-        e = store_exec(&t, NULL, NULL,
-                       "INSERT OR REPLACE INTO run_metrics (run_id, name, step, value, timestamp)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5)",
-                       "Itidt", n, metric_name((metric_id)k), epoch, v, now);
+    /* Each statement is prepared once for the whole batch and bound again per row. */
+    sqlite3_stmt *ins = NULL, *led = NULL;
+    for (int i = 0; e == MLP_OK && i < n; i++) {
+        for (int k = 0; e == MLP_OK && k < MET_ALL; k++) {
+            double v;
+            if (!run_metrics_get(&eps[i].m, (metric_id)k, &v)) continue;
+            const char *name = metric_name((metric_id)k);
+            if (!ins) {
+                e = store_prep(&t, NULL, &ins,
+                               "INSERT OR REPLACE INTO run_metrics (run_id, name, step, value,"
+                               " timestamp) VALUES (?1, ?2, ?3, ?4, ?5)",
+                               "Itidt", rid, name, eps[i].epoch, v, now);
+            } else {
+                sqlite3_reset(ins);
+                sqlite3_bind_text(ins, 2, name, -1, SQLITE_STATIC);
+                sqlite3_bind_int(ins, 3, eps[i].epoch);
+                if (isfinite(v))
+                    sqlite3_bind_double(ins, 4, v);
+                else
+                    sqlite3_bind_null(ins, 4); /* as the binder does */
+            }
+            if (e == MLP_OK) store_step(&t, ins, &e, NULL);
+        }
+        double v = 0;
+        double share =
+            weight > 0
+                ? (run_metrics_get(&eps[i].m, MET_EPOCH_SECONDS, &v) && v > 0 ? v / weight : 0)
+                : 1.0 / n;
+        if (e != MLP_OK || !charge) continue;
+        if (!led) {
+            e = store_prep(&t, NULL, &led,
+                           "INSERT INTO usage_ledger (user_id, run_id, epoch, seconds, at)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5)",
+                           "IIidI", charge->user_id, rid, eps[i].epoch, charge->seconds * share,
+                           charge->at);
+        } else {
+            sqlite3_reset(led);
+            sqlite3_bind_int(led, 3, eps[i].epoch);
+            sqlite3_bind_double(led, 4, charge->seconds * share);
+        }
+        if (e == MLP_OK) store_step(&t, led, &e, NULL);
     }
+    sqlite3_finalize(ins);
+    sqlite3_finalize(led);
     if (e == MLP_OK)
-        e = store_exec(&t, NULL, NULL, "UPDATE runs SET epoch = ?2 WHERE id = ?1", "Ii", n, epoch);
+        e = store_exec(&t, NULL, NULL, "UPDATE runs SET epoch = ?2 WHERE id = ?1", "Ii", rid,
+                       eps[n - 1].epoch);
     if (e == MLP_OK && ckpt)
         e = store_exec(&t, NULL, NULL,
                        "INSERT OR REPLACE INTO run_checkpoints (run_id, epoch, data, created_at)"
                        " VALUES (?1, ?2, ?3, ?4)",
-                       "Iibt", n, epoch, ckpt, ckpt_len, now);
+                       "Iibt", rid, eps[n - 1].epoch, ckpt, ckpt_len, now);
     return store_tx_end(&t, e, NULL);
 }
 
