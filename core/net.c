@@ -14,6 +14,7 @@
 #include "crc32.h"
 #include "le.h"
 #include "loss.h"
+#include "sparse.h"
 
 #include <assert.h>
 #include <cblas.h>
@@ -44,23 +45,27 @@ struct net {
     struct sparse0 *s0;            /* net_prepare_serving's layer-0 fast path, or NULL */
 };
 
-/* The one-row fast path of layer 0 (net_prepare_serving). With standardisation
- * x'_j = (x_j - mean_j) / scale_j, layer 0 is z = b + Σ_j W[:,j]·x'_j. For a column where 0 is a
- * typical value (|mean_j / scale_j| <= SPARSE_MAX_Z: images' background, one-hot and count
- * features), split x'_j = x_j / scale_j + x'_j(0): the x'_j(0) terms go into the constant
+/* The fast path of layer 0 (net_prepare_serving), for one row and for batches. With
+ * standardisation x'_j = (x_j - mean_j) / scale_j, layer 0 is z = b + Σ_j W[:,j]·x'_j. For a column
+ * where 0 is a typical value (|mean_j / scale_j| <= SPARSE_MAX_Z: images' background, one-hot and
+ * count features), split x'_j = x_j / scale_j + x'_j(0): the x'_j(0) terms go into the constant
  * c = b + Σ W[:,j]·x'_j(0), and column j costs nothing when x_j == 0. Columns where 0 is far from
  * the mean (a year, a price) are never split — that would add and cancel large terms — and are
- * always computed as x'_j. W is kept transposed (row j = the weights of input j) so that a run of
- * used inputs is one contiguous block for one cblas_sgemv: a Fashion-MNIST image (2/3 zeros, ~30
- * runs) reads a third of layer 0's weights (bench/RESULTS.md, serving). The result equals the
- * dense path's up to float rounding (tests/core/test_net.c checks 1e-5 relative). */
+ * always computed as x'_j. So u_j = (x_j - m_j) · inv_j with m_j = 0 in split columns, mean_j in
+ * the others, inv_j = 1 / scale_j, and z = c + Σ over u_j != 0 of u_j·Wᵀ[j] (core/sparse.h: W is
+ * kept transposed, row j = the weights of input j). A Fashion-MNIST image (1/2–2/3 zeros) reads
+ * a third to a half of layer 0's weights (bench/RESULTS.md, "Forward pass: the sparse first
+ * layer"). The result equals the dense path's up to float rounding (tests/core/test_net.c checks
+ * 1e-5 of each row's largest output), and a row's result does not depend on the rows batched
+ * with it. */
 #define SPARSE_MAX_Z  4.0
-#define SPARSE_MIN_IN 16 /* narrower inputs: the dense sgemv is as cheap */
-#define SPARSE_GAP    4  /* unused inputs closer than this are computed (as 0) inside one run */
+#define SPARSE_MIN_IN 16 /* narrower inputs: the dense product is as cheap */
+#define SPARSE_GROUP  64 /* rows gathered per sparse_rows call */
 struct sparse0 {
-    float *wt;            /* n_in × width[1], layer 0's W transposed */
-    float *c;             /* width[1]: the response to x_j = 0 in every split column */
-    unsigned char *split; /* n_in: 1 when column j is split */
+    float *wt;  /* n_in × width[1], layer 0's W transposed */
+    float *c;   /* width[1]: the response to x_j = 0 in every split column */
+    float *m;   /* n_in: 0 in split columns, x_mean elsewhere */
+    float *inv; /* n_in: 1 / x_scale */
 };
 
 static void sparse0_free(struct sparse0 *s)
@@ -68,7 +73,8 @@ static void sparse0_free(struct sparse0 *s)
     if (!s) return;
     free(s->wt);
     free(s->c);
-    free(s->split);
+    free(s->m);
+    free(s->inv);
     free(s);
 }
 
@@ -421,38 +427,42 @@ mlp_err net_prepare_serving(net *n)
     net_touch(n);
     const int in = n->width[0], out = n->width[1];
     if (in < SPARSE_MIN_IN) return MLP_OK;
+    mlp_err rc = MLP_ENOMEM;
+    unsigned char *split = malloc((size_t)in);
     struct sparse0 *s = calloc(1, sizeof *s);
-    if (!s) return MLP_ENOMEM;
+    if (!split || !s) goto out;
     s->wt = malloc((size_t)in * (size_t)out * sizeof *s->wt);
     s->c = malloc((size_t)out * sizeof *s->c);
-    s->split = malloc((size_t)in);
-    if (!s->wt || !s->c || !s->split) {
-        sparse0_free(s);
-        return MLP_ENOMEM;
-    }
+    s->m = malloc((size_t)in * sizeof *s->m);
+    s->inv = malloc((size_t)in * sizeof *s->inv);
+    if (!s->wt || !s->c || !s->m || !s->inv) goto out;
     const float *W = n->block + n->w_off[0], *b = n->block + n->b_off[0];
     const float *mean = net_x_mean_const(n), *scale = net_x_scale_const(n);
     int any = 0;
     for (int j = 0; j < in; j++) {
         double z0 = -(double)mean[j] / (double)scale[j];
-        s->split[j] = scale[j] != 0.0f && isfinite(z0) && fabs(z0) <= SPARSE_MAX_Z;
-        any |= s->split[j];
+        split[j] = scale[j] != 0.0f && isfinite(z0) && fabs(z0) <= SPARSE_MAX_Z;
+        any |= split[j];
+        s->m[j] = split[j] ? 0.0f : mean[j];
+        s->inv[j] = 1.0f / scale[j];
     }
-    if (!any) { /* nothing to skip: the dense path */
-        sparse0_free(s);
-        return MLP_OK;
-    }
+    rc = MLP_OK;
+    if (!any) goto out; /* nothing to skip: the dense path */
     for (int i = 0; i < out; i++) {
         const float *w = W + (size_t)i * (size_t)in;
         double acc = b[i];
         for (int j = 0; j < in; j++) {
-            if (s->split[j]) acc += (double)w[j] * (double)((0.0f - mean[j]) / scale[j]);
+            if (split[j]) acc += (double)w[j] * (double)((0.0f - mean[j]) / scale[j]);
             s->wt[(size_t)j * (size_t)out + (size_t)i] = w[j];
         }
         s->c[i] = (float)acc;
     }
     n->s0 = s;
-    return MLP_OK;
+    s = NULL;
+out:
+    sparse0_free(s);
+    free(split);
+    return rc;
 }
 
 int net_serving_prepared(const net *n)
@@ -460,39 +470,21 @@ int net_serving_prepared(const net *n)
     return n && n->s0;
 }
 
-/* Input j costs nothing: a split column at 0. */
-static inline int sparse0_skips(const struct sparse0 *s, const float *x, int j)
-{
-    return s->split[j] && x[j] == 0.0f;
-}
-
-/* Layer 0 of one row through the fast path: z (width[1]) = c + Σ over runs of used inputs of
- * Wᵀ[run]ᵀ·u[run]; u (n_in, scratch) = x_j / scale_j in split columns, x'_j in the others. */
-static void sparse0_forward(const net *n, const float *x, float *u, float *z)
+/* Layer 0 of `rows` rows through the fast path: z (rows × width[1]) = c + Σ u_j·Wᵀ[j] over each
+ * row's nonzero u_j. lists: rows × n_in floats of scratch, for sparse_gather. */
+static void sparse0_forward(const net *n, const float *X, int rows, float *lists, float *z)
 {
     const struct sparse0 *s = n->s0;
     const int in = n->width[0], out = n->width[1];
-    const float *mean = net_x_mean_const(n), *scale = net_x_scale_const(n);
-    memcpy(z, s->c, (size_t)out * sizeof *z);
-    int j = 0;
-    while (j < in) {
-        while (j < in && sparse0_skips(s, x, j)) j++; /* skip unused inputs */
-        if (j == in) break;
-        int a = j, end = j; /* run [a, end) */
-        while (j < in) {
-            if (!sparse0_skips(s, x, j)) {
-                u[j] = s->split[j] ? x[j] / scale[j] : (x[j] - mean[j]) / scale[j];
-                end = ++j;
-                continue;
-            }
-            int g = j; /* a gap of unused inputs: bridge it when short and more follow */
-            while (g < in && g - j < SPARSE_GAP && sparse0_skips(s, x, g)) g++;
-            if (g == in || g - j >= SPARSE_GAP) break;
-            for (; j < g; j++) u[j] = 0.0f;
-        }
-        cblas_sgemv(CblasRowMajor, CblasTrans, end - a, out, 1.0f, s->wt + (size_t)a * (size_t)out,
-                    out, u + a, 1, 1.0f, z, 1);
-        j = end;
+    int nnz[SPARSE_GROUP];
+    for (int r0 = 0; r0 < rows; r0 += SPARSE_GROUP) {
+        int g = rows - r0 < SPARSE_GROUP ? rows - r0 : SPARSE_GROUP;
+        float *l0 = lists + (size_t)r0 * (size_t)in;
+        for (int r = 0; r < g; r++)
+            nnz[r] = sparse_gather(X + (size_t)(r0 + r) * (size_t)in, s->m, s->inv, in,
+                                   l0 + (size_t)r * (size_t)in);
+        sparse_rows(s->wt, in, out, s->c, l0, (size_t)in, nnz, g, z + (size_t)r0 * (size_t)out,
+                    (size_t)out);
     }
 }
 
@@ -503,7 +495,7 @@ static void forward_to(const net *n, const float *X, int rows, int last, float *
     const int n_in = n->spec.n_in;
     float *buf[2] = {scratch, scratch + (size_t)rows * n->scratch_w[0]};
     const float *mean = net_x_mean_const(n), *scale = net_x_scale_const(n);
-    const int fast0 = rows == 1 && n->s0;
+    const int fast0 = n->s0 != NULL;
     /* x' = (x - x_mean) / x_scale (the fast path standardises the inputs it uses itself) */
     for (int r = 0; r < rows && !fast0; r++) {
         const float *x = X + (size_t)r * (size_t)n_in;
@@ -515,7 +507,7 @@ static void forward_to(const net *n, const float *X, int rows, int last, float *
         const int out = n->width[l + 1];
         float *z = l == last ? dst : buf[(l + 1) & 1];
         if (l == 0 && fast0)
-            sparse0_forward(n, X, buf[0], z);
+            sparse0_forward(n, X, rows, buf[0], z);
         else
             dense_forward(in, rows, n->width[l], n->block + n->w_off[l], n->block + n->b_off[l],
                           out, z);
