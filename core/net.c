@@ -62,7 +62,7 @@ struct net {
 #define SPARSE_MIN_IN 16 /* narrower inputs: the dense product is as cheap */
 #define SPARSE_GROUP  64 /* rows gathered per sparse_rows call */
 struct sparse0 {
-    float *wt;  /* n_in × width[1], layer 0's W transposed */
+    float *wt;  /* n_in × width[1], layer 0's W transposed, in sparse_pack's panels */
     float *c;   /* width[1]: the response to x_j = 0 in every split column */
     float *m;   /* n_in: 0 in split columns, x_mean elsewhere */
     float *inv; /* n_in: 1 / x_scale */
@@ -453,10 +453,10 @@ mlp_err net_prepare_serving(net *n)
         double acc = b[i];
         for (int j = 0; j < in; j++) {
             if (split[j]) acc += (double)w[j] * (double)((0.0f - mean[j]) / scale[j]);
-            s->wt[(size_t)j * (size_t)out + (size_t)i] = w[j];
         }
         s->c[i] = (float)acc;
     }
+    sparse_pack(W, in, out, s->wt);
     n->s0 = s;
     s = NULL;
 out:

@@ -1,9 +1,10 @@
 /* sparse.c — the sparse-input dense layer of sparse.h: row lists and the blocked product.
  *
- * One body (rows_body), compiled twice: as portable C (GCC's generic vectors: two SSE
- * registers per 8 floats on x86-64) and with target("avx2") (one 256-bit register). Neither
- * fuses a multiply with an add (core/ is built -std=c11, where GCC does not contract, and the
- * AVX2 variant does not enable FMA), so both round the same way: the same bits. */
+ * One body (rows_body), compiled three times: as portable C (GCC's generic vectors: two SSE
+ * registers per 8 floats on x86-64), with target("avx2") (one 256-bit register) and with
+ * target("avx512f") (row64w: 16 floats a register). None fuses a multiply with an add (core/ is
+ * built -std=c11, where GCC does not contract, and the x86 variants do not enable FMA), so all
+ * round the same way, element by element: the same bits. */
 #include "sparse.h"
 
 #include <assert.h>
@@ -12,7 +13,9 @@
 
 typedef float v8f __attribute__((vector_size(32)));
 
-#define BLOCK 64 /* output columns per block: 8 accumulators of 8 */
+#define BLOCK 64  /* output columns per block: 8 accumulators of 8 */
+#define KSPAN 128 /* inputs per range of a block: 128 × 64 floats of weights = 32 KiB */
+#define GROUP 64  /* rows that share a block's ranges */
 
 /* Unaligned loads and stores as macros: a function taking or returning a v8f would change the
  * ABI between the two variants (GCC's -Wpsabi). */
@@ -46,22 +49,25 @@ full:
     return SPARSE_FULL;
 }
 
-/* One row, 64 columns: z = c + Σ u_j·Wt[j] over the row's list. Wt, c, z start at the block. */
-static inline __attribute__((always_inline)) void
-row64(const float *Wt, size_t out, const float *c, const float *list, int nnz, int in, float *z)
+/* One row, 64 columns, inputs [j0, j1): z = init + Σ u_j·P[j] over the row's listed j in that
+ * range (P: a panel, rows `out` floats apart); *cur is the row's position in its pair list, moved
+ * past the range. init is c for the first range, z (the sum so far) for the others. */
+static inline __attribute__((always_inline)) void row64(const float *P, size_t out,
+                                                        const float *init, const float *list,
+                                                        int nnz, int *cur, int j0, int j1, float *z)
 {
     v8f a0, a1, a2, a3, a4, a5, a6, a7;
-    LD8(a0, c);
-    LD8(a1, c + 8);
-    LD8(a2, c + 16);
-    LD8(a3, c + 24);
-    LD8(a4, c + 32);
-    LD8(a5, c + 40);
-    LD8(a6, c + 48);
-    LD8(a7, c + 56);
+    LD8(a0, init);
+    LD8(a1, init + 8);
+    LD8(a2, init + 16);
+    LD8(a3, init + 24);
+    LD8(a4, init + 32);
+    LD8(a5, init + 40);
+    LD8(a6, init + 48);
+    LD8(a7, init + 56);
 #define ROW64_STEP(j, u)                                                                           \
     do {                                                                                           \
-        const float *w = Wt + (size_t)(j)*out;                                                     \
+        const float *w = P + (size_t)(j)*out;                                                      \
         const float uu = (u);                                                                      \
         v8f w0, w1, w2, w3, w4, w5, w6, w7;                                                        \
         LD8(w0, w);                                                                                \
@@ -81,10 +87,14 @@ row64(const float *Wt, size_t out, const float *c, const float *list, int nnz, i
         a6 += uu * w6;                                                                             \
         a7 += uu * w7;                                                                             \
     } while (0)
-    if (nnz == SPARSE_FULL)
-        for (int j = 0; j < in; j++) ROW64_STEP(j, list[j]);
-    else
-        for (int k = 0; k < nnz; k++) ROW64_STEP(list_index(list, k), list[2 * (size_t)k + 1]);
+    if (nnz == SPARSE_FULL) {
+        for (int j = j0; j < j1; j++) ROW64_STEP(j, list[j]);
+    } else {
+        int k = *cur;
+        for (int32_t j; k < nnz && (j = list_index(list, k)) < j1; k++)
+            ROW64_STEP(j, list[2 * (size_t)k + 1]);
+        *cur = k;
+    }
 #undef ROW64_STEP
     ST8(z, a0);
     ST8(z + 8, a1);
@@ -96,98 +106,187 @@ row64(const float *Wt, size_t out, const float *c, const float *list, int nnz, i
     ST8(z + 56, a7);
 }
 
+/* row64 with four 16-float accumulators: the same operations on the same elements, in fewer
+ * instructions where 512-bit vectors run at full width (the AVX-512 variant). */
+typedef float v16f __attribute__((vector_size(64)));
+#define LD16(v, p) memcpy(&(v), (p), sizeof(v16f))
+#define ST16(p, v) memcpy((p), &(v), sizeof(v16f))
+static inline __attribute__((always_inline)) void row64w(const float *P, size_t out,
+                                                         const float *init, const float *list,
+                                                         int nnz, int *cur, int j0, int j1,
+                                                         float *z)
+{
+    v16f a0, a1, a2, a3;
+    LD16(a0, init);
+    LD16(a1, init + 16);
+    LD16(a2, init + 32);
+    LD16(a3, init + 48);
+#define ROW64W_STEP(j, u)                                                                          \
+    do {                                                                                           \
+        const float *w = P + (size_t)(j)*out;                                                      \
+        const float uu = (u);                                                                      \
+        v16f w0, w1, w2, w3;                                                                       \
+        LD16(w0, w);                                                                               \
+        LD16(w1, w + 16);                                                                          \
+        LD16(w2, w + 32);                                                                          \
+        LD16(w3, w + 48);                                                                          \
+        a0 += uu * w0;                                                                             \
+        a1 += uu * w1;                                                                             \
+        a2 += uu * w2;                                                                             \
+        a3 += uu * w3;                                                                             \
+    } while (0)
+    if (nnz == SPARSE_FULL) {
+        for (int j = j0; j < j1; j++) ROW64W_STEP(j, list[j]);
+    } else {
+        int k = *cur;
+        for (int32_t j; k < nnz && (j = list_index(list, k)) < j1; k++)
+            ROW64W_STEP(j, list[2 * (size_t)k + 1]);
+        *cur = k;
+    }
+#undef ROW64W_STEP
+    ST16(z, a0);
+    ST16(z + 16, a1);
+    ST16(z + 32, a2);
+    ST16(z + 48, a3);
+}
+
 /* One row, 8 columns (the part of `out` past the last full block). */
-static inline __attribute__((always_inline)) void row8(const float *Wt, size_t out, const float *c,
+static inline __attribute__((always_inline)) void row8(const float *P, size_t out, const float *c,
                                                        const float *list, int nnz, int in, float *z)
 {
     v8f a, w;
     LD8(a, c);
     if (nnz == SPARSE_FULL)
         for (int j = 0; j < in; j++) {
-            LD8(w, Wt + (size_t)j * out);
+            LD8(w, P + (size_t)j * out);
             a += list[j] * w;
         }
     else
         for (int k = 0; k < nnz; k++) {
-            LD8(w, Wt + (size_t)list_index(list, k) * out);
+            LD8(w, P + (size_t)list_index(list, k) * out);
             a += list[2 * (size_t)k + 1] * w;
         }
     ST8(z, a);
 }
 
 /* One row, one column (the last out % 8). */
-static inline __attribute__((always_inline)) void row1(const float *Wt, size_t out, const float *c,
+static inline __attribute__((always_inline)) void row1(const float *P, size_t out, const float *c,
                                                        const float *list, int nnz, int in, float *z)
 {
     float a = *c;
     if (nnz == SPARSE_FULL)
-        for (int j = 0; j < in; j++) a += list[j] * Wt[(size_t)j * out];
+        for (int j = 0; j < in; j++) a += list[j] * P[(size_t)j * out];
     else
         for (int k = 0; k < nnz; k++)
-            a += list[2 * (size_t)k + 1] * Wt[(size_t)list_index(list, k) * out];
+            a += list[2 * (size_t)k + 1] * P[(size_t)list_index(list, k) * out];
     *z = a;
 }
 
-/* Block by block, every row per block: the block's weights stay in cache across the rows. */
-static inline __attribute__((always_inline)) void rows_body(const float *Wt, int in, int out,
-                                                            const float *c, const float *lists,
-                                                            size_t list_stride, const int *nnz,
-                                                            int rows, float *Z, size_t z_stride)
+/* Panel by panel, every row per panel, and within a full panel input range by input range
+ * (KSPAN inputs: 32 KiB of contiguous weights, kept in L1 while the rows pass over them; one
+ * range for one row, whose weights are read once anyway). Each output still adds its terms in
+ * ascending j. */
+static inline __attribute__((always_inline)) void
+rows_body(const float *P, int in, int out, const float *c, const float *lists, size_t list_stride,
+          const int *nnz, int rows, float *Z, size_t z_stride, int wide)
 {
-    const size_t o = (size_t)out;
+    const int span = rows == 1 ? in : KSPAN;
+    int cur[GROUP];
     int b = 0;
-    for (; b + BLOCK <= out; b += BLOCK)
+    for (; b + BLOCK <= out; b += BLOCK) {
+        const float *panel = P + (size_t)b * (size_t)in;
+        for (int r0 = 0; r0 < rows; r0 += GROUP) {
+            const int g = rows - r0 < GROUP ? rows - r0 : GROUP;
+            for (int r = 0; r < g; r++) cur[r] = 0;
+            for (int j0 = 0; j0 < in; j0 += span) {
+                const int j1 = in - j0 < span ? in : j0 + span;
+                for (int r = r0; r < r0 + g; r++) {
+                    float *z = Z + (size_t)r * z_stride + b;
+                    const float *init = j0 == 0 ? c + b : z,
+                                *list = lists + (size_t)r * list_stride;
+                    if (wide)
+                        row64w(panel, BLOCK, init, list, nnz[r], &cur[r - r0], j0, j1, z);
+                    else
+                        row64(panel, BLOCK, init, list, nnz[r], &cur[r - r0], j0, j1, z);
+                }
+            }
+        }
+    }
+    /* the last panel, narrower than BLOCK: its rows are out - b wide */
+    const float *panel = P + (size_t)b * (size_t)in;
+    const size_t wp = (size_t)(out - b);
+    for (int i = 0; b + i + 8 <= out; i += 8)
         for (int r = 0; r < rows; r++)
-            row64(Wt + b, o, c + b, lists + (size_t)r * list_stride, nnz[r], in,
-                  Z + (size_t)r * z_stride + b);
-    for (; b + 8 <= out; b += 8)
+            row8(panel + i, wp, c + b + i, lists + (size_t)r * list_stride, nnz[r], in,
+                 Z + (size_t)r * z_stride + b + i);
+    for (int i = (out - b) / 8 * 8; b + i < out; i++)
         for (int r = 0; r < rows; r++)
-            row8(Wt + b, o, c + b, lists + (size_t)r * list_stride, nnz[r], in,
-                 Z + (size_t)r * z_stride + b);
-    for (; b < out; b++)
-        for (int r = 0; r < rows; r++)
-            row1(Wt + b, o, c + b, lists + (size_t)r * list_stride, nnz[r], in,
-                 Z + (size_t)r * z_stride + b);
+            row1(panel + i, wp, c + b + i, lists + (size_t)r * list_stride, nnz[r], in,
+                 Z + (size_t)r * z_stride + b + i);
 }
 
-static void rows_portable(const float *Wt, int in, int out, const float *c, const float *lists,
+void sparse_pack(const float *W, int in, int out, float *P)
+{
+    assert(W && P && in >= 1 && out >= 1);
+    for (int i = 0; i < out; i++) {
+        const int p0 = i / BLOCK * BLOCK;
+        const size_t wp = (size_t)(out - p0 < BLOCK ? out - p0 : BLOCK);
+        float *dst = P + (size_t)p0 * (size_t)in + (size_t)(i - p0);
+        const float *src = W + (size_t)i * (size_t)in;
+        for (int j = 0; j < in; j++) dst[(size_t)j * wp] = src[j];
+    }
+}
+
+static void rows_portable(const float *P, int in, int out, const float *c, const float *lists,
                           size_t list_stride, const int *nnz, int rows, float *Z, size_t z_stride)
 {
-    rows_body(Wt, in, out, c, lists, list_stride, nnz, rows, Z, z_stride);
+    rows_body(P, in, out, c, lists, list_stride, nnz, rows, Z, z_stride, 0);
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#define SPARSE_AVX2 1
-__attribute__((target("avx2"))) static void rows_avx2(const float *Wt, int in, int out,
+#define SPARSE_X86 1
+__attribute__((target("avx2"))) static void rows_avx2(const float *P, int in, int out,
                                                       const float *c, const float *lists,
                                                       size_t list_stride, const int *nnz, int rows,
                                                       float *Z, size_t z_stride)
 {
-    rows_body(Wt, in, out, c, lists, list_stride, nnz, rows, Z, z_stride);
+    rows_body(P, in, out, c, lists, list_stride, nnz, rows, Z, z_stride, 0);
 }
-#endif
 
-static int avx2_allowed = 1; /* sparse_use_avx2 */
-
-int sparse_use_avx2(int allow)
+__attribute__((target("avx512f"))) static void rows_avx512(const float *P, int in, int out,
+                                                           const float *c, const float *lists,
+                                                           size_t list_stride, const int *nnz,
+                                                           int rows, float *Z, size_t z_stride)
 {
-    avx2_allowed = allow != 0;
-#ifdef SPARSE_AVX2
-    return avx2_allowed && __builtin_cpu_supports("avx2");
-#else
-    return 0;
+    rows_body(P, in, out, c, lists, list_stride, nnz, rows, Z, z_stride, 1);
+}
 #endif
+
+static int isa_cap = SPARSE_AVX512; /* sparse_isa */
+
+int sparse_isa(int max)
+{
+    isa_cap = max;
+#ifdef SPARSE_X86
+    if (max >= SPARSE_AVX512 && __builtin_cpu_supports("avx512f")) return SPARSE_AVX512;
+    if (max >= SPARSE_AVX2 && __builtin_cpu_supports("avx2")) return SPARSE_AVX2;
+#endif
+    return SPARSE_PORTABLE;
 }
 
-void sparse_rows(const float *Wt, int in, int out, const float *c, const float *lists,
+void sparse_rows(const float *P, int in, int out, const float *c, const float *lists,
                  size_t list_stride, const int *nnz, int rows, float *Z, size_t z_stride)
 {
-    assert(Wt && c && lists && nnz && Z && in >= 1 && out >= 1 && rows >= 0);
-#ifdef SPARSE_AVX2
-    if (avx2_allowed && __builtin_cpu_supports("avx2")) {
-        rows_avx2(Wt, in, out, c, lists, list_stride, nnz, rows, Z, z_stride);
+    assert(P && c && lists && nnz && Z && in >= 1 && out >= 1 && rows >= 0);
+#ifdef SPARSE_X86
+    if (isa_cap >= SPARSE_AVX512 && __builtin_cpu_supports("avx512f")) {
+        rows_avx512(P, in, out, c, lists, list_stride, nnz, rows, Z, z_stride);
+        return;
+    }
+    if (isa_cap >= SPARSE_AVX2 && __builtin_cpu_supports("avx2")) {
+        rows_avx2(P, in, out, c, lists, list_stride, nnz, rows, Z, z_stride);
         return;
     }
 #endif
-    rows_portable(Wt, in, out, c, lists, list_stride, nnz, rows, Z, z_stride);
+    rows_portable(P, in, out, c, lists, list_stride, nnz, rows, Z, z_stride);
 }
