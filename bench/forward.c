@@ -9,13 +9,17 @@
  *   forward row [IMAGE_INDEX=0]   one row, hot cache and with a 4 MiB memset between calls
  *   forward batch [ROWS=64]       ROWS test images (#0 ..) per call, then the same number of
  *                                 synthetic rows at 0 % .. 90 % zeros (the break-even)
- *   forward cg MODE [ROWS=64]     MODE = dense or sparse: 200 calls of one, for callgrind
+ *   forward cg MODE [ROWS=64 [CALLS=200]]   MODE = dense or sparse: CALLS calls of one, for
+ *                                 callgrind or perf
  *
  * Each case: 15 rounds, dense then sparse (sparse then dense in odd rounds); prints the medians
- * of the per-call times and the median of the per-round ratios dense / sparse.
- * Data: $FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist), t10k images, / 255. */
+ * of the per-call times (the thread's CPU time: preemption on a shared machine is left out) and
+ * the median of the per-round ratios dense / sparse.
+ * SPARSE_ISA=0|1|2 caps sparse_rows' variant (portable, AVX2, AVX-512: the default, CPU
+ * permitting). Data: $FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist), t10k images, / 255. */
 #include "benchutil.h"
 #include "net.h"
+#include "sparse.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -80,20 +84,28 @@ static net *make_net(void)
     return n;
 }
 
-/* Median µs per call over one round of `calls` calls of net_predict(rows). */
+/* This thread's CPU time (the machine is shared: time while preempted is not the call's). */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* CPU µs per call over one round of `calls` calls of net_predict(rows). */
 static double round_us(const net *n, const float *X, int rows, float *Y, float *scratch, int calls,
                        char *junk, size_t junk_len)
 {
-    double busy = 0, t0 = bench_now();
+    double busy = 0, t0 = cpu_now();
     for (int i = 0; i < calls; i++) {
         if (junk) {
-            double a = bench_now();
+            double a = cpu_now();
             memset(junk, i, junk_len);
-            busy += bench_now() - a;
+            busy += cpu_now() - a;
         }
         net_predict(n, X, rows, Y, scratch);
     }
-    return (bench_now() - t0 - busy) / calls * 1e6;
+    return (cpu_now() - t0 - busy) / calls * 1e6;
 }
 
 /* Dense and sparse in turns; prints one line. */
@@ -134,6 +146,8 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "row";
     if (load_images() != 0) return 2;
     openblas_set_num_threads(1); /* as the daemon's request threads run it */
+    const char *isa = getenv("SPARSE_ISA"); /* 0 portable, 1 AVX2, 2 AVX-512 (the default) */
+    printf("sparse_rows variant %d\n", sparse_isa(isa ? atoi(isa) : SPARSE_AVX512));
     net *dense = make_net(), *sparse = NULL;
     if (!dense || net_clone(dense, &sparse) != MLP_OK || net_prepare_serving(sparse) != MLP_OK ||
         !net_serving_prepared(sparse))
@@ -177,8 +191,9 @@ int main(int argc, char **argv)
         const net *n = strcmp(argv[2], "sparse") == 0 ? sparse : dense;
         float *Y = malloc((size_t)rows * 10 * sizeof *Y),
               *scratch = malloc(net_scratch_floats(n, rows) * sizeof *scratch);
-        for (int i = 0; i < 200; i++) net_predict(n, images, rows, Y, scratch);
-        printf("%s: 200 calls of %d rows, y[0] = %g\n", argv[2], rows, (double)Y[0]);
+        int calls = argc > 4 ? atoi(argv[4]) : 200;
+        for (int i = 0; i < calls; i++) net_predict(n, images, rows, Y, scratch);
+        printf("%s: %d calls of %d rows, y[0] = %g\n", argv[2], calls, rows, (double)Y[0]);
         free(Y);
         free(scratch);
     } else {

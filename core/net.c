@@ -55,9 +55,8 @@ struct net {
  * the others, inv_j = 1 / scale_j, and z = c + Σ over u_j != 0 of u_j·Wᵀ[j] (core/sparse.h: W is
  * kept transposed, row j = the weights of input j). A Fashion-MNIST image (1/2–2/3 zeros) reads
  * a third to a half of layer 0's weights (bench/RESULTS.md, "Forward pass: the sparse first
- * layer"). The result equals the dense path's up to float rounding (tests/core/test_net.c checks
- * 1e-5 of each row's largest output), and a row's result does not depend on the rows batched
- * with it. */
+ * layer"). The result equals the dense path's up to float rounding (tests/core/test_netsparse.c
+ * checks 1e-5 × (1 + each row's largest output)). */
 #define SPARSE_MAX_Z  4.0
 #define SPARSE_MIN_IN 16 /* narrower inputs: the dense product is as cheap */
 #define SPARSE_GROUP  64 /* rows gathered per sparse_rows call */
@@ -470,21 +469,43 @@ int net_serving_prepared(const net *n)
     return n && n->s0;
 }
 
+/* Xs (rows × n_in) = (X - x_mean) / x_scale. */
+static void standardise_rows(const net *n, const float *X, int rows, float *Xs)
+{
+    const int n_in = n->spec.n_in;
+    const float *mean = net_x_mean_const(n), *scale = net_x_scale_const(n);
+    for (int r = 0; r < rows; r++) {
+        const float *x = X + (size_t)r * (size_t)n_in;
+        float *xs = Xs + (size_t)r * (size_t)n_in;
+        for (int j = 0; j < n_in; j++) xs[j] = (x[j] - mean[j]) / scale[j];
+    }
+}
+
 /* Layer 0 of `rows` rows through the fast path: z (rows × width[1]) = c + Σ u_j·Wᵀ[j] over each
- * row's nonzero u_j. lists: rows × n_in floats of scratch, for sparse_gather. */
+ * row's nonzero u_j, 64 rows at a time. A group of rows with more nonzero inputs than
+ * sparse_batch_max_density allows goes through the dense product instead (sgemm: it wins on
+ * dense batches); one row always takes the sparse one. lists: rows × n_in floats of scratch. */
 static void sparse0_forward(const net *n, const float *X, int rows, float *lists, float *z)
 {
     const struct sparse0 *s = n->s0;
     const int in = n->width[0], out = n->width[1];
+    const double most = rows == 1 ? 1.0 : sparse_batch_max_density();
     int nnz[SPARSE_GROUP];
     for (int r0 = 0; r0 < rows; r0 += SPARSE_GROUP) {
         int g = rows - r0 < SPARSE_GROUP ? rows - r0 : SPARSE_GROUP;
-        float *l0 = lists + (size_t)r0 * (size_t)in;
-        for (int r = 0; r < g; r++)
-            nnz[r] = sparse_gather(X + (size_t)(r0 + r) * (size_t)in, s->m, s->inv, in,
-                                   l0 + (size_t)r * (size_t)in);
-        sparse_rows(s->wt, in, out, s->c, l0, (size_t)in, nnz, g, z + (size_t)r0 * (size_t)out,
-                    (size_t)out);
+        const float *x0 = X + (size_t)r0 * (size_t)in;
+        float *l0 = lists + (size_t)r0 * (size_t)in, *z0 = z + (size_t)r0 * (size_t)out;
+        double used = 0;
+        for (int r = 0; r < g && rows > 1; r++) used += sparse_count(x0 + (size_t)r * in, s->m, in);
+        if (used <= most * g * (double)in) {
+            for (int r = 0; r < g; r++)
+                nnz[r] = sparse_gather(x0 + (size_t)r * (size_t)in, s->m, s->inv, in,
+                                       l0 + (size_t)r * (size_t)in);
+            sparse_rows(s->wt, in, out, s->c, l0, (size_t)in, nnz, g, z0, (size_t)out);
+        } else { /* too few zeros in these rows for the sparse product to win: the dense one */
+            standardise_rows(n, x0, g, l0);
+            dense_forward(l0, g, in, n->block + n->w_off[0], n->block + n->b_off[0], out, z0);
+        }
     }
 }
 
@@ -492,16 +513,10 @@ static void sparse0_forward(const net *n, const float *X, int rows, float *lists
  * Layer n_layers - 1 uses out_act, the others the hidden activation. */
 static void forward_to(const net *n, const float *X, int rows, int last, float *dst, float *scratch)
 {
-    const int n_in = n->spec.n_in;
     float *buf[2] = {scratch, scratch + (size_t)rows * n->scratch_w[0]};
-    const float *mean = net_x_mean_const(n), *scale = net_x_scale_const(n);
     const int fast0 = n->s0 != NULL;
-    /* x' = (x - x_mean) / x_scale (the fast path standardises the inputs it uses itself) */
-    for (int r = 0; r < rows && !fast0; r++) {
-        const float *x = X + (size_t)r * (size_t)n_in;
-        float *xs = buf[0] + (size_t)r * (size_t)n_in;
-        for (int j = 0; j < n_in; j++) xs[j] = (x[j] - mean[j]) / scale[j];
-    }
+    /* the fast path standardises the inputs it uses itself */
+    if (!fast0) standardise_rows(n, X, rows, buf[0]);
     const float *in = buf[0];
     for (int l = 0; l <= last; l++) {
         const int out = n->width[l + 1];

@@ -111,7 +111,8 @@ int net_code_dim(const net *n);
 size_t net_scratch_floats(const net *n, int rows);
 /* Y (rows × n_out) = net(X (rows × n_in)) in raw units: probabilities for classification,
  * target units for regression, reconstructions for autoencoders. rows == 1 uses sgemv, more
- * rows sgemm; a prepared net's layer 0 uses the sparse product of core/sparse.h instead.
+ * rows sgemm; a prepared net's layer 0 uses the sparse product of core/sparse.h instead (batches:
+ * where the rows have zeros enough for it to win).
  * scratch: net_scratch_floats(n, rows) floats, caller-owned. Reentrant. */
 mlp_err net_predict(const net *n, const float *X, int rows, float *Y, float *scratch);
 /* Prepares the fast path of layer 0 for serving, one row or a batch: inputs equal to 0 skip

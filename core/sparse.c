@@ -2,9 +2,9 @@
  *
  * One body (rows_body), compiled three times: as portable C (GCC's generic vectors: two SSE
  * registers per 8 floats on x86-64), with target("avx2") (one 256-bit register) and with
- * target("avx512f") (row64w: 16 floats a register). None fuses a multiply with an add (core/ is
- * built -std=c11, where GCC does not contract, and the x86 variants do not enable FMA), so all
- * round the same way, element by element: the same bits. */
+ * target("avx512f") (row128w: two panels, 16 floats a register). None fuses a multiply with an add
+ * (core/ is built -std=c11, where GCC does not contract, and the x86 variants do not enable FMA),
+ * so all round the same way, element by element: the same bits. */
 #include "sparse.h"
 
 #include <assert.h>
@@ -13,9 +13,11 @@
 
 typedef float v8f __attribute__((vector_size(32)));
 
-#define BLOCK 64  /* output columns per block: 8 accumulators of 8 */
-#define KSPAN 128 /* inputs per range of a block: 128 × 64 floats of weights = 32 KiB */
-#define GROUP 64  /* rows that share a block's ranges */
+#define BLOCK 64 /* output columns per block: 8 accumulators of 8 */
+#define KSPAN                                                                                      \
+    64           /* inputs per range: 64 × 64 floats = 16 KiB of weights a panel, 32 KiB for two  \
+                  */
+#define GROUP 64 /* rows that share a block's ranges */
 
 /* Unaligned loads and stores as macros: a function taking or returning a v8f would change the
  * ABI between the two variants (GCC's -Wpsabi). */
@@ -33,10 +35,27 @@ int sparse_gather(const float *x, const float *m, const float *inv, int in, floa
 {
     assert(x && m && inv && list && in >= 1);
     const int cap = in / 2; /* pairs that fit in `in` floats */
-    int k = 0;
-    for (int j = 0; j < in; j++) {
+    int k = 0, j = 0;
+    /* 8 inputs at a time: all 0 (an image's background) costs one test */
+    for (; j + 8 <= in; j += 8) {
+        float u[8];
+        int any = 0;
+        for (int t = 0; t < 8; t++) {
+            u[t] = (x[j + t] - m[j + t]) * inv[j + t];
+            any |= u[t] != 0.0f; /* a NaN counts */
+        }
+        if (!any) continue;
+        if (k + 8 > cap) break; /* near the cap: one at a time below */
+        /* write every pair, keep those with u != 0: no branch on the data */
+        for (int t = 0; t < 8; t++) {
+            int32_t jj = j + t;
+            memcpy(list + 2 * (size_t)k, &jj, sizeof jj);
+            list[2 * (size_t)k + 1] = u[t];
+            k += u[t] != 0.0f;
+        }
+    }
+    for (; j < in; j++) {
         if (k == cap) goto full;
-        /* write the pair, keep it when u != 0 (a NaN is kept): no branch on the data */
         float u = (x[j] - m[j]) * inv[j];
         int32_t jj = j;
         memcpy(list + 2 * (size_t)k, &jj, sizeof jj);
@@ -45,7 +64,7 @@ int sparse_gather(const float *x, const float *m, const float *inv, int in, floa
     }
     return k;
 full:
-    for (int j = 0; j < in; j++) list[j] = (x[j] - m[j]) * inv[j];
+    for (j = 0; j < in; j++) list[j] = (x[j] - m[j]) * inv[j];
     return SPARSE_FULL;
 }
 
@@ -106,48 +125,66 @@ static inline __attribute__((always_inline)) void row64(const float *P, size_t o
     ST8(z + 56, a7);
 }
 
-/* row64 with four 16-float accumulators: the same operations on the same elements, in fewer
- * instructions where 512-bit vectors run at full width (the AVX-512 variant). */
+/* row64 for two panels at once (P0, P1: 128 columns) with eight 16-float accumulators: the same
+ * operations on the same elements as row64 on each panel, in fewer instructions where 512-bit
+ * vectors run at full width (the AVX-512 variant), and enough independent sums to hide the
+ * latency of the adds. */
 typedef float v16f __attribute__((vector_size(64)));
 #define LD16(v, p) memcpy(&(v), (p), sizeof(v16f))
 #define ST16(p, v) memcpy((p), &(v), sizeof(v16f))
-static inline __attribute__((always_inline)) void row64w(const float *P, size_t out,
-                                                         const float *init, const float *list,
-                                                         int nnz, int *cur, int j0, int j1,
-                                                         float *z)
+static inline __attribute__((always_inline)) void row128w(const float *P0, const float *P1,
+                                                          const float *init0, const float *init1,
+                                                          const float *list, int nnz, int *cur,
+                                                          int j0, int j1, float *z0, float *z1)
 {
-    v16f a0, a1, a2, a3;
-    LD16(a0, init);
-    LD16(a1, init + 16);
-    LD16(a2, init + 32);
-    LD16(a3, init + 48);
-#define ROW64W_STEP(j, u)                                                                          \
+    v16f a0, a1, a2, a3, b0, b1, b2, b3;
+    LD16(a0, init0);
+    LD16(a1, init0 + 16);
+    LD16(a2, init0 + 32);
+    LD16(a3, init0 + 48);
+    LD16(b0, init1);
+    LD16(b1, init1 + 16);
+    LD16(b2, init1 + 32);
+    LD16(b3, init1 + 48);
+#define ROW128W_STEP(j, u)                                                                         \
     do {                                                                                           \
-        const float *w = P + (size_t)(j)*out;                                                      \
+        const float *w = P0 + (size_t)(j)*BLOCK, *v = P1 + (size_t)(j)*BLOCK;                      \
         const float uu = (u);                                                                      \
-        v16f w0, w1, w2, w3;                                                                       \
+        v16f w0, w1, w2, w3, v0, v1, v2, v3;                                                       \
         LD16(w0, w);                                                                               \
         LD16(w1, w + 16);                                                                          \
         LD16(w2, w + 32);                                                                          \
         LD16(w3, w + 48);                                                                          \
+        LD16(v0, v);                                                                               \
+        LD16(v1, v + 16);                                                                          \
+        LD16(v2, v + 32);                                                                          \
+        LD16(v3, v + 48);                                                                          \
         a0 += uu * w0;                                                                             \
         a1 += uu * w1;                                                                             \
         a2 += uu * w2;                                                                             \
         a3 += uu * w3;                                                                             \
+        b0 += uu * v0;                                                                             \
+        b1 += uu * v1;                                                                             \
+        b2 += uu * v2;                                                                             \
+        b3 += uu * v3;                                                                             \
     } while (0)
     if (nnz == SPARSE_FULL) {
-        for (int j = j0; j < j1; j++) ROW64W_STEP(j, list[j]);
+        for (int j = j0; j < j1; j++) ROW128W_STEP(j, list[j]);
     } else {
         int k = *cur;
         for (int32_t j; k < nnz && (j = list_index(list, k)) < j1; k++)
-            ROW64W_STEP(j, list[2 * (size_t)k + 1]);
+            ROW128W_STEP(j, list[2 * (size_t)k + 1]);
         *cur = k;
     }
-#undef ROW64W_STEP
-    ST16(z, a0);
-    ST16(z + 16, a1);
-    ST16(z + 32, a2);
-    ST16(z + 48, a3);
+#undef ROW128W_STEP
+    ST16(z0, a0);
+    ST16(z0 + 16, a1);
+    ST16(z0 + 32, a2);
+    ST16(z0 + 48, a3);
+    ST16(z1, b0);
+    ST16(z1 + 16, b1);
+    ST16(z1 + 32, b2);
+    ST16(z1 + 48, b3);
 }
 
 /* One row, 8 columns (the part of `out` past the last full block). */
@@ -183,9 +220,9 @@ static inline __attribute__((always_inline)) void row1(const float *P, size_t ou
 }
 
 /* Panel by panel, every row per panel, and within a full panel input range by input range
- * (KSPAN inputs: 32 KiB of contiguous weights, kept in L1 while the rows pass over them; one
- * range for one row, whose weights are read once anyway). Each output still adds its terms in
- * ascending j. */
+ * (KSPAN inputs: 16 KiB of contiguous weights a panel, kept in L1 (48 KiB) while the rows pass over
+ * them; one range for one row, whose weights are read once anyway). Each output still adds its
+ * terms in ascending j. */
 static inline __attribute__((always_inline)) void
 rows_body(const float *P, int in, int out, const float *c, const float *lists, size_t list_stride,
           const int *nnz, int rows, float *Z, size_t z_stride, int wide)
@@ -193,8 +230,9 @@ rows_body(const float *P, int in, int out, const float *c, const float *lists, s
     const int span = rows == 1 ? in : KSPAN;
     int cur[GROUP];
     int b = 0;
-    for (; b + BLOCK <= out; b += BLOCK) {
-        const float *panel = P + (size_t)b * (size_t)in;
+    for (; b + BLOCK <= out; b += wide && b + 2 * BLOCK <= out ? 2 * BLOCK : BLOCK) {
+        const int two = wide && b + 2 * BLOCK <= out; /* panels b and b + 64 together */
+        const float *panel = P + (size_t)b * (size_t)in, *next = panel + (size_t)BLOCK * in;
         for (int r0 = 0; r0 < rows; r0 += GROUP) {
             const int g = rows - r0 < GROUP ? rows - r0 : GROUP;
             for (int r = 0; r < g; r++) cur[r] = 0;
@@ -204,8 +242,9 @@ rows_body(const float *P, int in, int out, const float *c, const float *lists, s
                     float *z = Z + (size_t)r * z_stride + b;
                     const float *init = j0 == 0 ? c + b : z,
                                 *list = lists + (size_t)r * list_stride;
-                    if (wide)
-                        row64w(panel, BLOCK, init, list, nnz[r], &cur[r - r0], j0, j1, z);
+                    if (two)
+                        row128w(panel, next, init, init + BLOCK, list, nnz[r], &cur[r - r0], j0, j1,
+                                z, z + BLOCK);
                     else
                         row64(panel, BLOCK, init, list, nnz[r], &cur[r - r0], j0, j1, z);
                 }
@@ -264,29 +303,57 @@ __attribute__((target("avx512f"))) static void rows_avx512(const float *P, int i
 
 static int isa_cap = SPARSE_AVX512; /* sparse_isa */
 
+/* The variant sparse_rows uses: the best the CPU has, at most isa_cap. */
+static int isa_in_use(void)
+{
+#ifdef SPARSE_X86
+    if (isa_cap >= SPARSE_AVX512 && __builtin_cpu_supports("avx512f")) return SPARSE_AVX512;
+    if (isa_cap >= SPARSE_AVX2 && __builtin_cpu_supports("avx2")) return SPARSE_AVX2;
+#endif
+    return SPARSE_PORTABLE;
+}
+
 int sparse_isa(int max)
 {
     isa_cap = max;
-#ifdef SPARSE_X86
-    if (max >= SPARSE_AVX512 && __builtin_cpu_supports("avx512f")) return SPARSE_AVX512;
-    if (max >= SPARSE_AVX2 && __builtin_cpu_supports("avx2")) return SPARSE_AVX2;
-#endif
-    return SPARSE_PORTABLE;
+    return isa_in_use();
+}
+
+int sparse_count(const float *x, const float *m, int in)
+{
+    assert(x && m && in >= 1);
+    int used = 0;
+    for (int j = 0; j < in; j++) used += x[j] != m[j]; /* a NaN counts */
+    return used;
+}
+
+double sparse_batch_max_density(void)
+{
+    switch (isa_in_use()) {
+    case SPARSE_AVX512:
+        return 0.5;
+    case SPARSE_AVX2:
+        return 0.4;
+    default:
+        return 0.0;
+    }
 }
 
 void sparse_rows(const float *P, int in, int out, const float *c, const float *lists,
                  size_t list_stride, const int *nnz, int rows, float *Z, size_t z_stride)
 {
     assert(P && c && lists && nnz && Z && in >= 1 && out >= 1 && rows >= 0);
+    switch (isa_in_use()) {
 #ifdef SPARSE_X86
-    if (isa_cap >= SPARSE_AVX512 && __builtin_cpu_supports("avx512f")) {
+    case SPARSE_AVX512:
         rows_avx512(P, in, out, c, lists, list_stride, nnz, rows, Z, z_stride);
         return;
-    }
-    if (isa_cap >= SPARSE_AVX2 && __builtin_cpu_supports("avx2")) {
+    case SPARSE_AVX2:
         rows_avx2(P, in, out, c, lists, list_stride, nnz, rows, Z, z_stride);
         return;
-    }
 #endif
-    rows_portable(P, in, out, c, lists, list_stride, nnz, rows, Z, z_stride);
+    default:
+        rows_portable(P, in, out, c, lists, list_stride, nnz, rows, Z, z_stride);
+        return;
+    }
 }

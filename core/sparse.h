@@ -14,7 +14,7 @@
  * Arithmetic. Every output is c_i, then + u_j·W[i][j] for the listed j in ascending order, one
  * rounded multiply and one rounded add each (no fused multiply-add, so that every variant gives
  * the same bits). Outputs are computed panel by panel, all rows of a call per panel, and a panel
- * 128 inputs at a time, so that those weights (32 KiB) stay in L1 while the rows pass over them.
+ * 64 inputs at a time, so that those weights (16 KiB) stay in L1 while the rows pass over them.
  * The x86-64 AVX2 and AVX-512 variants (chosen at run time) and the portable one run the same
  * operations in the same order: the same bits. A row's outputs depend only on that row, never on
  * the others of a call.
@@ -37,10 +37,18 @@ int sparse_gather(const float *x, const float *m, const float *inv, int in, floa
  * P + 64p·in. A panel's rows are contiguous, so a range of inputs is one contiguous piece. */
 void sparse_pack(const float *W, int in, int out, float *P);
 
+/* How many inputs of row x sparse_gather would keep (x_j != m_j), in fewer instructions. */
+int sparse_count(const float *x, const float *m, int in);
+
 /* Z[r] (out floats at Z + r·z_stride) = c + the row list lists + r·list_stride (nnz[r] pairs,
  * or SPARSE_FULL) times Wᵀ (P from sparse_pack), for r in 0 .. rows - 1. */
 void sparse_rows(const float *P, int in, int out, const float *c, const float *lists,
                  size_t list_stride, const int *nnz, int rows, float *Z, size_t z_stride);
+
+/* The share of nonzero inputs (0 .. 1) below which sparse_rows on a batch of rows beats a dense
+ * sgemm of the same layer with the variant in use (bench/forward.sh batch: the break-even on a
+ * 784 × 256 layer, 64 rows); 0 for the portable variant, which never does. */
+double sparse_batch_max_density(void);
 
 /* Variants of sparse_rows, all giving the same bits. */
 enum { SPARSE_PORTABLE = 0, SPARSE_AVX2 = 1, SPARSE_AVX512 = 2 };
