@@ -509,6 +509,28 @@ static void sparse0_forward(const net *n, const float *X, int rows, float *lists
     }
 }
 
+/* act_forward's relu in place, 8 values a step: the same values, without a branch per value
+ * (a hidden layer's signs are a coin toss for the branch predictor). */
+static void relu_inplace(float *z, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int t = 0; t < 8; t++) z[i + t] = z[i + t] > 0.0f ? z[i + t] : 0.0f;
+    for (; i < n; i++) z[i] = z[i] > 0.0f ? z[i] : 0.0f;
+}
+
+/* The activation of layer l on its rows × out values in place. */
+static void activate(const net *n, int l, float *z, int rows, int out)
+{
+    const act_kind k = l < n->n_layers - 1 ? n->spec.act : n->spec.out_act;
+    if (k == ACT_RELU)
+        relu_inplace(z, (size_t)rows * (size_t)out);
+    else if (k == ACT_SOFTMAX)
+        act_softmax(z, z, rows, out);
+    else
+        act_forward(k, z, z, (size_t)rows * (size_t)out);
+}
+
 /* Runs layers 0 .. last on X, leaving layer `last`'s activations in dst (rows × width[last+1]).
  * Layer n_layers - 1 uses out_act, the others the hidden activation. */
 static void forward_to(const net *n, const float *X, int rows, int last, float *dst, float *scratch)
@@ -526,12 +548,7 @@ static void forward_to(const net *n, const float *X, int rows, int last, float *
         else
             dense_forward(in, rows, n->width[l], n->block + n->w_off[l], n->block + n->b_off[l],
                           out, z);
-        if (l < n->n_layers - 1)
-            act_forward(n->spec.act, z, z, (size_t)rows * (size_t)out);
-        else if (n->spec.out_act == ACT_SOFTMAX)
-            act_softmax(z, z, rows, out);
-        else
-            act_forward(n->spec.out_act, z, z, (size_t)rows * (size_t)out);
+        activate(n, l, z, rows, out);
         in = z;
     }
 }
