@@ -322,8 +322,13 @@ int sparse_isa(int max)
 int sparse_count(const float *x, const float *m, int in)
 {
     assert(x && m && in >= 1);
-    int used = 0;
-    for (int j = 0; j < in; j++) used += x[j] != m[j]; /* a NaN counts */
+    int used = 0, j = 0;
+    for (; j + 8 <= in; j += 8) { /* 8 at a time, which GCC vectorises */
+        int c = 0;
+        for (int t = 0; t < 8; t++) c += x[j + t] != m[j + t]; /* a NaN counts */
+        used += c;
+    }
+    for (; j < in; j++) used += x[j] != m[j];
     return used;
 }
 
