@@ -68,6 +68,15 @@ full:
     return SPARSE_FULL;
 }
 
+/* 1 when the 8 values at u are all 0: a whole row's list skips its runs of zeros 8 at a time
+ * (every variant the same way, so the bits stay equal). */
+static inline int zero8(const float *u)
+{
+    int any = 0;
+    for (int t = 0; t < 8; t++) any |= u[t] != 0.0f; /* a NaN counts */
+    return !any;
+}
+
 /* One row, 64 columns, inputs [j0, j1): z = init + Σ u_j·P[j] over the row's listed j in that
  * range (P: a panel, rows `out` floats apart); *cur is the row's position in its pair list, moved
  * past the range. init is c for the first range, z (the sum so far) for the others. */
@@ -107,7 +116,10 @@ static inline __attribute__((always_inline)) void row64(const float *P, size_t o
         a7 += uu * w7;                                                                             \
     } while (0)
     if (nnz == SPARSE_FULL) {
-        for (int j = j0; j < j1; j++) ROW64_STEP(j, list[j]);
+        for (int j = j0; j < j1; j += 8) {
+            if (j + 8 <= j1 && zero8(list + j)) continue;
+            for (int t = j; t < j + 8 && t < j1; t++) ROW64_STEP(t, list[t]);
+        }
     } else {
         int k = *cur;
         for (int32_t j; k < nnz && (j = list_index(list, k)) < j1; k++)
@@ -169,7 +181,10 @@ static inline __attribute__((always_inline)) void row128w(const float *P0, const
         b3 += uu * v3;                                                                             \
     } while (0)
     if (nnz == SPARSE_FULL) {
-        for (int j = j0; j < j1; j++) ROW128W_STEP(j, list[j]);
+        for (int j = j0; j < j1; j += 8) {
+            if (j + 8 <= j1 && zero8(list + j)) continue;
+            for (int t = j; t < j + 8 && t < j1; t++) ROW128W_STEP(t, list[t]);
+        }
     } else {
         int k = *cur;
         for (int32_t j; k < nnz && (j = list_index(list, k)) < j1; k++)
