@@ -12,6 +12,8 @@
 #include <string.h>
 
 typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
 
 #define BLOCK 64 /* output columns per block: 8 accumulators of 8 */
 #define KSPAN                                                                                      \
@@ -38,14 +40,23 @@ int sparse_gather(const float *x, const float *m, const float *inv, int in, floa
     int k = 0, j = 0;
     /* 8 inputs at a time: all 0 (an image's background) costs one test */
     for (; j + 8 <= in; j += 8) {
-        float u[8];
-        int any = 0;
-        for (int t = 0; t < 8; t++) {
-            u[t] = (x[j + t] - m[j + t]) * inv[j + t];
-            any |= u[t] != 0.0f; /* a NaN counts */
-        }
-        if (!any) continue;
+        /* two halves of 4: SSE compares them as vectors, 8 wide it would go lane by lane */
+        v4f x0, x1, m0, m1, i0, i1;
+        memcpy(&x0, x + j, sizeof x0);
+        memcpy(&x1, x + j + 4, sizeof x1);
+        memcpy(&m0, m + j, sizeof m0);
+        memcpy(&m1, m + j + 4, sizeof m1);
+        memcpy(&i0, inv + j, sizeof i0);
+        memcpy(&i1, inv + j + 4, sizeof i1);
+        v4f u0 = (x0 - m0) * i0, u1 = (x1 - m1) * i1;
+        v4i zero = (u0 == 0.0f) & (u1 == 0.0f); /* -1 where both are 0 (never for a NaN) */
+        uint64_t bits[2];
+        memcpy(bits, &zero, sizeof bits);
+        if ((bits[0] & bits[1]) == UINT64_MAX) continue;
         if (k + 8 > cap) break; /* near the cap: one at a time below */
+        float u[8];
+        memcpy(u, &u0, sizeof u0);
+        memcpy(u + 4, &u1, sizeof u1);
         /* write every pair, keep those with u != 0: no branch on the data */
         for (int t = 0; t < 8; t++) {
             int32_t jj = j + t;
