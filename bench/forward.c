@@ -16,7 +16,8 @@
  * of the per-call times (the thread's CPU time: preemption on a shared machine is left out) and
  * the median of the per-round ratios dense / sparse.
  * SPARSE_ISA=0|1|2 caps sparse_rows' variant (portable, AVX2, AVX-512: the default, CPU
- * permitting). Data: $FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist), t10k images, / 255. */
+ * permitting). Data: $FASHION_MNIST_DIR (default /usr/share/datasets/fashion-mnist), t10k images, /
+ * 255. */
 #include "benchutil.h"
 #include "net.h"
 #include "sparse.h"
@@ -145,7 +146,7 @@ int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "row";
     if (load_images() != 0) return 2;
-    openblas_set_num_threads(1); /* as the daemon's request threads run it */
+    openblas_set_num_threads(1);            /* as the daemon's request threads run it */
     const char *isa = getenv("SPARSE_ISA"); /* 0 portable, 1 AVX2, 2 AVX-512 (the default) */
     printf("sparse_rows variant %d\n", sparse_isa(isa ? atoi(isa) : SPARSE_AVX512));
     net *dense = make_net(), *sparse = NULL;
