@@ -16,9 +16,8 @@ typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v4i __attribute__((vector_size(16)));
 
 #define BLOCK 64 /* output columns per block: 8 accumulators of 8 */
-#define KSPAN                                                                                      \
-    64           /* inputs per range: 64 × 64 floats = 16 KiB of weights a panel, 32 KiB for two  \
-                  */
+/* inputs per range: 64 × 64 floats = 16 KiB of weights a panel, 32 KiB for two */
+#define KSPAN 64
 #define GROUP 64 /* rows that share a block's ranges */
 
 /* Unaligned loads and stores as macros: a function taking or returning a v8f would change the

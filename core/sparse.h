@@ -6,7 +6,8 @@
  *
  * Layout. A row's list (sparse_gather) is either a pair list, nnz pairs (int32 index j in the
  * bits of a float slot, then u_j), for rows with at most in/2 nonzeros, or the full row (u_0 ..
- * u_{in-1}, zeros included), marked by nnz = SPARSE_FULL; both fit in `in` floats.
+ * u_{in-1}, zeros included, whose blocks of 8 zeros the product skips), marked by
+ * nnz = SPARSE_FULL; both fit in `in` floats.
  *
  * Weights. Wᵀ (in × out: row j = the weights of input j) is stored in panels of 64 columns
  * (sparse_pack), each panel's in × 64 block contiguous.
