@@ -1,7 +1,7 @@
 /* sparse.c — the sparse-input dense layer of sparse.h: row lists and the blocked product.
  *
- * One body (rows_body), compiled three times: as portable C (GCC's generic vectors: two SSE
- * registers per 8 floats on x86-64), with target("avx2") (one 256-bit register) and with
+ * One body (rows_body), compiled three times: as portable C (row32n: 4 floats a register, as
+ * SSE and NEON hold them), with target("avx2") (one 256-bit register) and with
  * target("avx512f") (row128w: two panels, 16 floats a register). None fuses a multiply with an add
  * (core/ is built -std=c11, where GCC does not contract, and the x86 variants do not enable FMA),
  * so all round the same way, element by element: the same bits. */
@@ -147,6 +147,67 @@ static inline __attribute__((always_inline)) void row64(const float *P, size_t o
     ST8(z + 56, a7);
 }
 
+/* row64's 64 columns as two halves of 32, each with eight 4-float accumulators: the portable
+ * variant's form, which fits the 16 registers of 128-bit SSE or NEON (8 floats a vector would
+ * need 16 accumulator registers and spill). The same operations on the same elements. */
+static inline __attribute__((always_inline)) void row32n(const float *P, const float *init,
+                                                         const float *list, int nnz, int *cur,
+                                                         int j0, int j1, float *z)
+{
+    v4f a0, a1, a2, a3, a4, a5, a6, a7;
+    memcpy(&a0, init + 0, sizeof a0);
+    memcpy(&a1, init + 4, sizeof a1);
+    memcpy(&a2, init + 8, sizeof a2);
+    memcpy(&a3, init + 12, sizeof a3);
+    memcpy(&a4, init + 16, sizeof a4);
+    memcpy(&a5, init + 20, sizeof a5);
+    memcpy(&a6, init + 24, sizeof a6);
+    memcpy(&a7, init + 28, sizeof a7);
+#define ROW32N_STEP(j, u)                                                                          \
+    do {                                                                                           \
+        const float *w = P + (size_t)(j)*BLOCK;                                                    \
+        const float u1 = (u);                                                                      \
+        const v4f uu = {u1, u1, u1, u1}; /* a shuffle, not 4 stores and a load */                  \
+        v4f w0, w1, w2, w3, w4, w5, w6, w7;                                                        \
+        memcpy(&w0, w + 0, sizeof w0);                                                             \
+        memcpy(&w1, w + 4, sizeof w1);                                                             \
+        memcpy(&w2, w + 8, sizeof w2);                                                             \
+        memcpy(&w3, w + 12, sizeof w3);                                                            \
+        memcpy(&w4, w + 16, sizeof w4);                                                            \
+        memcpy(&w5, w + 20, sizeof w5);                                                            \
+        memcpy(&w6, w + 24, sizeof w6);                                                            \
+        memcpy(&w7, w + 28, sizeof w7);                                                            \
+        a0 += uu * w0;                                                                             \
+        a1 += uu * w1;                                                                             \
+        a2 += uu * w2;                                                                             \
+        a3 += uu * w3;                                                                             \
+        a4 += uu * w4;                                                                             \
+        a5 += uu * w5;                                                                             \
+        a6 += uu * w6;                                                                             \
+        a7 += uu * w7;                                                                             \
+    } while (0)
+    if (nnz == SPARSE_FULL) {
+        for (int j = j0; j < j1; j += 8) {
+            if (j + 8 <= j1 && zero8(list + j)) continue;
+            for (int t = j; t < j + 8 && t < j1; t++) ROW32N_STEP(t, list[t]);
+        }
+    } else {
+        int k = *cur;
+        for (int32_t j; k < nnz && (j = list_index(list, k)) < j1; k++)
+            ROW32N_STEP(j, list[2 * (size_t)k + 1]);
+        *cur = k;
+    }
+#undef ROW32N_STEP
+    memcpy(z + 0, &a0, sizeof a0);
+    memcpy(z + 4, &a1, sizeof a1);
+    memcpy(z + 8, &a2, sizeof a2);
+    memcpy(z + 12, &a3, sizeof a3);
+    memcpy(z + 16, &a4, sizeof a4);
+    memcpy(z + 20, &a5, sizeof a5);
+    memcpy(z + 24, &a6, sizeof a6);
+    memcpy(z + 28, &a7, sizeof a7);
+}
+
 /* row64 for two panels at once (P0, P1: 128 columns) with eight 16-float accumulators: the same
  * operations on the same elements as row64 on each panel, in fewer instructions where 512-bit
  * vectors run at full width (the AVX-512 variant), and enough independent sums to hide the
@@ -255,8 +316,8 @@ rows_body(const float *P, int in, int out, const float *c, const float *lists, s
     const int span = rows == 1 ? in : KSPAN;
     int cur[GROUP];
     int b = 0;
-    for (; b + BLOCK <= out; b += wide && b + 2 * BLOCK <= out ? 2 * BLOCK : BLOCK) {
-        const int two = wide && b + 2 * BLOCK <= out; /* panels b and b + 64 together */
+    for (; b + BLOCK <= out; b += wide > 0 && b + 2 * BLOCK <= out ? 2 * BLOCK : BLOCK) {
+        const int two = wide > 0 && b + 2 * BLOCK <= out; /* panels b and b + 64 together */
         const float *panel = P + (size_t)b * (size_t)in, *next = panel + (size_t)BLOCK * in;
         for (int r0 = 0; r0 < rows; r0 += GROUP) {
             const int g = rows - r0 < GROUP ? rows - r0 : GROUP;
@@ -267,11 +328,16 @@ rows_body(const float *P, int in, int out, const float *c, const float *lists, s
                     float *z = Z + (size_t)r * z_stride + b;
                     const float *init = j0 == 0 ? c + b : z,
                                 *list = lists + (size_t)r * list_stride;
-                    if (two)
+                    if (two) {
                         row128w(panel, next, init, init + BLOCK, list, nnz[r], &cur[r - r0], j0, j1,
                                 z, z + BLOCK);
-                    else
+                    } else if (wide < 0) { /* two halves; the second moves the cursor */
+                        int c0 = cur[r - r0];
+                        row32n(panel, init, list, nnz[r], &c0, j0, j1, z);
+                        row32n(panel + 32, init + 32, list, nnz[r], &cur[r - r0], j0, j1, z + 32);
+                    } else {
                         row64(panel, BLOCK, init, list, nnz[r], &cur[r - r0], j0, j1, z);
+                    }
                 }
             }
         }
@@ -304,7 +370,7 @@ void sparse_pack(const float *W, int in, int out, float *P)
 static void rows_portable(const float *P, int in, int out, const float *c, const float *lists,
                           size_t list_stride, const int *nnz, int rows, float *Z, size_t z_stride)
 {
-    rows_body(P, in, out, c, lists, list_stride, nnz, rows, Z, z_stride, 0);
+    rows_body(P, in, out, c, lists, list_stride, nnz, rows, Z, z_stride, -1);
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -365,7 +431,7 @@ double sparse_batch_max_density(void)
     case SPARSE_AVX2:
         return 0.4;
     default:
-        return 0.0;
+        return 0.3;
     }
 }
 
