@@ -6,7 +6,8 @@
 # rounds of DURATION s per connection count in CONNS, the two binaries alternating and the order
 # flipped every round (ABBA). Each run records req/s, p50/p99 and the server's CPU time per
 # request (utime + stime of the process over the run / requests). Before the rounds, both answer
-# the body once and the answers must be byte-identical (same floats, same text). Then
+# the body once and the answers must agree: byte-identical, or every prediction within 1e-5 x
+# (1 + its row's largest magnitude) (the sparse first layer rounds differently). Then
 # the reader alone: each tree's bench/parse_body.c on the body, 5 alternations (when the base was
 # built here). Then instructions per request of each binary under callgrind
 # (bench/serve_profile.sh: (I(21) - I(1)) / 20 requests on one keep-alive connection, one request
@@ -87,10 +88,25 @@ URL_BASE="http://127.0.0.1:$((P + 1))/v1/models/fashion:predict"
 post() { curl -s -X POST -H 'Content-Type: application/json' --data-binary @"$BODY" "$1"; }
 post "$URL_NEW" > "$OUT/answer_new.json"
 post "$URL_BASE" > "$OUT/answer_base.json"
-if ! cmp -s "$OUT/answer_new.json" "$OUT/answer_base.json"; then
+# The sparse first layer (core/sparse.h) adds in another order than the base's sgemm, so the last
+# bits may differ: every prediction must agree within 1e-5 x (1 + its row's largest magnitude).
+if cmp -s "$OUT/answer_new.json" "$OUT/answer_base.json"; then
+  echo "answers identical ($(wc -c < "$OUT/answer_new.json") bytes): $(head -c 120 "$OUT/answer_new.json")"
+elif "$PY" - "$OUT/answer_new.json" "$OUT/answer_base.json" <<'PYEOF'
+import json, sys
+a, b = (json.load(open(f))["predictions"] for f in sys.argv[1:3])
+assert len(a) == len(b), "row counts differ"
+worst = 0.0
+for ra, rb in zip(a, b):
+    assert len(ra) == len(rb), "row widths differ"
+    big = 1 + max(abs(v) for v in rb)
+    worst = max(worst, max(abs(x - y) for x, y in zip(ra, rb)) / big)
+print("answers agree within %.3g of 1 + each row's largest magnitude (bound 1e-5)" % worst)
+sys.exit(0 if worst <= 1e-5 else 1)
+PYEOF
+then :; else
   echo "the two binaries answer differently:"; head -c 300 "$OUT/answer_new.json"; echo; head -c 300 "$OUT/answer_base.json"; exit 1
 fi
-echo "answers identical ($(wc -c < "$OUT/answer_new.json") bytes): $(head -c 120 "$OUT/answer_new.json")"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run_wrk() { # tag url pid conns

@@ -14,6 +14,7 @@
 #include "crc32.h"
 #include "le.h"
 #include "loss.h"
+#include "sparse.h"
 
 #include <assert.h>
 #include <cblas.h>
@@ -44,23 +45,26 @@ struct net {
     struct sparse0 *s0;            /* net_prepare_serving's layer-0 fast path, or NULL */
 };
 
-/* The one-row fast path of layer 0 (net_prepare_serving). With standardisation
- * x'_j = (x_j - mean_j) / scale_j, layer 0 is z = b + Σ_j W[:,j]·x'_j. For a column where 0 is a
- * typical value (|mean_j / scale_j| <= SPARSE_MAX_Z: images' background, one-hot and count
- * features), split x'_j = x_j / scale_j + x'_j(0): the x'_j(0) terms go into the constant
+/* The fast path of layer 0 (net_prepare_serving), for one row and for batches. With
+ * standardisation x'_j = (x_j - mean_j) / scale_j, layer 0 is z = b + Σ_j W[:,j]·x'_j. For a column
+ * where 0 is a typical value (|mean_j / scale_j| <= SPARSE_MAX_Z: images' background, one-hot and
+ * count features), split x'_j = x_j / scale_j + x'_j(0): the x'_j(0) terms go into the constant
  * c = b + Σ W[:,j]·x'_j(0), and column j costs nothing when x_j == 0. Columns where 0 is far from
  * the mean (a year, a price) are never split — that would add and cancel large terms — and are
- * always computed as x'_j. W is kept transposed (row j = the weights of input j) so that a run of
- * used inputs is one contiguous block for one cblas_sgemv: a Fashion-MNIST image (2/3 zeros, ~30
- * runs) reads a third of layer 0's weights (bench/RESULTS.md, serving). The result equals the
- * dense path's up to float rounding (tests/core/test_net.c checks 1e-5 relative). */
+ * always computed as x'_j. So u_j = (x_j - m_j) · inv_j with m_j = 0 in split columns, mean_j in
+ * the others, inv_j = 1 / scale_j, and z = c + Σ over u_j != 0 of u_j·Wᵀ[j] (core/sparse.h: W is
+ * kept transposed, row j = the weights of input j). A Fashion-MNIST image (1/2–2/3 zeros) reads
+ * a third to a half of layer 0's weights (bench/RESULTS.md, "Forward pass: the sparse first
+ * layer"). The result equals the dense path's up to float rounding (tests/core/test_netsparse.c
+ * checks 1e-5 × (1 + each row's largest output)). */
 #define SPARSE_MAX_Z  4.0
-#define SPARSE_MIN_IN 16 /* narrower inputs: the dense sgemv is as cheap */
-#define SPARSE_GAP    4  /* unused inputs closer than this are computed (as 0) inside one run */
+#define SPARSE_MIN_IN 16 /* narrower inputs: the dense product is as cheap */
+#define SPARSE_GROUP  64 /* rows gathered per sparse_rows call */
 struct sparse0 {
-    float *wt;            /* n_in × width[1], layer 0's W transposed */
-    float *c;             /* width[1]: the response to x_j = 0 in every split column */
-    unsigned char *split; /* n_in: 1 when column j is split */
+    float *wt;  /* n_in × width[1], layer 0's W transposed, in sparse_pack's panels */
+    float *c;   /* width[1]: the response to x_j = 0 in every split column */
+    float *m;   /* n_in: 0 in split columns, x_mean elsewhere */
+    float *inv; /* n_in: 1 / x_scale */
 };
 
 static void sparse0_free(struct sparse0 *s)
@@ -68,7 +72,8 @@ static void sparse0_free(struct sparse0 *s)
     if (!s) return;
     free(s->wt);
     free(s->c);
-    free(s->split);
+    free(s->m);
+    free(s->inv);
     free(s);
 }
 
@@ -421,38 +426,42 @@ mlp_err net_prepare_serving(net *n)
     net_touch(n);
     const int in = n->width[0], out = n->width[1];
     if (in < SPARSE_MIN_IN) return MLP_OK;
+    mlp_err rc = MLP_ENOMEM;
+    unsigned char *split = malloc((size_t)in);
     struct sparse0 *s = calloc(1, sizeof *s);
-    if (!s) return MLP_ENOMEM;
+    if (!split || !s) goto out;
     s->wt = malloc((size_t)in * (size_t)out * sizeof *s->wt);
     s->c = malloc((size_t)out * sizeof *s->c);
-    s->split = malloc((size_t)in);
-    if (!s->wt || !s->c || !s->split) {
-        sparse0_free(s);
-        return MLP_ENOMEM;
-    }
+    s->m = malloc((size_t)in * sizeof *s->m);
+    s->inv = malloc((size_t)in * sizeof *s->inv);
+    if (!s->wt || !s->c || !s->m || !s->inv) goto out;
     const float *W = n->block + n->w_off[0], *b = n->block + n->b_off[0];
     const float *mean = net_x_mean_const(n), *scale = net_x_scale_const(n);
     int any = 0;
     for (int j = 0; j < in; j++) {
         double z0 = -(double)mean[j] / (double)scale[j];
-        s->split[j] = scale[j] != 0.0f && isfinite(z0) && fabs(z0) <= SPARSE_MAX_Z;
-        any |= s->split[j];
+        split[j] = scale[j] != 0.0f && isfinite(z0) && fabs(z0) <= SPARSE_MAX_Z;
+        any |= split[j];
+        s->m[j] = split[j] ? 0.0f : mean[j];
+        s->inv[j] = 1.0f / scale[j];
     }
-    if (!any) { /* nothing to skip: the dense path */
-        sparse0_free(s);
-        return MLP_OK;
-    }
+    rc = MLP_OK;
+    if (!any) goto out; /* nothing to skip: the dense path */
     for (int i = 0; i < out; i++) {
         const float *w = W + (size_t)i * (size_t)in;
         double acc = b[i];
         for (int j = 0; j < in; j++) {
-            if (s->split[j]) acc += (double)w[j] * (double)((0.0f - mean[j]) / scale[j]);
-            s->wt[(size_t)j * (size_t)out + (size_t)i] = w[j];
+            if (split[j]) acc += (double)w[j] * (double)((0.0f - mean[j]) / scale[j]);
         }
         s->c[i] = (float)acc;
     }
+    sparse_pack(W, in, out, s->wt);
     n->s0 = s;
-    return MLP_OK;
+    s = NULL;
+out:
+    sparse0_free(s);
+    free(split);
+    return rc;
 }
 
 int net_serving_prepared(const net *n)
@@ -460,71 +469,86 @@ int net_serving_prepared(const net *n)
     return n && n->s0;
 }
 
-/* Input j costs nothing: a split column at 0. */
-static inline int sparse0_skips(const struct sparse0 *s, const float *x, int j)
+/* Xs (rows × n_in) = (X - x_mean) / x_scale. */
+static void standardise_rows(const net *n, const float *X, int rows, float *Xs)
 {
-    return s->split[j] && x[j] == 0.0f;
+    const int n_in = n->spec.n_in;
+    const float *mean = net_x_mean_const(n), *scale = net_x_scale_const(n);
+    for (int r = 0; r < rows; r++) {
+        const float *x = X + (size_t)r * (size_t)n_in;
+        float *xs = Xs + (size_t)r * (size_t)n_in;
+        for (int j = 0; j < n_in; j++) xs[j] = (x[j] - mean[j]) / scale[j];
+    }
 }
 
-/* Layer 0 of one row through the fast path: z (width[1]) = c + Σ over runs of used inputs of
- * Wᵀ[run]ᵀ·u[run]; u (n_in, scratch) = x_j / scale_j in split columns, x'_j in the others. */
-static void sparse0_forward(const net *n, const float *x, float *u, float *z)
+/* Layer 0 of `rows` rows through the fast path: z (rows × width[1]) = c + Σ u_j·Wᵀ[j] over each
+ * row's nonzero u_j, 64 rows at a time. A group of rows with more nonzero inputs than
+ * sparse_batch_max_density allows goes through the dense product instead (sgemm: it wins on
+ * dense batches); one row always takes the sparse one. lists: rows × n_in floats of scratch. */
+static void sparse0_forward(const net *n, const float *X, int rows, float *lists, float *z)
 {
     const struct sparse0 *s = n->s0;
     const int in = n->width[0], out = n->width[1];
-    const float *mean = net_x_mean_const(n), *scale = net_x_scale_const(n);
-    memcpy(z, s->c, (size_t)out * sizeof *z);
-    int j = 0;
-    while (j < in) {
-        while (j < in && sparse0_skips(s, x, j)) j++; /* skip unused inputs */
-        if (j == in) break;
-        int a = j, end = j; /* run [a, end) */
-        while (j < in) {
-            if (!sparse0_skips(s, x, j)) {
-                u[j] = s->split[j] ? x[j] / scale[j] : (x[j] - mean[j]) / scale[j];
-                end = ++j;
-                continue;
-            }
-            int g = j; /* a gap of unused inputs: bridge it when short and more follow */
-            while (g < in && g - j < SPARSE_GAP && sparse0_skips(s, x, g)) g++;
-            if (g == in || g - j >= SPARSE_GAP) break;
-            for (; j < g; j++) u[j] = 0.0f;
+    const double most = rows == 1 ? 1.0 : sparse_batch_max_density();
+    int nnz[SPARSE_GROUP];
+    for (int r0 = 0; r0 < rows; r0 += SPARSE_GROUP) {
+        int g = rows - r0 < SPARSE_GROUP ? rows - r0 : SPARSE_GROUP;
+        const float *x0 = X + (size_t)r0 * (size_t)in;
+        float *l0 = lists + (size_t)r0 * (size_t)in, *z0 = z + (size_t)r0 * (size_t)out;
+        double used = 0;
+        for (int r = 0; r < g && rows > 1; r++) used += sparse_count(x0 + (size_t)r * in, s->m, in);
+        if (used <= most * g * (double)in) {
+            for (int r = 0; r < g; r++)
+                nnz[r] = sparse_gather(x0 + (size_t)r * (size_t)in, s->m, s->inv, in,
+                                       l0 + (size_t)r * (size_t)in);
+            sparse_rows(s->wt, in, out, s->c, l0, (size_t)in, nnz, g, z0, (size_t)out);
+        } else { /* too few zeros in these rows for the sparse product to win: the dense one */
+            standardise_rows(n, x0, g, l0);
+            dense_forward(l0, g, in, n->block + n->w_off[0], n->block + n->b_off[0], out, z0);
         }
-        cblas_sgemv(CblasRowMajor, CblasTrans, end - a, out, 1.0f, s->wt + (size_t)a * (size_t)out,
-                    out, u + a, 1, 1.0f, z, 1);
-        j = end;
     }
+}
+
+/* act_forward's relu in place, 8 values a step: the same values, without a branch per value
+ * (a hidden layer's signs are a coin toss for the branch predictor). */
+static void relu_inplace(float *z, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int t = 0; t < 8; t++) z[i + t] = z[i + t] > 0.0f ? z[i + t] : 0.0f;
+    for (; i < n; i++) z[i] = z[i] > 0.0f ? z[i] : 0.0f;
+}
+
+/* The activation of layer l on its rows × out values in place. */
+static void activate(const net *n, int l, float *z, int rows, int out)
+{
+    const act_kind k = l < n->n_layers - 1 ? n->spec.act : n->spec.out_act;
+    if (k == ACT_RELU)
+        relu_inplace(z, (size_t)rows * (size_t)out);
+    else if (k == ACT_SOFTMAX)
+        act_softmax(z, z, rows, out);
+    else
+        act_forward(k, z, z, (size_t)rows * (size_t)out);
 }
 
 /* Runs layers 0 .. last on X, leaving layer `last`'s activations in dst (rows × width[last+1]).
  * Layer n_layers - 1 uses out_act, the others the hidden activation. */
 static void forward_to(const net *n, const float *X, int rows, int last, float *dst, float *scratch)
 {
-    const int n_in = n->spec.n_in;
     float *buf[2] = {scratch, scratch + (size_t)rows * n->scratch_w[0]};
-    const float *mean = net_x_mean_const(n), *scale = net_x_scale_const(n);
-    const int fast0 = rows == 1 && n->s0;
-    /* x' = (x - x_mean) / x_scale (the fast path standardises the inputs it uses itself) */
-    for (int r = 0; r < rows && !fast0; r++) {
-        const float *x = X + (size_t)r * (size_t)n_in;
-        float *xs = buf[0] + (size_t)r * (size_t)n_in;
-        for (int j = 0; j < n_in; j++) xs[j] = (x[j] - mean[j]) / scale[j];
-    }
+    const int fast0 = n->s0 != NULL;
+    /* the fast path standardises the inputs it uses itself */
+    if (!fast0) standardise_rows(n, X, rows, buf[0]);
     const float *in = buf[0];
     for (int l = 0; l <= last; l++) {
         const int out = n->width[l + 1];
         float *z = l == last ? dst : buf[(l + 1) & 1];
         if (l == 0 && fast0)
-            sparse0_forward(n, X, buf[0], z);
+            sparse0_forward(n, X, rows, buf[0], z);
         else
             dense_forward(in, rows, n->width[l], n->block + n->w_off[l], n->block + n->b_off[l],
                           out, z);
-        if (l < n->n_layers - 1)
-            act_forward(n->spec.act, z, z, (size_t)rows * (size_t)out);
-        else if (n->spec.out_act == ACT_SOFTMAX)
-            act_softmax(z, z, rows, out);
-        else
-            act_forward(n->spec.out_act, z, z, (size_t)rows * (size_t)out);
+        activate(n, l, z, rows, out);
         in = z;
     }
 }

@@ -110,13 +110,16 @@ int net_code_dim(const net *n);
 /* Floats of scratch that net_predict / net_encode need for `rows` rows. */
 size_t net_scratch_floats(const net *n, int rows);
 /* Y (rows × n_out) = net(X (rows × n_in)) in raw units: probabilities for classification,
- * target units for regression, reconstructions for autoencoders. rows == 1 uses sgemv.
+ * target units for regression, reconstructions for autoencoders. rows == 1 uses sgemv, more
+ * rows sgemm; a prepared net's layer 0 uses the sparse product of core/sparse.h instead (batches:
+ * where the rows have zeros enough for it to win).
  * scratch: net_scratch_floats(n, rows) floats, caller-owned. Reentrant. */
 mlp_err net_predict(const net *n, const float *X, int rows, float *Y, float *scratch);
-/* Prepares the one-row fast path of layer 0 for serving: inputs equal to 0 skip their weights
- * (see net.c, struct sparse0; n_in × width[1] more floats). Call after the last change of the
- * parameters and before sharing the net; every mutable accessor above drops it again. Results
- * equal the dense path's up to float rounding. MLP_ENOMEM leaves the dense path in place. */
+/* Prepares the fast path of layer 0 for serving, one row or a batch: inputs equal to 0 skip
+ * their weights (see net.c, struct sparse0; n_in × width[1] more floats). Call after the last
+ * change of the parameters and before sharing the net; every mutable accessor above drops it again.
+ * Results equal the dense path's up to float rounding, and a row's results do not depend on the
+ * rows batched with it. MLP_ENOMEM leaves the dense path in place. */
 mlp_err net_prepare_serving(net *n);
 /* 1 while the fast path of net_prepare_serving is in place (some column can be skipped). */
 int net_serving_prepared(const net *n);
