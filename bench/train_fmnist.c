@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <zlib.h>
@@ -241,14 +242,29 @@ static mlp_err one_epoch(void *ctx, const train_metrics *m, trainer *t)
     return MLP_EBUSY;
 }
 
+/* Sleeps ms milliseconds (untimed, between alt's legs). */
+static void pause_ms(long ms)
+{
+    if (ms <= 0) return;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
 /* alt: epoch by epoch in one process, in ABBA order, (1) the GEMM-only epoch with OpenBLAS on
  * `threads` threads, (2) ours: OpenBLAS on 1 thread, params.threads = threads, (3) ours_blas:
  * OpenBLAS on `threads` threads, params.threads = 1; per-round ratios to (1), then medians. On
  * a loaded machine the load moves within seconds, so variants a whole process apart (the other
- * modes) are not comparable. */
+ * modes) are not comparable. Before each leg the process sleeps ALT_PAUSE_MS (default 300 ms,
+ * untimed): OpenBLAS's pool threads go on spinning for about 0.1 s after a leg on 2 OpenBLAS
+ * threads (its thread timeout, 2^28 cycles), and without the pause that spin takes a core from
+ * the next leg — from ours, which the daemon never runs beside a spinning pool (it keeps
+ * OpenBLAS on one thread). */
 static int alt_mlp(const net_spec *s, train_params p, const train_data *d, const float *Xte,
                    const int *yte, int nte, int epochs, int threads)
 {
+    const char *pe = getenv("ALT_PAUSE_MS");
+    long pause = pe ? atol(pe) : 300;
     trainer *t[2] = {NULL, NULL};
     mlp_error err = {0};
     for (int i = 0; i < 2; i++) {
@@ -264,6 +280,7 @@ static int alt_mlp(const net_spec *s, train_params p, const train_data *d, const
         for (int k = 0; k < 3; k++) {
             int v = e % 2 == 0 ? k : 2 - k;
             openblas_set_num_threads(v == 1 ? 1 : threads);
+            pause_ms(pause);
             double c0 = cpu_now();
             if (v == 0) {
                 g[e] = gemm_epoch(buf);

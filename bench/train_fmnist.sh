@@ -7,7 +7,9 @@
 #              GEMM-only epoch (the exact cblas_sgemm calls of one mlpd epoch, OpenBLAS on
 #              THREADS threads: what the targets divide by), ours (OpenBLAS on 1 thread,
 #              params.threads = THREADS) and ours_blas (OpenBLAS on THREADS threads,
-#              params.threads = 1); ratios per round, then medians; CPU seconds per epoch too
+#              params.threads = 1); ratios per round, then medians; CPU seconds per epoch too;
+#              an untimed ALT_PAUSE_MS (default 300) before each leg lets the previous leg's
+#              OpenBLAS pool threads stop spinning (bench/train_fmnist.c, alt_mlp)
 #   ours       the core, EPOCHS epochs in a process of its own (test accuracy after EPOCHS)
 #   base       another tree's core (BASE_ROOT, or BASE_COMMIT archived into a temp dir and built
 #              there), run as that tree ran it (OpenBLAS on THREADS threads); with it, ours and
