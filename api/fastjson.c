@@ -360,6 +360,30 @@ static inline __attribute__((always_inline)) uint64_t digits19(const char *q, un
     return (digits8(q, 8) * 100000000 + digits8(q + 8, 8)) * u10[n - 16] + digits8(q + 16, n - 16);
 }
 
+/* The float of m / 10^nf (a fraction of nf digits, m its digits), negated if neg, as scan_number
+ * computes it: dbl_path first, also where Clinger's division applies (both give jansson's float
+ * when they answer, and a multiplication is far cheaper than a division), then Clinger's
+ * division; 0 for strtod's case (scan_number then decides). */
+static inline __attribute__((always_inline)) int fraction_float(uint64_t m, unsigned nf, int neg,
+                                                                float *out)
+{
+    double dv;
+    if (m != 0 && dbl_path(m, -(long)nf, out)) {
+        if (neg) *out = -*out;
+        return 1;
+    }
+    if (m == 0) {
+        dv = neg ? -0.0 : 0.0;
+    } else if (m <= (UINT64_C(1) << 53) && nf <= 22) {
+        dv = (double)m / P10(nf); /* Clinger, as scan_number */
+        if (neg) dv = -dv;
+    } else {
+        return 0;
+    }
+    *out = (float)dv; /* |dv| < 10^19: a finite float */
+    return 1;
+}
+
 /* The fast path for one value at p (with FAST_ROOM bytes readable): "0.0" followed by ']' (a
  * row's last; read_rows takes "0.0," itself), or -?digits(.digits)? with at most 19 digits in all
  * (not counting a "0." value's leading fraction zeros) and no exponent. Reads it exactly as
@@ -379,7 +403,6 @@ static inline __attribute__((always_inline)) int fast_value(const char **pp, flo
     }
 #endif
     int neg = *p == '-';
-    double dv;
     p += neg;
 #if defined(FJ_SSE2)
     /* One integer digit and up to 19 fraction digits ("0.6157000064849854", every pixel value
@@ -415,22 +438,7 @@ static inline __attribute__((always_inline)) int fast_value(const char **pp, flo
                 if (nf > 18) return 0; /* more than 19 digits: scan_number */
                 m += (uint64_t)(p[0] - '0') * u10[nf];
             }
-            /* dbl_path first, also where Clinger's division applies: both give jansson's float
-             * when they answer, and a multiplication is far cheaper than a division */
-            if (m != 0 && dbl_path(m, -(long)nf, out)) {
-                if (neg) *out = -*out;
-                *pp = q + nf;
-                return 1;
-            }
-            if (m == 0) {
-                dv = neg ? -0.0 : 0.0;
-            } else if (m <= (UINT64_C(1) << 53) && nf <= 22) {
-                dv = (double)m / P10(nf); /* Clinger, as scan_number */
-                if (neg) dv = -dv;
-            } else {
-                return 0; /* strtod's case: scan_number */
-            }
-            *out = (float)dv;
+            if (!fraction_float(m, nf, neg, out)) return 0;
             *pp = q + nf;
             return 1;
         }
@@ -457,20 +465,7 @@ static inline __attribute__((always_inline)) int fast_value(const char **pp, flo
             if (nf - z > 19) return 0;
             m = nf > z ? digits19(f + 1 + z, nf - z) : 0;
         }
-        if (m != 0 && dbl_path(m, -(long)nf, out)) { /* first, as above */
-            if (neg) *out = -*out;
-            *pp = f + 1 + nf;
-            return 1;
-        }
-        if (m == 0) {
-            dv = neg ? -0.0 : 0.0;
-        } else if (m <= (UINT64_C(1) << 53) && nf <= 22) {
-            dv = (double)m / P10(nf); /* Clinger, as scan_number */
-            if (neg) dv = -dv;
-        } else {
-            return 0; /* strtod's case: scan_number */
-        }
-        *out = (float)dv; /* |dv| < 10^19: a finite float */
+        if (!fraction_float(m, nf, neg, out)) return 0;
         *pp = f + 1 + nf;
         return 1;
     }
