@@ -142,8 +142,9 @@ struct trainer {
     int dg_first; /* in a diagnostic-window mini-batch: its first row in the window; else -1 */
 
     /* the step in progress, read by every thread running its pieces (step_run) */
-    team *tm;       /* helper threads during trainer_run (params.threads > 1), or NULL */
-    int cur_nb;     /* rows of the mini-batch */
+    team *tm; /* helper threads during trainer_run (params.threads > 1), or NULL */
+    _Atomic long long helper_cpu_ns; /* CPU time of the helper threads so far (team_main) */
+    int cur_nb;                      /* rows of the mini-batch */
     int cur_parts;  /* blocks per layer: TRAIN_SHARDS, or 1 while OpenBLAS runs threads */
     int cur_shards; /* row ranges: cur_parts, or 1 with batch norm */
     int cur_update; /* 1: take the optimiser step; 0: gradient only */
@@ -1384,11 +1385,23 @@ static void team_work(team *m, int who)
     }
 }
 
+/* This thread's CPU time so far, ns (0 if the clock is missing). */
+static long long thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A helper thread: claims the pieces of each phase posted until stop. After each phase, and when
+ * it stops, it adds the CPU time it used since the last time (its spin included) to the
+ * trainer's helper_cpu_ns, which trainer_helper_cpu_s reads. */
 static int team_main(void *vm)
 {
     team *m = vm;
     long seen = 0, budget = TEAM_SPIN_MAX_NS;
     int who = atomic_fetch_add(&m->started, 1) + 1;
+    long long cpu_last = thread_cpu_ns();
     for (;;) {
         long t0 = team_spin(m, gen_is, seen, &budget);
         mtx_lock(&m->mu);
@@ -1397,8 +1410,11 @@ static int team_main(void *vm)
         seen = atomic_load(&m->gen);
         mtx_unlock(&m->mu);
         if (t0) spin_learn(&budget, t0);
+        if (!stop) team_work(m, who);
+        long long now = thread_cpu_ns();
+        atomic_fetch_add(&m->t->helper_cpu_ns, now - cpu_last);
+        cpu_last = now;
         if (stop) return 0;
-        team_work(m, who);
     }
 }
 
@@ -1817,6 +1833,11 @@ mlp_err trainer_run(trainer *t, train_epoch_fn cb, void *ctx, const atomic_int *
     mlp_err rc = run_epochs(t, cb, ctx, cancel, err);
     team_stop(t);
     return rc;
+}
+
+double trainer_helper_cpu_s(const trainer *t)
+{
+    return (double)atomic_load(&t->helper_cpu_ns) * 1e-9;
 }
 
 int trainer_epoch(const trainer *t)

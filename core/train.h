@@ -208,6 +208,10 @@ void trainer_set_yield(trainer *t, train_yield_fn fn, void *ctx);
 
 /* Number of completed epochs. */
 int trainer_epoch(const trainer *t);
+/* CPU-seconds the helper threads of trainer_run (params.threads > 1) have used since
+ * trainer_new, their spin included, updated after each phase of a step; with the calling
+ * thread's own CPU time, what training cost. Any thread may call it, also during trainer_run. */
+double trainer_helper_cpu_s(const trainer *t);
 /* The learning rate in use (the Bottou choice once made). */
 double trainer_learning_rate(const trainer *t);
 /* 1 once early stopping fired or all epochs ran. */

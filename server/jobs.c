@@ -11,9 +11,9 @@
  * ledger), ties to the owner with fewer runs training; FIFO within one owner, so a single user
  * sees the old FIFO. Runs resumed after a restart go first, in their old order.
  *
- * Usage and quotas: each epoch's CPU-seconds (the compute thread's own clock: what the run
- * consumed, not the time it waited while inference had the cores; its helper threads are not
- * counted) are charged to the run's owner in the usage ledger in the epoch's own commit (one
+ * Usage and quotas: each epoch's CPU-seconds (the compute thread's own clock plus its helper
+ * threads', trainer_helper_cpu_s: what the run consumed, not the time it waited while inference
+ * had the cores) are charged to the run's owner in the usage ledger in the epoch's own commit (one
  * ledger row per epoch, store_run_epochs). When that spends the owner's train_seconds_per_day
  * (server/quota.h), the slot's cancel flag becomes CANCEL_QUOTA: the run stops within a mini-batch,
  * goes back to "queued" with a wait_reason naming the quota and when it frees (store_run_pause,
@@ -338,6 +338,7 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
     int keep = sched_share_kept(&c.acct) && have_cpu;
     if (keep) sched_share_clock(&c.acct, cpu);
     double cpu_last = have_cpu ? thread_cpu_s(cpu) : 0; /* the compute thread's, at its start */
+    double help_last = trainer_helper_cpu_s(t);         /* its helper threads', likewise */
     mlp_err commit_rc = MLP_OK;                         /* the last epochs_commit's, if it failed */
     struct timespec tick; /* the keeper's next tick: kept across epoch wake-ups */
     clock_gettime(CLOCK_MONOTONIC, &tick);
@@ -353,10 +354,12 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
             /* What the epochs cost: the compute thread's CPU-seconds since the last hand-off
              * (it stands still until answered, so nothing of the next epoch is in them). */
             double cpu_now = have_cpu ? thread_cpu_s(cpu) : 0;
+            double help_now = trainer_helper_cpu_s(t);
             double wall = 0;
             for (int i = 0; i < n; i++) wall += batch[i].epoch_seconds;
-            ec->cpu_s = have_cpu ? cpu_now - cpu_last : wall;
+            ec->cpu_s = have_cpu ? cpu_now - cpu_last + (help_now - help_last) : wall;
             cpu_last = cpu_now;
+            help_last = help_now;
             void *ck = NULL;
             size_t cklen = 0;
             mlp_err rc = trainer_checkpoint(t, &ck, &cklen);
@@ -402,7 +405,7 @@ static mlp_err train_at_idle(trainer *t, epoch_ctx *ec, const atomic_int *cancel
         double cpu_now = have_cpu ? thread_cpu_s(cpu) : 0;
         double wall = 0;
         for (int i = 0; i < n; i++) wall += batch[i].epoch_seconds;
-        ec->cpu_s = have_cpu ? cpu_now - cpu_last : wall;
+        ec->cpu_s = have_cpu ? cpu_now - cpu_last + (trainer_helper_cpu_s(t) - help_last) : wall;
         commit_rc = epochs_commit(ec, batch, n, NULL, 0);
         pthread_mutex_lock(&c.mu);
     }

@@ -658,7 +658,6 @@ static void test_threads_do_not_change_weights(void **state)
     openblas_set_num_threads(blas);
 }
 
-/* Threads of this process whose nice value is `nice`, from /proc/self/task/TID/stat. */
 /* Without noise or augmentation each row range of a step gathers its own rows, on its thread
  * (train_batch); with noise the caller gathers the whole mini-batch first. Gaussian noise of
  * std 0 adds zeros, so one epoch (the next one's shuffle would follow the noise's draws) must
@@ -694,6 +693,40 @@ static void test_clean_gather_matches_serial(void **state)
     openblas_set_num_threads(blas);
 }
 
+/* trainer_helper_cpu_s counts the helper threads' CPU time, which the daemon charges to the
+ * run's owner with the calling thread's: none with one thread, some with two (the helpers run
+ * half of every step's pieces here), and it only grows. */
+static void test_helper_cpu_is_counted(void **state)
+{
+    (void)state;
+    make_classes();
+    int blas = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    for (int threads = 1; threads <= 2; threads++) {
+        net_spec s = class_spec(0);
+        train_params p;
+        class_params(&p);
+        p.threads = threads;
+        p.parallel_min_macs = 0;
+        train_data d = {CX, CN, CD, NULL, CY};
+        trainer *t = NULL;
+        assert_int_equal(trainer_new(&s, &p, &d, &d, &t, NULL), MLP_OK);
+        assert_true(trainer_helper_cpu_s(t) == 0.0);
+        epoch_log lg;
+        memset(&lg, 0, sizeof lg);
+        assert_int_equal(trainer_run(t, log_epoch, &lg, NULL, NULL), MLP_OK);
+        double h = trainer_helper_cpu_s(t);
+        if (threads == 1)
+            assert_true(h == 0.0);
+        else
+            assert_true(h > 0.0);
+        assert_true(trainer_helper_cpu_s(t) >= h);
+        trainer_free(t);
+    }
+    openblas_set_num_threads(blas);
+}
+
+/* Threads of this process whose nice value is `nice`, from /proc/self/task/TID/stat. */
 static int threads_at_nice(int nice)
 {
     int count = 0;
@@ -1187,6 +1220,7 @@ int main(void)
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_threads_do_not_change_weights),
+        cmocka_unit_test(test_helper_cpu_is_counted),
         cmocka_unit_test(test_clean_gather_matches_serial),
         cmocka_unit_test(test_helpers_run_at_the_callers_priority),
         cmocka_unit_test(test_resume_equals_uninterrupted),
