@@ -36,7 +36,7 @@ const consoleErrors = [];
 before(async () => {
   ({ tmp, daemon, ctx, page } = await lib.setup("mlpd-browser-diag-"));
   lib.watchErrors(page, consoleErrors, { console: true });
-  dsId = (await lib.uploadCsv(daemon.url, "name=digits8", digitsCsv(3000))).id;
+  dsId = (await lib.uploadCsv(daemon.url, "name=digits8", digitsCsv(12000))).id;
 });
 
 after(() => lib.teardown({ ctx, daemon, tmp }));

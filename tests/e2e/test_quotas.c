@@ -362,10 +362,11 @@ static void train_seconds_pause_and_resume(void **state)
     (void)state;
     assert_int_equal(srv_start(&s, NULL), 0);
     hresp r;
-    assert_int_equal(upload("d", 2000, 16, &r), 201);
+    assert_int_equal(upload("d", 8000, 16, &r), 201);
     hresp_free(&r);
     db_exec("UPDATE users SET quota_train_seconds_per_day = 1 WHERE id = 1");
-    /* about 0.1 CPU-second an epoch: the budget is spent after some ten of them */
+    /* about 0.1 CPU-second an epoch (all of the run's threads): the budget is spent after some
+     * ten of them */
     char id[32];
     assert_int_equal(submit_h("t", 40, "256,256", id, NULL), 202);
     json_t *p = wait_paused(id, 120);

@@ -293,7 +293,7 @@ static void test_live_stream_with_reconnect(void **state)
      * does afterwards arrives live. */
     create_run(&S, DS, 100000, "[16]", 64, BLOCK);
     wait_status(&S, BLOCK, "running");
-    create_run(&S, DS, 6, "[128, 128]", 8, RUN);
+    create_run(&S, DS, 6, "[256, 256]", 8, RUN);
     reader_arg *a = calloc(1, sizeof *a);
     sse_init(&a->first);
     sse_init(&a->second);
