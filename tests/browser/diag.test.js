@@ -57,8 +57,13 @@ async function launch(activation, init, epochs) {
   await set("#p-init", init);
   await set("#p-epochs", String(epochs));
   await set("#p-batch_size", "8");
+  // the message of the previous launch ("run_1 queued") must not be taken for this one's
+  const before = await page.textContent("#run-msg");
   await page.click("#launch");
-  await page.waitForFunction(() => /run_\d+ queued/.test(document.querySelector("#run-msg").textContent));
+  await page.waitForFunction((b) => {
+    const t = document.querySelector("#run-msg").textContent;
+    return t !== b && /run_\d+ queued/.test(t);
+  }, before);
   const id = (await page.textContent("#run-msg")).match(/run_\d+/)[0];
   await page.waitForFunction((rid) => document.querySelector("#live-id").textContent.includes(rid), id);
   return id;
