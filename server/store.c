@@ -327,16 +327,15 @@ static void pool_put(store *s, store_conn *c)
     pthread_mutex_unlock(&s->mu);
 }
 
-mlp_err store_tx_begin(store *s, int write, store_tx *t, mlp_error *err)
+/* A transaction on a pooled connection opened by sql; write: under the writer mutex. */
+static mlp_err tx_open(store *s, int write, const char *sql, store_tx *t, mlp_error *err)
 {
     memset(t, 0, sizeof *t);
     assert(s);
     if (write) pthread_mutex_lock(&s->wmu);
     mlp_err e = pool_get(s, &t->c, err);
     if (e != MLP_OK) goto fail;
-    /* a write syncs its commit even on a connection a lazy transaction left at NORMAL */
-    int rc = sqlite3_exec(t->c->db, write ? "PRAGMA synchronous=FULL; BEGIN IMMEDIATE" : "BEGIN",
-                          NULL, NULL, NULL);
+    int rc = sqlite3_exec(t->c->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         e = store_db_fail(t->c->db, rc, err, "cannot begin a transaction");
         pool_put(s, t->c);
@@ -352,27 +351,15 @@ fail:
     return e;
 }
 
+mlp_err store_tx_begin(store *s, int write, store_tx *t, mlp_error *err)
+{
+    /* a write syncs its commit even on a connection a lazy transaction left at NORMAL */
+    return tx_open(s, write, write ? "PRAGMA synchronous=FULL; BEGIN IMMEDIATE" : "BEGIN", t, err);
+}
+
 mlp_err store_tx_begin_lazy(store *s, store_tx *t, mlp_error *err)
 {
-    memset(t, 0, sizeof *t);
-    assert(s);
-    pthread_mutex_lock(&s->wmu);
-    mlp_err e = pool_get(s, &t->c, err);
-    if (e != MLP_OK) goto fail;
-    int rc = sqlite3_exec(t->c->db, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        e = store_db_fail(t->c->db, rc, err, "cannot begin a transaction");
-        pool_put(s, t->c);
-        goto fail;
-    }
-    t->s = s;
-    t->db = t->c->db;
-    t->write = 1;
-    return MLP_OK;
-fail:
-    pthread_mutex_unlock(&s->wmu);
-    memset(t, 0, sizeof *t);
-    return e;
+    return tx_open(s, 1, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE", t, err);
 }
 
 /* Commits when e is MLP_OK (returning the commit's result), else rolls back and returns e. */
