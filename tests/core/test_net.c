@@ -51,44 +51,6 @@ static void randomise(net *n, uint64_t seed, int standardisation)
     }
 }
 
-/* Independent double-precision forward pass of one row through layers 0 .. last, written from the
- * contract (net_layer, act_scalar), for comparison. De-standardises only the full pass. */
-static void ref_forward(const net *n, const float *x, int last, double *y)
-{
-    const net_spec *s = net_get_spec(n);
-    double a[2][512];
-    for (int j = 0; j < s->n_in; j++)
-        a[0][j] = ((double)x[j] - net_x_mean_const(n)[j]) / net_x_scale_const(n)[j];
-    int cur = 0, width = s->n_in;
-    for (int l = 0; l <= last; l++) {
-        const float *W, *b;
-        int out, in;
-        net_layer(n, l, &W, &b, &out, &in);
-        assert_int_equal(in, width);
-        double *z = a[cur ^ 1];
-        for (int o = 0; o < out; o++) {
-            z[o] = b[o];
-            for (int i = 0; i < in; i++) z[o] += (double)W[o * in + i] * a[cur][i];
-        }
-        act_kind k = l < s->n_hidden ? s->act : s->out_act;
-        if (k == ACT_SOFTMAX) {
-            double m = z[0], sum = 0;
-            for (int o = 1; o < out; o++) m = fmax(m, z[o]);
-            for (int o = 0; o < out; o++) sum += exp(z[o] - m);
-            for (int o = 0; o < out; o++) z[o] = exp(z[o] - m) / sum;
-        } else {
-            for (int o = 0; o < out; o++) z[o] = act_scalar(k, z[o]);
-        }
-        cur ^= 1;
-        width = out;
-    }
-    for (int o = 0; o < width; o++) {
-        y[o] = a[cur][o];
-        if (last == s->n_hidden && s->task != TASK_CLASSIFICATION)
-            y[o] = y[o] * net_y_scale_const(n)[o] + net_y_mean_const(n)[o];
-    }
-}
-
 static float *alloc_scratch(const net *n, int rows)
 {
     size_t k = net_scratch_floats(n, rows);
@@ -299,7 +261,7 @@ static void gemv_gemm_and_reference_agree(void **state)
         assert_int_equal(net_predict(n, X, ROWS, Y, scratch), MLP_OK);
         for (int i = 0; i < ROWS; i++) {
             double ref[16];
-            ref_forward(n, X + i * c->n_in, c->n_hidden, ref);
+            test_ref_forward(n, X + i * c->n_in, c->n_hidden, ref);
             /* one row goes through sgemv with exactly the one-row scratch */
             float *s1 = alloc_scratch(n, 1);
             assert_int_equal(net_predict(n, X + i * c->n_in, 1, Y1, s1), MLP_OK);
@@ -370,7 +332,7 @@ static void serving_fast_path_agrees(void **state)
             double ref[OUT];
             assert_int_equal(net_predict(n, x, 1, y, s1), MLP_OK);
             assert_int_equal(net_predict(dense, x, 1, yd, s2), MLP_OK);
-            ref_forward(n, x, 2, ref);
+            test_ref_forward(n, x, 2, ref);
             for (int o = 0; o < OUT; o++) {
                 double tol = 1e-5 * (1 + fabs(ref[o]));
                 if (fabs(y[o] - ref[o]) > tol || fabs(y[o] - yd[o]) > tol)
@@ -450,7 +412,7 @@ static void encode_returns_code_layer(void **state)
     assert_int_equal(net_encode(n, X, ROWS, codes, scratch), MLP_OK);
     for (int i = 0; i < ROWS; i++) {
         double ref[16];
-        ref_forward(n, X + i * 6, 1, ref);
+        test_ref_forward(n, X + i * 6, 1, ref);
         assert_int_equal(net_encode(n, X + i * 6, 1, c1, scratch), MLP_OK);
         for (int o = 0; o < 2; o++) {
             assert_true(fabs(codes[i * 2 + o] - ref[o]) < 1e-5 * (1 + fabs(ref[o])));

@@ -152,41 +152,6 @@ static void gather_lists(void **state)
     assert_true(list[5] == -1.0f);
 }
 
-static void ref_forward(const net *n, const float *x, double *y)
-{
-    const net_spec *s = net_get_spec(n);
-    static double a[2][512];
-    for (int j = 0; j < s->n_in; j++)
-        a[0][j] = ((double)x[j] - net_x_mean_const(n)[j]) / net_x_scale_const(n)[j];
-    int cur = 0, width = s->n_in;
-    for (int l = 0; l <= s->n_hidden; l++) {
-        const float *W, *b;
-        int out, in;
-        net_layer(n, l, &W, &b, &out, &in);
-        double *z = a[cur ^ 1];
-        for (int o = 0; o < out; o++) {
-            z[o] = b[o];
-            for (int i = 0; i < in; i++) z[o] += (double)W[o * in + i] * a[cur][i];
-        }
-        act_kind k = l < s->n_hidden ? s->act : s->out_act;
-        if (k == ACT_SOFTMAX) {
-            double mx = z[0], sum = 0;
-            for (int o = 1; o < out; o++) mx = fmax(mx, z[o]);
-            for (int o = 0; o < out; o++) sum += exp(z[o] - mx);
-            for (int o = 0; o < out; o++) z[o] = exp(z[o] - mx) / sum;
-        } else {
-            for (int o = 0; o < out; o++) z[o] = act_scalar(k, z[o]);
-        }
-        cur ^= 1;
-        width = out;
-    }
-    for (int o = 0; o < width; o++) {
-        y[o] = a[cur][o];
-        if (s->task != TASK_CLASSIFICATION)
-            y[o] = y[o] * net_y_scale_const(n)[o] + net_y_mean_const(n)[o];
-    }
-}
-
 /* A prepared net against its dense clone and the double reference: batches and single rows,
  * densities 0 .. 1, every hidden activation, three standardisations. */
 static void prepared_batches_agree(void **state)
@@ -232,7 +197,7 @@ static void prepared_batches_agree(void **state)
                 assert_int_equal(net_predict(dense, X, ROWS, Yd, sc), MLP_OK);
                 for (int i = 0; i < ROWS; i++) {
                     double ref[4], big = 0.0;
-                    ref_forward(n, X + i * IN, ref);
+                    test_ref_forward(n, X + i * IN, net_get_spec(n)->n_hidden, ref);
                     for (int o = 0; o < s.n_out; o++) big = fmax(big, fabs(ref[o]));
                     big += 1.0;
                     assert_int_equal(net_predict(n, X + i * IN, 1, y1, sc), MLP_OK);
